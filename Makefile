@@ -1,0 +1,37 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench vectors clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/confide serve --host 127.0.0.1
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy protocol keys client server
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: lint unit
+
+vectors: $(STAMP)
+	$(BIN)/python tests/vectors/generate.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/crypto.py
+	$(BIN)/python bench/relay.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

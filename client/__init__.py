@@ -1,0 +1,1 @@
+"""Confide client library and the confide command."""

@@ -1,0 +1,68 @@
+"""The root of Confide's exception hierarchy and the key-layer errors.
+
+Every error Confide raises on purpose is a :class:`ConfideError`. Branches let callers act on the kind of
+failure: keys (this module), protocol (:mod:`confide.protocol.errors`), relay and storage
+(:mod:`confide.client.errors`). Messages tell a person what to do and never contain secret material.
+Programmer mistakes (wrong argument types, impossible values) stay ``TypeError``/``ValueError``.
+"""
+
+from __future__ import annotations
+
+
+class ConfideError(Exception):
+    """Base of every error Confide raises deliberately."""
+
+
+class KeyError_(ConfideError):
+    """Base of errors about keys, key material and sealed key stores."""
+
+
+class MalformedKey(KeyError_):
+    """Bytes that should hold a key, bundle or key record are malformed (length, version or field)."""
+
+
+class InvalidSignature(KeyError_):
+    """A signature over a key, certificate or prekey does not verify."""
+
+
+class AddressMismatch(KeyError_):
+    """Keys do not belong to the address they were fetched for (possible key substitution)."""
+
+
+class InvalidAddress(KeyError_):
+    """Text is not a valid Confide address (wrong prefix, length, alphabet or checksum)."""
+
+
+class KeyStoreError(KeyError_):
+    """Base of errors opening or writing a passphrase-sealed key store."""
+
+
+class WrongPassphrase(KeyStoreError):
+    """The passphrase (or recovery code) does not open this key store or backup."""
+
+
+class CorruptKeyStore(KeyStoreError):
+    """The key store or backup blob is damaged, truncated or of an unknown version."""
+
+
+class KdfParametersTooCostly(KeyStoreError):
+    """The blob asks for Argon2 costs above the ceiling this build accepts (a hostile or foreign file)."""
+
+
+class QRPayloadError(KeyError_):
+    """A scanned safety-number payload is not one Confide understands."""
+
+
+__all__ = [
+    "AddressMismatch",
+    "ConfideError",
+    "CorruptKeyStore",
+    "InvalidAddress",
+    "InvalidSignature",
+    "KdfParametersTooCostly",
+    "KeyError_",
+    "KeyStoreError",
+    "MalformedKey",
+    "QRPayloadError",
+    "WrongPassphrase",
+]

@@ -1,0 +1,54 @@
+"""Protocol errors, under :class:`confide.keys.errors.ConfideError`.
+
+As in h11, errors say whose fault they are: :class:`RemoteProtocolError` for bytes that came from a peer or
+the relay, :class:`LocalProtocolError` for a call this side should not have made. Every failure to open a
+message is one opaque :class:`DecryptionError` (Fernet's ``InvalidToken`` habit); the reason goes only to a
+debug log that never holds secrets.
+"""
+
+from __future__ import annotations
+
+from confide.keys.errors import ConfideError
+
+
+class ProtocolError(ConfideError):
+    """Base of protocol-layer errors."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """Bytes from a peer or the relay are malformed: wrong version, length or field."""
+
+
+class LocalProtocolError(ProtocolError):
+    """This side asked for something the protocol does not allow (e.g. a message larger than the limit)."""
+
+
+class DecryptionError(ProtocolError):
+    """A message could not be opened. Deliberately says nothing more; state is unchanged."""
+
+
+class DuplicateMessage(DecryptionError):
+    """The message was already decrypted once (its key is gone); safe to acknowledge and drop."""
+
+
+class UntrustedIdentity(ProtocolError):
+    """A peer's identity key differs from the one recorded for that peer; the user must re-verify."""
+
+    def __init__(self, message: str, *, peer: str = "") -> None:
+        super().__init__(message)
+        self.peer = peer
+
+
+class AuthError(ProtocolError):
+    """A device-authentication proof is malformed, expired, replayed or not signed by the device."""
+
+
+__all__ = [
+    "AuthError",
+    "DecryptionError",
+    "DuplicateMessage",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "UntrustedIdentity",
+]

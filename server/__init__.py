@@ -1,0 +1,1 @@
+"""Confide relay: an aiohttp server on SQLite that stores only ciphertext."""
