@@ -19,7 +19,10 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy protocol keys client server
+	@# mypy cannot follow setuptools' editable import hook: give it the same package tree through symlinks.
+	@mkdir -p build/typecheck/confide
+	@for p in protocol keys client server; do ln -sfn ../../../$$p build/typecheck/confide/$$p; done
+	$(BIN)/mypy -p confide.protocol -p confide.keys -p confide.client -p confide.server
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -41,6 +41,10 @@ class WrongPassphrase(KeyStoreError):
     """The passphrase (or recovery code) does not open this key store or backup."""
 
 
+class InvalidRecoveryCode(KeyStoreError):
+    """Text is not a well-formed recovery code (wrong length, alphabet or checksum): most likely a typo."""
+
+
 class CorruptKeyStore(KeyStoreError):
     """The key store or backup blob is damaged, truncated or of an unknown version."""
 
@@ -58,6 +62,7 @@ __all__ = [
     "ConfideError",
     "CorruptKeyStore",
     "InvalidAddress",
+    "InvalidRecoveryCode",
     "InvalidSignature",
     "KdfParametersTooCostly",
     "KeyError_",

@@ -1,0 +1,190 @@
+"""Sealed sender: the sender's identity travels inside the encryption; the relay sees only the recipient.
+
+Layout (version 1)::
+
+    0x01 || ephemeral_public(32) || var16 static_ciphertext || message_ciphertext
+
+    e            = fresh X25519 key;  s1 = DH(e, IK_B)
+    k_chain||k_s = HKDF(ikm=s1, salt=0^32, info="Confide-sealed-static-v1" || IK_B.agreement || e_pub, L=64)
+    static_ct    = ChaCha20-Poly1305(k_s, 0^12, SenderCertificate, ad=e_pub)
+    s2           = DH(IK_A, IK_B)     (static-static: only A or B can compute it → authenticates A to B)
+    k_m          = HKDF(ikm=s2, salt=k_chain, info="Confide-sealed-message-v1" || static_ct, L=32)
+    message_ct   = ChaCha20-Poly1305(k_m, 0^12, inner_message, ad=e_pub)
+
+Each key encrypts exactly one plaintext (``e`` is fresh), so the zero nonce is safe. The recipient learns
+and authenticates the sender; the relay learns nothing about the sender. A :class:`SenderCertificate`
+also carries the sender's device certificate and a reply delivery token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from confide.keys.device import DEVICE_CERT_LEN, DeviceCertificate
+from confide.keys.encoding import RNG, Reader, Writer
+from confide.keys.errors import ConfideError
+from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublicKey
+
+from .envelope import DELIVERY_TOKEN_LEN
+from .errors import DecryptionError, ProtocolError, RemoteProtocolError
+from .kdf import LABEL_SEALED_MESSAGE, LABEL_SEALED_STATIC, ZERO_NONCE, hkdf
+from .session import MSG_PREKEY, PreKeyLookup, Session, accept_session, parse_inner
+
+SEALED_VERSION = 1
+CERT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SenderCertificate:
+    """Who sent a message and how to answer: identity, device certificate, the sender device's delivery token.
+
+    Layout: ``version u8 || identity(128) || device_certificate(96) || reply_token(32)``.
+    """
+
+    identity: IdentityPublicKey
+    device: DeviceCertificate
+    reply_token: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.reply_token) != DELIVERY_TOKEN_LEN:
+            raise ValueError("a reply token is 32 bytes")
+
+    @property
+    def device_id(self) -> bytes:
+        return self.device.device_id
+
+    def to_bytes(self) -> bytes:
+        return (
+            Writer().u8(CERT_VERSION).raw(self.identity.to_bytes()).raw(self.device.to_bytes())
+            .raw(self.reply_token).bytes()
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SenderCertificate:
+        """Parse and verify. Raises :class:`RemoteProtocolError` on malformed or unsigned content."""
+        r = Reader(data, RemoteProtocolError)
+        if r.u8() != CERT_VERSION:
+            raise RemoteProtocolError("unknown sender certificate version")
+        try:
+            identity = IdentityPublicKey.from_bytes(r.raw(IDENTITY_PUBLIC_LEN))
+            device = DeviceCertificate.from_bytes(r.raw(DEVICE_CERT_LEN), identity)
+        except ConfideError as exc:
+            raise RemoteProtocolError("invalid sender certificate") from exc
+        token = r.raw(DELIVERY_TOKEN_LEN)
+        r.end()
+        return cls(identity, device, token)
+
+    def __repr__(self) -> str:
+        return f"SenderCertificate({self.identity.address.text}, device={self.device_id.hex()})"
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A successfully opened message. Persist ``session`` in the same transaction as the message."""
+
+    sender: SenderCertificate
+    plaintext: bytes
+    session: Session
+    new_session: bool
+    used_one_time_prekey: int | None
+    used_kem_prekey: int | None
+
+    def __repr__(self) -> str:
+        return f"Opened(sender={self.sender!r}, {len(self.plaintext)} bytes, new_session={self.new_session})"
+
+
+def _aead_open(key: bytes, ct: bytes, ad: bytes) -> bytes:
+    try:
+        return ChaCha20Poly1305(key).decrypt(ZERO_NONCE, ct, ad)
+    except InvalidTag as exc:
+        raise DecryptionError("message could not be decrypted") from exc
+
+
+def _static_keys(s1: bytes, recipient: IdentityPublicKey, e_pub: bytes) -> tuple[bytes, bytes]:
+    out = hkdf(s1, salt=bytes(32), info=LABEL_SEALED_STATIC + recipient.agreement + e_pub, length=64)
+    return out[:32], out[32:]
+
+
+def seal(
+    sender_identity: IdentityKeyPair, sender: SenderCertificate, recipient: IdentityPublicKey, inner: bytes,
+    rng: RNG,
+) -> bytes:
+    """Seal ``inner`` to ``recipient``, authenticated as ``sender_identity``."""
+    e = X25519PrivateKey.from_private_bytes(rng(32))
+    e_pub = e.public_key().public_bytes_raw()
+    chain, k_static = _static_keys(e.exchange(recipient.agreement_key), recipient, e_pub)
+    static_ct = ChaCha20Poly1305(k_static).encrypt(ZERO_NONCE, sender.to_bytes(), e_pub)
+    s2 = sender_identity.agree(recipient.agreement_key)
+    k_msg = hkdf(s2, salt=chain, info=LABEL_SEALED_MESSAGE + static_ct, length=32)
+    msg_ct = ChaCha20Poly1305(k_msg).encrypt(ZERO_NONCE, inner, e_pub)
+    return Writer().u8(SEALED_VERSION).raw(e_pub).var16(static_ct).raw(msg_ct).bytes()
+
+
+def unseal(local: IdentityKeyPair, sealed: bytes) -> tuple[SenderCertificate, bytes]:
+    """Open the sealed layer: ``(sender, inner)``. Raises :class:`DecryptionError` on any failure."""
+    try:
+        r = Reader(sealed, RemoteProtocolError)
+        if r.u8() != SEALED_VERSION:
+            raise RemoteProtocolError("unknown sealed-sender version")
+        e_pub, static_ct, msg_ct = r.raw(32), r.var16(), r.rest()
+        s1 = local.agree(X25519PublicKey.from_public_bytes(e_pub))
+        chain, k_static = _static_keys(s1, local.public, e_pub)
+        sender = SenderCertificate.from_bytes(_aead_open(k_static, static_ct, e_pub))
+        s2 = local.agree(sender.identity.agreement_key)
+        k_msg = hkdf(s2, salt=chain, info=LABEL_SEALED_MESSAGE + static_ct, length=32)
+        return sender, _aead_open(k_msg, msg_ct, e_pub)
+    except DecryptionError:
+        raise
+    except (ProtocolError, ValueError) as exc:  # malformed layout or a low-order ephemeral key
+        raise DecryptionError("message could not be decrypted") from exc
+
+
+def seal_message(
+    session: Session, plaintext: bytes, *, sender_identity: IdentityKeyPair, sender: SenderCertificate, rng: RNG
+) -> bytes:
+    """Ratchet-encrypt ``plaintext`` with ``session`` (mutating it: persist it) and seal it to the peer.
+
+    Raises:
+        LocalProtocolError: ``plaintext`` is larger than the padding limit.
+    """
+    return seal(sender_identity, sender, session.peer_identity, session.encrypt(plaintext, rng), rng)
+
+
+def open_sealed(
+    local: IdentityKeyPair,
+    sealed: bytes,
+    *,
+    find_session: Callable[[IdentityPublicKey, bytes], Session | None],
+    prekeys: PreKeyLookup,
+    rng: RNG,
+) -> Opened:
+    """Unseal, then decrypt with the sender's session (or a new one for a prekey message).
+
+    All-or-nothing: a session returned by ``find_session`` is changed only when this returns.
+
+    Raises:
+        DuplicateMessage: the message was already decrypted.
+        DecryptionError: anything else.
+    """
+    sender, inner = unseal(local, sealed)
+    try:
+        kind, header, body = parse_inner(inner)
+    except ProtocolError as exc:
+        raise DecryptionError("message could not be decrypted") from exc
+    existing = find_session(sender.identity, sender.device_id)
+    if kind == MSG_PREKEY:
+        assert header is not None
+        if header.initiator != sender.identity:
+            raise DecryptionError("message could not be decrypted")
+        if existing is None or existing.base_key != header.ephemeral:
+            session, plaintext, otk, kem = accept_session(local, header, body, sender.device_id, prekeys, rng)
+            return Opened(sender, plaintext, session, True, otk, kem)
+    if existing is None:
+        raise DecryptionError("message could not be decrypted (no session with this sender)")
+    plaintext = existing.decrypt(inner, rng)
+    return Opened(sender, plaintext, existing, False, None, None)
