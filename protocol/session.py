@@ -41,6 +41,9 @@ class PreKeyLookup(Protocol):
 def parse_inner(inner: bytes) -> tuple[int, PreKeyHeader | None, bytes]:
     """Split an inner message into ``(type, prekey_header_or_None, ratchet_message)``.
 
+    The ratchet message of a prekey message is encrypted with ``AD || prekey_header_bytes`` as associated data
+    (see :func:`message_ad`), so a change to any header byte fails decryption even with an existing session.
+
     Raises:
         RemoteProtocolError: unknown type or malformed prekey header.
     """
@@ -52,6 +55,13 @@ def parse_inner(inner: bytes) -> tuple[int, PreKeyHeader | None, bytes]:
         header = PreKeyHeader.read_from(r)
         return kind, header, r.rest()
     raise RemoteProtocolError("unknown message type")
+
+
+def message_ad(session_ad: bytes, inner: bytes, ratchet_message: bytes) -> bytes:
+    """Associated data for the ratchet message inside ``inner``: the session AD, plus the prekey header if any."""
+    if inner[0] == MSG_PREKEY:
+        return session_ad + inner[1 : len(inner) - len(ratchet_message)]
+    return session_ad
 
 
 class Session:
@@ -86,9 +96,9 @@ class Session:
         Raises:
             LocalProtocolError: the plaintext is larger than :data:`~confide.protocol.padding.MAX_PLAINTEXT`.
         """
-        body = self.ratchet.encrypt(pad(plaintext), self.ad, rng)
         if self.pending is not None:
-            return bytes((MSG_PREKEY,)) + self.pending + body
+            return bytes((MSG_PREKEY,)) + self.pending + self.ratchet.encrypt(pad(plaintext), self.ad + self.pending, rng)
+        body = self.ratchet.encrypt(pad(plaintext), self.ad, rng)
         return bytes((MSG_RATCHET,)) + body
 
     def decrypt(self, inner: bytes, rng: RNG) -> bytes:
@@ -104,7 +114,7 @@ class Session:
             raise DecryptionError("message could not be decrypted") from exc
         if header is not None and header.ephemeral != self.base_key:
             raise DecryptionError("message could not be decrypted")
-        padded, change = self.ratchet.prepare_decrypt(body, self.ad, rng)
+        padded, change = self.ratchet.prepare_decrypt(body, message_ad(self.ad, inner, body), rng)
         plaintext = unpad(padded)
         self.ratchet.commit(change)
         if kind == MSG_RATCHET:
@@ -179,5 +189,6 @@ def accept_session(
         agreement.root_key, agreement.header_key_a, agreement.next_header_key_b, signed.private
     )
     session = Session(header.initiator, peer_device_id, agreement.associated_data, header.ephemeral, ratchet, None)
-    plaintext = unpad(ratchet.decrypt(ratchet_message, session.ad, rng))
+    ad = session.ad + header.to_bytes()
+    plaintext = unpad(ratchet.decrypt(ratchet_message, ad, rng))
     return session, plaintext, header.one_time_prekey_id, None if kem.last_resort else kem.key_id

@@ -1,0 +1,109 @@
+"""Sealed sender: the relay-visible bytes name only the recipient; the recipient learns and authenticates the sender."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from confide.protocol import (
+    DecryptionError,
+    Envelope,
+    RemoteProtocolError,
+    SenderCertificate,
+    initiate_session,
+    open_sealed,
+    seal_message,
+)
+from confide.protocol.sealed import seal, unseal
+
+from .parties import Party
+
+
+def _first(alice: Party, bob: Party, text: bytes = b"hello") -> bytes:
+    a = initiate_session(alice.identity, bob.bundle(), rng=os.urandom)
+    alice.sessions[(bob.identity.public.signing, bob.device.device_id)] = a
+    return seal_message(a, text, sender_identity=alice.identity, sender=alice.cert, rng=os.urandom)
+
+
+def test_round_trip_learns_sender(alice: Party, bob: Party) -> None:
+    opened = open_sealed(bob.identity, _first(alice, bob), find_session=bob.find_session, prekeys=bob, rng=os.urandom)
+    assert opened.plaintext == b"hello"
+    assert opened.new_session
+    assert opened.sender.identity == alice.identity.public
+    assert opened.sender.device_id == alice.device.device_id
+    assert opened.sender.reply_token == alice.token
+    bob.sessions[(alice.identity.public.signing, alice.device.device_id)] = opened.session
+    reply = seal_message(opened.session, b"hi", sender_identity=bob.identity, sender=bob.cert, rng=os.urandom)
+    back = open_sealed(alice.identity, reply, find_session=alice.find_session, prekeys=alice, rng=os.urandom)
+    assert back.plaintext == b"hi" and not back.new_session
+
+
+def test_relay_visible_bytes_do_not_contain_sender_identity(alice: Party, bob: Party) -> None:
+    sealed = _first(alice, bob)
+    env = Envelope(os.urandom(16), bob.device.device_id, bob.token, 3600, sealed).to_bytes()
+    for secret in (alice.identity.public.signing, alice.identity.public.agreement, alice.identity.address.raw,
+                   alice.device.device_id, alice.device.certificate.public, alice.token):
+        assert secret not in env
+
+
+def test_wrong_recipient_cannot_open(alice: Party, bob: Party) -> None:
+    eve = Party.create()
+    with pytest.raises(DecryptionError):
+        open_sealed(eve.identity, _first(alice, bob), find_session=eve.find_session, prekeys=eve, rng=os.urandom)
+
+
+def test_sender_cannot_claim_another_identity(alice: Party, bob: Party) -> None:
+    carol = Party.create()
+    forged = SenderCertificate(carol.identity.public, carol.device.certificate, carol.token)
+    sealed = seal(alice.identity, forged, bob.identity.public, b"\x01" + bytes(100), os.urandom)
+    with pytest.raises(DecryptionError):
+        unseal(bob.identity, sealed)
+
+
+def test_every_single_byte_tamper_of_sealed_message_rejected_state_unchanged(alice: Party, bob: Party) -> None:
+    opened = open_sealed(bob.identity, _first(alice, bob), find_session=bob.find_session, prekeys=bob, rng=os.urandom)
+    bob.sessions[(alice.identity.public.signing, alice.device.device_id)] = opened.session
+    a = alice.sessions[(bob.identity.public.signing, bob.device.device_id)]
+    a.decrypt(opened.session.encrypt(b"reply", os.urandom), os.urandom)  # Alice now sends plain ratchet messages
+    sealed = seal_message(a, b"tamper me", sender_identity=alice.identity, sender=alice.cert, rng=os.urandom)
+    state = opened.session.to_bytes()
+    for i in range(len(sealed)):
+        bad = bytearray(sealed)
+        bad[i] ^= 0x04
+        with pytest.raises(DecryptionError):
+            open_sealed(bob.identity, bytes(bad), find_session=bob.find_session, prekeys=bob, rng=os.urandom)
+        assert opened.session.to_bytes() == state
+    assert open_sealed(bob.identity, sealed, find_session=bob.find_session, prekeys=bob, rng=os.urandom).plaintext == (
+        b"tamper me"
+    )
+
+
+def test_envelope_parse_rejects_tampered_framing(bob: Party) -> None:
+    env = Envelope(os.urandom(16), bob.device.device_id, bob.token, 60, os.urandom(300)).to_bytes()
+    assert Envelope.from_bytes(env).ciphertext == env[73:]
+    for bad in (b"\x02" + env[1:], env[:-1], env + b"\x00", env[:69] + b"\xff\xff\xff\xff" + env[73:], b""):
+        with pytest.raises(RemoteProtocolError):
+            Envelope.from_bytes(bad)
+
+
+_BOB = Party.create()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_only_raise_decryption_error(data: bytes) -> None:
+    bob = _BOB
+    with pytest.raises(DecryptionError):
+        open_sealed(bob.identity, data, find_session=bob.find_session, prekeys=bob, rng=os.urandom)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_arbitrary_envelopes_only_raise_protocol_errors(data: bytes) -> None:
+    try:
+        Envelope.from_bytes(data)
+    except RemoteProtocolError:
+        pass
