@@ -4,7 +4,20 @@ Synchronous and pure: no asyncio, no sqlite, no clock and no randomness of its o
 (``os.urandom`` in production) and ``now``. See ``protocol/SPEC.md`` for byte layouts and labels.
 """
 
+from .attachment import AttachmentDecryptor, AttachmentEncryptor, expected_blob_size, new_attachment_key
 from .auth import AuthProof, sign_request
+from .content import (
+    AttachmentPointer,
+    Body,
+    Content,
+    ContentType,
+    Delete,
+    Receipt,
+    ReceiptKind,
+    Text,
+    TimerChange,
+    new_message_id,
+)
 from .envelope import Delivery, Envelope, decode_batch, delivery_token_hash, encode_batch
 from .errors import (
     AuthError,
@@ -21,9 +34,16 @@ from .session import PreKeyLookup, Session, initiate_session
 
 __all__ = [
     "MAX_PLAINTEXT",
+    "AttachmentDecryptor",
+    "AttachmentEncryptor",
+    "AttachmentPointer",
     "AuthError",
     "AuthProof",
+    "Body",
+    "Content",
+    "ContentType",
     "DecryptionError",
+    "Delete",
     "Delivery",
     "DuplicateMessage",
     "Envelope",
@@ -31,14 +51,21 @@ __all__ = [
     "Opened",
     "PreKeyLookup",
     "ProtocolError",
+    "Receipt",
+    "ReceiptKind",
     "RemoteProtocolError",
     "SenderCertificate",
     "Session",
+    "Text",
+    "TimerChange",
     "UntrustedIdentity",
     "decode_batch",
     "delivery_token_hash",
     "encode_batch",
+    "expected_blob_size",
     "initiate_session",
+    "new_attachment_key",
+    "new_message_id",
     "open_sealed",
     "pad",
     "seal_message",

@@ -20,10 +20,10 @@ truncation at a chunk boundary, and binding the true ``size`` as associated data
 one that rounds to the same padded length) fails to open. ``size`` never appears in the blob: the relay
 sees only the padded length.
 
-Length hiding: the padded length is Padmé (Nikitin et al., PURBs, 2019), capped at the next multiple of
-1 MiB, with a floor of one chunk. What leaks to the relay is the bucket: all files up to 64 KiB look the
-same; above that the bucket reveals the top few bits of the size (Padmé leaks O(log log L) bits; overhead
-at most ~3.1 % for 64 KiB-32 MiB files) and, from 32 MiB on, the size rounded up to a whole MiB.
+Length hiding: the padded length is Padmé (Nikitin et al., PURBs, 2019) with a floor of one chunk. What
+leaks to the relay is the bucket: all files up to 64 KiB look the same; above that the bucket reveals only
+the top 5 significant bits of the size (32 buckets per doubling up to 4 GiB; Padmé leaks O(log log L)
+bits), for at most 1/32 (3.1 %) of padding.
 
 Keys are single-use: sealing two different plaintexts under one key repeats nonces and destroys
 confidentiality. Always take a fresh key from :func:`new_attachment_key` for every upload.
@@ -63,10 +63,6 @@ HEADER_LEN = 1 + 4
 MIN_PADDED_SIZE = CHUNK_SIZE
 """Floor of the padding buckets: every attachment up to one chunk (a short voice note, a small worksheet)
 produces a blob of the same length, so the relay cannot tell them apart. Costs at most 64 KiB per file."""
-PAD_STEP_CAP = 1024 * 1024
-"""Padding never exceeds the next multiple of 1 MiB: for large files Padmé's steps would grow past that
-(64 MiB at 4 GiB); capping bounds the padding, and so the work of :meth:`AttachmentEncryptor.finalize`,
-to under 1 MiB, while whole-MiB rounding still hides the exact size of large files."""
 
 MAX_ATTACHMENT_SIZE = 4 * 1024**3
 """Largest plaintext this build encrypts or accepts in a pointer (4 GiB). Far above the relay's default
@@ -99,8 +95,9 @@ def new_attachment_key(rng: RNG) -> bytes:
 def padded_size(size: int) -> int:
     """The length ``size`` plaintext bytes are padded to before encryption (the bucket the relay sees).
 
-    ``max(MIN_PADDED_SIZE, min(padme(size), size rounded up to a multiple of PAD_STEP_CAP))``. Monotone, and
-    idempotent (``padded_size(padded_size(n)) == padded_size(n)``).
+    ``max(MIN_PADDED_SIZE, padme(size))``: with ``E = floor(log2 size)`` and ``S = floor(log2 E) + 1``,
+    round ``size`` up to a multiple of ``2 ** (E - S)``. Monotone, idempotent
+    (``padded_size(padded_size(n)) == padded_size(n)``), and above the floor adds under ``size / 32``.
 
     Raises:
         ValueError: ``size`` is negative or above :data:`MAX_ATTACHMENT_SIZE`.
@@ -108,8 +105,7 @@ def padded_size(size: int) -> int:
     _check_size(size)
     if size <= MIN_PADDED_SIZE:
         return MIN_PADDED_SIZE
-    capped = -(-size // PAD_STEP_CAP) * PAD_STEP_CAP
-    return min(_padme(size), capped)
+    return _padme(size)
 
 
 def _padme(length: int) -> int:
@@ -257,8 +253,9 @@ class AttachmentEncryptor:
         return b"".join(out)
 
     def finalize(self) -> bytes:
-        """Pad and seal the remaining chunk(s) and return them: under ``PAD_STEP_CAP + CHUNK_SIZE`` bytes
-        of plaintext plus tags. Use :meth:`finalize_chunks` to receive them one chunk at a time.
+        """Pad and seal the remaining chunk(s) and return them all at once: the last data chunk plus the
+        padding, which is up to 1/32 of the size (2 MiB for a 64 MiB file). For large files prefer
+        :meth:`finalize_chunks`, which yields them one chunk at a time.
 
         Raises:
             LocalProtocolError: the bytes fed differ from the promised ``size``, or already finalized.
@@ -464,7 +461,6 @@ __all__ = [
     "HEADER_LEN",
     "MAX_ATTACHMENT_SIZE",
     "MIN_PADDED_SIZE",
-    "PAD_STEP_CAP",
     "TAG_LEN",
     "AttachmentDecryptor",
     "AttachmentEncryptor",

@@ -1,0 +1,359 @@
+"""Message content: what a user actually sends, in a canonical, deterministic encoding.
+
+Version 1 layout (all integers big-endian; ``varN`` is an N-bit length prefix then the bytes)::
+
+    content = version u8 (=1) || type u8 || message_id(16) || sent_at_ms u64 || expire_after_s u32 || body
+    TEXT       (1): body_utf8 var32
+    ATTACHMENT (2): blob_id var16 (base64url ASCII) || key(32) || digest(32) || size u64
+                    || name var16 (UTF-8) || mime var8 (ASCII) || caption var32 (UTF-8)
+    RECEIPT    (3): kind u8 || count u16 || message_id(16) * count
+    TIMER      (4): seconds u32
+    DELETE     (5): target_id(16)
+
+Encoding is canonical: exactly one byte string per value, so ``Content.from_bytes(x).to_bytes() == x`` for
+every accepted ``x``. Parsing rejects trailing bytes, unknown versions, types and kinds, invalid UTF-8 and
+every value outside the limits below with :class:`RemoteProtocolError` and nothing else. Building a value
+outside them raises ``ValueError`` (a programmer mistake). The encoded content is then padded to a bucket
+and encrypted by the ratchet. Content is confidential: no ``repr`` shows text, file names, captions or keys.
+"""
+
+from __future__ import annotations
+
+import enum
+import string
+import unicodedata
+from dataclasses import dataclass
+
+from confide.keys.encoding import RNG, Reader, Writer
+
+from .attachment import ATTACHMENT_KEY_LEN, DIGEST_LEN, MAX_ATTACHMENT_SIZE
+from .errors import RemoteProtocolError
+
+CONTENT_VERSION = 1
+MESSAGE_ID_LEN = 16
+"""128 random bits: message ids never collide by chance, so receipts and deletes can name them."""
+
+MAX_TEXT_BYTES = 60_000
+"""UTF-8 bytes of one text message: fits the 64 KiB plaintext bucket with headroom for the content header
+(30 bytes) and the padding marker; a longer text is better sent as a file."""
+MAX_CAPTION_BYTES = 4096
+"""A caption annotates a file in a line or a paragraph; a long note belongs in its own text message. Keeps
+the largest attachment pointer well inside the plaintext bucket (see :data:`MAX_CONTENT_LEN`)."""
+MAX_NAME_BYTES = 255
+"""File names: the limit of common file systems (ext4, APFS, NTFS), so a received name can be saved as is."""
+MAX_MIME_BYTES = 255
+"""Media types: RFC 6838 caps type and subtype at 127 characters each, so ``type/subtype`` fits in 255."""
+MAX_BLOB_ID_BYTES = 128
+"""The relay's blob ids are 43 characters (base64url of 32 bytes); 128 leaves room for other storage
+backends' id formats without letting a pointer carry an arbitrary payload."""
+MAX_RECEIPT_IDS = 1024
+"""Message ids in one receipt: a device back online after days acknowledges its whole backlog in one
+message (16 KiB of ids), well inside the plaintext bucket."""
+MAX_TIMER_S = 365 * 24 * 3600
+"""Longest disappearing-message timer and per-message expiry: one year. Beyond that a timer protects
+nothing a user would notice, and the bound keeps timestamps arithmetic far from overflow."""
+
+_U64_MAX = 2**64 - 1
+_HEADER_LEN = 1 + 1 + MESSAGE_ID_LEN + 8 + 4
+MAX_CONTENT_LEN = _HEADER_LEN + max(
+    4 + MAX_TEXT_BYTES,
+    2 + MAX_BLOB_ID_BYTES + ATTACHMENT_KEY_LEN + DIGEST_LEN + 8 + 2 + MAX_NAME_BYTES + 1 + MAX_MIME_BYTES
+    + 4 + MAX_CAPTION_BYTES,
+    1 + 2 + MESSAGE_ID_LEN * MAX_RECEIPT_IDS,
+)
+"""The longest encoded :class:`Content` (a maximal text message); below the 64 KiB plaintext bucket."""
+
+_BLOB_ID_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
+"""base64url: safe to put in a URL path as is (no ``/``, ``.``, ``%`` or ``?``)."""
+_NAME_FORBIDDEN = frozenset("/\\\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Path separators, and the bidirectional controls that can make a name like ``photo<U+202E>gpj.exe`` display
+as ``photoexe.jpg`` (a classic way to disguise a program as a picture)."""
+_MIME_ALPHABET = frozenset(chr(c) for c in range(0x21, 0x7F))
+"""Printable ASCII without spaces, e.g. ``image/png`` or ``text/plain;charset=utf-8``."""
+
+
+class ContentType(enum.IntEnum):
+    """The ``type`` byte of a content."""
+
+    TEXT = 1
+    ATTACHMENT = 2
+    RECEIPT = 3
+    TIMER = 4
+    DELETE = 5
+
+
+class ReceiptKind(enum.IntEnum):
+    """What a receipt acknowledges."""
+
+    DELIVERED = 1
+    READ = 2
+
+
+def new_message_id(rng: RNG) -> bytes:
+    """A fresh random 16-byte message id from ``rng``.
+
+    Raises:
+        ValueError: ``rng`` returned the wrong number of bytes.
+    """
+    mid = rng(MESSAGE_ID_LEN)
+    if not isinstance(mid, bytes) or len(mid) != MESSAGE_ID_LEN:
+        raise ValueError("the random source returned the wrong number of bytes")
+    return mid
+
+
+def _check_int(name: str, value: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int")
+    if not 0 <= value <= high:
+        raise ValueError(f"{name} must be between 0 and {high}")
+
+
+def _check_bytes(name: str, value: bytes, length: int) -> None:
+    if not isinstance(value, bytes) or len(value) != length:
+        raise ValueError(f"{name} must be {length} bytes")
+
+
+def _utf8(name: str, value: str, limit: int) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str")
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not valid Unicode (lone surrogate)") from None
+    if len(data) > limit:
+        raise ValueError(f"{name} is longer than {limit} UTF-8 bytes")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A text message (UTF-8, at most :data:`MAX_TEXT_BYTES`). Its ``repr`` never shows the text."""
+
+    body: str
+
+    def __post_init__(self) -> None:
+        _utf8("text", self.body, MAX_TEXT_BYTES)
+
+    def __repr__(self) -> str:
+        return "Text(<redacted>)"
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentPointer:
+    """Where to fetch an encrypted file and how to open it (see :mod:`confide.protocol.attachment`).
+
+    ``key`` opens the blob, ``digest`` is SHA-256 of the whole ciphertext blob, ``size`` the exact plaintext
+    length. ``name`` is a bare file name (no path separators, control or bidi characters; may be empty),
+    ``mime`` a media type in printable ASCII (may be empty: unknown). ``repr`` shows only a blob id prefix
+    and the size.
+    """
+
+    blob_id: str
+    key: bytes
+    digest: bytes
+    size: int
+    name: str
+    mime: str
+    caption: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.blob_id, str) or not 1 <= len(self.blob_id) <= MAX_BLOB_ID_BYTES:
+            raise ValueError(f"a blob id is 1 to {MAX_BLOB_ID_BYTES} characters")
+        if not set(self.blob_id) <= _BLOB_ID_ALPHABET:
+            raise ValueError("a blob id uses only base64url characters (A-Z a-z 0-9 - _)")
+        _check_bytes("attachment key", self.key, ATTACHMENT_KEY_LEN)
+        _check_bytes("attachment digest", self.digest, DIGEST_LEN)
+        _check_int("attachment size", self.size, MAX_ATTACHMENT_SIZE)
+        _utf8("file name", self.name, MAX_NAME_BYTES)
+        bad_char = any(c in _NAME_FORBIDDEN or unicodedata.category(c) == "Cc" for c in self.name)
+        if bad_char or self.name in (".", ".."):
+            raise ValueError("a file name has no path separators, control or text-direction characters")
+        if not isinstance(self.mime, str) or len(self.mime) > MAX_MIME_BYTES:
+            raise ValueError(f"a media type is at most {MAX_MIME_BYTES} characters")
+        if not set(self.mime) <= _MIME_ALPHABET:
+            raise ValueError("a media type is printable ASCII without spaces")
+        _utf8("caption", self.caption, MAX_CAPTION_BYTES)
+
+    def __repr__(self) -> str:
+        return f"AttachmentPointer(blob={self.blob_id[:8]}…, size={self.size})"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Acknowledges 1 to :data:`MAX_RECEIPT_IDS` distinct messages as delivered or read."""
+
+    kind: ReceiptKind
+    message_ids: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ReceiptKind(self.kind))
+        if not isinstance(self.message_ids, tuple):
+            raise TypeError("message_ids must be a tuple")
+        if not 1 <= len(self.message_ids) <= MAX_RECEIPT_IDS:
+            raise ValueError(f"a receipt names 1 to {MAX_RECEIPT_IDS} messages")
+        for mid in self.message_ids:
+            _check_bytes("message id", mid, MESSAGE_ID_LEN)
+        if len(set(self.message_ids)) != len(self.message_ids):
+            raise ValueError("a receipt names each message once")
+
+    def __repr__(self) -> str:
+        return f"Receipt({self.kind.name}, {len(self.message_ids)} messages)"
+
+
+@dataclass(frozen=True, slots=True)
+class TimerChange:
+    """Sets the conversation's disappearing-message timer; ``seconds == 0`` turns it off."""
+
+    seconds: int
+
+    def __post_init__(self) -> None:
+        _check_int("timer", self.seconds, MAX_TIMER_S)
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete-for-everyone of one of the sender's own earlier messages, named by its id."""
+
+    target_id: bytes
+
+    def __post_init__(self) -> None:
+        _check_bytes("target message id", self.target_id, MESSAGE_ID_LEN)
+
+    def __repr__(self) -> str:
+        return f"Delete(target={self.target_id.hex()})"
+
+
+Body = Text | AttachmentPointer | Receipt | TimerChange | Delete
+
+_TYPE_OF: dict[type, ContentType] = {
+    Text: ContentType.TEXT,
+    AttachmentPointer: ContentType.ATTACHMENT,
+    Receipt: ContentType.RECEIPT,
+    TimerChange: ContentType.TIMER,
+    Delete: ContentType.DELETE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """One message's content: an id, the sender's clock, an optional expiry, and a body.
+
+    ``sent_at_ms`` is the sender's claim (milliseconds since the Unix epoch), for display and ordering only.
+    ``expire_after_s`` is the per-message disappearing time (0: none), at most :data:`MAX_TIMER_S`.
+    """
+
+    message_id: bytes
+    sent_at_ms: int
+    expire_after_s: int
+    body: Body
+
+    def __post_init__(self) -> None:
+        _check_bytes("message id", self.message_id, MESSAGE_ID_LEN)
+        _check_int("sent_at_ms", self.sent_at_ms, _U64_MAX)
+        _check_int("expire_after_s", self.expire_after_s, MAX_TIMER_S)
+        if type(self.body) not in _TYPE_OF:
+            raise TypeError("body must be Text, AttachmentPointer, Receipt, TimerChange or Delete")
+
+    @property
+    def type(self) -> ContentType:
+        """The :class:`ContentType` of the body."""
+        return _TYPE_OF[type(self.body)]
+
+    def __repr__(self) -> str:
+        return f"Content(id={self.message_id.hex()}, {self.type.name}, body={self.body!r})"
+
+    def to_bytes(self) -> bytes:
+        """The canonical encoding (see the module docstring); at most :data:`MAX_CONTENT_LEN` bytes."""
+        w = (
+            Writer().u8(CONTENT_VERSION).u8(self.type).raw(self.message_id).u64(self.sent_at_ms)
+            .u32(self.expire_after_s)
+        )
+        body = self.body
+        if isinstance(body, Text):
+            w.var32(body.body.encode("utf-8"))
+        elif isinstance(body, AttachmentPointer):
+            (
+                w.var16(body.blob_id.encode("ascii")).raw(body.key).raw(body.digest).u64(body.size)
+                .var16(body.name.encode("utf-8")).var8(body.mime.encode("ascii"))
+                .var32(body.caption.encode("utf-8"))
+            )
+        elif isinstance(body, Receipt):
+            w.u8(body.kind).u16(len(body.message_ids))
+            for mid in body.message_ids:
+                w.raw(mid)
+        elif isinstance(body, TimerChange):
+            w.u32(body.seconds)
+        else:
+            w.raw(body.target_id)
+        return w.bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Content:
+        """Parse canonical bytes.
+
+        Raises:
+            RemoteProtocolError: wrong version, unknown type or kind, truncated or trailing bytes, invalid
+                UTF-8, or any value outside its limit. Never any other exception, whatever the input.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise RemoteProtocolError("content must be bytes")
+        if len(data) > MAX_CONTENT_LEN:
+            raise RemoteProtocolError("the content is longer than any valid message")
+        r = Reader(bytes(data), RemoteProtocolError)
+        try:
+            if r.u8() != CONTENT_VERSION:
+                raise RemoteProtocolError("unknown content version: the sender may need to update Confide")
+            kind = r.u8()
+            message_id, sent_at_ms, expire_after_s = r.raw(MESSAGE_ID_LEN), r.u64(), r.u32()
+            body = _parse_body(kind, r)
+            r.end()
+            return cls(message_id, sent_at_ms, expire_after_s, body)
+        except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+            raise RemoteProtocolError("the message content is malformed") from exc
+
+
+def _parse_body(kind: int, r: Reader) -> Body:
+    if kind == ContentType.TEXT:
+        return Text(r.var32(MAX_TEXT_BYTES).decode("utf-8"))
+    if kind == ContentType.ATTACHMENT:
+        blob_id = r.var16(MAX_BLOB_ID_BYTES).decode("ascii")
+        key, digest, size = r.raw(ATTACHMENT_KEY_LEN), r.raw(DIGEST_LEN), r.u64()
+        name = r.var16(MAX_NAME_BYTES).decode("utf-8")
+        mime = r.var8(MAX_MIME_BYTES).decode("ascii")
+        caption = r.var32(MAX_CAPTION_BYTES).decode("utf-8")
+        return AttachmentPointer(blob_id, key, digest, size, name, mime, caption)
+    if kind == ContentType.RECEIPT:
+        receipt_kind = ReceiptKind(r.u8())
+        count = r.u16()
+        if not 1 <= count <= MAX_RECEIPT_IDS:
+            raise RemoteProtocolError(f"a receipt names 1 to {MAX_RECEIPT_IDS} messages")
+        return Receipt(receipt_kind, tuple(r.raw(MESSAGE_ID_LEN) for _ in range(count)))
+    if kind == ContentType.TIMER:
+        return TimerChange(r.u32())
+    if kind == ContentType.DELETE:
+        return Delete(r.raw(MESSAGE_ID_LEN))
+    raise RemoteProtocolError("unknown content type: the sender may need to update Confide")
+
+
+__all__ = [
+    "CONTENT_VERSION",
+    "MAX_BLOB_ID_BYTES",
+    "MAX_CAPTION_BYTES",
+    "MAX_CONTENT_LEN",
+    "MAX_MIME_BYTES",
+    "MAX_NAME_BYTES",
+    "MAX_RECEIPT_IDS",
+    "MAX_TEXT_BYTES",
+    "MAX_TIMER_S",
+    "MESSAGE_ID_LEN",
+    "AttachmentPointer",
+    "Body",
+    "Content",
+    "ContentType",
+    "Delete",
+    "Receipt",
+    "ReceiptKind",
+    "Text",
+    "TimerChange",
+    "new_message_id",
+]
