@@ -87,6 +87,7 @@ class DeviceKeyPair:
         return cls(Ed25519PrivateKey.from_private_bytes(data), identity)
 
     def private_bytes(self) -> bytes:
+        """The 32-byte private seed. Seal it before storing."""
         return self._private.private_bytes_raw()
 
     @property
@@ -94,6 +95,7 @@ class DeviceKeyPair:
         return self.certificate.device_id
 
     def sign(self, message: bytes) -> bytes:
+        """Ed25519 signature by the device key (request authentication)."""
         return self._private.sign(message)
 
     def __repr__(self) -> str:

@@ -141,6 +141,7 @@ class IdentityKeyPair:
         return self._signing.private_bytes_raw() + self._agreement.private_bytes_raw()
 
     def sign(self, message: bytes) -> bytes:
+        """Ed25519 signature by the identity key (certifies agreement key, devices and prekeys)."""
         return self._signing.sign(message)
 
     def agree(self, peer: X25519PublicKey) -> bytes:

@@ -31,11 +31,17 @@ SESSION_VERSION = 1
 class PreKeyLookup(Protocol):
     """The responder's private prekeys, by id (the client's store implements this)."""
 
-    def signed_prekey(self, key_id: int) -> SignedPreKeyRecord | None: ...
+    def signed_prekey(self, key_id: int) -> SignedPreKeyRecord | None:
+        """The private signed prekey with this id, or None (rotated out and past its grace period)."""
+        ...
 
-    def one_time_prekey(self, key_id: int) -> OneTimePreKeyRecord | None: ...
+    def one_time_prekey(self, key_id: int) -> OneTimePreKeyRecord | None:
+        """The private one-time prekey with this id, or None (never issued, or already used)."""
+        ...
 
-    def kem_prekey(self, key_id: int) -> KemPreKeyRecord | None: ...
+    def kem_prekey(self, key_id: int) -> KemPreKeyRecord | None:
+        """The private ML-KEM prekey (one-time or last resort) with this id, or None."""
+        ...
 
 
 def parse_inner(inner: bytes) -> tuple[int, PreKeyHeader | None, bytes]:
