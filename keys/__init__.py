@@ -8,6 +8,7 @@ from .errors import (
     ConfideError,
     CorruptKeyStore,
     InvalidAddress,
+    InvalidRecoveryCode,
     InvalidSignature,
     KdfParametersTooCostly,
     KeyStoreError,
@@ -16,6 +17,18 @@ from .errors import (
     WrongPassphrase,
 )
 from .identity import IdentityKeyPair, IdentityPublicKey
+from .keystore import (
+    DEFAULT_KDF,
+    MAX_KDF,
+    TEST_KDF,
+    KdfParams,
+    change_passphrase,
+    kdf_params_of,
+    open_keys,
+    seal,
+    seal_keys,
+    unseal,
+)
 from .prekeys import (
     KemPreKeyPublic,
     KemPreKeyRecord,
@@ -27,9 +40,17 @@ from .prekeys import (
     SignedPreKeyRecord,
     plan_refill,
 )
+from .qr import parse_qr_text, qr_terminal, qr_text, write_qr_png
+from .recovery import create_recovery, restore_recovery
+from .safety import SAFETY_NUMBER_ITERATIONS, SafetyNumber, ScanResult, compute_safety_number
+from .secret_keys import SecretKeys
 
 __all__ = [
+    "DEFAULT_KDF",
+    "MAX_KDF",
     "RNG",
+    "SAFETY_NUMBER_ITERATIONS",
+    "TEST_KDF",
     "Address",
     "AddressMismatch",
     "ConfideError",
@@ -39,8 +60,10 @@ __all__ = [
     "IdentityKeyPair",
     "IdentityPublicKey",
     "InvalidAddress",
+    "InvalidRecoveryCode",
     "InvalidSignature",
     "KdfParametersTooCostly",
+    "KdfParams",
     "KemPreKeyPublic",
     "KemPreKeyRecord",
     "KeyStoreError",
@@ -50,8 +73,24 @@ __all__ = [
     "PreKeyBundle",
     "QRPayloadError",
     "RefillPlan",
+    "SafetyNumber",
+    "ScanResult",
+    "SecretKeys",
     "SignedPreKeyPublic",
     "SignedPreKeyRecord",
     "WrongPassphrase",
+    "change_passphrase",
+    "compute_safety_number",
+    "create_recovery",
+    "kdf_params_of",
+    "open_keys",
+    "parse_qr_text",
     "plan_refill",
+    "qr_terminal",
+    "qr_text",
+    "restore_recovery",
+    "seal",
+    "seal_keys",
+    "unseal",
+    "write_qr_png",
 ]
