@@ -1,0 +1,78 @@
+"""Client-side errors, under :class:`confide.keys.errors.ConfideError`.
+
+Branches a caller can act on: the relay answered with an error (:class:`RelayError`), the relay could not be
+reached (:class:`RelayUnreachable`), the local profile or store is missing or damaged (:class:`ProfileError`,
+:class:`StorageError`), a contact name is unknown or taken (:class:`UnknownContact`, :class:`ContactExists`),
+an invite code is mistyped (:class:`InvalidInvite`), an attachment failed (:class:`AttachmentError`), and a
+safety-number scan did not match (:class:`VerificationFailed`). A changed peer identity raises
+:class:`confide.protocol.errors.UntrustedIdentity`, re-exported by :mod:`confide.client`.
+"""
+
+from __future__ import annotations
+
+from confide.keys.errors import ConfideError
+
+
+class ClientError(ConfideError):
+    """Base of errors raised by the client library."""
+
+
+class RelayError(ClientError):
+    """The relay refused a request (HTTP 4xx/5xx with an error code from docs/relay-api.md)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"the relay refused the request ({status} {code}): {message}")
+        self.status = status
+        self.code = code
+        self.relay_message = message
+
+
+class RelayUnreachable(ClientError):
+    """The relay could not be reached; messages stay queued locally and are sent on the next sync."""
+
+
+class ProfileError(ClientError):
+    """The profile directory is missing, already exists, or is not a Confide profile."""
+
+
+class StorageError(ClientError):
+    """The local encrypted store is damaged or was written by another profile's key."""
+
+
+class UnknownContact(ClientError):
+    """No contact has this name or address; add one with an invite code first."""
+
+
+class ContactExists(ClientError):
+    """A contact with this name or address already exists."""
+
+
+class InvalidInvite(ClientError):
+    """Text is not a valid Confide invite code (wrong prefix, length, alphabet or checksum)."""
+
+
+class AttachmentError(ClientError):
+    """An attachment could not be sent, downloaded, verified or saved."""
+
+
+class VerificationFailed(ClientError):
+    """A scanned safety number does not match: the contact is NOT verified."""
+
+
+class UnknownMessage(ClientError):
+    """No message with this id exists in this profile (it may have expired or been deleted)."""
+
+
+__all__ = [
+    "AttachmentError",
+    "ClientError",
+    "ContactExists",
+    "InvalidInvite",
+    "ProfileError",
+    "RelayError",
+    "RelayUnreachable",
+    "StorageError",
+    "UnknownContact",
+    "UnknownMessage",
+    "VerificationFailed",
+]

@@ -1,0 +1,81 @@
+"""Typed events a :class:`~confide.client.Client` emits, consumed with ``async for event in client.events()``.
+
+Each is a frozen dataclass. ``peer`` is the local contact name; message text is only in
+:class:`MessageReceived` (and its ``repr`` hides it, so logging an event never logs plaintext).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .models import Message
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A text or attachment message arrived and was stored (its plaintext is in ``message``)."""
+
+    peer: str = field(repr=False)
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptReceived:
+    """The peer's device confirmed delivery (``kind == "delivered"``) or reading (``"read"``)."""
+
+    peer: str = field(repr=False)
+    kind: str
+    message_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TimerChanged:
+    """A thread's disappearing timer changed; ``by_peer`` is False when this side changed it."""
+
+    peer: str = field(repr=False)
+    seconds: int
+    by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    """A message left the local store: ``reason`` is ``"expired"`` or ``"deleted"`` (delete-for-everyone)."""
+
+    peer: str = field(repr=False)
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityChanged:
+    """A contact's identity key differs from the pinned one: sending is blocked until it is accepted
+    (:meth:`Client.accept_identity`) or re-verified (:meth:`Client.verify`)."""
+
+    peer: str = field(repr=False)
+    old_fingerprint: str
+    new_fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrekeysLow:
+    """The relay held few one-time prekeys (or the signed prekey was due); the client refilled them."""
+
+    one_time_left: int
+    kem_one_time_left: int
+    uploaded: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelayOffline:
+    """The relay could not be reached; the client retries after ``retry_in_s`` seconds.
+
+    (The event counterpart of the :class:`~confide.client.errors.RelayUnreachable` error.)"""
+
+    reason: str
+    retry_in_s: float
+
+
+Event = (
+    MessageReceived | ReceiptReceived | TimerChanged | MessageDeleted | IdentityChanged | PrekeysLow | RelayOffline
+)
+"""Any event a client emits."""

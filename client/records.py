@@ -1,0 +1,140 @@
+"""The client's internal rows (contacts, messages) and their canonical JSON form before sealing.
+
+These are mutable working copies used inside the library; integrators see the frozen
+:class:`~confide.client.models.Contact` and :class:`~confide.client.models.Message` instead. Bytes fields
+are base64 in the JSON; the JSON is sealed before it reaches the disk. ``repr`` hides names, text, keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import StorageError
+
+
+def _b(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def _ub(text: Any) -> bytes | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise StorageError("a stored record is damaged")
+    return base64.b64decode(text)
+
+
+def _loads(data: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except ValueError as exc:
+        raise StorageError("a stored record is damaged") from exc
+    if not isinstance(obj, dict):
+        raise StorageError("a stored record is damaged")
+    return obj
+
+
+@dataclass(slots=True)
+class AttachmentRecord:
+    """A received or sent attachment pointer plus where its ciphertext lives locally (if anywhere)."""
+
+    blob_id: str
+    key: bytes = field(repr=False)
+    digest: bytes = field(repr=False)
+    size: int
+    name: str = field(repr=False)
+    mime: str
+    caption: str = field(default="", repr=False)
+    file: str | None = None
+    """File name (random) of the downloaded ciphertext under the profile's ``attachments/`` folder."""
+
+    def to_obj(self) -> dict[str, Any]:
+        return {"blob_id": self.blob_id, "key": _b(self.key), "digest": _b(self.digest), "size": self.size,
+                "name": self.name, "mime": self.mime, "caption": self.caption, "file": self.file}
+
+    @classmethod
+    def from_obj(cls, o: dict[str, Any]) -> AttachmentRecord:
+        return cls(o["blob_id"], _ub(o["key"]) or b"", _ub(o["digest"]) or b"", int(o["size"]), o["name"],
+                   o["mime"], o.get("caption", ""), o.get("file"))
+
+
+@dataclass(slots=True)
+class ContactRecord:
+    """A contact: pinned identity (TOFU), delivery token, trust state, thread timer."""
+
+    contact_id: str
+    name: str = field(repr=False)
+    address: bytes
+    token: bytes | None = field(default=None, repr=False)
+    identity: bytes | None = field(default=None, repr=False)
+    verified: bool = False
+    auto_named: bool = False
+    timer_s: int = 0
+    changed: bool = False
+    pending_address: bytes | None = None
+    pending_identity: bytes | None = field(default=None, repr=False)
+    pending_token: bytes | None = field(default=None, repr=False)
+
+    def to_json(self) -> bytes:
+        return json.dumps({
+            "name": self.name, "address": _b(self.address), "token": _b(self.token),
+            "identity": _b(self.identity), "verified": self.verified, "auto_named": self.auto_named,
+            "timer_s": self.timer_s, "changed": self.changed, "pending_address": _b(self.pending_address),
+            "pending_identity": _b(self.pending_identity), "pending_token": _b(self.pending_token),
+        }).encode()
+
+    @classmethod
+    def from_json(cls, contact_id: str, data: bytes) -> ContactRecord:
+        o = _loads(data)
+        try:
+            return cls(
+                contact_id, o["name"], _ub(o["address"]) or b"", _ub(o["token"]), _ub(o["identity"]),
+                bool(o["verified"]), bool(o["auto_named"]), int(o["timer_s"]), bool(o["changed"]),
+                _ub(o["pending_address"]), _ub(o["pending_identity"]), _ub(o["pending_token"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StorageError("a stored contact is damaged") from exc
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    """One message of a thread, in either direction."""
+
+    message_id: bytes
+    contact_id: str
+    direction: str
+    kind: str
+    text: str = field(repr=False)
+    sent_at_ms: int
+    received_at_ms: int
+    status: str
+    expire_after_s: int = 0
+    expires_at_ms: int | None = None
+    attachment: AttachmentRecord | None = None
+    unverified_identity: bool = False
+
+    def to_json(self) -> bytes:
+        return json.dumps({
+            "message_id": _b(self.message_id), "direction": self.direction, "kind": self.kind,
+            "text": self.text, "sent_at_ms": self.sent_at_ms, "received_at_ms": self.received_at_ms,
+            "status": self.status, "expire_after_s": self.expire_after_s,
+            "attachment": None if self.attachment is None else self.attachment.to_obj(),
+            "unverified_identity": self.unverified_identity,
+        }).encode()
+
+    @classmethod
+    def from_json(cls, contact_id: str, expires_at_ms: int | None, data: bytes) -> MessageRecord:
+        o = _loads(data)
+        try:
+            att = o.get("attachment")
+            return cls(
+                _ub(o["message_id"]) or b"", contact_id, o["direction"], o["kind"], o["text"],
+                int(o["sent_at_ms"]), int(o["received_at_ms"]), o["status"], int(o["expire_after_s"]),
+                expires_at_ms, None if att is None else AttachmentRecord.from_obj(att),
+                bool(o.get("unverified_identity", False)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StorageError("a stored message is damaged") from exc

@@ -1,0 +1,277 @@
+"""The HTTP and WebSocket driver for the relay API (docs/relay-api.md).
+
+Thin: it turns calls into signed requests and answers into Python values, maps refusals to
+:class:`RelayError` and connection failures to :class:`RelayUnreachable`. It holds the device key only to
+sign requests (``protocol.auth.sign_request``); it never sees a plaintext or a private prekey.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import aiohttp
+
+from confide.keys.address import Address
+from confide.keys.device import DeviceKeyPair
+from confide.protocol.auth import EMPTY_SHA256, sign_request
+
+from .errors import RelayError, RelayUnreachable
+
+REQUEST_TIMEOUT_S = 30.0
+"""Total time for one ordinary request: generous for a phone on a poor network, short enough that a dead
+relay is reported instead of hanging a command."""
+
+BLOB_TIMEOUT_S = 3600.0
+"""Total time for one attachment transfer: 1 GiB at ~300 kB/s; stalls are caught by the read timeout."""
+
+BLOB_READ_TIMEOUT_S = 60.0
+"""A transfer that receives nothing for this long is considered dead."""
+
+BLOB_CHUNK = 256 * 1024
+"""Bytes read from disk or network per step: large enough for throughput, small enough for flat memory."""
+
+FETCH_LIMIT = 100
+"""Envelopes per ``GET /v1/messages`` page (the relay allows up to 500)."""
+
+ACK_BATCH = 500
+"""The relay accepts at most 500 ids per acknowledgement."""
+
+class ProgressCallback(Protocol):
+    """``progress(done_bytes, total_bytes)``: called as an attachment is encrypted, uploaded or downloaded."""
+
+    def __call__(self, done: int, total: int, /) -> None:
+        """Report ``done`` of ``total`` bytes."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise RelayError(200, "malformed", "the relay sent an unexpected answer")
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError as exc:
+        raise RelayError(200, "malformed", "the relay sent invalid base64") from exc
+
+
+class RelayClient:
+    """Talks to one relay as one device. Use ``async with RelayClient(url, device) as relay``."""
+
+    def __init__(self, base_url: str, device: DeviceKeyPair, *, now: Callable[[], float] = time.time) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._device = device
+        self._now = now
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> RelayClient:
+        self._ensure()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _ensure(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session (idempotent)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _auth(self, method: str, path_qs: str, body_sha256: str) -> dict[str, str]:
+        return sign_request(self._device, method, path_qs, body_sha256, now=int(self._now()), nonce=os.urandom(16))
+
+    async def _raise_for(self, resp: aiohttp.ClientResponse) -> None:
+        if resp.status < 400:
+            return
+        code, message = "error", resp.reason or "error"
+        try:
+            obj = await resp.json(content_type=None)
+            if isinstance(obj, dict):
+                code = str(obj.get("error", code))
+                message = str(obj.get("message", message))
+        except (ValueError, aiohttp.ClientError):
+            pass
+        raise RelayError(resp.status, code, message)
+
+    async def _request(
+        self, method: str, path_qs: str, *, json_body: Any = None, data: bytes | None = None,
+        auth: bool = False, content_type: str = "application/json",
+    ) -> Any:
+        body = data if data is not None else (b"" if json_body is None else json.dumps(json_body).encode())
+        headers: dict[str, str] = {}
+        if body or method in ("POST", "PUT"):
+            headers["Content-Type"] = content_type
+        if auth:
+            headers.update(self._auth(method, path_qs, hashlib.sha256(body).hexdigest()))
+        try:
+            async with self._ensure().request(method, self.base_url + path_qs, data=body or None,
+                                              headers=headers) as resp:
+                await self._raise_for(resp)
+                if resp.status == 204:
+                    return None
+                return await resp.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+            raise RelayUnreachable(f"cannot reach the relay at {self.base_url}: {type(exc).__name__}; "
+                                   "check the address and your connection, then retry") from exc
+        except (aiohttp.ContentTypeError, ValueError) as exc:
+            raise RelayError(0, "malformed", "the relay sent an answer that is not JSON") from exc
+
+    # -- accounts and prekeys -------------------------------------------------------------------------
+    async def register(
+        self, *, identity: bytes, device: bytes, token_hashes: list[bytes], signed_prekey: bytes,
+        kem_last_resort: bytes, one_time_prekeys: list[bytes], kem_one_time_prekeys: list[bytes],
+    ) -> dict[str, Any]:
+        """``POST /v1/accounts``: register (or re-register) this device with its public keys."""
+        body = {
+            "identity": _b64(identity), "device": _b64(device),
+            "delivery_token_hashes": [_b64(t) for t in token_hashes], "signed_prekey": _b64(signed_prekey),
+            "kem_last_resort": _b64(kem_last_resort), "one_time_prekeys": [_b64(k) for k in one_time_prekeys],
+            "kem_one_time_prekeys": [_b64(k) for k in kem_one_time_prekeys],
+        }
+        result: dict[str, Any] = await self._request("POST", "/v1/accounts", json_body=body, auth=True)
+        return result
+
+    async def fetch_bundles(self, address: Address) -> list[tuple[bytes, bytes]]:
+        """``GET /v1/accounts/{address}/bundle``: ``[(device_id, bundle_bytes)]`` (bundles not yet parsed)."""
+        obj = await self._request("GET", f"/v1/accounts/{quote(address.text)}/bundle")
+        devices = obj.get("devices") if isinstance(obj, dict) else None
+        if not isinstance(devices, list):
+            raise RelayError(200, "malformed", "the relay sent a bundle answer without devices")
+        out = []
+        for d in devices:
+            if not isinstance(d, dict) or not isinstance(d.get("device_id"), str):
+                raise RelayError(200, "malformed", "the relay sent a malformed device entry")
+            try:
+                device_id = bytes.fromhex(d["device_id"])
+            except ValueError as exc:
+                raise RelayError(200, "malformed", "the relay sent a malformed device id") from exc
+            out.append((device_id, _unb64(d.get("bundle"))))
+        return out
+
+    async def prekey_counts(self) -> dict[str, int]:
+        """``GET /v1/prekeys``: this device's remaining one-time prekeys and current signed key ids."""
+        obj = await self._request("GET", "/v1/prekeys", auth=True)
+        if not isinstance(obj, dict):
+            raise RelayError(200, "malformed", "the relay sent malformed prekey counts")
+        return {k: int(v) for k, v in obj.items() if isinstance(v, int)}
+
+    async def upload_prekeys(
+        self, *, signed_prekey: bytes | None = None, kem_last_resort: bytes | None = None,
+        one_time_prekeys: list[bytes] | None = None, kem_one_time_prekeys: list[bytes] | None = None,
+    ) -> dict[str, Any]:
+        """``PUT /v1/prekeys``."""
+        body: dict[str, Any] = {}
+        if signed_prekey is not None:
+            body["signed_prekey"] = _b64(signed_prekey)
+        if kem_last_resort is not None:
+            body["kem_last_resort"] = _b64(kem_last_resort)
+        if one_time_prekeys:
+            body["one_time_prekeys"] = [_b64(k) for k in one_time_prekeys]
+        if kem_one_time_prekeys:
+            body["kem_one_time_prekeys"] = [_b64(k) for k in kem_one_time_prekeys]
+        result: dict[str, Any] = await self._request("PUT", "/v1/prekeys", json_body=body, auth=True)
+        return result
+
+    async def set_delivery_tokens(self, token_hashes: list[bytes]) -> None:
+        """``PUT /v1/delivery-tokens``: replace the set of tokens that may deliver to this device."""
+        await self._request("PUT", "/v1/delivery-tokens", json_body={"token_hashes": [_b64(t) for t in token_hashes]},
+                            auth=True)
+
+    # -- messages -------------------------------------------------------------------------------------
+    async def post_envelope(self, envelope: bytes) -> dict[str, Any]:
+        """``POST /v1/messages`` (no auth: sealed sender). Idempotent by envelope id."""
+        result: dict[str, Any] = await self._request("POST", "/v1/messages", data=envelope,
+                                                     content_type="application/octet-stream")
+        return result
+
+    async def fetch(self, limit: int = FETCH_LIMIT) -> tuple[list[bytes], bool]:
+        """``GET /v1/messages``: ``(delivery_bytes_list, more)``, oldest first."""
+        obj = await self._request("GET", f"/v1/messages?limit={limit}", auth=True)
+        if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
+            raise RelayError(200, "malformed", "the relay sent a malformed message list")
+        return [_unb64(m) for m in obj["messages"]], bool(obj.get("more", False))
+
+    async def ack(self, envelope_ids: list[bytes]) -> None:
+        """``POST /v1/messages/ack``: the relay deletes these envelopes for good."""
+        for i in range(0, len(envelope_ids), ACK_BATCH):
+            chunk = envelope_ids[i : i + ACK_BATCH]
+            await self._request("POST", "/v1/messages/ack", json_body={"ids": [e.hex() for e in chunk]}, auth=True)
+
+    async def websocket(self) -> aiohttp.ClientWebSocketResponse:
+        """Open ``GET /v1/ws`` (authenticated upgrade). Raises :class:`RelayUnreachable` / :class:`RelayError`."""
+        headers = self._auth("GET", "/v1/ws", EMPTY_SHA256)
+        try:
+            return await self._ensure().ws_connect(self.base_url + "/v1/ws", headers=headers, heartbeat=30.0,
+                                                   timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
+        except aiohttp.WSServerHandshakeError as exc:
+            raise RelayError(exc.status, "unauthorized" if exc.status == 401 else "error",
+                             "the relay refused the live connection") from exc
+        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+            raise RelayUnreachable(f"cannot reach the relay at {self.base_url}: {type(exc).__name__}") from exc
+
+    # -- attachments ----------------------------------------------------------------------------------
+    async def upload_blob(self, path: Path, sha256_hex: str, lifetime_s: int,
+                          progress: ProgressCallback | None = None) -> str:
+        """``POST /v1/blobs``: stream the file at ``path`` (whose SHA-256 is known); returns the blob id."""
+        total = path.stat().st_size
+
+        async def chunks() -> AsyncIterator[bytes]:
+            done = 0
+            with path.open("rb") as fh:
+                while chunk := fh.read(BLOB_CHUNK):
+                    done += len(chunk)
+                    yield chunk
+                    if progress is not None:
+                        progress(done, total)
+
+        path_qs = f"/v1/blobs?lifetime={lifetime_s}"
+        headers = {"Content-Type": "application/octet-stream", **self._auth("POST", path_qs, sha256_hex)}
+        timeout = aiohttp.ClientTimeout(total=BLOB_TIMEOUT_S, sock_read=BLOB_READ_TIMEOUT_S)
+        try:
+            async with self._ensure().post(self.base_url + path_qs, data=chunks(), headers=headers,
+                                           timeout=timeout) as resp:
+                await self._raise_for(resp)
+                obj = await resp.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+            raise RelayUnreachable(f"the upload to {self.base_url} failed: {type(exc).__name__}; retry") from exc
+        if not isinstance(obj, dict) or not isinstance(obj.get("blob_id"), str):
+            raise RelayError(200, "malformed", "the relay sent a malformed upload answer")
+        return str(obj["blob_id"])
+
+    async def download_blob(self, blob_id: str) -> AsyncIterator[bytes]:
+        """``GET /v1/blobs/{id}``: yield the blob in chunks (no auth; the id is the capability)."""
+        timeout = aiohttp.ClientTimeout(total=BLOB_TIMEOUT_S, sock_read=BLOB_READ_TIMEOUT_S)
+        try:
+            async with self._ensure().get(self.base_url + "/v1/blobs/" + quote(blob_id, safe=""),
+                                          timeout=timeout) as resp:
+                await self._raise_for(resp)
+                async for chunk in resp.content.iter_chunked(BLOB_CHUNK):
+                    yield chunk
+        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+            raise RelayUnreachable(f"the download from {self.base_url} failed: {type(exc).__name__}; retry") from exc
+
+    async def delete_blob(self, blob_id: str) -> None:
+        """``DELETE /v1/blobs/{id}`` (uploader only)."""
+        await self._request("DELETE", "/v1/blobs/" + quote(blob_id, safe=""), auth=True)
+
+    async def health(self) -> dict[str, Any]:
+        """``GET /v1/health``."""
+        result: dict[str, Any] = await self._request("GET", "/v1/health")
+        return result
+
+    def __repr__(self) -> str:
+        return f"RelayClient({self.base_url})"

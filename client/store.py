@@ -1,0 +1,308 @@
+"""The profile's local SQLite store (``store.db``), with everything sensitive sealed.
+
+SQLite runs in WAL mode with ``secure_delete=ON`` so deleted rows are overwritten, not just unlinked from
+the b-tree. Every sensitive value (message bodies, contact names and identities, delivery tokens, thread
+timers, session state, private prekeys, queued envelopes, settings) is sealed by :class:`Sealer` with its
+row id as associated data; lookups go through blind indexes. What stays visible to someone holding only
+``store.db``: how many rows each table has, their sizes, which messages belong to the same (randomly
+named) thread, and when messages are due to expire (needed to delete them on time).
+
+All methods are synchronous and short; callers group writes that must land together in
+:meth:`Store.transaction`, e.g. an incoming message, the new session state and the "seen" mark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from confide.keys.encoding import RNG
+
+from .errors import StorageError
+from .records import ContactRecord, MessageRecord
+from .sealing import Sealer
+
+SCHEMA_VERSION = 1
+
+SEEN_ENVELOPE_RETENTION_MS = 45 * 24 * 3600 * 1000
+"""Remember processed envelope ids for 45 days: longer than the relay's 30-day maximum lifetime, so a
+redelivered envelope is always recognised, while the table cannot grow without bound."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts (
+    id TEXT PRIMARY KEY, addr_idx TEXT UNIQUE NOT NULL, pending_idx TEXT, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, contact_id TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_contact ON sessions (contact_id);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, contact_id TEXT NOT NULL, expires_at_ms INTEGER,
+    data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_thread ON messages (contact_id, seq);
+CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at_ms);
+CREATE TABLE IF NOT EXISTS seen_envelopes (idx TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS prekeys (
+    kind TEXT NOT NULL, key_id INTEGER NOT NULL, created_at INTEGER NOT NULL, retired_at INTEGER,
+    data BLOB NOT NULL, PRIMARY KEY (kind, key_id));
+CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, data BLOB NOT NULL);
+"""
+
+PREKEY_SIGNED = "signed"
+PREKEY_ONE_TIME = "one_time"
+PREKEY_KEM = "kem"
+
+
+class Store:
+    """The sealed SQLite store of one profile. ``repr`` shows only the file name."""
+
+    def __init__(self, path: Path, store_key: bytes, rng: RNG) -> None:
+        self.path = path
+        self._sealer = Sealer(store_key, rng)
+        self._rng = rng
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA secure_delete=ON")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"the local store cannot be opened ({exc}); restore the profile") from exc
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.chmod(str(path) + suffix, 0o600)
+        self._depth = 0
+        self._check_key()
+
+    def _check_key(self) -> None:
+        """Refuse a store sealed under another key (e.g. a keystore swapped from another profile)."""
+        marker = self.get_meta("store-check")
+        if marker is None:
+            self.set_meta("store-check", b"confide-store-v1")
+        elif marker != b"confide-store-v1":
+            raise StorageError("the local store does not belong to this key store")
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the database and close."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file (so deleted rows leave the WAL too, overwritten)."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    @property
+    def sealer(self) -> Sealer:
+        return self._sealer
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes atomically (``BEGIN IMMEDIATE``); nests by joining the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._db.execute("COMMIT")
+
+    def _new_id(self) -> str:
+        return self._rng(16).hex()
+
+    # -- settings -------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return None if row is None else self._sealer.open("meta", "v", key, row[0])
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
+                         (key, self._sealer.seal("meta", "v", key, value)))
+
+    def get_meta_int(self, key: str, default: int = 0) -> int:
+        raw = self.get_meta(key)
+        return default if raw is None else int(raw.decode())
+
+    def set_meta_int(self, key: str, value: int) -> None:
+        self.set_meta(key, str(value).encode())
+
+    # -- contacts -------------------------------------------------------------------------------------
+    def address_index(self, address: bytes) -> str:
+        return self._sealer.index("contact-address", address)
+
+    def new_contact_id(self) -> str:
+        return self._new_id()
+
+    def save_contact(self, rec: ContactRecord) -> None:
+        """Insert or update a contact (its address and pending address become blind indexes)."""
+        pending = None if rec.pending_address is None else self.address_index(rec.pending_address)
+        data = self._sealer.seal("contacts", "data", rec.contact_id, rec.to_json())
+        try:
+            self._db.execute(
+                "INSERT INTO contacts (id, addr_idx, pending_idx, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET addr_idx = excluded.addr_idx, "
+                "pending_idx = excluded.pending_idx, data = excluded.data",
+                (rec.contact_id, self.address_index(rec.address), pending, data),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StorageError("another contact already has this address") from exc
+
+    def _contact_from_row(self, row: tuple[str, bytes]) -> ContactRecord:
+        return ContactRecord.from_json(row[0], self._sealer.open("contacts", "data", row[0], row[1]))
+
+    def contact(self, contact_id: str) -> ContactRecord | None:
+        row = self._db.execute("SELECT id, data FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+        return None if row is None else self._contact_from_row(row)
+
+    def contact_by_address(self, address: bytes) -> ContactRecord | None:
+        """The contact whose pinned (or pending, after an identity change) address is ``address``."""
+        idx = self.address_index(address)
+        row = self._db.execute("SELECT id, data FROM contacts WHERE addr_idx = ? OR pending_idx = ? "
+                               "ORDER BY addr_idx = ? DESC LIMIT 1", (idx, idx, idx)).fetchone()
+        return None if row is None else self._contact_from_row(row)
+
+    def contacts(self) -> list[ContactRecord]:
+        rows = self._db.execute("SELECT id, data FROM contacts").fetchall()
+        return sorted((self._contact_from_row(r) for r in rows), key=lambda c: c.name.lower())
+
+    def delete_contact(self, contact_id: str) -> None:
+        self._db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+        self._db.execute("DELETE FROM sessions WHERE contact_id = ?", (contact_id,))
+
+    # -- sessions -------------------------------------------------------------------------------------
+    def _session_id(self, identity_signing: bytes, device_id: bytes) -> str:
+        return self._sealer.index("session", identity_signing + device_id)
+
+    def get_session(self, identity_signing: bytes, device_id: bytes) -> bytes | None:
+        sid = self._session_id(identity_signing, device_id)
+        row = self._db.execute("SELECT data FROM sessions WHERE id = ?", (sid,)).fetchone()
+        return None if row is None else self._sealer.open("sessions", "data", sid, row[0])
+
+    def put_session(self, contact_id: str, identity_signing: bytes, device_id: bytes, data: bytes) -> None:
+        sid = self._session_id(identity_signing, device_id)
+        self._db.execute("INSERT OR REPLACE INTO sessions (id, contact_id, data) VALUES (?, ?, ?)",
+                         (sid, contact_id, self._sealer.seal("sessions", "data", sid, data)))
+
+    def sessions_of(self, contact_id: str) -> list[bytes]:
+        rows = self._db.execute("SELECT id, data FROM sessions WHERE contact_id = ?", (contact_id,)).fetchall()
+        return [self._sealer.open("sessions", "data", r[0], r[1]) for r in rows]
+
+    def delete_sessions(self, contact_id: str) -> None:
+        self._db.execute("DELETE FROM sessions WHERE contact_id = ?", (contact_id,))
+
+    # -- messages -------------------------------------------------------------------------------------
+    def _message_row_id(self, message_id: bytes) -> str:
+        return self._sealer.index("message", message_id)
+
+    def has_message(self, message_id: bytes) -> bool:
+        row = self._db.execute("SELECT 1 FROM messages WHERE id = ?", (self._message_row_id(message_id),))
+        return row.fetchone() is not None
+
+    def save_message(self, rec: MessageRecord) -> None:
+        """Insert a message, or update it in place (keeping its position in the thread)."""
+        rid = self._message_row_id(rec.message_id)
+        data = self._sealer.seal("messages", "data", rid, rec.to_json())
+        cur = self._db.execute("UPDATE messages SET expires_at_ms = ?, data = ? WHERE id = ?",
+                               (rec.expires_at_ms, data, rid))
+        if cur.rowcount == 0:
+            seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0]
+            self._db.execute(
+                "INSERT INTO messages (id, seq, contact_id, expires_at_ms, data) VALUES (?, ?, ?, ?, ?)",
+                (rid, seq, rec.contact_id, rec.expires_at_ms, data))
+
+    def _message_from_row(self, row: tuple[str, str, int | None, bytes]) -> MessageRecord:
+        return MessageRecord.from_json(row[1], row[2], self._sealer.open("messages", "data", row[0], row[3]))
+
+    def message(self, message_id: bytes) -> MessageRecord | None:
+        row = self._db.execute("SELECT id, contact_id, expires_at_ms, data FROM messages WHERE id = ?",
+                               (self._message_row_id(message_id),)).fetchone()
+        return None if row is None else self._message_from_row(row)
+
+    def thread(self, contact_id: str) -> list[MessageRecord]:
+        rows = self._db.execute("SELECT id, contact_id, expires_at_ms, data FROM messages "
+                                "WHERE contact_id = ? ORDER BY seq", (contact_id,)).fetchall()
+        return [self._message_from_row(r) for r in rows]
+
+    def delete_message(self, message_id: bytes) -> None:
+        self._db.execute("DELETE FROM messages WHERE id = ?", (self._message_row_id(message_id),))
+
+    def delete_thread(self, contact_id: str) -> None:
+        self._db.execute("DELETE FROM messages WHERE contact_id = ?", (contact_id,))
+
+    def expired_messages(self, now_ms: int) -> list[MessageRecord]:
+        rows = self._db.execute("SELECT id, contact_id, expires_at_ms, data FROM messages "
+                                "WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?", (now_ms,)).fetchall()
+        return [self._message_from_row(r) for r in rows]
+
+    def next_expiry_ms(self) -> int | None:
+        row = self._db.execute("SELECT MIN(expires_at_ms) FROM messages").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    # -- processed envelopes --------------------------------------------------------------------------
+    def envelope_seen(self, envelope_id: bytes) -> bool:
+        idx = self._sealer.index("envelope", envelope_id)
+        return self._db.execute("SELECT 1 FROM seen_envelopes WHERE idx = ?", (idx,)).fetchone() is not None
+
+    def mark_envelope_seen(self, envelope_id: bytes, now_ms: int) -> None:
+        self._db.execute("INSERT OR IGNORE INTO seen_envelopes (idx, at_ms) VALUES (?, ?)",
+                         (self._sealer.index("envelope", envelope_id), now_ms))
+
+    def prune_seen_envelopes(self, now_ms: int) -> None:
+        self._db.execute("DELETE FROM seen_envelopes WHERE at_ms < ?", (now_ms - SEEN_ENVELOPE_RETENTION_MS,))
+
+    # -- private prekeys ------------------------------------------------------------------------------
+    def put_prekey(self, kind: str, key_id: int, created_at: int, data: bytes) -> None:
+        rid = f"{kind}:{key_id}"
+        self._db.execute(
+            "INSERT OR REPLACE INTO prekeys (kind, key_id, created_at, retired_at, data) VALUES (?, ?, ?, NULL, ?)",
+            (kind, key_id, created_at, self._sealer.seal("prekeys", "data", rid, data)))
+
+    def get_prekey(self, kind: str, key_id: int) -> bytes | None:
+        row = self._db.execute("SELECT data FROM prekeys WHERE kind = ? AND key_id = ?",
+                               (kind, key_id)).fetchone()
+        return None if row is None else self._sealer.open("prekeys", "data", f"{kind}:{key_id}", row[0])
+
+    def delete_prekey(self, kind: str, key_id: int) -> None:
+        self._db.execute("DELETE FROM prekeys WHERE kind = ? AND key_id = ?", (kind, key_id))
+
+    def retire_prekey(self, kind: str, key_id: int, now: int) -> None:
+        self._db.execute("UPDATE prekeys SET retired_at = ? WHERE kind = ? AND key_id = ? AND retired_at IS NULL",
+                         (now, kind, key_id))
+
+    def delete_retired_prekeys(self, kind: str, before: int) -> int:
+        cur = self._db.execute("DELETE FROM prekeys WHERE kind = ? AND retired_at IS NOT NULL AND retired_at < ?",
+                               (kind, before))
+        return cur.rowcount
+
+    def count_prekeys(self, kind: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM prekeys WHERE kind = ?", (kind,)).fetchone()[0])
+
+    # -- outbox ---------------------------------------------------------------------------------------
+    def add_outbox(self, data: bytes) -> str:
+        """Queue sealed envelope bytes (or a batch item) to post; returns the queue id."""
+        oid = self._new_id()
+        seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox").fetchone()[0]
+        self._db.execute("INSERT INTO outbox (id, seq, data) VALUES (?, ?, ?)",
+                         (oid, seq, self._sealer.seal("outbox", "data", oid, data)))
+        return oid
+
+    def outbox(self) -> list[tuple[str, bytes]]:
+        rows = self._db.execute("SELECT id, data FROM outbox ORDER BY seq").fetchall()
+        return [(r[0], self._sealer.open("outbox", "data", r[0], r[1])) for r in rows]
+
+    def delete_outbox(self, oid: str) -> None:
+        self._db.execute("DELETE FROM outbox WHERE id = ?", (oid,))
+
+    def __repr__(self) -> str:
+        return f"Store({self.path.name})"

@@ -1,0 +1,44 @@
+"""Fixtures for client tests: a real relay on loopback and cheap-KDF profiles."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from confide.client import Client
+from confide.keys.keystore import TEST_KDF
+from confide.server import RelayConfig, start_relay
+
+PASSPHRASE = "correct horse battery staple"
+
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+async def relay_url(tmp_path: Path) -> AsyncIterator[str]:
+    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0)
+    async with start_relay(config, host="127.0.0.1", port=0) as url:
+        yield url
+
+
+@pytest.fixture
+async def make_client(tmp_path: Path, relay_url: str) -> AsyncIterator[MakeClient]:
+    """Create (and at the end close) profiles ``tmp_path/<name>`` registered with the test relay."""
+    opened: list[Client] = []
+
+    async def make(name: str, role: str = "client") -> Client:
+        client = await Client.create(tmp_path / name, PASSPHRASE, relay_url, name, role, kdf=TEST_KDF)
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        await client.close()
+
+
+async def introduce(a: Client, b: Client, a_name: str = "b", b_name: str = "a") -> None:
+    """Each side adds the other from its invite code."""
+    a.add_contact(a_name, b.invite_code())
+    b.add_contact(b_name, a.invite_code())
