@@ -59,8 +59,12 @@ def _dh(private: X25519PrivateKey, public: bytes) -> bytes:
 def _open_header(hk: bytes | None, enc_header: bytes) -> tuple[bytes, int, int] | None:
     if hk is None:
         return None
+    return _open_header_with(ChaCha20Poly1305(hk), enc_header)
+
+
+def _open_header_with(cipher: ChaCha20Poly1305, enc_header: bytes) -> tuple[bytes, int, int] | None:
     try:
-        header = ChaCha20Poly1305(hk).decrypt(enc_header[:NONCE_LEN], enc_header[NONCE_LEN:], None)
+        header = cipher.decrypt(enc_header[:NONCE_LEN], enc_header[NONCE_LEN:], None)
     except InvalidTag:
         return None
     dh, pn, n = _HDR.unpack(header)
@@ -70,7 +74,9 @@ def _open_header(hk: bytes | None, enc_header: bytes) -> tuple[bytes, int, int] 
 class _Pending:
     """Every change a successful decrypt makes, applied by :meth:`RatchetState.commit`."""
 
-    __slots__ = ("dhr", "dhs", "dhs_pub", "new_skipped", "old_hkr", "scalars", "used_skipped")
+    __slots__ = (
+        "ckr", "dhr", "dhs", "dhs_pub", "hkr_cipher", "new_skipped", "nr", "old_hkr", "turn", "used_skipped",
+    )
 
     def __init__(self) -> None:
         self.dhr: bytes | None = None
@@ -78,7 +84,11 @@ class _Pending:
         self.dhs_pub: bytes = b""
         self.used_skipped: tuple[bytes, int] | None = None
         self.new_skipped: dict[tuple[bytes, int], bytes] = {}
-        self.scalars: dict[str, object] | None = None
+        self.ckr: bytes | None = None  # with nr: the receiving chain after this message (None: unchanged)
+        self.nr = 0
+        # after a DH ratchet turn: (pn, hks, hkr, rk, cks, nhks, nhkr); the new HKr's cipher is kept
+        self.turn: tuple[int, bytes, bytes, bytes, bytes, bytes, bytes] | None = None
+        self.hkr_cipher: ChaCha20Poly1305 | None = None
         self.old_hkr: bytes | None = None
 
 
@@ -86,12 +96,15 @@ class RatchetState:
     """One party's Double Ratchet (header-encrypted) state. Mutated only by :meth:`encrypt` and :meth:`commit`."""
 
     __slots__ = (
-        "ckr", "cks", "dhr", "dhs", "dhs_pub", "hkr", "hks", "nhkr", "nhks", "nr", "ns", "old_hkr", "pn", "rk",
-        "skipped",
+        "ckr", "cks", "dhr", "dhs", "dhs_pub", "hkr", "hkr_cipher", "hks", "hks_cipher", "nhkr", "nhks", "nr", "ns",
+        "old_hkr", "pn", "rk", "skipped",
     )
 
+    dhs: X25519PrivateKey
+    """Our current ratchet key. Set by every constructor (init_initiator, init_responder, read_from): a placeholder
+    loaded here would cost one X25519 scalar multiplication per state."""
+
     def __init__(self) -> None:
-        self.dhs: X25519PrivateKey = X25519PrivateKey.from_private_bytes(bytes(32))
         self.dhs_pub = b""
         self.dhr: bytes | None = None
         self.rk = b""
@@ -106,6 +119,9 @@ class RatchetState:
         self.pn = 0
         self.skipped: dict[tuple[bytes, int], bytes] = {}
         self.old_hkr: list[bytes] = []
+        # loaded ciphers for HKs / HKr (None: not loaded yet); they change only at a DH ratchet turn
+        self.hks_cipher: ChaCha20Poly1305 | None = None
+        self.hkr_cipher: ChaCha20Poly1305 | None = None
 
     # -- initialisation (section 4, RatchetInitAliceHE / RatchetInitBobHE) --------------------------------
 
@@ -145,8 +161,11 @@ class RatchetState:
         if self.cks is None or self.hks is None:
             raise ValueError("the responder cannot send before it has received a message")
         self.cks, mk = kdf_chain(self.cks)
+        cipher = self.hks_cipher
+        if cipher is None:
+            cipher = self.hks_cipher = ChaCha20Poly1305(self.hks)
         nonce = rng(NONCE_LEN)
-        enc_header = nonce + ChaCha20Poly1305(self.hks).encrypt(
+        enc_header = nonce + cipher.encrypt(
             nonce, _HDR.pack(self.dhs_pub, self.pn, self.ns), None
         )
         self.ns += 1
@@ -181,17 +200,27 @@ class RatchetState:
                 return self._open_body(mk, body, full_ad), p
 
         # 2. current receiving chain, else 3. the next one (a DH ratchet step)
-        hdr = _open_header(self.hkr, enc_header)
+        hdr = None
+        if self.hkr is not None:
+            cipher = self.hkr_cipher
+            if cipher is None:  # a cache of HKr, not ratchet state: filling it leaves the state unchanged
+                cipher = self.hkr_cipher = ChaCha20Poly1305(self.hkr)
+            hdr = _open_header_with(cipher, enc_header)
         if hdr is not None:
             dh, pn, n = hdr
             if n < self.nr:
                 raise DuplicateMessage("message was already received")
-            ckr, p.new_skipped = self._skip(self.ckr, self.hkr, self.nr, n)
-            ckr, mk = kdf_chain(ckr)  # type: ignore[arg-type]
-            p.scalars = {"ckr": ckr, "nr": n + 1}
+            ckr = self.ckr
+            if n > self.nr:
+                ckr, p.new_skipped = self._skip(ckr, self.hkr, self.nr, n)
+            if ckr is None:
+                raise DecryptionError("message could not be decrypted")
+            p.ckr, mk = kdf_chain(ckr)
+            p.nr = n + 1
             return self._open_body(mk, body, full_ad), p
 
-        hdr = _open_header(self.nhkr, enc_header)
+        nhkr_cipher = ChaCha20Poly1305(self.nhkr)
+        hdr = _open_header_with(nhkr_cipher, enc_header)
         if hdr is None:
             for old in self.old_hkr:
                 if _open_header(old, enc_header) is not None:
@@ -215,10 +244,9 @@ class RatchetState:
         p.dhs = dhs
         p.dhs_pub = dhs.public_key().public_bytes_raw()
         p.old_hkr = self.hkr
-        p.scalars = {
-            "pn": self.ns, "ns": 0, "nr": n + 1, "hks": self.nhks, "hkr": hkr, "rk": rk, "ckr": ckr2,
-            "cks": cks, "nhks": nhks, "nhkr": nhkr,
-        }
+        p.ckr, p.nr = ckr2, n + 1
+        p.turn = (self.ns, self.nhks, hkr, rk, cks, nhks, nhkr)
+        p.hkr_cipher = nhkr_cipher
         return plaintext, p
 
     @staticmethod
@@ -247,9 +275,12 @@ class RatchetState:
         if p.used_skipped is not None:
             del self.skipped[p.used_skipped]
             return
-        if p.scalars is not None:
-            for name, value in p.scalars.items():
-                setattr(self, name, value)
+        if p.ckr is not None:
+            self.ckr, self.nr = p.ckr, p.nr
+        if p.turn is not None:
+            self.pn, self.hks, self.hkr, self.rk, self.cks, self.nhks, self.nhkr = p.turn
+            self.ns = 0
+            self.hks_cipher, self.hkr_cipher = None, p.hkr_cipher
         if p.dhs is not None:
             self.dhs, self.dhs_pub, self.dhr = p.dhs, p.dhs_pub, p.dhr
             if p.old_hkr is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -37,6 +38,11 @@ from .session import MSG_PREKEY, PreKeyLookup, Session, accept_session, parse_in
 
 SEALED_VERSION = 1
 CERT_VERSION = 1
+
+SENDER_CERT_CACHE_SIZE = 256
+"""Verified sender certificates remembered by their exact bytes (a therapist's active clients and their
+devices). Checking one costs two Ed25519 verifications (≈ 135 µs), the largest cost of opening a sealed
+message, and the same certificate arrives with every message from a device; 256 × ≈ 0.5 KiB stays small."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,12 @@ class Opened:
         return f"Opened(sender={self.sender!r}, {len(self.plaintext)} bytes, new_session={self.new_session})"
 
 
+@lru_cache(maxsize=SENDER_CERT_CACHE_SIZE)
+def _verified_certificate(data: bytes) -> SenderCertificate:
+    """:meth:`SenderCertificate.from_bytes`, remembered for bytes that verified (failures are not cached)."""
+    return SenderCertificate.from_bytes(data)
+
+
 def _aead_open(key: bytes, ct: bytes, ad: bytes) -> bytes:
     try:
         return ChaCha20Poly1305(key).decrypt(ZERO_NONCE, ct, ad)
@@ -134,7 +146,7 @@ def unseal(local: IdentityKeyPair, sealed: bytes) -> tuple[SenderCertificate, by
         e_pub, static_ct, msg_ct = r.raw(32), r.var16(), r.rest()
         s1 = local.agree(X25519PublicKey.from_public_bytes(e_pub))
         chain, k_static = _static_keys(s1, local.public, e_pub)
-        sender = SenderCertificate.from_bytes(_aead_open(k_static, static_ct, e_pub))
+        sender = _verified_certificate(_aead_open(k_static, static_ct, e_pub))
         s2 = local.agree(sender.identity.agreement_key)
         k_msg = hkdf(s2, salt=chain, info=LABEL_SEALED_MESSAGE + static_ct, length=32)
         return sender, _aead_open(k_msg, msg_ct, e_pub)

@@ -102,10 +102,10 @@ class Session:
         Raises:
             LocalProtocolError: the plaintext is larger than :data:`~confide.protocol.padding.MAX_PLAINTEXT`.
         """
-        if self.pending is not None:
-            return bytes((MSG_PREKEY,)) + self.pending + self.ratchet.encrypt(pad(plaintext), self.ad + self.pending, rng)
-        body = self.ratchet.encrypt(pad(plaintext), self.ad, rng)
-        return bytes((MSG_RATCHET,)) + body
+        pending = self.pending
+        if pending is not None:
+            return bytes((MSG_PREKEY,)) + pending + self.ratchet.encrypt(pad(plaintext), self.ad + pending, rng)
+        return bytes((MSG_RATCHET,)) + self.ratchet.encrypt(pad(plaintext), self.ad, rng)
 
     def decrypt(self, inner: bytes, rng: RNG) -> bytes:
         """Decrypt an inner message of this session; all-or-nothing.
@@ -114,13 +114,17 @@ class Session:
             DuplicateMessage: already decrypted.
             DecryptionError: anything else (including a prekey message of another session).
         """
-        try:
-            kind, header, body = parse_inner(inner)
-        except ProtocolError as exc:
-            raise DecryptionError("message could not be decrypted") from exc
-        if header is not None and header.ephemeral != self.base_key:
-            raise DecryptionError("message could not be decrypted")
-        padded, change = self.ratchet.prepare_decrypt(body, message_ad(self.ad, inner, body), rng)
+        if inner[:1] == b"\x01":  # the hot path: a plain ratchet message
+            kind, body, ad = MSG_RATCHET, inner[1:], self.ad
+        else:
+            try:
+                kind, header, body = parse_inner(inner)
+            except ProtocolError as exc:
+                raise DecryptionError("message could not be decrypted") from exc
+            if header is None or header.ephemeral != self.base_key:
+                raise DecryptionError("message could not be decrypted")
+            ad = message_ad(self.ad, inner, body)
+        padded, change = self.ratchet.prepare_decrypt(body, ad, rng)
         plaintext = unpad(padded)
         self.ratchet.commit(change)
         if kind == MSG_RATCHET:

@@ -44,9 +44,6 @@ def test_every_public_name_is_documented() -> None:
 
 async def test_integrating_guide_runs(make_client: MakeClient, tmp_path: Path, relay_url: str,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    # The periodic catch-up pull also covers pushes a relay may miss (see the xfail in test_live.py);
-    # shortened here so that the test is fast whichever way the reply arrives.
-    monkeypatch.setattr(confide.client.client, "CATCH_UP_INTERVAL_S", 0.3)
     code = "\n".join(re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S))
     namespace: dict[str, object] = {}
     exec(compile(code, str(DOC), "exec"), namespace)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from confide.client import (
     Event,
     MessageReceived,
@@ -53,10 +51,6 @@ async def test_push_events_while_connected(make_client: MakeClient) -> None:
     await events.aclose()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "relay bug: server/migrations.py declares envelopes.seq INTEGER PRIMARY KEY without AUTOINCREMENT, so an "
-    "envelope stored after the newest one was acknowledged reuses its seq and the socket pusher skips it "
-    "(it is still delivered by the next pull); passes once seq is monotonic"))
 async def test_push_continues_after_an_acknowledged_envelope(make_client: MakeClient) -> None:
     """Several envelopes over one socket, each acknowledged as it is stored."""
     a = await make_client("alice")

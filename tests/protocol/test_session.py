@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 
 from confide.keys import AddressMismatch, InvalidSignature, PreKeyBundle
 from confide.keys.encoding import RNG
-from confide.protocol import DecryptionError, DuplicateMessage, ProtocolError, Session, initiate_session, open_sealed, seal_message
+from confide.protocol import (
+    DecryptionError,
+    DuplicateMessage,
+    ProtocolError,
+    Session,
+    initiate_session,
+    open_sealed,
+    seal_message,
+)
 from confide.protocol.kdf import kdf_chain
 from confide.protocol.ratchet import MAX_SKIP
 from confide.protocol.session import accept_session, parse_inner
@@ -49,7 +57,7 @@ def test_last_resort_kem_and_no_one_time_key(alice: Party, bob: Party) -> None:
     a = initiate_session(alice.identity, bob.bundle(use_one_time=False, use_kem_one_time=False), rng=os.urandom)
     _, header, body = parse_inner(a.encrypt(b"x", os.urandom))
     assert header is not None and header.one_time_prekey_id is None
-    b, pt, otk, kem = accept_session(bob.identity, header, body, alice.device.device_id, bob, os.urandom)
+    _b, pt, otk, kem = accept_session(bob.identity, header, body, alice.device.device_id, bob, os.urandom)
     assert (pt, otk, kem) == (b"x", None, None)  # the last-resort key is kept
 
 
@@ -120,7 +128,7 @@ def test_prekey_message_tamper_rejected(alice: Party, bob: Party) -> None:
         bad = bytearray(msg)
         bad[i] ^= 0x80
         with pytest.raises(Exception) as info:
-            kind, header, body = parse_inner(bytes(bad))
+            _kind, header, body = parse_inner(bytes(bad))
             assert header is not None
             accept_session(bob.identity, header, body, alice.device.device_id, bob, os.urandom)
         assert isinstance(info.value, ProtocolError)

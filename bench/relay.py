@@ -1,0 +1,376 @@
+"""Relay benchmark: throughput, delivery latency, backlog drain and memory, on loopback.
+
+The relay runs in a separate process (``python -m confide.server``); this process is the load generator.
+In the same run a bare aiohttp handler (read the body, answer JSON) is measured the same way, as the
+ceiling. Usage::
+
+    .venv/bin/python bench/relay.py [--quick] [--json]
+
+Loopback only; every loop is bounded by a duration or a count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import resource
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from confide.keys import DeviceKeyPair, IdentityKeyPair, KemPreKeyRecord, SignedPreKeyRecord
+from confide.protocol.auth import sign_request
+from confide.protocol.envelope import Delivery, delivery_token_hash, encode_batch
+
+SENDERS = 16
+"""Concurrent senders, as in the issue's comparison with Synapse."""
+CIPHERTEXT_LEN = 200
+"""Envelope payload size from the issue."""
+BATCH = 64
+"""Envelopes per batch request in the batched measurement."""
+DRAIN_COUNT = 5000
+"""Backlog drained in the drain measurement."""
+IDLE_SOCKETS = 1000
+"""Idle WebSockets held open for the memory-per-connection measurement."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _ceiling_server(port: int) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"envelope_id": "00" * 16, "expires_at_ms": 0}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", handler)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=None,
+                            preexec_fn=_raise_nofile)
+
+
+async def _wait_up(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(400):
+        try:
+            async with session.get(url) as resp:
+                await resp.read()
+                return
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"server at {url} did not start")
+
+
+class Device:
+    def __init__(self) -> None:
+        self.identity = IdentityKeyPair.generate(os.urandom)
+        self.device = DeviceKeyPair.generate(self.identity, os.urandom)
+        self.token = os.urandom(32)
+        self.prefix = self.device.device_id + self.token + struct.pack(">I", 0) + struct.pack(">I", CIPHERTEXT_LEN)
+
+    def envelope(self) -> tuple[bytes, bytes]:
+        """(envelope id, envelope bytes) with a 200-byte ciphertext."""
+        eid = os.urandom(16)
+        return eid, b"\x01" + eid + self.prefix + os.urandom(CIPHERTEXT_LEN)
+
+    def headers(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+        return sign_request(self.device, method, path, hashlib.sha256(body).hexdigest(), now=int(time.time()),
+                            nonce=os.urandom(16))
+
+    async def register(self, session: aiohttp.ClientSession, base: str) -> None:
+        now = int(time.time())
+        spk = SignedPreKeyRecord.generate(self.identity, 1, os.urandom, now)
+        kem = KemPreKeyRecord.generate(self.identity, 1, os.urandom, now, last_resort=True)
+        import base64
+
+        def b64(b: bytes) -> str:
+            return base64.b64encode(b).decode()
+
+        body = json.dumps({
+            "identity": b64(self.identity.public.to_bytes()), "device": b64(self.device.certificate.to_bytes()),
+            "delivery_token_hashes": [b64(delivery_token_hash(self.token))],
+            "signed_prekey": b64(spk.public.to_bytes()), "kem_last_resort": b64(kem.public.to_bytes()),
+        }).encode()
+        headers = {**self.headers("POST", "/v1/accounts", body), "Content-Type": "application/json"}
+        async with session.post(base + "/v1/accounts", data=body, headers=headers) as resp:
+            if resp.status not in (200, 201):
+                raise RuntimeError(f"registration failed: {resp.status} {await resp.text()}")
+
+    async def ws(self, session: aiohttp.ClientSession, base: str) -> aiohttp.ClientWebSocketResponse:
+        return await session.ws_connect(base + "/v1/ws", headers=self.headers("GET", "/v1/ws"), heartbeat=None)
+
+
+_OCTET = {"Content-Type": "application/octet-stream"}
+
+
+class _RawHttp:
+    """A minimal keep-alive HTTP/1.1 client (one request at a time per connection). aiohttp's client costs
+    more CPU per request than the servers measured here, so on a small machine it, not the server, would
+    set the pace; this one is cheap enough to measure the servers."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+        self._r, self._w, self._host = reader, writer, host
+
+    @classmethod
+    async def connect(cls, host: str, port: int) -> _RawHttp:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer, f"{host}:{port}")
+
+    async def post(self, path: str, body: bytes) -> int:
+        self._w.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        head = await self._r.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self._r.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self._w.close()
+
+
+async def _rate(port: int, path: str, make_body: Any, per_request: int, duration: float) -> float:
+    """Items per second with SENDERS concurrent keep-alive connections, after a short warm-up."""
+    conns = [await _RawHttp.connect("127.0.0.1", port) for _ in range(SENDERS)]
+    count = 0
+    measuring = False
+    stop_at = 0.0
+
+    async def worker(conn: _RawHttp) -> None:
+        nonlocal count
+        while time.perf_counter() < stop_at:
+            status = await conn.post(path, make_body())
+            if status not in (200, 201):
+                raise RuntimeError(f"unexpected status {status}")
+            if measuring:
+                count += per_request
+
+    try:
+        stop_at = time.perf_counter() + 0.5
+        await asyncio.gather(*[worker(c) for c in conns])
+        measuring = True
+        start = time.perf_counter()
+        stop_at = start + duration
+        await asyncio.gather(*[worker(c) for c in conns])
+        return count / (time.perf_counter() - start)
+    finally:
+        for c in conns:
+            c.close()
+
+
+async def _latency(session: aiohttp.ClientSession, base: str, port: int, rate: float,
+                   duration: float) -> list[float]:
+    """Send at ``rate`` envelopes/s to a connected device; return send→socket latencies in ms."""
+    dev = Device()
+    await dev.register(session, base)
+    ws = await dev.ws(session, base)
+    sent: dict[bytes, float] = {}
+    latencies: list[float] = []
+    total = int(rate * duration)
+    done = asyncio.Event()
+
+    async def receiver() -> None:
+        pending_acks: list[str] = []
+        while len(latencies) < total:
+            msg = await ws.receive()
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                break
+            now = time.perf_counter()
+            d = Delivery.from_bytes(msg.data)
+            latencies.append((now - sent[d.envelope_id]) * 1000)
+            pending_acks.append(d.envelope_id.hex())
+            if len(pending_acks) >= 100:
+                await ws.send_str(json.dumps({"ack": pending_acks}))
+                pending_acks = []
+        done.set()
+
+    recv = asyncio.create_task(receiver())
+    interval = SENDERS / rate
+    start = time.perf_counter()
+
+    conns = [await _RawHttp.connect("127.0.0.1", port) for _ in range(SENDERS)]
+
+    async def sender(k: int) -> None:
+        conn = conns[k]
+        i = 0
+        while True:
+            n = k + i * SENDERS
+            if n >= total:
+                return
+            due = start + n / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            eid, body = dev.envelope()
+            sent[eid] = time.perf_counter()
+            if await conn.post("/v1/messages", body) != 201:
+                raise RuntimeError("send failed")
+            i += 1
+
+    assert interval > 0
+    await asyncio.gather(*[sender(k) for k in range(SENDERS)])
+    for conn in conns:
+        conn.close()
+    await asyncio.wait({recv}, timeout=30)
+    if not done.is_set():
+        raise RuntimeError(f"delivery incomplete: {len(latencies)} of {total}") from (
+            recv.exception() if recv.done() else None)
+    recv.cancel()
+    await ws.close()
+    return latencies
+
+
+async def _drain(session: aiohttp.ClientSession, base: str) -> float:
+    dev = Device()
+    await dev.register(session, base)
+    for i in range(0, DRAIN_COUNT, 250):
+        body = encode_batch([dev.envelope()[1] for _ in range(min(250, DRAIN_COUNT - i))])
+        async with session.post(base + "/v1/messages/batch", data=body, headers=_OCTET) as resp:
+            assert resp.status == 200, await resp.text()
+    start = time.perf_counter()
+    ws = await dev.ws(session, base)
+    got = 0
+    acks: list[str] = []
+    while got < DRAIN_COUNT:
+        msg = await ws.receive()
+        if msg.type != aiohttp.WSMsgType.BINARY:
+            raise RuntimeError("socket closed during drain")
+        got += 1
+        acks.append(msg.data[1:17].hex())
+        if len(acks) >= 500:
+            await ws.send_str(json.dumps({"ack": acks}))
+            acks = []
+    elapsed = time.perf_counter() - start
+    await ws.close()
+    return DRAIN_COUNT / elapsed
+
+
+async def _idle_sockets(session: aiohttp.ClientSession, base: str, pid: int) -> tuple[float, float]:
+    devices = [Device() for _ in range(10)]
+    for d in devices:
+        await d.register(session, base)
+    await asyncio.sleep(0.5)
+    before = _rss_mib(pid)
+    sockets = []
+    per_device = IDLE_SOCKETS // len(devices)
+    for d in devices:
+        sockets += await asyncio.gather(*[d.ws(session, base) for _ in range(per_device)])
+    await asyncio.sleep(1.0)
+    after = _rss_mib(pid)
+    for ws in sockets:
+        await ws.close()
+    return before, (after - before) * 1024 / len(sockets)
+
+
+async def run(quick: bool) -> dict[str, Any]:
+    _raise_nofile()
+    duration = 3.0 if quick else 10.0
+    relay_port, ceiling_port = _free_port(), _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        relay = _spawn(["-m", "confide.server", "--port", str(relay_port), "--data", str(Path(tmp) / "data"),
+                        "--rate", "0", "--bundle-rate", "0", "--sweep-interval", "0",
+                        "--mailbox-quota", "10000000", "--max-sockets-per-device", "1000",
+                        "--max-connections", "5000"])
+        ceiling = _spawn([__file__, "--ceiling-server", str(ceiling_port)])
+        try:
+            connector = aiohttp.TCPConnector(limit=2 * IDLE_SOCKETS + 100)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                base, cbase = f"http://127.0.0.1:{relay_port}", f"http://127.0.0.1:{ceiling_port}"
+                await _wait_up(session, base + "/v1/health")
+                await _wait_up(session, cbase + "/")
+                await asyncio.sleep(0.5)
+                rss_start = _rss_mib(relay.pid)
+
+                sender_target = Device()
+                await sender_target.register(session, base)
+                ceiling_rps = await _rate(ceiling_port, "/v1/messages", lambda: sender_target.envelope()[1], 1,
+                                          duration)
+                single = await _rate(relay_port, "/v1/messages", lambda: sender_target.envelope()[1], 1,
+                                     duration)
+                batched = await _rate(
+                    relay_port, "/v1/messages/batch",
+                    lambda: encode_batch([sender_target.envelope()[1] for _ in range(BATCH)]), BATCH, duration)
+                lat = sorted(await _latency(session, base, relay_port, single / 2, duration))
+                drain = await _drain(session, base)
+                idle_before, kib_per_socket = await _idle_sockets(session, base, relay.pid)
+        finally:
+            for proc in (relay, ceiling):
+                proc.terminate()
+                proc.wait(timeout=15)
+    return {
+        "quick": quick,
+        "senders": SENDERS,
+        "ciphertext_bytes": CIPHERTEXT_LEN,
+        "ceiling_req_per_s": round(ceiling_rps),
+        "envelopes_per_s": round(single),
+        "ratio": round(single / ceiling_rps, 3),
+        "envelopes_batched_per_s": round(batched),
+        "batch_size": BATCH,
+        "delivery_rate_per_s": round(single / 2),
+        "delivery_p50_ms": round(statistics.median(lat), 2),
+        "delivery_p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2),
+        "drain_per_s": round(drain),
+        "rss_start_mib": round(rss_start, 1),
+        "rss_before_sockets_mib": round(idle_before, 1),
+        "kib_per_idle_socket": round(kib_per_socket, 1),
+        "idle_sockets": IDLE_SOCKETS,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 s per phase instead of 10 s (under a minute)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--ceiling-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ceiling_server:
+        _ceiling_server(args.ceiling_server)
+        return 0
+    result = asyncio.run(run(args.quick))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        width = max(map(len, result))
+        for key, value in result.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

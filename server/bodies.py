@@ -1,0 +1,135 @@
+"""Reading request bodies within limits, and parsing the JSON fields of docs/relay-api.md strictly.
+
+Every function raises a :class:`~confide.server.errors.RelayError` (never a ``KeyError`` or ``TypeError``),
+so the error middleware answers a 4xx for anything a client can send.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .errors import Malformed, TooLarge, UnsupportedMediaType
+
+MAX_JSON_BODY = 256 * 1024
+"""Largest JSON body: a full registration (a signed prekey, 200 one-time keys, 50 ML-KEM keys of 1.2 KiB,
+base64) is about 110 KiB; twice that leaves room without letting a client make the relay parse megabytes."""
+
+MAX_IDS_PER_REQUEST = 500
+"""Ids in one acknowledgement (and envelopes per page): matches the largest pull page."""
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """Read the whole body, refusing more than ``limit`` bytes before reading them.
+
+    Raises:
+        TooLarge: the body (declared or actual) is longer than ``limit``.
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise TooLarge(f"the body may be at most {limit} bytes")
+    parts = []
+    size = 0
+    while True:
+        chunk = await request.content.read(65536)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body may be at most {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def require_content_type(request: web.Request, expected: str) -> None:
+    """Raise :class:`UnsupportedMediaType` if the body is declared as anything but ``expected``
+    (a body without a Content-Type is accepted)."""
+    if "Content-Type" in request.headers and request.content_type != expected:
+        raise UnsupportedMediaType(f"send this body as Content-Type: {expected}")
+
+
+def parse_json_object(body: bytes, allowed: frozenset[str]) -> dict[str, Any]:
+    """Parse a JSON object whose keys are all in ``allowed`` (a misspelt field is an error, not a no-op).
+
+    Raises:
+        Malformed: not JSON, not an object, or an unknown field.
+    """
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Malformed("the body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Malformed("the body must be a JSON object")
+    unknown = set(value) - allowed
+    if unknown:
+        raise Malformed(f"unknown field {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    return value
+
+
+def b64_field(obj: dict[str, Any], name: str, max_len: int) -> bytes:
+    """A required standard-base64 string field, decoded. Raises :class:`Malformed`."""
+    return _b64(obj.get(name), name, max_len)
+
+
+def optional_b64_field(obj: dict[str, Any], name: str, max_len: int) -> bytes | None:
+    value = obj.get(name)
+    return None if value is None else _b64(value, name, max_len)
+
+
+def b64_list_field(obj: dict[str, Any], name: str, max_items: int, max_len: int,
+                   *, required: bool = True) -> list[bytes]:
+    """A list of base64 strings. Raises :class:`Malformed` (missing, wrong type or over ``max_items``)."""
+    value = obj.get(name)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list):
+        raise Malformed(f"field {name!r} must be a list of base64 strings")
+    if len(value) > max_items:
+        raise Malformed(f"field {name!r} may hold at most {max_items} items")
+    return [_b64(v, name, max_len) for v in value]
+
+
+def _b64(value: object, name: str, max_len: int) -> bytes:
+    if not isinstance(value, str) or len(value) > (max_len + 2) // 3 * 4:
+        raise Malformed(f"field {name!r} must be a base64 string of at most {max_len} bytes")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise Malformed(f"field {name!r} is not valid base64") from None
+
+
+def hex_id(value: object, length: int, what: str) -> bytes:
+    """A lowercase-hex id of ``length`` bytes. Raises :class:`Malformed`."""
+    if not isinstance(value, str) or len(value) != 2 * length:
+        raise Malformed(f"{what} must be {2 * length} hex digits")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise Malformed(f"{what} must be {2 * length} hex digits") from None
+
+
+def hex_id_list(obj: dict[str, Any], name: str, length: int) -> list[bytes]:
+    """A list of at most :data:`MAX_IDS_PER_REQUEST` hex ids. Raises :class:`Malformed`."""
+    value = obj.get(name)
+    if not isinstance(value, list):
+        raise Malformed(f"field {name!r} must be a list of ids")
+    if len(value) > MAX_IDS_PER_REQUEST:
+        raise Malformed(f"field {name!r} may hold at most {MAX_IDS_PER_REQUEST} ids")
+    return [hex_id(v, length, "an id") for v in value]
+
+
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within ``[low, high]``. Raises :class:`Malformed`."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+        raise Malformed(f"query parameter {name!r} must be a whole number")
+    value = int(text)
+    if not low <= value <= high:
+        raise Malformed(f"query parameter {name!r} must be between {low} and {high}")
+    return value

@@ -1,0 +1,120 @@
+"""``confide serve``: run the relay. Every setting is a flag and a ``CONFIDE_*`` environment variable.
+
+A flag wins over the environment, the environment over the built-in default. The client CLI mounts
+:func:`add_serve_arguments` / :func:`run_serve` as its ``serve`` verb; ``python -m confide.server`` runs
+:func:`main` directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .app import create_app
+from .config import RelayConfig
+
+DEFAULT_HOST = "127.0.0.1"
+"""Loopback by default: exposing the relay is a decision (put TLS in front of it)."""
+DEFAULT_PORT = 8787
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError("expected true or false")
+
+
+# (config field, flag, type, help). The environment variable is CONFIDE_ + the field name in capitals.
+_SETTINGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
+    ("max_lifetime_s", "--max-lifetime", int,
+     "longest time (seconds) an envelope or blob stays on the relay; senders may ask for less"),
+    ("max_blob_bytes", "--max-blob-bytes", int, "largest attachment in bytes"),
+    ("blob_quota_bytes", "--blob-quota-bytes", int, "live attachment bytes per uploading device"),
+    ("mailbox_quota", "--mailbox-quota", int, "envelopes waiting per device before senders get 429"),
+    ("sweep_interval_s", "--sweep-interval", float,
+     "seconds between expiry sweeps (which also truncate the write-ahead log); 0 disables"),
+    ("bundle_budget_per_hour", "--bundle-budget", int,
+     "one-time prekeys handed out per address per hour; beyond it, last-resort keys only"),
+    ("rate_per_s", "--rate", float, "sustained requests per second per client IP (0 disables)"),
+    ("rate_burst", "--rate-burst", float, "burst size of the per-IP request limiter"),
+    ("bundle_rate_per_min", "--bundle-rate", float, "prekey bundle fetches per minute per client IP (0 disables)"),
+    ("max_sockets_per_device", "--max-sockets-per-device", int, "concurrent WebSockets per device"),
+    ("max_connections", "--max-connections", int, "concurrent WebSockets for the whole relay"),
+    ("sync_full", "--sync-full", _bool, "fsync every commit (true/false); default false: WAL synchronous=NORMAL"),
+)
+
+
+def _env_name(field: str) -> str:
+    return "CONFIDE_" + field.upper()
+
+
+def _env_default(name: str, convert: Callable[[str], Any], fallback: Any) -> Any:
+    text = os.environ.get(name)
+    if text is None:
+        return fallback
+    try:
+        return convert(text)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise SystemExit(f"confide serve: environment variable {name} has an invalid value") from None
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the relay's flags (each documented with its environment variable and default) to ``parser``."""
+    defaults = RelayConfig()
+    parser.add_argument("--host", default=_env_default("CONFIDE_HOST", str, DEFAULT_HOST),
+                        help=f"address to listen on [env CONFIDE_HOST, default {DEFAULT_HOST}]")
+    parser.add_argument("--port", type=int, default=_env_default("CONFIDE_PORT", int, DEFAULT_PORT),
+                        help=f"TCP port [env CONFIDE_PORT, default {DEFAULT_PORT}]")
+    parser.add_argument("--data", type=Path, default=_env_default("CONFIDE_DATA", Path, defaults.data_dir),
+                        help="data directory (database and blob folder) [env CONFIDE_DATA, default ./data]")
+    for field, flag, convert, text in _SETTINGS:
+        env = _env_name(field)
+        fallback = getattr(defaults, field)
+        parser.add_argument(flag, dest=field, type=convert, default=_env_default(env, convert, fallback),
+                            help=f"{text} [env {env}, default {fallback}]")
+
+
+def config_from_args(args: argparse.Namespace) -> RelayConfig:
+    """The :class:`RelayConfig` the parsed arguments describe."""
+    values = {field: getattr(args, field) for field, *_ in _SETTINGS}
+    return dataclasses.replace(RelayConfig(), data_dir=Path(args.data), **values)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run the relay until SIGINT or SIGTERM; then close sockets, checkpoint and close the database."""
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"confide serve: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def announce(*_: object, **__: object) -> None:
+        print(f"Confide relay listening on http://{args.host}:{args.port} (data in {config.data_dir})",
+              flush=True)
+
+    # access_log=None: no line per request, so no IPs, paths (addresses, device ids) or timings on disk.
+    web.run_app(create_app(config), host=args.host, port=args.port, access_log=None, print=announce,
+                shutdown_timeout=10.0)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m confide.server``: the same as ``confide serve``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m confide.server",
+        description="Run the Confide relay: it stores only ciphertext and public keys, and forgets on time.",
+    )
+    add_serve_arguments(parser)
+    return run_serve(parser.parse_args(argv))

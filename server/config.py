@@ -1,0 +1,92 @@
+"""Relay settings: one frozen dataclass, every default named and explained.
+
+The CLI (:mod:`confide.server.cli`) builds a :class:`RelayConfig` from flags and ``CONFIDE_*`` environment
+variables (a flag wins over the environment, the environment over these defaults).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MAX_LIFETIME_S = 30 * 24 * 3600
+"""30 days: long enough for a client on holiday to come back to its messages, short enough that the relay
+is never an archive. Senders may ask for less; nobody may ask for more."""
+
+DEFAULT_MAX_BLOB_BYTES = 100 * 1024 * 1024
+"""100 MiB per attachment: a long voice note or a scanned worksheet, not a video library."""
+
+DEFAULT_BLOB_QUOTA_BYTES = 1024 * 1024 * 1024
+"""1 GiB of live attachments per uploading device: ten full-size blobs; stops one device filling the disk."""
+
+DEFAULT_MAILBOX_QUOTA = 10_000
+"""Envelopes waiting per device: months of a busy therapist's traffic for an offline device, and twice
+the 5,000-envelope backlog the benchmark drains; bounds the disk one spammer can consume per victim."""
+
+DEFAULT_SWEEP_INTERVAL_S = 60.0
+"""How often expired envelopes and blobs are deleted and the WAL truncated: an acknowledged or expired
+ciphertext survives in the WAL file at most about this long."""
+
+DEFAULT_BUNDLE_BUDGET_PER_HOUR = 30
+"""One-time prekeys handed out per address per hour. A therapist gains a few new contacts a day; an
+attacker draining the stock (to force last-resort keys) gets 30 per hour, and then only last-resort keys."""
+
+DEFAULT_RATE_PER_S = 200.0
+"""Sustained requests per second per client IP: far above any one person's use (a batch send counts once
+per envelope), low enough that one host cannot starve the relay."""
+
+DEFAULT_RATE_BURST = 400.0
+"""Bucket size of the per-IP limiter: lets a reconnecting device flush a backlog of acks and receipts."""
+
+DEFAULT_BUNDLE_RATE_PER_MIN = 30.0
+"""Prekey bundle fetches per minute per client IP: starting conversations is rare; scraping is not."""
+
+DEFAULT_MAX_SOCKETS_PER_DEVICE = 4
+"""Concurrent WebSockets per device: a reconnect overlapping an old socket, with room to spare."""
+
+DEFAULT_MAX_CONNECTIONS = 10_000
+"""Concurrent WebSockets for the whole relay: at well under 50 KiB each, bounded memory (< 500 MiB)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    """Every relay setting, with the defaults of an embedded single-machine relay.
+
+    ``rate_per_s`` or ``bundle_rate_per_min`` of 0 disables that limiter (benchmarks only).
+    ``sync_full`` makes every commit fsync (``synchronous=FULL``); the default ``NORMAL`` in WAL mode keeps
+    every committed envelope across a crash of the relay process, and may lose the last commits on a power
+    failure or kernel crash.
+    """
+
+    data_dir: Path = Path("data")
+    max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
+    blob_quota_bytes: int = DEFAULT_BLOB_QUOTA_BYTES
+    mailbox_quota: int = DEFAULT_MAILBOX_QUOTA
+    sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S
+    bundle_budget_per_hour: int = DEFAULT_BUNDLE_BUDGET_PER_HOUR
+    rate_per_s: float = DEFAULT_RATE_PER_S
+    rate_burst: float = DEFAULT_RATE_BURST
+    bundle_rate_per_min: float = DEFAULT_BUNDLE_RATE_PER_MIN
+    max_sockets_per_device: int = DEFAULT_MAX_SOCKETS_PER_DEVICE
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    sync_full: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_lifetime_s", "max_blob_bytes", "blob_quota_bytes", "mailbox_quota",
+                     "max_sockets_per_device", "max_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("sweep_interval_s", "rate_per_s", "rate_burst", "bundle_rate_per_min"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.bundle_budget_per_hour < 0:
+            raise ValueError("bundle_budget_per_hour must not be negative")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "relay.db"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"

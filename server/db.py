@@ -1,0 +1,363 @@
+"""The embedded storage: SQLite (WAL, ``secure_delete``), one connection, one writer with group commit.
+
+Every write goes through :class:`~confide.server.writer.GroupCommitWriter`; reads run on the same
+connection between transactions (the event loop thread owns it). SQL strings are constants, so
+:mod:`sqlite3`'s statement cache prepares each once. Two small caches avoid per-request queries on the
+send path: each device's delivery-token hashes and each mailbox's size; both are changed only by the writer
+and dropped if a transaction fails.
+
+Durability: ``journal_mode=WAL`` with ``synchronous=NORMAL`` (default) keeps every committed transaction
+across a crash of the relay process; a power failure may lose the last transactions. ``sync_full`` in the
+config selects ``synchronous=FULL``. ``secure_delete=ON`` zeroes deleted content in the database file;
+:meth:`SqliteStore.checkpoint` (``wal_checkpoint(TRUNCATE)``) removes it from the write-ahead log.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .errors import BadRequest, Conflict, Unavailable
+from .migrations import migrate
+from .storage import (
+    BlobRecord,
+    BundleParts,
+    DeviceRecord,
+    NewEnvelope,
+    PrekeyCounts,
+    PrekeyUpdate,
+    Registration,
+    SendResult,
+    StoredEnvelope,
+    SweepResult,
+)
+from .writer import GroupCommitWriter
+
+MAX_DEVICES_PER_ACCOUNT = 8
+"""Devices per account: phone, laptop, tablet and spares; bounds a bundle's size and fetch cost."""
+
+MAX_ONE_TIME_STOCK = 1000
+"""One-time X25519 prekeys kept per device: ten refills; bounds what one device may make the relay store."""
+
+MAX_KEM_ONE_TIME_STOCK = 200
+"""One-time ML-KEM prekeys kept per device (1.2 KiB each): ten refills, about 250 KiB."""
+
+MAX_TOKEN_HASHES = 64
+"""Delivery tokens per device: one per contact who may write to it is generous for a first version."""
+
+_SQL_INSERT_ENVELOPE = (
+    "INSERT INTO envelopes (seq, envelope_id, device_id, received_at_ms, expires_at_ms, ciphertext) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_SQL_ENVELOPE_BY_ID = "SELECT device_id, expires_at_ms FROM envelopes WHERE envelope_id = ?"
+_SQL_MAILBOX_COUNT = "SELECT count(*) FROM envelopes WHERE device_id = ?"
+_SQL_FETCH = (
+    "SELECT seq, envelope_id, received_at_ms, expires_at_ms, ciphertext FROM envelopes "
+    "WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
+_SQL_ACK = "DELETE FROM envelopes WHERE device_id = ? AND envelope_id = ?"
+_SQL_TOKENS = "SELECT token_hash FROM delivery_tokens WHERE device_id = ?"
+_SQL_DEVICE_EXISTS = "SELECT 1 FROM devices WHERE device_id = ?"
+
+
+class SqliteStore:
+    """:class:`~confide.server.storage.RelayStore` on one SQLite file. Create with :meth:`open`."""
+
+    def __init__(self, path: Path | str, *, sync_full: bool = False) -> None:
+        self._path = str(path)
+        self._sync_full = sync_full
+        self._conn_: sqlite3.Connection | None = None
+        self._writer_: GroupCommitWriter | None = None
+        self._tokens: dict[bytes, tuple[bytes, ...]] = {}
+        self._counts: dict[bytes, int] = {}
+        # Mailbox order. SQLite would reuse the rowid of a deleted last row, and a socket that already
+        # sent that sequence number would then skip the new envelope; AUTOINCREMENT would keep a
+        # persistent high-water mark (a count of all traffic ever). So: max(seq) at start, then counted in
+        # memory; sequence numbers need only be increasing within the life of the process (sockets die with it).
+        self._last_seq = 0
+
+    @classmethod
+    async def open(cls, path: Path | str, *, sync_full: bool = False) -> SqliteStore:
+        """Construct and :meth:`start` a store."""
+        store = cls(path, sync_full=sync_full)
+        await store.start()
+        return store
+
+    async def start(self) -> None:
+        """Open (creating and migrating) the database and start its writer."""
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, cached_statements=64)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if self._sync_full else 'NORMAL'}")
+        conn.execute("PRAGMA secure_delete=ON")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        migrate(conn)
+        self._last_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM envelopes").fetchone()[0])
+        self._conn_ = conn
+        self._writer_ = GroupCommitWriter(conn, self._drop_caches)
+        self._writer_.start()
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._conn_ is None:
+            raise Unavailable("the relay database is not open")
+        return self._conn_
+
+    @property
+    def _writer(self) -> GroupCommitWriter:
+        if self._writer_ is None:
+            raise Unavailable("the relay database is not open")
+        return self._writer_
+
+    def _drop_caches(self) -> None:
+        self._tokens.clear()
+        self._counts.clear()
+
+    # -- accounts -------------------------------------------------------------------------------------
+
+    async def register(self, reg: Registration) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT address FROM devices WHERE device_id = ?", (reg.device_id,)).fetchone()
+            if row is not None and row[0] != reg.address:
+                raise Conflict("this device key is registered to another identity; create a new device key")
+            created = row is None
+            if created:
+                n = conn.execute("SELECT count(*) FROM devices WHERE address = ?", (reg.address,)).fetchone()[0]
+                if n >= MAX_DEVICES_PER_ACCOUNT:
+                    raise BadRequest(f"an account may have at most {MAX_DEVICES_PER_ACCOUNT} devices")
+            conn.execute(
+                "INSERT INTO accounts (address, identity) VALUES (?, ?) ON CONFLICT (address) DO NOTHING",
+                (reg.address, reg.identity),
+            )
+            conn.execute(
+                "INSERT INTO devices (device_id, address, device_cert) VALUES (?, ?, ?) "
+                "ON CONFLICT (device_id) DO UPDATE SET device_cert = excluded.device_cert",
+                (reg.device_id, reg.address, reg.device_cert),
+            )
+            for table in ("one_time_prekeys", "kem_one_time_prekeys", "delivery_tokens"):
+                conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (reg.device_id,))  # noqa: S608
+            self._put_keys(conn, reg.device_id, PrekeyUpdate(
+                reg.signed_prekey, reg.kem_last_resort, reg.one_time, reg.kem_one_time))
+            self._set_tokens(conn, reg.device_id, reg.token_hashes)
+            return created
+
+        return await self._writer.submit(op)
+
+    async def device(self, device_id: bytes) -> DeviceRecord | None:
+        row = self._conn.execute(
+            "SELECT d.address, a.identity, d.device_cert FROM devices d JOIN accounts a USING (address) "
+            "WHERE d.device_id = ?", (device_id,),
+        ).fetchone()
+        return None if row is None else DeviceRecord(device_id, row[0], row[1], row[2])
+
+    async def token_hashes(self, device_id: bytes) -> tuple[bytes, ...] | None:
+        cached = self._tokens.get(device_id)
+        if cached is not None:
+            return cached
+        if self._conn.execute(_SQL_DEVICE_EXISTS, (device_id,)).fetchone() is None:
+            return None
+        hashes = tuple(r[0] for r in self._conn.execute(_SQL_TOKENS, (device_id,)))
+        self._tokens[device_id] = hashes
+        return hashes
+
+    async def replace_tokens(self, device_id: bytes, hashes: tuple[bytes, ...]) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            conn.execute("DELETE FROM delivery_tokens WHERE device_id = ?", (device_id,))
+            return self._set_tokens(conn, device_id, hashes)
+
+        return await self._writer.submit(op)
+
+    def _set_tokens(self, conn: sqlite3.Connection, device_id: bytes, hashes: tuple[bytes, ...]) -> int:
+        unique = tuple(dict.fromkeys(hashes))
+        if len(unique) > MAX_TOKEN_HASHES:
+            raise BadRequest(f"a device may register at most {MAX_TOKEN_HASHES} delivery tokens")
+        conn.executemany(
+            "INSERT INTO delivery_tokens (device_id, token_hash) VALUES (?, ?)", [(device_id, h) for h in unique]
+        )
+        self._tokens.pop(device_id, None)
+        return len(unique)
+
+    # -- prekeys --------------------------------------------------------------------------------------
+
+    def _counts_of(self, conn: sqlite3.Connection, device_id: bytes) -> PrekeyCounts:
+        otk = conn.execute("SELECT count(*) FROM one_time_prekeys WHERE device_id = ?", (device_id,)).fetchone()
+        kem = conn.execute(
+            "SELECT count(*) FROM kem_one_time_prekeys WHERE device_id = ?", (device_id,)).fetchone()
+        spk = conn.execute("SELECT key_id FROM signed_prekeys WHERE device_id = ?", (device_id,)).fetchone()
+        klr = conn.execute("SELECT key_id FROM kem_last_resort WHERE device_id = ?", (device_id,)).fetchone()
+        return PrekeyCounts(otk[0], kem[0], spk[0] if spk else 0, klr[0] if klr else 0)
+
+    async def prekey_counts(self, device_id: bytes) -> PrekeyCounts:
+        return self._counts_of(self._conn, device_id)
+
+    def _put_keys(self, conn: sqlite3.Connection, device_id: bytes, update: PrekeyUpdate) -> None:
+        for table, key in (("signed_prekeys", update.signed_prekey), ("kem_last_resort", update.kem_last_resort)):
+            if key is not None:
+                conn.execute(
+                    f"INSERT OR REPLACE INTO {table} (device_id, key_id, record) VALUES (?, ?, ?)",  # noqa: S608
+                    (device_id, key.key_id, key.record),
+                )
+        for table, keys, cap in (
+            ("one_time_prekeys", update.one_time, MAX_ONE_TIME_STOCK),
+            ("kem_one_time_prekeys", update.kem_one_time, MAX_KEM_ONE_TIME_STOCK),
+        ):
+            if not keys:
+                continue
+            conn.executemany(
+                f"INSERT OR REPLACE INTO {table} (device_id, key_id, record) VALUES (?, ?, ?)",  # noqa: S608
+                [(device_id, k.key_id, k.record) for k in keys],
+            )
+            n = conn.execute(f"SELECT count(*) FROM {table} WHERE device_id = ?", (device_id,)).fetchone()[0]  # noqa: S608
+            if n > cap:
+                raise BadRequest(f"the relay keeps at most {cap} keys of this kind per device; upload fewer")
+
+    async def put_prekeys(self, device_id: bytes, update: PrekeyUpdate) -> PrekeyCounts:
+        def op(conn: sqlite3.Connection) -> PrekeyCounts:
+            self._put_keys(conn, device_id, update)
+            return self._counts_of(conn, device_id)
+
+        return await self._writer.submit(op)
+
+    async def take_bundles(self, address: bytes, *, consume: bool) -> list[BundleParts] | None:
+        def op(conn: sqlite3.Connection) -> list[BundleParts] | None:
+            acct = conn.execute("SELECT identity FROM accounts WHERE address = ?", (address,)).fetchone()
+            if acct is None:
+                return None
+            out = []
+            rows = conn.execute(
+                "SELECT d.device_id, d.device_cert, s.record, k.record FROM devices d "
+                "JOIN signed_prekeys s USING (device_id) JOIN kem_last_resort k USING (device_id) "
+                "WHERE d.address = ? ORDER BY d.device_id", (address,),
+            ).fetchall()
+            for device_id, cert, spk, kem_lr in rows:
+                otk = kem = None
+                if consume:
+                    otk = self._take_one(conn, "one_time_prekeys", device_id)
+                    kem = self._take_one(conn, "kem_one_time_prekeys", device_id)
+                out.append(BundleParts(device_id, acct[0], cert, spk, otk, kem if kem is not None else kem_lr))
+            return out
+
+        return await self._writer.submit(op)
+
+    @staticmethod
+    def _take_one(conn: sqlite3.Connection, table: str, device_id: bytes) -> bytes | None:
+        row = conn.execute(
+            f"DELETE FROM {table} WHERE rowid = (SELECT rowid FROM {table} WHERE device_id = ? "  # noqa: S608
+            "ORDER BY key_id LIMIT 1) RETURNING record", (device_id,),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # -- mailboxes ------------------------------------------------------------------------------------
+
+    def _mailbox_size(self, conn: sqlite3.Connection, device_id: bytes) -> int:
+        n = self._counts.get(device_id)
+        if n is None:
+            n = int(conn.execute(_SQL_MAILBOX_COUNT, (device_id,)).fetchone()[0])
+            self._counts[device_id] = n
+        return n
+
+    async def store_envelopes(self, items: list[NewEnvelope], quota: int) -> list[SendResult]:
+        def op(conn: sqlite3.Connection) -> list[SendResult]:
+            results = []
+            added: dict[bytes, int] = {}
+            for env in items:
+                size = self._mailbox_size(conn, env.device_id) + added.get(env.device_id, 0)
+                existing = conn.execute(_SQL_ENVELOPE_BY_ID, (env.envelope_id,)).fetchone()
+                if existing is not None:
+                    if existing[0] != env.device_id:
+                        results.append(SendResult(env.envelope_id, "conflict"))
+                    else:
+                        results.append(SendResult(env.envelope_id, "duplicate", existing[1]))
+                    continue
+                if size >= quota:
+                    results.append(SendResult(env.envelope_id, "mailbox_full"))
+                    continue
+                seq = self._last_seq + 1
+                conn.execute(_SQL_INSERT_ENVELOPE, (
+                    seq, env.envelope_id, env.device_id, env.received_at_ms, env.expires_at_ms, env.ciphertext))
+                self._last_seq = seq
+                added[env.device_id] = added.get(env.device_id, 0) + 1
+                stored = StoredEnvelope(seq, env.envelope_id, env.received_at_ms, env.expires_at_ms, env.ciphertext)
+                results.append(SendResult(env.envelope_id, "stored", env.expires_at_ms, stored))
+            for device_id, n in added.items():
+                self._counts[device_id] = self._counts.get(device_id, 0) + n
+            return results
+
+        return await self._writer.submit(op)
+
+    async def fetch(self, device_id: bytes, after_seq: int, limit: int) -> list[StoredEnvelope]:
+        return [
+            StoredEnvelope(r[0], r[1], r[2], r[3], r[4])
+            for r in self._conn.execute(_SQL_FETCH, (device_id, after_seq, limit))
+        ]
+
+    async def ack(self, device_id: bytes, envelope_ids: list[bytes]) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            deleted = 0
+            for envelope_id in dict.fromkeys(envelope_ids):
+                deleted += conn.execute(_SQL_ACK, (device_id, envelope_id)).rowcount
+            if device_id in self._counts:
+                self._counts[device_id] -= deleted
+            return deleted
+
+        return await self._writer.submit(op)
+
+    # -- blobs ----------------------------------------------------------------------------------------
+
+    async def add_blob(self, blob: BlobRecord) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO blobs (blob_id, device_id, size, expires_at_ms, path) VALUES (?, ?, ?, ?, ?)",
+                (blob.blob_id, blob.device_id, blob.size, blob.expires_at_ms, blob.path),
+            )
+
+        await self._writer.submit(op)
+
+    async def blob(self, blob_id: str) -> BlobRecord | None:
+        row = self._conn.execute(
+            "SELECT device_id, size, expires_at_ms, path FROM blobs WHERE blob_id = ?", (blob_id,)
+        ).fetchone()
+        return None if row is None else BlobRecord(blob_id, row[0], row[1], row[2], row[3])
+
+    async def blob_bytes(self, device_id: bytes) -> int:
+        row = self._conn.execute("SELECT coalesce(sum(size), 0) FROM blobs WHERE device_id = ?", (device_id,))
+        return int(row.fetchone()[0])
+
+    async def delete_blob(self, blob_id: str) -> BlobRecord | None:
+        def op(conn: sqlite3.Connection) -> BlobRecord | None:
+            row = conn.execute(
+                "DELETE FROM blobs WHERE blob_id = ? RETURNING device_id, size, expires_at_ms, path", (blob_id,)
+            ).fetchone()
+            return None if row is None else BlobRecord(blob_id, row[0], row[1], row[2], row[3])
+
+        return await self._writer.submit(op)
+
+    async def blob_paths(self) -> set[str]:
+        """File names of every recorded blob (to find orphaned files at start)."""
+        return {r[0] for r in self._conn.execute("SELECT path FROM blobs")}
+
+    # -- expiry ---------------------------------------------------------------------------------------
+
+    async def sweep(self, now_ms: int) -> SweepResult:
+        def op(conn: sqlite3.Connection) -> SweepResult:
+            n = conn.execute("DELETE FROM envelopes WHERE expires_at_ms <= ?", (now_ms,)).rowcount
+            paths = tuple(r[0] for r in conn.execute(
+                "DELETE FROM blobs WHERE expires_at_ms <= ? RETURNING path", (now_ms,)).fetchall())
+            if n:
+                self._counts.clear()
+            return SweepResult(n, paths)
+
+        return await self._writer.submit(op)
+
+    async def checkpoint(self) -> None:
+        # Runs between the writer's transactions: the loop thread is here, so no transaction is open.
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    async def close(self) -> None:
+        if self._conn_ is None or self._writer_ is None:
+            return
+        await self._writer_.stop()
+        await self.checkpoint()
+        self._conn_.close()
+        self._conn_ = None
+        self._writer_ = None

@@ -1,0 +1,72 @@
+"""The one place errors become answers: every failure is ``{"error": code, "message": text}``.
+
+Also applies the per-connection (client IP) rate limit to every request. The IP is used only as a key of
+an in-memory bucket; it is never logged or stored.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from confide.keys.errors import ConfideError, InvalidAddress, InvalidSignature, MalformedKey
+from confide.protocol.errors import AuthError, RemoteProtocolError
+
+from .errors import RelayError
+from .state import RELAY
+
+_log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+_HTTP_MESSAGES = {
+    404: "no such endpoint; see /openapi.json",
+    405: "this endpoint does not take this method; see /openapi.json",
+    413: "the request body is too large",
+}
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    """A JSON error answer."""
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+@web.middleware
+async def errors_and_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Rate-limit by connection, run the handler, and map every error to a JSON 4xx (or 503)."""
+    relay = request.app[RELAY]
+    try:
+        relay.limiter.take(request.remote or "", relay.clock())
+        return await handler(request)
+    except RelayError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        status = exc.status if exc.status in _HTTP_CODES else 400
+        message = _HTTP_MESSAGES.get(status, exc.reason or "bad request")
+        return error_response(status, _HTTP_CODES[status], message)
+    except AuthError as exc:
+        return error_response(401, "unauthorized", f"device authentication failed: {exc}")
+    except (RemoteProtocolError, MalformedKey, InvalidAddress, InvalidSignature) as exc:
+        return error_response(400, "malformed", str(exc))
+    except ConfideError as exc:
+        return error_response(400, "bad_request", str(exc))
+    except ConnectionError:
+        raise
+    except Exception as exc:
+        # A bug, not a client's fault: log its type only (never the request), answer without detail.
+        _log.error("relay handler failed: %s", type(exc).__name__)
+        return error_response(500, "internal", "the relay failed on this request; please report it")

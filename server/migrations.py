@@ -1,0 +1,88 @@
+"""Ordered, registered schema migrations (the sqlite-utils ``migrations`` habit).
+
+Each migration is a function registered with :func:`migration` under a unique name; :func:`migrate` applies,
+in registration order, those not yet recorded in ``_migrations``, each in its own transaction together with
+its row, so a crash leaves every migration either fully applied and recorded or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+_REGISTRY: list[tuple[str, Migration]] = []
+
+
+def migration(name: str) -> Callable[[Migration], Migration]:
+    """Register ``fn`` as the next migration, named ``name`` (never rename or reorder one once shipped)."""
+
+    def register(fn: Migration) -> Migration:
+        if any(existing == name for existing, _ in _REGISTRY):
+            raise ValueError(f"migration {name!r} registered twice")
+        _REGISTRY.append((name, fn))
+        return fn
+
+    return register
+
+
+def migration_names() -> list[str]:
+    """Names of every registered migration, in order."""
+    return [name for name, _ in _REGISTRY]
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations to ``conn`` (autocommit mode); return the names applied now."""
+    db = sqlite_utils.Database(conn)
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY)")
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, fn in _REGISTRY:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+            conn.execute("INSERT INTO _migrations (name) VALUES (?)", (name,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        applied.append(name)
+    return applied
+
+
+@migration("0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    # Public keys only: identities, device certificates, prekeys. No names, numbers, e-mail or IPs.
+    db.table("accounts").create({"address": bytes, "identity": bytes}, pk="address")
+    db.table("devices").create(
+        {"device_id": bytes, "address": bytes, "device_cert": bytes},
+        pk="device_id", foreign_keys=[("address", "accounts", "address")],
+    )
+    db.table("devices").create_index(["address"])
+    db.table("delivery_tokens").create({"device_id": bytes, "token_hash": bytes}, pk=("device_id", "token_hash"))
+    db.table("signed_prekeys").create({"device_id": bytes, "key_id": int, "record": bytes}, pk="device_id")
+    db.table("kem_last_resort").create({"device_id": bytes, "key_id": int, "record": bytes}, pk="device_id")
+    db.table("one_time_prekeys").create(
+        {"device_id": bytes, "key_id": int, "record": bytes}, pk=("device_id", "key_id")
+    )
+    db.table("kem_one_time_prekeys").create(
+        {"device_id": bytes, "key_id": int, "record": bytes}, pk=("device_id", "key_id")
+    )
+    # Mailboxes: ciphertext and the times needed to deliver and expire it; nothing names the sender.
+    db.execute(
+        "CREATE TABLE envelopes (seq INTEGER PRIMARY KEY, envelope_id BLOB NOT NULL UNIQUE, "
+        "device_id BLOB NOT NULL, received_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL, "
+        "ciphertext BLOB NOT NULL)"
+    )
+    db.execute("CREATE INDEX envelopes_device_seq ON envelopes (device_id, seq)")
+    db.execute("CREATE INDEX envelopes_expiry ON envelopes (expires_at_ms)")
+    db.table("blobs").create(
+        {"blob_id": str, "device_id": bytes, "size": int, "expires_at_ms": int, "path": str}, pk="blob_id"
+    )
+    db.table("blobs").create_index(["expires_at_ms"])
+    db.table("blobs").create_index(["device_id"])

@@ -1,0 +1,180 @@
+"""Accounts and keys: registration, prekey bundles, prekey refills, delivery tokens (docs/relay-api.md)."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from typing import Any
+
+from aiohttp import web
+
+from confide.keys import (
+    Address,
+    DeviceCertificate,
+    IdentityPublicKey,
+    KemPreKeyPublic,
+    MalformedKey,
+    OneTimePreKeyPublic,
+    SignedPreKeyPublic,
+)
+from confide.keys.prekeys import BUNDLE_VERSION, KEM_PREKEY_LEN, ONE_TIME_PREKEY_LEN, SIGNED_PREKEY_LEN
+from confide.protocol.envelope import DELIVERY_TOKEN_LEN
+
+from .bodies import (
+    MAX_JSON_BODY,
+    b64_field,
+    b64_list_field,
+    optional_b64_field,
+    parse_json_object,
+    read_limited,
+    require_content_type,
+)
+from .db import MAX_TOKEN_HASHES
+from .errors import Malformed, NotFound, Unauthorized
+from .state import RELAY, Relay
+from .storage import BundleParts, KeyRecord, PrekeyCounts, PrekeyUpdate, Registration
+
+MAX_ONE_TIME_UPLOAD = 200
+"""One-time X25519 prekeys per request: two refills' worth (7 KiB), bounded parsing work per request."""
+
+MAX_KEM_ONE_TIME_UPLOAD = 50
+"""One-time ML-KEM prekeys per request: 60 KiB and 50 signature checks at most."""
+
+_IDENTITY_LEN = 128
+_DEVICE_CERT_LEN = 96
+
+_PREKEY_FIELDS = frozenset({"signed_prekey", "kem_last_resort", "one_time_prekeys", "kem_one_time_prekeys"})
+_REGISTRATION_FIELDS = _PREKEY_FIELDS | {"identity", "device", "delivery_token_hashes"}
+_TOKEN_FIELDS = frozenset({"token_hashes"})
+
+routes = web.RouteTableDef()
+
+
+def _signed_prekey(data: bytes, identity: IdentityPublicKey) -> KeyRecord:
+    spk = SignedPreKeyPublic.parse(data, identity)
+    return KeyRecord(spk.key_id, spk.to_bytes())
+
+
+def _kem_prekey(data: bytes, identity: IdentityPublicKey, *, last_resort: bool) -> KeyRecord:
+    kem = KemPreKeyPublic.parse(data, identity)
+    if kem.last_resort != last_resort:
+        kind = "a last-resort" if last_resort else "a one-time"
+        raise MalformedKey(f"expected {kind} ML-KEM prekey (check the last-resort flag)")
+    return KeyRecord(kem.key_id, kem.to_bytes())
+
+
+def _one_time(data: bytes) -> KeyRecord:
+    otk = OneTimePreKeyPublic.parse(data)
+    return KeyRecord(otk.key_id, otk.to_bytes())
+
+
+def _token_hashes(obj: dict[str, Any], name: str) -> tuple[bytes, ...]:
+    hashes = b64_list_field(obj, name, MAX_TOKEN_HASHES, DELIVERY_TOKEN_LEN)
+    if any(len(h) != DELIVERY_TOKEN_LEN for h in hashes):
+        raise Malformed("each delivery token hash is 32 bytes (SHA-256 of the labelled token)")
+    return tuple(hashes)
+
+
+def _prekey_update(o: dict[str, Any], identity: IdentityPublicKey, *, required: bool) -> PrekeyUpdate:
+    if required:
+        spk: bytes | None = b64_field(o, "signed_prekey", SIGNED_PREKEY_LEN)
+        klr: bytes | None = b64_field(o, "kem_last_resort", KEM_PREKEY_LEN)
+    else:
+        spk = optional_b64_field(o, "signed_prekey", SIGNED_PREKEY_LEN)
+        klr = optional_b64_field(o, "kem_last_resort", KEM_PREKEY_LEN)
+    otks = b64_list_field(o, "one_time_prekeys", MAX_ONE_TIME_UPLOAD, ONE_TIME_PREKEY_LEN, required=False)
+    kems = b64_list_field(o, "kem_one_time_prekeys", MAX_KEM_ONE_TIME_UPLOAD, KEM_PREKEY_LEN, required=False)
+    return PrekeyUpdate(
+        None if spk is None else _signed_prekey(spk, identity),
+        None if klr is None else _kem_prekey(klr, identity, last_resort=True),
+        tuple(_one_time(k) for k in otks),
+        tuple(_kem_prekey(k, identity, last_resort=False) for k in kems),
+    )
+
+
+def _counts_json(c: PrekeyCounts) -> dict[str, int]:
+    return {"one_time": c.one_time, "kem_one_time": c.kem_one_time,
+            "signed_prekey_id": c.signed_prekey_id, "kem_last_resort_id": c.kem_last_resort_id}
+
+
+@routes.post("/v1/accounts")
+async def register(request: web.Request) -> web.Response:
+    """Register an identity and a device (idempotent); the proof must be signed by that device."""
+    relay = request.app[RELAY]
+    proof = relay.auth.parse(request)
+    require_content_type(request, "application/json")
+    body = await read_limited(request, MAX_JSON_BODY)
+    obj = parse_json_object(body, _REGISTRATION_FIELDS)
+    identity = IdentityPublicKey.from_bytes(b64_field(obj, "identity", _IDENTITY_LEN))
+    device = DeviceCertificate.from_bytes(b64_field(obj, "device", _DEVICE_CERT_LEN), identity)
+    if not hmac.compare_digest(proof.device_id, device.device_id):
+        raise Unauthorized("sign the registration with the key of the device being registered")
+    relay.auth.verify(request, proof, device.public_key, body)
+    tokens = _token_hashes(obj, "delivery_token_hashes")
+    keys = _prekey_update(obj, identity, required=True)
+    assert keys.signed_prekey is not None and keys.kem_last_resort is not None
+    reg = Registration(
+        identity.address.raw, identity.to_bytes(), device.device_id, device.to_bytes(), tokens,
+        keys.signed_prekey, keys.kem_last_resort, keys.one_time, keys.kem_one_time,
+    )
+    created = await relay.store.register(reg)
+    return web.json_response(
+        {"address": identity.address.text, "device_id": device.device_id.hex()}, status=201 if created else 200
+    )
+
+
+def _bundle_bytes(p: BundleParts) -> bytes:
+    otk = b"\x00" if p.one_time is None else b"\x01" + p.one_time
+    return bytes((BUNDLE_VERSION,)) + p.identity + p.device_cert + p.signed_prekey + otk + p.kem
+
+
+@routes.get("/v1/accounts/{address}/bundle")
+async def bundle(request: web.Request) -> web.Response:
+    """Hand out a prekey bundle per device of the address; one-time keys at most once, within budget."""
+    relay: Relay = request.app[RELAY]
+    now = relay.clock()
+    relay.bundle_limiter.take(request.remote or "", now)
+    address = Address.parse(request.match_info["address"])
+    consume = relay.bundle_budget.available(address.raw, now)
+    parts = await relay.store.take_bundles(address.raw, consume=consume)
+    if not parts:
+        raise NotFound("no account has this address on this relay; check the address")
+    relay.bundle_budget.spend(address.raw, now, sum(1 for p in parts if p.one_time is not None))
+    return web.json_response({
+        "address": address.text,
+        "devices": [
+            {"device_id": p.device_id.hex(), "bundle": base64.b64encode(_bundle_bytes(p)).decode()}
+            for p in parts
+        ],
+    })
+
+
+@routes.get("/v1/prekeys")
+async def prekey_counts(request: web.Request) -> web.Response:
+    """Counts of the calling device's prekeys on the relay."""
+    relay = request.app[RELAY]
+    device = await relay.auth.authenticate(request, await read_limited(request, 0))
+    return web.json_response(_counts_json(await relay.store.prekey_counts(device.device_id)))
+
+
+@routes.put("/v1/prekeys")
+async def put_prekeys(request: web.Request) -> web.Response:
+    """Refill one-time prekeys and/or rotate the signed and last-resort prekeys."""
+    relay = request.app[RELAY]
+    require_content_type(request, "application/json")
+    body = await read_limited(request, MAX_JSON_BODY)
+    device = await relay.auth.authenticate(request, body)
+    identity = IdentityPublicKey.from_bytes(device.identity)
+    update = _prekey_update(parse_json_object(body, _PREKEY_FIELDS), identity, required=False)
+    return web.json_response(_counts_json(await relay.store.put_prekeys(device.device_id, update)))
+
+
+@routes.put("/v1/delivery-tokens")
+async def put_delivery_tokens(request: web.Request) -> web.Response:
+    """Replace the calling device's delivery-token hashes."""
+    relay = request.app[RELAY]
+    require_content_type(request, "application/json")
+    body = await read_limited(request, MAX_JSON_BODY)
+    device = await relay.auth.authenticate(request, body)
+    hashes = _token_hashes(parse_json_object(body, _TOKEN_FIELDS), "token_hashes")
+    return web.json_response({"count": await relay.store.replace_tokens(device.device_id, hashes)})

@@ -1,0 +1,83 @@
+"""Attachments: streamed, capped upload; streamed download by capability id; deletion by the uploader."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .auth import check_body_hash
+from .blobs import BLOB_ID_RE, new_blob_id
+from .bodies import int_param, read_limited, require_content_type
+from .errors import Forbidden, MailboxFull, NotFound, TooLarge
+from .state import RELAY
+from .storage import BlobRecord
+
+routes = web.RouteTableDef()
+
+_MAX_LIFETIME_PARAM = 0xFFFFFFFF
+"""``?lifetime=`` is a u32 of seconds like an envelope's ``lifetime_s``; the operator maximum caps it."""
+
+
+@routes.post("/v1/blobs")
+async def upload(request: web.Request) -> web.Response:
+    """Stream an encrypted attachment to disk; keep it only if complete, under the cap and as signed."""
+    relay = request.app[RELAY]
+    device, proof = await relay.auth.authenticate_with_proof(request, None)
+    require_content_type(request, "application/octet-stream")
+    lifetime = int_param(request, "lifetime", 0, 0, _MAX_LIFETIME_PARAM)
+    cap = relay.config.max_blob_bytes
+    declared = request.content_length
+    if declared is not None and declared > cap:
+        raise TooLarge(f"an attachment may be at most {cap} bytes")
+    used = await relay.store.blob_bytes(device.device_id)
+    if used + (declared or 0) > relay.config.blob_quota_bytes:
+        raise MailboxFull("this device's attachment quota is used up; delete old attachments or wait")
+    received = await relay.blobs.receive(request.content, cap)
+    try:
+        check_body_hash(proof, received.sha256_hex)
+        if used + received.size > relay.config.blob_quota_bytes:
+            raise MailboxFull("this device's attachment quota is used up; delete old attachments or wait")
+        blob_id = new_blob_id()
+        now = relay.now_ms()
+        record = BlobRecord(blob_id, device.device_id, received.size, relay.expiry_ms(now, lifetime), blob_id)
+        relay.blobs.commit(received, blob_id)
+    except BaseException:
+        relay.blobs.discard(received.temp)
+        raise
+    try:
+        await relay.store.add_blob(record)
+    except BaseException:
+        relay.blobs.remove(blob_id)
+        raise
+    return web.json_response(
+        {"blob_id": blob_id, "size": received.size, "expires_at_ms": record.expires_at_ms}, status=201
+    )
+
+
+@routes.get("/v1/blobs/{blob_id}")
+async def download(request: web.Request) -> web.StreamResponse:
+    """Stream a blob to whoever holds its id (the relay does not learn who downloads)."""
+    relay = request.app[RELAY]
+    blob_id = request.match_info["blob_id"]
+    record = await relay.store.blob(blob_id) if BLOB_ID_RE.match(blob_id) else None
+    if record is None or record.expires_at_ms <= relay.now_ms():
+        raise NotFound("no such attachment: it expired, was deleted, or the id is wrong")
+    return web.FileResponse(
+        relay.blobs.path(record.path), headers={"Content-Type": "application/octet-stream"}
+    )
+
+
+@routes.delete("/v1/blobs/{blob_id}")
+async def delete(request: web.Request) -> web.Response:
+    """Delete a blob now; only the device that uploaded it may."""
+    relay = request.app[RELAY]
+    device = await relay.auth.authenticate(request, await read_limited(request, 0))
+    blob_id = request.match_info["blob_id"]
+    record = await relay.store.blob(blob_id) if BLOB_ID_RE.match(blob_id) else None
+    if record is None:
+        raise NotFound("no such attachment: it expired, was deleted, or the id is wrong")
+    if record.device_id != device.device_id:
+        raise Forbidden("only the device that uploaded an attachment may delete it")
+    deleted = await relay.store.delete_blob(blob_id)
+    if deleted is not None:
+        relay.blobs.remove(deleted.path)
+    return web.Response(status=204)

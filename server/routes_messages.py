@@ -1,0 +1,147 @@
+"""Mailboxes: sealed-sender envelopes in (single and batch), pull, acknowledge (docs/relay-api.md).
+
+The send path is the hot path: parse the envelope, check its delivery token against the cached hashes
+(``hmac.compare_digest``), hand it to the group-commit writer, answer after COMMIT, then push it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+
+from aiohttp import web
+
+from confide.protocol.envelope import (
+    ENVELOPE_ID_LEN,
+    MAX_ENVELOPE_LEN,
+    Delivery,
+    Envelope,
+    decode_batch,
+    delivery_token_hash,
+)
+
+from .bodies import MAX_IDS_PER_REQUEST, MAX_JSON_BODY, hex_id_list, int_param, parse_json_object, read_limited
+from .bodies import require_content_type as _require_type
+from .errors import Conflict, Forbidden, MailboxFull, NotFound
+from .state import RELAY, Relay
+from .storage import NewEnvelope, SendResult, StoredEnvelope
+
+MAX_BATCH_BODY = 8 * 1024 * 1024
+"""A batch is for many small envelopes (receipts, fan-out): 8 MiB holds 256 envelopes of 32 KiB; larger
+messages go one per request, so no single request makes the relay buffer more than this."""
+
+DEFAULT_PAGE = 100
+"""Envelopes per pull page when the client does not say."""
+
+_OCTET = "application/octet-stream"
+
+routes = web.RouteTableDef()
+
+
+def delivery_bytes(e: StoredEnvelope) -> bytes:
+    """The ``Delivery`` form of a stored envelope, as the recipient device receives it."""
+    return Delivery(e.envelope_id, e.received_at_ms, e.expires_at_ms, e.ciphertext).to_bytes()
+
+
+async def _check_token(relay: Relay, env: Envelope) -> str | None:
+    """None if the envelope may be stored, else the error code (``not_found`` / ``forbidden``)."""
+    hashes = await relay.store.token_hashes(env.recipient_device)
+    if hashes is None:
+        return "not_found"
+    wanted = delivery_token_hash(env.delivery_token)
+    ok = False
+    for h in hashes:  # no early exit: the time taken does not say which hash matched
+        ok |= hmac.compare_digest(h, wanted)
+    return None if ok else "forbidden"
+
+
+def _publish(relay: Relay, results: list[SendResult], items: list[NewEnvelope]) -> None:
+    by_id = {item.envelope_id: item.device_id for item in items}
+    for r in results:
+        if r.stored is not None:
+            relay.notifier.publish(by_id[r.envelope_id], r.stored)
+
+
+@routes.post("/v1/messages")
+async def send(request: web.Request) -> web.Response:
+    """Store one envelope in its recipient device's mailbox (idempotent by envelope id)."""
+    relay = request.app[RELAY]
+    _require_type(request, _OCTET)
+    env = Envelope.from_bytes(await read_limited(request, MAX_ENVELOPE_LEN))
+    refused = await _check_token(relay, env)
+    if refused == "not_found":
+        raise NotFound("no device with this id is registered here; fetch the recipient's keys again")
+    if refused is not None:
+        raise Forbidden("the recipient device does not accept this delivery token")
+    now = relay.now_ms()
+    item = NewEnvelope(env.envelope_id, env.recipient_device, now, relay.expiry_ms(now, env.lifetime_s),
+                       env.ciphertext)
+    [result] = await relay.store.store_envelopes([item], relay.config.mailbox_quota)
+    if result.status == "mailbox_full":
+        raise MailboxFull("the recipient's mailbox is full; retry later")
+    if result.status == "conflict":
+        raise Conflict("this envelope id is already in use for another device; use a fresh random id")
+    _publish(relay, [result], [item])
+    return web.json_response(
+        {"envelope_id": env.envelope_id.hex(), "expires_at_ms": result.expires_at_ms},
+        status=201 if result.status == "stored" else 200,
+    )
+
+
+@routes.post("/v1/messages/batch")
+async def send_batch(request: web.Request) -> web.Response:
+    """Store up to 256 envelopes in one transaction; report a status per envelope."""
+    relay = request.app[RELAY]
+    _require_type(request, _OCTET)
+    envelopes = decode_batch(await read_limited(request, MAX_BATCH_BODY))
+    relay.limiter.take(request.remote or "", relay.clock(), cost=len(envelopes) - 1)
+    now = relay.now_ms()
+    statuses: dict[int, SendResult] = {}
+    items: list[NewEnvelope] = []
+    positions: list[int] = []
+    for i, env in enumerate(envelopes):
+        refused = await _check_token(relay, env)
+        if refused is not None:
+            statuses[i] = SendResult(env.envelope_id, refused)
+            continue
+        items.append(NewEnvelope(env.envelope_id, env.recipient_device, now,
+                                 relay.expiry_ms(now, env.lifetime_s), env.ciphertext))
+        positions.append(i)
+    if items:
+        results = await relay.store.store_envelopes(items, relay.config.mailbox_quota)
+        statuses.update(zip(positions, results, strict=True))
+        _publish(relay, results, items)
+    out = []
+    for i in range(len(envelopes)):
+        r = statuses[i]
+        entry: dict[str, object] = {"envelope_id": r.envelope_id.hex(), "status": r.status}
+        if r.expires_at_ms:
+            entry["expires_at_ms"] = r.expires_at_ms
+        out.append(entry)
+    return web.json_response({"results": out})
+
+
+@routes.get("/v1/messages")
+async def pull(request: web.Request) -> web.Response:
+    """The oldest envelopes of the caller's own mailbox."""
+    relay = request.app[RELAY]
+    device = await relay.auth.authenticate(request, await read_limited(request, 0))
+    limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_IDS_PER_REQUEST)
+    rows = await relay.store.fetch(device.device_id, 0, limit + 1)
+    return web.json_response({
+        "messages": [base64.b64encode(delivery_bytes(e)).decode() for e in rows[:limit]],
+        "more": len(rows) > limit,
+    })
+
+
+@routes.post("/v1/messages/ack")
+async def ack(request: web.Request) -> web.Response:
+    """Delete envelopes from the caller's own mailbox (ids of other mailboxes are ignored)."""
+    relay = request.app[RELAY]
+    _require_type(request, "application/json")
+    body = await read_limited(request, MAX_JSON_BODY)
+    device = await relay.auth.authenticate(request, body)
+    ids = hex_id_list(parse_json_object(body, frozenset({"ids"})), "ids", ENVELOPE_ID_LEN)
+    return web.json_response({"deleted": await relay.store.ack(device.device_id, ids)})
+
+

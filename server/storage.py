@@ -1,0 +1,215 @@
+"""The relay's storage interface: accounts, prekeys, mailboxes, blobs, expiry.
+
+Request handlers speak only to :class:`RelayStore`; no SQL leaves :mod:`confide.server.db` (the embedded
+SQLite implementation), so a PostgreSQL implementation can replace it without touching a handler.
+Everything stored is public (identities, certificates, prekeys) or ciphertext, plus the minimum of
+metadata needed to deliver and to forget: recipient device, receive and expiry times, blob sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A prekey in its public wire form, with its id (signatures were verified before storing)."""
+
+    key_id: int
+    record: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A verified account + device registration, ready to store."""
+
+    address: bytes
+    identity: bytes
+    device_id: bytes
+    device_cert: bytes
+    token_hashes: tuple[bytes, ...]
+    signed_prekey: KeyRecord
+    kem_last_resort: KeyRecord
+    one_time: tuple[KeyRecord, ...]
+    kem_one_time: tuple[KeyRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """A registered device: its account and its certificate (public key + identity signature)."""
+
+    device_id: bytes
+    address: bytes
+    identity: bytes
+    device_cert: bytes
+
+    def __repr__(self) -> str:
+        return f"DeviceRecord({self.device_id.hex()})"
+
+
+@dataclass(frozen=True, slots=True)
+class PrekeyCounts:
+    """What the owner needs to decide on a refill."""
+
+    one_time: int
+    kem_one_time: int
+    signed_prekey_id: int
+    kem_last_resort_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PrekeyUpdate:
+    """A verified prekey upload; ``None`` leaves the stored key as it is."""
+
+    signed_prekey: KeyRecord | None
+    kem_last_resort: KeyRecord | None
+    one_time: tuple[KeyRecord, ...]
+    kem_one_time: tuple[KeyRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BundleParts:
+    """One device's share of a prekey bundle; the one-time keys are already deleted from the store."""
+
+    device_id: bytes
+    identity: bytes
+    device_cert: bytes
+    signed_prekey: bytes
+    one_time: bytes | None
+    kem: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewEnvelope:
+    """An envelope accepted by the handler (token checked), to be committed to a mailbox."""
+
+    envelope_id: bytes
+    device_id: bytes
+    received_at_ms: int
+    expires_at_ms: int
+    ciphertext: bytes
+
+    def __repr__(self) -> str:
+        return f"NewEnvelope({self.envelope_id.hex()}, {len(self.ciphertext)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEnvelope:
+    """An envelope waiting in a mailbox. ``seq`` orders a mailbox (oldest first)."""
+
+    seq: int
+    envelope_id: bytes
+    received_at_ms: int
+    expires_at_ms: int
+    ciphertext: bytes
+
+    def __repr__(self) -> str:
+        return f"StoredEnvelope({self.envelope_id.hex()}, {len(self.ciphertext)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome for one envelope: ``status`` is ``stored``, ``duplicate`` or an error code."""
+
+    envelope_id: bytes
+    status: str
+    expires_at_ms: int = 0
+    stored: StoredEnvelope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRecord:
+    """An uploaded attachment: who may delete it, its size, when it expires, its file name."""
+
+    blob_id: str
+    device_id: bytes
+    size: int
+    expires_at_ms: int
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """What a sweep deleted: a count of envelopes and the file names of expired blobs (to unlink)."""
+
+    envelopes: int
+    blob_paths: tuple[str, ...]
+
+
+class RelayStore(Protocol):
+    """Storage for one relay. All methods are coroutines; writes are serialized by the implementation."""
+
+    async def register(self, reg: Registration) -> bool:
+        """Store an account + device; replace its prekeys and tokens if it exists. True if newly created.
+
+        Raises:
+            Conflict: the device key is registered under another identity.
+            BadRequest: the account already has the maximum number of devices.
+        """
+        ...
+
+    async def device(self, device_id: bytes) -> DeviceRecord | None:
+        """The registered device, or None."""
+        ...
+
+    async def token_hashes(self, device_id: bytes) -> tuple[bytes, ...] | None:
+        """The device's delivery-token hashes; None for an unknown device."""
+        ...
+
+    async def replace_tokens(self, device_id: bytes, hashes: tuple[bytes, ...]) -> int:
+        """Replace the device's token hashes; return how many are registered."""
+        ...
+
+    async def prekey_counts(self, device_id: bytes) -> PrekeyCounts:
+        """How many one-time keys are left and which signed keys are current."""
+        ...
+
+    async def put_prekeys(self, device_id: bytes, update: PrekeyUpdate) -> PrekeyCounts:
+        """Add one-time keys and replace signed keys; raise BadRequest if a stock limit would be exceeded."""
+        ...
+
+    async def take_bundles(self, address: bytes, *, consume: bool) -> list[BundleParts] | None:
+        """Bundles for every device of ``address``; with ``consume``, hand out (delete) one one-time
+        X25519 and one one-time ML-KEM key per device, atomically. None for an unknown address."""
+        ...
+
+    async def store_envelopes(self, items: list[NewEnvelope], quota: int) -> list[SendResult]:
+        """Commit envelopes to mailboxes in one transaction, idempotent by envelope id."""
+        ...
+
+    async def fetch(self, device_id: bytes, after_seq: int, limit: int) -> list[StoredEnvelope]:
+        """Up to ``limit`` envelopes of the device's mailbox after ``after_seq``, oldest first."""
+        ...
+
+    async def ack(self, device_id: bytes, envelope_ids: list[bytes]) -> int:
+        """Delete these envelopes from the device's own mailbox; return how many were deleted."""
+        ...
+
+    async def add_blob(self, blob: BlobRecord) -> None:
+        """Record an uploaded blob (its file is already in place)."""
+        ...
+
+    async def blob(self, blob_id: str) -> BlobRecord | None:
+        """The blob, or None."""
+        ...
+
+    async def blob_bytes(self, device_id: bytes) -> int:
+        """Total size of the live blobs uploaded by the device."""
+        ...
+
+    async def delete_blob(self, blob_id: str) -> BlobRecord | None:
+        """Delete the blob's row and return it (the caller unlinks the file); None if unknown."""
+        ...
+
+    async def sweep(self, now_ms: int) -> SweepResult:
+        """Delete every envelope and blob row expired at ``now_ms``."""
+        ...
+
+    async def checkpoint(self) -> None:
+        """Make deletions final on disk: fold and truncate any write-ahead log."""
+        ...
+
+    async def close(self) -> None:
+        """Finish pending writes, checkpoint and close."""
+        ...
