@@ -19,8 +19,9 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from confide.keys.errors import ConfideError, KeyStoreError, QRPayloadError
+from confide.keys.errors import ConfideError, CorruptKeyStore, KeyStoreError, QRPayloadError
 from confide.keys.keystore import DEFAULT_KDF, TEST_KDF, KdfParams
+from confide.keys.recovery import BACKUP_HEADER_LEN, BACKUP_MAX_PAYLOAD_LEN
 from confide.protocol.errors import ProtocolError, UntrustedIdentity
 
 from .client import ROLES, Client
@@ -40,6 +41,8 @@ from .timers import format_duration, parse_duration
 
 ENV_PROFILE = "CONFIDE_PROFILE"
 ENV_PASSPHRASE = "CONFIDE_PASSPHRASE"  # noqa: S105 - the name of an environment variable
+ENV_NEW_PASSPHRASE = "CONFIDE_NEW_PASSPHRASE"  # noqa: S105 - the name of an environment variable
+ENV_RECOVERY_CODE = "CONFIDE_RECOVERY_CODE"
 ENV_KDF = "CONFIDE_KDF"
 DEFAULT_PROFILE = "~/.confide"
 
@@ -59,7 +62,7 @@ EXIT_OS = 12
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
-    (KeyStoreError, EXIT_PASSPHRASE, "wrong passphrase, or a damaged key store"),
+    (KeyStoreError, EXIT_PASSPHRASE, "wrong passphrase or recovery code, or a damaged key store or backup"),
     (ProfileError, EXIT_PROFILE, "no profile / profile exists / profile incomplete"),
     (StorageError, EXIT_PROFILE, "the local store is damaged or belongs to another key store"),
     (RelayUnreachable, EXIT_UNREACHABLE, "the relay cannot be reached (messages stay queued)"),
@@ -79,6 +82,10 @@ EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
 MAX_SYNC_WAIT_S = 24 * 3600
 """``sync --wait`` listens at most a day: a longer-running integration should use the library."""
 
+MAX_BACKUP_FILE = BACKUP_HEADER_LEN + BACKUP_MAX_PAYLOAD_LEN + 16
+"""The largest recovery backup the keys layer accepts (header, payload ceiling, AEAD tag): ``restore``
+reads no more than this, so naming a wrong (huge) file cannot exhaust memory."""
+
 
 def _epilog() -> str:
     lines = ["exit codes:", f"  {EXIT_OK:3}  success", f"  {EXIT_USAGE:3}  bad command line"]
@@ -88,8 +95,14 @@ def _epilog() -> str:
             seen.add(code)
             lines.append(f"  {code:3}  {text}")
     lines.append(f"  {EXIT_INTERRUPTED:3}  interrupted")
-    lines += ["", "environment:", f"  {ENV_PROFILE}     profile directory (default {DEFAULT_PROFILE})",
-              f"  {ENV_PASSPHRASE}  passphrase for scripts (otherwise you are asked)"]
+    lines += ["", "environment:", f"  {ENV_PROFILE:<24}profile directory (default {DEFAULT_PROFILE})",
+              f"  {ENV_PASSPHRASE:<24}passphrase for scripts (otherwise you are asked)",
+              f"  {ENV_NEW_PASSPHRASE:<24}new passphrase for 'passwd' (otherwise asked twice)",
+              f"  {ENV_RECOVERY_CODE:<24}recovery code for 'restore' (otherwise --code or asked)",
+              "",
+              "recovery: 'confide recovery create --out FILE' prints a recovery code once and writes an",
+              "encrypted backup of your keys (not your messages) to FILE; 'confide restore' rebuilds the",
+              "profile with the same address on a new device; 'confide passwd' changes the passphrase."]
     return "\n".join(lines)
 
 
@@ -102,18 +115,67 @@ def _kdf(args: argparse.Namespace) -> KdfParams:
     return TEST_KDF if args.kdf_test or os.environ.get(ENV_KDF) == "test" else DEFAULT_KDF
 
 
-def _passphrase(*, confirm: bool = False) -> str:
+def _passphrase(*, confirm: bool = False, prompt: str = "Passphrase") -> str:
     env = os.environ.get(ENV_PASSPHRASE)
     if env:
         return env
     if not sys.stdin.isatty():
         raise ProfileError(f"no passphrase: set {ENV_PASSPHRASE} or run in a terminal")
-    first = getpass.getpass("Passphrase: ")
+    first = getpass.getpass(f"{prompt}: ")
     if confirm and getpass.getpass("Repeat passphrase: ") != first:
         raise ProfileError("the two passphrases differ; nothing was created")
     if not first:
         raise ProfileError("the passphrase must not be empty")
     return first
+
+
+def _new_passphrase() -> str:
+    env = os.environ.get(ENV_NEW_PASSPHRASE)
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise ProfileError(f"no new passphrase: set {ENV_NEW_PASSPHRASE} or run in a terminal")
+    first = getpass.getpass("New passphrase: ")
+    if getpass.getpass("Repeat new passphrase: ") != first:
+        raise ProfileError("the two new passphrases differ; the passphrase was not changed")
+    if not first:
+        raise ProfileError("the new passphrase must not be empty; the passphrase was not changed")
+    return first
+
+
+def _recovery_code(args: argparse.Namespace) -> str:
+    code = args.code or os.environ.get(ENV_RECOVERY_CODE)
+    if code:
+        return str(code)
+    if not sys.stdin.isatty():
+        raise _Usage(f"no recovery code: give --code, set {ENV_RECOVERY_CODE} or run in a terminal")
+    return getpass.getpass("Recovery code (it is not shown as you type): ")
+
+
+def _write_new_private(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 and write ``data`` (flushed to disk); never overwrite a file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise FileExistsError(exc.errno, "the file exists; choose another name (a file is never overwritten)",
+                              str(path)) from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _read_backup(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        data = fh.read(MAX_BACKUP_FILE + 1)
+    if len(data) > MAX_BACKUP_FILE:
+        raise CorruptKeyStore(f"{path} is larger than any Confide recovery backup; check that you chose the "
+                              "right file")
+    return data
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -207,6 +269,61 @@ async def cmd_init(args: argparse.Namespace) -> int:
         print(f"Address:     {client.address}")
         print(f"Invite code: {client.invite_code()}")
         print("Give the invite code only to people who should be able to write to you.")
+    return EXIT_OK
+
+
+async def cmd_recovery(args: argparse.Namespace) -> int:
+    """Make a recovery code and an encrypted backup of the keys."""
+    from confide.keys.qr import write_qr_png
+
+    out = Path(args.out)
+    qr = Path(args.qr) if args.qr else None
+    async with _open(args) as client:
+        code, backup = client.create_recovery()
+    _write_new_private(out, backup)
+    if qr is not None:
+        try:
+            _write_new_private(qr, b"")  # created 0600 first: the picture holds the code itself
+            write_qr_png(code.encode("utf-8"), qr)
+        except BaseException:
+            out.unlink(missing_ok=True)  # a backup without its code is useless: leave nothing behind
+            raise
+    print(f"Recovery backup written to {out} (encrypted; it holds your keys, not your messages).")
+    if qr is not None:
+        print(f"QR code of the recovery code written to {qr}: treat it like the code itself.")
+    print()
+    print("Recovery code (shown only this once):")
+    print()
+    print(f"    {code}")
+    print()
+    print("Write it down and keep it apart from this device and from the backup file: whoever has both")
+    print("can take over your address. It opens only this backup. On a new device run:")
+    print(f"    confide restore --server URL --name NAME --backup {out.name}")
+    return EXIT_OK
+
+
+async def cmd_restore(args: argparse.Namespace) -> int:
+    """Rebuild the profile on a new device from a recovery backup and its code."""
+    backup = _read_backup(Path(args.backup))
+    code = _recovery_code(args)
+    passphrase = _passphrase(confirm=True, prompt="New passphrase for this device")
+    async with Client.restore(_profile(args), passphrase, backup, code, args.server, args.name, args.role,
+                              kdf=_kdf(args)) as client:
+        print(f"Restored profile in {client.profile_dir}")
+        print(f"Address:     {client.address}  (the same as before)")
+        print(f"Invite code: {client.invite_code()}")
+        print("Your old invite code no longer works: give contacts this one, or write to them first.")
+        print("Messages and contacts were not in the backup. Add your contacts again from their invite codes")
+        print("and write to them first: until then, what they send on their old sessions cannot be read here.")
+    return EXIT_OK
+
+
+async def cmd_passwd(args: argparse.Namespace) -> int:
+    """Change the passphrase of the key store."""
+    old = _passphrase(prompt="Current passphrase")
+    new = _new_passphrase()
+    await Client.change_passphrase(_profile(args), old, new)
+    print("Passphrase changed. Your keys, address and messages are unchanged.")
     return EXIT_OK
 
 
@@ -438,6 +555,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", required=True, metavar="URL", help="relay URL, e.g. https://relay.example")
     p.add_argument("--name", required=True, help="your name as you see it (stays on this device)")
     p.add_argument("--role", choices=ROLES, default="client", help="client or therapist (default client)")
+
+    p = add("recovery", cmd_recovery, "make a recovery code and an encrypted backup of your keys")
+    rsub = p.add_subparsers(dest="recovery_cmd", metavar="ACTION", required=True)
+    prc = rsub.add_parser("create", parents=[common],
+                          help="print a new recovery code once and write the backup it opens")
+    prc.add_argument("--out", required=True, metavar="FILE",
+                     help="write the encrypted backup here (mode 0600; an existing file is not overwritten)")
+    prc.add_argument("--qr", metavar="FILE.png", help="also write the recovery code as a QR code (PNG)")
+
+    p = add("restore", cmd_restore, "rebuild your profile (same address) on a new device from a recovery backup")
+    p.add_argument("--server", required=True, metavar="URL", help="relay URL, e.g. https://relay.example")
+    p.add_argument("--name", required=True, help="your name as you see it (stays on this device)")
+    p.add_argument("--role", choices=ROLES, default="client", help="client or therapist (default client)")
+    p.add_argument("--backup", required=True, metavar="FILE", help="the file 'confide recovery create' wrote")
+    p.add_argument("--code", metavar="CODE",
+                   help=f"the recovery code (safer: env {ENV_RECOVERY_CODE} or the prompt, which stay out of "
+                        "your shell history)")
+
+    p = add("passwd", cmd_passwd, "change your passphrase (the keys stay the same)")
 
     p = add("whoami", cmd_whoami, "show your address, invite code and key fingerprint")
     p.add_argument("--json", action="store_true", help="machine-readable output")

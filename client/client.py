@@ -24,10 +24,12 @@ from typing import Any
 
 from confide.keys.address import Address
 from confide.keys.encoding import RNG, Reader, Writer
-from confide.keys.errors import ConfideError
+from confide.keys.errors import ConfideError, InvalidRecoveryCode, QRPayloadError
 from confide.keys.identity import IdentityPublicKey
 from confide.keys.keystore import DEFAULT_KDF, KdfParams
 from confide.keys.prekeys import PreKeyBundle
+from confide.keys.qr import QR_TEXT_PREFIX, parse_qr_text
+from confide.keys.recovery import create_recovery, restore_recovery
 from confide.keys.secret_keys import SecretKeys
 from confide.protocol.attachment import new_attachment_key
 from confide.protocol.content import (
@@ -41,7 +43,7 @@ from confide.protocol.content import (
     TimerChange,
     new_message_id,
 )
-from confide.protocol.envelope import Envelope, delivery_token_hash
+from confide.protocol.envelope import DELIVERY_TOKEN_LEN, Envelope, delivery_token_hash
 from confide.protocol.errors import RemoteProtocolError
 from confide.protocol.sealed import SenderCertificate, seal_message
 from confide.protocol.session import Session, initiate_session
@@ -79,7 +81,14 @@ from .models import (
     Message,
 )
 from .prekey_store import PreKeyStore
-from .profile import ProfilePaths, create_keystore, open_keystore, shred_keystore, wipe_profile
+from .profile import (
+    ProfilePaths,
+    change_keystore_passphrase,
+    create_keystore,
+    open_keystore,
+    shred_keystore,
+    wipe_profile,
+)
 from .receiver import Receiver
 from .records import AttachmentRecord, ContactRecord, MessageRecord
 from .relay import ProgressCallback, RelayClient
@@ -104,6 +113,22 @@ Hook = Callable[[Event], Awaitable[None] | None]
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _recovery_code_text(code: str) -> str:
+    """A recovery code as typed, or as scanned from the QR of ``confide recovery create --qr`` (that QR
+    holds the code's UTF-8 bytes in the ``CONFIDE-SN1:`` text wrapping of :mod:`confide.keys.qr`).
+
+    Raises:
+        InvalidRecoveryCode: a scanned text that holds no readable code.
+    """
+    if not code.strip().upper().startswith(QR_TEXT_PREFIX):
+        return code
+    try:
+        return parse_qr_text(code).decode("ascii")
+    except (QRPayloadError, UnicodeDecodeError) as exc:
+        raise InvalidRecoveryCode("this scanned QR code holds no recovery code; scan it again or type the "
+                                  "code") from exc
 
 
 class _Opening:
@@ -196,28 +221,109 @@ class Client(ContactsMixin, ConnectionMixin):
             raise ValueError("the name must not be empty")
 
         async def factory() -> Client:
-            paths = ProfilePaths(Path(profile_dir))
             keys = SecretKeys.generate(rng)
-            await asyncio.to_thread(create_keystore, paths, keys, passphrase, kdf=kdf, rng=rng)
-            store = Store(paths.store, keys.store_key, rng)
-            with store.transaction():
-                store.set_meta(_M_SERVER, server_url.rstrip("/").encode())
-                store.set_meta(_M_NAME, name.strip().encode())
-                store.set_meta(_M_ROLE, role.encode())
-                store.set_meta(_M_TOKEN, rng(32))
-                store.set_meta_int(_M_REGISTERED, 0)
-            client = cls(paths, keys, store, rng=rng)
-            try:
-                await client._register()
-            except RelayUnreachable as exc:
-                await client.close()
-                raise RelayUnreachable(f"{exc} (the profile was created in {paths.root}; it registers with "
-                                       "the relay on the next sync)") from exc
-            except BaseException:
-                await client.close()
-                raise
-            return client
+            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, role, kdf=kdf, rng=rng)
         return _Opening(factory)
+
+    @classmethod
+    def restore(
+        cls, profile_dir: str | os.PathLike[str], passphrase: str, backup: bytes, code: str, server_url: str,
+        name: str, role: str = "client", *, kdf: KdfParams = DEFAULT_KDF, rng: RNG = os.urandom,
+    ) -> _Opening:
+        """Make a new profile on this device from a recovery ``backup`` and its ``code`` (see
+        :meth:`create_recovery`); await the result or use it with ``async with``.
+
+        The backup holds the identity, the device key and the store key. The new profile therefore has the
+        same address (and device id) as the lost one, so contacts see no identity change and need not
+        compare safety numbers again. It registers again with the relay at ``server_url`` (the relay
+        recognises the identity and device, and replaces their prekeys and delivery tokens) and publishes
+        fresh prekeys. ``passphrase`` seals the new key store; it need not be the old passphrase. ``code``
+        may be typed (case, spaces and dashes do not matter) or be the text scanned from the QR code that
+        ``confide recovery create --qr`` writes. ``name``, ``role``, ``kdf``, ``rng``: as :meth:`create`.
+
+        What the backup does NOT bring back, and what contacts see:
+
+        - Message history, contacts, thread timers, sessions and attachments lived only in the lost
+          device's store: the restored profile starts with none of them.
+        - The delivery token lived there too, so the restored profile has a new one and the old invite
+          code stops working: a contact who writes with it gets :class:`RelayError` (403 ``forbidden``,
+          "delivery token not accepted") until you write to them (each message carries your new token and
+          their client takes it over) or give them your new :meth:`invite_code`.
+        - Messages encrypted to the lost device's sessions cannot be decrypted here: those still waiting at
+          the relay, and those a contact sends on their old session after learning the new token. They are
+          dropped (acknowledged, logged without content, no event); the contact sees them stay ``sent``,
+          never ``delivered`` or ``read``. The client library has no automatic session reset; what works:
+          add the contact again from their invite code and write to them first. That message starts a new
+          session (same identity, so no warning), the contact's client replaces its old session with it,
+          and from then on messages flow both ways. Ask them to re-send what they wrote in between.
+        - If the old device still exists, wipe it: it holds the same device key and would compete for the
+          same mailbox, and its sessions no longer match the contacts'.
+
+        Anyone who has both the backup and the code can do this, and contacts get no warning (the identity
+        is the same): keep the two apart.
+
+        Raises:
+            InvalidRecoveryCode: the code is mistyped (a checksum catches typos); nothing was created.
+            WrongPassphrase: the code is well formed but does not open this backup; nothing was created.
+            CorruptKeyStore: ``backup`` is not a Confide recovery backup, or is damaged; nothing was created.
+            ProfileError: a profile already exists in ``profile_dir``.
+            RelayUnreachable, RelayError: registration failed (the profile is kept and registration is
+                retried by :meth:`sync`).
+            ValueError: empty passphrase or name, unknown role.
+        """
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        if not name.strip():
+            raise ValueError("the name must not be empty")
+
+        async def factory() -> Client:
+            keys = restore_recovery(bytes(backup), _recovery_code_text(code))
+            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, role, kdf=kdf, rng=rng)
+        return _Opening(factory)
+
+    @classmethod
+    async def _set_up(cls, root: Path, keys: SecretKeys, passphrase: str, server_url: str, name: str, role: str,
+                      *, kdf: KdfParams, rng: RNG) -> Client:
+        """Seal ``keys`` into a new profile in ``root``, register with the relay, publish prekeys."""
+        paths = ProfilePaths(root)
+        await asyncio.to_thread(create_keystore, paths, keys, passphrase, kdf=kdf, rng=rng)
+        store = Store(paths.store, keys.store_key, rng)
+        with store.transaction():
+            store.set_meta(_M_SERVER, server_url.rstrip("/").encode())
+            store.set_meta(_M_NAME, name.strip().encode())
+            store.set_meta(_M_ROLE, role.encode())
+            store.set_meta(_M_TOKEN, rng(DELIVERY_TOKEN_LEN))
+            store.set_meta_int(_M_REGISTERED, 0)
+        client = cls(paths, keys, store, rng=rng)
+        try:
+            await client._register()
+        except RelayUnreachable as exc:
+            await client.close()
+            raise RelayUnreachable(f"{exc} (the profile was created in {paths.root}; it registers with "
+                                   "the relay on the next sync)") from exc
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    @staticmethod
+    async def change_passphrase(profile_dir: str | os.PathLike[str], old: str, new: str, *,
+                                kdf: KdfParams | None = None, rng: RNG = os.urandom) -> None:
+        """Change the passphrase of the profile in ``profile_dir`` (it may be open meanwhile).
+
+        The same keys are re-sealed under ``new``: the address, sessions and store stay as they are. ``kdf``
+        None keeps the Argon2id costs the key store already has. The key store file is replaced
+        atomically (temporary file, fsync, rename): a crash leaves the old or the new one, and a wrong
+        ``old`` leaves it untouched.
+
+        Raises:
+            ProfileError: no profile in ``profile_dir``.
+            WrongPassphrase: ``old`` does not open the key store (nothing was changed).
+            CorruptKeyStore, KdfParametersTooCostly: the key store is damaged or foreign.
+            ValueError: ``new`` is empty, or ``kdf`` is invalid.
+        """
+        paths = ProfilePaths(Path(profile_dir))
+        await asyncio.to_thread(change_keystore_passphrase, paths, old, new, kdf=kdf, rng=rng)
 
     async def close(self) -> None:
         """Stop background work, close the relay connection and the store (idempotent)."""
@@ -281,6 +387,17 @@ class Client(ContactsMixin, ConnectionMixin):
         if token is None or len(token) != 32:
             raise ProfileError("this profile has no delivery token; it was not created completely")
         return token
+
+    def create_recovery(self) -> tuple[str, bytes]:
+        """Make a recovery code and the encrypted backup of this profile's keys that it opens.
+
+        Returns ``(code, backup)``. Show the code to the person once, and have them keep it apart from the
+        device (on paper, in a password manager); store ``backup`` off the device (a USB stick, the
+        practice's file storage). Neither is kept here, and each call makes a new pair (older pairs keep
+        working: they open backups of the same keys). The backup holds keys only, not messages: see
+        :meth:`restore` for what a restored profile has and what it lacks.
+        """
+        return create_recovery(self._keys, rng=self._rng)
 
     def invite_code(self) -> str:
         """The invite code (address + delivery token) to give to someone who should be able to write here."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confide.keys.encoding import RNG
-from confide.keys.keystore import DEFAULT_KDF, KdfParams, open_keys, seal_keys
+from confide.keys.keystore import DEFAULT_KDF, KdfParams, change_passphrase, open_keys, seal_keys
 from confide.keys.secret_keys import SecretKeys
 
 from .errors import ProfileError
@@ -107,13 +107,7 @@ def create_keystore(paths: ProfilePaths, keys: SecretKeys, passphrase: str, *, k
     _write_private(paths.keystore, seal_keys(keys, passphrase, params=kdf, rng=rng))
 
 
-def open_keystore(paths: ProfilePaths, passphrase: str) -> SecretKeys:
-    """Unlock a profile's key store.
-
-    Raises:
-        ProfileError: there is no profile in that directory.
-        WrongPassphrase, CorruptKeyStore, KdfParametersTooCostly: from :func:`confide.keys.keystore.open_keys`.
-    """
+def _read_keystore(paths: ProfilePaths) -> bytes:
     try:
         with paths.keystore.open("rb") as fh:
             blob = fh.read(MAX_KEYSTORE_FILE + 1)
@@ -121,7 +115,37 @@ def open_keystore(paths: ProfilePaths, passphrase: str) -> SecretKeys:
         raise ProfileError(f"no Confide profile in {paths.root}; create one with 'confide init'") from exc
     if len(blob) > MAX_KEYSTORE_FILE:
         raise ProfileError(f"{paths.keystore} is not a Confide key store")
-    return open_keys(blob, passphrase)
+    return blob
+
+
+def open_keystore(paths: ProfilePaths, passphrase: str) -> SecretKeys:
+    """Unlock a profile's key store.
+
+    Raises:
+        ProfileError: there is no profile in that directory.
+        WrongPassphrase, CorruptKeyStore, KdfParametersTooCostly: from :func:`confide.keys.keystore.open_keys`.
+    """
+    return open_keys(_read_keystore(paths), passphrase)
+
+
+def change_keystore_passphrase(paths: ProfilePaths, old: str, new: str, *, kdf: KdfParams | None = None,
+                               rng: RNG) -> None:
+    """Re-seal the profile's key store under ``new`` (the same keys: no re-keying, nothing else changes).
+
+    ``kdf`` None keeps the Argon2id costs the key store was sealed with. The new blob is written to a
+    temporary file, flushed and renamed over the old one, so a crash leaves either the old or the new key
+    store, never a mix; when ``old`` is wrong the file is not touched.
+
+    Raises:
+        ProfileError: there is no profile in that directory.
+        WrongPassphrase, CorruptKeyStore, KdfParametersTooCostly: ``old`` does not open the key store, or it
+            is damaged (from :func:`confide.keys.keystore.change_passphrase`).
+        ValueError: ``new`` is empty, or ``kdf`` is invalid.
+    """
+    if not new:
+        raise ValueError("the new passphrase must not be empty")
+    blob = change_passphrase(_read_keystore(paths), old, new, params=kdf, rng=rng)
+    replace_keystore(paths, blob)
 
 
 def replace_keystore(paths: ProfilePaths, blob: bytes) -> None:

@@ -1,4 +1,4 @@
-"""SECURITY.md answers every privacy question, and every test it cites exists (a question with no test has no answer)."""
+"""SECURITY.md answers every privacy question; every test it cites exists (no test, no answer)."""
 
 from __future__ import annotations
 
