@@ -12,6 +12,7 @@ Integrators import from here only::
 See ``docs/integrating.md``.
 """
 
+from confide.keys.errors import CorruptKeyStore, InvalidRecoveryCode, WrongPassphrase
 from confide.protocol.errors import UntrustedIdentity
 
 from .client import ROLES, Client
@@ -51,9 +52,11 @@ __all__ = [
     "ClientError",
     "Contact",
     "ContactExists",
+    "CorruptKeyStore",
     "Event",
     "IdentityChanged",
     "InvalidInvite",
+    "InvalidRecoveryCode",
     "Invite",
     "Message",
     "MessageDeleted",
@@ -71,6 +74,7 @@ __all__ = [
     "UnknownMessage",
     "UntrustedIdentity",
     "VerificationFailed",
+    "WrongPassphrase",
     "format_duration",
     "parse_duration",
 ]

@@ -282,11 +282,15 @@ async def cmd_recovery(args: argparse.Namespace) -> int:
         code, backup = client.create_recovery()
     _write_new_private(out, backup)
     if qr is not None:
+        qr_created = False
         try:
             _write_new_private(qr, b"")  # created 0600 first: the picture holds the code itself
+            qr_created = True
             write_qr_png(code.encode("utf-8"), qr)
         except BaseException:
-            out.unlink(missing_ok=True)  # a backup without its code is useless: leave nothing behind
+            out.unlink(missing_ok=True)  # a backup whose code was never shown is useless: leave nothing
+            if qr_created:
+                qr.unlink(missing_ok=True)
             raise
     print(f"Recovery backup written to {out} (encrypted; it holds your keys, not your messages).")
     if qr is not None:
@@ -564,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the encrypted backup here (mode 0600; an existing file is not overwritten)")
     prc.add_argument("--qr", metavar="FILE.png", help="also write the recovery code as a QR code (PNG)")
 
-    p = add("restore", cmd_restore, "rebuild your profile (same address) on a new device from a recovery backup")
+    p = add("restore", cmd_restore, "rebuild your profile (same address) from a recovery backup")
     p.add_argument("--server", required=True, metavar="URL", help="relay URL, e.g. https://relay.example")
     p.add_argument("--name", required=True, help="your name as you see it (stays on this device)")
     p.add_argument("--role", choices=ROLES, default="client", help="client or therapist (default client)")

@@ -72,6 +72,7 @@ from .models import (
     KIND_ATTACHMENT,
     KIND_TEXT,
     KIND_TIMER,
+    STATUS_FAILED,
     STATUS_PENDING,
     STATUS_READ,
     STATUS_SENT,
@@ -98,6 +99,10 @@ from .timers import check_timer, expiry_from, relay_lifetime
 _log = logging.getLogger(__name__)
 
 ROLES = ("client", "therapist")
+
+TRANSIENT_RELAY_STATUSES = frozenset({429, 503})
+"""Relay refusals that pass (rate limit, full mailbox, relay busy): the envelope stays queued and is retried on the
+next sync, like an unreachable relay. Any other refusal is final for that envelope."""
 """The two kinds of profile. The role is local information (shown in ``whoami``), never sent."""
 
 
@@ -559,7 +564,10 @@ class Client(ContactsMixin, ConnectionMixin):
                 self._store.save_message(record)
 
     async def flush_outbox(self) -> list[RelayError]:
-        """Post queued envelopes; returns the relay's refusals (those envelopes are dropped).
+        """Post queued envelopes in order; returns the relay's refusals.
+
+        A transient refusal (429 rate limit or full mailbox, 503) stops the flush and keeps that envelope and the
+        rest queued for the next sync; any other refusal drops the envelope and marks its message ``failed``.
 
         Raises:
             RelayUnreachable: the relay is down; what is left stays queued.
@@ -569,17 +577,21 @@ class Client(ContactsMixin, ConnectionMixin):
             for oid, item in self._store.outbox():
                 r = Reader(item, ClientError)
                 mid, env = r.var8(), r.rest()
+                status = STATUS_SENT
                 try:
                     await self._relay.post_envelope(env)
                 except RelayError as exc:
                     refusals.append(exc)
                     _log.warning("relay refused an envelope: %s", exc.code)
+                    if exc.status in TRANSIENT_RELAY_STATUSES:
+                        break  # keep it (and everything after it, in order) queued for the next sync
+                    status = STATUS_FAILED
                 with self._store.transaction():
                     self._store.delete_outbox(oid)
                     if mid:
                         msg = self._store.message(mid)
                         if msg is not None and msg.status == STATUS_PENDING:
-                            msg.status = STATUS_SENT
+                            msg.status = status
                             self._store.save_message(msg)
         return refusals
 
@@ -595,9 +607,9 @@ class Client(ContactsMixin, ConnectionMixin):
                                    STATUS_PENDING, expire, expiry_from(now, expire), attachment)
         self._queue(rec, content, record)
         with contextlib.suppress(RelayUnreachable):
-            refusals = await self.flush_outbox()
-            if refusals:
-                raise refusals[0]
+            final = [r for r in await self.flush_outbox() if r.status not in TRANSIENT_RELAY_STATUSES]
+            if final:
+                raise final[0]
         if record is None:
             return None
         fresh = self._store.message(record.message_id)

@@ -18,6 +18,8 @@ KIND_TIMER = "timer"
 STATUS_PENDING = "pending"
 """Outgoing, stored locally, not yet accepted by the relay (it is sent on the next sync)."""
 STATUS_SENT = "sent"
+STATUS_FAILED = "failed"
+"""Outgoing, refused by the relay for good (e.g. the recipient's delivery token was rotated); not retried."""
 STATUS_DELIVERED = "delivered"
 STATUS_READ = "read"
 STATUS_UNREAD = "unread"
@@ -43,7 +45,7 @@ class AttachmentInfo:
 class Message:
     """One entry of a thread's history.
 
-    ``message_id`` is the hex id both sides share; ``status`` is pending/sent/delivered/read for outgoing and
+    ``message_id`` is the hex id both sides share; ``status`` is pending/sent/failed/delivered/read for outgoing and
     unread/read for incoming messages; ``unverified_identity`` flags a message that arrived while the peer's
     identity was changed and not yet accepted.
     """

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from confide.client import Client, MessageReceived
+import pytest
+
+from confide.client import Client, MessageReceived, RelayError
+from confide.client.invite import Invite
 
 from .conftest import PASSPHRASE, MakeClient, introduce
 
@@ -72,3 +76,16 @@ async def test_relay_down_keeps_message_pending_then_sends(make_client: MakeClie
     assert a.history("b")[-1].status == "sent"
     texts = [e.message.text for e in await b.sync() if isinstance(e, MessageReceived)]
     assert texts == ["hello", "queued while offline"]
+
+
+async def test_refused_message_is_marked_failed_not_sent(make_client: MakeClient) -> None:
+    """A final refusal (a delivery token the recipient does not accept) is reported and shown as failed."""
+    a = await make_client("alice")
+    b = await make_client("bob")
+    wrong = Invite(Invite.parse(b.invite_code()).address, os.urandom(32)).code
+    a.add_contact("b", wrong)
+    with pytest.raises(RelayError) as info:
+        await a.send_text("b", "hello?")
+    assert (info.value.status, info.value.code) == (403, "forbidden")
+    assert [(m.text, m.status) for m in a.history("b")] == [("hello?", "failed")]
+    assert await a.flush_outbox() == []  # dropped, not retried forever
