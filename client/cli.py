@@ -35,7 +35,15 @@ from .errors import (
     UnknownMessage,
     VerificationFailed,
 )
-from .events import Event, IdentityChanged, MessageDeleted, MessageReceived, ReceiptReceived, TimerChanged
+from .events import (
+    Event,
+    IdentityChanged,
+    MessageDeleted,
+    MessageReceived,
+    MessageUndecryptable,
+    ReceiptReceived,
+    TimerChanged,
+)
 from .models import Contact, Message
 from .timers import format_duration, parse_duration
 
@@ -230,6 +238,8 @@ def _event_line(e: Event) -> str | None:
         return f"{e.peer} set the disappearing timer to {format_duration(e.seconds)}"
     if isinstance(e, IdentityChanged):
         return f"WARNING: {e.peer}'s identity changed; run 'confide verify {e.peer}' before trusting new messages"
+    if isinstance(e, MessageUndecryptable):
+        return f"a message from {e.peer} could not be decrypted; ask them to send it again"
     if isinstance(e, MessageDeleted) and e.reason == "deleted":
         return f"{e.peer} deleted a message"
     if isinstance(e, ReceiptReceived):

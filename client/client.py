@@ -256,9 +256,9 @@ class Client(ContactsMixin, ConnectionMixin):
           their client takes it over) or give them your new :meth:`invite_code`.
         - Messages encrypted to the lost device's sessions cannot be decrypted here: those still waiting at
           the relay, and those a contact sends on their old session after learning the new token. They are
-          dropped (acknowledged, logged without content, no event); the contact sees them stay ``sent``,
-          never ``delivered`` or ``read``. The client library has no automatic session reset; what works:
-          add the contact again from their invite code and write to them first. That message starts a new
+          dropped (acknowledged; a :class:`MessageUndecryptable` event names the sender); the contact sees
+          them stay ``sent``, never ``delivered`` or ``read``. There is no automatic session reset; what
+          works: add the contact again from their invite code and write to them first. That message starts a new
           session (same identity, so no warning), the contact's client replaces its old session with it,
           and from then on messages flow both ways. Ask them to re-send what they wrote in between.
         - If the old device still exists, wipe it: it holds the same device key and would compete for the

@@ -75,7 +75,19 @@ class RelayOffline:
     retry_in_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class MessageUndecryptable:
+    """A message from ``peer`` arrived but could not be decrypted, and was dropped.
+
+    The sender is authenticated, but they wrote on a session this device no longer holds (after a restore or a
+    reinstall). Ask them to send it again; writing to them first starts a fresh session they adopt.
+    """
+
+    peer: str = field(repr=False)
+
+
 Event = (
     MessageReceived | ReceiptReceived | TimerChanged | MessageDeleted | IdentityChanged | PrekeysLow | RelayOffline
+    | MessageUndecryptable
 )
 """Any event a client emits."""

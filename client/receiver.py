@@ -26,7 +26,13 @@ from confide.protocol.content import (
     TimerChange,
 )
 from confide.protocol.envelope import Delivery
-from confide.protocol.errors import DecryptionError, DuplicateMessage, ProtocolError, RemoteProtocolError
+from confide.protocol.errors import (
+    DecryptionError,
+    DuplicateMessage,
+    ProtocolError,
+    RemoteProtocolError,
+    UndecryptableMessage,
+)
 from confide.protocol.sealed import Opened, open_sealed
 from confide.protocol.session import Session
 
@@ -36,6 +42,7 @@ from .events import (
     IdentityChanged,
     MessageDeleted,
     MessageReceived,
+    MessageUndecryptable,
     ReceiptReceived,
     TimerChanged,
 )
@@ -100,6 +107,13 @@ class Receiver:
             _log.info("dropping a message that was already decrypted")
             with store.transaction():
                 store.mark_envelope_seen(env_id, now)
+            return env_id
+        except UndecryptableMessage as exc:
+            _log.warning("dropping a message that could not be decrypted (its sender is known)")
+            with store.transaction():
+                store.mark_envelope_seen(env_id, now)
+            known = store.contact_by_address(exc.sender.identity.address.raw)
+            self._c._emit(MessageUndecryptable(known.name if known else exc.sender.identity.address.text))
             return env_id
         except (DecryptionError, ProtocolError, ClientError):
             _log.warning("dropping a message that could not be decrypted")

@@ -26,6 +26,7 @@ from .errors import (
     LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
+    UndecryptableMessage,
     UntrustedIdentity,
 )
 from .padding import MAX_PLAINTEXT, pad, unpad
@@ -58,6 +59,7 @@ __all__ = [
     "Session",
     "Text",
     "TimerChange",
+    "UndecryptableMessage",
     "UntrustedIdentity",
     "decode_batch",
     "delivery_token_hash",

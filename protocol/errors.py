@@ -8,7 +8,12 @@ debug log that never holds secrets.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from confide.keys.errors import ConfideError
+
+if TYPE_CHECKING:
+    from .sealed import SenderCertificate
 
 
 class ProtocolError(ConfideError):
@@ -25,6 +30,19 @@ class LocalProtocolError(ProtocolError):
 
 class DecryptionError(ProtocolError):
     """A message could not be opened. Deliberately says nothing more; state is unchanged."""
+
+
+class UndecryptableMessage(DecryptionError):
+    """The sealed layer opened, so the sender is authenticated and known, but the message itself did not decrypt.
+
+    Typically the sender still uses a session this device no longer holds (after a restore or reinstall).
+    ``sender`` is the authenticated :class:`~confide.protocol.sealed.SenderCertificate`, so the client can tell the
+    user whom to ask to send again; nothing else about the failure is revealed.
+    """
+
+    def __init__(self, message: str, *, sender: SenderCertificate) -> None:
+        super().__init__(message)
+        self.sender = sender
 
 
 class DuplicateMessage(DecryptionError):
@@ -50,5 +68,6 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
+    "UndecryptableMessage",
     "UntrustedIdentity",
 ]

@@ -32,7 +32,7 @@ from confide.keys.errors import ConfideError
 from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublicKey
 
 from .envelope import DELIVERY_TOKEN_LEN
-from .errors import DecryptionError, ProtocolError, RemoteProtocolError
+from .errors import DecryptionError, DuplicateMessage, ProtocolError, RemoteProtocolError, UndecryptableMessage
 from .kdf import LABEL_SEALED_MESSAGE, LABEL_SEALED_STATIC, ZERO_NONCE, hkdf
 from .session import MSG_PREKEY, PreKeyLookup, Session, accept_session, parse_inner
 
@@ -181,9 +181,27 @@ def open_sealed(
 
     Raises:
         DuplicateMessage: the message was already decrypted.
-        DecryptionError: anything else.
+        UndecryptableMessage: the sender is authenticated but the message does not decrypt (no or a stale
+            session); ``exc.sender`` names the sender.
+        DecryptionError: anything else (the sealed layer itself did not open).
     """
     sender, inner = unseal(local, sealed)
+    try:
+        return _open_inner(local, sender, inner, find_session, prekeys, rng)
+    except DuplicateMessage:
+        raise
+    except DecryptionError as exc:
+        raise UndecryptableMessage("message could not be decrypted", sender=sender) from exc
+
+
+def _open_inner(
+    local: IdentityKeyPair,
+    sender: SenderCertificate,
+    inner: bytes,
+    find_session: Callable[[IdentityPublicKey, bytes], Session | None],
+    prekeys: PreKeyLookup,
+    rng: RNG,
+) -> Opened:
     try:
         kind, header, body = parse_inner(inner)
     except ProtocolError as exc:

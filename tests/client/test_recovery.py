@@ -25,6 +25,7 @@ from confide.client import (
     InvalidRecoveryCode,
     Invite,
     MessageReceived,
+    MessageUndecryptable,
     ProfileError,
     ReceiptReceived,
     RelayError,
@@ -123,9 +124,12 @@ async def test_messages_on_old_sessions_are_lost_until_the_restored_side_writes(
         assert dr.add_contact("sam", restored.invite_code()).trust == "unverified"
         on_old_session = await dr.send_text("sam", "Did you get my message?")
 
-        # Neither message can be decrypted here: both are dropped (and acknowledged), no event.
-        assert _texts(await restored.sync()) == []
-        assert _texts(await restored.sync()) == []
+        # Neither message can be decrypted here: both are dropped (and acknowledged), and the user is told who
+        # wrote, so they can ask for it again.
+        events = await restored.sync()
+        assert _texts(events) == []
+        assert [e.peer for e in events if isinstance(e, MessageUndecryptable)] == [dr.address] * 2
+        assert await restored.sync() == []
         # The contact sees them stay "sent": no delivery receipt ever comes.
         await dr.sync()
         statuses = {m.message_id: m.status for m in dr.history("sam")}

@@ -13,6 +13,7 @@ from confide.protocol import (
     Envelope,
     RemoteProtocolError,
     SenderCertificate,
+    UndecryptableMessage,
     initiate_session,
     open_sealed,
     seal_message,
@@ -107,3 +108,16 @@ def test_arbitrary_envelopes_only_raise_protocol_errors(data: bytes) -> None:
         Envelope.from_bytes(data)
     except RemoteProtocolError:
         pass
+
+
+def test_sender_is_named_when_only_the_session_is_missing(alice: Party, bob: Party) -> None:
+    """A device that lost its sessions (restore, reinstall) learns who wrote, so the user can ask to resend."""
+    first = _first(alice, bob)
+    opened = open_sealed(bob.identity, first, find_session=bob.find_session, prekeys=bob, rng=os.urandom)
+    a = alice.sessions[(bob.identity.public.signing, bob.device.device_id)]
+    a.decrypt(opened.session.encrypt(b"reply", os.urandom), os.urandom)
+    later = seal_message(a, b"after the restore", sender_identity=alice.identity, sender=alice.cert, rng=os.urandom)
+    with pytest.raises(UndecryptableMessage) as info:  # Bob's session is gone (find_session finds nothing)
+        open_sealed(bob.identity, later, find_session=bob.find_session, prekeys=bob, rng=os.urandom)
+    assert info.value.sender.identity == alice.identity.public
+    assert isinstance(info.value, DecryptionError)
