@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,24 @@ async def introduce(a: Client, b: Client, a_name: str = "b", b_name: str = "a") 
     """Each side adds the other from its invite code."""
     a.add_contact(a_name, b.invite_code())
     b.add_contact(b_name, a.invite_code())
+
+
+@pytest.fixture
+def relay_thread(tmp_path: Path) -> Iterator[str]:
+    """A relay in its own event loop thread (for CLI tests), so that ``main()`` can run ``asyncio.run`` itself."""
+    loop = asyncio.new_event_loop()
+    ready: list[str] = []
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with start_relay(RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0)) as url:
+            ready.append(url)
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    while not ready:
+        thread.join(0.01)
+    yield ready[0]
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(5)

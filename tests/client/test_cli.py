@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from confide.client.cli import EXIT_NOT_FOUND, EXIT_PASSPHRASE, EXIT_UNREACHABLE, EXIT_UNTRUSTED, main
-from confide.server import RelayConfig, start_relay
 
 from .conftest import PASSPHRASE
-
-
-@pytest.fixture
-def relay_thread(tmp_path: Path) -> Iterator[str]:
-    """A relay in its own event loop thread, so that ``main()`` can run ``asyncio.run`` itself."""
-    loop = asyncio.new_event_loop()
-    ready: list[str] = []
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        async with start_relay(RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0)) as url:
-            ready.append(url)
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    while not ready:
-        thread.join(0.01)
-    yield ready[0]
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(5)
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ What a recovery backup brings back (identity, device key, store key: the same ad
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import stat
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,6 @@ from confide.client import (
 from confide.client.cli import EXIT_OS, EXIT_PASSPHRASE, EXIT_PROFILE, EXIT_USAGE
 from confide.keys.keystore import TEST_KDF, kdf_params_of
 from confide.keys.qr import qr_text
-from confide.server import RelayConfig, start_relay
 
 from .conftest import PASSPHRASE, MakeClient, introduce
 from .test_cli import run
@@ -244,27 +241,6 @@ async def test_integrating_guide_recovery_section_runs(tmp_path: Path, relay_url
 
 
 # -- the confide command ------------------------------------------------------------------------------
-@pytest.fixture
-def relay_thread(tmp_path: Path) -> Iterator[str]:
-    """A relay in its own event loop thread (as in test_cli), so that ``main()`` can run ``asyncio.run``."""
-    loop = asyncio.new_event_loop()
-    ready: list[str] = []
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        async with start_relay(RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0)) as url:
-            ready.append(url)
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    while not ready:
-        thread.join(0.01)
-    yield ready[0]
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(5)
-
-
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONFIDE_PASSPHRASE", PASSPHRASE)
