@@ -100,6 +100,13 @@ _log = logging.getLogger(__name__)
 
 ROLES = ("client", "therapist")
 
+def _check_profile_arguments(name: str, role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not name.strip():
+        raise ValueError("the name must not be empty")
+
+
 TRANSIENT_RELAY_STATUSES = frozenset({429, 503})
 """Relay refusals that pass (rate limit, full mailbox, relay busy): the envelope stays queued and is retried on the
 next sync, like an unreachable relay. Any other refusal is final for that envelope."""
@@ -220,10 +227,7 @@ class Client(ContactsMixin, ConnectionMixin):
                 retried by :meth:`sync`).
             ValueError: empty passphrase or name, unknown role.
         """
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}")
-        if not name.strip():
-            raise ValueError("the name must not be empty")
+        _check_profile_arguments(name, role)
 
         async def factory() -> Client:
             keys = SecretKeys.generate(rng)
@@ -276,10 +280,7 @@ class Client(ContactsMixin, ConnectionMixin):
                 retried by :meth:`sync`).
             ValueError: empty passphrase or name, unknown role.
         """
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}")
-        if not name.strip():
-            raise ValueError("the name must not be empty")
+        _check_profile_arguments(name, role)
 
         async def factory() -> Client:
             keys = restore_recovery(bytes(backup), _recovery_code_text(code))

@@ -178,13 +178,7 @@ class ContactsMixin:
                 ScanResult.WRONG_VERSION: "the other app uses another safety-number version: compare the digits",
             }.get(result, "that is not a Confide safety-number code")
             raise VerificationFailed(hint)
-        rec = self._find(peer)
-        if rec.changed:
-            self._accept(rec)
-        rec.verified = True
-        with self._store.transaction():
-            self._store.save_contact(rec)
-        return self._public_contact(rec)
+        return self.mark_verified(peer)
 
     def mark_verified(self, peer: str) -> Contact:
         """Mark a contact verified after comparing the safety-number digits in person or on a call."""
