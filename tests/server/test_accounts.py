@@ -6,11 +6,12 @@ import asyncio
 import base64
 import os
 import time
+from pathlib import Path
 
 from confide.keys import Address, IdentityKeyPair, KemPreKeyRecord, OneTimePreKeyRecord, PreKeyBundle
 from confide.protocol.envelope import delivery_token_hash
 
-from .conftest import Api, RunningRelay, b64, make_user
+from .conftest import Api, RunningRelay, b64, make_user, relay_config, run_relay, stop_relay
 
 
 async def test_register_derives_address_and_is_idempotent(api: Api) -> None:
@@ -149,3 +150,26 @@ async def test_delivery_tokens_replace_the_accepted_set(api: Api) -> None:
     assert (status, body["error"]) == (403, "forbidden")
     status, _ = await api.send(user.envelope(token=new_token))
     assert status == 201
+
+
+async def test_connection_and_bundle_fetch_rate_limits(tmp_path: Path) -> None:
+    """Per-connection token buckets: a burst beyond the limit is a 429 JSON answer; bundle fetches have their own."""
+    running = await run_relay(relay_config(tmp_path, rate_per_s=0.01, rate_burst=5, bundle_rate_per_min=0))
+    try:
+        statuses = [(await running.api.call("GET", "/v1/health"))[0] for _ in range(6)]
+        assert statuses == [200] * 5 + [429]
+        status, body = await running.api.call("GET", "/v1/health")
+        assert (status, body["error"]) == (429, "rate_limited")
+    finally:
+        await stop_relay(running)
+
+    running = await run_relay(relay_config(tmp_path / "b", rate_per_s=0, bundle_rate_per_min=4))
+    try:
+        user = make_user(n_otk=10, n_kem=0)
+        assert (await running.api.register(user))[0] == 201
+        path = f"/v1/accounts/{user.address}/bundle"
+        statuses = [(await running.api.call("GET", path))[0] for _ in range(3)]
+        assert statuses == [200, 200, 429]  # a burst of half a minute's budget, then refused
+        assert (await running.api.call("GET", "/v1/health"))[0] == 200  # other requests are unaffected
+    finally:
+        await stop_relay(running)
