@@ -35,6 +35,7 @@ vectors: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/crypto.py
 	$(BIN)/python bench/relay.py
+	$(BIN)/python bench/attachment.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
