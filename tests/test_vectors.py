@@ -35,6 +35,8 @@ from confide.protocol.ratchet import RatchetState
 from confide.protocol.sealed import SenderCertificate, seal, unseal
 from confide.protocol.session import MSG_PREKEY, accept_session, parse_inner
 
+from .vectors.generate import RecordingRng
+
 Json = dict[str, Any]
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
@@ -63,22 +65,6 @@ class SeededRng:
     def __call__(self, n: int) -> bytes:
         self._counter += 1
         return hashlib.shake_256(self._seed + self._counter.to_bytes(8, "big")).digest(n)
-
-
-class RecordingRng:
-    def __init__(self, inner: Callable[[int], bytes]) -> None:
-        self._inner = inner
-        self.outputs: list[bytes] = []
-
-    def __call__(self, n: int) -> bytes:
-        out = self._inner(n)
-        self.outputs.append(out)
-        return out
-
-    def take(self) -> list[str]:
-        out = [o.hex() for o in self.outputs]
-        self.outputs.clear()
-        return out
 
 
 class ScriptedRng:

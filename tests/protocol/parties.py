@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 
@@ -18,17 +17,9 @@ from confide.keys.encoding import RNG
 from confide.keys.identity import IdentityPublicKey
 from confide.protocol import SenderCertificate, Session
 
+from ..vectors.generate import SeededRng
 
-class SeededRng:
-    """Deterministic byte source for tests and vectors: SHAKE-256(seed || counter) blocks."""
-
-    def __init__(self, seed: bytes) -> None:
-        self._seed = seed
-        self._counter = 0
-
-    def __call__(self, n: int) -> bytes:
-        self._counter += 1
-        return hashlib.shake_256(self._seed + self._counter.to_bytes(8, "big")).digest(n)
+__all__ = ["Party", "SeededRng"]
 
 
 @dataclass

@@ -69,7 +69,7 @@ FLIP_MASK = 0x01
 class SeededRng:
     """Deterministic byte source for tests and vectors: SHAKE-256(seed || counter) blocks.
 
-    Copied from ``tests/protocol/parties.py`` so this script runs standalone.
+    The one definition: ``tests/protocol/parties.py`` imports it from here (this script still runs standalone).
     """
 
     def __init__(self, seed: bytes) -> None:
