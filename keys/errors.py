@@ -13,27 +13,27 @@ class ConfideError(Exception):
     """Base of every error Confide raises deliberately."""
 
 
-class KeyError_(ConfideError):
+class KeyMaterialError(ConfideError):
     """Base of errors about keys, key material and sealed key stores."""
 
 
-class MalformedKey(KeyError_):
+class MalformedKey(KeyMaterialError):
     """Bytes that should hold a key, bundle or key record are malformed (length, version or field)."""
 
 
-class InvalidSignature(KeyError_):
+class InvalidSignature(KeyMaterialError):
     """A signature over a key, certificate or prekey does not verify."""
 
 
-class AddressMismatch(KeyError_):
+class AddressMismatch(KeyMaterialError):
     """Keys do not belong to the address they were fetched for (possible key substitution)."""
 
 
-class InvalidAddress(KeyError_):
+class InvalidAddress(KeyMaterialError):
     """Text is not a valid Confide address (wrong prefix, length, alphabet or checksum)."""
 
 
-class KeyStoreError(KeyError_):
+class KeyStoreError(KeyMaterialError):
     """Base of errors opening or writing a passphrase-sealed key store."""
 
 
@@ -53,7 +53,7 @@ class KdfParametersTooCostly(KeyStoreError):
     """The blob asks for Argon2 costs above the ceiling this build accepts (a hostile or foreign file)."""
 
 
-class QRPayloadError(KeyError_):
+class QRPayloadError(KeyMaterialError):
     """A scanned safety-number payload is not one Confide understands."""
 
 
@@ -65,7 +65,7 @@ __all__ = [
     "InvalidRecoveryCode",
     "InvalidSignature",
     "KdfParametersTooCostly",
-    "KeyError_",
+    "KeyMaterialError",
     "KeyStoreError",
     "MalformedKey",
     "QRPayloadError",
