@@ -67,6 +67,7 @@ from .events import (
 )
 from .invite import Invite
 from .models import (
+    ROLES,
     DIRECTION_IN,
     DIRECTION_OUT,
     KIND_ATTACHMENT,
@@ -98,7 +99,7 @@ from .timers import check_timer, expiry_from, relay_lifetime
 
 _log = logging.getLogger(__name__)
 
-ROLES = ("client", "therapist")
+
 
 def _check_profile_arguments(name: str, role: str) -> None:
     if role not in ROLES:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .models import Message
+from .models import Message, MessageStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class ReceiptReceived:
     """The peer's device confirmed delivery (``kind == "delivered"``) or reading (``"read"``)."""
 
     peer: str = field(repr=False)
-    kind: str
+    kind: MessageStatus
     message_ids: tuple[str, ...]
 
 
@@ -86,8 +86,19 @@ class MessageUndecryptable:
     peer: str = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The live connection to the relay is up and the mailbox has been caught up: every envelope the relay
+    held when the connection opened has been processed (and its events emitted). ``backlog`` counts them.
+
+    Emitted each time the connection is (re)established; a test or a UI waits for it instead of sleeping.
+    """
+
+    backlog: int
+
+
 Event = (
     MessageReceived | ReceiptReceived | TimerChanged | MessageDeleted | IdentityChanged | PrekeysLow | RelayOffline
-    | MessageUndecryptable
+    | MessageUndecryptable | Connected
 )
 """Any event a client emits."""

@@ -1,33 +1,76 @@
-"""What the library hands to integrators: contacts and messages, as frozen dataclasses.
+"""What the library hands to integrators: contacts and messages as frozen dataclasses, and the closed value
+sets they use as ``StrEnum``\\ s.
 
-Plaintext fields (``text``, names) are excluded from ``repr`` so that logging an object never logs what a
-person wrote.
+Each enum member *is* its string (``MessageStatus.SENT == "sent"``), so stored values, JSON and comparisons
+with plain strings keep working. Plaintext fields (``text``, names) are excluded from ``repr`` so that
+logging an object never logs what a person wrote.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-DIRECTION_IN = "in"
-DIRECTION_OUT = "out"
 
-KIND_TEXT = "text"
-KIND_ATTACHMENT = "attachment"
-KIND_TIMER = "timer"
+class Direction(StrEnum):
+    """Which way a message went."""
 
-STATUS_PENDING = "pending"
-"""Outgoing, stored locally, not yet accepted by the relay (it is sent on the next sync)."""
-STATUS_SENT = "sent"
-STATUS_FAILED = "failed"
-"""Outgoing, refused by the relay for good (e.g. the recipient's delivery token was rotated); not retried."""
-STATUS_DELIVERED = "delivered"
-STATUS_READ = "read"
-STATUS_UNREAD = "unread"
-"""Incoming, not yet marked read (its disappearing timer has not started)."""
+    IN = "in"
+    OUT = "out"
 
-TRUST_UNVERIFIED = "unverified"
-TRUST_VERIFIED = "verified"
-TRUST_CHANGED = "identity-changed"
+
+class MessageKind(StrEnum):
+    """What a thread entry is."""
+
+    TEXT = "text"
+    ATTACHMENT = "attachment"
+    TIMER = "timer"
+    """The thread's disappearing timer was changed (by either side)."""
+
+
+class MessageStatus(StrEnum):
+    """Where a message stands. Outgoing: pending → sent → delivered → read, or failed. Incoming: unread → read."""
+
+    PENDING = "pending"
+    """Outgoing, stored locally and queued (see :meth:`Client.queued`); sent on the next sync or flush."""
+    SENT = "sent"
+    """Outgoing, accepted by the relay."""
+    FAILED = "failed"
+    """Outgoing, refused by the relay for good (e.g. the recipient's delivery token was rotated); not retried.
+    :attr:`Message.failure` says why."""
+    DELIVERED = "delivered"
+    """Outgoing, the peer's device confirmed it stored the message."""
+    READ = "read"
+    """Outgoing: the peer read it. Incoming: this person read it (its disappearing timer has started)."""
+    UNREAD = "unread"
+    """Incoming, not yet marked read (its disappearing timer has not started)."""
+
+
+class Trust(StrEnum):
+    """How far a contact's identity is trusted."""
+
+    UNVERIFIED = "unverified"
+    """Pinned on first use; safety numbers not compared yet."""
+    VERIFIED = "verified"
+    """Safety numbers compared (in person, on a call, or by scanning)."""
+    CHANGED = "identity-changed"
+    """A different identity appeared under this contact: sending is blocked until it is verified or accepted."""
+
+
+class Role(StrEnum):
+    """The two kinds of profile. The role is local information (shown in ``whoami``), never sent."""
+
+    CLIENT = "client"
+    THERAPIST = "therapist"
+
+
+ROLES: tuple[str, ...] = tuple(Role)
+"""The role names, for argument parsers."""
+
+OUTGOING_RANK: dict[MessageStatus, int] = {
+    MessageStatus.PENDING: 0, MessageStatus.SENT: 1, MessageStatus.DELIVERED: 2, MessageStatus.READ: 3,
+}
+"""Order of the outgoing statuses a receipt may move a message along (never backwards)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,23 +88,24 @@ class AttachmentInfo:
 class Message:
     """One entry of a thread's history.
 
-    ``message_id`` is the hex id both sides share; ``status`` is pending/sent/failed/delivered/read for outgoing and
-    unread/read for incoming messages; ``unverified_identity`` flags a message that arrived while the peer's
-    identity was changed and not yet accepted.
+    ``message_id`` is the hex id both sides share; ``status`` is a :class:`MessageStatus`;
+    ``unverified_identity`` flags a message that arrived while the peer's identity was changed and not yet
+    accepted; ``failure`` is the relay's reason when ``status`` is ``failed`` (else empty).
     """
 
     message_id: str
     peer: str = field(repr=False)
-    direction: str
-    kind: str
+    direction: Direction
+    kind: MessageKind
     text: str = field(repr=False)
     sent_at_ms: int
     received_at_ms: int
-    status: str
+    status: MessageStatus
     expire_after_s: int
     expires_at_ms: int | None
     attachment: AttachmentInfo | None = None
     unverified_identity: bool = False
+    failure: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +114,29 @@ class Contact:
 
     name: str = field(repr=False)
     address: str
-    trust: str
+    trust: Trust
     timer_s: int
     fingerprint: str | None
     can_send: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedItem:
+    """One envelope waiting in the outbox (see :meth:`Client.queued`).
+
+    ``message_id`` names the thread entry it carries (``None`` for receipts, deletions and other control
+    messages); ``peer`` is the contact's local name (empty if the contact is gone); ``kind`` is ``"message"``
+    or ``"control"``; ``queued_at_ms`` is when it was encrypted and queued.
+    """
+
+    message_id: str | None
+    peer: str = field(repr=False)
+    kind: str
+    queued_at_ms: int
+
+# TEMPORARY (removed when the services land): the old constant names.
+DIRECTION_IN, DIRECTION_OUT = Direction.IN, Direction.OUT
+KIND_TEXT, KIND_ATTACHMENT, KIND_TIMER = MessageKind.TEXT, MessageKind.ATTACHMENT, MessageKind.TIMER
+STATUS_PENDING, STATUS_SENT, STATUS_FAILED = MessageStatus.PENDING, MessageStatus.SENT, MessageStatus.FAILED
+STATUS_DELIVERED, STATUS_READ, STATUS_UNREAD = MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.UNREAD
+TRUST_UNVERIFIED, TRUST_VERIFIED, TRUST_CHANGED = Trust.UNVERIFIED, Trust.VERIFIED, Trust.CHANGED

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confide.keys.encoding import RNG
-from confide.keys.keystore import DEFAULT_KDF, KdfParams, change_passphrase, open_keys, seal_keys
+from confide.keys.keystore import DEFAULT_KDF, TEST_KDF, KdfParams, change_passphrase, open_keys, seal_keys
+from confide.keys.recovery import BACKUP_HEADER_LEN, BACKUP_MAX_PAYLOAD_LEN
 from confide.keys.secret_keys import SecretKeys
 
 from .errors import ProfileError
@@ -34,6 +35,15 @@ WIPE_OVERWRITE_PASSES = 1
 """One pass of random bytes: on flash storage extra passes do not reach the old cells anyway; what makes
 the wipe final is that the key store's contents (the only copy of the store key) are replaced before
 unlinking, and everything else is ciphertext under that key."""
+
+INSECURE_TEST_KDF: KdfParams = TEST_KDF
+"""A cheap Argon2id setting (1 pass, 8 MiB) for integrators' own automated tests, where the default
+(3 passes, 256 MiB, about a second) would make every profile slow to create and open. It makes a passphrase
+far easier to guess: never use it for a profile that holds real messages."""
+
+MAX_RECOVERY_BACKUP_BYTES = BACKUP_HEADER_LEN + BACKUP_MAX_PAYLOAD_LEN + 16
+"""The largest recovery backup the keys layer accepts (header, payload ceiling, AEAD tag): a front end reads
+no more than this, so naming a wrong (huge) file cannot exhaust memory."""
 
 MAX_KEYSTORE_FILE = 1 << 20
 """A key store is a few hundred bytes; refuse to read anything larger (not a key store)."""
