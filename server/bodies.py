@@ -1,6 +1,6 @@
 """Reading request bodies within limits, and parsing the JSON fields of docs/relay-api.md strictly.
 
-Every function raises a :class:`~confide.server.errors.RelayError` (never a ``KeyError`` or ``TypeError``),
+Every function raises a :class:`~confide.server.errors.HttpError` (never a ``KeyError`` or ``TypeError``),
 so the error middleware answers a 4xx for anything a client can send.
 """
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 from confide.keys.errors import ConfideError
 
 
-class RelayError(ConfideError):
-    """Base of every error the relay answers with; ``status`` and ``code`` follow docs/relay-api.md."""
+class HttpError(ConfideError):
+    """Base of every error the relay answers with; ``status`` and ``code`` follow docs/relay-api.md.
+
+    The relay's side of an HTTP failure; a client sees it as :class:`confide.client.RelayError`.
+    """
 
     status = 400
     code = "bad_request"
@@ -21,73 +24,73 @@ class RelayError(ConfideError):
         self.message = message
 
 
-class BadRequest(RelayError):
+class BadRequest(HttpError):
     """The request is well-formed but asks for something not allowed (400 ``bad_request``)."""
 
 
-class Malformed(RelayError):
+class Malformed(HttpError):
     """The body, a field or a parameter cannot be parsed (400 ``malformed``)."""
 
     code = "malformed"
 
 
-class Unauthorized(RelayError):
+class Unauthorized(HttpError):
     """The device proof is missing, bad, expired or replayed (401 ``unauthorized``)."""
 
     status = 401
     code = "unauthorized"
 
 
-class Forbidden(RelayError):
+class Forbidden(HttpError):
     """The caller may not do this (403 ``forbidden``), e.g. a delivery token the device did not register."""
 
     status = 403
     code = "forbidden"
 
 
-class NotFound(RelayError):
+class NotFound(HttpError):
     """No such address, device, envelope or blob (404 ``not_found``)."""
 
     status = 404
     code = "not_found"
 
 
-class Conflict(RelayError):
+class Conflict(HttpError):
     """The request contradicts what is stored (409 ``conflict``)."""
 
     status = 409
     code = "conflict"
 
 
-class TooLarge(RelayError):
+class TooLarge(HttpError):
     """The body or a field is over its limit (413 ``too_large``)."""
 
     status = 413
     code = "too_large"
 
 
-class RateLimited(RelayError):
+class RateLimited(HttpError):
     """Too many requests from this connection or for this address (429 ``rate_limited``)."""
 
     status = 429
     code = "rate_limited"
 
 
-class MailboxFull(RelayError):
+class MailboxFull(HttpError):
     """The recipient device's mailbox (or blob quota) is full (429 ``mailbox_full``)."""
 
     status = 429
     code = "mailbox_full"
 
 
-class UnsupportedMediaType(RelayError):
+class UnsupportedMediaType(HttpError):
     """The Content-Type is not the one this endpoint takes (415 ``unsupported_media_type``)."""
 
     status = 415
     code = "unsupported_media_type"
 
 
-class Unavailable(RelayError):
+class Unavailable(HttpError):
     """The relay is shutting down or cannot take more work right now (503 ``unavailable``); retry later."""
 
     status = 503
@@ -98,11 +101,11 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "Forbidden",
+    "HttpError",
     "MailboxFull",
     "Malformed",
     "NotFound",
     "RateLimited",
-    "RelayError",
     "TooLarge",
     "Unauthorized",
     "Unavailable",

@@ -14,7 +14,7 @@ from aiohttp.typedefs import Handler
 from confide.keys.errors import ConfideError, InvalidAddress, InvalidSignature, MalformedKey
 from confide.protocol.errors import AuthError, RemoteProtocolError
 
-from .errors import RelayError
+from .errors import HttpError
 from .state import RELAY
 
 _log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ async def errors_and_limits(request: web.Request, handler: Handler) -> web.Strea
     try:
         relay.limiter.take(request.remote or "", relay.clock())
         return await handler(request)
-    except RelayError as exc:
+    except HttpError as exc:
         return error_response(exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
