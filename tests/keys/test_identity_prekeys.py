@@ -95,7 +95,7 @@ def test_address_malformed(bad: str) -> None:
 
 
 def test_address_raw_length_is_a_programming_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="20 bytes"):
         Address(b"\x00" * 19)
 
 
@@ -144,7 +144,8 @@ def test_identity_certificate_forgery_refused() -> None:
 
 def test_device_certificate() -> None:
     cert = DeviceCertificate.from_bytes(DEVICE.certificate.to_bytes(), ALICE.public)
-    assert cert == DEVICE.certificate and cert.device_id == DEVICE.device_id
+    assert cert == DEVICE.certificate
+    assert cert.device_id == DEVICE.device_id
     assert len(DEVICE.device_id) == 16
     with pytest.raises(InvalidSignature):
         DeviceCertificate.from_bytes(DEVICE.certificate.to_bytes(), BOB.public)
@@ -167,7 +168,8 @@ def test_bundle_round_trip_with_and_without_one_time_prekey() -> None:
         assert bundle.identity == ALICE.public
         assert bundle.device == DEVICE.certificate
         assert bundle.signed_prekey.key_id == 7
-        assert bundle.kem_prekey.key_id == 8 and bundle.kem_prekey.last_resort
+        assert bundle.kem_prekey.key_id == 8
+        assert bundle.kem_prekey.last_resort
         assert (bundle.one_time_prekey is not None) == with_otk
         bundle.check_address(ALICE.address)
 
@@ -229,7 +231,8 @@ def test_prekey_publics_parse_and_refuse() -> None:
     with pytest.raises(MalformedKey):
         SignedPreKeyPublic.parse(SPK.public.to_bytes()[:-1], ALICE.public)
     kem = KemPreKeyPublic.parse(KEM.public.to_bytes(), ALICE.public)
-    assert kem.public == KEM.public.public and len(kem.to_bytes()) == KEM_PREKEY_LEN
+    assert kem.public == KEM.public.public
+    assert len(kem.to_bytes()) == KEM_PREKEY_LEN
     bad_flags = bytearray(KEM.public.to_bytes())
     bad_flags[4] = 0x02
     with pytest.raises(MalformedKey, match="flags"):
@@ -251,7 +254,8 @@ def test_prekey_records_round_trip() -> None:
     assert spk.to_bytes() == SPK.to_bytes()
     kem = KemPreKeyRecord.from_bytes(KEM.to_bytes())
     assert (kem.key_id, kem.last_resort, kem.created_at) == (8, True, NOW)
-    assert kem.public.to_bytes() == KEM.public.to_bytes() and kem.to_bytes() == KEM.to_bytes()
+    assert kem.public.to_bytes() == KEM.public.to_bytes()
+    assert kem.to_bytes() == KEM.to_bytes()
     for otk in OTKS:
         restored = OneTimePreKeyRecord.from_bytes(otk.to_bytes())
         assert restored.public.to_bytes() == otk.public.to_bytes()
@@ -317,4 +321,5 @@ def test_plan_refill_thresholds() -> None:
         signed_created_at=NOW - SIGNED_PREKEY_ROTATION_S + 1,
         now=NOW,
     )
-    assert not young.rotate_signed and not young.needed
+    assert not young.rotate_signed
+    assert not young.needed

@@ -15,7 +15,6 @@ from confide.keys import (
     MAX_KDF,
     RNG,
     TEST_KDF,
-    ConfideError,
     CorruptKeyStore,
     KdfParametersTooCostly,
     KdfParams,
@@ -30,6 +29,9 @@ from confide.keys import (
     unseal,
 )
 from confide.keys.keystore import HEADER_LEN, KEYSTORE_MAGIC, MAX_PAYLOAD_LEN, TAG_LEN
+from confide.keys.secret_keys import SECRET_KEYS_LEN
+
+from .mutations import mutated
 
 PASSPHRASE = "correct horse battery staple"
 PAYLOAD = b"\x00secret payload\xff" * 2
@@ -79,14 +81,34 @@ def test_lone_surrogate_passphrase_is_wrong_not_a_crash() -> None:
         unseal(small_blob(), "\ud800")
 
 
+def expected_unseal_error(blob: bytes, ceiling: KdfParams) -> type[KeyStoreError]:
+    """The error :func:`unseal` must raise for ``blob`` when it is not a sealed original, from the documented
+    layout and order of checks: any structural fault is :class:`CorruptKeyStore`; costs above ``ceiling``
+    are :class:`KdfParametersTooCostly`; anything else fails authentication (the whole header is associated
+    data) as :class:`WrongPassphrase`."""
+    if len(blob) < HEADER_LEN or blob[:4] != KEYSTORE_MAGIC or blob[4:6] != b"\x01\x01":
+        return CorruptKeyStore
+    params = KdfParams(*struct.unpack(">III", blob[6:18]))
+    (payload_len,) = struct.unpack(">I", blob[HEADER_LEN - 4 : HEADER_LEN])
+    if not params.is_valid() or payload_len > MAX_PAYLOAD_LEN or len(blob) != HEADER_LEN + payload_len + TAG_LEN:
+        return CorruptKeyStore
+    if params.exceeds(ceiling):
+        return KdfParametersTooCostly
+    return WrongPassphrase
+
+
 def test_every_single_byte_tamper_is_refused() -> None:
     blob = small_blob()
+    seen: set[type[KeyStoreError]] = set()
     for i in range(len(blob)):
         for flip in (0x01, 0x80):
             tampered = bytearray(blob)
             tampered[i] ^= flip
-            with pytest.raises((WrongPassphrase, CorruptKeyStore, KdfParametersTooCostly)):
+            expected = expected_unseal_error(bytes(tampered), MAX_KDF)
+            seen.add(expected)
+            with pytest.raises(expected):
                 unseal(bytes(tampered), PASSPHRASE)
+    assert seen == {CorruptKeyStore, KdfParametersTooCostly, WrongPassphrase}
 
 
 def test_header_fields_map_to_the_right_error() -> None:
@@ -149,20 +171,23 @@ def test_kdf_params_of_reads_header() -> None:
 
 
 def test_constants_are_sane() -> None:
-    assert DEFAULT_KDF.is_valid() and TEST_KDF.is_valid() and MAX_KDF.is_valid()
+    assert DEFAULT_KDF.is_valid()
+    assert TEST_KDF.is_valid()
+    assert MAX_KDF.is_valid()
     assert not DEFAULT_KDF.exceeds(MAX_KDF)
-    assert DEFAULT_KDF.memory_kib >= 64 * 1024 and DEFAULT_KDF.time_cost >= 3  # RFC 9106 second option
+    assert DEFAULT_KDF.memory_kib >= 64 * 1024  # RFC 9106 second option
+    assert DEFAULT_KDF.time_cost >= 3
     assert TEST_KDF.memory_kib < DEFAULT_KDF.memory_kib
 
 
 def test_seal_refuses_bad_arguments() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="empty passphrase"):
         seal(PAYLOAD, "", params=TEST_KDF, rng=rng_for(1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="above MAX_KDF"):
         seal(PAYLOAD, PASSPHRASE, params=KdfParams(1, MAX_KDF.memory_kib * 2, 1), rng=rng_for(1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid"):
         seal(PAYLOAD, PASSPHRASE, params=KdfParams(0, 8192, 1), rng=rng_for(1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="MAX_PAYLOAD_LEN"):
         seal(b"\x00" * (MAX_PAYLOAD_LEN + 1), PASSPHRASE, params=TEST_KDF, rng=rng_for(1))
 
 
@@ -218,7 +243,8 @@ def test_secret_keys_repr_hides_secrets() -> None:
 def test_secret_keys_canonical_form() -> None:
     keys = SecretKeys.generate(rng_for(6))
     data = keys.to_bytes()
-    assert len(data) == 129 and data[0] == 1
+    assert len(data) == SECRET_KEYS_LEN == 129
+    assert data[0] == 1
     assert SecretKeys.from_bytes(data) == keys
     with pytest.raises(CorruptKeyStore):
         SecretKeys.from_bytes(b"\x02" + data[1:])
@@ -226,34 +252,54 @@ def test_secret_keys_canonical_form() -> None:
         SecretKeys.from_bytes(data[:-1])
     with pytest.raises(CorruptKeyStore):
         SecretKeys.from_bytes(data + b"\x00")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="32 bytes"):
         SecretKeys(keys.identity, keys.device, b"short")
     other = SecretKeys.generate(rng_for(7))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not certified"):
         SecretKeys(other.identity, keys.device, keys.store_key)  # device certified by someone else
+
+
+BLOB = small_blob()
+KEYS_BYTES = SecretKeys.generate(rng_for(8)).to_bytes()
+
+
+def check_unseal(data: bytes) -> None:
+    """Only the sealed original opens (to its payload); anything else raises exactly its documented error."""
+    if data == BLOB:
+        assert unseal(data, PASSPHRASE, ceiling=TEST_KDF) == PAYLOAD
+        return
+    with pytest.raises(expected_unseal_error(data, TEST_KDF)):
+        unseal(data, PASSPHRASE, ceiling=TEST_KDF)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
-def test_unseal_arbitrary_bytes_raises_only_confide_errors(data: bytes) -> None:
-    with pytest.raises(ConfideError):
-        unseal(data, PASSPHRASE, ceiling=TEST_KDF)
+def test_unseal_arbitrary_bytes_raises_the_documented_error(data: bytes) -> None:
+    check_unseal(data)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=0, max_size=120))
-def test_unseal_arbitrary_body_after_valid_magic_raises_only_keystore_errors(rest: bytes) -> None:
-    with pytest.raises(KeyStoreError):
-        unseal(KEYSTORE_MAGIC + b"\x01\x01" + rest, PASSPHRASE, ceiling=TEST_KDF)
+def test_unseal_arbitrary_body_after_valid_magic_raises_the_documented_error(rest: bytes) -> None:
+    check_unseal(KEYSTORE_MAGIC + b"\x01\x01" + rest)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200))
-def test_secret_keys_from_arbitrary_bytes_raises_only_confide_errors(data: bytes) -> None:
-    try:
+@given(mutated(BLOB))
+def test_unseal_mutated_blob_opens_only_unchanged(data: bytes) -> None:
+    check_unseal(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=200), mutated(KEYS_BYTES)))
+def test_secret_keys_from_bytes_round_trips_or_is_corrupt(data: bytes) -> None:
+    """Every 129-byte string of version 1 loads (any bytes are valid key material) and re-encodes to itself;
+    everything else is CorruptKeyStore."""
+    if len(data) == SECRET_KEYS_LEN and data[0] == 1:
+        assert SecretKeys.from_bytes(data).to_bytes() == data
+        return
+    with pytest.raises(CorruptKeyStore):
         SecretKeys.from_bytes(data)
-    except ConfideError:
-        pass
 
 
 def _counter_rng(start: int) -> RNG:

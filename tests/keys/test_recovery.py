@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -11,15 +12,24 @@ from hypothesis import strategies as st
 
 from confide.keys import (
     RNG,
-    ConfideError,
     CorruptKeyStore,
     InvalidRecoveryCode,
+    KeyStoreError,
     SecretKeys,
     WrongPassphrase,
     create_recovery,
     restore_recovery,
 )
-from confide.keys.recovery import BACKUP_HEADER_LEN, BACKUP_MAGIC, RECOVERY_SECRET_LEN
+from confide.keys.recovery import (
+    BACKUP_HEADER_LEN,
+    BACKUP_MAGIC,
+    BACKUP_MAX_PAYLOAD_LEN,
+    BACKUP_VERSION,
+    RECOVERY_CODE_CHARS,
+    RECOVERY_SECRET_LEN,
+)
+
+from .mutations import mutated, mutated_text
 
 KEYS = SecretKeys.generate(random.Random(1).randbytes)
 CODE, BACKUP = create_recovery(KEYS, rng=random.Random(2).randbytes)
@@ -31,7 +41,8 @@ def test_round_trip() -> None:
     assert restored == KEYS
     assert restored.identity.address == KEYS.identity.address
     assert restored.store_key == KEYS.store_key
-    assert KEYS.to_bytes() not in BACKUP and BACKUP.startswith(BACKUP_MAGIC)
+    assert KEYS.to_bytes() not in BACKUP
+    assert BACKUP.startswith(BACKUP_MAGIC)
 
 
 def test_code_shape_and_entropy() -> None:
@@ -45,10 +56,14 @@ def test_typing_leniency() -> None:
     sloppy = CODE.lower().replace("-", " ")
     assert restore_recovery(BACKUP, sloppy) == KEYS
     assert restore_recovery(BACKUP, CODE.replace("-", "")) == KEYS
-    if "0" in CODE:
-        assert restore_recovery(BACKUP, CODE.replace("0", "O")) == KEYS
-    if "1" in CODE:
-        assert restore_recovery(BACKUP, CODE.replace("1", "l")) == KEYS
+
+
+def test_lookalike_letters_read_as_digits() -> None:
+    assert "0" in VECTOR_CODE
+    assert "1" in VECTOR_CODE
+    for zero, one in (("O", "I"), ("o", "l"), ("O", "L")):
+        typed = VECTOR_CODE.replace("0", zero).replace("1", one)
+        assert restore_recovery(VECTOR_BACKUP, typed) == VECTOR_KEYS
 
 
 def test_code_of_another_backup_is_a_wrong_code() -> None:
@@ -90,12 +105,28 @@ def test_typo_is_reported_before_looking_at_the_backup() -> None:
         restore_recovery(b"garbage", CODE[:-1] + ("0" if CODE[-1] != "0" else "1"))
 
 
+def expected_restore_error(backup: bytes) -> type[KeyStoreError]:
+    """The error :func:`restore_recovery` must raise, with the right code, for ``backup`` when it is not the
+    original, from the documented layout: a structural fault is :class:`CorruptKeyStore`; anything else fails
+    authentication (the whole header is associated data) as :class:`WrongPassphrase`."""
+    if len(backup) < BACKUP_HEADER_LEN or backup[:4] != BACKUP_MAGIC or backup[4] != BACKUP_VERSION:
+        return CorruptKeyStore
+    (payload_len,) = struct.unpack(">I", backup[BACKUP_HEADER_LEN - 4 : BACKUP_HEADER_LEN])
+    if payload_len > BACKUP_MAX_PAYLOAD_LEN or len(backup) != BACKUP_HEADER_LEN + payload_len + 16:
+        return CorruptKeyStore
+    return WrongPassphrase
+
+
 def test_every_single_byte_tamper_of_the_backup_is_refused() -> None:
+    seen: set[type[KeyStoreError]] = set()
     for i in range(len(BACKUP)):
         tampered = bytearray(BACKUP)
         tampered[i] ^= 0x01
-        with pytest.raises((WrongPassphrase, CorruptKeyStore)):
+        expected = expected_restore_error(bytes(tampered))
+        seen.add(expected)
+        with pytest.raises(expected):
             restore_recovery(bytes(tampered), CODE)
+    assert seen == {CorruptKeyStore, WrongPassphrase}
 
 
 def test_truncated_or_extended_backup() -> None:
@@ -109,20 +140,57 @@ def test_truncated_or_extended_backup() -> None:
     assert len(BACKUP) == BACKUP_HEADER_LEN + len(KEYS.to_bytes()) + 16
 
 
+def check_restore_backup(backup: bytes) -> None:
+    """Only the original backup opens (to its keys); anything else raises exactly its documented error."""
+    if backup == BACKUP:
+        assert restore_recovery(backup, CODE) == KEYS
+        return
+    with pytest.raises(expected_restore_error(backup)):
+        restore_recovery(backup, CODE)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
-def test_arbitrary_backup_bytes_raise_only_confide_errors(data: bytes) -> None:
-    with pytest.raises(ConfideError):
-        restore_recovery(data, CODE)
+def test_arbitrary_backup_bytes_raise_the_documented_error(data: bytes) -> None:
+    check_restore_backup(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated(BACKUP))
+def test_mutated_backup_opens_only_unchanged(data: bytes) -> None:
+    check_restore_backup(data)
+
+
+def _compact(code: str) -> str:
+    """A typed code as the documented leniency reads it: whitespace and dashes dropped, upper case, O/I/L as
+    0/1/1."""
+    return "".join(code.split()).replace("-", "").upper().translate(str.maketrans("OIL", "011"))
+
+
+def check_restore_code(text: str) -> None:
+    """A text opens the backup exactly when it is a lenient spelling of its code, and gives its keys; any other
+    text is refused as a malformed code (its checksum catches it) before the backup is looked at. Texts longer
+    than four times a code are refused unread."""
+    if _compact(text) == CODE.replace("-", "") and len(text) <= 4 * RECOVERY_CODE_CHARS:
+        assert restore_recovery(BACKUP, text) == KEYS
+        return
+    with pytest.raises(InvalidRecoveryCode):
+        restore_recovery(BACKUP, text)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=80))
-def test_arbitrary_code_text_raises_only_confide_errors(text: str) -> None:
-    try:
-        restore_recovery(BACKUP, text)
-    except ConfideError:
-        pass
+def test_arbitrary_code_text_is_refused_as_malformed(text: str) -> None:
+    check_restore_code(text)
+
+
+_TYPED_ALPHABET = _ALPHABET + _ALPHABET.lower() + "OILUoilu- !\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated_text(CODE, _TYPED_ALPHABET))
+def test_mistyped_code_opens_only_when_equivalent(text: str) -> None:
+    check_restore_code(text)
 
 
 def _counter_rng(start: int) -> RNG:
