@@ -135,7 +135,7 @@ def test_blob_does_not_reveal_exact_size() -> None:
 
 def test_new_key_uses_rng() -> None:
     assert new_attachment_key(lambda n: b"\x05" * n) == b"\x05" * 32
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="wrong number of bytes"):
         new_attachment_key(lambda n: b"\x05" * 16)
 
 
@@ -148,16 +148,17 @@ def test_padded_size_examples() -> None:
     assert padded_size(CHUNK_SIZE + 1) == CHUNK_SIZE + 2048  # Padmé: E=16, keep 5 bits
     assert padded_size(100 * MiB + 1) == 102 * MiB  # E=26, 5 significant bits: steps of 2 MiB
     assert padded_size(MAX_ATTACHMENT_SIZE) == MAX_ATTACHMENT_SIZE
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="attachment size is 0 to"):
         padded_size(MAX_ATTACHMENT_SIZE + 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="attachment size is 0 to"):
         padded_size(-1)
 
 
 @given(st.integers(0, MAX_ATTACHMENT_SIZE))
 def test_padded_size_properties(size: int) -> None:
     p = padded_size(size)
-    assert p >= size and p >= MIN_PADDED_SIZE
+    assert p >= size
+    assert p >= MIN_PADDED_SIZE
     assert padded_size(p) == p
     if size > MIN_PADDED_SIZE:
         assert p - size < size / 32
@@ -229,8 +230,8 @@ def test_truncation_with_a_matching_size_is_detected() -> None:
     bounds = chunk_bounds(BLOB)
     truncated = BLOB[: bounds[2][1]]  # header + 3 full chunks
     for size in (3 * CHUNK_SIZE, 3 * CHUNK_SIZE - 1):
-        if expected_blob_size(size) == len(truncated):
-            assert_rejected(truncated, size=size, digest=hashlib.sha256(truncated).digest())
+        assert expected_blob_size(size) == len(truncated)  # a size whose blob ends exactly at the cut
+        assert_rejected(truncated, size=size, digest=hashlib.sha256(truncated).digest())
 
 
 def test_dropping_a_chunk_is_detected() -> None:
@@ -306,7 +307,8 @@ def test_error_messages_are_opaque_and_helpful() -> None:
         decrypt(bytes(32), SIZE, DIGEST, BLOB)
     message = str(info.value)
     assert "again" in message
-    assert KEY.hex() not in message and DIGEST.hex() not in message
+    assert KEY.hex() not in message
+    assert DIGEST.hex() not in message
 
 
 # --- misuse by the caller -----------------------------------------------------------------------------
@@ -341,18 +343,18 @@ def test_decryptor_cannot_be_reused() -> None:
 
 
 @pytest.mark.parametrize(
-    "build",
+    ("build", "message"),
     [
-        lambda: AttachmentEncryptor(b"short", 1),
-        lambda: AttachmentEncryptor(KEY, -1),
-        lambda: AttachmentEncryptor(KEY, MAX_ATTACHMENT_SIZE + 1),
-        lambda: AttachmentDecryptor(KEY, 1, b"short"),
-        lambda: AttachmentDecryptor(b"k" * 31, 1, DIGEST),
-        lambda: AttachmentDecryptor(KEY, -5, DIGEST),
+        (lambda: AttachmentEncryptor(b"short", 1), "key is 32 bytes"),
+        (lambda: AttachmentEncryptor(KEY, -1), "size is 0 to"),
+        (lambda: AttachmentEncryptor(KEY, MAX_ATTACHMENT_SIZE + 1), "size is 0 to"),
+        (lambda: AttachmentDecryptor(KEY, 1, b"short"), "digest is 32 bytes"),
+        (lambda: AttachmentDecryptor(b"k" * 31, 1, DIGEST), "key is 32 bytes"),
+        (lambda: AttachmentDecryptor(KEY, -5, DIGEST), "size is 0 to"),
     ],
 )
-def test_constructors_reject_bad_arguments(build: Callable[[], object]) -> None:
-    with pytest.raises(ValueError):
+def test_constructors_reject_bad_arguments(build: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         build()
 
 
@@ -360,7 +362,9 @@ def test_reprs_show_no_key_material() -> None:
     enc = AttachmentEncryptor(KEY, 10)
     dec = AttachmentDecryptor(KEY, 10, DIGEST)
     for r in (repr(enc), repr(dec)):
-        assert KEY.hex() not in r and DIGEST.hex() not in r and "size=10" in r
+        assert KEY.hex() not in r
+        assert DIGEST.hex() not in r
+        assert "size=10" in r
 
 
 # --- memory stays flat --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import example, given, settings
@@ -83,7 +84,7 @@ def test_type_property() -> None:
 
 def test_new_message_id_uses_rng() -> None:
     assert new_message_id(lambda n: b"\x07" * n) == b"\x07" * 16
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="wrong number of bytes"):
         new_message_id(lambda n: b"\x07" * (n - 1))
 
 
@@ -96,7 +97,11 @@ def test_reprs_hide_secrets() -> None:
     r = repr(Content(MID, 0, 0, p))
     for hidden in ("secret-name", "private caption", KEY.hex(), DIGEST.hex(), "KKKK", "DDDD", p.blob_id):
         assert hidden not in r
-    assert p.blob_id[:8] in r and "12345" in r
+    assert p.blob_id[:8] in r
+    assert "12345" in r
+
+
+_BAD_NAME = "no path separators, control or text-direction characters"
 
 
 def test_limits_are_within_the_plaintext_bucket() -> None:
@@ -112,45 +117,46 @@ def test_limits_are_within_the_plaintext_bucket() -> None:
 
 
 @pytest.mark.parametrize(
-    "build",
+    ("build", "message"),
     [
-        lambda: Text("x" * (MAX_TEXT_BYTES + 1)),
-        lambda: Text("\ud800"),
-        lambda: pointer(key=b"short"),
-        lambda: pointer(digest=b"x" * 31),
-        lambda: pointer(size=-1),
-        lambda: pointer(size=2**64),
-        lambda: pointer(blob_id=""),
-        lambda: pointer(blob_id="../etc/passwd"),
-        lambda: pointer(blob_id="a" * (MAX_BLOB_ID_BYTES + 1)),
-        lambda: pointer(name="dir/file"),
-        lambda: pointer(name="a\\b"),
-        lambda: pointer(name="bad\nname"),
-        lambda: pointer(name=".."),
-        lambda: pointer(name="photo\u202egpj.exe"),
-        lambda: pointer(name="a\x85b"),
-        *[lambda c=c: pointer(name=f"x{c}y") for c in "\u061c\u200e\u200f\u202a\u202d\u2066\u2069"],
-        lambda: pointer(name="é" * 128),
-        lambda: pointer(mime="text/plain; charset=utf-8"),
-        lambda: pointer(mime="tëxt/plain"),
-        lambda: pointer(caption="c" * (MAX_CAPTION_BYTES + 1)),
-        lambda: Receipt(ReceiptKind.READ, ()),
-        lambda: Receipt(ReceiptKind.READ, (MID, MID)),
-        lambda: Receipt(ReceiptKind.READ, (b"short",)),
-        lambda: Receipt(ReceiptKind.READ, tuple(i.to_bytes(16, "big") for i in range(MAX_RECEIPT_IDS + 1))),
-        lambda: Receipt(9, (MID,)),  # type: ignore[arg-type]
-        lambda: TimerChange(MAX_TIMER_S + 1),
-        lambda: TimerChange(-1),
-        lambda: Delete(b"x" * 15),
-        lambda: Content(b"x" * 15, 0, 0, Text("")),
-        lambda: Content(MID, -1, 0, Text("")),
-        lambda: Content(MID, 2**64, 0, Text("")),
-        lambda: Content(MID, 0, MAX_TIMER_S + 1, Text("")),
+        (lambda: Text("x" * (MAX_TEXT_BYTES + 1)), "text is longer than"),
+        (lambda: Text("\ud800"), "lone surrogate"),
+        (lambda: pointer(key=b"short"), "key must be 32 bytes"),
+        (lambda: pointer(digest=b"x" * 31), "digest must be 32 bytes"),
+        (lambda: pointer(size=-1), "size must be between"),
+        (lambda: pointer(size=2**64), "size must be between"),
+        (lambda: pointer(blob_id=""), "blob id is 1 to"),
+        (lambda: pointer(blob_id="../etc/passwd"), "base64url"),
+        (lambda: pointer(blob_id="a" * (MAX_BLOB_ID_BYTES + 1)), "blob id is 1 to"),
+        (lambda: pointer(name="dir/file"), _BAD_NAME),
+        (lambda: pointer(name="a\\b"), _BAD_NAME),
+        (lambda: pointer(name="bad\nname"), _BAD_NAME),
+        (lambda: pointer(name=".."), _BAD_NAME),
+        (lambda: pointer(name="photo\u202egpj.exe"), _BAD_NAME),
+        (lambda: pointer(name="a\x85b"), _BAD_NAME),
+        *[(lambda c=c: pointer(name=f"x{c}y"), _BAD_NAME) for c in "\u061c\u200e\u200f\u202a\u202d\u2066\u2069"],
+        (lambda: pointer(name="é" * 128), "file name is longer than"),
+        (lambda: pointer(mime="text/plain; charset=utf-8"), "media type"),
+        (lambda: pointer(mime="tëxt/plain"), "media type"),
+        (lambda: pointer(caption="c" * (MAX_CAPTION_BYTES + 1)), "caption is longer than"),
+        (lambda: Receipt(ReceiptKind.READ, ()), "names 1 to"),
+        (lambda: Receipt(ReceiptKind.READ, (MID, MID)), "each message once"),
+        (lambda: Receipt(ReceiptKind.READ, (b"short",)), "message id must be 16 bytes"),
+        (lambda: Receipt(ReceiptKind.READ, tuple(i.to_bytes(16, "big") for i in range(MAX_RECEIPT_IDS + 1))),
+         "names 1 to"),
+        (lambda: Receipt(9, (MID,)), "not a valid ReceiptKind"),  # type: ignore[arg-type]
+        (lambda: TimerChange(MAX_TIMER_S + 1), "timer must be between"),
+        (lambda: TimerChange(-1), "timer must be between"),
+        (lambda: Delete(b"x" * 15), "target message id must be 16 bytes"),
+        (lambda: Content(b"x" * 15, 0, 0, Text("")), "message id must be 16 bytes"),
+        (lambda: Content(MID, -1, 0, Text("")), "sent_at_ms must be between"),
+        (lambda: Content(MID, 2**64, 0, Text("")), "sent_at_ms must be between"),
+        (lambda: Content(MID, 0, MAX_TIMER_S + 1, Text("")), "expire_after_s must be between"),
     ],
 )
-def test_invalid_values_raise_value_error(build: object) -> None:
-    with pytest.raises(ValueError):
-        build()  # type: ignore[operator]
+def test_invalid_values_raise_value_error(build: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build()
 
 
 def test_wrong_types_raise_type_error() -> None:

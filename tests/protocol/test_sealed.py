@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -18,8 +19,10 @@ from confide.protocol import (
     open_sealed,
     seal_message,
 )
+from confide.protocol.envelope import Delivery, decode_batch, encode_batch
 from confide.protocol.sealed import seal, unseal
 
+from ..keys.mutations import mutated
 from .parties import Party
 
 
@@ -39,7 +42,8 @@ def test_round_trip_learns_sender(alice: Party, bob: Party) -> None:
     bob.sessions[(alice.identity.public.signing, alice.device.device_id)] = opened.session
     reply = seal_message(opened.session, b"hi", sender_identity=bob.identity, sender=bob.cert, rng=os.urandom)
     back = open_sealed(alice.identity, reply, find_session=alice.find_session, prekeys=alice, rng=os.urandom)
-    assert back.plaintext == b"hi" and not back.new_session
+    assert back.plaintext == b"hi"
+    assert not back.new_session
 
 
 def test_relay_visible_bytes_do_not_contain_sender_identity(alice: Party, bob: Party) -> None:
@@ -91,23 +95,72 @@ def test_envelope_parse_rejects_tampered_framing(bob: Party) -> None:
 
 
 _BOB = Party.create()
+_ALICE = Party.create()
+_SEALED = _first(_ALICE, _BOB, b"sealed hello")
+"""A valid prekey message from Alice to Bob (opening it creates a new session and changes no state)."""
+
+
+def check_open(data: bytes) -> None:
+    """Only the sealed original opens, to its plaintext and authenticated sender. Any other bytes fail the
+    sealed layer itself: exactly DecryptionError, never an UndecryptableMessage naming a sender."""
+    bob = _BOB
+    if data == _SEALED:
+        opened = open_sealed(bob.identity, data, find_session=bob.find_session, prekeys=bob, rng=os.urandom)
+        assert opened.plaintext == b"sealed hello"
+        assert opened.sender == _ALICE.cert
+        return
+    with pytest.raises(DecryptionError) as info:
+        open_sealed(bob.identity, data, find_session=bob.find_session, prekeys=bob, rng=os.urandom)
+    assert type(info.value) is DecryptionError
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_only_raise_decryption_error(data: bytes) -> None:
-    bob = _BOB
-    with pytest.raises(DecryptionError):
-        open_sealed(bob.identity, data, find_session=bob.find_session, prekeys=bob, rng=os.urandom)
+    check_open(data)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=300))
-def test_arbitrary_envelopes_only_raise_protocol_errors(data: bytes) -> None:
+@given(mutated(_SEALED))
+def test_mutated_sealed_message_opens_only_unchanged(data: bytes) -> None:
+    check_open(data)
+
+
+def _envelope_again(data: bytes) -> bytes:
+    return Envelope.from_bytes(data).to_bytes()
+
+
+def _delivery_again(data: bytes) -> bytes:
+    return Delivery.from_bytes(data).to_bytes()
+
+
+def _batch_again(data: bytes) -> bytes:
+    return encode_batch([env.to_bytes() for env in decode_batch(data)])
+
+
+_ENVELOPE = Envelope(bytes(range(16)), bytes(range(16, 32)), bytes(range(32, 64)), 3600, b"sealed" * 20).to_bytes()
+_DELIVERY = Delivery(bytes(range(16)), 1_700_000_000_000, 1_700_086_400_000, b"x" * 90).to_bytes()
+RELAY_FORMATS: dict[str, tuple[Callable[[bytes], bytes], bytes]] = {
+    "envelope": (_envelope_again, _ENVELOPE),
+    "delivery": (_delivery_again, _DELIVERY),
+    "batch": (_batch_again, encode_batch([_ENVELOPE, _ENVELOPE[:-3] + b"end"])),
+}
+"""The relay-visible encodings: parse then re-encode, and a valid example of each."""
+
+
+@pytest.mark.parametrize("name", RELAY_FORMATS)
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_relay_formats_are_canonical_or_rejected(name: str, data: st.DataObject) -> None:
+    """Whatever parses re-encodes to the same bytes; anything else is a RemoteProtocolError."""
+    again, valid = RELAY_FORMATS[name]
+    assert again(valid) == valid
+    encoded = data.draw(st.one_of(st.binary(max_size=300), mutated(valid)))
     try:
-        Envelope.from_bytes(data)
+        parsed_again = again(encoded)
     except RemoteProtocolError:
-        pass
+        return
+    assert parsed_again == encoded
 
 
 def test_sender_is_named_when_only_the_session_is_missing(alice: Party, bob: Party) -> None:
