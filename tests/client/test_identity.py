@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from confide.client import Client, IdentityChanged, MessageReceived, UntrustedIdentity, VerificationFailed
+from confide.client import (
+    Client,
+    Event,
+    IdentityChanged,
+    MessageReceived,
+    UnknownContact,
+    UntrustedIdentity,
+    VerificationFailed,
+)
 from confide.keys.keystore import TEST_KDF
 
 from .conftest import PASSPHRASE, MakeClient, introduce
@@ -17,12 +27,14 @@ async def test_safety_numbers_match_and_verify(make_client: MakeClient) -> None:
     assert a.contact("b").trust == "unverified"
     number_a = await a.safety_number("b")
     number_b = await b.safety_number("a")
-    assert number_a.digits == number_b.digits and len(number_a.digits) == 60
+    assert number_a.digits == number_b.digits
+    assert len(number_a.digits) == 60
     # Bob scans Alice's QR code.
     contact = await b.verify("a", number_a.qr_payload())
     assert contact.trust == "verified"
     carol = await make_client("carol")
     a.add_contact("c", carol.invite_code())
+    assert (await a.safety_number("c")).digits != number_a.digits  # another identity, another number
     with pytest.raises(VerificationFailed):
         await a.verify("b", (await a.safety_number("c")).qr_payload())
     with pytest.raises(VerificationFailed):
@@ -30,7 +42,9 @@ async def test_safety_numbers_match_and_verify(make_client: MakeClient) -> None:
     assert a.contact("b").trust == "unverified"
 
 
-async def test_identity_change_blocks_sending_until_accepted(make_client: MakeClient, tmp_path, relay_url) -> None:
+async def test_identity_change_blocks_sending_until_accepted(
+    make_client: MakeClient, tmp_path: Path, relay_url: str
+) -> None:
     a = await make_client("alice")
     b = await make_client("bob")
     await introduce(a, b)
@@ -44,12 +58,14 @@ async def test_identity_change_blocks_sending_until_accepted(make_client: MakeCl
     try:
         a2.add_contact("b", b.invite_code())
         await a2.send_text("b", "it's me, new phone")
-        events = []
+        events: list[Event] = []
         b.on(IdentityChanged, events.append)
         # Bob updates "a" with Alice's new invite: the contact is marked changed.
         contact = b.add_contact("a", a2.invite_code())
-        assert contact.trust == "identity-changed" and not contact.can_send
-        assert events and isinstance(events[0], IdentityChanged)
+        assert contact.trust == "identity-changed"
+        assert not contact.can_send
+        assert len(events) == 1
+        assert isinstance(events[0], IdentityChanged)
         # The new identity's message is still stored, flagged.
         received = [e.message for e in await b.sync() if isinstance(e, MessageReceived)]
         assert [m.text for m in received] == ["it's me, new phone"]
@@ -76,9 +92,14 @@ async def test_verifying_a_changed_identity_accepts_it(make_client: MakeClient) 
     await b.sync()
     b.add_contact("a", c.invite_code())  # "a" now points at someone else: a changed identity
     assert b.contact("a").trust == "identity-changed"
-    number = await c.safety_number(b.address) if c.contacts() else None
-    assert number is None  # carol does not know bob yet
+    assert c.contacts() == []  # carol does not know bob yet: she has no safety number with him
+    with pytest.raises(UnknownContact):
+        await c.safety_number("b")
     c.add_contact("b", b.invite_code())
-    payload = (await c.safety_number("b")).qr_payload()
-    contact = await b.verify("a", payload)
-    assert contact.trust == "verified" and contact.address == c.address
+    number_c = await c.safety_number("b")
+    number_b = await b.safety_number("a")  # after the change: the number for the new identity
+    assert number_b.digits == number_c.digits
+    assert number_b.digits != (await a.safety_number("b")).digits  # not the number Bob had with Alice
+    contact = await b.verify("a", number_c.qr_payload())
+    assert contact.trust == "verified"
+    assert contact.address == c.address
