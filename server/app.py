@@ -6,72 +6,72 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 from aiohttp import WSCloseCode, web
 
 from .auth import Authenticator
-from .blobs import BlobFiles
+from .backends import embedded_backend
 from .config import RelayConfig
-from .db import SqliteStore
+from .limits import CLIENT_MAX_SIZE
 from .middleware import errors_and_limits
-from .notifier import InProcessNotifier
-from .ratelimit import HourlyBudget, TokenBucketLimiter
 from .routes_accounts import routes as account_routes
 from .routes_blobs import routes as blob_routes
 from .routes_messages import routes as message_routes
 from .routes_misc import routes as misc_routes
 from .routes_ws import routes as ws_routes
-from .state import RELAY, Relay
+from .state import RELAY, Backend, Relay
 from .sweeper import run_sweeper
 
-CLIENT_MAX_SIZE = 1024 * 1024
-"""aiohttp's own cap for ``request.read()``; handlers read bodies themselves with their tighter limits, and
-blob uploads stream (their cap is ``max_blob_bytes``)."""
 
-
-def create_app(config: RelayConfig, *, clock: Callable[[], float] = time.time) -> web.Application:
-    """Build the relay application. Storage opens on startup and is checkpointed and closed on cleanup.
+def create_app(config: RelayConfig, *, clock: Callable[[], float] = time.time,
+               backend: Backend | None = None) -> web.Application:
+    """Build the relay application on ``backend`` (default: :func:`~confide.server.backends.embedded_backend`
+    of ``config``). Every part of the backend starts on startup, storage first, and closes on cleanup in
+    reverse order (storage last: pending writes are committed and the write-ahead log truncated).
 
     ``clock`` (unix seconds) is for tests that move time; production uses ``time.time``.
     """
     app = web.Application(middlewares=[errors_and_limits], client_max_size=CLIENT_MAX_SIZE)
-    store = SqliteStore(config.db_path, sync_full=config.sync_full)
-    relay = Relay(
-        config=config,
-        clock=clock,
-        store=store,
-        blobs=BlobFiles(config.blob_dir),
-        auth=Authenticator(store, clock),
-        notifier=InProcessNotifier(),
-        limiter=TokenBucketLimiter(config.rate_per_s, config.rate_burst),
-        bundle_limiter=TokenBucketLimiter(config.bundle_rate_per_min / 60.0, config.bundle_rate_per_min / 2),
-        bundle_budget=HourlyBudget(config.bundle_budget_per_hour),
-    )
-    app[RELAY] = relay
+    parts = embedded_backend(config) if backend is None else backend
+    auth = Authenticator(parts.store, parts.replay, clock)
+    app[RELAY] = Relay(config=config, clock=clock, backend=parts, auth=auth)
     for table in (account_routes, message_routes, ws_routes, blob_routes, misc_routes):
         app.add_routes(table)
-    app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(_backend_ctx)
     app.on_shutdown.append(_close_sockets)
     return app
 
 
-async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
+class _Service(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
     relay = app[RELAY]
-    relay.config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = relay.store
-    assert isinstance(store, SqliteStore)
-    await store.start()
-    relay.blobs.start(await store.blob_paths())
-    sweeper = asyncio.get_running_loop().create_task(
-        run_sweeper(store, relay.blobs, relay.config.sweep_interval_s, relay.clock), name="confide-sweeper"
-    )
-    try:
+    parts = relay.backend
+    async with contextlib.AsyncExitStack() as running:
+        await parts.store.start()
+        running.push_async_callback(parts.store.close)
+        await parts.blobs.start(await parts.store.blob_names())
+        running.push_async_callback(parts.blobs.close)
+        services: tuple[_Service, ...] = (
+            parts.notifier, parts.replay, parts.limiter, parts.bundle_limiter, parts.bundle_budget)
+        for service in services:
+            await service.start()
+            running.push_async_callback(service.close)
+        sweeper = asyncio.get_running_loop().create_task(
+            run_sweeper(parts.store, parts.blobs, relay.config.sweep_interval_s, relay.clock), name="confide-sweeper"
+        )
+        running.push_async_callback(_cancel, sweeper)
         yield
-    finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
-        await store.close()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _close_sockets(app: web.Application) -> None:

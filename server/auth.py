@@ -2,8 +2,8 @@
 
 Order of checks, cheapest and least trusting first: parse the headers, check the timestamp window, look up
 the device certificate, verify the Ed25519 signature over method + raw path and query + timestamp + nonce +
-body hash, compare the body hash (``hmac.compare_digest``), and only then remember the nonce, so
-unauthenticated junk can never fill the replay cache.
+body hash, compare the body hash (``hmac.compare_digest``), and only then remember the nonce in the injected
+:class:`~confide.server.replay.ReplayCache`, so unauthenticated junk can never fill it.
 """
 
 from __future__ import annotations
@@ -16,63 +16,25 @@ from collections.abc import Callable
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from confide.protocol.auth import REPLAY_WINDOW_S, AuthProof
+from confide.protocol.auth import AuthProof
 from confide.protocol.errors import AuthError
 
-from .errors import RateLimited, Unauthorized
+from .errors import Unauthorized
+from .replay import ReplayCache
 from .storage import DeviceRecord, RelayStore
-
-MAX_NONCES = 200_000
-"""Remembered nonces (about 30 MiB at most): 650 authenticated requests per second sustained over the
-10-minute memory of the cache. When full, new proofs are refused rather than old nonces forgotten, so a
-flood can slow the relay down but never reopen a replay."""
-
-NONCE_MEMORY_S = 2 * REPLAY_WINDOW_S
-"""A proof stamped ``t`` is accepted until ``t + window`` and ``t`` is at most ``window`` ahead of the clock
-when first seen, so a nonce must be kept ``2 * window`` after it was first seen."""
 
 MAX_CACHED_DEVICE_KEYS = 10_000
 """Loaded device public keys kept in memory (about 1 MiB): saves parsing a key on every request."""
 
 
-class NonceCache:
-    """Nonces seen recently, forgotten in insertion order once they can no longer be replayed."""
-
-    def __init__(self, max_entries: int = MAX_NONCES, memory_s: float = NONCE_MEMORY_S) -> None:
-        self._seen: OrderedDict[bytes, float] = OrderedDict()
-        self._max = max_entries
-        self._memory = memory_s
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def add(self, key: bytes, now: float) -> None:
-        """Remember ``key``.
-
-        Raises:
-            Unauthorized: ``key`` was seen within the replay window (a replay).
-            RateLimited: the cache is full of live nonces.
-        """
-        seen = self._seen
-        while seen:
-            oldest_key, expires = next(iter(seen.items()))
-            if expires > now:
-                break
-            del seen[oldest_key]
-        if key in seen:
-            raise Unauthorized("this request was already used (replay refused); sign each request afresh")
-        if len(seen) >= self._max:
-            raise RateLimited("the relay is handling too many requests; retry in a minute")
-        seen[key] = now + self._memory
-
-
 class Authenticator:
-    """Verifies device proofs against the store and the nonce cache."""
+    """Verifies device proofs against the store and the replay cache (both shared with other relay processes
+    when the backend is networked; only the parsed-key cache here is this process's)."""
 
-    def __init__(self, store: RelayStore, clock: Callable[[], float], nonces: NonceCache | None = None) -> None:
+    def __init__(self, store: RelayStore, replay: ReplayCache, clock: Callable[[], float]) -> None:
         self._store = store
+        self._replay = replay
         self._clock = clock
-        self._nonces = nonces or NonceCache()
         self._keys: OrderedDict[bytes, Ed25519PublicKey] = OrderedDict()
 
     def parse(self, request: web.Request) -> AuthProof:
@@ -88,14 +50,14 @@ class Authenticator:
             raise Unauthorized(f"device authentication failed: {exc}") from None
         return proof
 
-    def verify(self, request: web.Request, proof: AuthProof, device_key: Ed25519PublicKey,
-               body: bytes | None) -> None:
+    async def verify(self, request: web.Request, proof: AuthProof, device_key: Ed25519PublicKey,
+                     body: bytes | None) -> None:
         """Verify the signature (and the body hash unless ``body`` is None: a streamed body is checked by
         its handler with :func:`check_body_hash`), then record the nonce.
 
         Raises:
             Unauthorized: bad signature, body hash mismatch, or a replayed nonce.
-            RateLimited: the nonce cache is full.
+            RateLimited: the replay cache cannot take more nonces right now.
         """
         try:
             proof.verify(device_key, request.method, request.raw_path)
@@ -103,14 +65,14 @@ class Authenticator:
             raise Unauthorized("the request signature does not verify for this device") from None
         if body is not None:
             check_body_hash(proof, hashlib.sha256(body).hexdigest())
-        self._nonces.add(proof.device_id + proof.nonce, self._clock())
+        await self._replay.remember(proof.device_id + proof.nonce, self._clock())
 
     async def authenticate(self, request: web.Request, body: bytes | None) -> DeviceRecord:
         """Authenticate a registered device's request; return its record.
 
         Raises:
             Unauthorized: no valid, fresh, unreplayed proof by a registered device.
-            RateLimited: the nonce cache is full.
+            RateLimited: the replay cache cannot take more nonces right now.
         """
         return (await self.authenticate_with_proof(request, body))[0]
 
@@ -121,7 +83,7 @@ class Authenticator:
         device = await self._store.device(proof.device_id)
         if device is None:
             raise Unauthorized("this device is not registered with the relay; register it first")
-        self.verify(request, proof, self._device_key(device), body)
+        await self.verify(request, proof, self._device_key(device), body)
         return device, proof
 
     def _device_key(self, device: DeviceRecord) -> Ed25519PublicKey:

@@ -14,13 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .errors import Malformed, TooLarge, UnsupportedMediaType
-
-MAX_JSON_BODY = 256 * 1024
-"""Largest JSON body: a full registration (a signed prekey, 200 one-time keys, 50 ML-KEM keys of 1.2 KiB,
-base64) is about 110 KiB; twice that leaves room without letting a client make the relay parse megabytes."""
-
-MAX_IDS_PER_REQUEST = 500
-"""Ids in one acknowledgement (and envelopes per page): matches the largest pull page."""
+from .limits import MAX_IDS_PER_REQUEST
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:

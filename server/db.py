@@ -6,6 +6,10 @@ connection between transactions (the event loop thread owns it). SQL strings are
 send path: each device's delivery-token hashes and each mailbox's size; both are changed only by the writer
 and dropped if a transaction fails.
 
+Mailbox numbers come from an injected :class:`~confide.server.sequence.MailboxSequence`, reserved before an
+operation is queued and under a lock, so they increase in commit order. The caches assume this process is the
+only writer of the file (the embedded relay); several relay processes need a shared database backend.
+
 Durability: ``journal_mode=WAL`` with ``synchronous=NORMAL`` (default) keeps every committed transaction
 across a crash of the relay process; a power failure may lose the last transactions. ``sync_full`` in the
 config selects ``synchronous=FULL``. ``secure_delete=ON`` zeroes deleted content in the database file;
@@ -14,15 +18,22 @@ config selects ``synchronous=FULL``. ``secure_delete=ON`` zeroes deleted content
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import BadRequest, Conflict, Unavailable
+from .limits import MAX_DEVICES_PER_ACCOUNT, MAX_KEM_ONE_TIME_STOCK, MAX_ONE_TIME_STOCK, MAX_TOKEN_HASHES
 from .migrations import migrate
+from .sequence import MailboxSequence
 from .storage import (
     BlobRecord,
     BundleParts,
     DeviceRecord,
+    HeldBlob,
+    HeldEnvelope,
+    Holdings,
     NewEnvelope,
     PrekeyCounts,
     PrekeyUpdate,
@@ -32,18 +43,6 @@ from .storage import (
     SweepResult,
 )
 from .writer import GroupCommitWriter
-
-MAX_DEVICES_PER_ACCOUNT = 8
-"""Devices per account: phone, laptop, tablet and spares; bounds a bundle's size and fetch cost."""
-
-MAX_ONE_TIME_STOCK = 1000
-"""One-time X25519 prekeys kept per device: ten refills; bounds what one device may make the relay store."""
-
-MAX_KEM_ONE_TIME_STOCK = 200
-"""One-time ML-KEM prekeys kept per device (1.2 KiB each): ten refills, about 250 KiB."""
-
-MAX_TOKEN_HASHES = 64
-"""Delivery tokens per device: one per contact who may write to it is generous for a first version."""
 
 _SQL_INSERT_ENVELOPE = (
     "INSERT INTO envelopes (seq, envelope_id, device_id, received_at_ms, expires_at_ms, ciphertext) "
@@ -58,33 +57,56 @@ _SQL_FETCH = (
 _SQL_ACK = "DELETE FROM envelopes WHERE device_id = ? AND envelope_id = ?"
 _SQL_TOKENS = "SELECT token_hash FROM delivery_tokens WHERE device_id = ?"
 _SQL_DEVICE_EXISTS = "SELECT 1 FROM devices WHERE device_id = ?"
+_SQL_HELD_ENVELOPES = "SELECT length(ciphertext), received_at_ms, expires_at_ms FROM envelopes ORDER BY seq"
+_SQL_HELD_BLOBS = "SELECT size, expires_at_ms FROM blobs ORDER BY rowid"
 
 
 class SqliteStore:
-    """:class:`~confide.server.storage.RelayStore` on one SQLite file. Create with :meth:`open`."""
+    """:class:`~confide.server.storage.RelayStore` on one SQLite file. Create with :meth:`open`.
 
-    def __init__(self, path: Path | str, *, sync_full: bool = False) -> None:
+    ``sequence`` numbers the mailboxes (the store starts and closes it). ``read_only`` opens an existing
+    database for reading alone, beside a relay that may be running: every write raises
+    :class:`~confide.server.errors.Unavailable`, and no sequence is needed.
+
+    Raises:
+        ValueError: a writable store without a ``sequence``.
+    """
+
+    def __init__(self, path: Path | str, *, sequence: MailboxSequence | None = None, sync_full: bool = False,
+                 read_only: bool = False) -> None:
+        if sequence is None and not read_only:
+            raise ValueError("a writable SqliteStore needs a mailbox sequence")
         self._path = str(path)
+        self._sequence = sequence
         self._sync_full = sync_full
+        self._read_only = read_only
         self._conn_: sqlite3.Connection | None = None
         self._writer_: GroupCommitWriter | None = None
         self._tokens: dict[bytes, tuple[bytes, ...]] = {}
         self._counts: dict[bytes, int] = {}
-        # Mailbox order. SQLite would reuse the rowid of a deleted last row, and a socket that already
-        # sent that sequence number would then skip the new envelope; AUTOINCREMENT would keep a
-        # persistent high-water mark (a count of all traffic ever). So: max(seq) at start, then counted in
-        # memory; sequence numbers need only be increasing within the life of the process (sockets die with it).
-        self._last_seq = 0
+        self._numbering = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str, *, sync_full: bool = False) -> SqliteStore:
-        """Construct and :meth:`start` a store."""
-        store = cls(path, sync_full=sync_full)
+    async def open(cls, path: Path | str, *, sequence: MailboxSequence | None = None, sync_full: bool = False,
+                   read_only: bool = False) -> SqliteStore:
+        """Construct and :meth:`start` a store (arguments as for the constructor)."""
+        store = cls(path, sequence=sequence, sync_full=sync_full, read_only=read_only)
         await store.start()
         return store
 
     async def start(self) -> None:
-        """Open (creating and migrating) the database and start its writer."""
+        """Open (creating and migrating) the database, start its sequence above the highest stored number, and
+        start its writer. Read-only: open the existing file for reading.
+
+        Raises:
+            FileNotFoundError: read-only, and there is no database at the path.
+            sqlite3.Error: the file is not a usable database.
+        """
+        if self._read_only:
+            self._conn_ = self._connect_read_only()
+            return
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, cached_statements=64)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if self._sync_full else 'NORMAL'}")
@@ -92,10 +114,20 @@ class SqliteStore:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
         migrate(conn)
-        self._last_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM envelopes").fetchone()[0])
+        assert self._sequence is not None
+        await self._sequence.start(int(conn.execute("SELECT coalesce(max(seq), 0) FROM envelopes").fetchone()[0]))
         self._conn_ = conn
         self._writer_ = GroupCommitWriter(conn, self._drop_caches)
         self._writer_.start()
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        path = Path(self._path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no relay database at {path}")
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -106,6 +138,8 @@ class SqliteStore:
     @property
     def _writer(self) -> GroupCommitWriter:
         if self._writer_ is None:
+            if self._read_only:
+                raise Unavailable("this view of the relay database is read-only")
             raise Unavailable("the relay database is not open")
         return self._writer_
 
@@ -257,33 +291,40 @@ class SqliteStore:
         return n
 
     async def store_envelopes(self, items: list[NewEnvelope], quota: int) -> list[SendResult]:
-        def op(conn: sqlite3.Connection) -> list[SendResult]:
-            results = []
-            added: dict[bytes, int] = {}
-            for env in items:
-                size = self._mailbox_size(conn, env.device_id) + added.get(env.device_id, 0)
-                existing = conn.execute(_SQL_ENVELOPE_BY_ID, (env.envelope_id,)).fetchone()
-                if existing is not None:
-                    if existing[0] != env.device_id:
-                        results.append(SendResult(env.envelope_id, "conflict"))
-                    else:
-                        results.append(SendResult(env.envelope_id, "duplicate", existing[1]))
-                    continue
-                if size >= quota:
-                    results.append(SendResult(env.envelope_id, "mailbox_full"))
-                    continue
-                seq = self._last_seq + 1
-                conn.execute(_SQL_INSERT_ENVELOPE, (
-                    seq, env.envelope_id, env.device_id, env.received_at_ms, env.expires_at_ms, env.ciphertext))
-                self._last_seq = seq
-                added[env.device_id] = added.get(env.device_id, 0) + 1
-                stored = StoredEnvelope(seq, env.envelope_id, env.received_at_ms, env.expires_at_ms, env.ciphertext)
-                results.append(SendResult(env.envelope_id, "stored", env.expires_at_ms, stored))
-            for device_id, n in added.items():
-                self._counts[device_id] = self._counts.get(device_id, 0) + n
-            return results
+        writer = self._writer
+        assert self._sequence is not None
+        # Numbers are reserved and the operation queued under one lock, so queue order (= commit order) is
+        # number order even when the sequence has to wait for its answer.
+        async with self._numbering:
+            numbers = iter(await self._sequence.reserve(len(items)))
+            done = writer.enqueue(lambda conn: self._store(conn, items, quota, numbers))
+        return await done
 
-        return await self._writer.submit(op)
+    def _store(self, conn: sqlite3.Connection, items: list[NewEnvelope], quota: int,
+               numbers: Iterator[int]) -> list[SendResult]:
+        results = []
+        added: dict[bytes, int] = {}
+        for env in items:
+            size = self._mailbox_size(conn, env.device_id) + added.get(env.device_id, 0)
+            existing = conn.execute(_SQL_ENVELOPE_BY_ID, (env.envelope_id,)).fetchone()
+            if existing is not None:
+                if existing[0] != env.device_id:
+                    results.append(SendResult(env.envelope_id, "conflict"))
+                else:
+                    results.append(SendResult(env.envelope_id, "duplicate", existing[1]))
+                continue
+            if size >= quota:
+                results.append(SendResult(env.envelope_id, "mailbox_full"))
+                continue
+            seq = next(numbers)
+            conn.execute(_SQL_INSERT_ENVELOPE, (
+                seq, env.envelope_id, env.device_id, env.received_at_ms, env.expires_at_ms, env.ciphertext))
+            added[env.device_id] = added.get(env.device_id, 0) + 1
+            stored = StoredEnvelope(seq, env.envelope_id, env.received_at_ms, env.expires_at_ms, env.ciphertext)
+            results.append(SendResult(env.envelope_id, "stored", env.expires_at_ms, stored))
+        for device_id, n in added.items():
+            self._counts[device_id] = self._counts.get(device_id, 0) + n
+        return results
 
     async def fetch(self, device_id: bytes, after_seq: int, limit: int) -> list[StoredEnvelope]:
         return [
@@ -332,9 +373,15 @@ class SqliteStore:
 
         return await self._writer.submit(op)
 
-    async def blob_paths(self) -> set[str]:
-        """File names of every recorded blob (to find orphaned files at start)."""
+    async def blob_names(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT path FROM blobs")}
+
+    async def holdings(self) -> Holdings:
+        conn = self._conn
+        return Holdings(
+            tuple(HeldEnvelope(r[0], r[1], r[2]) for r in conn.execute(_SQL_HELD_ENVELOPES)),
+            tuple(HeldBlob(r[0], r[1]) for r in conn.execute(_SQL_HELD_BLOBS)),
+        )
 
     # -- expiry ---------------------------------------------------------------------------------------
 
@@ -354,10 +401,14 @@ class SqliteStore:
         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     async def close(self) -> None:
-        if self._conn_ is None or self._writer_ is None:
+        conn, writer = self._conn_, self._writer_
+        if conn is None:
             return
-        await self._writer_.stop()
-        await self.checkpoint()
-        self._conn_.close()
+        if writer is not None:
+            await writer.stop()
+            await self.checkpoint()
+        conn.close()
         self._conn_ = None
         self._writer_ = None
+        if self._sequence is not None and not self._read_only:
+            await self._sequence.close()

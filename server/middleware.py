@@ -1,7 +1,7 @@
 """The one place errors become answers: every failure is ``{"error": code, "message": text}``.
 
-Also applies the per-connection (client IP) rate limit to every request. The IP is used only as a key of
-an in-memory bucket; it is never logged or stored.
+Also applies the per-connection (client IP) rate limit to every request. The IP is used only as the key of
+a bucket of the backend's :class:`~confide.server.ratelimit.RateLimiter`; it is never logged or stored.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ async def errors_and_limits(request: web.Request, handler: Handler) -> web.Strea
     """Rate-limit by connection, run the handler, and map every error to a JSON 4xx (or 503)."""
     relay = request.app[RELAY]
     try:
-        relay.limiter.take(request.remote or "", relay.clock())
+        await relay.limiter.take(request.remote or "", relay.clock())
         return await handler(request)
     except HttpError as exc:
         return error_response(exc.status, exc.code, exc.message)

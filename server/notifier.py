@@ -1,8 +1,9 @@
 """Push: one notifier interface between "an envelope was committed" and the recipient's WebSockets.
 
-The embedded relay uses :class:`InProcessNotifier`; a relay of several processes would put a message
-broker behind the same interface. A subscription buffers envelopes for its socket; a slow socket whose
-buffer overflows is told to resynchronise from the mailbox instead of growing without bound.
+The embedded relay uses :class:`~confide.server.inprocess.InProcessNotifier`; a relay of several processes
+would put a message broker behind the same interface, so that an envelope committed by one process reaches a
+socket held by another. A subscription buffers envelopes for its socket; a slow socket whose buffer overflows
+is told to resynchronise from the mailbox instead of growing without bound.
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ import asyncio
 from collections import deque
 from typing import Protocol
 
+from .limits import MAX_BUFFERED_PUSHES
 from .storage import StoredEnvelope
-
-MAX_BUFFERED_PUSHES = 256
-"""Envelopes buffered per socket before it must re-read its mailbox: about 18 MiB for a slow reader of
-maximal envelopes, nothing for the usual small ones."""
 
 
 class Subscription:
@@ -30,6 +28,7 @@ class Subscription:
         self.resync = False
 
     def push(self, envelope: StoredEnvelope) -> None:
+        """Buffer ``envelope`` and wake the socket; past :data:`MAX_BUFFERED_PUSHES`, ask it to resync."""
         if self.resync:
             return
         if len(self.items) >= MAX_BUFFERED_PUSHES:
@@ -46,44 +45,26 @@ class Subscription:
 class Notifier(Protocol):
     """Fan-out of committed envelopes to the recipient device's open sockets."""
 
-    def subscribe(self, device_id: bytes) -> Subscription:
-        """Start buffering pushes for a new socket of ``device_id``."""
+    async def start(self) -> None:
+        """Connect or allocate; called once by each app using the notifier before it serves (idempotent)."""
         ...
 
-    def unsubscribe(self, sub: Subscription) -> None:
-        """Stop buffering for ``sub``."""
+    async def subscribe(self, device_id: bytes) -> Subscription:
+        """Start buffering pushes for a new socket of ``device_id`` (before its backlog is read)."""
         ...
 
-    def publish(self, device_id: bytes, envelope: StoredEnvelope) -> None:
+    async def unsubscribe(self, sub: Subscription) -> None:
+        """Stop buffering for ``sub`` (unknown is fine)."""
+        ...
+
+    async def publish(self, device_id: bytes, envelope: StoredEnvelope) -> None:
         """An envelope for ``device_id`` was committed: hand it to every socket of that device."""
         ...
 
     def sockets(self, device_id: bytes) -> int:
-        """Open sockets of ``device_id``."""
+        """Open sockets of ``device_id`` subscribed through this notifier (this relay process's)."""
         ...
 
-
-class InProcessNotifier:
-    """:class:`Notifier` for a single relay process."""
-
-    def __init__(self) -> None:
-        self._subs: dict[bytes, set[Subscription]] = {}
-
-    def subscribe(self, device_id: bytes) -> Subscription:
-        sub = Subscription(device_id)
-        self._subs.setdefault(device_id, set()).add(sub)
-        return sub
-
-    def unsubscribe(self, sub: Subscription) -> None:
-        subs = self._subs.get(sub.device_id)
-        if subs is not None:
-            subs.discard(sub)
-            if not subs:
-                del self._subs[sub.device_id]
-
-    def publish(self, device_id: bytes, envelope: StoredEnvelope) -> None:
-        for sub in self._subs.get(device_id, ()):
-            sub.push(envelope)
-
-    def sockets(self, device_id: bytes) -> int:
-        return len(self._subs.get(device_id, ()))
+    async def close(self) -> None:
+        """Release what :meth:`start` took (idempotent)."""
+        ...

@@ -21,7 +21,6 @@ from confide.keys.prekeys import BUNDLE_VERSION, KEM_PREKEY_LEN, ONE_TIME_PREKEY
 from confide.protocol.envelope import DELIVERY_TOKEN_LEN
 
 from .bodies import (
-    MAX_JSON_BODY,
     b64_field,
     b64_list_field,
     optional_b64_field,
@@ -29,16 +28,10 @@ from .bodies import (
     read_limited,
     require_content_type,
 )
-from .db import MAX_TOKEN_HASHES
 from .errors import Malformed, NotFound, Unauthorized
+from .limits import MAX_JSON_BODY, MAX_KEM_ONE_TIME_UPLOAD, MAX_ONE_TIME_UPLOAD, MAX_TOKEN_HASHES
 from .state import RELAY, Relay
 from .storage import BundleParts, KeyRecord, PrekeyCounts, PrekeyUpdate, Registration
-
-MAX_ONE_TIME_UPLOAD = 200
-"""One-time X25519 prekeys per request: two refills' worth (7 KiB), bounded parsing work per request."""
-
-MAX_KEM_ONE_TIME_UPLOAD = 50
-"""One-time ML-KEM prekeys per request: 60 KiB and 50 signature checks at most."""
 
 _IDENTITY_LEN = 128
 _DEVICE_CERT_LEN = 96
@@ -109,7 +102,7 @@ async def register(request: web.Request) -> web.Response:
     device = DeviceCertificate.from_bytes(b64_field(obj, "device", _DEVICE_CERT_LEN), identity)
     if not hmac.compare_digest(proof.device_id, device.device_id):
         raise Unauthorized("sign the registration with the key of the device being registered")
-    relay.auth.verify(request, proof, device.public_key, body)
+    await relay.auth.verify(request, proof, device.public_key, body)
     tokens = _token_hashes(obj, "delivery_token_hashes")
     keys = _prekey_update(obj, identity, required=True)
     assert keys.signed_prekey is not None and keys.kem_last_resort is not None
@@ -133,13 +126,13 @@ async def bundle(request: web.Request) -> web.Response:
     """Hand out a prekey bundle per device of the address; one-time keys at most once, within budget."""
     relay: Relay = request.app[RELAY]
     now = relay.clock()
-    relay.bundle_limiter.take(request.remote or "", now)
+    await relay.bundle_limiter.take(request.remote or "", now)
     address = Address.parse(request.match_info["address"])
-    consume = relay.bundle_budget.available(address.raw, now)
+    consume = await relay.bundle_budget.available(address.raw, now)
     parts = await relay.store.take_bundles(address.raw, consume=consume)
     if not parts:
         raise NotFound("no account has this address on this relay; check the address")
-    relay.bundle_budget.spend(address.raw, now, sum(1 for p in parts if p.one_time is not None))
+    await relay.bundle_budget.spend(address.raw, now, sum(1 for p in parts if p.one_time is not None))
     return web.json_response({
         "address": address.text,
         "devices": [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .auth import check_body_hash
-from .blobs import BLOB_ID_RE, new_blob_id
+from .blobstore import BLOB_ID_RE, new_blob_id
 from .bodies import int_param, read_limited, require_content_type
 from .errors import Forbidden, MailboxFull, NotFound, TooLarge
 from .state import RELAY
@@ -19,7 +19,7 @@ _MAX_LIFETIME_PARAM = 0xFFFFFFFF
 
 @routes.post("/v1/blobs")
 async def upload(request: web.Request) -> web.Response:
-    """Stream an encrypted attachment to disk; keep it only if complete, under the cap and as signed."""
+    """Stream an encrypted attachment to the blob store; keep it only if complete, under the cap and as signed."""
     relay = request.app[RELAY]
     device, proof = await relay.auth.authenticate_with_proof(request, None)
     require_content_type(request, "application/octet-stream")
@@ -39,14 +39,14 @@ async def upload(request: web.Request) -> web.Response:
         blob_id = new_blob_id()
         now = relay.now_ms()
         record = BlobRecord(blob_id, device.device_id, received.size, relay.expiry_ms(now, lifetime), blob_id)
-        relay.blobs.commit(received, blob_id)
+        await relay.blobs.commit(received, blob_id)
     except BaseException:
-        relay.blobs.discard(received.temp)
+        await relay.blobs.discard(received)
         raise
     try:
         await relay.store.add_blob(record)
     except BaseException:
-        relay.blobs.remove(blob_id)
+        await relay.blobs.remove(blob_id)
         raise
     return web.json_response(
         {"blob_id": blob_id, "size": received.size, "expires_at_ms": record.expires_at_ms}, status=201
@@ -61,9 +61,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     record = await relay.store.blob(blob_id) if BLOB_ID_RE.match(blob_id) else None
     if record is None or record.expires_at_ms <= relay.now_ms():
         raise NotFound("no such attachment: it expired, was deleted, or the id is wrong")
-    return web.FileResponse(
-        relay.blobs.path(record.path), headers={"Content-Type": "application/octet-stream"}
-    )
+    return await relay.blobs.serve(record.path)
 
 
 @routes.delete("/v1/blobs/{blob_id}")
@@ -79,5 +77,5 @@ async def delete(request: web.Request) -> web.Response:
         raise Forbidden("only the device that uploaded an attachment may delete it")
     deleted = await relay.store.delete_blob(blob_id)
     if deleted is not None:
-        relay.blobs.remove(deleted.path)
+        await relay.blobs.remove(deleted.path)
     return web.Response(status=204)

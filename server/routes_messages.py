@@ -1,7 +1,7 @@
 """Mailboxes: sealed-sender envelopes in (single and batch), pull, acknowledge (docs/relay-api.md).
 
 The send path is the hot path: parse the envelope, check its delivery token against the cached hashes
-(``hmac.compare_digest``), hand it to the group-commit writer, answer after COMMIT, then push it.
+(``hmac.compare_digest``), commit it to the store, answer after the commit, then push it.
 """
 
 from __future__ import annotations
@@ -14,21 +14,18 @@ from aiohttp import web
 from confide.protocol.envelope import (
     ENVELOPE_ID_LEN,
     MAX_ENVELOPE_LEN,
-    Delivery,
     Envelope,
     decode_batch,
     delivery_token_hash,
 )
 
-from .bodies import MAX_IDS_PER_REQUEST, MAX_JSON_BODY, hex_id_list, int_param, parse_json_object, read_limited
+from .bodies import hex_id_list, int_param, parse_json_object, read_limited
 from .bodies import require_content_type as _require_type
+from .delivery import delivery_bytes
 from .errors import Conflict, Forbidden, MailboxFull, NotFound
+from .limits import MAX_BATCH_BODY, MAX_IDS_PER_REQUEST, MAX_JSON_BODY
 from .state import RELAY, Relay
-from .storage import NewEnvelope, SendResult, StoredEnvelope
-
-MAX_BATCH_BODY = 8 * 1024 * 1024
-"""A batch is for many small envelopes (receipts, fan-out): 8 MiB holds 256 envelopes of 32 KiB; larger
-messages go one per request, so no single request makes the relay buffer more than this."""
+from .storage import NewEnvelope, SendResult
 
 DEFAULT_PAGE = 100
 """Envelopes per pull page when the client does not say."""
@@ -36,11 +33,6 @@ DEFAULT_PAGE = 100
 _OCTET = "application/octet-stream"
 
 routes = web.RouteTableDef()
-
-
-def delivery_bytes(e: StoredEnvelope) -> bytes:
-    """The ``Delivery`` form of a stored envelope, as the recipient device receives it."""
-    return Delivery(e.envelope_id, e.received_at_ms, e.expires_at_ms, e.ciphertext).to_bytes()
 
 
 async def _check_token(relay: Relay, env: Envelope) -> str | None:
@@ -55,11 +47,11 @@ async def _check_token(relay: Relay, env: Envelope) -> str | None:
     return None if ok else "forbidden"
 
 
-def _publish(relay: Relay, results: list[SendResult], items: list[NewEnvelope]) -> None:
+async def _publish(relay: Relay, results: list[SendResult], items: list[NewEnvelope]) -> None:
     by_id = {item.envelope_id: item.device_id for item in items}
     for r in results:
         if r.stored is not None:
-            relay.notifier.publish(by_id[r.envelope_id], r.stored)
+            await relay.notifier.publish(by_id[r.envelope_id], r.stored)
 
 
 @routes.post("/v1/messages")
@@ -81,7 +73,7 @@ async def send(request: web.Request) -> web.Response:
         raise MailboxFull("the recipient's mailbox is full; retry later")
     if result.status == "conflict":
         raise Conflict("this envelope id is already in use for another device; use a fresh random id")
-    _publish(relay, [result], [item])
+    await _publish(relay, [result], [item])
     return web.json_response(
         {"envelope_id": env.envelope_id.hex(), "expires_at_ms": result.expires_at_ms},
         status=201 if result.status == "stored" else 200,
@@ -94,7 +86,7 @@ async def send_batch(request: web.Request) -> web.Response:
     relay = request.app[RELAY]
     _require_type(request, _OCTET)
     envelopes = decode_batch(await read_limited(request, MAX_BATCH_BODY))
-    relay.limiter.take(request.remote or "", relay.clock(), cost=len(envelopes) - 1)
+    await relay.limiter.take(request.remote or "", relay.clock(), cost=len(envelopes) - 1)
     now = relay.now_ms()
     statuses: dict[int, SendResult] = {}
     items: list[NewEnvelope] = []
@@ -110,7 +102,7 @@ async def send_batch(request: web.Request) -> web.Response:
     if items:
         results = await relay.store.store_envelopes(items, relay.config.mailbox_quota)
         statuses.update(zip(positions, results, strict=True))
-        _publish(relay, results, items)
+        await _publish(relay, results, items)
     out = []
     for i in range(len(envelopes)):
         r = statuses[i]

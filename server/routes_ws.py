@@ -17,16 +17,14 @@ from aiohttp import WSMsgType, web
 from confide.protocol.envelope import ENVELOPE_ID_LEN
 
 from .bodies import hex_id_list, read_limited
+from .delivery import delivery_bytes
 from .errors import Malformed, RateLimited, Unavailable
+from .limits import MAX_WS_MESSAGE
 from .notifier import Subscription
-from .routes_messages import delivery_bytes
 from .state import RELAY, Relay
 
 HEARTBEAT_S = 30.0
 """Ping every 30 s: keeps NAT mappings open and finds dead peers within a minute."""
-
-MAX_WS_MESSAGE = 64 * 1024
-"""Largest frame a client may send: an ack of 500 ids is about 18 KiB."""
 
 BACKLOG_PAGE = 200
 """Envelopes read from the mailbox per query while sending a backlog."""
@@ -84,7 +82,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise Unavailable("the relay has too many open sockets; retry later or pull instead")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_WS_MESSAGE)
     await ws.prepare(request)
-    sub = relay.notifier.subscribe(device.device_id)
+    sub = await relay.notifier.subscribe(device.device_id)
     relay.sockets.add(ws)
     pusher = asyncio.get_running_loop().create_task(_pusher(relay, ws, sub))
     try:
@@ -102,7 +100,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         pusher.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pusher
-        relay.notifier.unsubscribe(sub)
+        await relay.notifier.unsubscribe(sub)
         relay.sockets.discard(ws)
         if not ws.closed:
             await ws.close()

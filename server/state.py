@@ -1,4 +1,9 @@
-"""The relay's shared resources, reached by handlers through one ``web.AppKey``."""
+"""The relay's shared resources, reached by handlers through one ``web.AppKey``.
+
+Handlers, the sweeper and authentication see only interfaces: :class:`Backend` bundles the replaceable parts
+(storage, blobs, push, replay cache, limits), each a ``typing.Protocol``. Which implementations make up a
+backend is decided in :mod:`confide.server.backends`, and nowhere else.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +13,73 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from .auth import Authenticator
-from .blobs import BlobFiles
+from .blobstore import BlobStore
 from .config import RelayConfig
 from .notifier import Notifier
-from .ratelimit import HourlyBudget, TokenBucketLimiter
+from .ratelimit import Budget, RateLimiter
+from .replay import ReplayCache
 from .storage import RelayStore
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """The replaceable parts of one relay. The app starts each (storage first) and closes them in reverse.
+
+    ``limiter`` limits every request per client IP, ``bundle_limiter`` prekey-bundle fetches per client IP,
+    ``bundle_budget`` one-time prekeys handed out per address.
+    """
+
+    store: RelayStore
+    blobs: BlobStore
+    notifier: Notifier
+    replay: ReplayCache
+    limiter: RateLimiter
+    bundle_limiter: RateLimiter
+    bundle_budget: Budget
 
 
 @dataclass(eq=False)
 class Relay:
-    """Everything a request handler may use; built by ``create_app`` when the app starts."""
+    """Everything a request handler may use; built by ``create_app``."""
 
     config: RelayConfig
     clock: Callable[[], float]
-    store: RelayStore
-    blobs: BlobFiles
+    backend: Backend
     auth: Authenticator
-    notifier: Notifier
-    limiter: TokenBucketLimiter
-    bundle_limiter: TokenBucketLimiter
-    bundle_budget: HourlyBudget
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
 
+    @property
+    def store(self) -> RelayStore:
+        """Accounts, prekeys, mailboxes, blob records."""
+        return self.backend.store
+
+    @property
+    def blobs(self) -> BlobStore:
+        """Attachment bytes."""
+        return self.backend.blobs
+
+    @property
+    def notifier(self) -> Notifier:
+        """Push to open sockets."""
+        return self.backend.notifier
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """Requests per client IP."""
+        return self.backend.limiter
+
+    @property
+    def bundle_limiter(self) -> RateLimiter:
+        """Prekey-bundle fetches per client IP."""
+        return self.backend.bundle_limiter
+
+    @property
+    def bundle_budget(self) -> Budget:
+        """One-time prekeys handed out per address per hour."""
+        return self.backend.bundle_budget
+
     def now_ms(self) -> int:
+        """The relay clock in unix milliseconds."""
         return int(self.clock() * 1000)
 
     def expiry_ms(self, now_ms: int, lifetime_s: int) -> int:

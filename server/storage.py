@@ -1,7 +1,8 @@
 """The relay's storage interface: accounts, prekeys, mailboxes, blobs, expiry.
 
 Request handlers speak only to :class:`RelayStore`; no SQL leaves :mod:`confide.server.db` (the embedded
-SQLite implementation), so a PostgreSQL implementation can replace it without touching a handler.
+SQLite implementation), so a PostgreSQL implementation can replace it without touching a handler; only
+:mod:`confide.server.backends` names an implementation.
 Everything stored is public (identities, certificates, prekeys) or ciphertext, plus the minimum of
 metadata needed to deliver and to forget: recipient device, receive and expiry times, blob sizes.
 """
@@ -131,14 +132,48 @@ class BlobRecord:
 
 @dataclass(frozen=True, slots=True)
 class SweepResult:
-    """What a sweep deleted: a count of envelopes and the file names of expired blobs (to unlink)."""
+    """What a sweep deleted: a count of envelopes and the names of expired blobs (whose bytes to remove)."""
 
     envelopes: int
     blob_paths: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class HeldEnvelope:
+    """What the relay knows of one waiting envelope: its ciphertext's size and its times."""
+
+    size: int
+    received_at_ms: int
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBlob:
+    """What the relay knows of one attachment besides its owner: its size and expiry."""
+
+    size: int
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Holdings:
+    """Everything a relay holds that a sender or recipient wrote, as an operator could see it: sizes and
+    times, oldest first. Nothing names a sender; the contents are ciphertext."""
+
+    envelopes: tuple[HeldEnvelope, ...]
+    blobs: tuple[HeldBlob, ...]
+
+
 class RelayStore(Protocol):
-    """Storage for one relay. All methods are coroutines; writes are serialized by the implementation."""
+    """Storage for one relay. All methods are coroutines; writes are serialized by the implementation.
+
+    Methods other than :meth:`start` raise :class:`~confide.server.errors.Unavailable` while the store is not
+    open (or is closing), and when the storage fails in a way a retry may fix.
+    """
+
+    async def start(self) -> None:
+        """Open (creating and migrating where needed); called once by the app before it serves."""
+        ...
 
     async def register(self, reg: Registration) -> bool:
         """Store an account + device; replace its prekeys and tokens if it exists. True if newly created.
@@ -199,7 +234,15 @@ class RelayStore(Protocol):
         ...
 
     async def delete_blob(self, blob_id: str) -> BlobRecord | None:
-        """Delete the blob's row and return it (the caller unlinks the file); None if unknown."""
+        """Delete the blob's row and return it (the caller removes the bytes); None if unknown."""
+        ...
+
+    async def blob_names(self) -> set[str]:
+        """Names (``BlobRecord.path``) of every recorded blob, to find orphaned bytes at start."""
+        ...
+
+    async def holdings(self) -> Holdings:
+        """Sizes and times of every waiting envelope (mailbox order) and every blob (upload order)."""
         ...
 
     async def sweep(self, now_ms: int) -> SweepResult:
@@ -207,9 +250,9 @@ class RelayStore(Protocol):
         ...
 
     async def checkpoint(self) -> None:
-        """Make deletions final on disk: fold and truncate any write-ahead log."""
+        """Make deletions final on disk: fold and truncate any write-ahead log (a no-op where none exists)."""
         ...
 
     async def close(self) -> None:
-        """Finish pending writes, checkpoint and close."""
+        """Finish pending writes, checkpoint and close (idempotent)."""
         ...

@@ -1,7 +1,7 @@
 """Expiry: delete what has expired, then make the deletion final on disk.
 
-:func:`sweep` deletes expired envelope and blob rows (``secure_delete`` zeroes their pages), unlinks the
-expired blob files, and truncates the write-ahead log, where copies of deleted and acknowledged pages would
+:func:`sweep` deletes expired envelope and blob rows (``secure_delete`` zeroes their pages), removes the
+expired blobs' bytes, and truncates the write-ahead log, where copies of deleted and acknowledged pages would
 otherwise linger. Nothing is kept about what was deleted: no tombstone, no counter, no log line.
 """
 
@@ -12,22 +12,26 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from .blobs import BlobFiles
+from .blobstore import BlobStore
 from .storage import RelayStore, SweepResult
 
 _log = logging.getLogger(__name__)
 
 
-async def sweep(store: RelayStore, blobs: BlobFiles, now_ms: int) -> SweepResult:
-    """Delete every envelope and blob expired at ``now_ms`` and truncate the WAL."""
+async def sweep(store: RelayStore, blobs: BlobStore, now_ms: int) -> SweepResult:
+    """Delete every envelope and blob expired at ``now_ms`` and truncate the WAL.
+
+    Raises:
+        Unavailable: the store is closed or failed (nothing was deleted; the next sweep retries).
+    """
     result = await store.sweep(now_ms)
     for name in result.blob_paths:
-        blobs.remove(name)
+        await blobs.remove(name)
     await store.checkpoint()
     return result
 
 
-async def run_sweeper(store: RelayStore, blobs: BlobFiles, interval_s: float, clock: Callable[[], float]) -> None:
+async def run_sweeper(store: RelayStore, blobs: BlobStore, interval_s: float, clock: Callable[[], float]) -> None:
     """Sweep every ``interval_s`` seconds until cancelled (``interval_s == 0`` disables it)."""
     if interval_s <= 0:
         return

@@ -48,12 +48,20 @@ class GroupCommitWriter:
             Unavailable: the writer is shutting down.
             Any exception ``op`` raised (its savepoint was rolled back; other operations are unaffected).
         """
+        return await self.enqueue(op)
+
+    def enqueue(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue ``op`` now, behind every operation queued before it; the future resolves as :meth:`submit`.
+
+        Raises:
+            Unavailable: the writer is shutting down.
+        """
         if self._closing:
             raise Unavailable("the relay is shutting down; retry in a moment")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((op, fut))
         self._wake.set()
-        return await fut
+        return fut
 
     async def stop(self) -> None:
         """Commit what is pending, then stop the writer task."""
