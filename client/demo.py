@@ -9,7 +9,6 @@ the end. The throwaway profiles use cheap passphrase hashing (``TEST_KDF``) so t
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
 import textwrap
 from pathlib import Path
@@ -55,19 +54,15 @@ def _side_by_side(out: TextIO, left_title: str, left: list[Message], right_title
 
 def _relay_view(out: TextIO, relay_dir: Path) -> None:
     """What the relay operator could see: envelope and blob sizes, expiry times. Nothing else exists."""
-    db = sqlite3.connect(f"file:{relay_dir / 'relay.db'}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT length(ciphertext), expires_at_ms - received_at_ms FROM envelopes "
-                          "ORDER BY seq").fetchall()
-        blobs = db.execute("SELECT size FROM blobs").fetchall()
-    finally:
-        db.close()
+    from confide.server import RelayConfig, describe_holdings
+
+    held = describe_holdings(RelayConfig(data_dir=relay_dir))
     out.write("  The relay holds: ")
-    if not rows and not blobs:
+    if not held.envelopes and not held.blobs:
         out.write("nothing (every envelope was acknowledged and deleted)\n")
         return
-    parts = [f"{n} B sealed envelope (kept ≤ {format_duration(life // 1000)})" for n, life in rows]
-    parts += [f"{size} B encrypted blob" for (size,) in blobs]
+    parts = [f"{e.size} B sealed envelope (kept ≤ {format_duration(e.lifetime_s)})" for e in held.envelopes]
+    parts += [f"{b.size} B encrypted blob" for b in held.blobs]
     out.write("; ".join(parts) + ".\n  No names, no sender, no text: only sizes and times.\n")
 
 

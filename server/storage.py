@@ -146,6 +146,11 @@ class HeldEnvelope:
     received_at_ms: int
     expires_at_ms: int
 
+    @property
+    def lifetime_s(self) -> int:
+        """How long the relay keeps it at most, counted from its arrival (whole seconds)."""
+        return (self.expires_at_ms - self.received_at_ms) // 1000
+
 
 @dataclass(frozen=True, slots=True)
 class HeldBlob:
