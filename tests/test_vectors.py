@@ -46,9 +46,9 @@ KEM_FILE = "pqxdh_first_message.json"
 REQUIRED = {
     "address", "identity_and_bundle", "bundle_forged_signature", "pqxdh_first_message", "pqxdh_tampered",
     "ratchet_conversation", "ratchet_tampered", "ratchet_duplicate", "sealed_sender", "sealed_wrong_recipient",
-    "padding", "envelope", "device_auth",
+    "padding", "envelope", "device_auth", "content", "keystore", "safety_number",
 }
-"""Scenarios that must always be present (content, keystore and safety_number are added when present)."""
+"""Every scenario of protocol/SPEC.md section 11: each must be present, and each has a check."""
 FILES = sorted(VECTORS.glob("*.json"))
 
 
@@ -163,7 +163,8 @@ def check_identity_and_bundle(d: Json, folder: Path) -> None:
     assert spk.public.to_bytes() == b(exp["signed_prekey"]["public"])
     for k in exp["one_time_prekeys"]:
         otk = OneTimePreKeyRecord.from_bytes(b(k["record"]))
-        assert otk.key_id == k["key_id"] and otk.public.to_bytes() == b(k["public"])
+        assert otk.key_id == k["key_id"]
+        assert otk.public.to_bytes() == b(k["public"])
     for k in exp["kem_prekeys"]:
         kem = KemPreKeyRecord.from_bytes(b(k["record"]))
         assert (kem.key_id, kem.last_resort, kem.seed) == (k["key_id"], k["last_resort"], b(k["seed"]))
@@ -221,14 +222,17 @@ class _Lookup:
 def _open_first(inp: Json, inner: bytes) -> tuple[bytes, int | None, int | None]:
     local = IdentityKeyPair.from_private_bytes(b(inp["responder"]["identity_private"]))
     kind, header, body = parse_inner(inner)
-    assert kind == MSG_PREKEY and header is not None
+    assert kind == MSG_PREKEY
+    assert header is not None
     _session, plaintext, otk, kem = accept_session(
         local, header, body, b(inp["initiator"]["device_id"]), _Lookup(inp["responder"]), SeededRng(b"responder")
     )
     return plaintext, otk, kem
 
 
-def _check_pqxdh_responder(d: Json) -> IdentityKeyPair:
+def _check_pqxdh_responder(d: Json) -> tuple[IdentityKeyPair, Callable[[int], bytes]]:
+    """Check the responder's records and the initiator's keys against the draws; return the responder's identity
+    and the DRBG, positioned after the initiator's device key."""
     inp = d["inputs"]
     rng = SeededRng(b(d["seed"]))  # the draw order of inputs.draw_order
     identity, _device, signed, one_time, kems = _responder(rng, inp["now"])
@@ -239,8 +243,6 @@ def _check_pqxdh_responder(d: Json) -> IdentityKeyPair:
     initiator = IdentityKeyPair.generate(rng)
     assert initiator.public.to_bytes() == b(inp["initiator"]["identity_public"])
     assert DeviceKeyPair.generate(initiator, rng).device_id == b(inp["initiator"]["device_id"])
-    if "session_rng_seed" in inp["initiator"]:
-        assert rng(32) == b(inp["initiator"]["session_rng_seed"])
     local = IdentityKeyPair.from_private_bytes(b(inp["responder"]["identity_private"]))
     assert local.public.to_bytes() == b(inp["responder"]["identity_public"])
     bundle = PreKeyBundle.from_bytes(b(inp["responder"]["bundle"]))
@@ -250,15 +252,17 @@ def _check_pqxdh_responder(d: Json) -> IdentityKeyPair:
     assert bundle.one_time_prekey is not None
     assert bundle.one_time_prekey.to_bytes() == lookup.one_time.public.to_bytes()
     assert bundle.kem_prekey.to_bytes() == lookup.kem.public.to_bytes()
-    return local
+    return local, rng
 
 
 def check_pqxdh_first_message(d: Json, folder: Path) -> None:
     inp, exp = d["inputs"], d["expected"]
-    local = _check_pqxdh_responder(d)
+    local, rng = _check_pqxdh_responder(d)
+    assert rng(32) == b(inp["initiator"]["session_rng_seed"])  # the next draw after the initiator's device key
     inner = b(inp["inner_message"])
     kind, header, body = parse_inner(inner)
-    assert kind == MSG_PREKEY and header is not None
+    assert kind == MSG_PREKEY
+    assert header is not None
     # the initiator's draws: ephemeral key, ratchet key, header nonce (the KEM ciphertext came from OpenSSL)
     session_rng = SeededRng(b(inp["initiator"]["session_rng_seed"]))
     draws = [session_rng(32), session_rng(32), session_rng(12)]
@@ -283,12 +287,12 @@ def check_pqxdh_first_message(d: Json, folder: Path) -> None:
 def check_pqxdh_tampered(d: Json, folder: Path) -> None:
     inp, exp = d["inputs"], d["expected"]
     _check_pqxdh_responder(d)
+    assert "session_rng_seed" not in inp["initiator"]  # the initiator's session is the first-message file's
     original = b(inp["original_inner_message"])
-    sibling = folder / KEM_FILE
-    if sibling.exists():  # derived from the first-message vector next to it
-        first = load(sibling)
-        assert first["inputs"]["inner_message"] == inp["original_inner_message"]
-        assert first["inputs"]["responder"] == inp["responder"]
+    # Derived from the first-message vector next to it (the generator always writes both).
+    first = load(folder / KEM_FILE)
+    assert first["inputs"]["inner_message"] == inp["original_inner_message"]
+    assert first["inputs"]["responder"] == inp["responder"]
     assert _open_first(inp, original)[0]  # the untampered message opens
     assert (exp["result"], exp["error"]) == ("error", "DecryptionError")
     for case, want in zip(inp["cases"], exp["cases"], strict=True):
@@ -309,7 +313,8 @@ def check_ratchet(d: Json, folder: Path) -> None:
         assert master(32) == b(inp[name])
     ad = b(inp["associated_data"])
     assert ad == b"Confide-AD-v1" + master(256)
-    assert master(32) == b(inp["initiator_rng_seed"]) and master(32) == b(inp["responder_rng_seed"])
+    assert master(32) == b(inp["initiator_rng_seed"])
+    assert master(32) == b(inp["responder_rng_seed"])
     rngs = {
         "initiator": RecordingRng(SeededRng(b(inp["initiator_rng_seed"]))),
         "responder": RecordingRng(SeededRng(b(inp["responder_rng_seed"]))),
@@ -426,7 +431,8 @@ def _envelope(e: Json) -> Envelope:
 def check_envelope(d: Json, folder: Path) -> None:
     inp, exp = d["inputs"], d["expected"]
     env, env2 = _envelope(inp["envelope"]), _envelope(inp["envelope2"])
-    assert env.to_bytes() == b(exp["envelope"]) and env2.to_bytes() == b(exp["envelope2"])
+    assert env.to_bytes() == b(exp["envelope"])
+    assert env2.to_bytes() == b(exp["envelope2"])
     assert Envelope.from_bytes(b(exp["envelope"])) == env
     di = inp["delivery"]
     delivery = Delivery(b(di["envelope_id"]), di["received_at_ms"], di["expires_at_ms"], b(di["ciphertext"]))
@@ -588,8 +594,8 @@ def check_file(path: Path) -> None:
 
 
 def test_every_required_scenario_is_present() -> None:
-    assert {p.stem for p in FILES} >= REQUIRED
-    assert {p.stem for p in FILES} <= set(CHECKS)
+    assert {p.stem for p in FILES} == REQUIRED
+    assert set(CHECKS) == REQUIRED
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
@@ -600,7 +606,8 @@ def test_vector(path: Path) -> None:
 @pytest.fixture(scope="module")
 def generator() -> ModuleType:
     spec = importlib.util.spec_from_file_location("confide_vectors_generate", GENERATOR)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
