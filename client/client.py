@@ -1,20 +1,28 @@
 """The :class:`Client`: one person's profile, unlocked, talking to one relay.
 
-Sending: content → ratchet + sealed sender (``confide.protocol``) → the new session state, the message row
-and the envelope are committed to the store in one transaction (the envelope in the outbox) → the outbox is
-posted → rows are marked sent. A relay that is down leaves the envelope queued; it goes out on the next
-sync. Receiving (:mod:`confide.client.receiver`): each delivery is opened, and the plaintext, the new
-session state and the "seen" mark are committed in one transaction before the relay gets its
-acknowledgement, so a crash in between only causes a redelivery that is recognised and dropped.
+``Client`` is a facade: it opens the profile, builds the services below by composition, and delegates. Each
+service owns its state and receives its dependencies in its constructor; none holds a reference back to the
+client.
+
+=================  ==========================================================================
+``EventBus``       subscribers, hooks and the tasks async hooks run in (:mod:`.bus`)
+``Account``        settings, delivery token, registration, prekey upkeep (:mod:`.account`)
+``Contacts``       local names for addresses and invites (:mod:`.contacts`)
+``Sessions``       prekey bundles, session start, encryption to every device (:mod:`.sessions`)
+``Trust``          safety numbers, verification, accepting a changed identity (:mod:`.trust`)
+``Outbox``         queued envelopes, posted in order (:mod:`.outbox`)
+``Messaging``      sending, reading, receipts (:mod:`.messaging`)
+``Inbox``          turning deliveries into stored messages and events (:mod:`.inbox`)
+``Attachments``    upload, download, save (:mod:`.attachments`)
+``Expiry``         local deletion and disappearing messages (:mod:`.expiry`)
+``Sync``           catch-up and the live connection (:mod:`.sync`)
+=================  ==========================================================================
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
-import mimetypes
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -22,66 +30,27 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from confide.keys.address import Address
-from confide.keys.encoding import RNG, Reader, Writer
-from confide.keys.errors import ConfideError, InvalidRecoveryCode, QRPayloadError
+from confide.keys.encoding import RNG
+from confide.keys.errors import InvalidRecoveryCode, QRPayloadError
 from confide.keys.identity import IdentityPublicKey
 from confide.keys.keystore import DEFAULT_KDF, KdfParams
-from confide.keys.prekeys import PreKeyBundle
 from confide.keys.qr import QR_TEXT_PREFIX, parse_qr_text
 from confide.keys.recovery import create_recovery, restore_recovery
+from confide.keys.safety import SafetyNumber
 from confide.keys.secret_keys import SecretKeys
-from confide.protocol.attachment import new_attachment_key
-from confide.protocol.content import (
-    AttachmentPointer,
-    Body,
-    Content,
-    Delete,
-    Receipt,
-    ReceiptKind,
-    Text,
-    TimerChange,
-    new_message_id,
-)
-from confide.protocol.envelope import DELIVERY_TOKEN_LEN, Envelope, delivery_token_hash
-from confide.protocol.errors import RemoteProtocolError
-from confide.protocol.sealed import SenderCertificate, seal_message
-from confide.protocol.session import Session, initiate_session
 
-from . import attachments as files
-from .connection import CATCH_UP_INTERVAL_S, ConnectionMixin
-from .contacts import ContactsMixin
-from .errors import (
-    AttachmentError,
-    ClientError,
-    ProfileError,
-    RelayError,
-    RelayUnreachable,
-    UnknownMessage,
-)
-from .events import (
-    Event,
-    IdentityChanged,
-    MessageDeleted,
-    TimerChanged,
-)
-from .invite import Invite
-from .models import (
-    ROLES,
-    DIRECTION_IN,
-    DIRECTION_OUT,
-    KIND_ATTACHMENT,
-    KIND_TEXT,
-    KIND_TIMER,
-    STATUS_FAILED,
-    STATUS_PENDING,
-    STATUS_READ,
-    STATUS_SENT,
-    STATUS_UNREAD,
-    AttachmentInfo,
-    Contact,
-    Message,
-)
+from .account import Account, server_url_of, write_new_settings
+from .attachments import Attachments
+from .bus import EventBus, Hook
+from .contacts import Contacts
+from .errors import RelayError, RelayUnreachable
+from .events import Event, MessageReceived, PrekeysLow
+from .expiry import Expiry
+from .export import thread_document
+from .inbox import Inbox
+from .messaging import Messaging
+from .models import Contact, Message, QueuedItem, Role
+from .outbox import Outbox
 from .prekey_store import PreKeyStore
 from .profile import (
     ProfilePaths,
@@ -91,41 +60,22 @@ from .profile import (
     shred_keystore,
     wipe_profile,
 )
-from .receiver import Receiver
-from .records import AttachmentRecord, ContactRecord, MessageRecord
 from .relay import ProgressCallback, RelayClient
+from .sessions import Sessions
 from .store import Store
-from .timers import check_timer, expiry_from, relay_lifetime
+from .sync import Sync
+from .trust import Trust
+from .views import public_contact, public_message
 
-_log = logging.getLogger(__name__)
 
-
-
-def _check_profile_arguments(name: str, role: str) -> None:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+def _check_profile_arguments(name: str, role: str) -> Role:
+    try:
+        checked = Role(role)
+    except ValueError:
+        raise ValueError(f"role must be one of {', '.join(Role)}") from None
     if not name.strip():
         raise ValueError("the name must not be empty")
-
-
-TRANSIENT_RELAY_STATUSES = frozenset({429, 503})
-"""Relay refusals that pass (rate limit, full mailbox, relay busy): the envelope stays queued and is retried on the
-next sync, like an unreachable relay. Any other refusal is final for that envelope."""
-"""The two kinds of profile. The role is local information (shown in ``whoami``), never sent."""
-
-
-_M_SERVER = "profile.server_url"
-_M_NAME = "profile.name"
-_M_ROLE = "profile.role"
-_M_TOKEN = "profile.delivery_token"  # noqa: S105 - a settings key name, not a secret
-_M_REGISTERED = "profile.registered"
-
-Hook = Callable[[Event], Awaitable[None] | None]
-"""A callback for :meth:`Client.on`: called with each event of its type (may be ``async``)."""
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+    return checked
 
 
 def _recovery_code_text(code: str) -> str:
@@ -164,13 +114,14 @@ class _Opening:
             await self._client.close()
 
 
-class Client(ContactsMixin, ConnectionMixin):
+class Client:
     """An unlocked profile. Open with ``async with Client.open(dir, passphrase) as client:``.
 
     Peers are named by their local contact name or their address text. Methods that talk to the relay
     raise :class:`RelayUnreachable` or :class:`RelayError`; methods about a contact raise
     :class:`UnknownContact`; sending to a contact whose identity changed raises
-    :class:`~confide.protocol.errors.UntrustedIdentity`.
+    :class:`~confide.protocol.errors.UntrustedIdentity`. A send either raises (nothing was kept) or returns
+    the stored message, whose status is ``sent``, ``pending`` (queued) or ``failed`` (refused for good).
     """
 
     def __init__(self, paths: ProfilePaths, keys: SecretKeys, store: Store, *, rng: RNG) -> None:
@@ -178,21 +129,23 @@ class Client(ContactsMixin, ConnectionMixin):
         self._keys = keys
         self._store = store
         self._rng = rng
-        self._prekeys = PreKeyStore(store, keys.identity, rng)
-        server = store.get_meta(_M_SERVER)
-        if server is None:
-            raise ProfileError("this profile has no relay address; it was not created completely")
-        self._relay = RelayClient(server.decode(), keys.device)
-        self._subscribers: list[asyncio.Queue[Event | None]] = []
-        self._hooks: list[tuple[type, Hook]] = []
-        self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
-        self._lock = asyncio.Lock()
-        self.auto_download = True
-        """Download received attachments during sync (set False to fetch them on demand)."""
-        self.catch_up_interval_s = CATCH_UP_INTERVAL_S
-        """Seconds between catch-up pulls while the live connection is open."""
-        self._receiver = Receiver(self)
+        self._relay = RelayClient(server_url_of(store), keys.device)
+        self._bus = EventBus()
+        prekeys = PreKeyStore(store, keys.identity, rng)
+        self._account = Account(store, keys, self._relay, prekeys, self._bus)
+        self._contacts = Contacts(store, self._bus)
+        self._sessions = Sessions(store, keys, self._relay, self._bus, rng=rng)
+        self._trust = Trust(store, keys, self._contacts, self._sessions)
+        self._outbox = Outbox(store, self._relay)
+        self._expiry = Expiry(store, paths, self._contacts, self._bus)
+        self._attachments = Attachments(store, paths, self._relay, rng=rng)
+        self._messaging = Messaging(store, self._contacts, self._sessions, self._outbox, self._account,
+                                    self._attachments, self._expiry, self._bus, rng=rng)
+        self._inbox = Inbox(store, keys, prekeys, self._sessions, self._contacts, self._expiry, self._bus, rng=rng)
+        self._sync = Sync(store, self._relay, self._inbox, self._outbox, self._account, self._messaging,
+                          self._attachments, self._expiry, self._contacts, self._bus)
+        self._bus.on_handed = lambda event: self._sync.reported([event])
 
     # -- opening and closing --------------------------------------------------------------------------
     @classmethod
@@ -202,7 +155,7 @@ class Client(ContactsMixin, ConnectionMixin):
         Raises:
             ProfileError: no profile in ``profile_dir``.
             WrongPassphrase: the passphrase does not open the key store.
-            CorruptKeyStore, StorageError: damaged files.
+            CorruptKeyStore, StorageError: damaged files (or a store written by a newer Confide).
         """
         async def factory() -> Client:
             paths = ProfilePaths(Path(profile_dir))
@@ -219,8 +172,9 @@ class Client(ContactsMixin, ConnectionMixin):
         """Create a profile (new identity, device key, store key), register it with the relay at
         ``server_url`` and publish prekeys; await the result or use it with ``async with``.
 
-        ``name`` is how this person calls themself locally; ``role`` is ``"client"`` or ``"therapist"``.
-        ``kdf`` sets the Argon2id cost of the passphrase (keep the default outside tests).
+        ``name`` is how this person calls themself locally; ``role`` is a :class:`Role` (``"client"`` or
+        ``"therapist"``). ``kdf`` sets the Argon2id cost of the passphrase (keep the default outside tests;
+        :data:`~confide.client.INSECURE_TEST_KDF` is the cheap setting for automated tests).
 
         Raises:
             ProfileError: a profile already exists there.
@@ -228,11 +182,12 @@ class Client(ContactsMixin, ConnectionMixin):
                 retried by :meth:`sync`).
             ValueError: empty passphrase or name, unknown role.
         """
-        _check_profile_arguments(name, role)
+        checked = _check_profile_arguments(name, role)
 
         async def factory() -> Client:
             keys = SecretKeys.generate(rng)
-            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, role, kdf=kdf, rng=rng)
+            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, checked, kdf=kdf,
+                                     rng=rng)
         return _Opening(factory)
 
     @classmethod
@@ -256,8 +211,8 @@ class Client(ContactsMixin, ConnectionMixin):
         - Message history, contacts, thread timers, sessions and attachments lived only in the lost
           device's store: the restored profile starts with none of them.
         - The delivery token lived there too, so the restored profile has a new one and the old invite
-          code stops working: a contact who writes with it gets :class:`RelayError` (403 ``forbidden``,
-          "delivery token not accepted") until you write to them (each message carries your new token and
+          code stops working: what a contact writes with it is refused by the relay (their message shows
+          ``failed``, "delivery token not accepted") until you write to them (each message carries your new token and
           their client takes it over) or give them your new :meth:`invite_code`.
         - Messages encrypted to the lost device's sessions cannot be decrypted here: those still waiting at
           the relay, and those a contact sends on their old session after learning the new token. They are
@@ -281,29 +236,25 @@ class Client(ContactsMixin, ConnectionMixin):
                 retried by :meth:`sync`).
             ValueError: empty passphrase or name, unknown role.
         """
-        _check_profile_arguments(name, role)
+        checked = _check_profile_arguments(name, role)
 
         async def factory() -> Client:
             keys = restore_recovery(bytes(backup), _recovery_code_text(code))
-            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, role, kdf=kdf, rng=rng)
+            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, checked, kdf=kdf,
+                                     rng=rng)
         return _Opening(factory)
 
     @classmethod
-    async def _set_up(cls, root: Path, keys: SecretKeys, passphrase: str, server_url: str, name: str, role: str,
+    async def _set_up(cls, root: Path, keys: SecretKeys, passphrase: str, server_url: str, name: str, role: Role,
                       *, kdf: KdfParams, rng: RNG) -> Client:
         """Seal ``keys`` into a new profile in ``root``, register with the relay, publish prekeys."""
         paths = ProfilePaths(root)
         await asyncio.to_thread(create_keystore, paths, keys, passphrase, kdf=kdf, rng=rng)
         store = Store(paths.store, keys.store_key, rng)
-        with store.transaction():
-            store.set_meta(_M_SERVER, server_url.rstrip("/").encode())
-            store.set_meta(_M_NAME, name.strip().encode())
-            store.set_meta(_M_ROLE, role.encode())
-            store.set_meta(_M_TOKEN, rng(DELIVERY_TOKEN_LEN))
-            store.set_meta_int(_M_REGISTERED, 0)
+        write_new_settings(store, server_url, name, role, rng)
         client = cls(paths, keys, store, rng=rng)
         try:
-            await client._register()
+            await client._account.register()
         except RelayUnreachable as exc:
             await client.close()
             raise RelayUnreachable(f"{exc} (the profile was created in {paths.root}; it registers with "
@@ -337,14 +288,8 @@ class Client(ContactsMixin, ConnectionMixin):
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-        for q in self._subscribers:
-            q.put_nowait(None)
+        await self._sync.close()
+        await self._bus.close()
         await self._relay.close()
         self._store.close()
 
@@ -358,7 +303,7 @@ class Client(ContactsMixin, ConnectionMixin):
     def __repr__(self) -> str:
         return f"Client({self.address})"
 
-    # -- identity of this profile ---------------------------------------------------------------------
+    # -- this profile ---------------------------------------------------------------------------------
     @property
     def address(self) -> str:
         """This profile's address (``cf1-...``)."""
@@ -367,12 +312,12 @@ class Client(ContactsMixin, ConnectionMixin):
     @property
     def name(self) -> str:
         """This profile's own display name (local only)."""
-        return (self._store.get_meta(_M_NAME) or b"").decode()
+        return self._account.name
 
     @property
-    def role(self) -> str:
-        """``"client"`` or ``"therapist"``."""
-        return (self._store.get_meta(_M_ROLE) or b"client").decode()
+    def role(self) -> Role:
+        """``"client"`` or ``"therapist"`` (a :class:`Role`)."""
+        return self._account.role
 
     @property
     def server_url(self) -> str:
@@ -389,11 +334,23 @@ class Client(ContactsMixin, ConnectionMixin):
         """This profile's public identity key."""
         return self._keys.identity.public
 
-    def _token(self) -> bytes:
-        token = self._store.get_meta(_M_TOKEN)
-        if token is None or len(token) != 32:
-            raise ProfileError("this profile has no delivery token; it was not created completely")
-        return token
+    @property
+    def auto_download(self) -> bool:
+        """Download received attachments during sync (set False to fetch them on demand)."""
+        return self._sync.auto_download
+
+    @auto_download.setter
+    def auto_download(self, value: bool) -> None:
+        self._sync.auto_download = value
+
+    @property
+    def catch_up_interval_s(self) -> float:
+        """Seconds between catch-up pulls while the live connection is open."""
+        return self._sync.catch_up_interval_s
+
+    @catch_up_interval_s.setter
+    def catch_up_interval_s(self, value: float) -> None:
+        self._sync.catch_up_interval_s = value
 
     def create_recovery(self) -> tuple[str, bytes]:
         """Make a recovery code and the encrypted backup of this profile's keys that it opens.
@@ -408,58 +365,23 @@ class Client(ContactsMixin, ConnectionMixin):
 
     def invite_code(self) -> str:
         """The invite code (address + delivery token) to give to someone who should be able to write here."""
-        return Invite(self._keys.identity.address, self._token()).code
+        return self._account.invite_code()
 
-    async def _register(self) -> None:
-        upload = self._prekeys.generate(PreKeyStore.initial_plan(), int(time.time()))
-        assert upload.signed_prekey is not None and upload.kem_last_resort is not None
-        await self._relay.register(
-            identity=self._keys.identity.public.to_bytes(), device=self._keys.device.certificate.to_bytes(),
-            token_hashes=[delivery_token_hash(self._token())], signed_prekey=upload.signed_prekey,
-            kem_last_resort=upload.kem_last_resort, one_time_prekeys=upload.one_time_prekeys,
-            kem_one_time_prekeys=upload.kem_one_time_prekeys,
-        )
-        self._store.set_meta_int(_M_REGISTERED, 1)
-
-    async def _ensure_registered(self) -> None:
-        if not self._store.get_meta_int(_M_REGISTERED, 0):
-            await self._register()
-
-    # -- events and hooks -----------------------------------------------------------------------------
+    # -- events ---------------------------------------------------------------------------------------
     def on(self, event_type: type, callback: Hook) -> None:
         """Call ``callback(event)`` for every event of ``event_type`` (e.g. ``PrekeysLow``,
-        ``IdentityChanged``, ``RelayOffline``). The callback may be a coroutine function."""
-        self._hooks.append((event_type, callback))
-
-    def _emit(self, event: Event) -> None:
-        for q in self._subscribers:
-            q.put_nowait(event)
-        for event_type, callback in self._hooks:
-            if isinstance(event, event_type):
-                try:
-                    result = callback(event)
-                    if asyncio.iscoroutine(result):
-                        self._spawn(result)
-                except Exception:  # a hook's bug must not break message processing
-                    _log.exception("event hook failed")
-
-    def _spawn(self, coro: Any) -> None:
-        async def run() -> None:
-            try:
-                await coro
-            except Exception:
-                _log.exception("event hook failed")
-        self._tasks.append(asyncio.get_running_loop().create_task(run()))
+        ``IdentityChanged``, ``RelayOffline``). The callback may be a coroutine function; its task is
+        tracked and forgotten when it finishes. A message handed to a hook counts as reported."""
+        self._bus.add_hook(event_type, callback)
 
     async def events(self, *, listen: bool = True) -> AsyncIterator[Event]:
         """Yield events as they happen until the client is closed.
 
         With ``listen=True`` (default) this also starts the background work of a long-running client: the
-        WebSocket receive loop (reconnecting with capped exponential back-off), the expiry sweep, outbox
-        retries and prekey checks.
+        WebSocket receive loop (reconnecting with capped exponential back-off; :class:`Connected` each time
+        it is up and caught up), the expiry sweep, outbox retries and prekey checks.
         """
-        q: asyncio.Queue[Event | None] = asyncio.Queue()
-        self._subscribers.append(q)
+        q = self._bus.subscribe()
         if listen:
             self.start()
         try:
@@ -467,33 +389,60 @@ class Client(ContactsMixin, ConnectionMixin):
                 event = await q.get()
                 if event is None:
                     return
+                if isinstance(event, MessageReceived):
+                    self._sync.reported([event])
                 yield event
         finally:
-            self._subscribers.remove(q)
+            self._bus.unsubscribe(q)
 
     def start(self) -> None:
         """Start background work (idempotent): live receiving, expiry sweep, outbox and prekey upkeep."""
-        if self._tasks or self._closed:
-            return
-        loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._listen_loop()))
-        self._tasks.append(loop.create_task(self._upkeep_loop()))
+        if not self._closed:
+            self._sync.start()
 
-    # -- threads --------------------------------------------------------------------------------------
-    async def _fetch_bundles(self, address: Address) -> list[PreKeyBundle]:
-        out = []
-        for device_id, raw in await self._relay.fetch_bundles(address):
-            try:
-                bundle = PreKeyBundle.from_bytes(raw)
-                bundle.check_address(address)
-            except ConfideError as exc:
-                raise RemoteProtocolError(f"the relay sent unusable keys for {address.text}: {exc}") from exc
-            if bundle.device.device_id != device_id:
-                raise RemoteProtocolError("the relay sent a bundle for the wrong device")
-            out.append(bundle)
-        if not out:
-            raise ClientError(f"{address.text} has no registered devices on this relay")
-        return out
+    async def sync(self) -> list[Event]:
+        """Catch up: post queued envelopes, fetch and process everything the relay holds, acknowledge it,
+        refill prekeys if needed and delete expired messages. Returns the events this produced; a message
+        stored by an earlier ``sync()`` that then failed is returned by the next one (every stored message
+        is reported exactly once).
+
+        Raises:
+            RelayUnreachable, RelayError; StorageError (the local store failed: nothing that was not stored
+            was acknowledged, so the relay still holds it).
+        """
+        return await self._sync.sync()
+
+    async def maintain_prekeys(self, *, now: int | None = None) -> PrekeysLow | None:
+        """Check the relay's stock of this device's prekeys and the signed prekey's age; refill and rotate
+        as :func:`confide.keys.prekeys.plan_refill` decides. Returns the :class:`PrekeysLow` event emitted,
+        if anything was uploaded."""
+        return await self._account.maintain_prekeys(now=now)
+
+    # -- contacts and trust ---------------------------------------------------------------------------
+    def contacts(self) -> list[Contact]:
+        """All contacts, sorted by name."""
+        return self._contacts.all()
+
+    def contact(self, peer: str) -> Contact:
+        """One contact. Raises :class:`UnknownContact`."""
+        return public_contact(self._contacts.find(peer))
+
+    def add_contact(self, name: str, invite: str, *, token: bytes | None = None) -> Contact:
+        """Add (or update) a contact from an invite code, or from an address text plus its ``token``.
+
+        Giving an existing contact's name a *different* address records an identity change: sending is
+        blocked until :meth:`accept_identity` or :meth:`verify`.
+
+        Raises:
+            InvalidInvite, InvalidAddress: the code or address is mistyped.
+            ContactExists: the address already belongs to a contact with another name.
+            ValueError: empty name.
+        """
+        return self._contacts.add(name, invite, token=token)
+
+    def rename_contact(self, peer: str, new_name: str) -> Contact:
+        """Give a contact another local name. Raises :class:`UnknownContact`, :class:`ContactExists`."""
+        return self._contacts.rename(peer, new_name)
 
     async def start_thread(self, peer: str) -> Contact:
         """Fetch the peer's prekey bundles and run key agreement with each device that has no session yet.
@@ -504,66 +453,77 @@ class Client(ContactsMixin, ConnectionMixin):
             UntrustedIdentity: the identity differs from the pinned one.
             RelayUnreachable, RelayError, RemoteProtocolError: fetching or checking keys failed.
         """
-        rec = self._find(peer)
-        self._check_trusted(rec)
-        bundles = await self._fetch_bundles(Address(rec.address))
-        rec = self._find(peer)  # re-read after the await
-        with self._store.transaction():
-            for bundle in bundles:
-                ident = bundle.identity.to_bytes()
-                if rec.identity is None:
-                    rec.identity = ident
-                elif rec.identity != ident:
-                    rec.changed, rec.pending_address, rec.pending_identity = True, rec.address, ident
-                    self._store.save_contact(rec)
-                    break
-                if self._store.get_session(bundle.identity.signing, bundle.device.device_id) is None:
-                    session = initiate_session(self._keys.identity, bundle, rng=self._rng)
-                    self._store.put_session(rec.contact_id, bundle.identity.signing, bundle.device.device_id,
-                                            session.to_bytes())
-            self._store.save_contact(rec)
-        if rec.changed:
-            old = IdentityPublicKey.from_bytes(rec.identity).fingerprint() if rec.identity else ""
-            new = IdentityPublicKey.from_bytes(rec.pending_identity).fingerprint() if rec.pending_identity else ""
-            self._emit(IdentityChanged(rec.name, old, new))
-            self._check_trusted(rec)
-        return self._public_contact(rec)
+        return public_contact(await self._sessions.start(self._contacts.find(peer)))
 
-    def _sessions(self, rec: ContactRecord) -> list[Session]:
-        sessions = [Session.from_bytes(raw) for raw in self._store.sessions_of(rec.contact_id)]
-        return [s for s in sessions if rec.identity is not None and s.peer_identity.to_bytes() == rec.identity]
+    async def safety_number(self, peer: str) -> SafetyNumber:
+        """The safety number of this profile and ``peer`` (fetching the peer's keys if none are known).
 
-    def _sender_certificate(self) -> SenderCertificate:
-        return SenderCertificate(self._keys.identity.public, self._keys.device.certificate, self._token())
+        After an identity change it is the number for the *new* identity, the one to verify.
+        """
+        return await self._trust.safety_number(peer)
 
-    async def _prepare(self, rec: ContactRecord) -> ContactRecord:
-        self._check_trusted(rec)
-        if rec.token is None:
-            raise ClientError("you cannot write to this contact yet: add their invite code with "
-                              "'confide contacts add NAME INVITE'")
-        if not self._sessions(rec):
-            await self.start_thread(rec.name)
-            rec = self._store.contact(rec.contact_id) or rec
-            self._check_trusted(rec)
-        return rec
+    async def verify(self, peer: str, scanned_payload: bytes) -> Contact:
+        """Compare a scanned safety-number QR payload; on a match mark the contact verified (accepting a
+        changed identity).
 
-    def _queue(self, rec: ContactRecord, content: Content, record: MessageRecord | None) -> None:
-        """Encrypt ``content`` for every device of ``rec``; commit sessions, message and outbox together."""
-        assert rec.token is not None
-        plaintext = content.to_bytes()
-        cert = self._sender_certificate()
-        lifetime = relay_lifetime(content.expire_after_s)
-        with self._store.transaction():
-            for session in self._sessions(rec):
-                sealed = seal_message(session, plaintext, sender_identity=self._keys.identity, sender=cert,
-                                      rng=self._rng)
-                env = Envelope(self._rng(16), session.peer_device_id, rec.token, lifetime, sealed)
-                self._store.put_session(rec.contact_id, session.peer_identity.signing, session.peer_device_id,
-                                        session.to_bytes())
-                mid = record.message_id if record is not None else b""
-                self._store.add_outbox(Writer().var8(mid).raw(env.to_bytes()).bytes())
-            if record is not None:
-                self._store.save_message(record)
+        Raises:
+            VerificationFailed: the payload is for other keys, another version, or not a payload at all.
+        """
+        return await self._trust.verify(peer, scanned_payload)
+
+    def mark_verified(self, peer: str) -> Contact:
+        """Mark a contact verified after comparing the safety-number digits in person or on a call."""
+        return self._trust.mark_verified(peer)
+
+    def accept_identity(self, peer: str) -> Contact:
+        """Accept a contact's changed identity (as unverified) so that sending works again."""
+        return self._trust.accept(peer)
+
+    # -- sending --------------------------------------------------------------------------------------
+    async def send_text(self, peer: str, text: str, *, expire_after_s: int | None = None) -> Message:
+        """Send a text message. ``expire_after_s`` overrides the thread timer for this message (0 = keep).
+
+        Returns the stored message: ``sent``, ``pending`` (the relay is unreachable or busy; it is sent on
+        the next sync) or ``failed`` (refused for good; ``failure`` says why).
+
+        Raises (and then nothing was kept):
+            UntrustedIdentity, UnknownContact; ClientError when the text is too long; RelayUnreachable,
+            RelayError when this is the first message and the peer's keys cannot be fetched.
+        """
+        return await self._messaging.send_text(peer, text, expire_after_s=expire_after_s)
+
+    async def send_file(
+        self, peer: str, path: str | os.PathLike[str], *, mime: str | None = None, caption: str = "",
+        expire_after_s: int | None = None, progress: ProgressCallback | None = None,
+    ) -> Message:
+        """Encrypt and upload a file of any size (streaming), then send its pointer.
+
+        ``progress(done, total)`` is called while encrypting (plaintext bytes) and uploading (blob bytes).
+        Returns the stored message like :meth:`send_text`.
+
+        Raises (and then nothing was kept):
+            AttachmentError: unreadable or too large a file; RelayUnreachable, RelayError: the upload failed;
+            plus what :meth:`send_text` raises.
+        """
+        return await self._messaging.send_file(peer, path, mime=mime, caption=caption,
+                                               expire_after_s=expire_after_s, progress=progress)
+
+    async def set_timer(self, peer: str, seconds: int) -> Contact:
+        """Set the thread's disappearing timer (0 = off); the peer sees the change as a message too."""
+        return await self._messaging.set_timer(peer, seconds)
+
+    async def delete_for_everyone(self, peer: str, message_id: str) -> None:
+        """Delete one of your own messages here and on the peer's devices.
+
+        Raises:
+            UnknownMessage: no such message of yours in this thread.
+            RelayError: the relay refused the deletion for good (the message is kept here).
+        """
+        await self._messaging.delete_for_everyone(peer, message_id)
+
+    def delete_message(self, message_id: str) -> None:
+        """Delete a message (and its attachment file) from this device only."""
+        self._messaging.delete_message(message_id)
 
     async def flush_outbox(self) -> list[RelayError]:
         """Post queued envelopes in order; returns the relay's refusals.
@@ -574,276 +534,49 @@ class Client(ContactsMixin, ConnectionMixin):
         Raises:
             RelayUnreachable: the relay is down; what is left stays queued.
         """
-        refusals: list[RelayError] = []
-        async with self._lock:
-            for oid, item in self._store.outbox():
-                r = Reader(item, ClientError)
-                mid, env = r.var8(), r.rest()
-                status = STATUS_SENT
-                try:
-                    await self._relay.post_envelope(env)
-                except RelayError as exc:
-                    refusals.append(exc)
-                    _log.warning("relay refused an envelope: %s", exc.code)
-                    if exc.status in TRANSIENT_RELAY_STATUSES:
-                        break  # keep it (and everything after it, in order) queued for the next sync
-                    status = STATUS_FAILED
-                with self._store.transaction():
-                    self._store.delete_outbox(oid)
-                    if mid:
-                        msg = self._store.message(mid)
-                        if msg is not None and msg.status == STATUS_PENDING:
-                            msg.status = status
-                            self._store.save_message(msg)
-        return refusals
+        return await self._outbox.flush()
 
-    async def _send(self, peer: str, body: Body, *, expire_after_s: int | None, kind: str, text: str = "",
-                    attachment: AttachmentRecord | None = None, store: bool = True) -> Message | None:
-        rec = await self._prepare(self._find(peer))
-        expire = rec.timer_s if expire_after_s is None else check_timer(expire_after_s)
-        now = _now_ms()
-        content = Content(new_message_id(self._rng), now, expire, body)
-        record = None
-        if store:
-            record = MessageRecord(content.message_id, rec.contact_id, DIRECTION_OUT, kind, text, now, now,
-                                   STATUS_PENDING, expire, expiry_from(now, expire), attachment)
-        self._queue(rec, content, record)
-        with contextlib.suppress(RelayUnreachable):
-            final = [r for r in await self.flush_outbox() if r.status not in TRANSIENT_RELAY_STATUSES]
-            if final:
-                raise final[0]
-        if record is None:
-            return None
-        fresh = self._store.message(record.message_id)
-        return self._public_message(fresh or record, rec.name)
-
-    async def send_text(self, peer: str, text: str, *, expire_after_s: int | None = None) -> Message:
-        """Send a text message. ``expire_after_s`` overrides the thread timer for this message (0 = keep).
-
-        If the relay is unreachable the message is kept with status ``pending`` and sent on the next sync.
-
-        Raises:
-            UntrustedIdentity, UnknownContact, RelayError; ClientError when the text is too long.
-        """
-        try:
-            body = Text(text)
-        except ValueError as exc:
-            raise ClientError("the message is too long for one text; send it as a file") from exc
-        msg = await self._send(peer, body, expire_after_s=expire_after_s, kind=KIND_TEXT, text=text)
-        assert msg is not None
-        return msg
-
-    async def send_file(
-        self, peer: str, path: str | os.PathLike[str], *, mime: str | None = None, caption: str = "",
-        expire_after_s: int | None = None, progress: ProgressCallback | None = None,
-    ) -> Message:
-        """Encrypt and upload a file of any size (streaming), then send its pointer.
-
-        ``progress(done, total)`` is called while encrypting (plaintext bytes) and uploading (blob bytes).
-
-        Raises:
-            AttachmentError: unreadable or too large a file; plus what :meth:`send_text` raises.
-        """
-        source = Path(path)
-        rec = await self._prepare(self._find(peer))
-        expire = rec.timer_s if expire_after_s is None else check_timer(expire_after_s)
-        key = new_attachment_key(self._rng)
-        tmp = self._paths.tmp / (self._rng(16).hex() + ".up")
-        try:
-            size, digest = await asyncio.to_thread(files.encrypt_file, source, tmp, key, progress)
-            blob_id = await self._relay.upload_blob(tmp, digest.hex(), relay_lifetime(expire), progress)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        name = files.safe_file_name(source.name)
-        mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        try:
-            pointer = AttachmentPointer(blob_id, key, digest, size, name, mime, caption)
-        except ValueError as exc:
-            raise AttachmentError(f"cannot describe this attachment: {exc}") from exc
-        att = AttachmentRecord(blob_id, key, digest, size, name, mime, caption)
-        msg = await self._send(peer, pointer, expire_after_s=expire, kind=KIND_ATTACHMENT, text=caption,
-                               attachment=att)
-        assert msg is not None
-        return msg
-
-    async def set_timer(self, peer: str, seconds: int) -> Contact:
-        """Set the thread's disappearing timer (0 = off); the peer sees the change as a message too."""
-        seconds = check_timer(seconds)
-        rec = await self._prepare(self._find(peer))
-        rec.timer_s = seconds
-        with self._store.transaction():
-            self._store.save_contact(rec)
-        await self._send(rec.name, TimerChange(seconds), expire_after_s=0, kind=KIND_TIMER, text="")
-        self._emit(TimerChanged(rec.name, seconds, False))
-        return self._public_contact(self._store.contact(rec.contact_id) or rec)
-
-    async def delete_for_everyone(self, peer: str, message_id: str) -> None:
-        """Delete one of your own messages here and on the peer's devices.
-
-        Raises:
-            UnknownMessage: no such message of yours in this thread.
-        """
-        rec = self._find(peer)
-        msg = self._message(message_id)
-        if msg.contact_id != rec.contact_id or msg.direction != DIRECTION_OUT:
-            raise UnknownMessage("you can delete for everyone only your own messages in this thread")
-        await self._send(rec.name, Delete(msg.message_id), expire_after_s=0, kind=KIND_TEXT, store=False)
-        self._delete_local(msg, "deleted")
-
-    def delete_message(self, message_id: str) -> None:
-        """Delete a message (and its attachment file) from this device only."""
-        self._delete_local(self._message(message_id), "deleted")
-
-    def _message(self, message_id: str) -> MessageRecord:
-        try:
-            raw = bytes.fromhex(message_id)
-        except ValueError:
-            raw = b""
-        msg = self._store.message(raw) if len(raw) == 16 else None
-        if msg is None:
-            raise UnknownMessage("no message with that id (it may have expired or been deleted)")
-        return msg
-
-    def _delete_local(self, msg: MessageRecord, reason: str) -> None:
-        with self._store.transaction():
-            self._store.delete_message(msg.message_id)
-        self._remove_attachment_file(msg)
-        contact = self._store.contact(msg.contact_id)
-        self._emit(MessageDeleted(contact.name if contact else "", msg.message_id.hex(), reason))
-
-    def _remove_attachment_file(self, msg: MessageRecord) -> None:
-        if msg.attachment is not None and msg.attachment.file:
-            with contextlib.suppress(OSError):
-                (self._paths.attachments / msg.attachment.file).unlink()
+    def queued(self) -> list[QueuedItem]:
+        """What is still waiting in the outbox, oldest first (messages and control messages)."""
+        return self._outbox.queued({c.contact_id: c.name for c in self._store.contacts()})
 
     # -- reading --------------------------------------------------------------------------------------
-    def _public_message(self, m: MessageRecord, peer: str) -> Message:
-        att = None
-        if m.attachment is not None:
-            a = m.attachment
-            att = AttachmentInfo(a.name, a.mime, a.size, a.file is not None, a.caption)
-        return Message(m.message_id.hex(), peer, m.direction, m.kind, m.text, m.sent_at_ms, m.received_at_ms,
-                       m.status, m.expire_after_s, m.expires_at_ms, att, m.unverified_identity)
-
     def history(self, peer: str) -> list[Message]:
         """The thread with ``peer``, oldest first (expired messages are already gone)."""
-        rec = self._find(peer)
-        return [self._public_message(m, rec.name) for m in self._store.thread(rec.contact_id)]
+        return self._messaging.history(peer)
 
     async def mark_read(self, peer: str, *, now_ms: int | None = None) -> int:
         """Mark the peer's unread messages read: starts their disappearing timers and sends READ receipts.
 
         Returns how many messages were marked.
         """
-        rec = self._find(peer)
-        now = _now_ms() if now_ms is None else now_ms
-        ids = []
-        with self._store.transaction():
-            for m in self._store.thread(rec.contact_id):
-                if m.direction == DIRECTION_IN and m.status == STATUS_UNREAD:
-                    m.status = STATUS_READ
-                    m.expires_at_ms = expiry_from(now, m.expire_after_s)
-                    self._store.save_message(m)
-                    ids.append(m.message_id)
-        if ids and rec.token is not None and not rec.changed:
-            with contextlib.suppress(RelayUnreachable, RelayError):
-                await self._send_receipt(rec, ReceiptKind.READ, ids)
-        return len(ids)
+        return await self._messaging.mark_read(peer, now_ms=now_ms)
 
-    async def _send_receipt(self, rec: ContactRecord, kind: ReceiptKind, ids: list[bytes]) -> None:
-        if rec.token is None or rec.changed or not self._sessions(rec):
-            return
-        for i in range(0, len(ids), 1024):
-            content = Content(new_message_id(self._rng), _now_ms(), 0, Receipt(kind, tuple(ids[i : i + 1024])))
-            self._queue(rec, content, None)
-        await self.flush_outbox()
-
-    # -- disappearing messages ------------------------------------------------------------------------
     def expire_now(self, now_ms: int | None = None) -> list[str]:
         """Delete every message whose timer has run out (and its attachment file); returns their ids."""
-        now = _now_ms() if now_ms is None else now_ms
-        expired = self._store.expired_messages(now)
-        for m in expired:
-            self._delete_local(m, "expired")
-        if expired:
-            with contextlib.suppress(Exception):
-                self._store.checkpoint()
-        return [m.message_id.hex() for m in expired]
+        return self._expiry.expire_now(now_ms)
 
     # -- attachments ----------------------------------------------------------------------------------
     async def download_attachment(self, message_id: str) -> Message:
         """Download, verify and keep (encrypted) the attachment of a received message."""
-        msg = self._message(message_id)
-        att = msg.attachment
-        if att is None:
-            raise AttachmentError("that message has no attachment")
-        if att.file is None:
-            tmp = self._paths.tmp / (self._rng(16).hex() + ".down")
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    async for chunk in self._relay.download_blob(att.blob_id):
-                        out.write(chunk)
-                await asyncio.to_thread(files.verify_blob, tmp, att.key, att.size, att.digest)
-                name = self._rng(16).hex() + ".blob"
-                os.replace(tmp, self._paths.attachments / name)
-            finally:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-            fresh = self._store.message(msg.message_id)
-            if fresh is None or fresh.attachment is None:  # expired or deleted meanwhile
-                with contextlib.suppress(OSError):
-                    (self._paths.attachments / name).unlink()
-                raise UnknownMessage("the message was deleted while its attachment was downloading")
-            fresh.attachment.file = name
-            with self._store.transaction():
-                self._store.save_message(fresh)
-            msg = fresh
-        contact = self._store.contact(msg.contact_id)
-        return self._public_message(msg, contact.name if contact else "")
+        msg = await self._attachments.download(message_id)
+        return public_message(msg, self._contacts.name_of(msg.contact_id))
 
     async def save_attachment(self, message_id: str, path: str | os.PathLike[str]) -> Path:
         """Decrypt a received attachment to ``path`` (a file, or a directory to put it in under its name).
 
         Downloads it first if needed. Returns the path written.
         """
-        msg = self._message(message_id)
-        if msg.attachment is None:
-            raise AttachmentError("that message has no attachment")
-        if msg.direction == DIRECTION_OUT:
-            raise AttachmentError("this is your own attachment; the original file is on this device")
-        if msg.attachment.file is None:
-            await self.download_attachment(message_id)
-            msg = self._message(message_id)
-        att = msg.attachment
-        assert att is not None and att.file is not None
-        dest = Path(path)
-        if dest.is_dir():
-            dest = dest / files.safe_file_name(att.name)
-        await asyncio.to_thread(files.decrypt_file, self._paths.attachments / att.file, dest, att.key, att.size,
-                                att.digest)
-        return dest
+        return await self._attachments.save(message_id, path)
 
     # -- export and wipe ------------------------------------------------------------------------------
     def export_thread(self, peer: str, path: str | os.PathLike[str]) -> int:
         """Write the thread as JSON to ``path`` (created 0600). This copy is NOT encrypted: it is the user's
         own readable copy, to keep somewhere safe. Returns the number of messages written."""
-        rec = self._find(peer)
+        contact = self.contact(peer)
         msgs = self.history(peer)
-        doc = {
-            "format": "confide-thread-export-v1", "exported_at_ms": _now_ms(), "me": self.address,
-            "peer": {"name": rec.name, "address": Address(rec.address).text,
-                     "trust": self._public_contact(rec).trust},
-            "messages": [{
-                "id": m.message_id, "direction": m.direction, "kind": m.kind, "text": m.text,
-                "sent_at_ms": m.sent_at_ms, "received_at_ms": m.received_at_ms, "status": m.status,
-                "attachment": None if m.attachment is None else {
-                    "name": m.attachment.name, "mime": m.attachment.mime, "size": m.attachment.size},
-            } for m in msgs],
-        }
-        target = Path(path)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        doc = thread_document(self.address, contact, msgs, int(time.time() * 1000))
+        fd = os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, ensure_ascii=False, indent=2)
         return len(msgs)
@@ -856,4 +589,4 @@ class Client(ContactsMixin, ConnectionMixin):
         wipe_profile(paths, rng)
 
 
-__all__ = ["ROLES", "Client"]
+__all__ = ["Client"]

@@ -134,9 +134,3 @@ class QueuedItem:
     kind: str
     queued_at_ms: int
 
-# TEMPORARY (removed when the services land): the old constant names.
-DIRECTION_IN, DIRECTION_OUT = Direction.IN, Direction.OUT
-KIND_TEXT, KIND_ATTACHMENT, KIND_TIMER = MessageKind.TEXT, MessageKind.ATTACHMENT, MessageKind.TIMER
-STATUS_PENDING, STATUS_SENT, STATUS_FAILED = MessageStatus.PENDING, MessageStatus.SENT, MessageStatus.FAILED
-STATUS_DELIVERED, STATUS_READ, STATUS_UNREAD = MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.UNREAD
-TRUST_UNVERIFIED, TRUST_VERIFIED, TRUST_CHANGED = Trust.UNVERIFIED, Trust.VERIFIED, Trust.CHANGED

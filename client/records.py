@@ -115,6 +115,8 @@ class MessageRecord:
     expires_at_ms: int | None = None
     attachment: AttachmentRecord | None = None
     unverified_identity: bool = False
+    failure: str = ""
+    """The relay's reason when an outgoing message was refused for good (status ``failed``)."""
 
     def to_json(self) -> bytes:
         return json.dumps({
@@ -122,7 +124,7 @@ class MessageRecord:
             "text": self.text, "sent_at_ms": self.sent_at_ms, "received_at_ms": self.received_at_ms,
             "status": self.status, "expire_after_s": self.expire_after_s,
             "attachment": None if self.attachment is None else self.attachment.to_obj(),
-            "unverified_identity": self.unverified_identity,
+            "unverified_identity": self.unverified_identity, "failure": self.failure,
         }).encode()
 
     @classmethod
@@ -134,7 +136,7 @@ class MessageRecord:
                 _ub(o["message_id"]) or b"", contact_id, o["direction"], o["kind"], o["text"],
                 int(o["sent_at_ms"]), int(o["received_at_ms"]), o["status"], int(o["expire_after_s"]),
                 expires_at_ms, None if att is None else AttachmentRecord.from_obj(att),
-                bool(o.get("unverified_identity", False)),
+                bool(o.get("unverified_identity", False)), str(o.get("failure", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StorageError("a stored message is damaged") from exc

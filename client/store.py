@@ -17,41 +17,34 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from confide.keys.encoding import RNG
+from confide.protocol.content import MESSAGE_ID_LEN
 
-from .errors import StorageError
+from .errors import StorageError, UnknownMessage
+from .migrations import migrate
 from .records import ContactRecord, MessageRecord
 from .sealing import Sealer
-
-SCHEMA_VERSION = 1
 
 SEEN_ENVELOPE_RETENTION_MS = 45 * 24 * 3600 * 1000
 """Remember processed envelope ids for 45 days: longer than the relay's 30-day maximum lifetime, so a
 redelivered envelope is always recognised, while the table cannot grow without bound."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS contacts (
-    id TEXT PRIMARY KEY, addr_idx TEXT UNIQUE NOT NULL, pending_idx TEXT, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, contact_id TEXT NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS sessions_contact ON sessions (contact_id);
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, contact_id TEXT NOT NULL, expires_at_ms INTEGER,
-    data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS messages_thread ON messages (contact_id, seq);
-CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at_ms);
-CREATE TABLE IF NOT EXISTS seen_envelopes (idx TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS prekeys (
-    kind TEXT NOT NULL, key_id INTEGER NOT NULL, created_at INTEGER NOT NULL, retired_at INTEGER,
-    data BLOB NOT NULL, PRIMARY KEY (kind, key_id));
-CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, data BLOB NOT NULL);
-"""
-
 PREKEY_SIGNED = "signed"
 PREKEY_ONE_TIME = "one_time"
 PREKEY_KEM = "kem"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A queued envelope: queue id, opened item bytes, its thread (None in rows from before v3), when queued."""
+
+    oid: str
+    data: bytes = field(repr=False)
+    contact_id: str | None
+    queued_at_ms: int | None
 
 
 class Store:
@@ -66,7 +59,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            migrate(self._db)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"the local store cannot be opened ({exc}); restore the profile") from exc
         for suffix in ("", "-wal", "-shm"):
@@ -90,8 +83,15 @@ class Store:
         self._db.close()
 
     def checkpoint(self) -> None:
-        """Move the WAL into the database file (so deleted rows leave the WAL too, overwritten)."""
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Move the WAL into the database file (so deleted rows leave the WAL too, overwritten).
+
+        Raises:
+            StorageError: SQLite could not checkpoint (e.g. the database is locked by another process).
+        """
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise StorageError(f"the local store could not be checkpointed ({exc})") from exc
 
     @property
     def sealer(self) -> Sealer:
@@ -107,16 +107,27 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"the local store is busy or unwritable ({exc}); try again") from exc
         self._depth = 1
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             self._depth = 0
-            self._db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"the local store could not be written ({exc}); nothing was changed") from exc
             raise
         self._depth = 0
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise StorageError(f"the local store could not be written ({exc}); nothing was changed") from exc
 
     def _new_id(self) -> str:
         return self._rng(16).hex()
@@ -205,6 +216,21 @@ class Store:
     def _message_row_id(self, message_id: bytes) -> str:
         return self._sealer.index("message", message_id)
 
+    def find_message(self, message_id: str) -> MessageRecord:
+        """The message with hex id ``message_id``.
+
+        Raises:
+            UnknownMessage: no such message (mistyped, expired or deleted).
+        """
+        try:
+            raw = bytes.fromhex(message_id)
+        except ValueError:
+            raw = b""
+        msg = self.message(raw) if len(raw) == MESSAGE_ID_LEN else None
+        if msg is None:
+            raise UnknownMessage("no message with that id (it may have expired or been deleted)")
+        return msg
+
     def has_message(self, message_id: bytes) -> bool:
         row = self._db.execute("SELECT 1 FROM messages WHERE id = ?", (self._message_row_id(message_id),))
         return row.fetchone() is not None
@@ -233,6 +259,21 @@ class Store:
         rows = self._db.execute("SELECT id, contact_id, expires_at_ms, data FROM messages "
                                 "WHERE contact_id = ? ORDER BY seq", (contact_id,)).fetchall()
         return [self._message_from_row(r) for r in rows]
+
+    def mark_unreported(self, message_id: bytes) -> None:
+        """Flag a stored incoming message as not yet reported to the application."""
+        self._db.execute("UPDATE messages SET unreported = 1 WHERE id = ?", (self._message_row_id(message_id),))
+
+    def unreported_messages(self) -> list[MessageRecord]:
+        """Incoming messages stored but not yet reported, in thread order."""
+        rows = self._db.execute("SELECT id, contact_id, expires_at_ms, data FROM messages WHERE unreported = 1 "
+                                "ORDER BY seq").fetchall()
+        return [self._message_from_row(r) for r in rows]
+
+    def clear_unreported(self, message_ids: list[bytes]) -> None:
+        """The application has been told of these messages."""
+        self._db.executemany("UPDATE messages SET unreported = 0 WHERE id = ? AND unreported = 1",
+                             [(self._message_row_id(m),) for m in message_ids])
 
     def delete_message(self, message_id: bytes) -> None:
         self._db.execute("DELETE FROM messages WHERE id = ?", (self._message_row_id(message_id),))
@@ -289,17 +330,18 @@ class Store:
         return int(self._db.execute("SELECT COUNT(*) FROM prekeys WHERE kind = ?", (kind,)).fetchone()[0])
 
     # -- outbox ---------------------------------------------------------------------------------------
-    def add_outbox(self, data: bytes) -> str:
-        """Queue sealed envelope bytes (or a batch item) to post; returns the queue id."""
+    def add_outbox(self, data: bytes, contact_id: str, queued_at_ms: int) -> str:
+        """Queue an item (message id + envelope bytes) of the thread ``contact_id``; returns the queue id."""
         oid = self._new_id()
         seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox").fetchone()[0]
-        self._db.execute("INSERT INTO outbox (id, seq, data) VALUES (?, ?, ?)",
-                         (oid, seq, self._sealer.seal("outbox", "data", oid, data)))
+        self._db.execute("INSERT INTO outbox (id, seq, data, contact_id, queued_at_ms) VALUES (?, ?, ?, ?, ?)",
+                         (oid, seq, self._sealer.seal("outbox", "data", oid, data), contact_id, queued_at_ms))
         return oid
 
-    def outbox(self) -> list[tuple[str, bytes]]:
-        rows = self._db.execute("SELECT id, data FROM outbox ORDER BY seq").fetchall()
-        return [(r[0], self._sealer.open("outbox", "data", r[0], r[1])) for r in rows]
+    def outbox(self) -> list[OutboxEntry]:
+        """Every queued item, oldest first."""
+        rows = self._db.execute("SELECT id, data, contact_id, queued_at_ms FROM outbox ORDER BY seq").fetchall()
+        return [OutboxEntry(r[0], self._sealer.open("outbox", "data", r[0], r[1]), r[2], r[3]) for r in rows]
 
     def delete_outbox(self, oid: str) -> None:
         self._db.execute("DELETE FROM outbox WHERE id = ?", (oid,))

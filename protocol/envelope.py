@@ -35,6 +35,9 @@ MAX_SEALED_LEN = 72 * 1024
 MAX_ENVELOPE_LEN = ENVELOPE_HEADER_LEN + MAX_SEALED_LEN
 MAX_BATCH = 256
 """Envelopes per batch request: enough for a group fan-out or a receipt flush, bounded request size."""
+MAX_IDS_PER_REQUEST = 500
+"""Envelope ids per acknowledgement and envelopes per pull page (relay API, docs/relay-api.md): a backlog
+drains in a few round trips while no single request makes the relay delete or read more than 500 rows."""
 
 _TOKEN_LABEL = b"Confide-delivery-token-v1"
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from confide.client import (
+    INSECURE_TEST_KDF,
+    Client,
     Event,
     MessageReceived,
     PrekeysLow,
@@ -13,7 +16,9 @@ from confide.client import (
     TimerChanged,
 )
 
-from .conftest import MakeClient, introduce
+from confide.keys.address import Address
+
+from .conftest import PASSPHRASE, MakeClient, introduce
 
 
 async def _collect(it, predicate, timeout: float = 10.0) -> list[Event]:  # type: ignore[no-untyped-def]
@@ -82,24 +87,49 @@ async def test_relay_unreachable_event_and_backoff(make_client: MakeClient) -> N
     assert hooked
 
 
-async def test_prekeys_refilled_when_low(make_client: MakeClient) -> None:
-    therapist = await make_client("therapist", "therapist")
-    clients = [await make_client(f"c{i}") for i in range(3)]
-    before = await therapist._relay.prekey_counts()
-    for c in clients:
-        c.add_contact("dr", therapist.invite_code())
-        await c.start_thread("dr")
-    after = await therapist._relay.prekey_counts()
-    assert after["one_time"] == before["one_time"] - 3
-    lows: list[Event] = []
-    therapist.on(PrekeysLow, lows.append)
-    # Pretend a week passed: the signed prekey is rotated and the one-time stock topped up.
-    event = await therapist.maintain_prekeys(now=10**10)
-    assert event is not None and event.uploaded >= 2 and lows == [event]
-    full = await therapist._relay.prekey_counts()
-    assert full["one_time"] >= before["one_time"] - 3
-    # Sessions started before the rotation still open (the old signed prekey is kept for a grace period).
-    for c in clients:
-        await c.send_text("dr", "still works")
-    texts = [e for e in await therapist.sync() if isinstance(e, MessageReceived)]
-    assert len(texts) == 3
+async def test_prekeys_refilled_when_low(tmp_path: Path) -> None:
+    """Drain the therapist's one-time prekeys below the refill threshold, then check the exact refill."""
+    from confide.keys.prekeys import KEM_ONE_TIME_BATCH, ONE_TIME_PREKEY_BATCH, REFILL_THRESHOLD
+    from confide.server import RelayConfig, start_relay
+
+    drained = ONE_TIME_PREKEY_BATCH - REFILL_THRESHOLD + 1  # one below the threshold
+    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0,
+                         bundle_budget_per_hour=10 * ONE_TIME_PREKEY_BATCH)
+    async with start_relay(config) as url:
+        therapist = await Client.create(tmp_path / "t", PASSPHRASE, url, "t", "therapist", kdf=INSECURE_TEST_KDF)
+        clients = [await Client.create(tmp_path / f"c{i}", PASSPHRASE, url, f"c{i}", kdf=INSECURE_TEST_KDF)
+                   for i in range(3)]
+        try:
+            assert await therapist._relay.prekey_counts() == {
+                "one_time": ONE_TIME_PREKEY_BATCH, "kem_one_time": KEM_ONE_TIME_BATCH,
+                "signed_prekey_id": 1, "kem_last_resort_id": 1}
+            for c in clients:  # three real sessions, each using one key of each kind
+                c.add_contact("dr", therapist.invite_code())
+                await c.start_thread("dr")
+            for _ in range(drained - len(clients)):  # the rest taken by bare bundle fetches
+                await clients[0]._relay.fetch_bundles(Address.parse(therapist.address))
+            low = await therapist._relay.prekey_counts()
+            assert (low["one_time"], low["kem_one_time"]) == (REFILL_THRESHOLD - 1, 0)
+
+            lows: list[Event] = []
+            therapist.on(PrekeysLow, lows.append)
+            event = await therapist.maintain_prekeys()
+            assert event == PrekeysLow(REFILL_THRESHOLD - 1, 0, drained + KEM_ONE_TIME_BATCH)
+            assert lows == [event]
+            full = await therapist._relay.prekey_counts()
+            assert (full["one_time"], full["kem_one_time"]) == (ONE_TIME_PREKEY_BATCH, KEM_ONE_TIME_BATCH)
+            assert full["signed_prekey_id"] == 1  # not due for rotation yet
+            assert await therapist.maintain_prekeys() is None  # nothing more to do
+
+            # A week later: the signed prekey and the last-resort KEM key rotate (2 keys), nothing else.
+            rotated = await therapist.maintain_prekeys(now=10**10)
+            assert rotated == PrekeysLow(ONE_TIME_PREKEY_BATCH, KEM_ONE_TIME_BATCH, 2)
+            assert (await therapist._relay.prekey_counts())["signed_prekey_id"] == 2
+            # Sessions started before the rotation still open (the old signed prekey is kept for a grace period).
+            for c in clients:
+                await c.send_text("dr", "still works")
+            texts = [e.message.text for e in await therapist.sync() if isinstance(e, MessageReceived)]
+            assert texts == ["still works"] * 3
+        finally:
+            for c in [therapist, *clients]:
+                await c.close()

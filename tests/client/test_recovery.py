@@ -26,7 +26,7 @@ from confide.client import (
     MessageUndecryptable,
     ProfileError,
     ReceiptReceived,
-    RelayError,
+    MessageStatus,
     WrongPassphrase,
 )
 from confide.client.cli import EXIT_OS, EXIT_PASSPHRASE, EXIT_PROFILE, EXIT_USAGE
@@ -78,9 +78,9 @@ async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp
         assert restored.invite_code() != old_invite
 
         # The contact still holds the old token: the relay refuses it, and the contact is told so.
-        with pytest.raises(RelayError) as refused:
-            await dr.send_text("sam", "Are you there?")
-        assert refused.value.status == 403 and refused.value.code == "forbidden"
+        refused = await dr.send_text("sam", "Are you there?")
+        assert refused.status == MessageStatus.FAILED
+        assert refused.failure == "the recipient device does not accept this delivery token"
 
         # The restored side writes first: that starts a new session, registered with fresh prekeys.
         restored.add_contact("dr", dr.invite_code())

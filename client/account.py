@@ -1,0 +1,137 @@
+"""This profile's account at its relay: settings, delivery token, registration and prekey upkeep.
+
+The service owns the profile's settings in the ``meta`` table (relay URL, name, role, delivery token,
+whether registration finished) and the relay's stock of this device's public prekeys.
+"""
+
+from __future__ import annotations
+
+import time
+
+from confide.keys.encoding import RNG
+from confide.keys.prekeys import plan_refill
+from confide.keys.secret_keys import SecretKeys
+from confide.protocol.envelope import DELIVERY_TOKEN_LEN, delivery_token_hash
+from confide.protocol.sealed import SenderCertificate
+
+from .bus import EventBus
+from .errors import ProfileError
+from .events import PrekeysLow
+from .invite import Invite
+from .models import Role
+from .prekey_store import PreKeyStore
+from .relay import RelayClient
+from .store import Store
+
+_M_SERVER = "profile.server_url"
+_M_NAME = "profile.name"
+_M_ROLE = "profile.role"
+_M_TOKEN = "profile.delivery_token"  # noqa: S105 - a settings key name, not a secret
+_M_REGISTERED = "profile.registered"
+
+
+def server_url_of(store: Store) -> str:
+    """The relay URL a profile's store names.
+
+    Raises:
+        ProfileError: the profile was not created completely.
+    """
+    server = store.get_meta(_M_SERVER)
+    if server is None:
+        raise ProfileError("this profile has no relay address; it was not created completely")
+    return server.decode()
+
+
+def write_new_settings(store: Store, server_url: str, name: str, role: Role, rng: RNG) -> None:
+    """The settings of a new profile: relay, own name, role, a fresh delivery token, not yet registered."""
+    with store.transaction():
+        store.set_meta(_M_SERVER, server_url.rstrip("/").encode())
+        store.set_meta(_M_NAME, name.strip().encode())
+        store.set_meta(_M_ROLE, role.value.encode())
+        store.set_meta(_M_TOKEN, rng(DELIVERY_TOKEN_LEN))
+        store.set_meta_int(_M_REGISTERED, 0)
+
+
+class Account:
+    """Registration and prekeys of this device at its relay."""
+
+    def __init__(self, store: Store, keys: SecretKeys, relay: RelayClient, prekeys: PreKeyStore,
+                 bus: EventBus) -> None:
+        self._store = store
+        self._keys = keys
+        self._relay = relay
+        self._prekeys = prekeys
+        self._bus = bus
+
+    @property
+    def name(self) -> str:
+        """This profile's own display name (local only)."""
+        return (self._store.get_meta(_M_NAME) or b"").decode()
+
+    @property
+    def role(self) -> Role:
+        """The profile's role (local only)."""
+        return Role((self._store.get_meta(_M_ROLE) or Role.CLIENT.value.encode()).decode())
+
+    def token(self) -> bytes:
+        """This device's delivery token.
+
+        Raises:
+            ProfileError: the profile was not created completely.
+        """
+        token = self._store.get_meta(_M_TOKEN)
+        if token is None or len(token) != DELIVERY_TOKEN_LEN:
+            raise ProfileError("this profile has no delivery token; it was not created completely")
+        return token
+
+    def invite_code(self) -> str:
+        """The invite code (address + delivery token)."""
+        return Invite(self._keys.identity.address, self.token()).code
+
+    def sender_certificate(self) -> SenderCertificate:
+        """What sealed sender tells a recipient about this device (identity, device, reply token)."""
+        return SenderCertificate(self._keys.identity.public, self._keys.device.certificate, self.token())
+
+    async def register(self) -> None:
+        """Register this device and publish its first prekeys.
+
+        Raises:
+            RelayUnreachable, RelayError.
+        """
+        upload = self._prekeys.generate(PreKeyStore.initial_plan(), int(time.time()))
+        assert upload.signed_prekey is not None and upload.kem_last_resort is not None
+        await self._relay.register(
+            identity=self._keys.identity.public.to_bytes(), device=self._keys.device.certificate.to_bytes(),
+            token_hashes=[delivery_token_hash(self.token())], signed_prekey=upload.signed_prekey,
+            kem_last_resort=upload.kem_last_resort, one_time_prekeys=upload.one_time_prekeys,
+            kem_one_time_prekeys=upload.kem_one_time_prekeys,
+        )
+        self._store.set_meta_int(_M_REGISTERED, 1)
+
+    async def ensure_registered(self) -> None:
+        """Finish a registration that an outage interrupted (no-op once registered)."""
+        if not self._store.get_meta_int(_M_REGISTERED, 0):
+            await self.register()
+
+    async def maintain_prekeys(self, *, now: int | None = None) -> PrekeysLow | None:
+        """Check the relay's stock of this device's prekeys and the signed prekey's age; refill and rotate
+        as :func:`confide.keys.prekeys.plan_refill` decides. Returns the :class:`PrekeysLow` event emitted,
+        if anything was uploaded.
+
+        Raises:
+            RelayUnreachable, RelayError.
+        """
+        now_s = int(time.time()) if now is None else now
+        counts = await self._relay.prekey_counts()
+        plan = plan_refill(one_time_left=counts.get("one_time", 0), kem_one_time_left=counts.get("kem_one_time", 0),
+                           signed_created_at=self._prekeys.current_signed_created_at(), now=now_s)
+        if not plan.needed:
+            return None
+        upload = self._prekeys.generate(plan, now_s)
+        await self._relay.upload_prekeys(
+            signed_prekey=upload.signed_prekey, kem_last_resort=upload.kem_last_resort,
+            one_time_prekeys=upload.one_time_prekeys, kem_one_time_prekeys=upload.kem_one_time_prekeys,
+        )
+        event = PrekeysLow(counts.get("one_time", 0), counts.get("kem_one_time", 0), upload.count)
+        self._bus.emit(event)
+        return event

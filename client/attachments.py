@@ -1,0 +1,122 @@
+"""Attachments of a profile: encrypting and uploading a file, downloading and verifying a received one, and
+decrypting it to a path the user chose. The file work itself is in :mod:`confide.client.attachment_files`
+(synchronous, run in a thread so the event loop stays free).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mimetypes
+import os
+from pathlib import Path
+
+from confide.keys.encoding import RNG
+from confide.protocol.attachment import new_attachment_key
+from confide.protocol.content import AttachmentPointer
+
+from . import attachment_files as files
+from .errors import AttachmentError, UnknownMessage
+from .models import Direction
+from .profile import ProfilePaths
+from .records import AttachmentRecord, MessageRecord
+from .relay import ProgressCallback, RelayClient
+from .store import Store
+from .timers import relay_lifetime
+
+TEMP_NAME_BYTES = 16
+"""Random bytes in a temporary or stored attachment file name: names never collide or say anything."""
+
+
+class Attachments:
+    """Uploads, downloads and saves attachments for one profile."""
+
+    def __init__(self, store: Store, paths: ProfilePaths, relay: RelayClient, *, rng: RNG) -> None:
+        self._store = store
+        self._paths = paths
+        self._relay = relay
+        self._rng = rng
+
+    async def upload(self, source: Path, *, mime: str | None, caption: str, expire_after_s: int,
+                     progress: ProgressCallback | None) -> tuple[AttachmentRecord, AttachmentPointer]:
+        """Encrypt ``source`` (streaming) and upload it; returns its record and the pointer to send.
+
+        Raises:
+            AttachmentError: unreadable or too large a file, or a pointer that cannot describe it.
+            RelayUnreachable, RelayError: the upload failed (nothing is kept).
+        """
+        key = new_attachment_key(self._rng)
+        tmp = self._paths.tmp / (self._rng(TEMP_NAME_BYTES).hex() + ".up")
+        try:
+            size, digest = await asyncio.to_thread(files.encrypt_file, source, tmp, key, progress)
+            blob_id = await self._relay.upload_blob(tmp, digest.hex(), relay_lifetime(expire_after_s), progress)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        name = files.safe_file_name(source.name)
+        mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        try:
+            pointer = AttachmentPointer(blob_id, key, digest, size, name, mime, caption)
+        except ValueError as exc:
+            raise AttachmentError(f"cannot describe this attachment: {exc}") from exc
+        return AttachmentRecord(blob_id, key, digest, size, name, mime, caption), pointer
+
+    async def download(self, message_id: str) -> MessageRecord:
+        """Download, verify and keep (encrypted) the attachment of a received message; returns the message.
+
+        Raises:
+            UnknownMessage: no such message, or it was deleted meanwhile.
+            AttachmentError: the message has no attachment, or it failed verification.
+            RelayUnreachable, RelayError.
+        """
+        msg = self._store.find_message(message_id)
+        att = msg.attachment
+        if att is None:
+            raise AttachmentError("that message has no attachment")
+        if att.file is not None:
+            return msg
+        tmp = self._paths.tmp / (self._rng(TEMP_NAME_BYTES).hex() + ".down")
+        name = self._rng(TEMP_NAME_BYTES).hex() + ".blob"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in self._relay.download_blob(att.blob_id):
+                    out.write(chunk)
+            await asyncio.to_thread(files.verify_blob, tmp, att.key, att.size, att.digest)
+            os.replace(tmp, self._paths.attachments / name)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        fresh = self._store.message(msg.message_id)
+        if fresh is None or fresh.attachment is None:  # expired or deleted meanwhile
+            with contextlib.suppress(OSError):
+                (self._paths.attachments / name).unlink()
+            raise UnknownMessage("the message was deleted while its attachment was downloading")
+        fresh.attachment.file = name
+        with self._store.transaction():
+            self._store.save_message(fresh)
+        return fresh
+
+    async def save(self, message_id: str, path: str | os.PathLike[str]) -> Path:
+        """Decrypt a received attachment to ``path`` (a file, or a directory to put it in under its name),
+        downloading it first if needed; returns the path written.
+
+        Raises:
+            UnknownMessage; AttachmentError (no attachment, your own attachment, failed verification, or the
+            destination cannot be written); RelayUnreachable, RelayError.
+        """
+        msg = self._store.find_message(message_id)
+        if msg.attachment is None:
+            raise AttachmentError("that message has no attachment")
+        if msg.direction == Direction.OUT:
+            raise AttachmentError("this is your own attachment; the original file is on this device")
+        if msg.attachment.file is None:
+            msg = await self.download(message_id)
+        att = msg.attachment
+        assert att is not None and att.file is not None
+        dest = Path(path)
+        if dest.is_dir():
+            dest = dest / files.safe_file_name(att.name)
+        await asyncio.to_thread(files.decrypt_file, self._paths.attachments / att.file, dest, att.key, att.size,
+                                att.digest)
+        return dest

@@ -1,0 +1,238 @@
+"""The inbox: turning delivered envelopes into stored messages and events.
+
+For each delivery: parse → skip if its envelope id was already processed → open (sealed sender + ratchet,
+all-or-nothing) → decide trust (TOFU pin, or flag an identity change) → in ONE transaction: the new session
+state, used prekeys deleted, the message (deduplicated by its message id, and marked "not yet reported") or
+its effect (receipt, timer, delete), and the envelope's "seen" mark → only then may the envelope be
+acknowledged.
+
+What is acknowledged, and what is not:
+
+- a message stored (or recognised as already stored): acknowledged;
+- a message that truly cannot be decrypted (tampered, or for a session this device no longer has):
+  acknowledged and surfaced (:class:`MessageUndecryptable` when the sender is authenticated), because
+  keeping it would block the mailbox forever;
+- a local fault (the store cannot be read or written, a stored session or prekey is damaged): NOT
+  acknowledged. :class:`StorageError` propagates, the relay keeps the envelope, and it is processed again
+  once the fault is fixed.
+
+Follow-ups that need the network (delivery receipts, attachment downloads, a prekey check) are collected
+and run by :class:`~confide.client.sync.Sync` after the batch is acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from confide.keys.encoding import RNG
+from confide.keys.identity import IdentityPublicKey
+from confide.keys.secret_keys import SecretKeys
+from confide.protocol.content import (
+    AttachmentPointer,
+    Content,
+    Delete,
+    Receipt,
+    ReceiptKind,
+    Text,
+    TimerChange,
+)
+from confide.protocol.envelope import Delivery
+from confide.protocol.errors import (
+    DecryptionError,
+    DuplicateMessage,
+    ProtocolError,
+    RemoteProtocolError,
+    UndecryptableMessage,
+)
+from confide.protocol.sealed import Opened, open_sealed
+
+from .bus import EventBus
+from .contacts import Contacts
+from .events import (
+    Event,
+    IdentityChanged,
+    MessageDeleted,
+    MessageReceived,
+    MessageUndecryptable,
+    ReceiptReceived,
+    TimerChanged,
+)
+from .expiry import Expiry
+from .models import OUTGOING_RANK, Direction, MessageKind, MessageStatus
+from .prekey_store import PreKeyStore
+from .records import AttachmentRecord, ContactRecord, MessageRecord
+from .sessions import Sessions
+from .store import Store
+from .views import public_message
+
+_log = logging.getLogger(__name__)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True)
+class FollowUps:
+    """Network work owed for what the inbox stored: receipts per contact id, downloads, a prekey check."""
+
+    receipts: dict[str, list[bytes]] = field(default_factory=dict)
+    downloads: list[str] = field(default_factory=list)
+    prekeys_used: bool = False
+
+
+class Inbox:
+    """Processes deliveries for one profile; owns the ``seen_envelopes`` table."""
+
+    def __init__(self, store: Store, keys: SecretKeys, prekeys: PreKeyStore, sessions: Sessions,
+                 contacts: Contacts, expiry: Expiry, bus: EventBus, *, rng: RNG) -> None:
+        self._store = store
+        self._keys = keys
+        self._prekeys = prekeys
+        self._sessions = sessions
+        self._contacts = contacts
+        self._expiry = expiry
+        self._bus = bus
+        self._rng = rng
+        self._follow_ups = FollowUps()
+
+    def take_follow_ups(self) -> FollowUps:
+        """What is owed since the last call (and forget it)."""
+        owed, self._follow_ups = self._follow_ups, FollowUps()
+        return owed
+
+    def _drop(self, env_id: bytes, now: int) -> bytes:
+        with self._store.transaction():
+            self._store.mark_envelope_seen(env_id, now)
+        return env_id
+
+    def handle(self, raw: bytes) -> bytes | None:
+        """Process one delivery; returns the envelope id to acknowledge (``None``: unparseable, skip).
+
+        Raises:
+            StorageError: a local fault; the envelope must NOT be acknowledged (nothing was changed).
+        """
+        store = self._store
+        try:
+            delivery = Delivery.from_bytes(raw)
+        except RemoteProtocolError:
+            _log.warning("the relay sent a malformed delivery; ignored")
+            return None
+        env_id = delivery.envelope_id
+        if store.envelope_seen(env_id):
+            return env_id
+        now = _now_ms()
+        try:
+            opened = open_sealed(self._keys.identity, delivery.ciphertext, find_session=self._sessions.find,
+                                 prekeys=self._prekeys, rng=self._rng)
+        except DuplicateMessage:
+            _log.info("dropping a message that was already decrypted")
+            return self._drop(env_id, now)
+        except UndecryptableMessage as exc:
+            _log.warning("dropping a message that could not be decrypted (its sender is known)")
+            self._drop(env_id, now)
+            known = store.contact_by_address(exc.sender.identity.address.raw)
+            self._bus.emit(MessageUndecryptable(known.name if known else exc.sender.identity.address.text))
+            return env_id
+        except (DecryptionError, ProtocolError):
+            _log.warning("dropping a message that could not be decrypted")
+            return self._drop(env_id, now)
+        events: list[Event] = []
+        with store.transaction():
+            rec, flagged = self._contact_for(opened, events)
+            self._sessions.save(rec.contact_id, opened.session)
+            self._prekeys.consume(opened.used_one_time_prekey, opened.used_kem_prekey)
+            self._follow_ups.prekeys_used |= opened.new_session
+            store.mark_envelope_seen(env_id, now)
+            store.prune_seen_envelopes(now)
+            try:
+                content = Content.from_bytes(opened.plaintext)
+            except RemoteProtocolError:
+                _log.warning("dropping a message with malformed content")
+                content = None
+            if content is not None:
+                self._apply(rec, content, flagged, now, events)
+            store.save_contact(rec)
+        for event in events:
+            self._bus.emit(event)
+        return env_id
+
+    def _contact_for(self, opened: Opened, events: list[Event]) -> tuple[ContactRecord, bool]:
+        """The sender's contact (created on first contact), and whether its identity is unaccepted."""
+        store = self._store
+        sender = opened.sender
+        address = sender.identity.address
+        ident = sender.identity.to_bytes()
+        rec = store.contact_by_address(address.raw)
+        if rec is None:
+            rec = ContactRecord(store.new_contact_id(), self._contacts.auto_name(address), address.raw,
+                                sender.reply_token, ident, auto_named=True)
+            return rec, False
+        if rec.changed and rec.pending_address == address.raw:
+            if rec.pending_identity is None:
+                rec.pending_identity = ident
+            rec.pending_token = sender.reply_token
+            return rec, True
+        if rec.identity is None:
+            rec.identity = ident
+        if rec.identity != ident:
+            old = IdentityPublicKey.from_bytes(rec.identity).fingerprint()
+            rec.changed, rec.pending_address, rec.pending_identity = True, address.raw, ident
+            rec.pending_token = sender.reply_token
+            events.append(IdentityChanged(rec.name, old, sender.identity.fingerprint()))
+            return rec, True
+        rec.token = sender.reply_token
+        return rec, False
+
+    def _apply(self, rec: ContactRecord, content: Content, flagged: bool, now: int, events: list[Event]) -> None:
+        store = self._store
+        body = content.body
+        mid = content.message_id
+        if isinstance(body, Text | AttachmentPointer):
+            if store.has_message(mid):
+                return  # the same message arrived twice: shown once
+            att = None
+            kind, text = MessageKind.TEXT, ""
+            if isinstance(body, Text):
+                text = body.body
+            else:
+                kind, text = MessageKind.ATTACHMENT, body.caption
+                att = AttachmentRecord(body.blob_id, body.key, body.digest, body.size, body.name, body.mime,
+                                       body.caption)
+            msg = MessageRecord(mid, rec.contact_id, Direction.IN, kind, text, content.sent_at_ms, now,
+                                MessageStatus.UNREAD, content.expire_after_s, None, att, flagged)
+            store.save_message(msg)
+            store.mark_unreported(mid)
+            events.append(MessageReceived(rec.name, public_message(msg, rec.name)))
+            if not flagged:
+                self._follow_ups.receipts.setdefault(rec.contact_id, []).append(mid)
+            if att is not None:
+                self._follow_ups.downloads.append(mid.hex())
+        elif isinstance(body, Receipt):
+            status = MessageStatus.READ if body.kind == ReceiptKind.READ else MessageStatus.DELIVERED
+            changed = []
+            for target in body.message_ids:
+                m = store.message(target)
+                if m is None or m.contact_id != rec.contact_id or m.direction != Direction.OUT:
+                    continue
+                if OUTGOING_RANK.get(MessageStatus(m.status), 0) < OUTGOING_RANK[status]:
+                    m.status = status
+                    store.save_message(m)
+                changed.append(target.hex())
+            if changed:
+                events.append(ReceiptReceived(rec.name, status, tuple(changed)))
+        elif isinstance(body, TimerChange):
+            if store.has_message(mid):
+                return
+            rec.timer_s = body.seconds
+            store.save_message(MessageRecord(mid, rec.contact_id, Direction.IN, MessageKind.TIMER, "",
+                                             content.sent_at_ms, now, MessageStatus.READ, 0, None, None, flagged))
+            events.append(TimerChanged(rec.name, body.seconds, True))
+        elif isinstance(body, Delete):
+            m = store.message(body.target_id)
+            if m is not None and m.contact_id == rec.contact_id and m.direction == Direction.IN:
+                store.delete_message(m.message_id)
+                self._expiry.remove_attachment_file(m)
+                events.append(MessageDeleted(rec.name, m.message_id.hex(), "deleted"))

@@ -1,0 +1,211 @@
+"""Threads: sending (text, files, timer changes, deletions, receipts), reading and marking read.
+
+**Was this send queued?** One answer: a send either raises, and then nothing was kept, or returns the stored
+:class:`Message`, whose ``status`` says what happened — ``sent`` (the relay accepted it), ``pending`` (kept
+in the outbox because the relay is unreachable or busy; see :meth:`Client.queued`; it goes out on the next
+sync) or ``failed`` (the relay refused it for good; ``Message.failure`` says why).
+
+Encrypting commits the advanced session state, the message row and the queued envelope in one transaction
+(:meth:`Messaging.queue`); posting happens after, through the :class:`~confide.client.outbox.Outbox`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+from confide.keys.encoding import RNG
+from confide.protocol.content import (
+    MAX_RECEIPT_IDS,
+    Body,
+    Content,
+    Delete,
+    Receipt,
+    ReceiptKind,
+    Text,
+    TimerChange,
+    new_message_id,
+)
+
+from .account import Account
+from .attachments import Attachments
+from .bus import EventBus
+from .contacts import Contacts
+from .errors import ClientError, RelayError, RelayUnreachable, UnknownMessage
+from .events import TimerChanged
+from .expiry import Expiry
+from .models import Contact, Direction, Message, MessageKind, MessageStatus
+from .outbox import TRANSIENT_RELAY_STATUSES, Outbox
+from .pinning import require_trusted
+from .records import AttachmentRecord, ContactRecord, MessageRecord
+from .relay import ProgressCallback
+from .sessions import Sessions
+from .store import Store
+from .timers import check_timer, expiry_from, relay_lifetime
+from .views import public_contact, public_message
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Messaging:
+    """Sends and reads the threads of one profile."""
+
+    def __init__(self, store: Store, contacts: Contacts, sessions: Sessions, outbox: Outbox, account: Account,
+                 attachments: Attachments, expiry: Expiry, bus: EventBus, *, rng: RNG) -> None:
+        self._store = store
+        self._contacts = contacts
+        self._sessions = sessions
+        self._outbox = outbox
+        self._account = account
+        self._attachments = attachments
+        self._expiry = expiry
+        self._bus = bus
+        self._rng = rng
+
+    # -- sending --------------------------------------------------------------------------------------
+    async def _prepare(self, rec: ContactRecord) -> ContactRecord:
+        """Check that ``rec`` can be written to, starting sessions if there are none yet."""
+        require_trusted(rec)
+        if rec.token is None:
+            raise ClientError("you cannot write to this contact yet: add their invite code with "
+                              "'confide contacts add NAME INVITE'")
+        if not self._sessions.of(rec):
+            rec = await self._sessions.start(rec)
+        return rec
+
+    def queue(self, rec: ContactRecord, content: Content, record: MessageRecord | None) -> None:
+        """Encrypt ``content`` for every device of ``rec``; commit sessions, message and outbox together."""
+        plaintext = content.to_bytes()
+        cert = self._account.sender_certificate()
+        lifetime = relay_lifetime(content.expire_after_s)
+        mid = record.message_id if record is not None else None
+        with self._store.transaction():
+            for env in self._sessions.encrypt(rec, plaintext, cert, lifetime):
+                self._outbox.add(rec.contact_id, mid, env)
+            if record is not None:
+                self._store.save_message(record)
+
+    async def _send(self, rec: ContactRecord, body: Body, *, expire_after_s: int, kind: MessageKind,
+                    text: str = "", attachment: AttachmentRecord | None = None) -> Message:
+        now = _now_ms()
+        content = Content(new_message_id(self._rng), now, expire_after_s, body)
+        record = MessageRecord(content.message_id, rec.contact_id, Direction.OUT, kind, text, now, now,
+                               MessageStatus.PENDING, expire_after_s, expiry_from(now, expire_after_s), attachment)
+        self.queue(rec, content, record)
+        await self.flush()
+        fresh = self._store.message(record.message_id)
+        return public_message(fresh or record, rec.name)
+
+    async def _send_control(self, rec: ContactRecord, body: Body) -> None:
+        """Send a control message (a deletion): queued like a message, with no thread entry.
+
+        Raises:
+            RelayError: the relay refused it for good (it is dropped, not retried).
+        """
+        self.queue(rec, Content(new_message_id(self._rng), _now_ms(), 0, body), None)
+        with contextlib.suppress(RelayUnreachable):
+            final = [r for r in await self._outbox.flush() if r.status not in TRANSIENT_RELAY_STATUSES]
+            if final:
+                raise final[0]
+
+    async def flush(self) -> None:
+        """Post the outbox now; an unreachable relay leaves it queued for the next sync."""
+        with contextlib.suppress(RelayUnreachable):
+            await self._outbox.flush()
+
+    async def send_text(self, peer: str, text: str, *, expire_after_s: int | None = None) -> Message:
+        """Send a text message (see the module docstring for what the returned status means).
+
+        Raises (nothing is kept):
+            UntrustedIdentity, UnknownContact; ClientError when the text is too long or the contact has no
+            invite; RelayUnreachable, RelayError when there is no session yet and the peer's keys cannot be
+            fetched.
+        """
+        try:
+            body = Text(text)
+        except ValueError as exc:
+            raise ClientError("the message is too long for one text; send it as a file") from exc
+        rec = await self._prepare(self._contacts.find(peer))
+        expire = rec.timer_s if expire_after_s is None else check_timer(expire_after_s)
+        return await self._send(rec, body, expire_after_s=expire, kind=MessageKind.TEXT, text=text)
+
+    async def send_file(self, peer: str, path: str | os.PathLike[str], *, mime: str | None = None,
+                        caption: str = "", expire_after_s: int | None = None,
+                        progress: ProgressCallback | None = None) -> Message:
+        """Encrypt and upload a file of any size (streaming), then send its pointer.
+
+        Raises (nothing is kept):
+            AttachmentError: unreadable or too large a file; plus what :meth:`send_text` raises, and
+            RelayUnreachable/RelayError when the upload fails.
+        """
+        rec = await self._prepare(self._contacts.find(peer))
+        expire = rec.timer_s if expire_after_s is None else check_timer(expire_after_s)
+        att, pointer = await self._attachments.upload(Path(path), mime=mime, caption=caption, expire_after_s=expire,
+                                                      progress=progress)
+        return await self._send(rec, pointer, expire_after_s=expire, kind=MessageKind.ATTACHMENT, text=caption,
+                                attachment=att)
+
+    async def set_timer(self, peer: str, seconds: int) -> Contact:
+        """Set the thread's disappearing timer (0 = off); the peer sees the change as a message too."""
+        seconds = check_timer(seconds)
+        rec = await self._prepare(self._contacts.find(peer))
+        rec.timer_s = seconds
+        with self._store.transaction():
+            self._store.save_contact(rec)
+        await self._send(rec, TimerChange(seconds), expire_after_s=0, kind=MessageKind.TIMER)
+        self._bus.emit(TimerChanged(rec.name, seconds, False))
+        return public_contact(self._store.contact(rec.contact_id) or rec)
+
+    async def delete_for_everyone(self, peer: str, message_id: str) -> None:
+        """Delete one of your own messages here and on the peer's devices.
+
+        Raises:
+            UnknownMessage: no such message of yours in this thread.
+        """
+        rec = self._contacts.find(peer)
+        msg = self._store.find_message(message_id)
+        if msg.contact_id != rec.contact_id or msg.direction != Direction.OUT:
+            raise UnknownMessage("you can delete for everyone only your own messages in this thread")
+        await self._send_control(await self._prepare(rec), Delete(msg.message_id))
+        self._expiry.delete(msg, "deleted")
+
+    def delete_message(self, message_id: str) -> None:
+        """Delete a message (and its attachment file) from this device only."""
+        self._expiry.delete(self._store.find_message(message_id), "deleted")
+
+    async def send_receipt(self, rec: ContactRecord, kind: ReceiptKind, ids: list[bytes]) -> None:
+        """Tell the peer these messages were delivered or read (skipped without a usable session)."""
+        if rec.token is None or rec.changed or not self._sessions.of(rec):
+            return
+        for i in range(0, len(ids), MAX_RECEIPT_IDS):
+            chunk = tuple(ids[i : i + MAX_RECEIPT_IDS])
+            self.queue(rec, Content(new_message_id(self._rng), _now_ms(), 0, Receipt(kind, chunk)), None)
+        await self._outbox.flush()
+
+    # -- reading --------------------------------------------------------------------------------------
+    def history(self, peer: str) -> list[Message]:
+        """The thread with ``peer``, oldest first."""
+        rec = self._contacts.find(peer)
+        return [public_message(m, rec.name) for m in self._store.thread(rec.contact_id)]
+
+    async def mark_read(self, peer: str, *, now_ms: int | None = None) -> int:
+        """Mark the peer's unread messages read (starting their timers) and send READ receipts; returns how
+        many were marked."""
+        rec = self._contacts.find(peer)
+        now = _now_ms() if now_ms is None else now_ms
+        ids = []
+        with self._store.transaction():
+            for m in self._store.thread(rec.contact_id):
+                if m.direction == Direction.IN and m.status == MessageStatus.UNREAD:
+                    m.status = MessageStatus.READ
+                    m.expires_at_ms = expiry_from(now, m.expire_after_s)
+                    self._store.save_message(m)
+                    ids.append(m.message_id)
+        if ids and rec.token is not None and not rec.changed:
+            with contextlib.suppress(RelayUnreachable, RelayError):
+                await self.send_receipt(rec, ReceiptKind.READ, ids)
+        return len(ids)

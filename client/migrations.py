@@ -1,0 +1,92 @@
+"""Ordered migrations of the profile store (``store.db``), recorded in ``PRAGMA user_version``.
+
+Each migration is a function registered with its version number; :func:`migrate` runs the missing ones in
+order, each in its own transaction together with the version bump, so a crash leaves the store at one
+version or the next, never between. A store newer than this code knows is refused (opening it with an old
+version could lose data). Profiles from before this module have ``user_version`` 0 and the tables of
+version 1, which :func:`_v1` creates only where missing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from .errors import StorageError
+
+Migration = Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[tuple[int, Migration]] = []
+"""``(version, function)`` in ascending order."""
+
+
+def migration(version: int) -> Callable[[Migration], Migration]:
+    """Register ``fn`` as the migration to ``version`` (versions must be registered in order)."""
+    def register(fn: Migration) -> Migration:
+        assert not MIGRATIONS or MIGRATIONS[-1][0] == version - 1, "migrations are registered in order"
+        MIGRATIONS.append((version, fn))
+        return fn
+    return register
+
+
+@migration(1)
+def _v1(db: sqlite3.Connection) -> None:
+    """The first schema: settings, contacts, sessions, messages, processed envelopes, prekeys, outbox."""
+    for statement in (
+        "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS contacts (id TEXT PRIMARY KEY, addr_idx TEXT UNIQUE NOT NULL, pending_idx TEXT, "
+        "data BLOB NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, contact_id TEXT NOT NULL, data BLOB NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS sessions_contact ON sessions (contact_id)",
+        "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, contact_id TEXT NOT NULL, "
+        "expires_at_ms INTEGER, data BLOB NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS messages_thread ON messages (contact_id, seq)",
+        "CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at_ms)",
+        "CREATE TABLE IF NOT EXISTS seen_envelopes (idx TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS prekeys (kind TEXT NOT NULL, key_id INTEGER NOT NULL, created_at INTEGER NOT "
+        "NULL, retired_at INTEGER, data BLOB NOT NULL, PRIMARY KEY (kind, key_id))",
+        "CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, data BLOB NOT NULL)",
+    ):
+        db.execute(statement)
+
+
+@migration(2)
+def _v2(db: sqlite3.Connection) -> None:
+    """Incoming messages not yet reported to the application (by ``sync()`` or ``events()``): a ``sync()``
+    that fails after storing messages leaves them marked, and the next one reports them."""
+    db.execute("ALTER TABLE messages ADD COLUMN unreported INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX messages_unreported ON messages (unreported) WHERE unreported = 1")
+
+
+@migration(3)
+def _v3(db: sqlite3.Connection) -> None:
+    """Each queued envelope knows its thread and when it was queued, so the outbox can be shown."""
+    db.execute("ALTER TABLE outbox ADD COLUMN contact_id TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN queued_at_ms INTEGER")
+
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+"""The schema version this code writes."""
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring ``db`` (autocommit connection) to :data:`LATEST_VERSION`; returns the version found.
+
+    Raises:
+        StorageError: the store was written by a newer version of Confide.
+    """
+    found = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if found > LATEST_VERSION:
+        raise StorageError("this profile was written by a newer version of Confide; update Confide to open it")
+    for version, fn in MIGRATIONS:
+        if version <= found:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+            db.execute(f"PRAGMA user_version = {version:d}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return found

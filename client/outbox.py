@@ -1,0 +1,82 @@
+"""The outbox: sealed envelopes waiting to be posted to the relay, in order.
+
+Sending commits the new session state, the message row and the envelope here in one transaction; posting
+happens after. A relay that is down or busy leaves envelopes queued for the next flush; a final refusal
+drops the envelope and marks its message ``failed`` with the relay's reason. Queued envelopes are sealed at
+rest like every other row; each knows the thread (contact id) and message it carries so that
+:meth:`Outbox.queued` can show what is waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from confide.keys.encoding import Reader, Writer
+from confide.protocol.envelope import Envelope
+
+from .errors import RelayError, StorageError
+from .models import MessageStatus, QueuedItem
+from .relay import RelayClient
+from .store import Store
+
+_log = logging.getLogger(__name__)
+
+TRANSIENT_RELAY_STATUSES = frozenset({429, 503})
+"""Relay refusals that pass (rate limit, full mailbox, relay busy): the envelope stays queued and is retried on
+the next flush, like an unreachable relay. Any other refusal is final for that envelope."""
+
+
+class Outbox:
+    """Queues envelopes in the store and posts them in order, one flush at a time."""
+
+    def __init__(self, store: Store, relay: RelayClient) -> None:
+        self._store = store
+        self._relay = relay
+        self._lock = asyncio.Lock()
+
+    def add(self, contact_id: str, message_id: bytes | None, envelope: Envelope) -> None:
+        """Queue ``envelope`` (call inside the transaction that stored the session state it came from)."""
+        item = Writer().var8(message_id or b"").raw(envelope.to_bytes()).bytes()
+        self._store.add_outbox(item, contact_id, int(time.time() * 1000))
+
+    def queued(self, names: dict[str, str]) -> list[QueuedItem]:
+        """What is waiting, oldest first; ``names`` maps contact ids to local names."""
+        out = []
+        for entry in self._store.outbox():
+            mid = Reader(entry.data, StorageError).var8()
+            out.append(QueuedItem(mid.hex() if mid else None, names.get(entry.contact_id or "", ""),
+                                  "message" if mid else "control", entry.queued_at_ms or 0))
+        return out
+
+    async def flush(self) -> list[RelayError]:
+        """Post queued envelopes in order; returns the relay's refusals.
+
+        A transient refusal (429 rate limit or full mailbox, 503) stops the flush and keeps that envelope and the
+        rest queued; any other refusal drops the envelope and marks its message ``failed``.
+
+        Raises:
+            RelayUnreachable: the relay is down; what is left stays queued.
+        """
+        refusals: list[RelayError] = []
+        async with self._lock:
+            for entry in self._store.outbox():
+                r = Reader(entry.data, StorageError)
+                mid, env = r.var8(), r.rest()
+                status, failure = MessageStatus.SENT, ""
+                try:
+                    await self._relay.post_envelope(env)
+                except RelayError as exc:
+                    refusals.append(exc)
+                    _log.warning("relay refused an envelope: %s", exc.code)
+                    if exc.status in TRANSIENT_RELAY_STATUSES:
+                        break  # keep it (and everything after it, in order) queued for the next flush
+                    status, failure = MessageStatus.FAILED, exc.relay_message
+                with self._store.transaction():
+                    self._store.delete_outbox(entry.oid)
+                    msg = self._store.message(mid) if mid else None
+                    if msg is not None and msg.status == MessageStatus.PENDING:
+                        msg.status, msg.failure = status, failure
+                        self._store.save_message(msg)
+        return refusals

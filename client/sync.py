@@ -1,0 +1,241 @@
+"""Keeping a profile in touch with its relay: ``sync()`` (catch up once), and the background work of a
+long-running client — the WebSocket receive loop with capped exponential back-off, catch-up pulls, the
+expiry sweep and prekey upkeep.
+
+**Every stored message is reported exactly once.** The inbox marks each new incoming message "unreported"
+in the transaction that stores it. A message is reported when ``sync()`` returns it, when ``events()``
+yields it, or when a hook receives it; only then is the mark cleared. So if ``sync()`` fails halfway (for
+example the relay goes away after the backlog was stored and acknowledged), the next ``sync()`` — in this
+process or another — returns what the failed one stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+
+import aiohttp
+
+from confide.protocol.content import ReceiptKind
+
+from .account import Account
+from .attachments import Attachments
+from .bus import EventBus
+from .contacts import Contacts
+from .errors import ClientError, RelayError, RelayUnreachable, StorageError
+from .events import Connected, Event, MessageReceived, RelayOffline
+from .expiry import Expiry
+from .inbox import Inbox
+from .messaging import Messaging
+from .outbox import Outbox
+from .relay import RelayClient
+from .store import Store
+from .timers import EXPIRY_SWEEP_INTERVAL_S
+from .views import public_message
+
+_log = logging.getLogger(__name__)
+
+RECONNECT_BASE_S = 1.0
+"""First wait before reconnecting to the relay after the live connection drops."""
+RECONNECT_MAX_S = 60.0
+"""Cap of the exponential back-off: a relay back after an outage is noticed within a minute, and a
+thousand clients of a dead relay make about one connection attempt each per minute."""
+CATCH_UP_INTERVAL_S = 30.0
+"""While connected, also pull the mailbox this often (one small signed GET): anything a push missed is
+picked up within half a minute, whatever happened to the socket."""
+PREKEY_CHECK_INTERVAL_S = 3600.0
+"""How often a long-running client re-checks its prekey stock and signed-prekey age."""
+
+
+class Sync:
+    """Catch-up and live receiving for one profile. Owns the background tasks it starts."""
+
+    def __init__(self, store: Store, relay: RelayClient, inbox: Inbox, outbox: Outbox, account: Account,
+                 messaging: Messaging, attachments: Attachments, expiry: Expiry, contacts: Contacts,
+                 bus: EventBus) -> None:
+        self._store = store
+        self._relay = relay
+        self._inbox = inbox
+        self._outbox = outbox
+        self._account = account
+        self._messaging = messaging
+        self._attachments = attachments
+        self._expiry = expiry
+        self._contacts = contacts
+        self._bus = bus
+        self._loops: list[asyncio.Task[None]] = []
+        self._closed = False
+        self.auto_download = True
+        """Download received attachments as they arrive (False: fetch them on demand)."""
+        self.catch_up_interval_s = CATCH_UP_INTERVAL_S
+        """Seconds between catch-up pulls while the live connection is open."""
+
+    # -- reporting ------------------------------------------------------------------------------------
+    def reported(self, events: list[Event]) -> None:
+        """The application was handed these events: clear the "unreported" marks of their messages."""
+        ids = [bytes.fromhex(e.message.message_id) for e in events if isinstance(e, MessageReceived)]
+        if ids:
+            with self._store.transaction():
+                self._store.clear_unreported(ids)
+
+    def _unreported(self, skip: set[str]) -> list[Event]:
+        """Stored messages nobody was told of (e.g. by a ``sync()`` that failed), except ``skip``."""
+        out: list[Event] = []
+        names: dict[str, str] = {}
+        for m in self._store.unreported_messages():
+            if m.message_id.hex() in skip:
+                continue
+            if m.contact_id not in names:
+                names[m.contact_id] = self._contacts.name_of(m.contact_id)
+            name = names[m.contact_id]
+            out.append(MessageReceived(name, public_message(m, name)))
+        return out
+
+    # -- catching up ----------------------------------------------------------------------------------
+    async def sync(self) -> list[Event]:
+        """Post queued envelopes, fetch and process everything the relay holds, acknowledge it, refill
+        prekeys if needed and delete expired messages. Returns the events this produced, preceded by any
+        stored message an earlier, failed ``sync()`` could not report.
+
+        Raises:
+            RelayUnreachable, RelayError; StorageError (nothing unstored was acknowledged).
+        """
+        await self._account.ensure_registered()
+        q = self._bus.subscribe()
+        try:
+            await self._outbox.flush()
+            await self.pull()
+            await self._account.maintain_prekeys()
+            self._expiry.expire_now()
+        finally:
+            self._bus.unsubscribe(q)
+        collected: list[Event] = []
+        while not q.empty():
+            event = q.get_nowait()
+            if event is not None:
+                collected.append(event)
+        seen = {e.message.message_id for e in collected if isinstance(e, MessageReceived)}
+        events = self._unreported(seen) + collected
+        self.reported(events)
+        return events
+
+    async def pull(self) -> int:
+        """Fetch every waiting envelope, process it, acknowledge what was processed, then run follow-ups;
+        returns how many envelopes were processed.
+
+        Raises:
+            RelayUnreachable, RelayError; StorageError after acknowledging what was stored before the fault.
+        """
+        total = 0
+        while True:
+            batch, more = await self._relay.fetch()
+            acks: list[bytes] = []
+            try:
+                for raw in batch:
+                    envelope_id = self._inbox.handle(raw)
+                    if envelope_id is not None:
+                        acks.append(envelope_id)
+            finally:
+                if acks:
+                    await self._relay.ack(acks)
+            total += len(batch)
+            await self.after_batch()
+            if not more or not batch:
+                return total
+
+    async def after_batch(self) -> None:
+        """Send delivery receipts and download attachments for what was just stored. Failures are logged:
+        the messages themselves are safe; receipts are best effort, attachments can be fetched later."""
+        owed = self._inbox.take_follow_ups()
+        if owed.prekeys_used:  # someone started a session: check the relay's one-time prekey stock
+            try:
+                await self._account.maintain_prekeys()
+            except ClientError as exc:
+                _log.info("prekey check failed: %s", type(exc).__name__)
+        for contact_id, ids in owed.receipts.items():
+            rec = self._store.contact(contact_id)
+            if rec is None:
+                continue
+            try:
+                await self._messaging.send_receipt(rec, ReceiptKind.DELIVERED, ids)
+            except ClientError as exc:
+                _log.info("delivery receipt not sent: %s", type(exc).__name__)
+        if self.auto_download:
+            for message_id in owed.downloads:
+                with contextlib.suppress(ClientError):
+                    await self._attachments.download(message_id)
+
+    # -- a long-running client ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the live loop and the upkeep loop (idempotent; nothing after :meth:`close`)."""
+        if self._loops or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        self._loops = [loop.create_task(self._listen_loop(), name="confide-live"),
+                       loop.create_task(self._upkeep_loop(), name="confide-upkeep")]
+
+    async def close(self) -> None:
+        """Stop the background loops (idempotent)."""
+        self._closed = True
+        loops, self._loops = self._loops, []
+        for task in loops:
+            task.cancel()
+        if loops:
+            await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _listen_loop(self) -> None:
+        delay = RECONNECT_BASE_S
+        while not self._closed:
+            try:
+                await self._account.ensure_registered()
+                with contextlib.suppress(RelayUnreachable):
+                    await self._outbox.flush()
+                ws = await self._relay.websocket()
+                delay = RECONNECT_BASE_S
+                async with ws:
+                    backlog = await self.pull()  # what arrived while offline (push covers the rest)
+                    self._bus.emit(Connected(backlog))
+                    async for frame in ws:
+                        if frame.type == aiohttp.WSMsgType.BINARY:
+                            envelope_id = self._inbox.handle(frame.data)
+                            if envelope_id is not None:
+                                await ws.send_str(json.dumps({"ack": [envelope_id.hex()]}))
+                            await self.after_batch()
+                        elif frame.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                            break
+                reason = "the relay closed the live connection"
+            except (RelayUnreachable, RelayError) as exc:
+                reason = str(exc)
+            except (aiohttp.ClientError, OSError) as exc:
+                reason = f"the live connection failed ({type(exc).__name__})"
+            except StorageError as exc:  # e.g. another process holds the store: retry after the back-off
+                _log.warning("receiving paused: %s", type(exc).__name__)
+                reason = "the local store could not be written; retrying"
+            if self._closed:
+                return
+            wait = delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+            self._bus.emit(RelayOffline(reason, round(wait, 2)))
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _upkeep_loop(self) -> None:
+        last_prekey_check = 0.0
+        last_pull = time.monotonic()
+        while not self._closed:
+            try:
+                self._expiry.expire_now()
+                if time.monotonic() - last_pull >= self.catch_up_interval_s:
+                    last_pull = time.monotonic()
+                    with contextlib.suppress(RelayUnreachable, RelayError):
+                        await self.pull()
+                if time.monotonic() - last_prekey_check > PREKEY_CHECK_INTERVAL_S:
+                    last_prekey_check = time.monotonic()
+                    with contextlib.suppress(RelayUnreachable, RelayError):
+                        await self._account.maintain_prekeys()
+            except ClientError as exc:
+                _log.warning("upkeep failed: %s", type(exc).__name__)
+            await asyncio.sleep(min(EXPIRY_SWEEP_INTERVAL_S, self.catch_up_interval_s))
