@@ -26,7 +26,7 @@ from confide.keys import (
 )
 from confide.protocol.auth import sign_request
 from confide.protocol.envelope import Envelope, delivery_token_hash
-from confide.server import RelayConfig, create_app
+from confide.server import Backend, RelayConfig, create_app
 from confide.server.state import RELAY, Relay
 
 
@@ -156,8 +156,9 @@ def config(tmp_path: Path) -> RelayConfig:
     return relay_config(tmp_path)
 
 
-async def run_relay(config: RelayConfig) -> RunningRelay:
-    app = create_app(config)
+async def run_relay(config: RelayConfig, *, backend: Backend | None = None) -> RunningRelay:
+    """A relay on a free loopback port, on ``backend`` (default: the embedded one of ``config``)."""
+    app = create_app(config, backend=backend)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     session = aiohttp.ClientSession()
