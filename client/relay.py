@@ -21,7 +21,8 @@ import aiohttp
 
 from confide.keys.address import Address
 from confide.keys.device import DeviceKeyPair
-from confide.protocol.auth import EMPTY_SHA256, sign_request
+from confide.protocol.auth import EMPTY_SHA256, NONCE_LEN, sign_request
+from confide.protocol.envelope import MAX_IDS_PER_REQUEST
 
 from .errors import RelayError, RelayUnreachable
 
@@ -39,10 +40,9 @@ BLOB_CHUNK = 256 * 1024
 """Bytes read from disk or network per step: large enough for throughput, small enough for flat memory."""
 
 FETCH_LIMIT = 100
-"""Envelopes per ``GET /v1/messages`` page (the relay allows up to 500)."""
+"""Envelopes per ``GET /v1/messages`` page (the relay allows up to :data:`MAX_IDS_PER_REQUEST`): small pages
+keep a slow device's first acknowledgement early."""
 
-ACK_BATCH = 500
-"""The relay accepts at most 500 ids per acknowledgement."""
 
 class ProgressCallback(Protocol):
     """``progress(done_bytes, total_bytes)``: called as an attachment is encrypted, uploaded or downloaded."""
@@ -92,7 +92,8 @@ class RelayClient:
             self._session = None
 
     def _auth(self, method: str, path_qs: str, body_sha256: str) -> dict[str, str]:
-        return sign_request(self._device, method, path_qs, body_sha256, now=int(self._now()), nonce=os.urandom(16))
+        return sign_request(self._device, method, path_qs, body_sha256, now=int(self._now()),
+                            nonce=os.urandom(NONCE_LEN))
 
     async def _raise_for(self, resp: aiohttp.ClientResponse) -> None:
         if resp.status < 400:
@@ -207,8 +208,8 @@ class RelayClient:
 
     async def ack(self, envelope_ids: list[bytes]) -> None:
         """``POST /v1/messages/ack``: the relay deletes these envelopes for good."""
-        for i in range(0, len(envelope_ids), ACK_BATCH):
-            chunk = envelope_ids[i : i + ACK_BATCH]
+        for i in range(0, len(envelope_ids), MAX_IDS_PER_REQUEST):
+            chunk = envelope_ids[i : i + MAX_IDS_PER_REQUEST]
             await self._request("POST", "/v1/messages/ack", json_body={"ids": [e.hex() for e in chunk]}, auth=True)
 
     async def websocket(self) -> aiohttp.ClientWebSocketResponse:

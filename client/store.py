@@ -47,6 +47,10 @@ class OutboxEntry:
     queued_at_ms: int | None
 
 
+ROW_ID_BYTES = 16
+"""Random bytes of a contact or outbox row id: 128 bits never collide and say nothing about the row."""
+
+
 class Store:
     """The sealed SQLite store of one profile. ``repr`` shows only the file name."""
 
@@ -130,7 +134,7 @@ class Store:
             raise StorageError(f"the local store could not be written ({exc}); nothing was changed") from exc
 
     def _new_id(self) -> str:
-        return self._rng(16).hex()
+        return self._rng(ROW_ID_BYTES).hex()
 
     # -- settings -------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> bytes | None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 
-MAX_TIMER_S = 365 * 24 * 3600
-"""Longest disappearing timer: a year. Longer than that is "keep", which is timer 0; the bound also keeps
-expiry arithmetic far from integer edges."""
+from confide.protocol.content import MAX_TIMER_S
 
 MIN_TIMER_S = 1
 """Shortest non-zero timer; one second is enough for tests and demos, anything shorter is meaningless."""

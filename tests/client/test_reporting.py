@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from confide.client import Client, Event, MessageReceived, RelayUnreachable, StorageError
+from confide.client import Client, Connected, Event, MessageReceived, RelayUnreachable, StorageError
 
 from .conftest import PASSPHRASE, MakeClient, introduce
 from .proxy import CuttingProxy
@@ -125,3 +125,22 @@ async def test_local_fault_is_not_acknowledged(make_client: MakeClient, tmp_path
     db.close()
     assert _texts(await b.sync()) == ["two"]
     assert (await b._relay.fetch())[0] == []
+
+
+async def test_connected_is_emitted_once_the_backlog_is_processed(make_client: MakeClient) -> None:
+    """``Connected`` comes after every envelope the relay held when the connection opened was processed."""
+    a = await make_client("alice")
+    b = await make_client("bob")
+    await introduce(a, b)
+    for i in range(5):
+        await a.send_text("b", f"while offline {i}")
+    seen: list[Event] = []
+    stream = b.events()
+    async with asyncio.timeout(10):
+        async for event in stream:
+            seen.append(event)
+            if isinstance(event, Connected):
+                break
+    await stream.aclose()
+    assert _texts(seen) == [f"while offline {i}" for i in range(5)]
+    assert seen[-1] == Connected(5)
