@@ -187,11 +187,6 @@ class RelayClient:
         result: dict[str, Any] = await self._request("PUT", "/v1/prekeys", json_body=body, auth=True)
         return result
 
-    async def set_delivery_tokens(self, token_hashes: list[bytes]) -> None:
-        """``PUT /v1/delivery-tokens``: replace the set of tokens that may deliver to this device."""
-        await self._request("PUT", "/v1/delivery-tokens", json_body={"token_hashes": [_b64(t) for t in token_hashes]},
-                            auth=True)
-
     # -- messages -------------------------------------------------------------------------------------
     async def post_envelope(self, envelope: bytes) -> dict[str, Any]:
         """``POST /v1/messages`` (no auth: sealed sender). Idempotent by envelope id."""
@@ -268,11 +263,6 @@ class RelayClient:
     async def delete_blob(self, blob_id: str) -> None:
         """``DELETE /v1/blobs/{id}`` (uploader only)."""
         await self._request("DELETE", "/v1/blobs/" + quote(blob_id, safe=""), auth=True)
-
-    async def health(self) -> dict[str, Any]:
-        """``GET /v1/health``."""
-        result: dict[str, Any] = await self._request("GET", "/v1/health")
-        return result
 
     def __repr__(self) -> str:
         return f"RelayClient({self.base_url})"

@@ -97,10 +97,6 @@ class Store:
         except sqlite3.Error as exc:
             raise StorageError(f"the local store could not be checkpointed ({exc})") from exc
 
-    @property
-    def sealer(self) -> Sealer:
-        return self._sealer
-
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Group writes atomically (``BEGIN IMMEDIATE``); nests by joining the outer transaction."""
@@ -191,10 +187,6 @@ class Store:
         rows = self._db.execute("SELECT id, data FROM contacts").fetchall()
         return sorted((self._contact_from_row(r) for r in rows), key=lambda c: c.name.lower())
 
-    def delete_contact(self, contact_id: str) -> None:
-        self._db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
-        self._db.execute("DELETE FROM sessions WHERE contact_id = ?", (contact_id,))
-
     # -- sessions -------------------------------------------------------------------------------------
     def _session_id(self, identity_signing: bytes, device_id: bytes) -> str:
         return self._sealer.index("session", identity_signing + device_id)
@@ -212,9 +204,6 @@ class Store:
     def sessions_of(self, contact_id: str) -> list[bytes]:
         rows = self._db.execute("SELECT id, data FROM sessions WHERE contact_id = ?", (contact_id,)).fetchall()
         return [self._sealer.open("sessions", "data", r[0], r[1]) for r in rows]
-
-    def delete_sessions(self, contact_id: str) -> None:
-        self._db.execute("DELETE FROM sessions WHERE contact_id = ?", (contact_id,))
 
     # -- messages -------------------------------------------------------------------------------------
     def _message_row_id(self, message_id: bytes) -> str:
@@ -282,17 +271,10 @@ class Store:
     def delete_message(self, message_id: bytes) -> None:
         self._db.execute("DELETE FROM messages WHERE id = ?", (self._message_row_id(message_id),))
 
-    def delete_thread(self, contact_id: str) -> None:
-        self._db.execute("DELETE FROM messages WHERE contact_id = ?", (contact_id,))
-
     def expired_messages(self, now_ms: int) -> list[MessageRecord]:
         rows = self._db.execute("SELECT id, contact_id, expires_at_ms, data FROM messages "
                                 "WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?", (now_ms,)).fetchall()
         return [self._message_from_row(r) for r in rows]
-
-    def next_expiry_ms(self) -> int | None:
-        row = self._db.execute("SELECT MIN(expires_at_ms) FROM messages").fetchone()
-        return None if row is None or row[0] is None else int(row[0])
 
     # -- processed envelopes --------------------------------------------------------------------------
     def envelope_seen(self, envelope_id: bytes) -> bool:
@@ -329,9 +311,6 @@ class Store:
         cur = self._db.execute("DELETE FROM prekeys WHERE kind = ? AND retired_at IS NOT NULL AND retired_at < ?",
                                (kind, before))
         return cur.rowcount
-
-    def count_prekeys(self, kind: str) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM prekeys WHERE kind = ?", (kind,)).fetchone()[0])
 
     # -- outbox ---------------------------------------------------------------------------------------
     def add_outbox(self, data: bytes, contact_id: str, queued_at_ms: int) -> str:

@@ -14,7 +14,6 @@ Wire form of a ratchet message: ``enc_header(68) || ciphertext``, where
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -352,5 +351,3 @@ class RatchetState:
         out.update(k for k in (self.cks, self.ckr, self.hks, self.hkr) if k is not None)
         return out
 
-
-RatchetFactory = Callable[[], RatchetState]
