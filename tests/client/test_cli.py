@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import ast
+import asyncio
 import json
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from confide.client.cli import EXIT_NOT_FOUND, EXIT_PASSPHRASE, EXIT_UNREACHABLE, EXIT_UNTRUSTED, main
+from confide.client import Client, Contact, Direction, Message, MessageKind, MessageStatus, RelayError
+from confide.client.cli import (
+    EXIT_NOT_FOUND,
+    EXIT_PASSPHRASE,
+    EXIT_RELAY,
+    EXIT_UNREACHABLE,
+    EXIT_UNTRUSTED,
+    main,
+)
+from confide.client.cli.messages import QUEUED
+from confide.client.cli.render import CONTINUATION
+from confide.client.export import contact_to_json, message_to_json
 
 from .conftest import PASSPHRASE
 
@@ -142,3 +157,121 @@ def test_demo_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "The relay holds" in proc.stdout and "Something I have never told anyone." in proc.stdout
     assert "Done" in proc.stdout and proc.stderr == ""
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "--version") == (0, f"confide {version('confide')}\n", "")
+
+
+def test_json_outputs_are_the_export_forms(relay_thread: str, env: None, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """``sync``, ``contacts list`` and ``read`` with ``--json`` print confide.client.export's forms, exactly."""
+    t, c = tmp_path / "t", tmp_path / "c"
+    assert run(capsys, "init", "--profile", str(t), "--server", relay_thread, "--name", "Dr R")[0] == 0
+    assert run(capsys, "init", "--profile", str(c), "--server", relay_thread, "--name", "Sam")[0] == 0
+    assert run(capsys, "contacts", "add", "--profile", str(c), "dr", _invite(capsys, t))[0] == 0
+    assert run(capsys, "send", "--profile", str(c), "dr", "hello", "--expire", "1h")[0] == 0
+    assert run(capsys, "send", "--profile", str(c), "dr", "two\nlines")[0] == 0
+    code, out, _ = run(capsys, "sync", "--profile", str(t), "--json")
+    assert code == 0
+    synced = [json.loads(line) for line in out.splitlines()]
+    # An attachment's event comes before its automatic download: compare it in 'read' (after the download).
+    doc = tmp_path / "notes.txt"
+    doc.write_bytes(b"notes")
+    assert run(capsys, "send", "--profile", str(c), "dr", "--file", str(doc), "--caption", "my notes")[0] == 0
+    assert run(capsys, "sync", "--profile", str(t))[0] == 0
+    code, out, _ = run(capsys, "contacts", "list", "--profile", str(t), "--json")
+    assert code == 0
+    listed = json.loads(out)
+    code, out, _ = run(capsys, "read", "--profile", str(t), synced[0]["peer"], "--json", "--no-mark")
+    assert code == 0
+    thread = json.loads(out)
+
+    async def library_view() -> tuple[list[Contact], list[Message]]:
+        async with Client.open(t, PASSPHRASE) as client:
+            contacts = client.contacts()
+            return contacts, client.history(contacts[0].name)
+
+    contacts, history = asyncio.run(library_view())
+    assert len(contacts) == 1 and [m.kind for m in history] == ["text", "text", "attachment"]
+    assert history[2].attachment is not None and history[2].attachment.downloaded
+    assert synced == [message_to_json(m) for m in history[:2]]
+    assert listed == [contact_to_json(c_) for c_ in contacts]
+    assert thread == {"contact": contact_to_json(contacts[0]), "messages": [message_to_json(m) for m in history]}
+
+
+def test_a_hostile_message_reaches_the_terminal_escaped(relay_thread: str, env: None, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    t, c = tmp_path / "t", tmp_path / "c"
+    assert run(capsys, "init", "--profile", str(t), "--server", relay_thread, "--name", "Dr R")[0] == 0
+    assert run(capsys, "init", "--profile", str(c), "--server", relay_thread, "--name", "Sam")[0] == 0
+    assert run(capsys, "contacts", "add", "--profile", str(c), "dr", _invite(capsys, t))[0] == 0
+    attack = "ok\n[2026-01-01 10:00] Dr. Rivera: call me\r\x1b[2K\u202e..."
+    assert run(capsys, "send", "--profile", str(c), "dr", attack)[0] == 0
+    code, synced, _ = run(capsys, "sync", "--profile", str(t))
+    assert code == 0
+    code, read, _ = run(capsys, "read", "--profile", str(t), json.loads(
+        run(capsys, "contacts", "list", "--profile", str(t), "--json")[1])[0]["name"])
+    assert code == 0
+    for out in (synced, read):
+        assert not {"\x1b", "\r", "\u202e"} & set(out)
+        forged = next(line for line in out.splitlines() if "Dr. Rivera" in line)
+        assert forged == f"{CONTINUATION}[2026-01-01 10:00] Dr. Rivera: call me\\x0d\\x1b[2K\\u202e..."
+
+
+def _stored(status: MessageStatus, failure: str = "") -> Message:
+    return Message("ab" * 16, "dr", Direction.OUT, MessageKind.TEXT, "hi", 1, 1, status, 0, None, None, False,
+                   failure)
+
+
+@pytest.mark.parametrize(("outcome", "expected"), [
+    (_stored(MessageStatus.SENT), (0, f"Sent ({'ab' * 16})\n", "")),
+    (_stored(MessageStatus.PENDING), (0, "", QUEUED + "\n")),
+    (_stored(MessageStatus.FAILED, "410 gone: the delivery token was rotated"),
+     (EXIT_RELAY, "", "confide send: not sent: the relay refused it for good (410 gone: the delivery token was "
+                      "rotated)\n")),
+    (RelayError(410, "gone", "the delivery token was rotated"),
+     (EXIT_RELAY, "", "confide send: the relay refused the request (410 gone): the delivery token was rotated\n")),
+], ids=["sent", "pending", "failed", "raised"])
+def test_send_says_what_became_of_the_message(relay_thread: str, env: None, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                              outcome: Message | RelayError, expected: tuple[int, str, str]) -> None:
+    """A send returns the stored message (sent, queued, or refused for good) or raises (nothing kept)."""
+    p = tmp_path / "p"
+    assert run(capsys, "init", "--profile", str(p), "--server", relay_thread, "--name", "x")[0] == 0
+
+    async def send_text(self: Client, peer: str, text: str, **_: Any) -> Message:
+        assert (peer, text) == ("dr", "hi")
+        if isinstance(outcome, RelayError):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(Client, "send_text", send_text)
+    assert run(capsys, "send", "--profile", str(p), "dr", "hi") == expected
+
+
+CLI_DIR = Path(__file__).resolve().parents[2] / "client" / "cli"
+LAZY_ONLY = {"serve.py": {"confide.server.cli"}, "demo.py": {"confide.client.demo"}}
+
+
+def test_the_command_imports_only_the_public_library() -> None:
+    """Front ends are thin: the standard library, ``confide.client`` itself and its serializer, and (inside
+    the function that needs it) the relay for ``serve`` and the tour for ``demo``."""
+    assert (CLI_DIR / "__init__.py").exists()
+    bad = []
+    for path in sorted(CLI_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                lazy = node not in tree.body and name in LAZY_ONLY.get(path.name, set())
+                if name.split(".")[0] in sys.stdlib_module_names or lazy or name in (
+                        "confide.client", "confide.client.export"):
+                    continue
+                bad.append(f"{path.name}: {name}")
+    assert bad == []

@@ -1,0 +1,76 @@
+"""Exit codes: one per class of error a person can act on (listed in ``confide --help`` and the README)."""
+
+from __future__ import annotations
+
+from confide.client import (
+    AttachmentError,
+    ConfideError,
+    KeyStoreError,
+    ProfileError,
+    ProtocolError,
+    QRPayloadError,
+    RelayError,
+    RelayUnreachable,
+    StorageError,
+    UnknownContact,
+    UnknownMessage,
+    UntrustedIdentity,
+    VerificationFailed,
+)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PASSPHRASE = 3
+EXIT_PROFILE = 4
+EXIT_UNREACHABLE = 5
+EXIT_RELAY = 6
+EXIT_UNTRUSTED = 7
+EXIT_NOT_FOUND = 8
+EXIT_VERIFY = 9
+EXIT_ATTACHMENT = 10
+EXIT_PROTOCOL = 11
+EXIT_OS = 12
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
+    (KeyStoreError, EXIT_PASSPHRASE, "wrong passphrase or recovery code, or a damaged key store or backup"),
+    (ProfileError, EXIT_PROFILE, "no profile / profile exists / profile incomplete"),
+    (StorageError, EXIT_PROFILE, "the local store is damaged or belongs to another key store"),
+    (RelayUnreachable, EXIT_UNREACHABLE, "the relay cannot be reached (messages stay queued)"),
+    (RelayError, EXIT_RELAY, "the relay refused the request"),
+    (UntrustedIdentity, EXIT_UNTRUSTED, "the contact's identity changed: verify or accept first"),
+    (UnknownContact, EXIT_NOT_FOUND, "no such contact"),
+    (UnknownMessage, EXIT_NOT_FOUND, "no such message"),
+    (VerificationFailed, EXIT_VERIFY, "safety numbers do not match"),
+    (QRPayloadError, EXIT_VERIFY, "not a safety-number code"),
+    (AttachmentError, EXIT_ATTACHMENT, "an attachment could not be sent, fetched or saved"),
+    (ProtocolError, EXIT_PROTOCOL, "malformed data from the relay or a peer"),
+    (ConfideError, EXIT_ERROR, "any other Confide error (invalid invite, contact exists, ...)"),
+    (OSError, EXIT_OS, "a local file could not be read or written"),
+]
+"""Exit code per error class, first match wins (also printed in ``confide --help``)."""
+
+
+class UsageError(Exception):
+    """A command-line mistake found after parsing (exit code 2, like argparse's own)."""
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for ``exc``: the first matching row of :data:`EXIT_CODES`, else :data:`EXIT_ERROR`."""
+    for cls, code, _ in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return EXIT_ERROR
+
+
+def exit_codes_help() -> list[str]:
+    """The ``exit codes:`` section of ``confide --help``, one line per distinct code."""
+    lines = ["exit codes:", f"  {EXIT_OK:3}  success", f"  {EXIT_USAGE:3}  bad command line"]
+    seen = set()
+    for _cls, code, text in EXIT_CODES:
+        if code not in seen:
+            seen.add(code)
+            lines.append(f"  {code:3}  {text}")
+    lines.append(f"  {EXIT_INTERRUPTED:3}  interrupted")
+    return lines

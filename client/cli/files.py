@@ -1,0 +1,35 @@
+"""Local files the command writes or reads on the person's behalf: new private files, recovery backups."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from confide.client import MAX_RECOVERY_BACKUP_BYTES, CorruptKeyStore
+
+
+def write_new_private(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 and write ``data`` (flushed to disk); never overwrite a file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise FileExistsError(exc.errno, "the file exists; choose another name (a file is never overwritten)",
+                              str(path)) from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def read_backup(path: Path) -> bytes:
+    """Read a recovery backup, refusing (without reading it all) a file larger than any backup can be."""
+    with path.open("rb") as fh:
+        data = fh.read(MAX_RECOVERY_BACKUP_BYTES + 1)
+    if len(data) > MAX_RECOVERY_BACKUP_BYTES:
+        raise CorruptKeyStore(f"{path} is larger than any Confide recovery backup; check that you chose the "
+                              "right file")
+    return data

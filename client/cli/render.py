@@ -1,0 +1,193 @@
+"""Everything a peer wrote, as it reaches the terminal: the only module that formats peer-supplied text.
+
+Message text, captions, file names and types, contact names and addresses, message ids, the relay's reasons,
+error messages (which may quote any of these): each goes through :func:`safe` before it is shown. ``safe``
+turns every character that could move the cursor, erase or recolour the screen, or reorder what is shown into
+a visible escape (``ESC`` becomes ``\\x1b``, a right-to-left override ``\\u202e``), so a peer can draw nothing
+but plain characters. A message that spans lines keeps its line breaks, and every line after the first starts
+with :data:`CONTINUATION`: no line of a message can pass for a new message from someone else. Anything shown
+as one line (a name, an error) has its line breaks escaped too.
+
+The functions return strings; the commands print them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Mapping
+
+from confide.client import (
+    Contact,
+    Direction,
+    Event,
+    IdentityChanged,
+    Message,
+    MessageDeleted,
+    MessageKind,
+    MessageReceived,
+    MessageStatus,
+    MessageUndecryptable,
+    TimerChanged,
+    format_duration,
+)
+
+CONTINUATION = "    | "
+"""The prefix of every further line of a multi-line message, so that it cannot pose as a line of its own."""
+
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+"""Arabic letter mark, LRM/RLM, the embeddings and overrides (LRE…RLO) and the isolates (LRI…PDI): each can
+reorder what the terminal shows, e.g. make ``txt.exe`` read as ``exe.txt``."""
+
+_LINE_SEPARATORS = (0x2028, 0x2029)
+"""Unicode's line and paragraph separators: some terminals and viewers break the line at them."""
+
+_ESCAPES: dict[int, str] = {
+    **{c: f"\\x{c:02x}" for c in range(0x20) if c != 0x0A},  # C0 controls (ESC, CR, BS, ...), not newline
+    0x7F: "\\x7f",  # DEL
+    **{c: f"\\x{c:02x}" for c in range(0x80, 0xA0)},  # C1 controls (CSI 0x9b, NEL 0x85, ...)
+    **{c: f"\\u{c:04x}" for c in (*_BIDI, *_LINE_SEPARATORS)},
+}
+
+
+def safe(text: str) -> str:
+    """``text`` with every terminal control, bidi control and line separator except ``\\n`` made visible.
+
+    C0 controls (but newline), DEL and C1 controls become ``\\xNN``; the bidi embeddings, overrides, isolates
+    and marks (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C) and U+2028/U+2029 become ``\\uNNNN``.
+    Everything else, including emoji and right-to-left letters, is shown as it is.
+    """
+    return text.translate(_ESCAPES)
+
+
+def _inline(text: str) -> str:
+    """Peer text shown within one line (a name, a file name, a reason): :func:`safe`, newline escaped too."""
+    return safe(text).replace("\n", "\\x0a")
+
+
+def _multiline(text: str) -> str:
+    """Peer text that may span lines (a message, a caption): :func:`safe`, each further line marked."""
+    return safe(text.replace("\r\n", "\n")).replace("\n", "\n" + CONTINUATION)
+
+
+def _time(ms: int) -> str:
+    """Local date and time of a timestamp (the sender's claim: a nonsense one is shown as such, not raised)."""
+    try:
+        return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError):
+        return "????-??-?? ??:??"
+
+
+def message_line(m: Message) -> str:
+    """One thread entry: ``[time] who: text  (flags)``; further lines of the text start with CONTINUATION."""
+    who = "you" if m.direction == Direction.OUT else _inline(m.peer)
+    if m.kind == MessageKind.TIMER:
+        return f"[{_time(m.sent_at_ms)}] {who} changed the disappearing timer"
+    body = _multiline(m.text)
+    if m.attachment is not None:
+        a = m.attachment
+        body = (f"[file {_inline(a.name)}, {a.size} bytes, {_inline(a.mime)}; id {_inline(m.message_id)}]"
+                + (f" {body}" if m.text else ""))
+    flags = []
+    if m.direction == Direction.OUT:
+        flags.append(f"{m.status}: {_inline(m.failure)}" if m.status == MessageStatus.FAILED and m.failure
+                     else str(m.status))
+    if m.expire_after_s:
+        flags.append(f"disappears {format_duration(m.expire_after_s)} after "
+                     f"{'sending' if m.direction == Direction.OUT else 'reading'}")
+    if m.unverified_identity:
+        flags.append("UNVERIFIED IDENTITY")
+    tail = f"  ({', '.join(flags)})" if flags else ""
+    return f"[{_time(m.sent_at_ms)}] {who}: {body}{tail}"
+
+
+def event_line(e: Event) -> str | None:
+    """What ``confide sync`` shows for an event, or None for events a person need not see (receipts, ...)."""
+    if isinstance(e, MessageReceived):
+        return message_line(e.message)
+    if isinstance(e, TimerChanged):
+        return f"{_inline(e.peer)} set the disappearing timer to {format_duration(e.seconds)}"
+    if isinstance(e, IdentityChanged):
+        peer = _inline(e.peer)
+        return f"WARNING: {peer}'s identity changed; run 'confide verify {peer}' before trusting new messages"
+    if isinstance(e, MessageUndecryptable):
+        return f"a message from {_inline(e.peer)} could not be decrypted; ask them to send it again"
+    if isinstance(e, MessageDeleted) and e.reason == "deleted":
+        return f"{_inline(e.peer)} deleted a message"
+    return None
+
+
+def _timer(c: Contact, prefix: str) -> str:
+    return f"{prefix}{format_duration(c.timer_s)}" if c.timer_s else ""
+
+
+def contact_line(c: Contact) -> str:
+    """One line of ``confide contacts list``: ``name  address  [trust, timer]``."""
+    return f"{_inline(c.name)}  {_inline(c.address)}  [{c.trust}{_timer(c, ', timer ')}]"
+
+
+def thread_header(c: Contact) -> str:
+    """The first line of ``confide read``: whose thread, its trust state and timer."""
+    return f"Thread with {_inline(c.name)} ({c.trust}{_timer(c, '; disappearing after ')})"
+
+
+def contact_added(c: Contact) -> str:
+    """Confirms ``contacts add``."""
+    return f"Added {_inline(c.name)} ({_inline(c.address)}); trust: {c.trust}"
+
+
+def contact_renamed(c: Contact) -> str:
+    """Confirms ``contacts rename``."""
+    return f"Renamed to {_inline(c.name)}"
+
+
+def safety_number_header(c: Contact) -> str:
+    """The line above the digits of ``confide verify``."""
+    return f"Safety number with {_inline(c.name)}:"
+
+
+def verified(c: Contact) -> str:
+    """Confirms a matching scanned safety number."""
+    return f"Safety numbers match: {_inline(c.name)} is now verified."
+
+
+def marked_verified(c: Contact) -> str:
+    """Confirms ``verify --confirm``."""
+    return f"{_inline(c.name)} marked verified."
+
+
+def identity_accepted(c: Contact) -> str:
+    """Confirms ``accept``."""
+    return f"Accepted the new identity of {_inline(c.name)} (unverified: compare safety numbers soon)."
+
+
+def timer_set(c: Contact) -> str:
+    """Confirms ``expire``."""
+    return f"Disappearing timer with {_inline(c.name)}: {format_duration(c.timer_s)}"
+
+
+def saved(path: str | os.PathLike[str]) -> str:
+    """Confirms ``save`` (the path may end in the file name the sender chose)."""
+    return f"Saved {_inline(os.fspath(path))}"
+
+
+def sent(m: Message) -> str:
+    """Confirms a send the relay accepted."""
+    return f"Sent ({_inline(m.message_id)})"
+
+
+def send_refused(m: Message) -> str:
+    """The one stderr line for a message the relay refused for good, with the relay's reason if it gave one."""
+    reason = f" ({m.failure})" if m.failure else ""
+    return error_line("send", f"not sent: the relay refused it for good{reason}")
+
+
+def fields(info: Mapping[str, object]) -> list[str]:
+    """``key:  value`` lines (``confide whoami``), values aligned."""
+    return [f"{key + ':':13}{_inline(str(value))}" for key, value in info.items()]
+
+
+def error_line(command: str | None, message: str) -> str:
+    """The one line an error prints on stderr: ``confide COMMAND: message`` (the message may quote anything)."""
+    where = f"confide {command}" if command else "confide"
+    return f"{where}: {_inline(message)}"

@@ -1,0 +1,122 @@
+"""The one JSON form of what the library hands out: messages, contacts, events and the thread export file.
+
+Every JSON the product emits goes through here (``confide ... --json``, the file ``confide export`` writes, the
+web app), so a message looks the same wherever it appears. Values are plain JSON types: ``StrEnum`` members
+become their strings, tuples become lists. This module depends on :mod:`.models` and :mod:`.events` only, so
+the client itself can use it without an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, assert_never
+
+from .events import (
+    Connected,
+    Event,
+    IdentityChanged,
+    MessageDeleted,
+    MessageReceived,
+    MessageUndecryptable,
+    PrekeysLow,
+    ReceiptReceived,
+    RelayOffline,
+    TimerChanged,
+)
+from .models import AttachmentInfo, Contact, Message
+
+THREAD_EXPORT_FORMAT = "confide-thread-export-v1"
+"""The ``"format"`` of the file :func:`thread_document` describes; a reader checks it before anything else."""
+
+
+def attachment_to_json(a: AttachmentInfo) -> dict[str, Any]:
+    """An attachment's name, type, size, caption and whether its file is held on this device."""
+    return {"name": a.name, "mime": a.mime, "size": a.size, "downloaded": a.downloaded, "caption": a.caption}
+
+
+def message_to_json(m: Message) -> dict[str, Any]:
+    """One thread entry; ``attachment`` is ``None`` or :func:`attachment_to_json`'s form; ``failure`` is the
+    relay's reason when ``status`` is ``"failed"`` (else empty)."""
+    return {
+        "id": m.message_id,
+        "peer": m.peer,
+        "direction": str(m.direction),
+        "kind": str(m.kind),
+        "text": m.text,
+        "sent_at_ms": m.sent_at_ms,
+        "received_at_ms": m.received_at_ms,
+        "status": str(m.status),
+        "failure": m.failure,
+        "expire_after_s": m.expire_after_s,
+        "expires_at_ms": m.expires_at_ms,
+        "unverified_identity": m.unverified_identity,
+        "attachment": None if m.attachment is None else attachment_to_json(m.attachment),
+    }
+
+
+def contact_to_json(c: Contact) -> dict[str, Any]:
+    """A contact: local name, address, trust state, thread timer, fingerprint and whether sending is allowed."""
+    return {"name": c.name, "address": c.address, "trust": str(c.trust), "timer_s": c.timer_s,
+            "fingerprint": c.fingerprint, "can_send": c.can_send}
+
+
+def event_to_json(e: Event) -> dict[str, Any]:
+    """Any event, as ``{"type": ..., <its fields>}``; a received message is nested in :func:`message_to_json`'s
+    form. The ``type`` names are stable: ``message_received``, ``receipt_received``, ``timer_changed``,
+    ``message_deleted``, ``identity_changed``, ``message_undecryptable``, ``prekeys_low``, ``relay_offline``,
+    ``connected``."""
+    match e:
+        case MessageReceived():
+            return {"type": "message_received", "peer": e.peer, "message": message_to_json(e.message)}
+        case ReceiptReceived():
+            return {"type": "receipt_received", "peer": e.peer, "kind": str(e.kind),
+                    "message_ids": list(e.message_ids)}
+        case TimerChanged():
+            return {"type": "timer_changed", "peer": e.peer, "seconds": e.seconds, "by_peer": e.by_peer}
+        case MessageDeleted():
+            return {"type": "message_deleted", "peer": e.peer, "message_id": e.message_id, "reason": e.reason}
+        case IdentityChanged():
+            return {"type": "identity_changed", "peer": e.peer, "old_fingerprint": e.old_fingerprint,
+                    "new_fingerprint": e.new_fingerprint}
+        case MessageUndecryptable():
+            return {"type": "message_undecryptable", "peer": e.peer}
+        case PrekeysLow():
+            return {"type": "prekeys_low", "one_time_left": e.one_time_left,
+                    "kem_one_time_left": e.kem_one_time_left, "uploaded": e.uploaded}
+        case RelayOffline():
+            return {"type": "relay_offline", "reason": e.reason, "retry_in_s": e.retry_in_s}
+        case Connected():
+            return {"type": "connected", "backlog": e.backlog}
+        case _:
+            assert_never(e)
+
+
+def thread_document(me: str, contact: Contact, messages: Sequence[Message], exported_at_ms: int) -> dict[str, Any]:
+    """The thread export file (``"format": "confide-thread-export-v1"``): who exported it (``me``, an address)
+    and when, the peer's name, address and trust, and every message in :func:`message_to_json`'s form."""
+    return {
+        "format": THREAD_EXPORT_FORMAT,
+        "exported_at_ms": exported_at_ms,
+        "me": me,
+        "peer": {"name": contact.name, "address": contact.address, "trust": str(contact.trust)},
+        "messages": [message_to_json(m) for m in messages],
+    }
+
+
+def profile_to_json(*, name: str, role: str, address: str, invite: str, fingerprint: str, server: str,
+                    profile: str) -> dict[str, Any]:
+    """This profile as ``confide whoami --json`` shows it: own name and role, address, invite code, identity
+    fingerprint, relay URL and profile directory (the keys are in this order)."""
+    return {"name": name, "role": str(role), "address": address, "invite": invite, "fingerprint": fingerprint,
+            "server": server, "profile": profile}
+
+
+__all__ = [
+    "THREAD_EXPORT_FORMAT",
+    "attachment_to_json",
+    "contact_to_json",
+    "event_to_json",
+    "message_to_json",
+    "profile_to_json",
+    "thread_document",
+]
