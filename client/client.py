@@ -25,7 +25,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -374,7 +374,7 @@ class Client:
         tracked and forgotten when it finishes. A message handed to a hook counts as reported."""
         self._bus.add_hook(event_type, callback)
 
-    async def events(self, *, listen: bool = True) -> AsyncIterator[Event]:
+    async def events(self, *, listen: bool = True) -> AsyncGenerator[Event, None]:
         """Yield events as they happen until the client is closed.
 
         With ``listen=True`` (default) this also starts the background work of a long-running client: the

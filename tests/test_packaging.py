@@ -38,6 +38,10 @@ def test_wheel_contains_namespaced_packages_and_imports(tmp_path: Path) -> None:
         assert f"confide/{pkg}/py.typed" in names
         assert not any(n.startswith(f"{pkg}/") for n in names), "a generic top-level name was squatted"
     assert "confide/protocol/SPEC.md" in names
+    # every source file of every package, subpackages included (a subpackage missing from pyproject's
+    # explicit package list would be silently left out of the wheel)
+    sources = {f"confide/{p.relative_to(ROOT).as_posix()}" for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    assert sources - names == set()
     assert not any(n.startswith("tests/") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "confide = confide.client.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -45,7 +49,8 @@ def test_wheel_contains_namespaced_packages_and_imports(tmp_path: Path) -> None:
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     deps = sysconfig.get_paths()["purelib"]
-    code = "import confide.protocol, confide.keys, confide.server; print(confide.protocol.__file__)"
+    code = ("import confide.protocol, confide.keys, confide.server, confide.client.cli; "
+            "print(confide.protocol.__file__)")
     out = subprocess.run(
         [sys.executable, "-S", "-c", code], check=True, capture_output=True, text=True,
         env={"PYTHONPATH": f"{target}:{deps}"},
