@@ -217,7 +217,7 @@ class Sync:
                 reason = "the local store could not be written; retrying"
             if self._closed:
                 return
-            wait = delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+            wait = delay * (0.5 + random.random() / 2)  # jitter, not a secret
             self._bus.emit(RelayOffline(reason, round(wait, 2)))
             await asyncio.sleep(wait)
             delay = min(delay * 2, RECONNECT_MAX_S)
