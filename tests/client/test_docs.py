@@ -12,7 +12,7 @@ import pytest
 import confide.client
 import confide.client.client
 from confide.client import MessageReceived
-from confide.keys.keystore import TEST_KDF
+from confide.client import INSECURE_TEST_KDF as TEST_KDF
 
 from .conftest import PASSPHRASE, MakeClient
 
