@@ -12,30 +12,20 @@ size. Flat memory means the increase stays a few MiB whatever the size. ``--json
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
-import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from harness import MIB, Stopwatch, add_common_flags, bench_parser, print_result, rss_mib
 
 from confide.client import Client
 from confide.keys.keystore import TEST_KDF
 from confide.server import RelayConfig, start_relay
 
-MIB = 1024 * 1024
 SAMPLE_S = 0.005
-
-
-def rss_mib() -> float:
-    """Current resident set of this process, from /proc (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 class PeakSampler:
@@ -100,20 +90,17 @@ async def measure(size_mib: int) -> dict[str, float | int | bool]:
                 client.add_contact("t", therapist.invite_code())
                 source = tmp / "source.bin"
                 expected = write_file(source, size)
-                with PeakSampler() as send:
-                    t0 = time.perf_counter()
+                with PeakSampler() as send, Stopwatch() as send_clock:
                     sent = await therapist.send_file("c", source, mime="application/octet-stream")
-                    send_s = time.perf_counter() - t0
                 source.unlink()
-                with PeakSampler() as receive:
-                    t0 = time.perf_counter()
+                with PeakSampler() as receive, Stopwatch() as receive_clock:
                     await client.sync()
                     out = await client.save_attachment(sent.message_id, tmp / "received.bin")
-                    receive_s = time.perf_counter() - t0
                 identical = file_sha256(out) == expected
             finally:
                 await therapist.close()
                 await client.close()
+    send_s, receive_s = send_clock.seconds, receive_clock.seconds
     return {
         "size_mib": size_mib,
         "send_s": round(send_s, 2),
@@ -128,17 +115,12 @@ async def measure(size_mib: int) -> dict[str, float | int | bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__)
     parser.add_argument("--size-mib", type=int, default=1024, help="file size in MiB (default 1024)")
-    parser.add_argument("--quick", action="store_true", help="64 MiB instead of the default size")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_common_flags(parser, quick_help="64 MiB instead of the default size")
     args = parser.parse_args(argv)
     result = asyncio.run(measure(64 if args.quick else args.size_mib))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:32} {value}")
+    print_result(result, as_json=args.json, width=32, gap=" ")
     return 0 if result["identical"] else 1
 
 

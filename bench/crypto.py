@@ -25,14 +25,11 @@ Randomness comes from ``os.urandom`` (the production edge); no network, no files
 
 from __future__ import annotations
 
-import argparse
-import gc
 import hashlib
 import hmac
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections import Counter
@@ -50,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from harness import Block, add_common_flags, bench_parser, calibrate, median, print_json, time_block
 
 from confide.keys.device import DeviceKeyPair
 from confide.keys.errors import ConfideError
@@ -72,9 +70,6 @@ QUICK_BLOCK_NS = 5_000_000
 overhead, short enough for the 30-second budget."""
 FULL_BLOCK_NS = 20_000_000
 """Target duration of one timed block in a full run (20 ms): long enough to average scheduler noise."""
-WARMUP_FRACTION = 5
-"""Each timed block is preceded by an untimed warm-up of 1/5 its length (caches, allocator, branch
-predictors)."""
 SETUP_MIN_CALLS = 3
 """Fewest session set-ups per timed block: a set-up costs milliseconds, so blocks hold few of them."""
 
@@ -477,8 +472,6 @@ class World:
 
 # -- timed steps: each `block(n)` runs n units and returns how many messages that was -------------------------
 
-Block = Callable[[int], int]
-
 
 def setup_block(world: World) -> Block:
     def block(n: int) -> int:
@@ -585,42 +578,7 @@ def _noop_block() -> Block:
     return block
 
 
-# -- timing --------------------------------------------------------------------------------------------------
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def time_block(block: Block, n: int) -> float:
-    """Nanoseconds per message of one timed run of ``block(n)``, after a warm-up, with gc paused."""
-    with _gc_paused():
-        block(max(1, n // WARMUP_FRACTION))
-        start = time.perf_counter_ns()
-        messages = block(n)
-        elapsed = time.perf_counter_ns() - start
-    return elapsed / messages
-
-
-def calibrate(block: Block, target_ns: int, minimum: int = 1) -> int:
-    """How many units make one block last about ``target_ns``."""
-    n = minimum
-    while True:
-        with _gc_paused():
-            start = time.perf_counter_ns()
-            block(n)
-            elapsed = time.perf_counter_ns() - start
-        if elapsed >= target_ns // 4 or n > 10_000_000:
-            return max(minimum, int(n * target_ns / max(elapsed, 1)))
-        n *= 4
-
+# -- the measured paths ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -689,7 +647,7 @@ def measure(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
         for name, (block, n) in timed.items():  # interleaved: load drift hits primitives and paths alike
             samples[name].append(time_block(block, n))
 
-    med = {name: statistics.median(values) for name, values in samples.items()}
+    med = {name: median(values) for name, values in samples.items()}
     loop_ns = med["_noop"]
     prim_us = {p: max(0.0, med["prim:" + p] - loop_ns) / 1000 for p in PRIMITIVES}
 
@@ -759,7 +717,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
     """The result as the Markdown table recorded in docs/BENCHMARKS.md."""
     m = result["machine"]
     lines = [
-        f"`{command}` — {m['date']}, {m['nproc']} × {m['cpu']}, Python {m['python']}, "
+        f"`{command}` — {m['date']}, {m['nproc']} \N{MULTIPLICATION SIGN} {m['cpu']}, Python {m['python']}, "
         f"cryptography {m['cryptography']} ({m['openssl']}); median of {result['rounds']} interleaved rounds, "
         f"{MESSAGE_LEN}-byte message (padded to 256).",
         "",
@@ -781,7 +739,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
 def _check_text(check: dict[str, Any]) -> str:
     if check["status"] != "exact":
         return f"**MISMATCH** {json.dumps(check['mismatches'])}"
-    waste = "; ".join(f"{step}: " + ", ".join(f"{n} × `{op}`" for op, n in ops.items())
+    waste = "; ".join(f"{step}: " + ", ".join(f"{n} \N{MULTIPLICATION SIGN} `{op}`" for op, n in ops.items())
                       for step, ops in check["known_waste"].items())
     return "exact" + (f" (plus known waste, outside the floor — {waste})" if waste else "") + "."
 
@@ -799,9 +757,9 @@ def ops_markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds: under 30 seconds")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser = bench_parser(__doc__)
+    add_common_flags(parser, quick_help="fewer, shorter rounds: under 30 seconds",
+                     json_help="print one JSON object on stdout")
     parser.add_argument("--ops", action="store_true", help="also print the per-path primitive counts table")
     args = parser.parse_args(argv)
 
@@ -811,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(args.quick, progress)
     command = ".venv/bin/python bench/crypto.py" + (" --quick" if args.quick else "")
     if args.json:
-        print(json.dumps(result, indent=2))
+        print_json(result, indent=2)
     else:
         print(markdown(result, command))
         if args.ops:

@@ -18,7 +18,6 @@ import json
 import os
 import resource
 import socket
-import statistics
 import struct
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from harness import Stopwatch, add_common_flags, bench_parser, median, percentile, print_result, rss_mib
 
 from confide.keys import DeviceKeyPair, IdentityKeyPair, KemPreKeyRecord, SignedPreKeyRecord
 from confide.protocol.auth import sign_request
@@ -57,13 +57,6 @@ def _raise_nofile() -> None:
     want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def _ceiling_server(port: int) -> None:
@@ -185,10 +178,10 @@ async def _rate(port: int, path: str, make_body: Any, per_request: int, duration
         stop_at = time.perf_counter() + 0.5
         await asyncio.gather(*[worker(c) for c in conns])
         measuring = True
-        start = time.perf_counter()
-        stop_at = start + duration
-        await asyncio.gather(*[worker(c) for c in conns])
-        return count / (time.perf_counter() - start)
+        with Stopwatch() as clock:
+            stop_at = clock.start + duration
+            await asyncio.gather(*[worker(c) for c in conns])
+        return count / clock.seconds
     finally:
         for c in conns:
             c.close()
@@ -263,22 +256,21 @@ async def _drain(session: aiohttp.ClientSession, base: str) -> float:
         body = encode_batch([dev.envelope()[1] for _ in range(min(250, DRAIN_COUNT - i))])
         async with session.post(base + "/v1/messages/batch", data=body, headers=_OCTET) as resp:
             assert resp.status == 200, await resp.text()
-    start = time.perf_counter()
-    ws = await dev.ws(session, base)
-    got = 0
-    acks: list[str] = []
-    while got < DRAIN_COUNT:
-        msg = await ws.receive()
-        if msg.type != aiohttp.WSMsgType.BINARY:
-            raise RuntimeError("socket closed during drain")
-        got += 1
-        acks.append(msg.data[1:17].hex())
-        if len(acks) >= 500:
-            await ws.send_str(json.dumps({"ack": acks}))
-            acks = []
-    elapsed = time.perf_counter() - start
+    with Stopwatch() as clock:
+        ws = await dev.ws(session, base)
+        got = 0
+        acks: list[str] = []
+        while got < DRAIN_COUNT:
+            msg = await ws.receive()
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                raise RuntimeError("socket closed during drain")
+            got += 1
+            acks.append(msg.data[1:17].hex())
+            if len(acks) >= 500:
+                await ws.send_str(json.dumps({"ack": acks}))
+                acks = []
     await ws.close()
-    return DRAIN_COUNT / elapsed
+    return DRAIN_COUNT / clock.seconds
 
 
 async def _idle_sockets(session: aiohttp.ClientSession, base: str, pid: int) -> tuple[float, float]:
@@ -286,13 +278,13 @@ async def _idle_sockets(session: aiohttp.ClientSession, base: str, pid: int) -> 
     for d in devices:
         await d.register(session, base)
     await asyncio.sleep(0.5)
-    before = _rss_mib(pid)
+    before = rss_mib(pid)
     sockets = []
     per_device = IDLE_SOCKETS // len(devices)
     for d in devices:
         sockets += await asyncio.gather(*[d.ws(session, base) for _ in range(per_device)])
     await asyncio.sleep(1.0)
-    after = _rss_mib(pid)
+    after = rss_mib(pid)
     for ws in sockets:
         await ws.close()
     return before, (after - before) * 1024 / len(sockets)
@@ -315,7 +307,7 @@ async def run(quick: bool) -> dict[str, Any]:
                 await _wait_up(session, base + "/v1/health")
                 await _wait_up(session, cbase + "/")
                 await asyncio.sleep(0.5)
-                rss_start = _rss_mib(relay.pid)
+                rss_start = rss_mib(relay.pid)
 
                 sender_target = Device()
                 await sender_target.register(session, base)
@@ -326,7 +318,7 @@ async def run(quick: bool) -> dict[str, Any]:
                 batched = await _rate(
                     relay_port, "/v1/messages/batch",
                     lambda: encode_batch([sender_target.envelope()[1] for _ in range(BATCH)]), BATCH, duration)
-                lat = sorted(await _latency(session, base, relay_port, single / 2, duration))
+                lat = await _latency(session, base, relay_port, single / 2, duration)
                 drain = await _drain(session, base)
                 idle_before, kib_per_socket = await _idle_sockets(session, base, relay.pid)
         finally:
@@ -343,8 +335,8 @@ async def run(quick: bool) -> dict[str, Any]:
         "envelopes_batched_per_s": round(batched),
         "batch_size": BATCH,
         "delivery_rate_per_s": round(single / 2),
-        "delivery_p50_ms": round(statistics.median(lat), 2),
-        "delivery_p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2),
+        "delivery_p50_ms": round(median(lat), 2),
+        "delivery_p99_ms": round(percentile(lat, 0.99), 2),
         "drain_per_s": round(drain),
         "rss_start_mib": round(rss_start, 1),
         "rss_before_sockets_mib": round(idle_before, 1),
@@ -353,22 +345,16 @@ async def run(quick: bool) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 s per phase instead of 10 s (under a minute)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+def main(argv: list[str] | None = None) -> int:
+    parser = bench_parser(__doc__)
+    add_common_flags(parser, quick_help="3 s per phase instead of 10 s (under a minute)")
     parser.add_argument("--ceiling-server", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.ceiling_server:
         _ceiling_server(args.ceiling_server)
         return 0
     result = asyncio.run(run(args.quick))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        width = max(map(len, result))
-        for key, value in result.items():
-            print(f"{key:<{width}}  {value}")
+    print_result(result, as_json=args.json)
     return 0
 
 
