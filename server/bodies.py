@@ -13,8 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
+from confide.protocol.envelope import MAX_IDS_PER_REQUEST
+
 from .errors import Malformed, TooLarge, UnsupportedMediaType
-from .limits import MAX_IDS_PER_REQUEST
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:

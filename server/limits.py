@@ -42,9 +42,6 @@ MAX_JSON_BODY = 256 * 1024
 """Largest JSON body: a full registration (a signed prekey, 200 one-time keys, 50 ML-KEM keys of 1.2 KiB,
 base64) is about 110 KiB; twice that leaves room without letting a client make the relay parse megabytes."""
 
-MAX_IDS_PER_REQUEST = 500
-"""Ids in one acknowledgement (and envelopes per page): matches the largest pull page."""
-
 MAX_BATCH_BODY = 8 * 1024 * 1024
 """A batch is for many small envelopes (receipts, fan-out): 8 MiB holds 256 envelopes of 32 KiB; larger
 messages go one per request, so no single request makes the relay buffer more than this."""

@@ -14,6 +14,7 @@ from aiohttp import web
 from confide.protocol.envelope import (
     ENVELOPE_ID_LEN,
     MAX_ENVELOPE_LEN,
+    MAX_IDS_PER_REQUEST,
     Envelope,
     decode_batch,
     delivery_token_hash,
@@ -23,7 +24,7 @@ from .bodies import hex_id_list, int_param, parse_json_object, read_limited
 from .bodies import require_content_type as _require_type
 from .delivery import delivery_bytes
 from .errors import Conflict, Forbidden, MailboxFull, NotFound
-from .limits import MAX_BATCH_BODY, MAX_IDS_PER_REQUEST, MAX_JSON_BODY
+from .limits import MAX_BATCH_BODY, MAX_JSON_BODY
 from .state import RELAY, Relay
 from .storage import NewEnvelope, SendResult
 
