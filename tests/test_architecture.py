@@ -323,3 +323,20 @@ def test_no_isinstance_on_a_concrete_backend() -> None:
                 if names & concrete:
                     bad.append(f"{_rel(path)}:{node.lineno}: {ast.unparse(node)}")
     assert bad == []
+
+
+def test_only_the_app_factory_uses_the_backend_module() -> None:
+    """``create_app`` (and the package face) pick the embedded backend; nothing else builds one."""
+    allowed = {"server/app.py", "server/__init__.py"}
+    bad = [f"{_rel(path)}:{imp.line}: {imp.module}"
+           for path in _files("server") if _rel(path) not in allowed
+           for imp in _imports(path) if imp.module == "confide.server.backends"]
+    assert bad == []
+
+
+def test_only_the_sqlite_modules_speak_sqlite() -> None:
+    allowed = {"server/db.py", "server/writer.py", "server/migrations.py"}
+    bad = [f"{_rel(path)}:{imp.line}: {imp.module}"
+           for path in _files("server") if _rel(path) not in allowed
+           for imp in _imports(path) if imp.module.split(".")[0] in ("sqlite3", "sqlite_utils")]
+    assert bad == []
