@@ -99,7 +99,8 @@ class Account:
             RelayUnreachable, RelayError.
         """
         upload = self._prekeys.generate(PreKeyStore.initial_plan(), int(time.time()))
-        assert upload.signed_prekey is not None and upload.kem_last_resort is not None
+        assert upload.signed_prekey is not None
+        assert upload.kem_last_resort is not None
         await self._relay.register(
             identity=self._keys.identity.public.to_bytes(), device=self._keys.device.certificate.to_bytes(),
             token_hashes=[delivery_token_hash(self.token())], signed_prekey=upload.signed_prekey,

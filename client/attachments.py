@@ -113,9 +113,10 @@ class Attachments:
         if msg.attachment.file is None:
             msg = await self.download(message_id)
         att = msg.attachment
-        assert att is not None and att.file is not None
+        assert att is not None
+        assert att.file is not None
         dest = Path(path)
-        if dest.is_dir():
+        if await asyncio.to_thread(dest.is_dir):
             dest = dest / files.safe_file_name(att.name)
         await asyncio.to_thread(files.decrypt_file, self._paths.attachments / att.file, dest, att.key, att.size,
                                 att.digest)

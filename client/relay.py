@@ -7,6 +7,7 @@ sign requests (``protocol.auth.sign_request``); it never sees a plaintext or a p
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -223,7 +224,7 @@ class RelayClient:
     async def upload_blob(self, path: Path, sha256_hex: str, lifetime_s: int,
                           progress: ProgressCallback | None = None) -> str:
         """``POST /v1/blobs``: stream the file at ``path`` (whose SHA-256 is known); returns the blob id."""
-        total = path.stat().st_size
+        total = (await asyncio.to_thread(path.stat)).st_size
 
         async def chunks() -> AsyncIterator[bytes]:
             done = 0

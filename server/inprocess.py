@@ -92,10 +92,7 @@ class TokenBucketLimiter:
             return
         buckets = self._buckets
         state = buckets.pop(key, None)
-        if state is None:
-            tokens = self._burst
-        else:
-            tokens = min(self._burst, state[0] + (now - state[1]) * self._rate)
+        tokens = self._burst if state is None else min(self._burst, state[0] + (now - state[1]) * self._rate)
         if tokens < cost:
             buckets[key] = (tokens, now)
             raise RateLimited("too many requests from this connection; slow down and retry in a few seconds")

@@ -105,7 +105,8 @@ async def register(request: web.Request) -> web.Response:
     await relay.auth.verify(request, proof, device.public_key, body)
     tokens = _token_hashes(obj, "delivery_token_hashes")
     keys = _prekey_update(obj, identity, required=True)
-    assert keys.signed_prekey is not None and keys.kem_last_resort is not None
+    assert keys.signed_prekey is not None
+    assert keys.kem_last_resort is not None
     reg = Registration(
         identity.address.raw, identity.to_bytes(), device.device_id, device.to_bytes(), tokens,
         keys.signed_prekey, keys.kem_last_resort, keys.one_time, keys.kem_one_time,

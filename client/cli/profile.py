@@ -27,24 +27,30 @@ async def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_recovery_kit(out: Path, backup: bytes, qr: Path | None, code: str) -> None:
+    """Write the backup (and the code's QR picture), each created 0600; on failure leave neither."""
+    write_new_private(out, backup)
+    if qr is None:
+        return
+    qr_created = False
+    try:
+        write_new_private(qr, b"")  # created 0600 first: the picture holds the code itself
+        qr_created = True
+        write_qr_png(code.encode("utf-8"), qr)
+    except BaseException:
+        out.unlink(missing_ok=True)  # a backup whose code was never shown is useless: leave nothing
+        if qr_created:
+            qr.unlink(missing_ok=True)
+        raise
+
+
 async def cmd_recovery(args: argparse.Namespace) -> int:
     """Make a recovery code and an encrypted backup of the keys."""
     out = Path(args.out)
     qr = Path(args.qr) if args.qr else None
     async with open_client(args) as client:
         code, backup = client.create_recovery()
-    write_new_private(out, backup)
-    if qr is not None:
-        qr_created = False
-        try:
-            write_new_private(qr, b"")  # created 0600 first: the picture holds the code itself
-            qr_created = True
-            write_qr_png(code.encode("utf-8"), qr)
-        except BaseException:
-            out.unlink(missing_ok=True)  # a backup whose code was never shown is useless: leave nothing
-            if qr_created:
-                qr.unlink(missing_ok=True)
-            raise
+    _write_recovery_kit(out, backup, qr, code)
     print(f"Recovery backup written to {out} (encrypted; it holds your keys, not your messages).")
     if qr is not None:
         print(f"QR code of the recovery code written to {qr}: treat it like the code itself.")

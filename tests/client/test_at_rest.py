@@ -59,7 +59,8 @@ async def test_profile_directory_reveals_no_text_or_names(make_client: MakeClien
     db = sqlite3.connect(tmp_path / "therapist" / "store.db")
     cells = [v for t, in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
              for row in db.execute(f"SELECT * FROM {t}") for v in row]
-    assert cells and not any(isinstance(v, str) and "Jordan" in v for v in cells)
+    assert cells
+    assert not any(isinstance(v, str) and "Jordan" in v for v in cells)
 
 
 async def test_wrong_passphrase_and_missing_profile(make_client: MakeClient, tmp_path: Path) -> None:
@@ -106,7 +107,8 @@ async def test_copy_taken_after_keystore_shredding_is_unreadable(make_client: Ma
     shred_keystore(ProfilePaths(profile), os.urandom)
     copy_after = tmp_path / "copy-after-shred"
     shutil.copytree(profile, copy_after)
-    assert (copy_after / "store.db").exists() and not (copy_after / "keystore").exists()
+    assert (copy_after / "store.db").exists()
+    assert not (copy_after / "keystore").exists()
     with pytest.raises(ProfileError):
         await Client.open(copy_after, PASSPHRASE)
     _assert_absent(copy_after, [SECRET_TEXT, SECRET_NAME])

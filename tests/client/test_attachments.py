@@ -23,15 +23,19 @@ async def test_attachment_round_trip(make_client: MakeClient, tmp_path: Path, si
     progress: list[tuple[int, int]] = []
     sent = await a.send_file("b", source, caption="this week's worksheet",
                              progress=lambda done, total: progress.append((done, total)))
-    assert sent.attachment is not None and sent.attachment.size == size
+    assert sent.attachment is not None
+    assert sent.attachment.size == size
     if size:
         assert progress[-1][0] == progress[-1][1]
 
     events = await b.sync()
     got = [e.message for e in events if isinstance(e, MessageReceived)]
-    assert len(got) == 1 and got[0].kind == "attachment"
+    assert len(got) == 1
+    assert got[0].kind == "attachment"
     info = got[0].attachment
-    assert info is not None and info.name == "worksheet.pdf" and info.mime == "application/pdf"
+    assert info is not None
+    assert info.name == "worksheet.pdf"
+    assert info.mime == "application/pdf"
     assert b.history("a")[0].attachment.downloaded  # type: ignore[union-attr]
     # The stored copy is ciphertext, never the file itself.
     stored = list((b.profile_dir / "attachments").iterdir())

@@ -54,7 +54,8 @@ def test_cli_conversation(relay_thread: str, env: None, tmp_path: Path, capsys: 
                "therapist")[0] == 0
     assert run(capsys, "init", "--profile", str(c), "--server", relay_thread, "--name", "Sam")[0] == 0
     code, out, _ = run(capsys, "contacts", "add", "--profile", str(c), "dr", _invite(capsys, t))
-    assert code == 0 and "unverified" in out
+    assert code == 0
+    assert "unverified" in out
     assert run(capsys, "send", "--profile", str(c), "dr", "hello from the CLI", "--expire", "1h")[0] == 0
     doc = tmp_path / "notes.txt"
     doc.write_bytes(b"line\n" * 300_000)
@@ -64,7 +65,8 @@ def test_cli_conversation(relay_thread: str, env: None, tmp_path: Path, capsys: 
     assert code == 0
     received = [json.loads(line) for line in out.splitlines()]
     assert [m["kind"] for m in received] == ["text", "attachment"]
-    assert received[0]["text"] == "hello from the CLI" and received[0]["expire_after_s"] == 3600
+    assert received[0]["text"] == "hello from the CLI"
+    assert received[0]["expire_after_s"] == 3600
     client_address = received[0]["peer"]
     assert run(capsys, "contacts", "rename", "--profile", str(t), client_address, "sam")[0] == 0
 
@@ -80,15 +82,19 @@ def test_cli_conversation(relay_thread: str, env: None, tmp_path: Path, capsys: 
     assert run(capsys, "send", "--profile", str(t), "sam", "received, thank you")[0] == 0
     assert run(capsys, "expire", "--profile", str(t), "sam", "10m")[0] == 0
     code, out, _ = run(capsys, "sync", "--profile", str(c))
-    assert "received, thank you" in out and "10m" in out
+    assert "received, thank you" in out
+    assert "10m" in out
     code, out, _ = run(capsys, "read", "--profile", str(c), "dr")
-    assert "Thread with dr" in out and "received, thank you" in out
+    assert "Thread with dr" in out
+    assert "received, thank you" in out
 
     code, out, _ = run(capsys, "verify", "--profile", str(t), "sam", "--qr", str(tmp_path / "sn.png"))
-    assert code == 0 and (tmp_path / "sn.png").exists()
+    assert code == 0
+    assert (tmp_path / "sn.png").exists()
     payload = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("Code text"))
     code, out, _ = run(capsys, "verify", "--profile", str(c), "dr", "--scan", payload)
-    assert code == 0 and "verified" in out
+    assert code == 0
+    assert "verified" in out
 
     export = tmp_path / "export.json"
     assert run(capsys, "export", "--profile", str(c), "dr", str(export))[0] == 0
@@ -104,19 +110,26 @@ def test_cli_errors_are_one_line_with_distinct_codes(relay_thread: str, env: Non
     p = tmp_path / "p"
     assert run(capsys, "init", "--profile", str(p), "--server", relay_thread, "--name", "x")[0] == 0
     code, _out, err = run(capsys, "send", "--profile", str(p), "nobody", "hi")
-    assert code == EXIT_NOT_FOUND and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert code == EXIT_NOT_FOUND
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
     monkeypatch.setenv("CONFIDE_PASSPHRASE", "wrong")
     code, _, err = run(capsys, "whoami", "--profile", str(p))
-    assert code == EXIT_PASSPHRASE and "passphrase" in err and len(err.strip().splitlines()) == 1
+    assert code == EXIT_PASSPHRASE
+    assert "passphrase" in err
+    assert len(err.strip().splitlines()) == 1
     monkeypatch.setenv("CONFIDE_PASSPHRASE", PASSPHRASE)
     code, _, err = run(capsys, "init", "--profile", str(tmp_path / "q"), "--server", "http://127.0.0.1:9",
                        "--name", "q")
-    assert code == EXIT_UNREACHABLE and "relay" in err
+    assert code == EXIT_UNREACHABLE
+    assert "relay" in err
     code, _, err = run(capsys, "send", "--profile", str(p), "x", "hi", "--expire", "soon")
-    assert code == 2 and "duration" in err
+    assert code == 2
+    assert "duration" in err
     assert run(capsys, "bogus")[0] == 2
     code, _, err = run(capsys, "sync", "--profile", str(p), "--wait", "0.3")
-    assert code == 0 and "Traceback" not in err
+    assert code == 0
+    assert "Traceback" not in err
 
 
 def test_serve_help_is_delegated(capsys: pytest.CaptureFixture[str]) -> None:
@@ -135,7 +148,8 @@ def test_cli_identity_change_exit_code(relay_thread: str, env: None, tmp_path: P
     assert run(capsys, "send", "--profile", str(a), "bob", "hi")[0] == 0
     assert run(capsys, "contacts", "add", "--profile", str(a), "bob", _invite(capsys, c))[0] == 0
     code, _, err = run(capsys, "send", "--profile", str(a), "bob", "hi again")
-    assert code == EXIT_UNTRUSTED and "verify" in err
+    assert code == EXIT_UNTRUSTED
+    assert "verify" in err
     assert run(capsys, "accept", "--profile", str(a), "bob")[0] == 0
     assert run(capsys, "send", "--profile", str(a), "bob", "hi again")[0] == 0
 
@@ -155,8 +169,10 @@ def test_demo_subprocess(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "confide.client.cli", "demo"], capture_output=True, text=True,
                           env=env, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "The relay holds" in proc.stdout and "Something I have never told anyone." in proc.stdout
-    assert "Done" in proc.stdout and proc.stderr == ""
+    assert "The relay holds" in proc.stdout
+    assert "Something I have never told anyone." in proc.stdout
+    assert "Done" in proc.stdout
+    assert proc.stderr == ""
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -193,8 +209,10 @@ def test_json_outputs_are_the_export_forms(relay_thread: str, env: None, tmp_pat
             return contacts, client.history(contacts[0].name)
 
     contacts, history = asyncio.run(library_view())
-    assert len(contacts) == 1 and [m.kind for m in history] == ["text", "text", "attachment"]
-    assert history[2].attachment is not None and history[2].attachment.downloaded
+    assert len(contacts) == 1
+    assert [m.kind for m in history] == ["text", "text", "attachment"]
+    assert history[2].attachment is not None
+    assert history[2].attachment.downloaded
     assert synced == [message_to_json(m) for m in history[:2]]
     assert listed == [contact_to_json(c_) for c_ in contacts]
     assert thread == {"contact": contact_to_json(contacts[0]), "messages": [message_to_json(m) for m in history]}

@@ -11,8 +11,8 @@ import pytest
 
 import confide.client
 import confide.client.client
-from confide.client import MessageReceived
 from confide.client import INSECURE_TEST_KDF as TEST_KDF
+from confide.client import MessageReceived
 
 from .conftest import PASSPHRASE, MakeClient
 

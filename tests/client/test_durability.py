@@ -37,7 +37,8 @@ async def test_crash_before_ack_redelivers_without_duplicates(make_client: MakeC
         assert [m.text for m in reopened.history("a")] == ["m0", "m1", "m2"]
         # ...and they were acknowledged this time: the mailbox is empty.
         again, more = await reopened._relay.fetch()
-        assert again == [] and not more
+        assert again == []
+        assert not more
         # The conversation continues with the ratchet state that was committed with the messages.
         await a.send_text("b", "m3")
         assert [e.message.text for e in await reopened.sync() if isinstance(e, MessageReceived)] == ["m3"]
@@ -93,7 +94,8 @@ async def test_refused_message_is_marked_failed_not_sent(make_client: MakeClient
     wrong = Invite(Invite.parse(b.invite_code()).address, os.urandom(32)).code
     a.add_contact("b", wrong)
     msg = await a.send_text("b", "hello?")
-    assert (msg.status, msg.failure) == (MessageStatus.FAILED, "the recipient device does not accept this delivery token")
+    assert msg.status == MessageStatus.FAILED
+    assert msg.failure == "the recipient device does not accept this delivery token"
     assert [(m.text, m.status, m.failure) for m in a.history("b")] == [("hello?", "failed", msg.failure)]
     assert a.queued() == []
     assert await a.flush_outbox() == []  # dropped, not retried forever

@@ -33,7 +33,8 @@ async def test_offline_delivery_both_ways(make_client: MakeClient) -> None:
     assert texts == ["Thank you for writing. Tell me more?"]
     # The delivery receipt of the therapist's device arrived too.
     receipts = [e for e in events if isinstance(e, ReceiptReceived)]
-    assert receipts and receipts[0].kind == "delivered"
+    assert receipts
+    assert receipts[0].kind == "delivered"
     assert [m.status for m in client.history("dr")] == ["delivered", "unread"]
 
 

@@ -23,10 +23,10 @@ from confide.client import (
     InvalidRecoveryCode,
     Invite,
     MessageReceived,
+    MessageStatus,
     MessageUndecryptable,
     ProfileError,
     ReceiptReceived,
-    MessageStatus,
     WrongPassphrase,
 )
 from confide.client.cli import EXIT_OS, EXIT_PASSPHRASE, EXIT_PROFILE, EXIT_USAGE
@@ -65,14 +65,17 @@ async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp
     sam = await make_client("sam")
     await _converse(sam, dr)
     code, backup = sam.create_recovery()
-    assert CODE_RE.fullmatch(code) and code not in repr(sam)
+    assert CODE_RE.fullmatch(code)
+    assert code not in repr(sam)
     address, old_invite = sam.address, sam.invite_code()
     await sam.wipe()
     assert not (tmp_path / "sam").exists()
 
     async with Client.restore(tmp_path / "sam-new", NEW_PASSPHRASE, backup, code, relay_url, "Sam",
                               kdf=TEST_KDF) as restored:
-        assert restored.address == address and restored.name == "Sam" and restored.role == "client"
+        assert restored.address == address
+        assert restored.name == "Sam"
+        assert restored.role == "client"
         # Keys only: no contacts, no history; and a new delivery token, so a new invite code.
         assert restored.contacts() == []
         assert restored.invite_code() != old_invite
@@ -88,7 +91,8 @@ async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp
         events = await dr.sync()
         assert _texts(events) == ["New phone, same me"]
         assert not any(isinstance(e, IdentityChanged) for e in events)
-        assert dr.contact("sam").address == address and dr.contact("sam").trust == "unverified"
+        assert dr.contact("sam").address == address
+        assert dr.contact("sam").trust == "unverified"
 
         # The contact's client took over the new token and session: replies arrive and decrypt.
         await dr.send_text("sam", "Welcome back")
@@ -130,7 +134,8 @@ async def test_messages_on_old_sessions_are_lost_until_the_restored_side_writes(
         # The contact sees them stay "sent": no delivery receipt ever comes.
         await dr.sync()
         statuses = {m.message_id: m.status for m in dr.history("sam")}
-        assert statuses[waiting.message_id] == "sent" and statuses[on_old_session.message_id] == "sent"
+        assert statuses[waiting.message_id] == "sent"
+        assert statuses[on_old_session.message_id] == "sent"
 
         # Once the restored side writes, the conversation works both ways again.
         restored.add_contact("dr", dr.invite_code())
@@ -145,7 +150,8 @@ async def test_restore_refuses_bad_codes_and_backups_and_creates_nothing(
     sam = await make_client("sam")
     code, backup = sam.create_recovery()
     other_code, other_backup = sam.create_recovery()
-    assert other_code != code and other_backup != backup
+    assert other_code != code
+    assert other_backup != backup
     target = tmp_path / "restored"
 
     async def restore(backup_: bytes, code_: str, where: Path = target) -> Client:
@@ -232,7 +238,8 @@ async def test_integrating_guide_recovery_section_runs(tmp_path: Path, relay_url
     old_dir, new_dir, kit = str(tmp_path / "old"), str(tmp_path / "new"), str(tmp_path / "kit.bin")
     invite = await namespace["create_profile"](old_dir, PASSPHRASE, relay_url, kdf=TEST_KDF)
     code = await namespace["make_recovery_kit"](old_dir, PASSPHRASE, kit)
-    assert CODE_RE.fullmatch(code) and stat.S_IMODE(Path(kit).stat().st_mode) == 0o600
+    assert CODE_RE.fullmatch(code)
+    assert stat.S_IMODE(Path(kit).stat().st_mode) == 0o600
     await namespace["change_passphrase"](old_dir, PASSPHRASE, NEW_PASSPHRASE)
     with pytest.raises(WrongPassphrase):
         await namespace["change_passphrase"](old_dir, PASSPHRASE, NEW_PASSPHRASE)
@@ -276,30 +283,41 @@ def test_cli_recovery_passwd_and_restore(relay_thread: str, env: None, tmp_path:
     code, out, err = run(capsys, "recovery", "create", "--profile", str(c), "--out", str(backup), "--qr", str(png))
     assert code == 0, err
     found = CODE_RE.findall(out)
-    assert len(found) == 1 and "apart from this device" in out
+    assert len(found) == 1
+    assert "apart from this device" in out
     recovery_code = found[0]
-    assert stat.S_IMODE(backup.stat().st_mode) == 0o600 and stat.S_IMODE(png.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stat.S_IMODE(png.stat().st_mode) == 0o600
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     first_backup = backup.read_bytes()
     # An existing file is never overwritten (its code would stop matching it).
     code, out, err = run(capsys, "recovery", "create", "--profile", str(c), "--out", str(backup))
-    assert code == EXIT_OS and _one_line(err) and "exists" in err and not CODE_RE.search(out)
+    assert code == EXIT_OS
+    assert _one_line(err)
+    assert "exists" in err
+    assert not CODE_RE.search(out)
     assert backup.read_bytes() == first_backup
 
     # passwd: a wrong old passphrase, a missing new one, then a real change.
     monkeypatch.setenv("CONFIDE_NEW_PASSPHRASE", NEW_PASSPHRASE)
     monkeypatch.setenv("CONFIDE_PASSPHRASE", "wrong")
     code, _, err = run(capsys, "passwd", "--profile", str(c))
-    assert code == EXIT_PASSPHRASE and _one_line(err) and "passphrase" in err
+    assert code == EXIT_PASSPHRASE
+    assert _one_line(err)
+    assert "passphrase" in err
     monkeypatch.setenv("CONFIDE_PASSPHRASE", PASSPHRASE)
     monkeypatch.delenv("CONFIDE_NEW_PASSPHRASE")
     code, _, err = run(capsys, "passwd", "--profile", str(c))  # no terminal to ask in
-    assert code == EXIT_PROFILE and _one_line(err) and "CONFIDE_NEW_PASSPHRASE" in err
+    assert code == EXIT_PROFILE
+    assert _one_line(err)
+    assert "CONFIDE_NEW_PASSPHRASE" in err
     monkeypatch.setenv("CONFIDE_NEW_PASSPHRASE", NEW_PASSPHRASE)
     code, out, err = run(capsys, "passwd", "--profile", str(c))
-    assert code == 0 and "Passphrase changed" in out, err
+    assert code == 0, err
+    assert "Passphrase changed" in out
     code, _, err = run(capsys, "whoami", "--profile", str(c))
-    assert code == EXIT_PASSPHRASE and _one_line(err)
+    assert code == EXIT_PASSPHRASE
+    assert _one_line(err)
     monkeypatch.setenv("CONFIDE_PASSPHRASE", NEW_PASSPHRASE)
     assert _whoami(capsys, c)["address"] == address
     assert run(capsys, "wipe", "--profile", str(c), "--yes")[0] == 0
@@ -307,20 +325,28 @@ def test_cli_recovery_passwd_and_restore(relay_thread: str, env: None, tmp_path:
     # restore: bad inputs create nothing and exit with their codes.
     base = ["restore", "--profile", str(c2), "--server", relay_thread, "--name", "Sam"]
     code, _, err = run(capsys, *base, "--backup", str(backup), "--code", _typo(recovery_code))
-    assert code == EXIT_PASSPHRASE and _one_line(err) and "typing mistake" in err
+    assert code == EXIT_PASSPHRASE
+    assert _one_line(err)
+    assert "typing mistake" in err
     code, _, err = run(capsys, *base, "--backup", str(tmp_path / "missing"), "--code", recovery_code)
-    assert code == EXIT_OS and _one_line(err)
+    assert code == EXIT_OS
+    assert _one_line(err)
     code, _, err = run(capsys, *base, "--backup", str(png), "--code", recovery_code)
-    assert code == EXIT_PASSPHRASE and _one_line(err) and "not a Confide recovery backup" in err
+    assert code == EXIT_PASSPHRASE
+    assert _one_line(err)
+    assert "not a Confide recovery backup" in err
     code, _, err = run(capsys, *base, "--backup", str(backup))  # no code, no terminal to ask in
-    assert code == EXIT_USAGE and _one_line(err) and "CONFIDE_RECOVERY_CODE" in err
+    assert code == EXIT_USAGE
+    assert _one_line(err)
+    assert "CONFIDE_RECOVERY_CODE" in err
     assert not c2.exists()
 
     # ... and the code from the environment restores the same address.
     monkeypatch.setenv("CONFIDE_RECOVERY_CODE", recovery_code)
     code, out, err = run(capsys, *base, "--backup", str(backup))
     assert code == 0, err
-    assert address in out and "old invite code no longer works" in out
+    assert address in out
+    assert "old invite code no longer works" in out
     assert _whoami(capsys, c2)["address"] == address
 
     # Writing first re-establishes the thread; the therapist sees the same contact, no identity warning.
@@ -343,4 +369,6 @@ def test_help_documents_recovery_commands(capsys: pytest.CaptureFixture[str]) ->
                  "recovery code"):
         assert text in out
     code, out, _ = run(capsys, "recovery", "create", "--help")
-    assert code == 0 and "--out" in out and "--qr" in out
+    assert code == 0
+    assert "--out" in out
+    assert "--qr" in out

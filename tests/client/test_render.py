@@ -114,7 +114,8 @@ def test_a_contact_name_with_escape_sequences() -> None:
     for line in (render.contact_added(c), render.contact_renamed(c), render.safety_number_header(c),
                  render.verified(c), render.marked_verified(c), render.identity_accepted(c), render.timer_set(c)):
         _clean(line)
-        assert expected in line and "\n" not in line
+        assert expected in line
+        assert "\n" not in line
 
 
 def test_a_peer_name_cannot_break_a_message_or_event_line() -> None:

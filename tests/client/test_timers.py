@@ -29,7 +29,8 @@ async def test_thread_timer_expires_on_both_sides(make_client: MakeClient, tmp_p
     source.write_bytes(os.urandom(2000))
     sent = await a.send_text("b", "this disappears")
     await a.send_file("b", source)
-    assert sent.expire_after_s == 60 and sent.expires_at_ms is not None
+    assert sent.expire_after_s == 60
+    assert sent.expires_at_ms is not None
     # The sender's copy is timed from sending.
     assert a.expire_now(_now() + 30_000) == []
     assert len(a.expire_now(_now() + 61_000)) == 2
@@ -37,7 +38,8 @@ async def test_thread_timer_expires_on_both_sides(make_client: MakeClient, tmp_p
 
     await b.sync()
     texts = [m for m in b.history("a") if m.kind != "timer"]
-    assert len(texts) == 2 and all(m.expires_at_ms is None for m in texts)  # unread: not running yet
+    assert len(texts) == 2
+    assert all(m.expires_at_ms is None for m in texts)
     assert len(list((b.profile_dir / "attachments").iterdir())) == 1
     # Not read yet: even long after, nothing expires.
     assert b.expire_now(_now() + 3_600_000) == []
@@ -57,7 +59,8 @@ async def test_per_message_override_and_delete_for_everyone(make_client: MakeCli
     await introduce(a, b)
     keep = await a.send_text("b", "kept", expire_after_s=0)
     brief = await a.send_text("b", "brief", expire_after_s=5)
-    assert keep.expires_at_ms is None and brief.expire_after_s == 5
+    assert keep.expires_at_ms is None
+    assert brief.expire_after_s == 5
     await b.sync()
     await b.mark_read("a")
     assert b.expire_now(_now() + 6_000) == [brief.message_id]

@@ -46,7 +46,8 @@ async def test_upload_and_download_stream(relay: RunningRelay) -> None:
     assert status == 201
     assert body["size"] == len(data)
     blob_id = body["blob_id"]
-    assert isinstance(blob_id, str) and len(blob_id) == 43
+    assert isinstance(blob_id, str)
+    assert len(blob_id) == 43
     digest = hashlib.sha256()
     async with api.session.get(f"{api.base}/v1/blobs/{blob_id}") as resp:
         assert resp.status == 200

@@ -60,12 +60,15 @@ async def test_acked_expired_and_deleted_bytes_leave_no_trace(relay: RunningRela
     assert _traces(acked, disk) == 0
     assert _traces(expiring, disk) == 0
     assert _traces(blob_marker, disk) == 0
-    assert _traces(kept, disk) > 0 and _traces(blob_kept, disk) > 0  # what lives is still there
+    assert _traces(kept, disk) > 0
+    assert _traces(blob_kept, disk) > 0
 
     # And after a clean shutdown and restart, still nothing.
     await stop_relay(relay)
     disk = _disk_bytes(data_dir)
-    assert _traces(acked, disk) == 0 and _traces(expiring, disk) == 0 and _traces(blob_marker, disk) == 0
+    assert _traces(acked, disk) == 0
+    assert _traces(expiring, disk) == 0
+    assert _traces(blob_marker, disk) == 0
     restarted = await run_relay(relay.config)
     try:
         _, body = await restarted.api.pull(bob)

@@ -53,7 +53,8 @@ def _check_error(status: int, ctype: str, raw: bytes, where: str) -> None:
     assert 400 <= status < 500, (where, status)
     assert ctype == "application/json", where
     body = json.loads(raw)
-    assert isinstance(body.get("error"), str) and isinstance(body.get("message"), str), where
+    assert isinstance(body.get("error"), str), where
+    assert isinstance(body.get("message"), str), where
 
 
 async def _raw(api: Api, method: str, path: str, body: bytes, *, signer: User | None,

@@ -50,7 +50,8 @@ async def test_send_is_idempotent_by_envelope_id(api: Api) -> None:
     env = bob.envelope(b"once")
     first = await api.send(env)
     again = await api.send(env)
-    assert first[0] == 201 and again[0] == 200
+    assert first[0] == 201
+    assert again[0] == 200
     assert first[1] == again[1]
     assert len((await api.pull(bob))[1]["messages"]) == 1
 

@@ -34,14 +34,18 @@ def test_openapi_paths_and_methods_equal_the_routes(tmp_path: Path) -> None:
     assert documented == routes
     for ops in doc["paths"].values():
         for op in ops.values():
-            assert op["summary"] and op["responses"]
+            assert op["summary"]
+            assert op["responses"]
 
 
 async def test_openapi_and_health_are_served(api: Api) -> None:
     status, doc = await api.call("GET", "/openapi.json")
-    assert status == 200 and doc["openapi"].startswith("3.")
+    assert status == 200
+    assert doc["openapi"].startswith("3.")
     status, health = await api.call("GET", "/v1/health")
-    assert status == 200 and health["status"] == "ok" and health["version"]
+    assert status == 200
+    assert health["status"] == "ok"
+    assert health["version"]
 
 
 def test_every_setting_has_a_flag_an_env_variable_and_help(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,7 +40,8 @@ async def test_restart_keeps_accounts_mailboxes_and_blobs(tmp_path: Path) -> Non
     try:
         api = second.api
         status, body = await api.pull(bob)
-        assert status == 200 and len(body["messages"]) == 1
+        assert status == 200
+        assert len(body["messages"]) == 1
         assert (await api.send(env))[0] == 200  # still idempotent across the restart
         _, bundle = await api.call("GET", f"/v1/accounts/{bob.address}/bundle")
         parsed = PreKeyBundle.from_bytes(base64.b64decode(bundle["devices"][0]["bundle"]))

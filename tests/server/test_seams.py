@@ -83,7 +83,8 @@ async def test_an_app_on_test_implementations_of_every_interface_uses_them(tmp_p
         bob = make_user(n_otk=2, n_kem=1)
         assert (await api.register(bob))[0] == 201
         assert await parts.store.device(bob.device_id) is not None
-        assert len(parts.replay.keys) == 1 and parts.replay.keys[0].startswith(bob.device_id)
+        assert len(parts.replay.keys) == 1
+        assert parts.replay.keys[0].startswith(bob.device_id)
 
         ws = await api.ws(bob)
         try:
@@ -103,7 +104,8 @@ async def test_an_app_on_test_implementations_of_every_interface_uses_them(tmp_p
             await ws.close()
 
         status, bundle = await api.call("GET", f"/v1/accounts/{bob.address}/bundle")
-        assert status == 200 and len(bundle["devices"]) == 1
+        assert status == 200
+        assert len(bundle["devices"]) == 1
         address = bob.identity.public.address.raw
         assert parts.bundle_budget.calls == [("available", address, 0), ("spend", address, 1)]
         assert parts.bundle_limiter.taken == [("127.0.0.1", 1.0)]
