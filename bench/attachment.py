@@ -80,8 +80,14 @@ async def measure(size_mib: int) -> dict[str, float | int | bool]:
     size = size_mib * MIB
     with tempfile.TemporaryDirectory(prefix="confide-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        config = RelayConfig(data_dir=tmp / "relay", max_blob_bytes=2 * size + MIB, blob_quota_bytes=4 * size,
-                             rate_per_s=0, bundle_rate_per_min=0, sweep_interval_s=0)
+        config = RelayConfig(
+            data_dir=tmp / "relay",
+            max_blob_bytes=2 * size + MIB,
+            blob_quota_bytes=4 * size,
+            rate_per_s=0,
+            bundle_rate_per_min=0,
+            sweep_interval_s=0,
+        )
         async with start_relay(config) as url:
             therapist = await Client.create(tmp / "t", "pw", url, "therapist", "therapist", kdf=TEST_KDF)
             client = await Client.create(tmp / "c", "pw", url, "client", kdf=TEST_KDF)

@@ -93,6 +93,7 @@ class BenchmarkError(ConfideError):
 
 # -- primitive operations ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class Primitive:
     """One primitive operation timed alone; ``family`` names the library call it shows up as when profiled."""
@@ -114,6 +115,7 @@ def _aead_seal(pt_len: int, ad_len: int) -> Callable[[], Callable[[], object]]:
         aead, nonce, pt = ChaCha20Poly1305(os.urandom(32)), os.urandom(12), os.urandom(pt_len)
         ad = os.urandom(ad_len) if ad_len else None
         return lambda: aead.encrypt(nonce, pt, ad)
+
     return make
 
 
@@ -123,6 +125,7 @@ def _aead_open(pt_len: int, ad_len: int) -> Callable[[], Callable[[], object]]:
         ad = os.urandom(ad_len) if ad_len else None
         ct = aead.encrypt(nonce, pt, ad)
         return lambda: aead.decrypt(nonce, ct, ad)
+
     return make
 
 
@@ -135,6 +138,7 @@ def _make_aead_open_fail() -> Callable[[], object]:
             return wrong.decrypt(nonce, ct, None)
         except InvalidTag:
             return None
+
     return trial
 
 
@@ -143,6 +147,7 @@ def _make_hkdf(ikm_len: int, salt_len: int, info_len: int, length: int) -> Calla
         ikm, info = os.urandom(ikm_len), os.urandom(info_len)
         salt = os.urandom(salt_len) if salt_len else None
         return lambda: HKDF(algorithm=_SHA256, length=length, salt=salt, info=info).derive(ikm)
+
     return make
 
 
@@ -177,7 +182,7 @@ def _make_hmac() -> Callable[[], object]:
 
 
 def _make_rng(n: int) -> Callable[[], Callable[[], object]]:
-    return lambda: (lambda: os.urandom(n))
+    return lambda: lambda: os.urandom(n)
 
 
 def _make_ed_verify() -> Callable[[], object]:
@@ -223,59 +228,111 @@ _BODY_AD = _AD_LEN + 68
 _CERT_PT = 1 + 128 + 96 + 32
 _INNER_PT = 1 + 68 + _BODY_PT + 16
 
-PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
-    Primitive("x25519_keygen", "x25519.from_private_bytes",
-              "X25519PrivateKey.from_private_bytes (OpenSSL derives the public key here)", _make_keygen),
-    Primitive("x25519_public_raw", "X25519PrivateKey.public_key",
-              "private.public_key().public_bytes_raw()", _make_public_raw),
-    Primitive("x25519_load_public", "x25519.from_public_bytes", "X25519PublicKey.from_public_bytes",
-              _make_load_public),
-    Primitive("x25519_exchange", "X25519PrivateKey.exchange", "X25519 exchange with a loaded public key",
-              _make_exchange),
-    Primitive("hkdf_96", "HKDF.derive", "HKDF-SHA256 object + derive, 96-byte output (root step, ratchet init)",
-              _make_hkdf(32, 32, 23, 96)),
-    Primitive("hkdf_64", "HKDF.derive", "HKDF-SHA256 object + derive, 64 bytes (sealed static keys)",
-              _make_hkdf(32, 32, 24 + 32 + 32, 64)),
-    Primitive("hkdf_32", "HKDF.derive", "HKDF-SHA256 object + derive, 32 bytes (PQXDH secret, sealed message key)",
-              _make_hkdf(224, 32, 25 + 290, 32)),
-    Primitive("hmac_sha256", "_hashlib.hmac_digest", "hmac.digest(key, 1 byte, 'sha256'): one KDF_CK output",
-              _make_hmac),
-    Primitive("aead_init", AEAD_INIT_CALL, "ChaCha20Poly1305(key): cipher object from key bytes",
-              _make_aead_init),
-    Primitive("aead_seal_header", "ChaCha20Poly1305.encrypt", "encrypt 40-byte header, no AD",
-              _aead_seal(_HEADER_PT, 0)),
-    Primitive("aead_open_header", "ChaCha20Poly1305.decrypt", "decrypt 40-byte header",
-              _aead_open(_HEADER_PT, 0)),
-    Primitive("aead_open_header_fail", "ChaCha20Poly1305.decrypt!",
-              "header trial under the wrong key: InvalidTag raised and caught", lambda: _make_aead_open_fail()),
-    Primitive("aead_seal_body", "ChaCha20Poly1305.encrypt", f"encrypt {_BODY_PT}-byte padded body, {_BODY_AD}-byte AD",
-              _aead_seal(_BODY_PT, _BODY_AD)),
-    Primitive("aead_open_body", "ChaCha20Poly1305.decrypt", "decrypt the padded body",
-              _aead_open(_BODY_PT, _BODY_AD)),
-    Primitive("aead_seal_cert", "ChaCha20Poly1305.encrypt", f"encrypt {_CERT_PT}-byte sender certificate",
-              _aead_seal(_CERT_PT, 32)),
-    Primitive("aead_open_cert", "ChaCha20Poly1305.decrypt", "decrypt the sender certificate",
-              _aead_open(_CERT_PT, 32)),
-    Primitive("aead_seal_inner", "ChaCha20Poly1305.encrypt", f"encrypt {_INNER_PT}-byte inner message (sealed)",
-              _aead_seal(_INNER_PT, 32)),
-    Primitive("aead_open_inner", "ChaCha20Poly1305.decrypt", "decrypt the inner message (sealed)",
-              _aead_open(_INNER_PT, 32)),
-    Primitive("rng_12", "posix.urandom", "os.urandom(12): header nonce", _make_rng(12)),
-    Primitive("rng_32", "posix.urandom", "os.urandom(32): X25519 private key", _make_rng(32)),
-    Primitive("ed25519_verify", "Ed25519PublicKey.verify", "Ed25519 signature check", _make_ed_verify),
-    Primitive("ed25519_load_public", "ed25519.from_public_bytes", "Ed25519PublicKey.from_public_bytes",
-              _make_ed_load),
-    Primitive("sha256", "_hashlib.openssl_sha256", "SHA-256 of a device key (device id)", _make_sha256),
-    Primitive("mlkem_load_public", "mlkem.from_mlkem768_public_bytes", "MLKEM768PublicKey.from_public_bytes",
-              _make_kem_load),
-    Primitive("mlkem_encapsulate", "MLKEM768PublicKey.encapsulate", "ML-KEM-768 encapsulation", _make_kem_encap),
-    Primitive("mlkem_decapsulate", "MLKEM768PrivateKey.decapsulate", "ML-KEM-768 decapsulation",
-              _make_kem_decap),
-)}
+PRIMITIVES: dict[str, Primitive] = {
+    p.name: p
+    for p in (
+        Primitive(
+            "x25519_keygen",
+            "x25519.from_private_bytes",
+            "X25519PrivateKey.from_private_bytes (OpenSSL derives the public key here)",
+            _make_keygen,
+        ),
+        Primitive(
+            "x25519_public_raw",
+            "X25519PrivateKey.public_key",
+            "private.public_key().public_bytes_raw()",
+            _make_public_raw,
+        ),
+        Primitive(
+            "x25519_load_public", "x25519.from_public_bytes", "X25519PublicKey.from_public_bytes", _make_load_public
+        ),
+        Primitive(
+            "x25519_exchange", "X25519PrivateKey.exchange", "X25519 exchange with a loaded public key", _make_exchange
+        ),
+        Primitive(
+            "hkdf_96",
+            "HKDF.derive",
+            "HKDF-SHA256 object + derive, 96-byte output (root step, ratchet init)",
+            _make_hkdf(32, 32, 23, 96),
+        ),
+        Primitive(
+            "hkdf_64",
+            "HKDF.derive",
+            "HKDF-SHA256 object + derive, 64 bytes (sealed static keys)",
+            _make_hkdf(32, 32, 24 + 32 + 32, 64),
+        ),
+        Primitive(
+            "hkdf_32",
+            "HKDF.derive",
+            "HKDF-SHA256 object + derive, 32 bytes (PQXDH secret, sealed message key)",
+            _make_hkdf(224, 32, 25 + 290, 32),
+        ),
+        Primitive(
+            "hmac_sha256", "_hashlib.hmac_digest", "hmac.digest(key, 1 byte, 'sha256'): one KDF_CK output", _make_hmac
+        ),
+        Primitive("aead_init", AEAD_INIT_CALL, "ChaCha20Poly1305(key): cipher object from key bytes", _make_aead_init),
+        Primitive(
+            "aead_seal_header", "ChaCha20Poly1305.encrypt", "encrypt 40-byte header, no AD", _aead_seal(_HEADER_PT, 0)
+        ),
+        Primitive("aead_open_header", "ChaCha20Poly1305.decrypt", "decrypt 40-byte header", _aead_open(_HEADER_PT, 0)),
+        Primitive(
+            "aead_open_header_fail",
+            "ChaCha20Poly1305.decrypt!",
+            "header trial under the wrong key: InvalidTag raised and caught",
+            lambda: _make_aead_open_fail(),
+        ),
+        Primitive(
+            "aead_seal_body",
+            "ChaCha20Poly1305.encrypt",
+            f"encrypt {_BODY_PT}-byte padded body, {_BODY_AD}-byte AD",
+            _aead_seal(_BODY_PT, _BODY_AD),
+        ),
+        Primitive(
+            "aead_open_body", "ChaCha20Poly1305.decrypt", "decrypt the padded body", _aead_open(_BODY_PT, _BODY_AD)
+        ),
+        Primitive(
+            "aead_seal_cert",
+            "ChaCha20Poly1305.encrypt",
+            f"encrypt {_CERT_PT}-byte sender certificate",
+            _aead_seal(_CERT_PT, 32),
+        ),
+        Primitive(
+            "aead_open_cert", "ChaCha20Poly1305.decrypt", "decrypt the sender certificate", _aead_open(_CERT_PT, 32)
+        ),
+        Primitive(
+            "aead_seal_inner",
+            "ChaCha20Poly1305.encrypt",
+            f"encrypt {_INNER_PT}-byte inner message (sealed)",
+            _aead_seal(_INNER_PT, 32),
+        ),
+        Primitive(
+            "aead_open_inner",
+            "ChaCha20Poly1305.decrypt",
+            "decrypt the inner message (sealed)",
+            _aead_open(_INNER_PT, 32),
+        ),
+        Primitive("rng_12", "posix.urandom", "os.urandom(12): header nonce", _make_rng(12)),
+        Primitive("rng_32", "posix.urandom", "os.urandom(32): X25519 private key", _make_rng(32)),
+        Primitive("ed25519_verify", "Ed25519PublicKey.verify", "Ed25519 signature check", _make_ed_verify),
+        Primitive(
+            "ed25519_load_public", "ed25519.from_public_bytes", "Ed25519PublicKey.from_public_bytes", _make_ed_load
+        ),
+        Primitive("sha256", "_hashlib.openssl_sha256", "SHA-256 of a device key (device id)", _make_sha256),
+        Primitive(
+            "mlkem_load_public",
+            "mlkem.from_mlkem768_public_bytes",
+            "MLKEM768PublicKey.from_public_bytes",
+            _make_kem_load,
+        ),
+        Primitive("mlkem_encapsulate", "MLKEM768PublicKey.encapsulate", "ML-KEM-768 encapsulation", _make_kem_encap),
+        Primitive("mlkem_decapsulate", "MLKEM768PrivateKey.decapsulate", "ML-KEM-768 decapsulation", _make_kem_decap),
+    )
+}
 """Every primitive a measured path performs, timed alone with realistic sizes."""
 
 
 # -- what each path performs (read from protocol/ and keys/; checked against the profiler every run) ----------
+
 
 def _ops(*parts: dict[str, int]) -> dict[str, int]:
     total: Counter[str] = Counter()
@@ -291,7 +348,11 @@ _SEND_NEW_HKS = _ops(_SEND, {"aead_init": 1})
 _RECEIVE_CHAIN = {"aead_init": 1, "aead_open_header": 1, "hmac_sha256": 2, "aead_open_body": 1}
 """prepare_decrypt on the current chain: header opens under the loaded HKr cipher, KDF_CK, body."""
 _RATCHET_STEP = {
-    "x25519_load_public": 2, "x25519_exchange": 2, "hkdf_96": 2, "rng_32": 1, "x25519_keygen": 1,
+    "x25519_load_public": 2,
+    "x25519_exchange": 2,
+    "hkdf_96": 2,
+    "rng_32": 1,
+    "x25519_keygen": 1,
     "x25519_public_raw": 1,
 }
 """DH ratchet turn in prepare_decrypt: two _dh calls (each loads the peer key), two root steps, new key pair."""
@@ -306,13 +367,26 @@ ONEWAY_OPS = _ops(_SEND, _RECEIVE_CHAIN)
 """One message of a one-way burst: encrypt, then decrypt on the same receiving chain."""
 
 _SEAL = {
-    "rng_32": 1, "x25519_keygen": 1, "x25519_public_raw": 1, "x25519_exchange": 2, "hkdf_64": 1, "hkdf_32": 1,
-    "aead_init": 2, "aead_seal_cert": 1, "aead_seal_inner": 1,
+    "rng_32": 1,
+    "x25519_keygen": 1,
+    "x25519_public_raw": 1,
+    "x25519_exchange": 2,
+    "hkdf_64": 1,
+    "hkdf_32": 1,
+    "aead_init": 2,
+    "aead_seal_cert": 1,
+    "aead_seal_inner": 1,
 }
 """sealed.seal: ephemeral key, DH(e, IK_B), static keys, certificate AEAD, DH(IK_A, IK_B), message key, AEAD."""
 _UNSEAL = {
-    "x25519_load_public": 1, "x25519_exchange": 2, "hkdf_64": 1, "hkdf_32": 1, "aead_init": 2,
-    "aead_open_cert": 1, "aead_open_inner": 1, "sha256": 1,
+    "x25519_load_public": 1,
+    "x25519_exchange": 2,
+    "hkdf_64": 1,
+    "hkdf_32": 1,
+    "aead_init": 2,
+    "aead_open_cert": 1,
+    "aead_open_inner": 1,
+    "sha256": 1,
 }
 """sealed.unseal + open_sealed: load e, DH, static keys, certificate AEAD, certificate parse (a cache hit for a
 known sender: no signature check), DH(IK_B, IK_A), message key, AEAD, and the sender's device id (SHA-256)."""
@@ -329,19 +403,35 @@ _BUNDLE_PARSE = _ops(
 )
 """PreKeyBundle.from_bytes: identity, device certificate, signed prekey, one-time prekey, signed KEM prekey."""
 _PQXDH_INITIATE = {
-    "rng_32": 1, "x25519_keygen": 1, "x25519_exchange": 4, "mlkem_encapsulate": 1, "hkdf_32": 1, "hkdf_96": 1,
+    "rng_32": 1,
+    "x25519_keygen": 1,
+    "x25519_exchange": 4,
+    "mlkem_encapsulate": 1,
+    "hkdf_32": 1,
+    "hkdf_96": 1,
     "x25519_public_raw": 1,
 }
 _PQXDH_RESPOND = {"x25519_load_public": 1, "x25519_exchange": 4, "mlkem_decapsulate": 1, "hkdf_32": 1, "hkdf_96": 1}
 _INIT_INITIATOR = {
-    "rng_32": 1, "x25519_keygen": 1, "x25519_public_raw": 1, "x25519_load_public": 1, "x25519_exchange": 1,
+    "rng_32": 1,
+    "x25519_keygen": 1,
+    "x25519_public_raw": 1,
+    "x25519_load_public": 1,
+    "x25519_exchange": 1,
     "hkdf_96": 1,
 }
 SETUP_OPS = _ops(
-    _BUNDLE_PARSE, _PQXDH_INITIATE, _INIT_INITIATOR, _SEND_NEW_HKS,    # initiator: bundle → first message
-    _IDENTITY_PARSE, _PQXDH_RESPOND, {"x25519_public_raw": 1}, _RECEIVE_NEXT,  # responder accepts it
-    _SEND_NEW_HKS, _RECEIVE_NEXT,                                      # first reply and its decryption
-    {"sha256": 1},                                                     # the peer's device id, for the session
+    _BUNDLE_PARSE,
+    _PQXDH_INITIATE,
+    _INIT_INITIATOR,
+    _SEND_NEW_HKS,  # initiator: bundle → first message
+    _IDENTITY_PARSE,
+    _PQXDH_RESPOND,
+    {"x25519_public_raw": 1},
+    _RECEIVE_NEXT,  # responder accepts it
+    _SEND_NEW_HKS,
+    _RECEIVE_NEXT,  # first reply and its decryption
+    {"sha256": 1},  # the peer's device id, for the session
 )
 """Bundle bytes → first message → first reply, both sides (one-time prekey present, ML-KEM included)."""
 
@@ -363,8 +453,11 @@ def _call_name(fn: Any) -> str:
 
 @contextmanager
 def _counting_aead_init(calls: Counter[str]) -> Iterator[None]:
-    patched = [m for name, m in list(sys.modules.items())
-               if name.startswith("confide.") and getattr(m, "ChaCha20Poly1305", None) is ChaCha20Poly1305]
+    patched = [
+        m
+        for name, m in list(sys.modules.items())
+        if name.startswith("confide.") and getattr(m, "ChaCha20Poly1305", None) is ChaCha20Poly1305
+    ]
 
     def counting(key: bytes) -> ChaCha20Poly1305:
         calls[AEAD_INIT_CALL] += 1
@@ -415,11 +508,15 @@ def check_ops(declared: dict[str, int], waste: dict[str, int], observed: Counter
     want = _families(declared, per) + _families(waste, per)
     families = {p.family for p in PRIMITIVES.values()}
     got = Counter({name: n for name, n in observed.items() if name in families})
-    return [f"{family}: counted {want[family]}, observed {got[family]}"
-            for family in sorted(set(want) | set(got)) if want[family] != got[family]]
+    return [
+        f"{family}: counted {want[family]}, observed {got[family]}"
+        for family in sorted(set(want) | set(got))
+        if want[family] != got[family]
+    ]
 
 
 # -- the parties ---------------------------------------------------------------------------------------------
+
 
 class _PreKeys:
     """Bob's private prekeys (the PreKeyLookup protocol). Keys are not consumed, so set-up can repeat."""
@@ -478,6 +575,7 @@ def setup_block(world: World) -> Block:
         for _ in range(n):
             world.setup()
         return n
+
     return block
 
 
@@ -490,6 +588,7 @@ def session_pingpong_block(world: World) -> Block:
             bob.decrypt(alice.encrypt(msg, rng), rng)
             alice.decrypt(bob.encrypt(msg, rng), rng)
         return 2 * n
+
     return block
 
 
@@ -502,6 +601,7 @@ def session_oneway_block(world: World) -> Block:
         for inner in burst:
             bob.decrypt(inner, rng)
         return n
+
     return block
 
 
@@ -515,6 +615,7 @@ def ratchet_pingpong_block(world: World) -> Block:
             bob.decrypt(alice.encrypt(padded, ad, rng), ad, rng)
             alice.decrypt(bob.encrypt(padded, ad, rng), ad, rng)
         return 2 * n
+
     return block
 
 
@@ -528,6 +629,7 @@ def ratchet_oneway_block(world: World) -> Block:
         for message in burst:
             bob.decrypt(message, ad, rng)
         return n
+
     return block
 
 
@@ -542,6 +644,7 @@ def sealed_pingpong_block(world: World) -> Block:
             sealed = seal_message(bob, msg, sender_identity=w.bob, sender=w.bob_cert, rng=rng)
             open_sealed(w.alice, sealed, find_session=lambda _i, _d: alice, prekeys=w.prekeys, rng=rng)
         return 2 * n
+
     return block
 
 
@@ -554,6 +657,7 @@ def sealed_oneway_block(world: World) -> Block:
         for sealed in burst:
             open_sealed(w.bob, sealed, find_session=lambda _i, _d: bob, prekeys=w.prekeys, rng=rng)
         return n
+
     return block
 
 
@@ -564,6 +668,7 @@ def primitive_block(primitive: Primitive) -> Block:
         for _ in range(n):
             op()
         return n
+
     return block
 
 
@@ -575,10 +680,12 @@ def _noop_block() -> Block:
         for _ in range(n):
             op()
         return n
+
     return block
 
 
 # -- the measured paths ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -667,14 +774,18 @@ def measure(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
 def _step_fields(key: str, us: float, floor_us: float, ops: dict[str, int], raw: list[float]) -> dict[str, Any]:
     if key == "setup":
         return {
-            "setup_ms": round(us / 1000, 3), "setup_floor_ms": round(floor_us / 1000, 3),
-            "setup_ratio": round(us / floor_us, 3), "setup_floor_ops": ops,
+            "setup_ms": round(us / 1000, 3),
+            "setup_floor_ms": round(floor_us / 1000, 3),
+            "setup_ratio": round(us / floor_us, 3),
+            "setup_floor_ops": ops,
             "setup_spread_ms": [round(min(raw) / 1e6, 3), round(max(raw) / 1e6, 3)],
         }
     fields: dict[str, Any] = {
-        f"{key}_us": round(us, 2), f"{key}_floor_us": round(floor_us, 2), f"{key}_ratio": round(us / floor_us, 3),
-        f"{key}_msgs_per_s": round(1e6 / us), f"{key}_spread_us": [round(min(raw) / 1000, 2),
-                                                                     round(max(raw) / 1000, 2)],
+        f"{key}_us": round(us, 2),
+        f"{key}_floor_us": round(floor_us, 2),
+        f"{key}_ratio": round(us / floor_us, 3),
+        f"{key}_msgs_per_s": round(1e6 / us),
+        f"{key}_spread_us": [round(min(raw) / 1000, 2), round(max(raw) / 1000, 2)],
     }
     if not key.endswith("_ratchet"):
         fields[f"{key}_floor_ops"] = ops
@@ -713,6 +824,7 @@ def _openssl_version() -> str:
 
 # -- output --------------------------------------------------------------------------------------------------
 
+
 def markdown(result: dict[str, Any], command: str) -> str:
     """The result as the Markdown table recorded in docs/BENCHMARKS.md."""
     m = result["machine"]
@@ -739,8 +851,10 @@ def markdown(result: dict[str, Any], command: str) -> str:
 def _check_text(check: dict[str, Any]) -> str:
     if check["status"] != "exact":
         return f"**MISMATCH** {json.dumps(check['mismatches'])}"
-    waste = "; ".join(f"{step}: " + ", ".join(f"{n} \N{MULTIPLICATION SIGN} `{op}`" for op, n in ops.items())
-                      for step, ops in check["known_waste"].items())
+    waste = "; ".join(
+        f"{step}: " + ", ".join(f"{n} \N{MULTIPLICATION SIGN} `{op}`" for op, n in ops.items())
+        for step, ops in check["known_waste"].items()
+    )
     return "exact" + (f" (plus known waste, outside the floor — {waste})" if waste else "") + "."
 
 
@@ -751,15 +865,17 @@ def ops_markdown(result: dict[str, Any]) -> str:
     lines = [header, "|---|---:|" + "---:|" * len(keys)]
     for name, primitive in PRIMITIVES.items():
         counts = [str(result[k + "_floor_ops"].get(name, "")) for k in keys]
-        lines.append(f"| `{name}`: {primitive.description} | {result['primitives_us'][name]:.2f} | "
-                     + " | ".join(counts) + " |")
+        lines.append(
+            f"| `{name}`: {primitive.description} | {result['primitives_us'][name]:.2f} | " + " | ".join(counts) + " |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__)
-    add_common_flags(parser, quick_help="fewer, shorter rounds: under 30 seconds",
-                     json_help="print one JSON object on stdout")
+    add_common_flags(
+        parser, quick_help="fewer, shorter rounds: under 30 seconds", json_help="print one JSON object on stdout"
+    )
     parser.add_argument("--ops", action="store_true", help="also print the per-path primitive counts table")
     args = parser.parse_args(argv)
 

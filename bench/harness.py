@@ -32,6 +32,7 @@ Block = Callable[[int], int]
 
 # -- clocks and timing loops ----------------------------------------------------------------------------------
 
+
 class Stopwatch:
     """Wall-clock seconds (``time.perf_counter``) of a ``with`` block: ``start`` on entry, ``seconds`` on exit."""
 
@@ -87,6 +88,7 @@ def calibrate(block: Block, target_ns: int, minimum: int = 1) -> int:
 
 # -- statistics ---------------------------------------------------------------------------------------------
 
+
 def median(values: Iterable[float]) -> float:
     """The median (the mean of the middle two for an even count)."""
     return float(statistics.median(values))
@@ -100,6 +102,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 # -- memory -------------------------------------------------------------------------------------------------
 
+
 def rss_mib(pid: int | None = None) -> float:
     """Resident set of process ``pid`` (this process if None) in MiB, from /proc (Linux)."""
     status = Path(f"/proc/{'self' if pid is None else pid}/status")
@@ -110,6 +113,7 @@ def rss_mib(pid: int | None = None) -> float:
 
 
 # -- command line and output --------------------------------------------------------------------------------
+
 
 def bench_parser(doc: str | None) -> argparse.ArgumentParser:
     """An argument parser described by the first line of a benchmark's docstring."""

@@ -70,8 +70,7 @@ def _ceiling_server(port: int) -> None:
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=None,
-                            preexec_fn=_raise_nofile)
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=None, preexec_fn=_raise_nofile)
 
 
 async def _wait_up(session: aiohttp.ClientSession, url: str) -> None:
@@ -98,8 +97,9 @@ class Device:
         return eid, b"\x01" + eid + self.prefix + os.urandom(CIPHERTEXT_LEN)
 
     def headers(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
-        return sign_request(self.device, method, path, hashlib.sha256(body).hexdigest(), now=int(time.time()),
-                            nonce=os.urandom(16))
+        return sign_request(
+            self.device, method, path, hashlib.sha256(body).hexdigest(), now=int(time.time()), nonce=os.urandom(16)
+        )
 
     async def register(self, session: aiohttp.ClientSession, base: str) -> None:
         now = int(time.time())
@@ -110,11 +110,15 @@ class Device:
         def b64(b: bytes) -> str:
             return base64.b64encode(b).decode()
 
-        body = json.dumps({
-            "identity": b64(self.identity.public.to_bytes()), "device": b64(self.device.certificate.to_bytes()),
-            "delivery_token_hashes": [b64(delivery_token_hash(self.token))],
-            "signed_prekey": b64(spk.public.to_bytes()), "kem_last_resort": b64(kem.public.to_bytes()),
-        }).encode()
+        body = json.dumps(
+            {
+                "identity": b64(self.identity.public.to_bytes()),
+                "device": b64(self.device.certificate.to_bytes()),
+                "delivery_token_hashes": [b64(delivery_token_hash(self.token))],
+                "signed_prekey": b64(spk.public.to_bytes()),
+                "kem_last_resort": b64(kem.public.to_bytes()),
+            }
+        ).encode()
         headers = {**self.headers("POST", "/v1/accounts", body), "Content-Type": "application/json"}
         async with session.post(base + "/v1/accounts", data=body, headers=headers) as resp:
             if resp.status not in (200, 201):
@@ -143,7 +147,8 @@ class _RawHttp:
     async def post(self, path: str, body: bytes) -> int:
         self._w.write(
             f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
         )
         head = await self._r.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
@@ -187,8 +192,7 @@ async def _rate(port: int, path: str, make_body: Any, per_request: int, duration
             c.close()
 
 
-async def _latency(session: aiohttp.ClientSession, base: str, port: int, rate: float,
-                   duration: float) -> list[float]:
+async def _latency(session: aiohttp.ClientSession, base: str, port: int, rate: float, duration: float) -> list[float]:
     """Send at ``rate`` envelopes/s to a connected device; return send→socket latencies in ms."""
     dev = Device()
     await dev.register(session, base)
@@ -243,7 +247,8 @@ async def _latency(session: aiohttp.ClientSession, base: str, port: int, rate: f
     await asyncio.wait({recv}, timeout=30)
     if not done.is_set():
         raise RuntimeError(f"delivery incomplete: {len(latencies)} of {total}") from (
-            recv.exception() if recv.done() else None)
+            recv.exception() if recv.done() else None
+        )
     recv.cancel()
     await ws.close()
     return latencies
@@ -295,10 +300,28 @@ async def run(quick: bool) -> dict[str, Any]:
     duration = 3.0 if quick else 10.0
     relay_port, ceiling_port = _free_port(), _free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        relay = _spawn(["-m", "confide.server", "--port", str(relay_port), "--data", str(Path(tmp) / "data"),
-                        "--rate", "0", "--bundle-rate", "0", "--sweep-interval", "0",
-                        "--mailbox-quota", "10000000", "--max-sockets-per-device", "1000",
-                        "--max-connections", "5000"])
+        relay = _spawn(
+            [
+                "-m",
+                "confide.server",
+                "--port",
+                str(relay_port),
+                "--data",
+                str(Path(tmp) / "data"),
+                "--rate",
+                "0",
+                "--bundle-rate",
+                "0",
+                "--sweep-interval",
+                "0",
+                "--mailbox-quota",
+                "10000000",
+                "--max-sockets-per-device",
+                "1000",
+                "--max-connections",
+                "5000",
+            ]
+        )
         ceiling = _spawn([__file__, "--ceiling-server", str(ceiling_port)])
         try:
             connector = aiohttp.TCPConnector(limit=2 * IDLE_SOCKETS + 100)
@@ -311,13 +334,17 @@ async def run(quick: bool) -> dict[str, Any]:
 
                 sender_target = Device()
                 await sender_target.register(session, base)
-                ceiling_rps = await _rate(ceiling_port, "/v1/messages", lambda: sender_target.envelope()[1], 1,
-                                          duration)
-                single = await _rate(relay_port, "/v1/messages", lambda: sender_target.envelope()[1], 1,
-                                     duration)
+                ceiling_rps = await _rate(
+                    ceiling_port, "/v1/messages", lambda: sender_target.envelope()[1], 1, duration
+                )
+                single = await _rate(relay_port, "/v1/messages", lambda: sender_target.envelope()[1], 1, duration)
                 batched = await _rate(
-                    relay_port, "/v1/messages/batch",
-                    lambda: encode_batch([sender_target.envelope()[1] for _ in range(BATCH)]), BATCH, duration)
+                    relay_port,
+                    "/v1/messages/batch",
+                    lambda: encode_batch([sender_target.envelope()[1] for _ in range(BATCH)]),
+                    BATCH,
+                    duration,
+                )
                 lat = await _latency(session, base, relay_port, single / 2, duration)
                 drain = await _drain(session, base)
                 idle_before, kib_per_socket = await _idle_sockets(session, base, relay.pid)

@@ -55,8 +55,7 @@ def write_new_settings(store: Store, server_url: str, name: str, role: Role, rng
 class Account:
     """Registration and prekeys of this device at its relay."""
 
-    def __init__(self, store: Store, keys: SecretKeys, relay: RelayClient, prekeys: PreKeyStore,
-                 bus: EventBus) -> None:
+    def __init__(self, store: Store, keys: SecretKeys, relay: RelayClient, prekeys: PreKeyStore, bus: EventBus) -> None:
         self._store = store
         self._keys = keys
         self._relay = relay
@@ -102,9 +101,12 @@ class Account:
         assert upload.signed_prekey is not None
         assert upload.kem_last_resort is not None
         await self._relay.register(
-            identity=self._keys.identity.public.to_bytes(), device=self._keys.device.certificate.to_bytes(),
-            token_hashes=[delivery_token_hash(self.token())], signed_prekey=upload.signed_prekey,
-            kem_last_resort=upload.kem_last_resort, one_time_prekeys=upload.one_time_prekeys,
+            identity=self._keys.identity.public.to_bytes(),
+            device=self._keys.device.certificate.to_bytes(),
+            token_hashes=[delivery_token_hash(self.token())],
+            signed_prekey=upload.signed_prekey,
+            kem_last_resort=upload.kem_last_resort,
+            one_time_prekeys=upload.one_time_prekeys,
             kem_one_time_prekeys=upload.kem_one_time_prekeys,
         )
         self._store.set_meta_int(_M_REGISTERED, 1)
@@ -124,14 +126,20 @@ class Account:
         """
         now_s = int(time.time()) if now is None else now
         counts = await self._relay.prekey_counts()
-        plan = plan_refill(one_time_left=counts.get("one_time", 0), kem_one_time_left=counts.get("kem_one_time", 0),
-                           signed_created_at=self._prekeys.current_signed_created_at(), now=now_s)
+        plan = plan_refill(
+            one_time_left=counts.get("one_time", 0),
+            kem_one_time_left=counts.get("kem_one_time", 0),
+            signed_created_at=self._prekeys.current_signed_created_at(),
+            now=now_s,
+        )
         if not plan.needed:
             return None
         upload = self._prekeys.generate(plan, now_s)
         await self._relay.upload_prekeys(
-            signed_prekey=upload.signed_prekey, kem_last_resort=upload.kem_last_resort,
-            one_time_prekeys=upload.one_time_prekeys, kem_one_time_prekeys=upload.kem_one_time_prekeys,
+            signed_prekey=upload.signed_prekey,
+            kem_last_resort=upload.kem_last_resort,
+            one_time_prekeys=upload.one_time_prekeys,
+            kem_one_time_prekeys=upload.kem_one_time_prekeys,
         )
         event = PrekeysLow(counts.get("one_time", 0), counts.get("kem_one_time", 0), upload.count)
         self._bus.emit(event)

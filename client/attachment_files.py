@@ -29,9 +29,7 @@ FILE_CHUNK = 256 * 1024
 """Bytes read per step when encrypting or decrypting a file: four protocol chunks, flat memory."""
 
 
-
-def encrypt_file(source: Path, dest: Path, key: bytes,
-                 progress: ProgressCallback | None = None) -> tuple[int, bytes]:
+def encrypt_file(source: Path, dest: Path, key: bytes, progress: ProgressCallback | None = None) -> tuple[int, bytes]:
     """Encrypt ``source`` into ``dest`` (created 0600). Returns ``(plaintext_size, digest)``.
 
     Raises:
@@ -84,8 +82,9 @@ def verify_blob(blob: Path, key: bytes, size: int, digest: bytes) -> None:
                 dec.update(chunk)
         dec.finalize()
     except DecryptionError as exc:
-        raise AttachmentError("the attachment failed its integrity check (damaged or altered); "
-                              "ask the sender to send it again") from exc
+        raise AttachmentError(
+            "the attachment failed its integrity check (damaged or altered); ask the sender to send it again"
+        ) from exc
 
 
 def decrypt_file(blob: Path, dest: Path, key: bytes, size: int, digest: bytes) -> None:

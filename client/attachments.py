@@ -37,8 +37,9 @@ class Attachments:
         self._relay = relay
         self._rng = rng
 
-    async def upload(self, source: Path, *, mime: str | None, caption: str, expire_after_s: int,
-                     progress: ProgressCallback | None) -> tuple[AttachmentRecord, AttachmentPointer]:
+    async def upload(
+        self, source: Path, *, mime: str | None, caption: str, expire_after_s: int, progress: ProgressCallback | None
+    ) -> tuple[AttachmentRecord, AttachmentPointer]:
         """Encrypt ``source`` (streaming) and upload it; returns its record and the pointer to send.
 
         Raises:
@@ -118,6 +119,7 @@ class Attachments:
         dest = Path(path)
         if await asyncio.to_thread(dest.is_dir):
             dest = dest / files.safe_file_name(att.name)
-        await asyncio.to_thread(files.decrypt_file, self._paths.attachments / att.file, dest, att.key, att.size,
-                                att.digest)
+        await asyncio.to_thread(
+            files.decrypt_file, self._paths.attachments / att.file, dest, att.key, att.size, att.digest
+        )
         return dest

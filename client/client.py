@@ -90,8 +90,9 @@ def _recovery_code_text(code: str) -> str:
     try:
         return parse_qr_text(code).decode("ascii")
     except (QRPayloadError, UnicodeDecodeError) as exc:
-        raise InvalidRecoveryCode("this scanned QR code holds no recovery code; scan it again or type the "
-                                  "code") from exc
+        raise InvalidRecoveryCode(
+            "this scanned QR code holds no recovery code; scan it again or type the code"
+        ) from exc
 
 
 class _Opening:
@@ -108,8 +109,9 @@ class _Opening:
         self._client = await self._factory()
         return self._client
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._client is not None:
             await self._client.close()
 
@@ -140,11 +142,30 @@ class Client:
         self._outbox = Outbox(store, self._relay)
         self._expiry = Expiry(store, paths, self._contacts, self._bus)
         self._attachments = Attachments(store, paths, self._relay, rng=rng)
-        self._messaging = Messaging(store, self._contacts, self._sessions, self._outbox, self._account,
-                                    self._attachments, self._expiry, self._bus, rng=rng)
+        self._messaging = Messaging(
+            store,
+            self._contacts,
+            self._sessions,
+            self._outbox,
+            self._account,
+            self._attachments,
+            self._expiry,
+            self._bus,
+            rng=rng,
+        )
         self._inbox = Inbox(store, keys, prekeys, self._sessions, self._contacts, self._expiry, self._bus, rng=rng)
-        self._sync = Sync(store, self._relay, self._inbox, self._outbox, self._account, self._messaging,
-                          self._attachments, self._expiry, self._contacts, self._bus)
+        self._sync = Sync(
+            store,
+            self._relay,
+            self._inbox,
+            self._outbox,
+            self._account,
+            self._messaging,
+            self._attachments,
+            self._expiry,
+            self._contacts,
+            self._bus,
+        )
         self._bus.on_handed = lambda event: self._sync.reported([event])
 
     # -- opening and closing --------------------------------------------------------------------------
@@ -157,17 +178,26 @@ class Client:
             WrongPassphrase: the passphrase does not open the key store.
             CorruptKeyStore, StorageError: damaged files (or a store written by a newer Confide).
         """
+
         async def factory() -> Client:
             paths = ProfilePaths(Path(profile_dir))
             keys = await asyncio.to_thread(open_keystore, paths, passphrase)
             paths.make_dirs()
             return cls(paths, keys, Store(paths.store, keys.store_key, rng), rng=rng)
+
         return _Opening(factory)
 
     @classmethod
     def create(
-        cls, profile_dir: str | os.PathLike[str], passphrase: str, server_url: str, name: str,
-        role: str = "client", *, kdf: KdfParams = DEFAULT_KDF, rng: RNG = os.urandom,
+        cls,
+        profile_dir: str | os.PathLike[str],
+        passphrase: str,
+        server_url: str,
+        name: str,
+        role: str = "client",
+        *,
+        kdf: KdfParams = DEFAULT_KDF,
+        rng: RNG = os.urandom,
     ) -> _Opening:
         """Create a profile (new identity, device key, store key), register it with the relay at
         ``server_url`` and publish prekeys; await the result or use it with ``async with``.
@@ -186,14 +216,23 @@ class Client:
 
         async def factory() -> Client:
             keys = SecretKeys.generate(rng)
-            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, checked, kdf=kdf,
-                                     rng=rng)
+            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, checked, kdf=kdf, rng=rng)
+
         return _Opening(factory)
 
     @classmethod
     def restore(
-        cls, profile_dir: str | os.PathLike[str], passphrase: str, backup: bytes, code: str, server_url: str,
-        name: str, role: str = "client", *, kdf: KdfParams = DEFAULT_KDF, rng: RNG = os.urandom,
+        cls,
+        profile_dir: str | os.PathLike[str],
+        passphrase: str,
+        backup: bytes,
+        code: str,
+        server_url: str,
+        name: str,
+        role: str = "client",
+        *,
+        kdf: KdfParams = DEFAULT_KDF,
+        rng: RNG = os.urandom,
     ) -> _Opening:
         """Make a new profile on this device from a recovery ``backup`` and its ``code`` (see
         :meth:`create_recovery`); await the result or use it with ``async with``.
@@ -240,13 +279,23 @@ class Client:
 
         async def factory() -> Client:
             keys = restore_recovery(bytes(backup), _recovery_code_text(code))
-            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, checked, kdf=kdf,
-                                     rng=rng)
+            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, checked, kdf=kdf, rng=rng)
+
         return _Opening(factory)
 
     @classmethod
-    async def _set_up(cls, root: Path, keys: SecretKeys, passphrase: str, server_url: str, name: str, role: Role,
-                      *, kdf: KdfParams, rng: RNG) -> Client:
+    async def _set_up(
+        cls,
+        root: Path,
+        keys: SecretKeys,
+        passphrase: str,
+        server_url: str,
+        name: str,
+        role: Role,
+        *,
+        kdf: KdfParams,
+        rng: RNG,
+    ) -> Client:
         """Seal ``keys`` into a new profile in ``root``, register with the relay, publish prekeys."""
         paths = ProfilePaths(root)
         await asyncio.to_thread(create_keystore, paths, keys, passphrase, kdf=kdf, rng=rng)
@@ -257,16 +306,18 @@ class Client:
             await client._account.register()
         except RelayUnreachable as exc:
             await client.close()
-            raise RelayUnreachable(f"{exc} (the profile was created in {paths.root}; it registers with "
-                                   "the relay on the next sync)") from exc
+            raise RelayUnreachable(
+                f"{exc} (the profile was created in {paths.root}; it registers with the relay on the next sync)"
+            ) from exc
         except BaseException:
             await client.close()
             raise
         return client
 
     @staticmethod
-    async def change_passphrase(profile_dir: str | os.PathLike[str], old: str, new: str, *,
-                                kdf: KdfParams | None = None, rng: RNG = os.urandom) -> None:
+    async def change_passphrase(
+        profile_dir: str | os.PathLike[str], old: str, new: str, *, kdf: KdfParams | None = None, rng: RNG = os.urandom
+    ) -> None:
         """Change the passphrase of the profile in ``profile_dir`` (it may be open meanwhile).
 
         The same keys are re-sealed under ``new``: the address, sessions and store stay as they are. ``kdf``
@@ -296,8 +347,9 @@ class Client:
     async def __aenter__(self) -> Client:
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     def __repr__(self) -> str:
@@ -493,8 +545,14 @@ class Client:
         return await self._messaging.send_text(peer, text, expire_after_s=expire_after_s)
 
     async def send_file(
-        self, peer: str, path: str | os.PathLike[str], *, mime: str | None = None, caption: str = "",
-        expire_after_s: int | None = None, progress: ProgressCallback | None = None,
+        self,
+        peer: str,
+        path: str | os.PathLike[str],
+        *,
+        mime: str | None = None,
+        caption: str = "",
+        expire_after_s: int | None = None,
+        progress: ProgressCallback | None = None,
     ) -> Message:
         """Encrypt and upload a file of any size (streaming), then send its pointer.
 
@@ -505,8 +563,9 @@ class Client:
             AttachmentError: unreadable or too large a file; RelayUnreachable, RelayError: the upload failed;
             plus what :meth:`send_text` raises.
         """
-        return await self._messaging.send_file(peer, path, mime=mime, caption=caption,
-                                               expire_after_s=expire_after_s, progress=progress)
+        return await self._messaging.send_file(
+            peer, path, mime=mime, caption=caption, expire_after_s=expire_after_s, progress=progress
+        )
 
     async def set_timer(self, peer: str, seconds: int) -> Contact:
         """Set the thread's disappearing timer (0 = off); the peer sees the change as a message too."""

@@ -49,8 +49,10 @@ class Contacts:
         folded = [rec for rec in contacts if rec.name.casefold() == peer.casefold()]
         if len(folded) == 1:
             return folded[0]
-        raise UnknownContact("no contact has that name or address; see 'confide contacts list' "
-                             "or add one with 'confide contacts add NAME INVITE'")
+        raise UnknownContact(
+            "no contact has that name or address; see 'confide contacts list' "
+            "or add one with 'confide contacts add NAME INVITE'"
+        )
 
     def name_of(self, contact_id: str) -> str:
         """The local name of a contact by id ("" when it no longer exists)."""
@@ -77,8 +79,10 @@ class Contacts:
             inv = Invite.parse(invite)
         else:
             if token is None:
-                raise ClientError("an address alone is not enough to write to someone: use their invite code "
-                                  "(they get it from 'confide whoami')")
+                raise ClientError(
+                    "an address alone is not enough to write to someone: use their invite code "
+                    "(they get it from 'confide whoami')"
+                )
             inv = Invite(Address.parse(invite), token)
         store = self._store
         by_addr = store.contact_by_address(inv.address.raw)
@@ -93,8 +97,10 @@ class Contacts:
                 store.save_contact(by_addr)
                 return public_contact(by_addr)
             if by_addr is not None:
-                raise ContactExists("that invite belongs to another of your contacts; rename that one instead "
-                                    "('confide contacts rename')")
+                raise ContactExists(
+                    "that invite belongs to another of your contacts; rename that one instead "
+                    "('confide contacts rename')"
+                )
             if by_name is not None:
                 by_name.changed = True
                 by_name.pending_address, by_name.pending_identity = inv.address.raw, None

@@ -35,8 +35,7 @@ def _line(m: Message) -> str:
     return f"{who}: {m.text}{mark}"
 
 
-def _side_by_side(out: TextIO, left_title: str, left: list[Message], right_title: str,
-                  right: list[Message]) -> None:
+def _side_by_side(out: TextIO, left_title: str, left: list[Message], right_title: str, right: list[Message]) -> None:
     def wrap(msgs: list[Message]) -> list[str]:
         lines: list[str] = []
         for m in msgs:
@@ -79,8 +78,9 @@ async def run_demo(out: TextIO, *, expire_s: int = 2) -> int:
         relay_dir = root / "relay"
         async with start_relay(RelayConfig(data_dir=relay_dir), host="127.0.0.1", port=0) as url:
             say(f"1. A relay is running at {url} (data in a temporary folder).")
-            therapist = await Client.create(root / "therapist", DEMO_PASSPHRASE, url, "Dr. Rivera", "therapist",
-                                            kdf=TEST_KDF)
+            therapist = await Client.create(
+                root / "therapist", DEMO_PASSPHRASE, url, "Dr. Rivera", "therapist", kdf=TEST_KDF
+            )
             client = await Client.create(root / "client", DEMO_PASSPHRASE, url, "Sam", "client", kdf=TEST_KDF)
             try:
                 say(f"2. Two profiles were created: the therapist ({therapist.address})")
@@ -97,14 +97,16 @@ async def run_demo(out: TextIO, *, expire_s: int = 2) -> int:
                 await therapist.sync()
                 therapist.rename_contact(client.address, "Sam")
                 await therapist.mark_read("Sam")
-                await therapist.send_text("Sam", "Thank you for writing. Yes, Thursday. Try the 5-minute "
-                                                 "worry window tonight.")
+                await therapist.send_text(
+                    "Sam", "Thank you for writing. Yes, Thursday. Try the 5-minute worry window tonight."
+                )
                 _relay_view(out, relay_dir)
                 await client.sync()
                 await client.mark_read("Dr. Rivera")
                 await therapist.sync()  # receipts
-                _side_by_side(out, "client reads", client.history("Dr. Rivera"), "therapist reads",
-                              therapist.history("Sam"))
+                _side_by_side(
+                    out, "client reads", client.history("Dr. Rivera"), "therapist reads", therapist.history("Sam")
+                )
 
                 say("\n5. The therapist shares a worksheet (encrypted with its own key, streamed to the relay).")
                 sheet = root / "worry-window.txt"
@@ -114,22 +116,26 @@ async def run_demo(out: TextIO, *, expire_s: int = 2) -> int:
                 await client.sync()
                 msg = client.history("Dr. Rivera")[-1]
                 saved = await client.save_attachment(msg.message_id, root / "received.txt")
-                say(f"   The client saved it after verifying it: {saved.stat().st_size} bytes, identical: "
-                    f"{saved.read_bytes() == sheet.read_bytes()}.")
+                say(
+                    f"   The client saved it after verifying it: {saved.stat().st_size} bytes, identical: "
+                    f"{saved.read_bytes() == sheet.read_bytes()}."
+                )
 
                 say(f"\n6. The client sets a {expire_s}-second disappearing timer and writes something private.")
                 await client.set_timer("Dr. Rivera", expire_s)
                 await client.send_text("Dr. Rivera", "Something I have never told anyone.")
                 await therapist.sync()
                 await therapist.mark_read("Sam")  # the therapist's copy is timed from reading
-                _side_by_side(out, "client reads", client.history("Dr. Rivera"), "therapist reads",
-                              therapist.history("Sam"))
+                _side_by_side(
+                    out, "client reads", client.history("Dr. Rivera"), "therapist reads", therapist.history("Sam")
+                )
                 await asyncio.sleep(expire_s + 0.2)
                 client.expire_now()
                 therapist.expire_now()
                 say(f"   {expire_s} seconds later, on both devices, the message is gone from the store:")
-                _side_by_side(out, "client reads", client.history("Dr. Rivera"), "therapist reads",
-                              therapist.history("Sam"))
+                _side_by_side(
+                    out, "client reads", client.history("Dr. Rivera"), "therapist reads", therapist.history("Sam")
+                )
                 await client.sync()
                 _relay_view(out, relay_dir)
 

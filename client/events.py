@@ -98,7 +98,14 @@ class Connected:
 
 
 Event = (
-    MessageReceived | ReceiptReceived | TimerChanged | MessageDeleted | IdentityChanged | PrekeysLow | RelayOffline
-    | MessageUndecryptable | Connected
+    MessageReceived
+    | ReceiptReceived
+    | TimerChanged
+    | MessageDeleted
+    | IdentityChanged
+    | PrekeysLow
+    | RelayOffline
+    | MessageUndecryptable
+    | Connected
 )
 """Any event a client emits."""

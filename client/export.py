@@ -56,8 +56,14 @@ def message_to_json(m: Message) -> dict[str, Any]:
 
 def contact_to_json(c: Contact) -> dict[str, Any]:
     """A contact: local name, address, trust state, thread timer, fingerprint and whether sending is allowed."""
-    return {"name": c.name, "address": c.address, "trust": str(c.trust), "timer_s": c.timer_s,
-            "fingerprint": c.fingerprint, "can_send": c.can_send}
+    return {
+        "name": c.name,
+        "address": c.address,
+        "trust": str(c.trust),
+        "timer_s": c.timer_s,
+        "fingerprint": c.fingerprint,
+        "can_send": c.can_send,
+    }
 
 
 def event_to_json(e: Event) -> dict[str, Any]:
@@ -69,20 +75,27 @@ def event_to_json(e: Event) -> dict[str, Any]:
         case MessageReceived():
             return {"type": "message_received", "peer": e.peer, "message": message_to_json(e.message)}
         case ReceiptReceived():
-            return {"type": "receipt_received", "peer": e.peer, "kind": str(e.kind),
-                    "message_ids": list(e.message_ids)}
+            return {"type": "receipt_received", "peer": e.peer, "kind": str(e.kind), "message_ids": list(e.message_ids)}
         case TimerChanged():
             return {"type": "timer_changed", "peer": e.peer, "seconds": e.seconds, "by_peer": e.by_peer}
         case MessageDeleted():
             return {"type": "message_deleted", "peer": e.peer, "message_id": e.message_id, "reason": e.reason}
         case IdentityChanged():
-            return {"type": "identity_changed", "peer": e.peer, "old_fingerprint": e.old_fingerprint,
-                    "new_fingerprint": e.new_fingerprint}
+            return {
+                "type": "identity_changed",
+                "peer": e.peer,
+                "old_fingerprint": e.old_fingerprint,
+                "new_fingerprint": e.new_fingerprint,
+            }
         case MessageUndecryptable():
             return {"type": "message_undecryptable", "peer": e.peer}
         case PrekeysLow():
-            return {"type": "prekeys_low", "one_time_left": e.one_time_left,
-                    "kem_one_time_left": e.kem_one_time_left, "uploaded": e.uploaded}
+            return {
+                "type": "prekeys_low",
+                "one_time_left": e.one_time_left,
+                "kem_one_time_left": e.kem_one_time_left,
+                "uploaded": e.uploaded,
+            }
         case RelayOffline():
             return {"type": "relay_offline", "reason": e.reason, "retry_in_s": e.retry_in_s}
         case Connected():
@@ -103,12 +116,20 @@ def thread_document(me: str, contact: Contact, messages: Sequence[Message], expo
     }
 
 
-def profile_to_json(*, name: str, role: str, address: str, invite: str, fingerprint: str, server: str,
-                    profile: str) -> dict[str, Any]:
+def profile_to_json(
+    *, name: str, role: str, address: str, invite: str, fingerprint: str, server: str, profile: str
+) -> dict[str, Any]:
     """This profile as ``confide whoami --json`` shows it: own name and role, address, invite code, identity
     fingerprint, relay URL and profile directory (the keys are in this order)."""
-    return {"name": name, "role": str(role), "address": address, "invite": invite, "fingerprint": fingerprint,
-            "server": server, "profile": profile}
+    return {
+        "name": name,
+        "role": str(role),
+        "address": address,
+        "invite": invite,
+        "fingerprint": fingerprint,
+        "server": server,
+        "profile": profile,
+    }
 
 
 __all__ = [

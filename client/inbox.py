@@ -86,8 +86,18 @@ class FollowUps:
 class Inbox:
     """Processes deliveries for one profile; owns the ``seen_envelopes`` table."""
 
-    def __init__(self, store: Store, keys: SecretKeys, prekeys: PreKeyStore, sessions: Sessions,
-                 contacts: Contacts, expiry: Expiry, bus: EventBus, *, rng: RNG) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keys: SecretKeys,
+        prekeys: PreKeyStore,
+        sessions: Sessions,
+        contacts: Contacts,
+        expiry: Expiry,
+        bus: EventBus,
+        *,
+        rng: RNG,
+    ) -> None:
         self._store = store
         self._keys = keys
         self._prekeys = prekeys
@@ -125,8 +135,13 @@ class Inbox:
             return env_id
         now = _now_ms()
         try:
-            opened = open_sealed(self._keys.identity, delivery.ciphertext, find_session=self._sessions.find,
-                                 prekeys=self._prekeys, rng=self._rng)
+            opened = open_sealed(
+                self._keys.identity,
+                delivery.ciphertext,
+                find_session=self._sessions.find,
+                prekeys=self._prekeys,
+                rng=self._rng,
+            )
         except DuplicateMessage:
             _log.info("dropping a message that was already decrypted")
             return self._drop(env_id, now)
@@ -167,8 +182,14 @@ class Inbox:
         ident = sender.identity.to_bytes()
         rec = store.contact_by_address(address.raw)
         if rec is None:
-            rec = ContactRecord(store.new_contact_id(), self._contacts.auto_name(address), address.raw,
-                                sender.reply_token, ident, auto_named=True)
+            rec = ContactRecord(
+                store.new_contact_id(),
+                self._contacts.auto_name(address),
+                address.raw,
+                sender.reply_token,
+                ident,
+                auto_named=True,
+            )
             return rec, False
         if rec.changed and rec.pending_address == address.raw:
             if rec.pending_identity is None:
@@ -199,10 +220,23 @@ class Inbox:
                 text = body.body
             else:
                 kind, text = MessageKind.ATTACHMENT, body.caption
-                att = AttachmentRecord(body.blob_id, body.key, body.digest, body.size, body.name, body.mime,
-                                       body.caption)
-            msg = MessageRecord(mid, rec.contact_id, Direction.IN, kind, text, content.sent_at_ms, now,
-                                MessageStatus.UNREAD, content.expire_after_s, None, att, flagged)
+                att = AttachmentRecord(
+                    body.blob_id, body.key, body.digest, body.size, body.name, body.mime, body.caption
+                )
+            msg = MessageRecord(
+                mid,
+                rec.contact_id,
+                Direction.IN,
+                kind,
+                text,
+                content.sent_at_ms,
+                now,
+                MessageStatus.UNREAD,
+                content.expire_after_s,
+                None,
+                att,
+                flagged,
+            )
             store.save_message(msg)
             store.mark_unreported(mid)
             events.append(MessageReceived(rec.name, public_message(msg, rec.name)))
@@ -227,8 +261,22 @@ class Inbox:
             if store.has_message(mid):
                 return
             rec.timer_s = body.seconds
-            store.save_message(MessageRecord(mid, rec.contact_id, Direction.IN, MessageKind.TIMER, "",
-                                             content.sent_at_ms, now, MessageStatus.READ, 0, None, None, flagged))
+            store.save_message(
+                MessageRecord(
+                    mid,
+                    rec.contact_id,
+                    Direction.IN,
+                    MessageKind.TIMER,
+                    "",
+                    content.sent_at_ms,
+                    now,
+                    MessageStatus.READ,
+                    0,
+                    None,
+                    None,
+                    flagged,
+                )
+            )
             events.append(TimerChanged(rec.name, body.seconds, True))
         elif isinstance(body, Delete):
             m = store.message(body.target_id)

@@ -54,8 +54,19 @@ def _now_ms() -> int:
 class Messaging:
     """Sends and reads the threads of one profile."""
 
-    def __init__(self, store: Store, contacts: Contacts, sessions: Sessions, outbox: Outbox, account: Account,
-                 attachments: Attachments, expiry: Expiry, bus: EventBus, *, rng: RNG) -> None:
+    def __init__(
+        self,
+        store: Store,
+        contacts: Contacts,
+        sessions: Sessions,
+        outbox: Outbox,
+        account: Account,
+        attachments: Attachments,
+        expiry: Expiry,
+        bus: EventBus,
+        *,
+        rng: RNG,
+    ) -> None:
         self._store = store
         self._contacts = contacts
         self._sessions = sessions
@@ -71,8 +82,9 @@ class Messaging:
         """Check that ``rec`` can be written to, starting sessions if there are none yet."""
         require_trusted(rec)
         if rec.token is None:
-            raise ClientError("you cannot write to this contact yet: add their invite code with "
-                              "'confide contacts add NAME INVITE'")
+            raise ClientError(
+                "you cannot write to this contact yet: add their invite code with 'confide contacts add NAME INVITE'"
+            )
         if not self._sessions.of(rec):
             rec = await self._sessions.start(rec)
         return rec
@@ -89,12 +101,31 @@ class Messaging:
             if record is not None:
                 self._store.save_message(record)
 
-    async def _send(self, rec: ContactRecord, body: Body, *, expire_after_s: int, kind: MessageKind,
-                    text: str = "", attachment: AttachmentRecord | None = None) -> Message:
+    async def _send(
+        self,
+        rec: ContactRecord,
+        body: Body,
+        *,
+        expire_after_s: int,
+        kind: MessageKind,
+        text: str = "",
+        attachment: AttachmentRecord | None = None,
+    ) -> Message:
         now = _now_ms()
         content = Content(new_message_id(self._rng), now, expire_after_s, body)
-        record = MessageRecord(content.message_id, rec.contact_id, Direction.OUT, kind, text, now, now,
-                               MessageStatus.PENDING, expire_after_s, expiry_from(now, expire_after_s), attachment)
+        record = MessageRecord(
+            content.message_id,
+            rec.contact_id,
+            Direction.OUT,
+            kind,
+            text,
+            now,
+            now,
+            MessageStatus.PENDING,
+            expire_after_s,
+            expiry_from(now, expire_after_s),
+            attachment,
+        )
         self.queue(rec, content, record)
         await self.flush()
         fresh = self._store.message(record.message_id)
@@ -133,9 +164,16 @@ class Messaging:
         expire = rec.timer_s if expire_after_s is None else check_timer(expire_after_s)
         return await self._send(rec, body, expire_after_s=expire, kind=MessageKind.TEXT, text=text)
 
-    async def send_file(self, peer: str, path: str | os.PathLike[str], *, mime: str | None = None,
-                        caption: str = "", expire_after_s: int | None = None,
-                        progress: ProgressCallback | None = None) -> Message:
+    async def send_file(
+        self,
+        peer: str,
+        path: str | os.PathLike[str],
+        *,
+        mime: str | None = None,
+        caption: str = "",
+        expire_after_s: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Message:
         """Encrypt and upload a file of any size (streaming), then send its pointer.
 
         Raises (nothing is kept):
@@ -144,10 +182,12 @@ class Messaging:
         """
         rec = await self._prepare(self._contacts.find(peer))
         expire = rec.timer_s if expire_after_s is None else check_timer(expire_after_s)
-        att, pointer = await self._attachments.upload(Path(path), mime=mime, caption=caption, expire_after_s=expire,
-                                                      progress=progress)
-        return await self._send(rec, pointer, expire_after_s=expire, kind=MessageKind.ATTACHMENT, text=caption,
-                                attachment=att)
+        att, pointer = await self._attachments.upload(
+            Path(path), mime=mime, caption=caption, expire_after_s=expire, progress=progress
+        )
+        return await self._send(
+            rec, pointer, expire_after_s=expire, kind=MessageKind.ATTACHMENT, text=caption, attachment=att
+        )
 
     async def set_timer(self, peer: str, seconds: int) -> Contact:
         """Set the thread's disappearing timer (0 = off); the peer sees the change as a message too."""

@@ -22,10 +22,12 @@ MIGRATIONS: list[tuple[int, Migration]] = []
 
 def migration(version: int) -> Callable[[Migration], Migration]:
     """Register ``fn`` as the migration to ``version`` (versions must be registered in order)."""
+
     def register(fn: Migration) -> Migration:
         assert not MIGRATIONS or MIGRATIONS[-1][0] == version - 1, "migrations are registered in order"
         MIGRATIONS.append((version, fn))
         return fn
+
     return register
 
 

@@ -68,7 +68,10 @@ ROLES: tuple[str, ...] = tuple(Role)
 """The role names, for argument parsers."""
 
 OUTGOING_RANK: dict[MessageStatus, int] = {
-    MessageStatus.PENDING: 0, MessageStatus.SENT: 1, MessageStatus.DELIVERED: 2, MessageStatus.READ: 3,
+    MessageStatus.PENDING: 0,
+    MessageStatus.SENT: 1,
+    MessageStatus.DELIVERED: 2,
+    MessageStatus.READ: 3,
 }
 """Order of the outgoing statuses a receipt may move a message along (never backwards)."""
 
@@ -133,4 +136,3 @@ class QueuedItem:
     peer: str = field(repr=False)
     kind: str
     queued_at_ms: int
-

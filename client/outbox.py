@@ -46,8 +46,14 @@ class Outbox:
         out = []
         for entry in self._store.outbox():
             mid = Reader(entry.data, StorageError).var8()
-            out.append(QueuedItem(mid.hex() if mid else None, names.get(entry.contact_id or "", ""),
-                                  "message" if mid else "control", entry.queued_at_ms or 0))
+            out.append(
+                QueuedItem(
+                    mid.hex() if mid else None,
+                    names.get(entry.contact_id or "", ""),
+                    "message" if mid else "control",
+                    entry.queued_at_ms or 0,
+                )
+            )
         return out
 
     async def flush(self) -> list[RelayError]:

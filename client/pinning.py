@@ -19,7 +19,8 @@ def require_trusted(rec: ContactRecord) -> None:
         raise UntrustedIdentity(
             "this contact's identity has changed since you last talked: compare safety numbers "
             "('confide verify NAME') or accept the new identity ('confide accept NAME') before sending",
-            peer=rec.name)
+            peer=rec.name,
+        )
 
 
 def accept_pending(rec: ContactRecord) -> None:

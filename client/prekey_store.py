@@ -45,8 +45,12 @@ class PreKeyUpload:
 
     @property
     def count(self) -> int:
-        return (len(self.one_time_prekeys) + len(self.kem_one_time_prekeys) + (self.signed_prekey is not None)
-                + (self.kem_last_resort is not None))
+        return (
+            len(self.one_time_prekeys)
+            + len(self.kem_one_time_prekeys)
+            + (self.signed_prekey is not None)
+            + (self.kem_last_resort is not None)
+        )
 
 
 class PreKeyStore:
@@ -113,25 +117,30 @@ class PreKeyStore:
                     self._store.retire_prekey(PREKEY_KEM, old_lr, now)
                 spk = SignedPreKeyRecord.generate(self._identity, self._take_ids(_NEXT_SPK, 1), self._rng, now)
                 self._store.put_prekey(PREKEY_SIGNED, spk.key_id, now, spk.to_bytes())
-                lr = KemPreKeyRecord.generate(self._identity, self._take_ids(_NEXT_KEM, 1), self._rng, now,
-                                              last_resort=True)
+                lr = KemPreKeyRecord.generate(
+                    self._identity, self._take_ids(_NEXT_KEM, 1), self._rng, now, last_resort=True
+                )
                 self._store.put_prekey(PREKEY_KEM, lr.key_id, now, lr.to_bytes())
                 self._store.set_meta_int(_CURRENT_SPK, spk.key_id)
                 self._store.set_meta_int(_CURRENT_KEM_LR, lr.key_id)
                 spk_pub, kem_lr_pub = spk.public.to_bytes(), lr.public.to_bytes()
-            otks = OneTimePreKeyRecord.generate_batch(self._take_ids(_NEXT_OTK, plan.one_time), plan.one_time,
-                                                      self._rng)
+            otks = OneTimePreKeyRecord.generate_batch(
+                self._take_ids(_NEXT_OTK, plan.one_time), plan.one_time, self._rng
+            )
             for otk in otks:
                 self._store.put_prekey(PREKEY_ONE_TIME, otk.key_id, now, otk.to_bytes())
             first_kem = self._take_ids(_NEXT_KEM, plan.kem_one_time)
-            kems = [KemPreKeyRecord.generate(self._identity, first_kem + i, self._rng, now, last_resort=False)
-                    for i in range(plan.kem_one_time)]
+            kems = [
+                KemPreKeyRecord.generate(self._identity, first_kem + i, self._rng, now, last_resort=False)
+                for i in range(plan.kem_one_time)
+            ]
             for kem in kems:
                 self._store.put_prekey(PREKEY_KEM, kem.key_id, now, kem.to_bytes())
             self._store.delete_retired_prekeys(PREKEY_SIGNED, now - OLD_SIGNED_PREKEY_GRACE_S)
             self._store.delete_retired_prekeys(PREKEY_KEM, now - OLD_SIGNED_PREKEY_GRACE_S)
-        return PreKeyUpload(spk_pub, kem_lr_pub, [k.public.to_bytes() for k in otks],
-                            [k.public.to_bytes() for k in kems])
+        return PreKeyUpload(
+            spk_pub, kem_lr_pub, [k.public.to_bytes() for k in otks], [k.public.to_bytes() for k in kems]
+        )
 
     @staticmethod
     def initial_plan() -> RefillPlan:

@@ -101,8 +101,9 @@ class ProfilePaths:
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def create_keystore(paths: ProfilePaths, keys: SecretKeys, passphrase: str, *, kdf: KdfParams = DEFAULT_KDF,
-                    rng: RNG) -> None:
+def create_keystore(
+    paths: ProfilePaths, keys: SecretKeys, passphrase: str, *, kdf: KdfParams = DEFAULT_KDF, rng: RNG
+) -> None:
     """Seal ``keys`` under ``passphrase`` into a new profile's key store.
 
     Raises:
@@ -138,8 +139,9 @@ def open_keystore(paths: ProfilePaths, passphrase: str) -> SecretKeys:
     return open_keys(_read_keystore(paths), passphrase)
 
 
-def change_keystore_passphrase(paths: ProfilePaths, old: str, new: str, *, kdf: KdfParams | None = None,
-                               rng: RNG) -> None:
+def change_keystore_passphrase(
+    paths: ProfilePaths, old: str, new: str, *, kdf: KdfParams | None = None, rng: RNG
+) -> None:
     """Re-seal the profile's key store under ``new`` (the same keys: no re-keying, nothing else changes).
 
     ``kdf`` None keeps the Argon2id costs the key store was sealed with. The new blob is written to a

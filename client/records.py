@@ -52,13 +52,29 @@ class AttachmentRecord:
     """File name (random) of the downloaded ciphertext under the profile's ``attachments/`` folder."""
 
     def to_obj(self) -> dict[str, Any]:
-        return {"blob_id": self.blob_id, "key": _b(self.key), "digest": _b(self.digest), "size": self.size,
-                "name": self.name, "mime": self.mime, "caption": self.caption, "file": self.file}
+        return {
+            "blob_id": self.blob_id,
+            "key": _b(self.key),
+            "digest": _b(self.digest),
+            "size": self.size,
+            "name": self.name,
+            "mime": self.mime,
+            "caption": self.caption,
+            "file": self.file,
+        }
 
     @classmethod
     def from_obj(cls, o: dict[str, Any]) -> AttachmentRecord:
-        return cls(o["blob_id"], _ub(o["key"]) or b"", _ub(o["digest"]) or b"", int(o["size"]), o["name"],
-                   o["mime"], o.get("caption", ""), o.get("file"))
+        return cls(
+            o["blob_id"],
+            _ub(o["key"]) or b"",
+            _ub(o["digest"]) or b"",
+            int(o["size"]),
+            o["name"],
+            o["mime"],
+            o.get("caption", ""),
+            o.get("file"),
+        )
 
 
 @dataclass(slots=True)
@@ -79,21 +95,39 @@ class ContactRecord:
     pending_token: bytes | None = field(default=None, repr=False)
 
     def to_json(self) -> bytes:
-        return json.dumps({
-            "name": self.name, "address": _b(self.address), "token": _b(self.token),
-            "identity": _b(self.identity), "verified": self.verified, "auto_named": self.auto_named,
-            "timer_s": self.timer_s, "changed": self.changed, "pending_address": _b(self.pending_address),
-            "pending_identity": _b(self.pending_identity), "pending_token": _b(self.pending_token),
-        }).encode()
+        return json.dumps(
+            {
+                "name": self.name,
+                "address": _b(self.address),
+                "token": _b(self.token),
+                "identity": _b(self.identity),
+                "verified": self.verified,
+                "auto_named": self.auto_named,
+                "timer_s": self.timer_s,
+                "changed": self.changed,
+                "pending_address": _b(self.pending_address),
+                "pending_identity": _b(self.pending_identity),
+                "pending_token": _b(self.pending_token),
+            }
+        ).encode()
 
     @classmethod
     def from_json(cls, contact_id: str, data: bytes) -> ContactRecord:
         o = _loads(data)
         try:
             return cls(
-                contact_id, o["name"], _ub(o["address"]) or b"", _ub(o["token"]), _ub(o["identity"]),
-                bool(o["verified"]), bool(o["auto_named"]), int(o["timer_s"]), bool(o["changed"]),
-                _ub(o["pending_address"]), _ub(o["pending_identity"]), _ub(o["pending_token"]),
+                contact_id,
+                o["name"],
+                _ub(o["address"]) or b"",
+                _ub(o["token"]),
+                _ub(o["identity"]),
+                bool(o["verified"]),
+                bool(o["auto_named"]),
+                int(o["timer_s"]),
+                bool(o["changed"]),
+                _ub(o["pending_address"]),
+                _ub(o["pending_identity"]),
+                _ub(o["pending_token"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StorageError("a stored contact is damaged") from exc
@@ -119,13 +153,21 @@ class MessageRecord:
     """The relay's reason when an outgoing message was refused for good (status ``failed``)."""
 
     def to_json(self) -> bytes:
-        return json.dumps({
-            "message_id": _b(self.message_id), "direction": self.direction, "kind": self.kind,
-            "text": self.text, "sent_at_ms": self.sent_at_ms, "received_at_ms": self.received_at_ms,
-            "status": self.status, "expire_after_s": self.expire_after_s,
-            "attachment": None if self.attachment is None else self.attachment.to_obj(),
-            "unverified_identity": self.unverified_identity, "failure": self.failure,
-        }).encode()
+        return json.dumps(
+            {
+                "message_id": _b(self.message_id),
+                "direction": self.direction,
+                "kind": self.kind,
+                "text": self.text,
+                "sent_at_ms": self.sent_at_ms,
+                "received_at_ms": self.received_at_ms,
+                "status": self.status,
+                "expire_after_s": self.expire_after_s,
+                "attachment": None if self.attachment is None else self.attachment.to_obj(),
+                "unverified_identity": self.unverified_identity,
+                "failure": self.failure,
+            }
+        ).encode()
 
     @classmethod
     def from_json(cls, contact_id: str, expires_at_ms: int | None, data: bytes) -> MessageRecord:
@@ -133,10 +175,19 @@ class MessageRecord:
         try:
             att = o.get("attachment")
             return cls(
-                _ub(o["message_id"]) or b"", contact_id, o["direction"], o["kind"], o["text"],
-                int(o["sent_at_ms"]), int(o["received_at_ms"]), o["status"], int(o["expire_after_s"]),
-                expires_at_ms, None if att is None else AttachmentRecord.from_obj(att),
-                bool(o.get("unverified_identity", False)), str(o.get("failure", "")),
+                _ub(o["message_id"]) or b"",
+                contact_id,
+                o["direction"],
+                o["kind"],
+                o["text"],
+                int(o["sent_at_ms"]),
+                int(o["received_at_ms"]),
+                o["status"],
+                int(o["expire_after_s"]),
+                expires_at_ms,
+                None if att is None else AttachmentRecord.from_obj(att),
+                bool(o.get("unverified_identity", False)),
+                str(o.get("failure", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StorageError("a stored message is damaged") from exc

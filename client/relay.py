@@ -93,8 +93,9 @@ class RelayClient:
             self._session = None
 
     def _auth(self, method: str, path_qs: str, body_sha256: str) -> dict[str, str]:
-        return sign_request(self._device, method, path_qs, body_sha256, now=int(self._now()),
-                            nonce=os.urandom(NONCE_LEN))
+        return sign_request(
+            self._device, method, path_qs, body_sha256, now=int(self._now()), nonce=os.urandom(NONCE_LEN)
+        )
 
     async def _raise_for(self, resp: aiohttp.ClientResponse) -> None:
         if resp.status < 400:
@@ -110,8 +111,14 @@ class RelayClient:
         raise RelayError(resp.status, code, message)
 
     async def _request(
-        self, method: str, path_qs: str, *, json_body: Any = None, data: bytes | None = None,
-        auth: bool = False, content_type: str = "application/json",
+        self,
+        method: str,
+        path_qs: str,
+        *,
+        json_body: Any = None,
+        data: bytes | None = None,
+        auth: bool = False,
+        content_type: str = "application/json",
     ) -> Any:
         body = data if data is not None else (b"" if json_body is None else json.dumps(json_body).encode())
         headers: dict[str, str] = {}
@@ -120,28 +127,41 @@ class RelayClient:
         if auth:
             headers.update(self._auth(method, path_qs, hashlib.sha256(body).hexdigest()))
         try:
-            async with self._ensure().request(method, self.base_url + path_qs, data=body or None,
-                                              headers=headers) as resp:
+            async with self._ensure().request(
+                method, self.base_url + path_qs, data=body or None, headers=headers
+            ) as resp:
                 await self._raise_for(resp)
                 if resp.status == 204:
                     return None
                 return await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
-            raise RelayUnreachable(f"cannot reach the relay at {self.base_url}: {type(exc).__name__}; "
-                                   "check the address and your connection, then retry") from exc
+            raise RelayUnreachable(
+                f"cannot reach the relay at {self.base_url}: {type(exc).__name__}; "
+                "check the address and your connection, then retry"
+            ) from exc
         except (aiohttp.ContentTypeError, ValueError) as exc:
             raise RelayError(0, "malformed", "the relay sent an answer that is not JSON") from exc
 
     # -- accounts and prekeys -------------------------------------------------------------------------
     async def register(
-        self, *, identity: bytes, device: bytes, token_hashes: list[bytes], signed_prekey: bytes,
-        kem_last_resort: bytes, one_time_prekeys: list[bytes], kem_one_time_prekeys: list[bytes],
+        self,
+        *,
+        identity: bytes,
+        device: bytes,
+        token_hashes: list[bytes],
+        signed_prekey: bytes,
+        kem_last_resort: bytes,
+        one_time_prekeys: list[bytes],
+        kem_one_time_prekeys: list[bytes],
     ) -> dict[str, Any]:
         """``POST /v1/accounts``: register (or re-register) this device with its public keys."""
         body = {
-            "identity": _b64(identity), "device": _b64(device),
-            "delivery_token_hashes": [_b64(t) for t in token_hashes], "signed_prekey": _b64(signed_prekey),
-            "kem_last_resort": _b64(kem_last_resort), "one_time_prekeys": [_b64(k) for k in one_time_prekeys],
+            "identity": _b64(identity),
+            "device": _b64(device),
+            "delivery_token_hashes": [_b64(t) for t in token_hashes],
+            "signed_prekey": _b64(signed_prekey),
+            "kem_last_resort": _b64(kem_last_resort),
+            "one_time_prekeys": [_b64(k) for k in one_time_prekeys],
             "kem_one_time_prekeys": [_b64(k) for k in kem_one_time_prekeys],
         }
         result: dict[str, Any] = await self._request("POST", "/v1/accounts", json_body=body, auth=True)
@@ -172,8 +192,12 @@ class RelayClient:
         return {k: int(v) for k, v in obj.items() if isinstance(v, int)}
 
     async def upload_prekeys(
-        self, *, signed_prekey: bytes | None = None, kem_last_resort: bytes | None = None,
-        one_time_prekeys: list[bytes] | None = None, kem_one_time_prekeys: list[bytes] | None = None,
+        self,
+        *,
+        signed_prekey: bytes | None = None,
+        kem_last_resort: bytes | None = None,
+        one_time_prekeys: list[bytes] | None = None,
+        kem_one_time_prekeys: list[bytes] | None = None,
     ) -> dict[str, Any]:
         """``PUT /v1/prekeys``."""
         body: dict[str, Any] = {}
@@ -191,8 +215,9 @@ class RelayClient:
     # -- messages -------------------------------------------------------------------------------------
     async def post_envelope(self, envelope: bytes) -> dict[str, Any]:
         """``POST /v1/messages`` (no auth: sealed sender). Idempotent by envelope id."""
-        result: dict[str, Any] = await self._request("POST", "/v1/messages", data=envelope,
-                                                     content_type="application/octet-stream")
+        result: dict[str, Any] = await self._request(
+            "POST", "/v1/messages", data=envelope, content_type="application/octet-stream"
+        )
         return result
 
     async def fetch(self, limit: int = FETCH_LIMIT) -> tuple[list[bytes], bool]:
@@ -212,17 +237,20 @@ class RelayClient:
         """Open ``GET /v1/ws`` (authenticated upgrade). Raises :class:`RelayUnreachable` / :class:`RelayError`."""
         headers = self._auth("GET", "/v1/ws", EMPTY_SHA256)
         try:
-            return await self._ensure().ws_connect(self.base_url + "/v1/ws", headers=headers, heartbeat=30.0,
-                                                   timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
+            return await self._ensure().ws_connect(
+                self.base_url + "/v1/ws", headers=headers, heartbeat=30.0, timeout=aiohttp.ClientWSTimeout(ws_close=5.0)
+            )
         except aiohttp.WSServerHandshakeError as exc:
-            raise RelayError(exc.status, "unauthorized" if exc.status == 401 else "error",
-                             "the relay refused the live connection") from exc
+            raise RelayError(
+                exc.status, "unauthorized" if exc.status == 401 else "error", "the relay refused the live connection"
+            ) from exc
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
             raise RelayUnreachable(f"cannot reach the relay at {self.base_url}: {type(exc).__name__}") from exc
 
     # -- attachments ----------------------------------------------------------------------------------
-    async def upload_blob(self, path: Path, sha256_hex: str, lifetime_s: int,
-                          progress: ProgressCallback | None = None) -> str:
+    async def upload_blob(
+        self, path: Path, sha256_hex: str, lifetime_s: int, progress: ProgressCallback | None = None
+    ) -> str:
         """``POST /v1/blobs``: stream the file at ``path`` (whose SHA-256 is known); returns the blob id."""
         total = (await asyncio.to_thread(path.stat)).st_size
 
@@ -239,8 +267,9 @@ class RelayClient:
         headers = {"Content-Type": "application/octet-stream", **self._auth("POST", path_qs, sha256_hex)}
         timeout = aiohttp.ClientTimeout(total=BLOB_TIMEOUT_S, sock_read=BLOB_READ_TIMEOUT_S)
         try:
-            async with self._ensure().post(self.base_url + path_qs, data=chunks(), headers=headers,
-                                           timeout=timeout) as resp:
+            async with self._ensure().post(
+                self.base_url + path_qs, data=chunks(), headers=headers, timeout=timeout
+            ) as resp:
                 await self._raise_for(resp)
                 obj = await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
@@ -253,8 +282,9 @@ class RelayClient:
         """``GET /v1/blobs/{id}``: yield the blob in chunks (no auth; the id is the capability)."""
         timeout = aiohttp.ClientTimeout(total=BLOB_TIMEOUT_S, sock_read=BLOB_READ_TIMEOUT_S)
         try:
-            async with self._ensure().get(self.base_url + "/v1/blobs/" + quote(blob_id, safe=""),
-                                          timeout=timeout) as resp:
+            async with self._ensure().get(
+                self.base_url + "/v1/blobs/" + quote(blob_id, safe=""), timeout=timeout
+            ) as resp:
                 await self._raise_for(resp)
                 async for chunk in resp.content.iter_chunked(BLOB_CHUNK):
                     yield chunk

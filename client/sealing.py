@@ -69,8 +69,9 @@ class Sealer:
         if len(sealed) < 1 + _NONCE_LEN + 16 or sealed[0] != SEAL_VERSION:
             raise StorageError("a value in the local store is damaged; restore the profile from a backup")
         try:
-            return self._aead(table, column).decrypt(sealed[1 : 1 + _NONCE_LEN], sealed[1 + _NONCE_LEN :],
-                                                     row_id.encode())
+            return self._aead(table, column).decrypt(
+                sealed[1 : 1 + _NONCE_LEN], sealed[1 + _NONCE_LEN :], row_id.encode()
+            )
         except InvalidTag as exc:
             raise StorageError(
                 "a value in the local store does not open with this profile's key; the store is damaged"

@@ -81,8 +81,9 @@ class Sessions:
                     break
                 if self._store.get_session(bundle.identity.signing, bundle.device.device_id) is None:
                     session = initiate_session(self._keys.identity, bundle, rng=self._rng)
-                    self._store.put_session(rec.contact_id, bundle.identity.signing, bundle.device.device_id,
-                                            session.to_bytes())
+                    self._store.put_session(
+                        rec.contact_id, bundle.identity.signing, bundle.device.device_id, session.to_bytes()
+                    )
             self._store.save_contact(rec)
         if rec.changed:
             old = IdentityPublicKey.from_bytes(rec.identity).fingerprint() if rec.identity else ""
@@ -113,18 +114,17 @@ class Sessions:
 
     def save(self, contact_id: str, session: Session) -> None:
         """Store ``session``'s state (call inside the transaction that commits what it decrypted)."""
-        self._store.put_session(contact_id, session.peer_identity.signing, session.peer_device_id,
-                                session.to_bytes())
+        self._store.put_session(contact_id, session.peer_identity.signing, session.peer_device_id, session.to_bytes())
 
-    def encrypt(self, rec: ContactRecord, plaintext: bytes, sender: SenderCertificate,
-                lifetime_s: int) -> list[Envelope]:
+    def encrypt(
+        self, rec: ContactRecord, plaintext: bytes, sender: SenderCertificate, lifetime_s: int
+    ) -> list[Envelope]:
         """Seal ``plaintext`` to every device of the contact and store each advanced session; returns one
         envelope per device. Call inside a transaction that also queues the envelopes."""
         assert rec.token is not None
         out = []
         for session in self.of(rec):
-            sealed = seal_message(session, plaintext, sender_identity=self._keys.identity, sender=sender,
-                                  rng=self._rng)
+            sealed = seal_message(session, plaintext, sender_identity=self._keys.identity, sender=sender, rng=self._rng)
             out.append(Envelope(self._rng(ENVELOPE_ID_LEN), session.peer_device_id, rec.token, lifetime_s, sealed))
             self.save(rec.contact_id, session)
         return out

@@ -138,8 +138,9 @@ class Store:
         return None if row is None else self._sealer.open("meta", "v", key, row[0])
 
     def set_meta(self, key: str, value: bytes) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
-                         (key, self._sealer.seal("meta", "v", key, value)))
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (key, self._sealer.seal("meta", "v", key, value))
+        )
 
     def get_meta_int(self, key: str, default: int = 0) -> int:
         raw = self.get_meta(key)
@@ -179,8 +180,10 @@ class Store:
     def contact_by_address(self, address: bytes) -> ContactRecord | None:
         """The contact whose pinned (or pending, after an identity change) address is ``address``."""
         idx = self.address_index(address)
-        row = self._db.execute("SELECT id, data FROM contacts WHERE addr_idx = ? OR pending_idx = ? "
-                               "ORDER BY addr_idx = ? DESC LIMIT 1", (idx, idx, idx)).fetchone()
+        row = self._db.execute(
+            "SELECT id, data FROM contacts WHERE addr_idx = ? OR pending_idx = ? ORDER BY addr_idx = ? DESC LIMIT 1",
+            (idx, idx, idx),
+        ).fetchone()
         return None if row is None else self._contact_from_row(row)
 
     def contacts(self) -> list[ContactRecord]:
@@ -198,8 +201,10 @@ class Store:
 
     def put_session(self, contact_id: str, identity_signing: bytes, device_id: bytes, data: bytes) -> None:
         sid = self._session_id(identity_signing, device_id)
-        self._db.execute("INSERT OR REPLACE INTO sessions (id, contact_id, data) VALUES (?, ?, ?)",
-                         (sid, contact_id, self._sealer.seal("sessions", "data", sid, data)))
+        self._db.execute(
+            "INSERT OR REPLACE INTO sessions (id, contact_id, data) VALUES (?, ?, ?)",
+            (sid, contact_id, self._sealer.seal("sessions", "data", sid, data)),
+        )
 
     def sessions_of(self, contact_id: str) -> list[bytes]:
         rows = self._db.execute("SELECT id, data FROM sessions WHERE contact_id = ?", (contact_id,)).fetchall()
@@ -232,25 +237,29 @@ class Store:
         """Insert a message, or update it in place (keeping its position in the thread)."""
         rid = self._message_row_id(rec.message_id)
         data = self._sealer.seal("messages", "data", rid, rec.to_json())
-        cur = self._db.execute("UPDATE messages SET expires_at_ms = ?, data = ? WHERE id = ?",
-                               (rec.expires_at_ms, data, rid))
+        cur = self._db.execute(
+            "UPDATE messages SET expires_at_ms = ?, data = ? WHERE id = ?", (rec.expires_at_ms, data, rid)
+        )
         if cur.rowcount == 0:
             seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0]
             self._db.execute(
                 "INSERT INTO messages (id, seq, contact_id, expires_at_ms, data) VALUES (?, ?, ?, ?, ?)",
-                (rid, seq, rec.contact_id, rec.expires_at_ms, data))
+                (rid, seq, rec.contact_id, rec.expires_at_ms, data),
+            )
 
     def _message_from_row(self, row: tuple[str, str, int | None, bytes]) -> MessageRecord:
         return MessageRecord.from_json(row[1], row[2], self._sealer.open("messages", "data", row[0], row[3]))
 
     def message(self, message_id: bytes) -> MessageRecord | None:
-        row = self._db.execute("SELECT id, contact_id, expires_at_ms, data FROM messages WHERE id = ?",
-                               (self._message_row_id(message_id),)).fetchone()
+        row = self._db.execute(
+            "SELECT id, contact_id, expires_at_ms, data FROM messages WHERE id = ?", (self._message_row_id(message_id),)
+        ).fetchone()
         return None if row is None else self._message_from_row(row)
 
     def thread(self, contact_id: str) -> list[MessageRecord]:
-        rows = self._db.execute("SELECT id, contact_id, expires_at_ms, data FROM messages "
-                                "WHERE contact_id = ? ORDER BY seq", (contact_id,)).fetchall()
+        rows = self._db.execute(
+            "SELECT id, contact_id, expires_at_ms, data FROM messages WHERE contact_id = ? ORDER BY seq", (contact_id,)
+        ).fetchall()
         return [self._message_from_row(r) for r in rows]
 
     def mark_unreported(self, message_id: bytes) -> None:
@@ -259,21 +268,27 @@ class Store:
 
     def unreported_messages(self) -> list[MessageRecord]:
         """Incoming messages stored but not yet reported, in thread order."""
-        rows = self._db.execute("SELECT id, contact_id, expires_at_ms, data FROM messages WHERE unreported = 1 "
-                                "ORDER BY seq").fetchall()
+        rows = self._db.execute(
+            "SELECT id, contact_id, expires_at_ms, data FROM messages WHERE unreported = 1 ORDER BY seq"
+        ).fetchall()
         return [self._message_from_row(r) for r in rows]
 
     def clear_unreported(self, message_ids: list[bytes]) -> None:
         """The application has been told of these messages."""
-        self._db.executemany("UPDATE messages SET unreported = 0 WHERE id = ? AND unreported = 1",
-                             [(self._message_row_id(m),) for m in message_ids])
+        self._db.executemany(
+            "UPDATE messages SET unreported = 0 WHERE id = ? AND unreported = 1",
+            [(self._message_row_id(m),) for m in message_ids],
+        )
 
     def delete_message(self, message_id: bytes) -> None:
         self._db.execute("DELETE FROM messages WHERE id = ?", (self._message_row_id(message_id),))
 
     def expired_messages(self, now_ms: int) -> list[MessageRecord]:
-        rows = self._db.execute("SELECT id, contact_id, expires_at_ms, data FROM messages "
-                                "WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?", (now_ms,)).fetchall()
+        rows = self._db.execute(
+            "SELECT id, contact_id, expires_at_ms, data FROM messages "
+            "WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?",
+            (now_ms,),
+        ).fetchall()
         return [self._message_from_row(r) for r in rows]
 
     # -- processed envelopes --------------------------------------------------------------------------
@@ -282,8 +297,10 @@ class Store:
         return self._db.execute("SELECT 1 FROM seen_envelopes WHERE idx = ?", (idx,)).fetchone() is not None
 
     def mark_envelope_seen(self, envelope_id: bytes, now_ms: int) -> None:
-        self._db.execute("INSERT OR IGNORE INTO seen_envelopes (idx, at_ms) VALUES (?, ?)",
-                         (self._sealer.index("envelope", envelope_id), now_ms))
+        self._db.execute(
+            "INSERT OR IGNORE INTO seen_envelopes (idx, at_ms) VALUES (?, ?)",
+            (self._sealer.index("envelope", envelope_id), now_ms),
+        )
 
     def prune_seen_envelopes(self, now_ms: int) -> None:
         self._db.execute("DELETE FROM seen_envelopes WHERE at_ms < ?", (now_ms - SEEN_ENVELOPE_RETENTION_MS,))
@@ -293,23 +310,26 @@ class Store:
         rid = f"{kind}:{key_id}"
         self._db.execute(
             "INSERT OR REPLACE INTO prekeys (kind, key_id, created_at, retired_at, data) VALUES (?, ?, ?, NULL, ?)",
-            (kind, key_id, created_at, self._sealer.seal("prekeys", "data", rid, data)))
+            (kind, key_id, created_at, self._sealer.seal("prekeys", "data", rid, data)),
+        )
 
     def get_prekey(self, kind: str, key_id: int) -> bytes | None:
-        row = self._db.execute("SELECT data FROM prekeys WHERE kind = ? AND key_id = ?",
-                               (kind, key_id)).fetchone()
+        row = self._db.execute("SELECT data FROM prekeys WHERE kind = ? AND key_id = ?", (kind, key_id)).fetchone()
         return None if row is None else self._sealer.open("prekeys", "data", f"{kind}:{key_id}", row[0])
 
     def delete_prekey(self, kind: str, key_id: int) -> None:
         self._db.execute("DELETE FROM prekeys WHERE kind = ? AND key_id = ?", (kind, key_id))
 
     def retire_prekey(self, kind: str, key_id: int, now: int) -> None:
-        self._db.execute("UPDATE prekeys SET retired_at = ? WHERE kind = ? AND key_id = ? AND retired_at IS NULL",
-                         (now, kind, key_id))
+        self._db.execute(
+            "UPDATE prekeys SET retired_at = ? WHERE kind = ? AND key_id = ? AND retired_at IS NULL",
+            (now, kind, key_id),
+        )
 
     def delete_retired_prekeys(self, kind: str, before: int) -> int:
-        cur = self._db.execute("DELETE FROM prekeys WHERE kind = ? AND retired_at IS NOT NULL AND retired_at < ?",
-                               (kind, before))
+        cur = self._db.execute(
+            "DELETE FROM prekeys WHERE kind = ? AND retired_at IS NOT NULL AND retired_at < ?", (kind, before)
+        )
         return cur.rowcount
 
     # -- outbox ---------------------------------------------------------------------------------------
@@ -317,8 +337,10 @@ class Store:
         """Queue an item (message id + envelope bytes) of the thread ``contact_id``; returns the queue id."""
         oid = self._new_id()
         seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox").fetchone()[0]
-        self._db.execute("INSERT INTO outbox (id, seq, data, contact_id, queued_at_ms) VALUES (?, ?, ?, ?, ?)",
-                         (oid, seq, self._sealer.seal("outbox", "data", oid, data), contact_id, queued_at_ms))
+        self._db.execute(
+            "INSERT INTO outbox (id, seq, data, contact_id, queued_at_ms) VALUES (?, ?, ?, ?, ?)",
+            (oid, seq, self._sealer.seal("outbox", "data", oid, data), contact_id, queued_at_ms),
+        )
         return oid
 
     def outbox(self) -> list[OutboxEntry]:

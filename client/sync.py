@@ -54,9 +54,19 @@ PREKEY_CHECK_INTERVAL_S = 3600.0
 class Sync:
     """Catch-up and live receiving for one profile. Owns the background tasks it starts."""
 
-    def __init__(self, store: Store, relay: RelayClient, inbox: Inbox, outbox: Outbox, account: Account,
-                 messaging: Messaging, attachments: Attachments, expiry: Expiry, contacts: Contacts,
-                 bus: EventBus) -> None:
+    def __init__(
+        self,
+        store: Store,
+        relay: RelayClient,
+        inbox: Inbox,
+        outbox: Outbox,
+        account: Account,
+        messaging: Messaging,
+        attachments: Attachments,
+        expiry: Expiry,
+        contacts: Contacts,
+        bus: EventBus,
+    ) -> None:
         self._store = store
         self._relay = relay
         self._inbox = inbox
@@ -175,8 +185,10 @@ class Sync:
         if self._loops or self._closed:
             return
         loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(self._listen_loop(), name="confide-live"),
-                       loop.create_task(self._upkeep_loop(), name="confide-upkeep")]
+        self._loops = [
+            loop.create_task(self._listen_loop(), name="confide-live"),
+            loop.create_task(self._upkeep_loop(), name="confide-upkeep"),
+        ]
 
     async def close(self) -> None:
         """Stop the background loops (idempotent)."""

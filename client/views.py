@@ -15,9 +15,21 @@ def public_message(m: MessageRecord, peer: str) -> Message:
     if m.attachment is not None:
         a = m.attachment
         att = AttachmentInfo(a.name, a.mime, a.size, a.file is not None, a.caption)
-    return Message(m.message_id.hex(), peer, Direction(m.direction), MessageKind(m.kind), m.text, m.sent_at_ms,
-                   m.received_at_ms, MessageStatus(m.status), m.expire_after_s, m.expires_at_ms, att,
-                   m.unverified_identity, m.failure)
+    return Message(
+        m.message_id.hex(),
+        peer,
+        Direction(m.direction),
+        MessageKind(m.kind),
+        m.text,
+        m.sent_at_ms,
+        m.received_at_ms,
+        MessageStatus(m.status),
+        m.expire_after_s,
+        m.expires_at_ms,
+        att,
+        m.unverified_identity,
+        m.failure,
+    )
 
 
 def trust_of(rec: ContactRecord) -> Trust:
@@ -28,5 +40,6 @@ def trust_of(rec: ContactRecord) -> Trust:
 def public_contact(rec: ContactRecord) -> Contact:
     """``rec`` as a :class:`Contact`."""
     fp = IdentityPublicKey.from_bytes(rec.identity).fingerprint() if rec.identity else None
-    return Contact(rec.name, Address(rec.address).text, trust_of(rec), rec.timer_s, fp,
-                   rec.token is not None and not rec.changed)
+    return Contact(
+        rec.name, Address(rec.address).text, trust_of(rec), rec.timer_s, fp, rec.token is not None and not rec.changed
+    )

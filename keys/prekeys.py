@@ -193,8 +193,12 @@ class SignedPreKeyRecord:
 
     def to_bytes(self) -> bytes:
         return (
-            Writer().u32(self.key_id).raw(self.private.private_bytes_raw()).raw(self.public.signature)
-            .u64(self.created_at).bytes()
+            Writer()
+            .u32(self.key_id)
+            .raw(self.private.private_bytes_raw())
+            .raw(self.public.signature)
+            .u64(self.created_at)
+            .bytes()
         )
 
     @classmethod
@@ -233,8 +237,13 @@ class KemPreKeyRecord:
 
     def to_bytes(self) -> bytes:
         return (
-            Writer().u32(self.key_id).u8(1 if self.last_resort else 0).raw(self.seed)
-            .raw(self.public.signature).u64(self.created_at).bytes()
+            Writer()
+            .u32(self.key_id)
+            .u8(1 if self.last_resort else 0)
+            .raw(self.seed)
+            .raw(self.public.signature)
+            .u64(self.created_at)
+            .bytes()
         )
 
     @classmethod
@@ -290,9 +299,7 @@ class RefillPlan:
         return bool(self.one_time or self.kem_one_time or self.rotate_signed)
 
 
-def plan_refill(
-    *, one_time_left: int, kem_one_time_left: int, signed_created_at: int, now: int
-) -> RefillPlan:
+def plan_refill(*, one_time_left: int, kem_one_time_left: int, signed_created_at: int, now: int) -> RefillPlan:
     """Decide what to upload from the relay's counts and the signed prekey's age."""
     return RefillPlan(
         one_time=ONE_TIME_PREKEY_BATCH - one_time_left if one_time_left < REFILL_THRESHOLD else 0,

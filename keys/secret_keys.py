@@ -76,9 +76,7 @@ class SecretKeys:
         """
         r = Reader(data, CorruptKeyStore)
         if r.u8() != SECRET_KEYS_VERSION:
-            raise CorruptKeyStore(
-                "the key store holds keys of an unknown format version; update Confide to open it"
-            )
+            raise CorruptKeyStore("the key store holds keys of an unknown format version; update Confide to open it")
         identity_raw = r.raw(IDENTITY_PRIVATE_LEN)
         device_raw = r.raw(DEVICE_PRIVATE_LEN)
         store_key = r.raw(STORE_KEY_LEN)
@@ -105,4 +103,3 @@ class SecretKeys:
 
     def __repr__(self) -> str:
         return f"SecretKeys({self.identity.address.text})"
-

@@ -165,7 +165,17 @@ class AttachmentEncryptor:
     """
 
     __slots__ = (
-        "_ad", "_aead", "_buf", "_chunks", "_closing", "_digest", "_fed", "_hash", "_index", "_padded", "_size",
+        "_ad",
+        "_aead",
+        "_buf",
+        "_chunks",
+        "_closing",
+        "_digest",
+        "_fed",
+        "_hash",
+        "_index",
+        "_padded",
+        "_size",
     )
 
     def __init__(self, key: bytes, size: int) -> None:

@@ -57,8 +57,17 @@ _U64_MAX = 2**64 - 1
 _HEADER_LEN = 1 + 1 + MESSAGE_ID_LEN + 8 + 4
 MAX_CONTENT_LEN = _HEADER_LEN + max(
     4 + MAX_TEXT_BYTES,
-    2 + MAX_BLOB_ID_BYTES + ATTACHMENT_KEY_LEN + DIGEST_LEN + 8 + 2 + MAX_NAME_BYTES + 1 + MAX_MIME_BYTES
-    + 4 + MAX_CAPTION_BYTES,
+    2
+    + MAX_BLOB_ID_BYTES
+    + ATTACHMENT_KEY_LEN
+    + DIGEST_LEN
+    + 8
+    + 2
+    + MAX_NAME_BYTES
+    + 1
+    + MAX_MIME_BYTES
+    + 4
+    + MAX_CAPTION_BYTES,
     1 + 2 + MESSAGE_ID_LEN * MAX_RECEIPT_IDS,
 )
 """The longest encoded :class:`Content` (a maximal text message); below the 64 KiB plaintext bucket."""
@@ -265,7 +274,11 @@ class Content:
     def to_bytes(self) -> bytes:
         """The canonical encoding (see the module docstring); at most :data:`MAX_CONTENT_LEN` bytes."""
         w = (
-            Writer().u8(CONTENT_VERSION).u8(self.type).raw(self.message_id).u64(self.sent_at_ms)
+            Writer()
+            .u8(CONTENT_VERSION)
+            .u8(self.type)
+            .raw(self.message_id)
+            .u64(self.sent_at_ms)
             .u32(self.expire_after_s)
         )
         body = self.body
@@ -273,8 +286,12 @@ class Content:
             w.var32(body.body.encode("utf-8"))
         elif isinstance(body, AttachmentPointer):
             (
-                w.var16(body.blob_id.encode("ascii")).raw(body.key).raw(body.digest).u64(body.size)
-                .var16(body.name.encode("utf-8")).var8(body.mime.encode("ascii"))
+                w.var16(body.blob_id.encode("ascii"))
+                .raw(body.key)
+                .raw(body.digest)
+                .u64(body.size)
+                .var16(body.name.encode("utf-8"))
+                .var8(body.mime.encode("ascii"))
                 .var32(body.caption.encode("utf-8"))
             )
         elif isinstance(body, Receipt):

@@ -67,8 +67,14 @@ class Envelope:
 
     def to_bytes(self) -> bytes:
         return (
-            Writer().u8(ENVELOPE_VERSION).raw(self.envelope_id).raw(self.recipient_device)
-            .raw(self.delivery_token).u32(self.lifetime_s).var32(self.ciphertext).bytes()
+            Writer()
+            .u8(ENVELOPE_VERSION)
+            .raw(self.envelope_id)
+            .raw(self.recipient_device)
+            .raw(self.delivery_token)
+            .u32(self.lifetime_s)
+            .var32(self.ciphertext)
+            .bytes()
         )
 
     @classmethod
@@ -78,7 +84,10 @@ class Envelope:
         if r.u8() != ENVELOPE_VERSION:
             raise RemoteProtocolError("unknown envelope version")
         env = cls(
-            r.raw(ENVELOPE_ID_LEN), r.raw(DEVICE_ID_LEN), r.raw(DELIVERY_TOKEN_LEN), r.u32(),
+            r.raw(ENVELOPE_ID_LEN),
+            r.raw(DEVICE_ID_LEN),
+            r.raw(DELIVERY_TOKEN_LEN),
+            r.u32(),
             r.var32(MAX_SEALED_LEN),
         )
         r.end()
@@ -99,8 +108,13 @@ class Delivery:
 
     def to_bytes(self) -> bytes:
         return (
-            Writer().u8(ENVELOPE_VERSION).raw(self.envelope_id).u64(self.received_at_ms)
-            .u64(self.expires_at_ms).var32(self.ciphertext).bytes()
+            Writer()
+            .u8(ENVELOPE_VERSION)
+            .raw(self.envelope_id)
+            .u64(self.received_at_ms)
+            .u64(self.expires_at_ms)
+            .var32(self.ciphertext)
+            .bytes()
         )
 
     @classmethod

@@ -74,7 +74,16 @@ class _Pending:
     """Every change a successful decrypt makes, applied by :meth:`RatchetState.commit`."""
 
     __slots__ = (
-        "ckr", "dhr", "dhs", "dhs_pub", "hkr_cipher", "new_skipped", "nr", "old_hkr", "turn", "used_skipped",
+        "ckr",
+        "dhr",
+        "dhs",
+        "dhs_pub",
+        "hkr_cipher",
+        "new_skipped",
+        "nr",
+        "old_hkr",
+        "turn",
+        "used_skipped",
     )
 
     def __init__(self) -> None:
@@ -95,8 +104,23 @@ class RatchetState:
     """One party's Double Ratchet (header-encrypted) state. Mutated only by :meth:`encrypt` and :meth:`commit`."""
 
     __slots__ = (
-        "ckr", "cks", "dhr", "dhs", "dhs_pub", "hkr", "hkr_cipher", "hks", "hks_cipher", "nhkr", "nhks", "nr", "ns",
-        "old_hkr", "pn", "rk", "skipped",
+        "ckr",
+        "cks",
+        "dhr",
+        "dhs",
+        "dhs_pub",
+        "hkr",
+        "hkr_cipher",
+        "hks",
+        "hks_cipher",
+        "nhkr",
+        "nhks",
+        "nr",
+        "ns",
+        "old_hkr",
+        "pn",
+        "rk",
+        "skipped",
     )
 
     dhs: X25519PrivateKey
@@ -164,9 +188,7 @@ class RatchetState:
         if cipher is None:
             cipher = self.hks_cipher = ChaCha20Poly1305(self.hks)
         nonce = rng(NONCE_LEN)
-        enc_header = nonce + cipher.encrypt(
-            nonce, _HDR.pack(self.dhs_pub, self.pn, self.ns), None
-        )
+        enc_header = nonce + cipher.encrypt(nonce, _HDR.pack(self.dhs_pub, self.pn, self.ns), None)
         self.ns += 1
         return enc_header + ChaCha20Poly1305(mk).encrypt(ZERO_NONCE, plaintext, ad + enc_header)
 
@@ -350,4 +372,3 @@ class RatchetState:
         out = {self.rk, self.nhks, self.nhkr, *self.old_hkr, *self.skipped.values()}
         out.update(k for k in (self.cks, self.ckr, self.hks, self.hkr) if k is not None)
         return out
-

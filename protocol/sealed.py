@@ -66,8 +66,12 @@ class SenderCertificate:
 
     def to_bytes(self) -> bytes:
         return (
-            Writer().u8(CERT_VERSION).raw(self.identity.to_bytes()).raw(self.device.to_bytes())
-            .raw(self.reply_token).bytes()
+            Writer()
+            .u8(CERT_VERSION)
+            .raw(self.identity.to_bytes())
+            .raw(self.device.to_bytes())
+            .raw(self.reply_token)
+            .bytes()
         )
 
     @classmethod
@@ -123,7 +127,10 @@ def _static_keys(s1: bytes, recipient: IdentityPublicKey, e_pub: bytes) -> tuple
 
 
 def seal(
-    sender_identity: IdentityKeyPair, sender: SenderCertificate, recipient: IdentityPublicKey, inner: bytes,
+    sender_identity: IdentityKeyPair,
+    sender: SenderCertificate,
+    recipient: IdentityPublicKey,
+    inner: bytes,
     rng: RNG,
 ) -> bytes:
     """Seal ``inner`` to ``recipient``, authenticated as ``sender_identity``."""

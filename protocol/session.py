@@ -166,14 +166,22 @@ def initiate_session(local: IdentityKeyPair, bundle: PreKeyBundle, *, rng: RNG) 
         agreement.root_key, agreement.header_key_a, agreement.next_header_key_b, bundle.signed_prekey.public, rng
     )
     return Session(
-        bundle.identity, bundle.device.device_id, agreement.associated_data, header.ephemeral, ratchet,
+        bundle.identity,
+        bundle.device.device_id,
+        agreement.associated_data,
+        header.ephemeral,
+        ratchet,
         header.to_bytes(),
     )
 
 
 def accept_session(
-    local: IdentityKeyPair, header: PreKeyHeader, ratchet_message: bytes, peer_device_id: bytes,
-    prekeys: PreKeyLookup, rng: RNG,
+    local: IdentityKeyPair,
+    header: PreKeyHeader,
+    ratchet_message: bytes,
+    peer_device_id: bytes,
+    prekeys: PreKeyLookup,
+    rng: RNG,
 ) -> tuple[Session, bytes, int | None, int | None]:
     """Create a session as responder from a prekey message and decrypt its message.
 

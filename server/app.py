@@ -24,8 +24,9 @@ from .state import RELAY, Backend, Relay
 from .sweeper import run_sweeper
 
 
-def create_app(config: RelayConfig, *, clock: Callable[[], float] = time.time,
-               backend: Backend | None = None) -> web.Application:
+def create_app(
+    config: RelayConfig, *, clock: Callable[[], float] = time.time, backend: Backend | None = None
+) -> web.Application:
     """Build the relay application on ``backend`` (default: :func:`~confide.server.backends.embedded_backend`
     of ``config``). Every part of the backend starts on startup, storage first, and closes on cleanup in
     reverse order (storage last: pending writes are committed and the write-ahead log truncated).
@@ -57,7 +58,12 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
         await parts.blobs.start(await parts.store.blob_names())
         running.push_async_callback(parts.blobs.close)
         services: tuple[_Service, ...] = (
-            parts.notifier, parts.replay, parts.limiter, parts.bundle_limiter, parts.bundle_budget)
+            parts.notifier,
+            parts.replay,
+            parts.limiter,
+            parts.bundle_limiter,
+            parts.bundle_budget,
+        )
         for service in services:
             await service.start()
             running.push_async_callback(service.close)

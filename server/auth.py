@@ -50,8 +50,9 @@ class Authenticator:
             raise Unauthorized(f"device authentication failed: {exc}") from None
         return proof
 
-    async def verify(self, request: web.Request, proof: AuthProof, device_key: Ed25519PublicKey,
-                     body: bytes | None) -> None:
+    async def verify(
+        self, request: web.Request, proof: AuthProof, device_key: Ed25519PublicKey, body: bytes | None
+    ) -> None:
         """Verify the signature (and the body hash unless ``body`` is None: a streamed body is checked by
         its handler with :func:`check_body_hash`), then record the nonce.
 
@@ -76,8 +77,7 @@ class Authenticator:
         """
         return (await self.authenticate_with_proof(request, body))[0]
 
-    async def authenticate_with_proof(self, request: web.Request, body: bytes | None
-                                      ) -> tuple[DeviceRecord, AuthProof]:
+    async def authenticate_with_proof(self, request: web.Request, body: bytes | None) -> tuple[DeviceRecord, AuthProof]:
         """Like :meth:`authenticate`, also returning the proof (to check a streamed body's hash later)."""
         proof = self.parse(request)
         device = await self._store.device(proof.device_id)

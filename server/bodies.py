@@ -75,8 +75,9 @@ def optional_b64_field(obj: dict[str, Any], name: str, max_len: int) -> bytes | 
     return None if value is None else _b64(value, name, max_len)
 
 
-def b64_list_field(obj: dict[str, Any], name: str, max_items: int, max_len: int,
-                   *, required: bool = True) -> list[bytes]:
+def b64_list_field(
+    obj: dict[str, Any], name: str, max_items: int, max_len: int, *, required: bool = True
+) -> list[bytes]:
     """A list of base64 strings. Raises :class:`Malformed` (missing, wrong type or over ``max_items``)."""
     value = obj.get(name)
     if value is None and not required:

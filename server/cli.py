@@ -37,15 +37,27 @@ def _bool(text: str) -> bool:
 
 # (config field, flag, type, help). The environment variable is CONFIDE_ + the field name in capitals.
 _SETTINGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
-    ("max_lifetime_s", "--max-lifetime", int,
-     "longest time (seconds) an envelope or blob stays on the relay; senders may ask for less"),
+    (
+        "max_lifetime_s",
+        "--max-lifetime",
+        int,
+        "longest time (seconds) an envelope or blob stays on the relay; senders may ask for less",
+    ),
     ("max_blob_bytes", "--max-blob-bytes", int, "largest attachment in bytes"),
     ("blob_quota_bytes", "--blob-quota-bytes", int, "live attachment bytes per uploading device"),
     ("mailbox_quota", "--mailbox-quota", int, "envelopes waiting per device before senders get 429"),
-    ("sweep_interval_s", "--sweep-interval", float,
-     "seconds between expiry sweeps (which also truncate the write-ahead log); 0 disables"),
-    ("bundle_budget_per_hour", "--bundle-budget", int,
-     "one-time prekeys handed out per address per hour; beyond it, last-resort keys only"),
+    (
+        "sweep_interval_s",
+        "--sweep-interval",
+        float,
+        "seconds between expiry sweeps (which also truncate the write-ahead log); 0 disables",
+    ),
+    (
+        "bundle_budget_per_hour",
+        "--bundle-budget",
+        int,
+        "one-time prekeys handed out per address per hour; beyond it, last-resort keys only",
+    ),
     ("rate_per_s", "--rate", float, "sustained requests per second per client IP (0 disables)"),
     ("rate_burst", "--rate-burst", float, "burst size of the per-IP request limiter"),
     ("bundle_rate_per_min", "--bundle-rate", float, "prekey bundle fetches per minute per client IP (0 disables)"),
@@ -72,17 +84,33 @@ def _env_default(name: str, convert: Callable[[str], Any], fallback: Any) -> Any
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the relay's flags (each documented with its environment variable and default) to ``parser``."""
     defaults = RelayConfig()
-    parser.add_argument("--host", default=_env_default("CONFIDE_HOST", str, DEFAULT_HOST),
-                        help=f"address to listen on [env CONFIDE_HOST, default {DEFAULT_HOST}]")
-    parser.add_argument("--port", type=int, default=_env_default("CONFIDE_PORT", int, DEFAULT_PORT),
-                        help=f"TCP port [env CONFIDE_PORT, default {DEFAULT_PORT}]")
-    parser.add_argument("--data", type=Path, default=_env_default("CONFIDE_DATA", Path, defaults.data_dir),
-                        help="data directory (database and blob folder) [env CONFIDE_DATA, default ./data]")
+    parser.add_argument(
+        "--host",
+        default=_env_default("CONFIDE_HOST", str, DEFAULT_HOST),
+        help=f"address to listen on [env CONFIDE_HOST, default {DEFAULT_HOST}]",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=_env_default("CONFIDE_PORT", int, DEFAULT_PORT),
+        help=f"TCP port [env CONFIDE_PORT, default {DEFAULT_PORT}]",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=_env_default("CONFIDE_DATA", Path, defaults.data_dir),
+        help="data directory (database and blob folder) [env CONFIDE_DATA, default ./data]",
+    )
     for field, flag, convert, text in _SETTINGS:
         env = _env_name(field)
         fallback = getattr(defaults, field)
-        parser.add_argument(flag, dest=field, type=convert, default=_env_default(env, convert, fallback),
-                            help=f"{text} [env {env}, default {fallback}]")
+        parser.add_argument(
+            flag,
+            dest=field,
+            type=convert,
+            default=_env_default(env, convert, fallback),
+            help=f"{text} [env {env}, default {fallback}]",
+        )
 
 
 def config_from_args(args: argparse.Namespace) -> RelayConfig:
@@ -101,12 +129,12 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def announce(*_: object, **__: object) -> None:
-        print(f"Confide relay listening on http://{args.host}:{args.port} (data in {config.data_dir})",
-              flush=True)
+        print(f"Confide relay listening on http://{args.host}:{args.port} (data in {config.data_dir})", flush=True)
 
     # access_log=None: no line per request, so no IPs, paths (addresses, device ids) or timings on disk.
-    web.run_app(create_app(config), host=args.host, port=args.port, access_log=None, print=announce,
-                shutdown_timeout=10.0)
+    web.run_app(
+        create_app(config), host=args.host, port=args.port, access_log=None, print=announce, shutdown_timeout=10.0
+    )
     return 0
 
 

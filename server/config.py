@@ -73,8 +73,14 @@ class RelayConfig:
     sync_full: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("max_lifetime_s", "max_blob_bytes", "blob_quota_bytes", "mailbox_quota",
-                     "max_sockets_per_device", "max_connections"):
+        for name in (
+            "max_lifetime_s",
+            "max_blob_bytes",
+            "blob_quota_bytes",
+            "mailbox_quota",
+            "max_sockets_per_device",
+            "max_connections",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("sweep_interval_s", "rate_per_s", "rate_burst", "bundle_rate_per_min"):

@@ -72,8 +72,14 @@ class SqliteStore:
         ValueError: a writable store without a ``sequence``.
     """
 
-    def __init__(self, path: Path | str, *, sequence: MailboxSequence | None = None, sync_full: bool = False,
-                 read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        sequence: MailboxSequence | None = None,
+        sync_full: bool = False,
+        read_only: bool = False,
+    ) -> None:
         if sequence is None and not read_only:
             raise ValueError("a writable SqliteStore needs a mailbox sequence")
         self._path = str(path)
@@ -87,8 +93,14 @@ class SqliteStore:
         self._numbering = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str, *, sequence: MailboxSequence | None = None, sync_full: bool = False,
-                   read_only: bool = False) -> SqliteStore:
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        sequence: MailboxSequence | None = None,
+        sync_full: bool = False,
+        read_only: bool = False,
+    ) -> SqliteStore:
         """Construct and :meth:`start` a store (arguments as for the constructor)."""
         store = cls(path, sequence=sequence, sync_full=sync_full, read_only=read_only)
         await store.start()
@@ -124,8 +136,9 @@ class SqliteStore:
         path = Path(self._path)
         if not path.is_file():
             raise FileNotFoundError(f"no relay database at {path}")
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
         conn.execute("PRAGMA busy_timeout=5000")
         return conn
 
@@ -170,8 +183,11 @@ class SqliteStore:
             )
             for table in ("one_time_prekeys", "kem_one_time_prekeys", "delivery_tokens"):
                 conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (reg.device_id,))  # noqa: S608
-            self._put_keys(conn, reg.device_id, PrekeyUpdate(
-                reg.signed_prekey, reg.kem_last_resort, reg.one_time, reg.kem_one_time))
+            self._put_keys(
+                conn,
+                reg.device_id,
+                PrekeyUpdate(reg.signed_prekey, reg.kem_last_resort, reg.one_time, reg.kem_one_time),
+            )
             self._set_tokens(conn, reg.device_id, reg.token_hashes)
             return created
 
@@ -180,7 +196,8 @@ class SqliteStore:
     async def device(self, device_id: bytes) -> DeviceRecord | None:
         row = self._conn.execute(
             "SELECT d.address, a.identity, d.device_cert FROM devices d JOIN accounts a USING (address) "
-            "WHERE d.device_id = ?", (device_id,),
+            "WHERE d.device_id = ?",
+            (device_id,),
         ).fetchone()
         return None if row is None else DeviceRecord(device_id, row[0], row[1], row[2])
 
@@ -215,8 +232,7 @@ class SqliteStore:
 
     def _counts_of(self, conn: sqlite3.Connection, device_id: bytes) -> PrekeyCounts:
         otk = conn.execute("SELECT count(*) FROM one_time_prekeys WHERE device_id = ?", (device_id,)).fetchone()
-        kem = conn.execute(
-            "SELECT count(*) FROM kem_one_time_prekeys WHERE device_id = ?", (device_id,)).fetchone()
+        kem = conn.execute("SELECT count(*) FROM kem_one_time_prekeys WHERE device_id = ?", (device_id,)).fetchone()
         spk = conn.execute("SELECT key_id FROM signed_prekeys WHERE device_id = ?", (device_id,)).fetchone()
         klr = conn.execute("SELECT key_id FROM kem_last_resort WHERE device_id = ?", (device_id,)).fetchone()
         return PrekeyCounts(otk[0], kem[0], spk[0] if spk else 0, klr[0] if klr else 0)
@@ -261,7 +277,8 @@ class SqliteStore:
             rows = conn.execute(
                 "SELECT d.device_id, d.device_cert, s.record, k.record FROM devices d "
                 "JOIN signed_prekeys s USING (device_id) JOIN kem_last_resort k USING (device_id) "
-                "WHERE d.address = ? ORDER BY d.device_id", (address,),
+                "WHERE d.address = ? ORDER BY d.device_id",
+                (address,),
             ).fetchall()
             for device_id, cert, spk, kem_lr in rows:
                 otk = kem = None
@@ -277,7 +294,8 @@ class SqliteStore:
     def _take_one(conn: sqlite3.Connection, table: str, device_id: bytes) -> bytes | None:
         row = conn.execute(
             f"DELETE FROM {table} WHERE rowid = (SELECT rowid FROM {table} WHERE device_id = ? "  # noqa: S608
-            "ORDER BY key_id LIMIT 1) RETURNING record", (device_id,),
+            "ORDER BY key_id LIMIT 1) RETURNING record",
+            (device_id,),
         ).fetchone()
         return None if row is None else bytes(row[0])
 
@@ -300,8 +318,9 @@ class SqliteStore:
             done = writer.enqueue(lambda conn: self._store(conn, items, quota, numbers))
         return await done
 
-    def _store(self, conn: sqlite3.Connection, items: list[NewEnvelope], quota: int,
-               numbers: Iterator[int]) -> list[SendResult]:
+    def _store(
+        self, conn: sqlite3.Connection, items: list[NewEnvelope], quota: int, numbers: Iterator[int]
+    ) -> list[SendResult]:
         results = []
         added: dict[bytes, int] = {}
         for env in items:
@@ -317,8 +336,10 @@ class SqliteStore:
                 results.append(SendResult(env.envelope_id, "mailbox_full"))
                 continue
             seq = next(numbers)
-            conn.execute(_SQL_INSERT_ENVELOPE, (
-                seq, env.envelope_id, env.device_id, env.received_at_ms, env.expires_at_ms, env.ciphertext))
+            conn.execute(
+                _SQL_INSERT_ENVELOPE,
+                (seq, env.envelope_id, env.device_id, env.received_at_ms, env.expires_at_ms, env.ciphertext),
+            )
             added[env.device_id] = added.get(env.device_id, 0) + 1
             stored = StoredEnvelope(seq, env.envelope_id, env.received_at_ms, env.expires_at_ms, env.ciphertext)
             results.append(SendResult(env.envelope_id, "stored", env.expires_at_ms, stored))
@@ -388,8 +409,10 @@ class SqliteStore:
     async def sweep(self, now_ms: int) -> SweepResult:
         def op(conn: sqlite3.Connection) -> SweepResult:
             n = conn.execute("DELETE FROM envelopes WHERE expires_at_ms <= ?", (now_ms,)).rowcount
-            paths = tuple(r[0] for r in conn.execute(
-                "DELETE FROM blobs WHERE expires_at_ms <= ? RETURNING path", (now_ms,)).fetchall())
+            paths = tuple(
+                r[0]
+                for r in conn.execute("DELETE FROM blobs WHERE expires_at_ms <= ? RETURNING path", (now_ms,)).fetchall()
+            )
             if n:
                 self._counts.clear()
             return SweepResult(n, paths)

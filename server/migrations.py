@@ -61,7 +61,8 @@ def _initial(db: sqlite_utils.Database) -> None:
     db.table("accounts").create({"address": bytes, "identity": bytes}, pk="address")
     db.table("devices").create(
         {"device_id": bytes, "address": bytes, "device_cert": bytes},
-        pk="device_id", foreign_keys=[("address", "accounts", "address")],
+        pk="device_id",
+        foreign_keys=[("address", "accounts", "address")],
     )
     db.table("devices").create_index(["address"])
     db.table("delivery_tokens").create({"device_id": bytes, "token_hash": bytes}, pk=("device_id", "token_hash"))

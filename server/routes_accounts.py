@@ -86,8 +86,12 @@ def _prekey_update(o: dict[str, Any], identity: IdentityPublicKey, *, required: 
 
 
 def _counts_json(c: PrekeyCounts) -> dict[str, int]:
-    return {"one_time": c.one_time, "kem_one_time": c.kem_one_time,
-            "signed_prekey_id": c.signed_prekey_id, "kem_last_resort_id": c.kem_last_resort_id}
+    return {
+        "one_time": c.one_time,
+        "kem_one_time": c.kem_one_time,
+        "signed_prekey_id": c.signed_prekey_id,
+        "kem_last_resort_id": c.kem_last_resort_id,
+    }
 
 
 @routes.post("/v1/accounts")
@@ -108,8 +112,15 @@ async def register(request: web.Request) -> web.Response:
     assert keys.signed_prekey is not None
     assert keys.kem_last_resort is not None
     reg = Registration(
-        identity.address.raw, identity.to_bytes(), device.device_id, device.to_bytes(), tokens,
-        keys.signed_prekey, keys.kem_last_resort, keys.one_time, keys.kem_one_time,
+        identity.address.raw,
+        identity.to_bytes(),
+        device.device_id,
+        device.to_bytes(),
+        tokens,
+        keys.signed_prekey,
+        keys.kem_last_resort,
+        keys.one_time,
+        keys.kem_one_time,
     )
     created = await relay.store.register(reg)
     return web.json_response(
@@ -134,13 +145,14 @@ async def bundle(request: web.Request) -> web.Response:
     if not parts:
         raise NotFound("no account has this address on this relay; check the address")
     await relay.bundle_budget.spend(address.raw, now, sum(1 for p in parts if p.one_time is not None))
-    return web.json_response({
-        "address": address.text,
-        "devices": [
-            {"device_id": p.device_id.hex(), "bundle": base64.b64encode(_bundle_bytes(p)).decode()}
-            for p in parts
-        ],
-    })
+    return web.json_response(
+        {
+            "address": address.text,
+            "devices": [
+                {"device_id": p.device_id.hex(), "bundle": base64.b64encode(_bundle_bytes(p)).decode()} for p in parts
+            ],
+        }
+    )
 
 
 @routes.get("/v1/prekeys")

@@ -67,8 +67,7 @@ async def send(request: web.Request) -> web.Response:
     if refused is not None:
         raise Forbidden("the recipient device does not accept this delivery token")
     now = relay.now_ms()
-    item = NewEnvelope(env.envelope_id, env.recipient_device, now, relay.expiry_ms(now, env.lifetime_s),
-                       env.ciphertext)
+    item = NewEnvelope(env.envelope_id, env.recipient_device, now, relay.expiry_ms(now, env.lifetime_s), env.ciphertext)
     [result] = await relay.store.store_envelopes([item], relay.config.mailbox_quota)
     if result.status == "mailbox_full":
         raise MailboxFull("the recipient's mailbox is full; retry later")
@@ -97,8 +96,11 @@ async def send_batch(request: web.Request) -> web.Response:
         if refused is not None:
             statuses[i] = SendResult(env.envelope_id, refused)
             continue
-        items.append(NewEnvelope(env.envelope_id, env.recipient_device, now,
-                                 relay.expiry_ms(now, env.lifetime_s), env.ciphertext))
+        items.append(
+            NewEnvelope(
+                env.envelope_id, env.recipient_device, now, relay.expiry_ms(now, env.lifetime_s), env.ciphertext
+            )
+        )
         positions.append(i)
     if items:
         results = await relay.store.store_envelopes(items, relay.config.mailbox_quota)
@@ -121,10 +123,12 @@ async def pull(request: web.Request) -> web.Response:
     device = await relay.auth.authenticate(request, await read_limited(request, 0))
     limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_IDS_PER_REQUEST)
     rows = await relay.store.fetch(device.device_id, 0, limit + 1)
-    return web.json_response({
-        "messages": [base64.b64encode(delivery_bytes(e)).decode() for e in rows[:limit]],
-        "more": len(rows) > limit,
-    })
+    return web.json_response(
+        {
+            "messages": [base64.b64encode(delivery_bytes(e)).decode() for e in rows[:limit]],
+            "more": len(rows) > limit,
+        }
+    )
 
 
 @routes.post("/v1/messages/ack")
@@ -136,5 +140,3 @@ async def ack(request: web.Request) -> web.Response:
     device = await relay.auth.authenticate(request, body)
     ids = hex_id_list(parse_json_object(body, frozenset({"ids"})), "ids", ENVELOPE_ID_LEN)
     return web.json_response({"deleted": await relay.store.ack(device.device_id, ids)})
-
-

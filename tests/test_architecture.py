@@ -81,13 +81,38 @@ def test_the_walk_sees_subpackages() -> None:
 @pytest.mark.parametrize(
     ("folder", "forbidden"),
     [
-        ("keys", ("confide.protocol", "confide.client", "confide.server", "aiohttp", "sqlite3", "sqlite_utils",
-                  "asyncio")),
-        ("protocol", ("confide.client", "confide.server", "aiohttp", "sqlite3", "sqlite_utils", "asyncio", "time",
-                      "os", "secrets", "random")),
-        ("server", ("confide.client", "confide.protocol.ratchet", "confide.protocol.session",
-                    "confide.protocol.sealed", "confide.protocol.content", "confide.protocol.pqxdh",
-                    "confide.keys.keystore", "confide.keys.secret_keys")),
+        (
+            "keys",
+            ("confide.protocol", "confide.client", "confide.server", "aiohttp", "sqlite3", "sqlite_utils", "asyncio"),
+        ),
+        (
+            "protocol",
+            (
+                "confide.client",
+                "confide.server",
+                "aiohttp",
+                "sqlite3",
+                "sqlite_utils",
+                "asyncio",
+                "time",
+                "os",
+                "secrets",
+                "random",
+            ),
+        ),
+        (
+            "server",
+            (
+                "confide.client",
+                "confide.protocol.ratchet",
+                "confide.protocol.session",
+                "confide.protocol.sealed",
+                "confide.protocol.content",
+                "confide.protocol.pqxdh",
+                "confide.keys.keystore",
+                "confide.keys.secret_keys",
+            ),
+        ),
     ],
 )
 def test_floor_imports(folder: str, forbidden: tuple[str, ...]) -> None:
@@ -125,8 +150,9 @@ def _client_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for path in _files("client"):
         name = _module_name(path)
-        graph[name] = {imp.module for imp in _imports(path)
-                       if imp.module.startswith("confide.client") and imp.module != name}
+        graph[name] = {
+            imp.module for imp in _imports(path) if imp.module.startswith("confide.client") and imp.module != name
+        }
     return graph
 
 
@@ -145,7 +171,7 @@ def test_client_has_no_import_cycles() -> None:
             if dep not in graph:
                 continue  # a package name that re-exports (confide.client) is checked as its __init__
             if state.get(dep) == 1:
-                cycles.append([*stack[stack.index(dep):], dep])
+                cycles.append([*stack[stack.index(dep) :], dep])
             elif dep not in state:
                 visit(dep)
         stack.pop()
@@ -168,8 +194,11 @@ def test_client_library_modules_never_import_the_package_facade_or_front_ends() 
         for imp in _imports(path):
             if imp.module in ("confide.client", "confide.client.client") and path.name != "demo.py":
                 bad.append(f"{_rel(path)}:{imp.line}: {imp.module}")
-            if any(imp.module == "confide." + f.replace("/", ".") or imp.module.startswith(
-                    "confide." + f.replace("/", ".") + ".") for f in FRONT_ENDS):
+            if any(
+                imp.module == "confide." + f.replace("/", ".")
+                or imp.module.startswith("confide." + f.replace("/", ".") + ".")
+                for f in FRONT_ENDS
+            ):
                 bad.append(f"{_rel(path)}:{imp.line}: {imp.module}")
     assert bad == []
 
@@ -197,8 +226,12 @@ def _own_private_names(cls: ast.ClassDef) -> set[str]:
     for node in ast.walk(cls):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("_"):
             names.add(node.name)
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
-                and node.attr.startswith("_")):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+            and node.attr.startswith("_")
+        ):
             names.add(node.attr)
     return names
 
@@ -218,9 +251,11 @@ def _foreign_private_accesses(tree: ast.AST, own: set[str]) -> Iterator[ast.Attr
 @pytest.mark.parametrize("folder", PACKAGES)
 def test_no_object_reaches_into_another_objects_private_attributes(folder: str) -> None:
     """``other._x`` is allowed only where ``_x`` belongs to the class doing the access (as in ``__eq__``)."""
-    bad = [f"{_rel(path)}:{node.lineno}: {ast.unparse(node)}"
-           for path in _files(folder)
-           for node in _foreign_private_accesses(ast.parse(path.read_text()), set())]
+    bad = [
+        f"{_rel(path)}:{node.lineno}: {ast.unparse(node)}"
+        for path in _files(folder)
+        for node in _foreign_private_accesses(ast.parse(path.read_text()), set())
+    ]
     assert bad == []
 
 
@@ -283,8 +318,13 @@ def test_only_render_touches_peer_supplied_text() -> None:
 
 
 # -- the relay: seams ---------------------------------------------------------------------------------
-SERVER_IMPLEMENTATIONS = ("confide.server.db", "confide.server.writer", "confide.server.migrations",
-                          "confide.server.blob_files", "confide.server.inprocess")
+SERVER_IMPLEMENTATIONS = (
+    "confide.server.db",
+    "confide.server.writer",
+    "confide.server.migrations",
+    "confide.server.blob_files",
+    "confide.server.inprocess",
+)
 """Concrete backends: SQLite, blob files, in-process push/limits. Only backends.py picks them."""
 
 SERVER_PICKERS = {"server/backends.py", "server/__init__.py", "server/db.py"}
@@ -293,9 +333,13 @@ and migrations."""
 
 
 def test_only_the_backend_module_names_implementations() -> None:
-    bad = [f"{_rel(path)}:{imp.line}: {imp.module}"
-           for path in _files("server") if _rel(path) not in SERVER_PICKERS
-           for imp in _imports(path) if imp.module in SERVER_IMPLEMENTATIONS]
+    bad = [
+        f"{_rel(path)}:{imp.line}: {imp.module}"
+        for path in _files("server")
+        if _rel(path) not in SERVER_PICKERS
+        for imp in _imports(path)
+        if imp.module in SERVER_IMPLEMENTATIONS
+    ]
     assert bad == []
 
 
@@ -306,15 +350,23 @@ def test_route_modules_import_neither_each_other_nor_storage_implementations() -
             continue
         for imp in _imports(path):
             last = imp.module.rsplit(".", 1)[-1]
-            if imp.module.startswith("confide.server.") and (last.startswith("routes_")
-                                                            or imp.module in SERVER_IMPLEMENTATIONS):
+            if imp.module.startswith("confide.server.") and (
+                last.startswith("routes_") or imp.module in SERVER_IMPLEMENTATIONS
+            ):
                 bad.append(f"{_rel(path)}:{imp.line}: {imp.module}")
     assert bad == []
 
 
 def test_no_isinstance_on_a_concrete_backend() -> None:
-    concrete = {"SqliteStore", "BlobFiles", "InProcessNotifier", "NonceCache", "TokenBucketLimiter",
-                "HourlyBudget", "InProcessSequence"}
+    concrete = {
+        "SqliteStore",
+        "BlobFiles",
+        "InProcessNotifier",
+        "NonceCache",
+        "TokenBucketLimiter",
+        "HourlyBudget",
+        "InProcessSequence",
+    }
     bad = []
     for path in _files("server"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -328,15 +380,23 @@ def test_no_isinstance_on_a_concrete_backend() -> None:
 def test_only_the_app_factory_uses_the_backend_module() -> None:
     """``create_app`` (and the package face) pick the embedded backend; nothing else builds one."""
     allowed = {"server/app.py", "server/__init__.py"}
-    bad = [f"{_rel(path)}:{imp.line}: {imp.module}"
-           for path in _files("server") if _rel(path) not in allowed
-           for imp in _imports(path) if imp.module == "confide.server.backends"]
+    bad = [
+        f"{_rel(path)}:{imp.line}: {imp.module}"
+        for path in _files("server")
+        if _rel(path) not in allowed
+        for imp in _imports(path)
+        if imp.module == "confide.server.backends"
+    ]
     assert bad == []
 
 
 def test_only_the_sqlite_modules_speak_sqlite() -> None:
     allowed = {"server/db.py", "server/writer.py", "server/migrations.py"}
-    bad = [f"{_rel(path)}:{imp.line}: {imp.module}"
-           for path in _files("server") if _rel(path) not in allowed
-           for imp in _imports(path) if imp.module.split(".")[0] in ("sqlite3", "sqlite_utils")]
+    bad = [
+        f"{_rel(path)}:{imp.line}: {imp.module}"
+        for path in _files("server")
+        if _rel(path) not in allowed
+        for imp in _imports(path)
+        if imp.module.split(".")[0] in ("sqlite3", "sqlite_utils")
+    ]
     assert bad == []

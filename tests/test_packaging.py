@@ -27,9 +27,20 @@ def test_editable_install_maps_folders() -> None:
 @pytest.mark.slow
 def test_wheel_contains_namespaced_packages_and_imports(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
-         str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     wheel = next(tmp_path.glob("confide-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -49,10 +60,12 @@ def test_wheel_contains_namespaced_packages_and_imports(tmp_path: Path) -> None:
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     deps = sysconfig.get_paths()["purelib"]
-    code = ("import confide.protocol, confide.keys, confide.server, confide.client.cli; "
-            "print(confide.protocol.__file__)")
+    code = "import confide.protocol, confide.keys, confide.server, confide.client.cli; print(confide.protocol.__file__)"
     out = subprocess.run(
-        [sys.executable, "-S", "-c", code], check=True, capture_output=True, text=True,
+        [sys.executable, "-S", "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
         env={"PYTHONPATH": f"{target}:{deps}"},
     ).stdout
     assert out.startswith(str(target))

@@ -44,9 +44,22 @@ GENERATOR = VECTORS / "generate.py"
 RNG_ALGORITHM = "SHAKE-256(seed || u64be counter), n bytes per call"
 KEM_FILE = "pqxdh_first_message.json"
 REQUIRED = {
-    "address", "identity_and_bundle", "bundle_forged_signature", "pqxdh_first_message", "pqxdh_tampered",
-    "ratchet_conversation", "ratchet_tampered", "ratchet_duplicate", "sealed_sender", "sealed_wrong_recipient",
-    "padding", "envelope", "device_auth", "content", "keystore", "safety_number",
+    "address",
+    "identity_and_bundle",
+    "bundle_forged_signature",
+    "pqxdh_first_message",
+    "pqxdh_tampered",
+    "ratchet_conversation",
+    "ratchet_tampered",
+    "ratchet_duplicate",
+    "sealed_sender",
+    "sealed_wrong_recipient",
+    "padding",
+    "envelope",
+    "device_auth",
+    "content",
+    "keystore",
+    "safety_number",
 }
 """Every scenario of protocol/SPEC.md section 11: each must be present, and each has a check."""
 FILES = sorted(VECTORS.glob("*.json"))
@@ -124,9 +137,9 @@ def check_address(d: Json, folder: Path) -> None:
         run(want, Address.parse, case["text"])
 
 
-def _responder(rng: Callable[[int], bytes], now: int) -> tuple[
-    IdentityKeyPair, DeviceKeyPair, SignedPreKeyRecord, list[OneTimePreKeyRecord], list[KemPreKeyRecord]
-]:
+def _responder(
+    rng: Callable[[int], bytes], now: int
+) -> tuple[IdentityKeyPair, DeviceKeyPair, SignedPreKeyRecord, list[OneTimePreKeyRecord], list[KemPreKeyRecord]]:
     identity = IdentityKeyPair.generate(rng)
     device = DeviceKeyPair.generate(identity, rng)
     signed = SignedPreKeyRecord.generate(identity, 1, rng, now)
@@ -323,8 +336,9 @@ def check_ratchet(d: Json, folder: Path) -> None:
     responder_key = X25519PrivateKey.from_private_bytes(b(inp["responder_ratchet_private"]))
     assert responder_key.public_key().public_bytes_raw() == b(inp["responder_ratchet_public"])
     states = {
-        "initiator": RatchetState.init_initiator(root, hka, nhkb, b(inp["responder_ratchet_public"]),
-                                                 rngs["initiator"]),
+        "initiator": RatchetState.init_initiator(
+            root, hka, nhkb, b(inp["responder_ratchet_public"]), rngs["initiator"]
+        ),
         "responder": RatchetState.init_responder(root, hka, nhkb, responder_key),
     }
     assert rngs["initiator"].take() == inp["initiator_init_rng_outputs"]
@@ -356,8 +370,14 @@ def check_ratchet(d: Json, folder: Path) -> None:
 def _sealed_draws(seed: bytes) -> dict[str, bytes]:
     """The sealed-sender inputs in the vectors' draw order."""
     rng = SeededRng(seed)
-    out = {"sender_identity_private": rng(32) + rng(32), "sender_device_private": rng(32), "reply_token": rng(32),
-           "recipient_identity_private": rng(32) + rng(32), "inner": b"\x01" + rng(120), "ephemeral_private": rng(32)}
+    out = {
+        "sender_identity_private": rng(32) + rng(32),
+        "sender_device_private": rng(32),
+        "reply_token": rng(32),
+        "recipient_identity_private": rng(32) + rng(32),
+        "inner": b"\x01" + rng(120),
+        "ephemeral_private": rng(32),
+    }
     return out
 
 
@@ -424,8 +444,9 @@ def check_padding(d: Json, folder: Path) -> None:
 
 
 def _envelope(e: Json) -> Envelope:
-    return Envelope(b(e["envelope_id"]), b(e["recipient_device"]), b(e["delivery_token"]), e["lifetime_s"],
-                    b(e["ciphertext"]))
+    return Envelope(
+        b(e["envelope_id"]), b(e["recipient_device"]), b(e["delivery_token"]), e["lifetime_s"], b(e["ciphertext"])
+    )
 
 
 def check_envelope(d: Json, folder: Path) -> None:
@@ -442,7 +463,9 @@ def check_envelope(d: Json, folder: Path) -> None:
     assert decode_batch(b(exp["batch"])) == [env, env2]
     assert delivery_token_hash(env.delivery_token) == b(exp["delivery_token_hash"])
     parsers: dict[str, Callable[[bytes], object]] = {
-        "envelope": Envelope.from_bytes, "delivery": Delivery.from_bytes, "batch": decode_batch,
+        "envelope": Envelope.from_bytes,
+        "delivery": Delivery.from_bytes,
+        "batch": decode_batch,
     }
     for case, want in zip(inp["malformed"], exp["malformed"], strict=True):
         assert want["error"] == "RemoteProtocolError"
@@ -493,8 +516,15 @@ def check_content(d: Json, folder: Path) -> None:
         if v["type"] == "text":
             made = c.Text(body["text"])
         elif v["type"] == "attachment":
-            made = c.AttachmentPointer(body["blob_id"], b(body["key"]), b(body["digest"]), body["size"],
-                                       body["name"], body["mime"], body["caption"])
+            made = c.AttachmentPointer(
+                body["blob_id"],
+                b(body["key"]),
+                b(body["digest"]),
+                body["size"],
+                body["name"],
+                body["mime"],
+                body["caption"],
+            )
         elif v["type"] == "receipt":
             made = c.Receipt(c.ReceiptKind[body["kind"].upper()], tuple(b(m) for m in body["message_ids"]))
         elif v["type"] == "timer":
@@ -527,8 +557,7 @@ def check_keystore(d: Json, folder: Path) -> None:
     assert params.memory_kib <= 64 * 1024, "vectors must use cheap Argon2 costs"
     nfkc = unicodedata.normalize("NFKC", inp["passphrase"]).encode()
     assert nfkc == b(inp["passphrase_nfkc_utf8"])
-    key = hash_secret_raw(nfkc, b(inp["salt"]), params.time_cost, params.memory_kib, params.parallelism, 32,
-                          Type.ID)
+    key = hash_secret_raw(nfkc, b(inp["salt"]), params.time_cost, params.memory_kib, params.parallelism, 32, Type.ID)
     assert key == b(exp["key"])
     scripted = ScriptedRng([b(inp["salt"]), b(inp["nonce"])])
     assert ks.seal_keys(keys, inp["passphrase"], params=params, rng=scripted) == b(exp["blob"])

@@ -13,8 +13,9 @@ def write_new_private(path: Path, data: bytes) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as exc:
-        raise FileExistsError(exc.errno, "the file exists; choose another name (a file is never overwritten)",
-                              str(path)) from exc
+        raise FileExistsError(
+            exc.errno, "the file exists; choose another name (a file is never overwritten)", str(path)
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -30,6 +31,5 @@ def read_backup(path: Path) -> bytes:
     with path.open("rb") as fh:
         data = fh.read(MAX_RECOVERY_BACKUP_BYTES + 1)
     if len(data) > MAX_RECOVERY_BACKUP_BYTES:
-        raise CorruptKeyStore(f"{path} is larger than any Confide recovery backup; check that you chose the "
-                              "right file")
+        raise CorruptKeyStore(f"{path} is larger than any Confide recovery backup; check that you chose the right file")
     return data

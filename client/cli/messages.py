@@ -33,9 +33,13 @@ async def cmd_send(args: argparse.Namespace) -> int:
     expire = parse_duration(args.expire) if args.expire is not None else None
     async with open_client(args) as client:
         if args.file:
-            msg = await client.send_file(args.peer, args.file, caption=args.caption or args.text or "",
-                                         expire_after_s=expire,
-                                         progress=ProgressBar("encrypting and sending", sys.stderr))
+            msg = await client.send_file(
+                args.peer,
+                args.file,
+                caption=args.caption or args.text or "",
+                expire_after_s=expire,
+                progress=ProgressBar("encrypting and sending", sys.stderr),
+            )
         elif args.text is None:
             raise UsageError("give the TEXT to send, or --file PATH")
         else:
@@ -93,8 +97,13 @@ async def cmd_read(args: argparse.Namespace) -> int:
         if not args.no_mark:
             await client.mark_read(args.peer)
     if args.json:
-        print(json.dumps({"contact": contact_to_json(contact), "messages": [message_to_json(m) for m in history]},
-                         indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"contact": contact_to_json(contact), "messages": [message_to_json(m) for m in history]},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         print(render.thread_header(contact))
         for m in history:

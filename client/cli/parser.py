@@ -31,27 +31,35 @@ def _version() -> str:
 
 def _epilog() -> str:
     lines = exit_codes_help()
-    lines += ["", "environment:", f"  {ENV_PROFILE:<24}profile directory (default {DEFAULT_PROFILE})",
-              f"  {ENV_PASSPHRASE:<24}passphrase for scripts (otherwise you are asked)",
-              f"  {ENV_NEW_PASSPHRASE:<24}new passphrase for 'passwd' (otherwise asked twice)",
-              f"  {ENV_RECOVERY_CODE:<24}recovery code for 'restore' (otherwise --code or asked)",
-              "",
-              "recovery: 'confide recovery create --out FILE' prints a recovery code once and writes an",
-              "encrypted backup of your keys (not your messages) to FILE; 'confide restore' rebuilds the",
-              "profile with the same address on a new device; 'confide passwd' changes the passphrase."]
+    lines += [
+        "",
+        "environment:",
+        f"  {ENV_PROFILE:<24}profile directory (default {DEFAULT_PROFILE})",
+        f"  {ENV_PASSPHRASE:<24}passphrase for scripts (otherwise you are asked)",
+        f"  {ENV_NEW_PASSPHRASE:<24}new passphrase for 'passwd' (otherwise asked twice)",
+        f"  {ENV_RECOVERY_CODE:<24}recovery code for 'restore' (otherwise --code or asked)",
+        "",
+        "recovery: 'confide recovery create --out FILE' prints a recovery code once and writes an",
+        "encrypted backup of your keys (not your messages) to FILE; 'confide restore' rebuilds the",
+        "profile with the same address on a new device; 'confide passwd' changes the passphrase.",
+    ]
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``confide`` argument parser (``serve`` is handled separately, see :func:`confide.client.cli.main`)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--profile", metavar="DIR",
-                        help=f"profile directory [env {ENV_PROFILE}, default {DEFAULT_PROFILE}]")
+    common.add_argument(
+        "--profile", metavar="DIR", help=f"profile directory [env {ENV_PROFILE}, default {DEFAULT_PROFILE}]"
+    )
     common.add_argument("--kdf-test", action="store_true", help=argparse.SUPPRESS)
 
     parser = argparse.ArgumentParser(
-        prog="confide", description="End-to-end encrypted, asynchronous messaging for online therapy.",
-        epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="confide",
+        description="End-to-end encrypted, asynchronous messaging for online therapy.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -69,10 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("recovery", cmd_recovery, "make a recovery code and an encrypted backup of your keys")
     rsub = p.add_subparsers(dest="recovery_cmd", metavar="ACTION", required=True)
-    prc = rsub.add_parser("create", parents=[common],
-                          help="print a new recovery code once and write the backup it opens")
-    prc.add_argument("--out", required=True, metavar="FILE",
-                     help="write the encrypted backup here (mode 0600; an existing file is not overwritten)")
+    prc = rsub.add_parser(
+        "create", parents=[common], help="print a new recovery code once and write the backup it opens"
+    )
+    prc.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="write the encrypted backup here (mode 0600; an existing file is not overwritten)",
+    )
     prc.add_argument("--qr", metavar="FILE.png", help="also write the recovery code as a QR code (PNG)")
 
     p = add("restore", cmd_restore, "rebuild your profile (same address) from a recovery backup")
@@ -80,9 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="your name as you see it (stays on this device)")
     p.add_argument("--role", choices=ROLES, default="client", help="client or therapist (default client)")
     p.add_argument("--backup", required=True, metavar="FILE", help="the file 'confide recovery create' wrote")
-    p.add_argument("--code", metavar="CODE",
-                   help=f"the recovery code (safer: env {ENV_RECOVERY_CODE} or the prompt, which stay out of "
-                        "your shell history)")
+    p.add_argument(
+        "--code",
+        metavar="CODE",
+        help=f"the recovery code (safer: env {ENV_RECOVERY_CODE} or the prompt, which stay out of your shell history)",
+    )
 
     p = add("passwd", cmd_passwd, "change your passphrase (the keys stay the same)")
 
@@ -109,8 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expire", metavar="DURATION", help="this message disappears after DURATION (e.g. 10m, 1h)")
 
     p = add("sync", cmd_sync, "fetch, decrypt and print new messages")
-    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                   help="keep listening for this many seconds after catching up")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep listening for this many seconds after catching up",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per received message")
 
     p = add("read", cmd_read, "show a thread (and mark it read: starts disappearing timers)")

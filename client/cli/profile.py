@@ -18,8 +18,9 @@ from .prompts import confirm_wipe, new_passphrase, passphrase, recovery_code
 
 async def cmd_init(args: argparse.Namespace) -> int:
     """Create a profile and register it with a relay."""
-    async with Client.create(profile_dir(args), passphrase(confirm=True), args.server, args.name, args.role,
-                             kdf=kdf(args)) as client:
+    async with Client.create(
+        profile_dir(args), passphrase(confirm=True), args.server, args.name, args.role, kdf=kdf(args)
+    ) as client:
         print(f"Created profile in {client.profile_dir}")
         print(f"Address:     {client.address}")
         print(f"Invite code: {client.invite_code()}")
@@ -70,8 +71,9 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     backup = read_backup(Path(args.backup))
     code = recovery_code(args.code)
     new = passphrase(confirm=True, prompt="New passphrase for this device")
-    async with Client.restore(profile_dir(args), new, backup, code, args.server, args.name, args.role,
-                              kdf=kdf(args)) as client:
+    async with Client.restore(
+        profile_dir(args), new, backup, code, args.server, args.name, args.role, kdf=kdf(args)
+    ) as client:
         print(f"Restored profile in {client.profile_dir}")
         print(f"Address:     {client.address}  (the same as before)")
         print(f"Invite code: {client.invite_code()}")
@@ -93,9 +95,15 @@ async def cmd_passwd(args: argparse.Namespace) -> int:
 async def cmd_whoami(args: argparse.Namespace) -> int:
     """Show this profile's address, invite code and identity fingerprint."""
     async with open_client(args) as client:
-        info = profile_to_json(name=client.name, role=client.role, address=client.address,
-                               invite=client.invite_code(), fingerprint=client.identity.fingerprint(),
-                               server=client.server_url, profile=str(client.profile_dir))
+        info = profile_to_json(
+            name=client.name,
+            role=client.role,
+            address=client.address,
+            invite=client.invite_code(),
+            fingerprint=client.identity.fingerprint(),
+            server=client.server_url,
+            profile=str(client.profile_dir),
+        )
     if args.json:
         print(json.dumps(info, indent=2))
     else:

@@ -86,15 +86,19 @@ def message_line(m: Message) -> str:
     body = _multiline(m.text)
     if m.attachment is not None:
         a = m.attachment
-        body = (f"[file {_inline(a.name)}, {a.size} bytes, {_inline(a.mime)}; id {_inline(m.message_id)}]"
-                + (f" {body}" if m.text else ""))
+        body = f"[file {_inline(a.name)}, {a.size} bytes, {_inline(a.mime)}; id {_inline(m.message_id)}]" + (
+            f" {body}" if m.text else ""
+        )
     flags = []
     if m.direction == Direction.OUT:
-        flags.append(f"{m.status}: {_inline(m.failure)}" if m.status == MessageStatus.FAILED and m.failure
-                     else str(m.status))
+        flags.append(
+            f"{m.status}: {_inline(m.failure)}" if m.status == MessageStatus.FAILED and m.failure else str(m.status)
+        )
     if m.expire_after_s:
-        flags.append(f"disappears {format_duration(m.expire_after_s)} after "
-                     f"{'sending' if m.direction == Direction.OUT else 'reading'}")
+        flags.append(
+            f"disappears {format_duration(m.expire_after_s)} after "
+            f"{'sending' if m.direction == Direction.OUT else 'reading'}"
+        )
     if m.unverified_identity:
         flags.append("UNVERIFIED IDENTITY")
     tail = f"  ({', '.join(flags)})" if flags else ""

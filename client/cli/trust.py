@@ -29,8 +29,10 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         else:
             print(qr_terminal(number.qr_payload()))
         print(f"Code text: {qr_text(number.qr_payload())}")
-        print("Compare the digits with your contact (in person or on a call), or let them run "
-              "'confide verify NAME --scan CODE' with your code; then run with --confirm.")
+        print(
+            "Compare the digits with your contact (in person or on a call), or let them run "
+            "'confide verify NAME --scan CODE' with your code; then run with --confirm."
+        )
     return EXIT_OK
 
 

@@ -13,8 +13,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from aiohttp import web
 
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host",
-                         "content-encoding"})
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host", "content-encoding"})
 
 
 class CuttingProxy:
@@ -39,11 +38,15 @@ class CuttingProxy:
         assert self._session is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        async with self._session.request(request.method, self.upstream + request.path_qs, data=body or None,
-                                         headers=headers) as upstream:
+        async with self._session.request(
+            request.method, self.upstream + request.path_qs, data=body or None, headers=headers
+        ) as upstream:
             payload = await upstream.read()
-            out = web.Response(status=upstream.status, body=payload,
-                               headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP})
+            out = web.Response(
+                status=upstream.status,
+                body=payload,
+                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP},
+            )
         self.requests.append((request.method, request.path))
         if self._cut_after == (request.method, request.path):
             self._cut_after = None

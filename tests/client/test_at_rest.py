@@ -46,8 +46,15 @@ async def test_profile_directory_reveals_no_text_or_names(make_client: MakeClien
     therapist.rename_contact(client.address, "Jordan Q. Client")
     await therapist.send_text("Jordan Q. Client", "reply with a distinctive phrase: zebra lanterns")
     await client.sync()
-    needles = [SECRET_TEXT, SECRET_NAME, SECRET_CAPTION, "slept badly", "zebra lanterns", "Jordan Q. Client",
-               "diary.txt"]
+    needles = [
+        SECRET_TEXT,
+        SECRET_NAME,
+        SECRET_CAPTION,
+        "slept badly",
+        "zebra lanterns",
+        "Jordan Q. Client",
+        "diary.txt",
+    ]
     # While open (WAL files present) and after closing.
     _assert_absent(client.profile_dir, needles)
     _assert_absent(therapist.profile_dir, needles)
@@ -57,8 +64,12 @@ async def test_profile_directory_reveals_no_text_or_names(make_client: MakeClien
     _assert_absent(tmp_path / "therapist", needles)
     # The store is ordinary SQLite, yet its values are sealed: reading every cell finds nothing.
     db = sqlite3.connect(tmp_path / "therapist" / "store.db")
-    cells = [v for t, in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-             for row in db.execute(f"SELECT * FROM {t}") for v in row]
+    cells = [
+        v
+        for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        for row in db.execute(f"SELECT * FROM {t}")
+        for v in row
+    ]
     assert cells
     assert not any(isinstance(v, str) and "Jordan" in v for v in cells)
 

@@ -21,8 +21,9 @@ async def test_attachment_round_trip(make_client: MakeClient, tmp_path: Path, si
     data = os.urandom(size)
     source.write_bytes(data)
     progress: list[tuple[int, int]] = []
-    sent = await a.send_file("b", source, caption="this week's worksheet",
-                             progress=lambda done, total: progress.append((done, total)))
+    sent = await a.send_file(
+        "b", source, caption="this week's worksheet", progress=lambda done, total: progress.append((done, total))
+    )
     assert sent.attachment is not None
     assert sent.attachment.size == size
     if size:

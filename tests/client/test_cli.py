@@ -50,8 +50,10 @@ def _invite(capsys: pytest.CaptureFixture[str], profile: Path) -> str:
 
 def test_cli_conversation(relay_thread: str, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     t, c = tmp_path / "t", tmp_path / "c"
-    assert run(capsys, "init", "--profile", str(t), "--server", relay_thread, "--name", "Dr R", "--role",
-               "therapist")[0] == 0
+    assert (
+        run(capsys, "init", "--profile", str(t), "--server", relay_thread, "--name", "Dr R", "--role", "therapist")[0]
+        == 0
+    )
     assert run(capsys, "init", "--profile", str(c), "--server", relay_thread, "--name", "Sam")[0] == 0
     code, out, _ = run(capsys, "contacts", "add", "--profile", str(c), "dr", _invite(capsys, t))
     assert code == 0
@@ -104,9 +106,9 @@ def test_cli_conversation(relay_thread: str, env: None, tmp_path: Path, capsys: 
     assert not c.exists()
 
 
-def test_cli_errors_are_one_line_with_distinct_codes(relay_thread: str, env: None, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_errors_are_one_line_with_distinct_codes(
+    relay_thread: str, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     p = tmp_path / "p"
     assert run(capsys, "init", "--profile", str(p), "--server", relay_thread, "--name", "x")[0] == 0
     code, _out, err = run(capsys, "send", "--profile", str(p), "nobody", "hi")
@@ -119,8 +121,9 @@ def test_cli_errors_are_one_line_with_distinct_codes(relay_thread: str, env: Non
     assert "passphrase" in err
     assert len(err.strip().splitlines()) == 1
     monkeypatch.setenv("CONFIDE_PASSPHRASE", PASSPHRASE)
-    code, _, err = run(capsys, "init", "--profile", str(tmp_path / "q"), "--server", "http://127.0.0.1:9",
-                       "--name", "q")
+    code, _, err = run(
+        capsys, "init", "--profile", str(tmp_path / "q"), "--server", "http://127.0.0.1:9", "--name", "q"
+    )
     assert code == EXIT_UNREACHABLE
     assert "relay" in err
     code, _, err = run(capsys, "send", "--profile", str(p), "x", "hi", "--expire", "soon")
@@ -139,8 +142,9 @@ def test_serve_help_is_delegated(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--port" in capsys.readouterr().out
 
 
-def test_cli_identity_change_exit_code(relay_thread: str, env: None, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_identity_change_exit_code(
+    relay_thread: str, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     for p in (a, b, c):
         assert run(capsys, "init", "--profile", str(p), "--server", relay_thread, "--name", p.name)[0] == 0
@@ -157,8 +161,23 @@ def test_cli_identity_change_exit_code(relay_thread: str, env: None, tmp_path: P
 def test_help_documents_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("serve", "init", "whoami", "contacts", "send", "sync", "read", "verify", "expire",
-                    "export", "wipe", "demo", "accept", "save", "delete"):
+    for command in (
+        "serve",
+        "init",
+        "whoami",
+        "contacts",
+        "send",
+        "sync",
+        "read",
+        "verify",
+        "expire",
+        "export",
+        "wipe",
+        "demo",
+        "accept",
+        "save",
+        "delete",
+    ):
         assert command in out
     assert "exit codes" in out
 
@@ -166,8 +185,14 @@ def test_help_documents_every_command(capsys: pytest.CaptureFixture[str]) -> Non
 def test_demo_subprocess(tmp_path: Path) -> None:
     """The newcomer's tour, as a user would run it (a separate process, real relay, a few seconds)."""
     env = dict(os.environ, CONFIDE_KDF="test")
-    proc = subprocess.run([sys.executable, "-m", "confide.client.cli", "demo"], capture_output=True, text=True,
-                          env=env, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "confide.client.cli", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "The relay holds" in proc.stdout
     assert "Something I have never told anyone." in proc.stdout
@@ -179,8 +204,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "--version") == (0, f"confide {version('confide')}\n", "")
 
 
-def test_json_outputs_are_the_export_forms(relay_thread: str, env: None, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_outputs_are_the_export_forms(
+    relay_thread: str, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``sync``, ``contacts list`` and ``read`` with ``--json`` print confide.client.export's forms, exactly."""
     t, c = tmp_path / "t", tmp_path / "c"
     assert run(capsys, "init", "--profile", str(t), "--server", relay_thread, "--name", "Dr R")[0] == 0
@@ -218,8 +244,9 @@ def test_json_outputs_are_the_export_forms(relay_thread: str, env: None, tmp_pat
     assert thread == {"contact": contact_to_json(contacts[0]), "messages": [message_to_json(m) for m in history]}
 
 
-def test_a_hostile_message_reaches_the_terminal_escaped(relay_thread: str, env: None, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_hostile_message_reaches_the_terminal_escaped(
+    relay_thread: str, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     t, c = tmp_path / "t", tmp_path / "c"
     assert run(capsys, "init", "--profile", str(t), "--server", relay_thread, "--name", "Dr R")[0] == 0
     assert run(capsys, "init", "--profile", str(c), "--server", relay_thread, "--name", "Sam")[0] == 0
@@ -228,8 +255,13 @@ def test_a_hostile_message_reaches_the_terminal_escaped(relay_thread: str, env: 
     assert run(capsys, "send", "--profile", str(c), "dr", attack)[0] == 0
     code, synced, _ = run(capsys, "sync", "--profile", str(t))
     assert code == 0
-    code, read, _ = run(capsys, "read", "--profile", str(t), json.loads(
-        run(capsys, "contacts", "list", "--profile", str(t), "--json")[1])[0]["name"])
+    code, read, _ = run(
+        capsys,
+        "read",
+        "--profile",
+        str(t),
+        json.loads(run(capsys, "contacts", "list", "--profile", str(t), "--json")[1])[0]["name"],
+    )
     assert code == 0
     for out in (synced, read):
         assert not {"\x1b", "\r", "\u202e"} & set(out)
@@ -238,22 +270,42 @@ def test_a_hostile_message_reaches_the_terminal_escaped(relay_thread: str, env: 
 
 
 def _stored(status: MessageStatus, failure: str = "") -> Message:
-    return Message("ab" * 16, "dr", Direction.OUT, MessageKind.TEXT, "hi", 1, 1, status, 0, None, None, False,
-                   failure)
+    return Message("ab" * 16, "dr", Direction.OUT, MessageKind.TEXT, "hi", 1, 1, status, 0, None, None, False, failure)
 
 
-@pytest.mark.parametrize(("outcome", "expected"), [
-    (_stored(MessageStatus.SENT), (0, f"Sent ({'ab' * 16})\n", "")),
-    (_stored(MessageStatus.PENDING), (0, "", QUEUED + "\n")),
-    (_stored(MessageStatus.FAILED, "410 gone: the delivery token was rotated"),
-     (EXIT_RELAY, "", "confide send: not sent: the relay refused it for good (410 gone: the delivery token was "
-                      "rotated)\n")),
-    (RelayError(410, "gone", "the delivery token was rotated"),
-     (EXIT_RELAY, "", "confide send: the relay refused the request (410 gone): the delivery token was rotated\n")),
-], ids=["sent", "pending", "failed", "raised"])
-def test_send_says_what_became_of_the_message(relay_thread: str, env: None, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                              outcome: Message | RelayError, expected: tuple[int, str, str]) -> None:
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        (_stored(MessageStatus.SENT), (0, f"Sent ({'ab' * 16})\n", "")),
+        (_stored(MessageStatus.PENDING), (0, "", QUEUED + "\n")),
+        (
+            _stored(MessageStatus.FAILED, "410 gone: the delivery token was rotated"),
+            (
+                EXIT_RELAY,
+                "",
+                "confide send: not sent: the relay refused it for good (410 gone: the delivery token was rotated)\n",
+            ),
+        ),
+        (
+            RelayError(410, "gone", "the delivery token was rotated"),
+            (
+                EXIT_RELAY,
+                "",
+                "confide send: the relay refused the request (410 gone): the delivery token was rotated\n",
+            ),
+        ),
+    ],
+    ids=["sent", "pending", "failed", "raised"],
+)
+def test_send_says_what_became_of_the_message(
+    relay_thread: str,
+    env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    outcome: Message | RelayError,
+    expected: tuple[int, str, str],
+) -> None:
     """A send returns the stored message (sent, queued, or refused for good) or raises (nothing kept)."""
     p = tmp_path / "p"
     assert run(capsys, "init", "--profile", str(p), "--server", relay_thread, "--name", "x")[0] == 0
@@ -288,8 +340,11 @@ def test_the_command_imports_only_the_public_library() -> None:
                 continue
             for name in names:
                 lazy = node not in tree.body and name in LAZY_ONLY.get(path.name, set())
-                if name.split(".")[0] in sys.stdlib_module_names or lazy or name in (
-                        "confide.client", "confide.client.export"):
+                if (
+                    name.split(".")[0] in sys.stdlib_module_names
+                    or lazy
+                    or name in ("confide.client", "confide.client.export")
+                ):
                     continue
                 bad.append(f"{path.name}: {name}")
     assert bad == []

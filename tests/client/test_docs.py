@@ -42,8 +42,9 @@ def test_every_public_name_is_documented() -> None:
     assert missing == []
 
 
-async def test_integrating_guide_runs(make_client: MakeClient, tmp_path: Path, relay_url: str,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_integrating_guide_runs(
+    make_client: MakeClient, tmp_path: Path, relay_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     code = "\n".join(re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S))
     namespace: dict[str, object] = {}
     exec(compile(code, str(DOC), "exec"), namespace)
@@ -62,7 +63,8 @@ async def test_integrating_guide_runs(make_client: MakeClient, tmp_path: Path, r
             await asyncio.sleep(0.05)
 
     answering = asyncio.create_task(therapist_answers())
-    replies = await asyncio.wait_for(
-        namespace["run_inbox"](str(tmp_path / "sam"), PASSPHRASE, therapist.invite_code()), 20)  # type: ignore[operator]
+    run_inbox = namespace["run_inbox"]
+    assert callable(run_inbox)
+    replies = await asyncio.wait_for(run_inbox(str(tmp_path / "sam"), PASSPHRASE, therapist.invite_code()), 20)
     await answering
     assert replies == ["Welcome. Tuesday at 10?"]

@@ -34,41 +34,97 @@ from confide.client.export import contact_to_json, event_to_json, message_to_jso
 
 EXPORT_PY = Path(__file__).resolve().parents[2] / "client" / "export.py"
 
-TEXT = Message("ab" * 16, "Dr R", Direction.OUT, MessageKind.TEXT, "hello\nthere", 1_000, 1_001,
-               MessageStatus.FAILED, 3600, 3_601_000, None, False, "410 gone: token rotated")
-FILE = Message("cd" * 16, "Dr R", Direction.IN, MessageKind.ATTACHMENT, "my notes", 2_000, 2_002,
-               MessageStatus.UNREAD, 0, None, AttachmentInfo("notes.txt", "text/plain", 1500, True, "my notes"),
-               True)
+TEXT = Message(
+    "ab" * 16,
+    "Dr R",
+    Direction.OUT,
+    MessageKind.TEXT,
+    "hello\nthere",
+    1_000,
+    1_001,
+    MessageStatus.FAILED,
+    3600,
+    3_601_000,
+    None,
+    False,
+    "410 gone: token rotated",
+)
+FILE = Message(
+    "cd" * 16,
+    "Dr R",
+    Direction.IN,
+    MessageKind.ATTACHMENT,
+    "my notes",
+    2_000,
+    2_002,
+    MessageStatus.UNREAD,
+    0,
+    None,
+    AttachmentInfo("notes.txt", "text/plain", 1500, True, "my notes"),
+    True,
+)
 CONTACT = Contact("Dr R", "cfa1" + "q" * 52, Trust.CHANGED, 600, "ab12 cd34", False)
 
 TEXT_JSON = {
-    "id": "ab" * 16, "peer": "Dr R", "direction": "out", "kind": "text", "text": "hello\nthere",
-    "sent_at_ms": 1_000, "received_at_ms": 1_001, "status": "failed", "failure": "410 gone: token rotated",
-    "expire_after_s": 3600, "expires_at_ms": 3_601_000, "unverified_identity": False, "attachment": None,
+    "id": "ab" * 16,
+    "peer": "Dr R",
+    "direction": "out",
+    "kind": "text",
+    "text": "hello\nthere",
+    "sent_at_ms": 1_000,
+    "received_at_ms": 1_001,
+    "status": "failed",
+    "failure": "410 gone: token rotated",
+    "expire_after_s": 3600,
+    "expires_at_ms": 3_601_000,
+    "unverified_identity": False,
+    "attachment": None,
 }
 FILE_JSON = {
-    "id": "cd" * 16, "peer": "Dr R", "direction": "in", "kind": "attachment", "text": "my notes",
-    "sent_at_ms": 2_000, "received_at_ms": 2_002, "status": "unread", "failure": "",
-    "expire_after_s": 0, "expires_at_ms": None, "unverified_identity": True,
-    "attachment": {"name": "notes.txt", "mime": "text/plain", "size": 1500, "downloaded": True,
-                   "caption": "my notes"},
+    "id": "cd" * 16,
+    "peer": "Dr R",
+    "direction": "in",
+    "kind": "attachment",
+    "text": "my notes",
+    "sent_at_ms": 2_000,
+    "received_at_ms": 2_002,
+    "status": "unread",
+    "failure": "",
+    "expire_after_s": 0,
+    "expires_at_ms": None,
+    "unverified_identity": True,
+    "attachment": {"name": "notes.txt", "mime": "text/plain", "size": 1500, "downloaded": True, "caption": "my notes"},
 }
-CONTACT_JSON = {"name": "Dr R", "address": "cfa1" + "q" * 52, "trust": "identity-changed", "timer_s": 600,
-                "fingerprint": "ab12 cd34", "can_send": False}
+CONTACT_JSON = {
+    "name": "Dr R",
+    "address": "cfa1" + "q" * 52,
+    "trust": "identity-changed",
+    "timer_s": 600,
+    "fingerprint": "ab12 cd34",
+    "can_send": False,
+}
 
 EVENTS: list[tuple[Any, dict[str, Any]]] = [
     (MessageReceived("Dr R", FILE), {"type": "message_received", "peer": "Dr R", "message": FILE_JSON}),
-    (ReceiptReceived("Dr R", MessageStatus.DELIVERED, ("ab" * 16, "cd" * 16)),
-     {"type": "receipt_received", "peer": "Dr R", "kind": "delivered", "message_ids": ["ab" * 16, "cd" * 16]}),
+    (
+        ReceiptReceived("Dr R", MessageStatus.DELIVERED, ("ab" * 16, "cd" * 16)),
+        {"type": "receipt_received", "peer": "Dr R", "kind": "delivered", "message_ids": ["ab" * 16, "cd" * 16]},
+    ),
     (TimerChanged("Dr R", 600, True), {"type": "timer_changed", "peer": "Dr R", "seconds": 600, "by_peer": True}),
-    (MessageDeleted("Dr R", "ab" * 16, "expired"),
-     {"type": "message_deleted", "peer": "Dr R", "message_id": "ab" * 16, "reason": "expired"}),
-    (IdentityChanged("Dr R", "old fp", "new fp"),
-     {"type": "identity_changed", "peer": "Dr R", "old_fingerprint": "old fp", "new_fingerprint": "new fp"}),
+    (
+        MessageDeleted("Dr R", "ab" * 16, "expired"),
+        {"type": "message_deleted", "peer": "Dr R", "message_id": "ab" * 16, "reason": "expired"},
+    ),
+    (
+        IdentityChanged("Dr R", "old fp", "new fp"),
+        {"type": "identity_changed", "peer": "Dr R", "old_fingerprint": "old fp", "new_fingerprint": "new fp"},
+    ),
     (MessageUndecryptable("Dr R"), {"type": "message_undecryptable", "peer": "Dr R"}),
     (PrekeysLow(3, 4, 100), {"type": "prekeys_low", "one_time_left": 3, "kem_one_time_left": 4, "uploaded": 100}),
-    (RelayOffline("connection refused", 2.5), {"type": "relay_offline", "reason": "connection refused",
-                                               "retry_in_s": 2.5}),
+    (
+        RelayOffline("connection refused", 2.5),
+        {"type": "relay_offline", "reason": "connection refused", "retry_in_s": 2.5},
+    ),
     (Connected(7), {"type": "connected", "backlog": 7}),
 ]
 
@@ -95,8 +151,20 @@ def test_message_forms() -> None:
 
 
 def test_message_form_keeps_every_key_of_both_old_forms() -> None:
-    old_cli = {"id", "peer", "direction", "kind", "text", "sent_at_ms", "received_at_ms", "status", "expire_after_s",
-               "expires_at_ms", "unverified_identity", "attachment"}
+    old_cli = {
+        "id",
+        "peer",
+        "direction",
+        "kind",
+        "text",
+        "sent_at_ms",
+        "received_at_ms",
+        "status",
+        "expire_after_s",
+        "expires_at_ms",
+        "unverified_identity",
+        "attachment",
+    }
     old_export = {"id", "direction", "kind", "text", "sent_at_ms", "received_at_ms", "status", "attachment"}
     assert set(message_to_json(TEXT)) == old_cli | old_export | {"failure"}
     assert set(message_to_json(FILE)["attachment"]) == {"name", "mime", "size", "downloaded", "caption"}
@@ -121,7 +189,9 @@ def test_every_event_type_is_covered_with_a_distinct_type_name() -> None:
 def test_thread_document() -> None:
     doc = thread_document("cfa1me", CONTACT, [TEXT, FILE], 123_456)
     assert doc == {
-        "format": "confide-thread-export-v1", "exported_at_ms": 123_456, "me": "cfa1me",
+        "format": "confide-thread-export-v1",
+        "exported_at_ms": 123_456,
+        "me": "cfa1me",
         "peer": {"name": "Dr R", "address": "cfa1" + "q" * 52, "trust": "identity-changed"},
         "messages": [TEXT_JSON, FILE_JSON],
     }
@@ -130,10 +200,23 @@ def test_thread_document() -> None:
 
 
 def test_profile_form() -> None:
-    assert profile_to_json(name="Sam", role="client", address="cfa1x", invite="cfi1:y", fingerprint="ab12",
-                           server="http://relay", profile="/home/sam/.confide") == {
-        "name": "Sam", "role": "client", "address": "cfa1x", "invite": "cfi1:y", "fingerprint": "ab12",
-        "server": "http://relay", "profile": "/home/sam/.confide"}
+    assert profile_to_json(
+        name="Sam",
+        role="client",
+        address="cfa1x",
+        invite="cfi1:y",
+        fingerprint="ab12",
+        server="http://relay",
+        profile="/home/sam/.confide",
+    ) == {
+        "name": "Sam",
+        "role": "client",
+        "address": "cfa1x",
+        "invite": "cfi1:y",
+        "fingerprint": "ab12",
+        "server": "http://relay",
+        "profile": "/home/sam/.confide",
+    }
 
 
 def test_export_depends_on_models_and_events_only() -> None:

@@ -97,16 +97,24 @@ async def test_prekeys_refilled_when_low(tmp_path: Path) -> None:
     from confide.server import RelayConfig, start_relay
 
     drained = ONE_TIME_PREKEY_BATCH - REFILL_THRESHOLD + 1  # one below the threshold
-    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0,
-                         bundle_budget_per_hour=10 * ONE_TIME_PREKEY_BATCH)
+    config = RelayConfig(
+        data_dir=tmp_path / "relay",
+        rate_per_s=0,
+        bundle_rate_per_min=0,
+        bundle_budget_per_hour=10 * ONE_TIME_PREKEY_BATCH,
+    )
     async with start_relay(config) as url:
         therapist = await Client.create(tmp_path / "t", PASSPHRASE, url, "t", "therapist", kdf=INSECURE_TEST_KDF)
-        clients = [await Client.create(tmp_path / f"c{i}", PASSPHRASE, url, f"c{i}", kdf=INSECURE_TEST_KDF)
-                   for i in range(3)]
+        clients = [
+            await Client.create(tmp_path / f"c{i}", PASSPHRASE, url, f"c{i}", kdf=INSECURE_TEST_KDF) for i in range(3)
+        ]
         try:
             assert await therapist._relay.prekey_counts() == {
-                "one_time": ONE_TIME_PREKEY_BATCH, "kem_one_time": KEM_ONE_TIME_BATCH,
-                "signed_prekey_id": 1, "kem_last_resort_id": 1}
+                "one_time": ONE_TIME_PREKEY_BATCH,
+                "kem_one_time": KEM_ONE_TIME_BATCH,
+                "signed_prekey_id": 1,
+                "kem_last_resort_id": 1,
+            }
             for c in clients:  # three real sessions, each using one key of each kind
                 c.add_contact("dr", therapist.invite_code())
                 await c.start_thread("dr")

@@ -59,8 +59,7 @@ async def _converse(sam: Client, dr: Client) -> None:
 
 
 # -- library ------------------------------------------------------------------------------------------
-async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp_path: Path,
-                                                    relay_url: str) -> None:
+async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp_path: Path, relay_url: str) -> None:
     dr = await make_client("dr", "therapist")
     sam = await make_client("sam")
     await _converse(sam, dr)
@@ -71,8 +70,9 @@ async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp
     await sam.wipe()
     assert not (tmp_path / "sam").exists()
 
-    async with Client.restore(tmp_path / "sam-new", NEW_PASSPHRASE, backup, code, relay_url, "Sam",
-                              kdf=TEST_KDF) as restored:
+    async with Client.restore(
+        tmp_path / "sam-new", NEW_PASSPHRASE, backup, code, relay_url, "Sam", kdf=TEST_KDF
+    ) as restored:
         assert restored.address == address
         assert restored.name == "Sam"
         assert restored.role == "client"
@@ -109,7 +109,8 @@ async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp
 
 
 async def test_messages_on_old_sessions_are_lost_until_the_restored_side_writes(
-        make_client: MakeClient, tmp_path: Path, relay_url: str) -> None:
+    make_client: MakeClient, tmp_path: Path, relay_url: str
+) -> None:
     dr = await make_client("dr", "therapist")
     sam = await make_client("sam")
     await _converse(sam, dr)
@@ -119,8 +120,9 @@ async def test_messages_on_old_sessions_are_lost_until_the_restored_side_writes(
     waiting = await dr.send_text("sam", "While you were away")
     assert waiting.status == "sent"
 
-    async with Client.restore(tmp_path / "sam-new", NEW_PASSPHRASE, backup, code, relay_url, "Sam",
-                              kdf=TEST_KDF) as restored:
+    async with Client.restore(
+        tmp_path / "sam-new", NEW_PASSPHRASE, backup, code, relay_url, "Sam", kdf=TEST_KDF
+    ) as restored:
         # The contact learns the new invite code out of band and writes on its old session.
         assert dr.add_contact("sam", restored.invite_code()).trust == "unverified"
         on_old_session = await dr.send_text("sam", "Did you get my message?")
@@ -146,7 +148,8 @@ async def test_messages_on_old_sessions_are_lost_until_the_restored_side_writes(
 
 
 async def test_restore_refuses_bad_codes_and_backups_and_creates_nothing(
-        make_client: MakeClient, tmp_path: Path, relay_url: str) -> None:
+    make_client: MakeClient, tmp_path: Path, relay_url: str
+) -> None:
     sam = await make_client("sam")
     code, backup = sam.create_recovery()
     other_code, other_backup = sam.create_recovery()
@@ -179,9 +182,11 @@ async def test_restore_refuses_bad_codes_and_backups_and_creates_nothing(
 
     # Lower case, spaces instead of dashes, and the text scanned from the QR code all work.
     loose = code.lower().replace("-", " ")
-    async with await restore(other_backup, other_code) as first, \
-            await restore(backup, loose, tmp_path / "second") as second, \
-            await restore(backup, qr_text(code.encode()), tmp_path / "third") as third:
+    async with (
+        await restore(other_backup, other_code) as first,
+        await restore(backup, loose, tmp_path / "second") as second,
+        await restore(backup, qr_text(code.encode()), tmp_path / "third") as third,
+    ):
         assert first.address == second.address == third.address == sam.address
 
 
@@ -218,7 +223,10 @@ async def test_change_passphrase(make_client: MakeClient, tmp_path: Path) -> Non
     async with Client.open(tmp_path / "sam", NEW_PASSPHRASE) as reopened:
         assert reopened.address == address  # the same keys: no re-keying
         assert [m.text for m in reopened.history("dr")] == [
-            "I had a hard week", "Thank you for telling me", "still here"]
+            "I had a hard week",
+            "Thank you for telling me",
+            "still here",
+        ]
         await dr.send_text("sam", "good to hear")
         assert _texts(await reopened.sync()) == ["good to hear"]
 
@@ -233,8 +241,7 @@ async def test_change_passphrase(make_client: MakeClient, tmp_path: Path) -> Non
 async def test_integrating_guide_recovery_section_runs(tmp_path: Path, relay_url: str) -> None:
     doc = Path(__file__).resolve().parents[2] / "docs" / "integrating.md"
     namespace: dict[str, Any] = {}
-    exec(compile("\n".join(re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)), str(doc), "exec"),
-         namespace)
+    exec(compile("\n".join(re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)), str(doc), "exec"), namespace)
     old_dir, new_dir, kit = str(tmp_path / "old"), str(tmp_path / "new"), str(tmp_path / "kit.bin")
     invite = await namespace["create_profile"](old_dir, PASSPHRASE, relay_url, kdf=TEST_KDF)
     code = await namespace["make_recovery_kit"](old_dir, PASSPHRASE, kit)
@@ -267,9 +274,9 @@ def _whoami(capsys: pytest.CaptureFixture[str], profile: Path) -> dict[str, str]
     return result
 
 
-def test_cli_recovery_passwd_and_restore(relay_thread: str, env: None, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_recovery_passwd_and_restore(
+    relay_thread: str, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     t, c, c2 = tmp_path / "t", tmp_path / "c", tmp_path / "c2"
     assert run(capsys, "init", "--profile", str(t), "--server", relay_thread, "--name", "Dr R")[0] == 0
     assert run(capsys, "init", "--profile", str(c), "--server", relay_thread, "--name", "Sam")[0] == 0
@@ -365,8 +372,7 @@ def test_cli_recovery_passwd_and_restore(relay_thread: str, env: None, tmp_path:
 def test_help_documents_recovery_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for text in ("recovery", "restore", "passwd", "CONFIDE_NEW_PASSPHRASE", "CONFIDE_RECOVERY_CODE",
-                 "recovery code"):
+    for text in ("recovery", "restore", "passwd", "CONFIDE_NEW_PASSPHRASE", "CONFIDE_RECOVERY_CODE", "recovery code"):
         assert text in out
     code, out, _ = run(capsys, "recovery", "create", "--help")
     assert code == 0

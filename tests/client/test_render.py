@@ -40,11 +40,33 @@ def _when(ms: int) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
 
 
-def _msg(text: str, *, peer: str = "sam", direction: Direction = Direction.IN, kind: MessageKind = MessageKind.TEXT,
-         status: MessageStatus = MessageStatus.UNREAD, attachment: AttachmentInfo | None = None,
-         sent_at_ms: int = T0, failure: str = "", expire_after_s: int = 0) -> Message:
-    return Message("00" * 16, peer, direction, kind, text, sent_at_ms, T0 + 5, status, expire_after_s, None,
-                   attachment, False, failure)
+def _msg(
+    text: str,
+    *,
+    peer: str = "sam",
+    direction: Direction = Direction.IN,
+    kind: MessageKind = MessageKind.TEXT,
+    status: MessageStatus = MessageStatus.UNREAD,
+    attachment: AttachmentInfo | None = None,
+    sent_at_ms: int = T0,
+    failure: str = "",
+    expire_after_s: int = 0,
+) -> Message:
+    return Message(
+        "00" * 16,
+        peer,
+        direction,
+        kind,
+        text,
+        sent_at_ms,
+        T0 + 5,
+        status,
+        expire_after_s,
+        None,
+        attachment,
+        False,
+        failure,
+    )
 
 
 def _contact(name: str, *, trust: Trust = Trust.UNVERIFIED, timer_s: int = 0) -> Contact:
@@ -91,8 +113,12 @@ def test_a_message_cannot_forge_a_line_from_someone_else() -> None:
 
 def test_every_further_line_of_a_message_is_marked() -> None:
     line = render.message_line(_msg("one\ntwo\r\nthree\n", direction=Direction.OUT, status=MessageStatus.SENT))
-    assert line.split("\n") == [f"[{_when(T0)}] you: one", f"{CONTINUATION}two", f"{CONTINUATION}three",
-                                f"{CONTINUATION}  (sent)"]
+    assert line.split("\n") == [
+        f"[{_when(T0)}] you: one",
+        f"{CONTINUATION}two",
+        f"{CONTINUATION}three",
+        f"{CONTINUATION}  (sent)",
+    ]
 
 
 @given(st.text())
@@ -111,8 +137,15 @@ def test_a_contact_name_with_escape_sequences() -> None:
     expected = "\\x1b]0;pwned\\x07Dr\\x1b[31m R\\x0ax"
     assert render.contact_line(c) == f"{expected}  {c.address}  [unverified, timer 1h]"
     assert render.thread_header(c) == f"Thread with {expected} (unverified; disappearing after 1h)"
-    for line in (render.contact_added(c), render.contact_renamed(c), render.safety_number_header(c),
-                 render.verified(c), render.marked_verified(c), render.identity_accepted(c), render.timer_set(c)):
+    for line in (
+        render.contact_added(c),
+        render.contact_renamed(c),
+        render.safety_number_header(c),
+        render.verified(c),
+        render.marked_verified(c),
+        render.identity_accepted(c),
+        render.timer_set(c),
+    ):
         _clean(line)
         assert expected in line
         assert "\n" not in line
@@ -126,15 +159,22 @@ def test_a_peer_name_cannot_break_a_message_or_event_line() -> None:
     assert render.event_line(MessageReceived(peer, m)) == render.message_line(m)
     assert render.event_line(TimerChanged(peer, 600, True)) == f"{shown} set the disappearing timer to 10m"
     assert render.event_line(IdentityChanged(peer, "a", "b")) == (
-        f"WARNING: {shown}'s identity changed; run 'confide verify {shown}' before trusting new messages")
+        f"WARNING: {shown}'s identity changed; run 'confide verify {shown}' before trusting new messages"
+    )
     assert render.event_line(MessageUndecryptable(peer)) == (
-        f"a message from {shown} could not be decrypted; ask them to send it again")
+        f"a message from {shown} could not be decrypted; ask them to send it again"
+    )
     assert render.event_line(MessageDeleted(peer, "00", "deleted")) == f"{shown} deleted a message"
 
 
 def test_events_a_person_need_not_see_render_nothing() -> None:
-    for e in (ReceiptReceived("sam", MessageStatus.READ, ("00",)), MessageDeleted("sam", "00", "expired"),
-              PrekeysLow(1, 2, 3), RelayOffline("down", 1.0), Connected(0)):
+    for e in (
+        ReceiptReceived("sam", MessageStatus.READ, ("00",)),
+        MessageDeleted("sam", "00", "expired"),
+        PrekeysLow(1, 2, 3),
+        RelayOffline("down", 1.0),
+        Connected(0),
+    ):
         assert render.event_line(e) is None
 
 
@@ -149,14 +189,18 @@ def test_an_attachment_name_type_and_caption() -> None:
 
 
 def test_flags_and_the_relays_reason() -> None:
-    m = _msg("hi", direction=Direction.OUT, status=MessageStatus.FAILED, failure="gone\x1b[2K\nfor good",
-             expire_after_s=60)
+    m = _msg(
+        "hi", direction=Direction.OUT, status=MessageStatus.FAILED, failure="gone\x1b[2K\nfor good", expire_after_s=60
+    )
     assert render.message_line(m) == (
-        f"[{_when(T0)}] you: hi  (failed: gone\\x1b[2K\\x0afor good, disappears 1m after sending)")
+        f"[{_when(T0)}] you: hi  (failed: gone\\x1b[2K\\x0afor good, disappears 1m after sending)"
+    )
     assert render.send_refused(m) == (
-        "confide send: not sent: the relay refused it for good (gone\\x1b[2K\\x0afor good)")
+        "confide send: not sent: the relay refused it for good (gone\\x1b[2K\\x0afor good)"
+    )
     assert render.send_refused(_msg("hi", status=MessageStatus.FAILED)) == (
-        "confide send: not sent: the relay refused it for good")
+        "confide send: not sent: the relay refused it for good"
+    )
 
 
 def test_a_timer_entry() -> None:
@@ -170,8 +214,11 @@ def test_a_nonsense_timestamp_is_shown_not_raised(ms: int) -> None:
 
 def test_errors_and_fields_are_one_line_each() -> None:
     assert render.error_line("send", "no contact named 'x\n\x1b[2Ky'") == (
-        "confide send: no contact named 'x\\x0a\\x1b[2Ky'")
+        "confide send: no contact named 'x\\x0a\\x1b[2Ky'"
+    )
     assert render.error_line(None, "interrupted") == "confide: interrupted"
-    assert render.fields({"name": "Dr\x1b[8m", "role": "therapist"}) == ["name:        Dr\\x1b[8m",
-                                                                         "role:        therapist"]
+    assert render.fields({"name": "Dr\x1b[8m", "role": "therapist"}) == [
+        "name:        Dr\\x1b[8m",
+        "role:        therapist",
+    ]
     assert render.saved("/tmp/in\x1b[2K.txt") == "Saved /tmp/in\\x1b[2K.txt"

@@ -57,7 +57,8 @@ async def test_live_receiving_starts_after_an_async_hook_ran(make_client: MakeCl
 
 
 async def test_sync_that_fails_after_storing_reports_every_message_exactly_once(
-        make_client: MakeClient, relay_url: str, tmp_path: Path) -> None:
+    make_client: MakeClient, relay_url: str, tmp_path: Path
+) -> None:
     a = await make_client("alice")
     b = await make_client("bob")
     await introduce(a, b)

@@ -25,8 +25,7 @@ def _user_version(path: Path) -> int:
         db.close()
 
 
-async def test_a_profile_from_before_migrations_is_brought_up_to_date(make_client: MakeClient,
-                                                                      tmp_path: Path) -> None:
+async def test_a_profile_from_before_migrations_is_brought_up_to_date(make_client: MakeClient, tmp_path: Path) -> None:
     a = await make_client("alice")
     b = await make_client("bob")
     await introduce(a, b)

@@ -25,8 +25,19 @@ def test_invite_round_trip_and_typos() -> None:
             Invite.parse(bad)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("30s", 30), ("10m", 600), ("1h30m", 5400),
-                                               ("2d", 172800), ("1w", 604800), ("off", 0), (" 1H ", 3600)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90),
+        ("30s", 30),
+        ("10m", 600),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("1w", 604800),
+        ("off", 0),
+        (" 1H ", 3600),
+    ],
+)
 def test_parse_duration(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 
@@ -60,6 +71,7 @@ def test_sealed_values_are_bound_to_their_row_and_key() -> None:
 
 def test_store_transaction_rolls_back(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db", os.urandom(32), os.urandom)
+
     def write_then_fail() -> None:
         with store.transaction():
             store.set_meta("k", b"v")

@@ -201,9 +201,7 @@ def test_change_passphrase() -> None:
     assert new_blob[HEADER_LEN - 32 : HEADER_LEN - 4] != blob[HEADER_LEN - 32 : HEADER_LEN - 4]  # fresh salt
 
     stronger = KdfParams(2, 16 * 1024, 1)
-    upgraded = change_passphrase(
-        new_blob, "a new and longer passphrase", "x", params=stronger, rng=rng_for(10)
-    )
+    upgraded = change_passphrase(new_blob, "a new and longer passphrase", "x", params=stronger, rng=rng_for(10))
     assert kdf_params_of(upgraded) == stronger
     assert unseal(upgraded, "x") == PAYLOAD
 

@@ -79,9 +79,7 @@ def test_round_trip_byte_by_byte_at_boundaries(size: int) -> None:
     data = plaintext(size, seed=2)
     cuts = {c for i in range(size // CHUNK_SIZE + 1) for c in (i * CHUNK_SIZE - 1, i * CHUNK_SIZE + 1)}
     blob, digest = encrypt(KEY, data, [c for c in cuts if 0 < c < size])
-    blob_cuts = {
-        c for i in range(len(blob) // SEALED + 1) for c in (HEADER_LEN + i * SEALED + d for d in (-1, 0, 1))
-    }
+    blob_cuts = {c for i in range(len(blob) // SEALED + 1) for c in (HEADER_LEN + i * SEALED + d for d in (-1, 0, 1))}
     assert decrypt(KEY, size, digest, blob, [c for c in blob_cuts | {1, 2} if 0 < c < len(blob)]) == data
 
 

@@ -37,8 +37,13 @@ DIGEST = b"D" * 32
 
 def pointer(**kw: object) -> AttachmentPointer:
     fields: dict[str, object] = {
-        "blob_id": "Ab3_-x" * 7 + "z", "key": KEY, "digest": DIGEST, "size": 12345,
-        "name": "worksheet.pdf", "mime": "application/pdf", "caption": "week 3",
+        "blob_id": "Ab3_-x" * 7 + "z",
+        "key": KEY,
+        "digest": DIGEST,
+        "size": 12345,
+        "name": "worksheet.pdf",
+        "mime": "application/pdf",
+        "caption": "week 3",
     }
     fields.update(kw)
     return AttachmentPointer(**fields)  # type: ignore[arg-type]
@@ -47,8 +52,12 @@ def pointer(**kw: object) -> AttachmentPointer:
 def test_text_vector_is_fixed() -> None:
     content = Content(MID, 1_700_000_000_000, 3600, Text("héllo"))
     expected = (
-        b"\x01\x01" + MID + (1_700_000_000_000).to_bytes(8, "big") + (3600).to_bytes(4, "big")
-        + b"\x00\x00\x00\x06" + "héllo".encode()
+        b"\x01\x01"
+        + MID
+        + (1_700_000_000_000).to_bytes(8, "big")
+        + (3600).to_bytes(4, "big")
+        + b"\x00\x00\x00\x06"
+        + "héllo".encode()
     )
     assert content.to_bytes() == expected
     assert Content.from_bytes(expected) == content
@@ -142,8 +151,10 @@ def test_limits_are_within_the_plaintext_bucket() -> None:
         (lambda: Receipt(ReceiptKind.READ, ()), "names 1 to"),
         (lambda: Receipt(ReceiptKind.READ, (MID, MID)), "each message once"),
         (lambda: Receipt(ReceiptKind.READ, (b"short",)), "message id must be 16 bytes"),
-        (lambda: Receipt(ReceiptKind.READ, tuple(i.to_bytes(16, "big") for i in range(MAX_RECEIPT_IDS + 1))),
-         "names 1 to"),
+        (
+            lambda: Receipt(ReceiptKind.READ, tuple(i.to_bytes(16, "big") for i in range(MAX_RECEIPT_IDS + 1))),
+            "names 1 to",
+        ),
         (lambda: Receipt(9, (MID,)), "not a valid ReceiptKind"),  # type: ignore[arg-type]
         (lambda: TimerChange(MAX_TIMER_S + 1), "timer must be between"),
         (lambda: TimerChange(-1), "timer must be between"),
@@ -233,9 +244,7 @@ bodies = st.one_of(
         mime=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40),
         caption=texts,
     ),
-    st.builds(
-        Receipt, st.sampled_from(ReceiptKind), st.lists(ids, min_size=1, max_size=20, unique=True).map(tuple)
-    ),
+    st.builds(Receipt, st.sampled_from(ReceiptKind), st.lists(ids, min_size=1, max_size=20, unique=True).map(tuple)),
     st.builds(TimerChange, st.integers(0, MAX_TIMER_S)),
     st.builds(Delete, ids),
 )

@@ -49,8 +49,14 @@ def test_round_trip_learns_sender(alice: Party, bob: Party) -> None:
 def test_relay_visible_bytes_do_not_contain_sender_identity(alice: Party, bob: Party) -> None:
     sealed = _first(alice, bob)
     env = Envelope(os.urandom(16), bob.device.device_id, bob.token, 3600, sealed).to_bytes()
-    for secret in (alice.identity.public.signing, alice.identity.public.agreement, alice.identity.address.raw,
-                   alice.device.device_id, alice.device.certificate.public, alice.token):
+    for secret in (
+        alice.identity.public.signing,
+        alice.identity.public.agreement,
+        alice.identity.address.raw,
+        alice.device.device_id,
+        alice.device.certificate.public,
+        alice.token,
+    ):
         assert secret not in env
 
 

@@ -65,8 +65,14 @@ class User:
             "kem_one_time_prekeys": [b64(k.public.to_bytes()) for k in self.kem_otks],
         }
 
-    def envelope(self, ciphertext: bytes = b"sealed", *, lifetime_s: int = 0,
-                 envelope_id: bytes | None = None, token: bytes | None = None) -> Envelope:
+    def envelope(
+        self,
+        ciphertext: bytes = b"sealed",
+        *,
+        lifetime_s: int = 0,
+        envelope_id: bytes | None = None,
+        token: bytes | None = None,
+    ) -> Envelope:
         """An envelope addressed to this user's device."""
         return Envelope(envelope_id or os.urandom(16), self.device_id, token or self.token, lifetime_s, ciphertext)
 
@@ -91,14 +97,36 @@ class Api:
         self.session = session
         self.base = base
 
-    def sign(self, device: DeviceKeyPair, method: str, path: str, body: bytes = b"", *,
-             now: int | None = None, nonce: bytes | None = None) -> dict[str, str]:
-        return sign_request(device, method, path, hashlib.sha256(body).hexdigest(),
-                            now=int(time.time()) if now is None else now, nonce=nonce or os.urandom(16))
+    def sign(
+        self,
+        device: DeviceKeyPair,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        *,
+        now: int | None = None,
+        nonce: bytes | None = None,
+    ) -> dict[str, str]:
+        return sign_request(
+            device,
+            method,
+            path,
+            hashlib.sha256(body).hexdigest(),
+            now=int(time.time()) if now is None else now,
+            nonce=nonce or os.urandom(16),
+        )
 
-    async def call(self, method: str, path: str, *, device: DeviceKeyPair | None = None, body: bytes = b"",
-                   json_body: Any = None, content_type: str | None = None,
-                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        device: DeviceKeyPair | None = None,
+        body: bytes = b"",
+        json_body: Any = None,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         """Make a request (signed by ``device`` if given); return (status, parsed JSON or raw bytes)."""
         if json_body is not None:
             body = json.dumps(json_body).encode()
@@ -124,8 +152,9 @@ class Api:
         return await self.call("GET", f"/v1/messages?limit={limit}", device=user.device)
 
     async def ack(self, user: User, ids: list[bytes]) -> tuple[int, Any]:
-        return await self.call("POST", "/v1/messages/ack", device=user.device,
-                               json_body={"ids": [i.hex() for i in ids]})
+        return await self.call(
+            "POST", "/v1/messages/ack", device=user.device, json_body={"ids": [i.hex() for i in ids]}
+        )
 
     async def ws(self, user: User) -> aiohttp.ClientWebSocketResponse:
         return await self.session.ws_connect(self.base + "/v1/ws", headers=self.sign(user.device, "GET", "/v1/ws"))
@@ -145,8 +174,12 @@ class RunningRelay:
 
 def relay_config(tmp_path: Path, **overrides: Any) -> RelayConfig:
     """Relay settings for tests: a temporary data dir, no background sweeper, loose rate limits."""
-    values: dict[str, Any] = {"data_dir": tmp_path / "data", "sweep_interval_s": 0, "rate_per_s": 0,
-                              "bundle_rate_per_min": 0}
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "sweep_interval_s": 0,
+        "rate_per_s": 0,
+        "bundle_rate_per_min": 0,
+    }
     values.update(overrides)
     return RelayConfig(**values)
 

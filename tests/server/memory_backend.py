@@ -125,8 +125,16 @@ class MemoryStore(_Lifecycle):
             if consume:
                 otk = d.one_time.pop(min(d.one_time)) if d.one_time else None
                 kem = d.kem_one_time.pop(min(d.kem_one_time)) if d.kem_one_time else None
-            out.append(BundleParts(device_id, self.accounts[address], d.cert, d.signed.record, otk,
-                                   kem if kem is not None else d.kem_last_resort.record))
+            out.append(
+                BundleParts(
+                    device_id,
+                    self.accounts[address],
+                    d.cert,
+                    d.signed.record,
+                    otk,
+                    kem if kem is not None else d.kem_last_resort.record,
+                )
+            )
         return out
 
     async def store_envelopes(self, items: list[NewEnvelope], quota: int) -> list[SendResult]:
@@ -216,8 +224,12 @@ def _put_keys(d: _Device, update: PrekeyUpdate) -> None:
 
 
 def _counts(d: _Device) -> PrekeyCounts:
-    return PrekeyCounts(len(d.one_time), len(d.kem_one_time), d.signed.key_id if d.signed else 0,
-                        d.kem_last_resort.key_id if d.kem_last_resort else 0)
+    return PrekeyCounts(
+        len(d.one_time),
+        len(d.kem_one_time),
+        d.signed.key_id if d.signed else 0,
+        d.kem_last_resort.key_id if d.kem_last_resort else 0,
+    )
 
 
 class MemoryBlobs:
@@ -365,5 +377,6 @@ class MemoryBackend:
     bundle_budget: RecordingBudget = field(default_factory=RecordingBudget)
 
     def backend(self) -> Backend:
-        return Backend(self.store, self.blobs, self.notifier, self.replay, self.limiter, self.bundle_limiter,
-                       self.bundle_budget)
+        return Backend(
+            self.store, self.blobs, self.notifier, self.replay, self.limiter, self.bundle_limiter, self.bundle_budget
+        )

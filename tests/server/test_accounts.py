@@ -87,8 +87,7 @@ async def test_exhaustion_falls_back_to_last_resort(api: Api) -> None:
     assert [b.kem_prekey.key_id for b in seen[1:]] == [user.kem_lr.key_id] * 3
     status, counts = await api.call("GET", "/v1/prekeys", device=user.device)
     assert status == 200
-    assert counts == {"one_time": 0, "kem_one_time": 0, "signed_prekey_id": 1,
-                      "kem_last_resort_id": user.kem_lr.key_id}
+    assert counts == {"one_time": 0, "kem_one_time": 0, "signed_prekey_id": 1, "kem_last_resort_id": user.kem_lr.key_id}
 
 
 async def test_concurrent_fetches_hand_out_each_one_time_key_once(api: Api) -> None:
@@ -120,11 +119,16 @@ async def test_refill_and_rotation(api: Api) -> None:
     more = OneTimePreKeyRecord.generate_batch(50, 3, os.urandom)
     kem = [KemPreKeyRecord.generate(user.identity, 200, os.urandom, int(time.time()), last_resort=False)]
     new_lr = KemPreKeyRecord.generate(user.identity, 300, os.urandom, int(time.time()), last_resort=True)
-    status, counts = await api.call("PUT", "/v1/prekeys", device=user.device, json_body={
-        "one_time_prekeys": [b64(k.public.to_bytes()) for k in more],
-        "kem_one_time_prekeys": [b64(k.public.to_bytes()) for k in kem],
-        "kem_last_resort": b64(new_lr.public.to_bytes()),
-    })
+    status, counts = await api.call(
+        "PUT",
+        "/v1/prekeys",
+        device=user.device,
+        json_body={
+            "one_time_prekeys": [b64(k.public.to_bytes()) for k in more],
+            "kem_one_time_prekeys": [b64(k.public.to_bytes()) for k in kem],
+            "kem_last_resort": b64(new_lr.public.to_bytes()),
+        },
+    )
     assert status == 200
     assert counts == {"one_time": 4, "kem_one_time": 1, "signed_prekey_id": 1, "kem_last_resort_id": 300}
 
@@ -132,8 +136,12 @@ async def test_refill_and_rotation(api: Api) -> None:
 async def test_refill_with_keys_of_another_identity_is_refused(api: Api) -> None:
     user, mallory = make_user(n_otk=0, n_kem=0), make_user()
     await api.register(user)
-    status, _body = await api.call("PUT", "/v1/prekeys", device=user.device, json_body={
-        "kem_one_time_prekeys": [b64(k.public.to_bytes()) for k in mallory.kem_otks]})
+    status, _body = await api.call(
+        "PUT",
+        "/v1/prekeys",
+        device=user.device,
+        json_body={"kem_one_time_prekeys": [b64(k.public.to_bytes()) for k in mallory.kem_otks]},
+    )
     assert status == 400
     _, counts = await api.call("GET", "/v1/prekeys", device=user.device)
     assert counts["kem_one_time"] == 0
@@ -143,8 +151,12 @@ async def test_delivery_tokens_replace_the_accepted_set(api: Api) -> None:
     user = make_user()
     await api.register(user)
     new_token = os.urandom(32)
-    status, body = await api.call("PUT", "/v1/delivery-tokens", device=user.device,
-                                  json_body={"token_hashes": [b64(delivery_token_hash(new_token))]})
+    status, body = await api.call(
+        "PUT",
+        "/v1/delivery-tokens",
+        device=user.device,
+        json_body={"token_hashes": [b64(delivery_token_hash(new_token))]},
+    )
     assert (status, body) == (200, {"count": 1})
     status, body = await api.send(user.envelope())
     assert (status, body["error"]) == (403, "forbidden")

@@ -54,8 +54,9 @@ async def test_body_must_match_the_signed_hash(api: Api) -> None:
     signed = json.dumps({"ids": []}).encode()
     headers = api.sign(user.device, "POST", "/v1/messages/ack", signed)
     other = json.dumps({"ids": ["00" * 16]}).encode()
-    status, body = await api.call("POST", "/v1/messages/ack", body=other, headers=headers,
-                                  content_type="application/json")
+    status, body = await api.call(
+        "POST", "/v1/messages/ack", body=other, headers=headers, content_type="application/json"
+    )
     assert (status, body["error"]) == (401, "unauthorized")
 
 
@@ -98,4 +99,3 @@ async def test_websocket_upgrade_requires_a_proof(api: Api) -> None:
     async with api.session.get(api.base + "/v1/ws", headers=headers) as resp:
         assert resp.status == 401
         assert (await resp.json())["error"] == "unauthorized"
-

@@ -27,8 +27,9 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
         yield data[i : i + CHUNK]
 
 
-async def _upload(api: Api, user: User, data: bytes, *, query: str = "", signed_hash: str | None = None,
-                  stream: bool = True) -> tuple[int, dict[str, object]]:
+async def _upload(
+    api: Api, user: User, data: bytes, *, query: str = "", signed_hash: str | None = None, stream: bool = True
+) -> tuple[int, dict[str, object]]:
     path = "/v1/blobs" + query
     body_hash = signed_hash or hashlib.sha256(data).hexdigest()
     headers = sign_request(user.device, "POST", path, body_hash, now=int(time.time()), nonce=os.urandom(16))

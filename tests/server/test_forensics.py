@@ -43,8 +43,9 @@ async def test_acked_expired_and_deleted_bytes_leave_no_trace(relay: RunningRela
     assert (await api.send(bob.envelope(kept)))[0] == 201
 
     for data, path in ((blob_marker, "/v1/blobs?lifetime=5"), (blob_kept, "/v1/blobs")):
-        headers = sign_request(bob.device, "POST", path, hashlib.sha256(data).hexdigest(),
-                               now=int(time.time()), nonce=os.urandom(16))
+        headers = sign_request(
+            bob.device, "POST", path, hashlib.sha256(data).hexdigest(), now=int(time.time()), nonce=os.urandom(16)
+        )
         headers["Content-Type"] = "application/octet-stream"
         async with api.session.post(api.base + path, data=data, headers=headers) as resp:
             assert resp.status == 201

@@ -16,18 +16,38 @@ from confide.protocol.envelope import encode_batch
 from .conftest import Api, RunningRelay, User, make_user
 
 JSON_GARBAGE: list[bytes] = [
-    b"", b"{", b"[]", b"null", b"42", b'"text"', b"\xff\xfe\x00", b"{}", b'{"a": ' * 2000 + b"1" + b"}" * 2000,
-    json.dumps({"identity": 5}).encode(), json.dumps({"identity": "!!!notbase64"}).encode(),
+    b"",
+    b"{",
+    b"[]",
+    b"null",
+    b"42",
+    b'"text"',
+    b"\xff\xfe\x00",
+    b"{}",
+    b'{"a": ' * 2000 + b"1" + b"}" * 2000,
+    json.dumps({"identity": 5}).encode(),
+    json.dumps({"identity": "!!!notbase64"}).encode(),
     json.dumps({"identity": base64.b64encode(os.urandom(128)).decode(), "device": "AAAA"}).encode(),
-    json.dumps({"ids": "00"}).encode(), json.dumps({"ids": [1, 2]}).encode(), json.dumps({"ids": ["zz" * 16]}).encode(),
-    json.dumps({"ids": ["00" * 16] * 501}).encode(), json.dumps({"token_hashes": ["AAAA"]}).encode(),
+    json.dumps({"ids": "00"}).encode(),
+    json.dumps({"ids": [1, 2]}).encode(),
+    json.dumps({"ids": ["zz" * 16]}).encode(),
+    json.dumps({"ids": ["00" * 16] * 501}).encode(),
+    json.dumps({"token_hashes": ["AAAA"]}).encode(),
     json.dumps({"token_hashes": [base64.b64encode(os.urandom(32)).decode()] * 65}).encode(),
-    json.dumps({"one_time_prekeys": ["AAAA"]}).encode(), json.dumps({"kem_last_resort": "A" * 5000}).encode(),
+    json.dumps({"one_time_prekeys": ["AAAA"]}).encode(),
+    json.dumps({"kem_last_resort": "A" * 5000}).encode(),
     json.dumps({"signed_prekey": base64.b64encode(os.urandom(100)).decode()}).encode(),
 ]
 BINARY_GARBAGE: list[bytes] = [
-    b"", b"\x00", b"\x02" + os.urandom(100), b"\x01" + os.urandom(20), b"\x01" + os.urandom(68) + b"\xff\xff\xff\xff",
-    os.urandom(2000), b"\x00\x00", b"\xff\xff" + os.urandom(50), b"\x00\x01\x00\x00\x00\x05hello",
+    b"",
+    b"\x00",
+    b"\x02" + os.urandom(100),
+    b"\x01" + os.urandom(20),
+    b"\x01" + os.urandom(68) + b"\xff\xff\xff\xff",
+    os.urandom(2000),
+    b"\x00\x00",
+    b"\xff\xff" + os.urandom(50),
+    b"\x00\x01\x00\x00\x00\x05hello",
 ]
 
 
@@ -39,7 +59,7 @@ def _mutations(valid: bytes, rng: random.Random, n: int) -> list[bytes]:
         if kind == 0 and data:
             data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
         elif kind == 1:
-            del data[rng.randrange(len(data) + 1):]
+            del data[rng.randrange(len(data) + 1) :]
         elif kind == 2:
             data += os.urandom(rng.randrange(1, 64))
         elif data:
@@ -57,8 +77,9 @@ def _check_error(status: int, ctype: str, raw: bytes, where: str) -> None:
     assert isinstance(body.get("message"), str), where
 
 
-async def _raw(api: Api, method: str, path: str, body: bytes, *, signer: User | None,
-               ctype: str) -> tuple[int, str, bytes]:
+async def _raw(
+    api: Api, method: str, path: str, body: bytes, *, signer: User | None, ctype: str
+) -> tuple[int, str, bytes]:
     headers = {"Content-Type": ctype}
     if signer is not None:
         headers.update(api.sign(signer.device, method, path, body))
@@ -80,8 +101,12 @@ async def test_malformed_bodies_are_4xx_json_and_change_nothing(relay: RunningRe
     await api.send(victim.envelope(b"must survive"))
     before = await _snapshot(api, victim)
 
-    json_endpoints = [("POST", "/v1/accounts"), ("PUT", "/v1/prekeys"), ("PUT", "/v1/delivery-tokens"),
-                      ("POST", "/v1/messages/ack")]
+    json_endpoints = [
+        ("POST", "/v1/accounts"),
+        ("PUT", "/v1/prekeys"),
+        ("PUT", "/v1/delivery-tokens"),
+        ("POST", "/v1/messages/ack"),
+    ]
     for method, path in json_endpoints:
         for body in JSON_GARBAGE:
             if (path, body) == ("/v1/prekeys", b"{}"):
@@ -96,8 +121,9 @@ async def test_malformed_bodies_are_4xx_json_and_change_nothing(relay: RunningRe
         for body in BINARY_GARBAGE:
             status, ctype, raw = await _raw(api, "POST", path, body, signer=None, ctype="application/octet-stream")
             _check_error(status, ctype, raw, f"POST {path} {body[:20]!r}")
-        status, ctype, raw = await _raw(api, "POST", path, os.urandom(9 * 1024 * 1024), signer=None,
-                                        ctype="application/octet-stream")
+        status, ctype, raw = await _raw(
+            api, "POST", path, os.urandom(9 * 1024 * 1024), signer=None, ctype="application/octet-stream"
+        )
         _check_error(status, ctype, raw, f"POST {path} huge")
 
     # Mutations of valid requests: never a 5xx; an error is always JSON.
@@ -110,8 +136,9 @@ async def test_malformed_bodies_are_4xx_json_and_change_nothing(relay: RunningRe
     }
     for (method, path), body in valid.items():
         signer = fuzzer if path in ("/v1/accounts", "/v1/messages/ack") else None
-        ctype = "application/octet-stream" if path.startswith("/v1/messages") and "ack" not in path \
-            else "application/json"
+        ctype = (
+            "application/octet-stream" if path.startswith("/v1/messages") and "ack" not in path else "application/json"
+        )
         for mutated in _mutations(body, rng, 60):
             status, rtype, raw = await _raw(api, method, path, mutated, signer=signer, ctype=ctype)
             assert status < 500, (path, status)
@@ -119,12 +146,21 @@ async def test_malformed_bodies_are_4xx_json_and_change_nothing(relay: RunningRe
                 _check_error(status, rtype, raw, f"{method} {path} mutated")
 
     # Paths and queries.
-    for method, path in [("GET", "/v1/accounts/%00/bundle"), ("GET", "/v1/accounts/" + "a" * 5000 + "/bundle"),
-                         ("GET", "/v1/messages?limit=0"), ("GET", "/v1/messages?limit=-1"),
-                         ("GET", "/v1/messages?limit=abc"), ("GET", "/v1/messages?limit=501"),
-                         ("GET", "/v1/messages?limit=%C2%B2"), ("POST", "/v1/blobs?lifetime=x"),
-                         ("DELETE", "/v1/blobs/zzz"), ("GET", "/v1/nothing"), ("PATCH", "/v1/messages"),
-                         ("DELETE", "/v1/health"), ("GET", "/v1/blobs/" + "A" * 43)]:
+    for method, path in [
+        ("GET", "/v1/accounts/%00/bundle"),
+        ("GET", "/v1/accounts/" + "a" * 5000 + "/bundle"),
+        ("GET", "/v1/messages?limit=0"),
+        ("GET", "/v1/messages?limit=-1"),
+        ("GET", "/v1/messages?limit=abc"),
+        ("GET", "/v1/messages?limit=501"),
+        ("GET", "/v1/messages?limit=%C2%B2"),
+        ("POST", "/v1/blobs?lifetime=x"),
+        ("DELETE", "/v1/blobs/zzz"),
+        ("GET", "/v1/nothing"),
+        ("PATCH", "/v1/messages"),
+        ("DELETE", "/v1/health"),
+        ("GET", "/v1/blobs/" + "A" * 43),
+    ]:
         status, ctype, raw = await _raw(api, method, path, b"", signer=fuzzer, ctype="application/octet-stream")
         _check_error(status, ctype, raw, f"{method} {path}")
 

@@ -37,8 +37,11 @@ async def test_send_pull_ack(api: Api) -> None:
     assert body["expires_at_ms"] >= before + 30 * 24 * 3600 * 1000
     status, body = await api.pull(bob)
     [d] = _deliveries(body)
-    assert (d.envelope_id, d.ciphertext, d.expires_at_ms) == (env.envelope_id, b"ciphertext-1",
-                                                               d.received_at_ms + 30 * 24 * 3600 * 1000)
+    assert (d.envelope_id, d.ciphertext, d.expires_at_ms) == (
+        env.envelope_id,
+        b"ciphertext-1",
+        d.received_at_ms + 30 * 24 * 3600 * 1000,
+    )
     assert body["more"] is False
     status, body = await api.ack(bob, [env.envelope_id, env.envelope_id])
     assert (status, body) == (200, {"deleted": 1})
@@ -114,10 +117,13 @@ async def test_batch_stores_in_one_go_with_per_envelope_status(api: Api) -> None
     stranger = make_user()
     dup = bob.envelope(b"dup")
     await api.send(dup)
-    envs = [alice.envelope(b"a"), bob.envelope(b"b"), dup, bob.envelope(token=os.urandom(32)),
-            stranger.envelope()]
-    status, body = await api.call("POST", "/v1/messages/batch", body=encode_batch([e.to_bytes() for e in envs]),
-                                  content_type="application/octet-stream")
+    envs = [alice.envelope(b"a"), bob.envelope(b"b"), dup, bob.envelope(token=os.urandom(32)), stranger.envelope()]
+    status, body = await api.call(
+        "POST",
+        "/v1/messages/batch",
+        body=encode_batch([e.to_bytes() for e in envs]),
+        content_type="application/octet-stream",
+    )
     assert status == 200
     assert [r["status"] for r in body["results"]] == ["stored", "stored", "duplicate", "forbidden", "not_found"]
     assert [r["envelope_id"] for r in body["results"]] == [e.envelope_id.hex() for e in envs]

@@ -54,8 +54,15 @@ def test_every_setting_has_a_flag_an_env_variable_and_help(monkeypatch: pytest.M
     monkeypatch.setenv("CONFIDE_MAX_LIFETIME_S", "3600")
     add_serve_arguments(parser)
     text = parser.format_help()
-    for name in ("CONFIDE_HOST", "CONFIDE_PORT", "CONFIDE_DATA", "CONFIDE_MAX_BLOB_BYTES", "CONFIDE_RATE_PER_S",
-                 "CONFIDE_SWEEP_INTERVAL_S", "CONFIDE_BUNDLE_BUDGET_PER_HOUR"):
+    for name in (
+        "CONFIDE_HOST",
+        "CONFIDE_PORT",
+        "CONFIDE_DATA",
+        "CONFIDE_MAX_BLOB_BYTES",
+        "CONFIDE_RATE_PER_S",
+        "CONFIDE_SWEEP_INTERVAL_S",
+        "CONFIDE_BUNDLE_BUDGET_PER_HOUR",
+    ):
         assert name in text
     config = config_from_args(parser.parse_args(["--max-lifetime", "60", "--data", "/tmp/x"]))
     assert config.mailbox_quota == 77  # from the environment
@@ -75,7 +82,9 @@ def test_serve_runs_and_shuts_down_cleanly_on_sigterm(tmp_path: Path) -> None:
     data = tmp_path / "data"
     proc = subprocess.Popen(
         [sys.executable, "-m", "confide.server", "--port", str(port), "--data", str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "CONFIDE_SWEEP_INTERVAL_S": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "CONFIDE_SWEEP_INTERVAL_S": "0"},
     )
     try:
         for _ in range(200):

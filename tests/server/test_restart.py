@@ -30,8 +30,9 @@ async def test_restart_keeps_accounts_mailboxes_and_blobs(tmp_path: Path) -> Non
     env = bob.envelope(b"survives restart")
     await first.api.send(env)
     data = os.urandom(10_000)
-    headers = sign_request(bob.device, "POST", "/v1/blobs", hashlib.sha256(data).hexdigest(),
-                           now=int(time.time()), nonce=os.urandom(16))
+    headers = sign_request(
+        bob.device, "POST", "/v1/blobs", hashlib.sha256(data).hexdigest(), now=int(time.time()), nonce=os.urandom(16)
+    )
     async with first.api.session.post(first.api.base + "/v1/blobs", data=data, headers=headers) as resp:
         blob_id = (await resp.json())["blob_id"]
     await stop_relay(first)

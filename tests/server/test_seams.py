@@ -46,10 +46,13 @@ async def test_request_replayed_to_a_second_relay_sharing_the_replay_cache_is_re
         headers = first.api.sign(bob.device, "GET", "/v1/prekeys")
         assert (await _replay(first, headers))[0] == 200
         status, body = await _replay(second, headers)
-        assert (status, body) == (401, {
-            "error": "unauthorized",
-            "message": "this request was already used (replay refused); sign each request afresh",
-        })
+        assert (status, body) == (
+            401,
+            {
+                "error": "unauthorized",
+                "message": "this request was already used (replay refused); sign each request afresh",
+            },
+        )
     finally:
         await stop_relay(first)
         await stop_relay(second)
@@ -111,8 +114,9 @@ async def test_an_app_on_test_implementations_of_every_interface_uses_them(tmp_p
         assert parts.bundle_limiter.taken == [("127.0.0.1", 1.0)]
 
         data = os.urandom(5000)
-        status, uploaded = await api.call("POST", "/v1/blobs", device=bob.device, body=data,
-                                          content_type="application/octet-stream")
+        status, uploaded = await api.call(
+            "POST", "/v1/blobs", device=bob.device, body=data, content_type="application/octet-stream"
+        )
         assert status == 201
         assert parts.blobs.blobs == {uploaded["blob_id"]: data}
         assert await api.call("GET", f"/v1/blobs/{uploaded['blob_id']}") == (200, data)
@@ -123,8 +127,14 @@ async def test_an_app_on_test_implementations_of_every_interface_uses_them(tmp_p
     finally:
         await stop_relay(relay)
     assert parts.blobs.known_at_start == set()
-    for recorded in (parts.notifier, parts.replay, parts.limiter, parts.bundle_limiter, parts.bundle_budget,
-                     parts.blobs):
+    for recorded in (
+        parts.notifier,
+        parts.replay,
+        parts.limiter,
+        parts.bundle_limiter,
+        parts.bundle_budget,
+        parts.blobs,
+    ):
         assert recorded.events == ["start", "close"]
     assert parts.store.events == ["start", "close"]
 
@@ -147,8 +157,7 @@ async def test_the_sqlite_store_numbers_mailboxes_from_the_given_sequence(tmp_pa
     relay = await run_relay(config, backend=embedded_backend(config, sequence=after_restart))
     try:
         await relay.api.send(bob.envelope(b"three"))
-        assert [e.seq for e in await relay.relay.store.fetch(bob.device_id, 0, 10)] == [
-            1_000_000, 1_000_001, 1_000_002]
+        assert [e.seq for e in await relay.relay.store.fetch(bob.device_id, 0, 10)] == [1_000_000, 1_000_001, 1_000_002]
     finally:
         await stop_relay(relay)
     assert after_restart.calls[0] == ("start", 1_000_001)
@@ -194,8 +203,9 @@ async def test_describe_holdings_shows_sizes_and_times_of_a_running_relay(relay:
     assert describe_holdings(relay.config) == Holdings((), ())
     _, sent = await api.send(bob.envelope(b"x" * 321, lifetime_s=1000))
     data = os.urandom(777)
-    _, blob = await api.call("POST", "/v1/blobs?lifetime=60", device=bob.device, body=data,
-                             content_type="application/octet-stream")
+    _, blob = await api.call(
+        "POST", "/v1/blobs?lifetime=60", device=bob.device, body=data, content_type="application/octet-stream"
+    )
     held = describe_holdings(relay.config)
     assert held == Holdings(
         (HeldEnvelope(321, sent["expires_at_ms"] - 1_000_000, sent["expires_at_ms"]),),

@@ -114,8 +114,11 @@ def generate(out: Path, *, regenerate_kem: bool = False, log: Callable[[str], No
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate Confide's test vectors.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: tests/vectors/)")
-    parser.add_argument("--regenerate-kem", action="store_true",
-                        help=f"also replace {KEM_FILE}, which cannot be reproduced byte for byte")
+    parser.add_argument(
+        "--regenerate-kem",
+        action="store_true",
+        help=f"also replace {KEM_FILE}, which cannot be reproduced byte for byte",
+    )
     args = parser.parse_args(argv)
     for path in generate(args.out, regenerate_kem=args.regenerate_kem):
         print(f"wrote {path}")

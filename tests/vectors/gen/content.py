@@ -20,24 +20,55 @@ def content() -> Json:
 
     def add(kind: str, body_json: Json, body: c.Body, sent: int, expire: int) -> None:
         mid = rng(16)
-        values.append(({"message_id": h(mid), "sent_at_ms": sent, "expire_after_s": expire, "type": kind,
-                        "body": body_json}, c.Content(mid, sent, expire, body)))
+        values.append(
+            (
+                {"message_id": h(mid), "sent_at_ms": sent, "expire_after_s": expire, "type": kind, "body": body_json},
+                c.Content(mid, sent, expire, body),
+            )
+        )
 
     text = "I slept better this week. Merci — 谢谢 🙂"
     add("text", {"text": text}, c.Text(text), 1_700_000_000_000, 0)
     add("text", {"text": ""}, c.Text(""), 0, c.MAX_TIMER_S)
     key, digest = rng(32), rng(32)
-    add("attachment", {"blob_id": "Zm9vYmFyYmF6cXV4LWJsb2ItaWQtMDAwMDAwMDAwMDA", "key": h(key), "digest": h(digest),
-                       "size": 123456, "name": "worksheet.pdf", "mime": "application/pdf",
-                       "caption": "The worksheet we discussed"},
-        c.AttachmentPointer("Zm9vYmFyYmF6cXV4LWJsb2ItaWQtMDAwMDAwMDAwMDA", key, digest, 123456, "worksheet.pdf",
-                            "application/pdf", "The worksheet we discussed"),
-        1_700_000_100_000, 86400)
+    add(
+        "attachment",
+        {
+            "blob_id": "Zm9vYmFyYmF6cXV4LWJsb2ItaWQtMDAwMDAwMDAwMDA",
+            "key": h(key),
+            "digest": h(digest),
+            "size": 123456,
+            "name": "worksheet.pdf",
+            "mime": "application/pdf",
+            "caption": "The worksheet we discussed",
+        },
+        c.AttachmentPointer(
+            "Zm9vYmFyYmF6cXV4LWJsb2ItaWQtMDAwMDAwMDAwMDA",
+            key,
+            digest,
+            123456,
+            "worksheet.pdf",
+            "application/pdf",
+            "The worksheet we discussed",
+        ),
+        1_700_000_100_000,
+        86400,
+    )
     ids = (rng(16), rng(16), rng(16))
-    add("receipt", {"kind": "read", "message_ids": [h(i) for i in ids]}, c.Receipt(c.ReceiptKind.READ, ids),
-        1_700_000_200_000, 0)
-    add("receipt", {"kind": "delivered", "message_ids": [h(ids[0])]},
-        c.Receipt(c.ReceiptKind.DELIVERED, ids[:1]), 1_700_000_200_001, 0)
+    add(
+        "receipt",
+        {"kind": "read", "message_ids": [h(i) for i in ids]},
+        c.Receipt(c.ReceiptKind.READ, ids),
+        1_700_000_200_000,
+        0,
+    )
+    add(
+        "receipt",
+        {"kind": "delivered", "message_ids": [h(ids[0])]},
+        c.Receipt(c.ReceiptKind.DELIVERED, ids[:1]),
+        1_700_000_200_001,
+        0,
+    )
     add("timer", {"seconds": 604800}, c.TimerChange(604800), 1_700_000_300_000, 0)
     add("timer", {"seconds": 0}, c.TimerChange(0), 1_700_000_300_001, 0)
     target = rng(16)
@@ -53,12 +84,14 @@ def content() -> Json:
         ("trailing byte", text_bytes + b"\x00"),
         ("truncated", text_bytes[:-1]),
         ("text is not UTF-8", text_bytes[:hdr] + b"\x00\x00\x00\x02\xc3\x28"),
-        ("expire_after_s above one year", text_bytes[:hdr - 4] + (c.MAX_TIMER_S + 1).to_bytes(4, "big")
-         + text_bytes[hdr:]),
+        (
+            "expire_after_s above one year",
+            text_bytes[: hdr - 4] + (c.MAX_TIMER_S + 1).to_bytes(4, "big") + text_bytes[hdr:],
+        ),
         ("timer above one year", timer_bytes[:hdr] + (c.MAX_TIMER_S + 1).to_bytes(4, "big")),
-        ("receipt of zero messages", receipt_bytes[:hdr + 1] + b"\x00\x00"),
-        ("receipt naming a message twice", receipt_bytes[:hdr + 1] + b"\x00\x02" + ids[0] + ids[0]),
-        ("unknown receipt kind 3", receipt_bytes[:hdr] + b"\x03" + receipt_bytes[hdr + 1:]),
+        ("receipt of zero messages", receipt_bytes[: hdr + 1] + b"\x00\x00"),
+        ("receipt naming a message twice", receipt_bytes[: hdr + 1] + b"\x00\x02" + ids[0] + ids[0]),
+        ("unknown receipt kind 3", receipt_bytes[:hdr] + b"\x03" + receipt_bytes[hdr + 1 :]),
         ("empty", b""),
     ]
     return vector(
@@ -68,7 +101,11 @@ def content() -> Json:
         "'malformed' input must be refused with RemoteProtocolError.",
         seed,
         {"values": [j for j, _v in values], "malformed": [{"why": w, "data": h(d)} for w, d in malformed]},
-        {"result": "ok", "encoded": [h(e) for e in encoded],
-         "malformed": [{"why": w, **expect_error(RemoteProtocolError, c.Content.from_bytes, d)}
-                       for w, d in malformed]},
+        {
+            "result": "ok",
+            "encoded": [h(e) for e in encoded],
+            "malformed": [
+                {"why": w, **expect_error(RemoteProtocolError, c.Content.from_bytes, d)} for w, d in malformed
+            ],
+        },
     )

@@ -66,14 +66,15 @@ def device_auth() -> Json:
             "device_public": h(device.certificate.public),
             "timestamp": NOW,
             "requests": [{"method": m, "path": p, "body": h(b), "nonce": h(n)} for m, p, b, n, *_ in out_requests],
-            "failures": [{"why": w, "headers": hd, "method": m, "path": p, "relay_now": t}
-                         for w, hd, m, p, t in failures],
+            "failures": [
+                {"why": w, "headers": hd, "method": m, "path": p, "relay_now": t} for w, hd, m, p, t in failures
+            ],
         },
         {
             "result": "ok",
-            "requests": [{"content_sha256": bh, "canonical": c, "headers": hd}
-                         for _m, _p, _b, _n, bh, c, hd in out_requests],
-            "failures": [{"why": w, **expect_error(AuthError, check, hd, m, p, t)}
-                         for w, hd, m, p, t in failures],
+            "requests": [
+                {"content_sha256": bh, "canonical": c, "headers": hd} for _m, _p, _b, _n, bh, c, hd in out_requests
+            ],
+            "failures": [{"why": w, **expect_error(AuthError, check, hd, m, p, t)} for w, hd, m, p, t in failures],
         },
     )

@@ -36,12 +36,19 @@ def envelope() -> Json:
         ("batch", "trailing byte", batch + b"\x00"),
     ]
     parsers: dict[str, Callable[[bytes], object]] = {
-        "envelope": Envelope.from_bytes, "delivery": Delivery.from_bytes, "batch": decode_batch,
+        "envelope": Envelope.from_bytes,
+        "delivery": Delivery.from_bytes,
+        "batch": decode_batch,
     }
 
     def env_json(e: Envelope) -> Json:
-        return {"envelope_id": h(e.envelope_id), "recipient_device": h(e.recipient_device),
-                "delivery_token": h(e.delivery_token), "lifetime_s": e.lifetime_s, "ciphertext": h(e.ciphertext)}
+        return {
+            "envelope_id": h(e.envelope_id),
+            "recipient_device": h(e.recipient_device),
+            "delivery_token": h(e.delivery_token),
+            "lifetime_s": e.lifetime_s,
+            "ciphertext": h(e.ciphertext),
+        }
 
     return vector(
         "envelope",
@@ -52,8 +59,12 @@ def envelope() -> Json:
         {
             "envelope": env_json(env),
             "envelope2": env_json(env2),
-            "delivery": {"envelope_id": h(delivery.envelope_id), "received_at_ms": delivery.received_at_ms,
-                         "expires_at_ms": delivery.expires_at_ms, "ciphertext": h(delivery.ciphertext)},
+            "delivery": {
+                "envelope_id": h(delivery.envelope_id),
+                "received_at_ms": delivery.received_at_ms,
+                "expires_at_ms": delivery.expires_at_ms,
+                "ciphertext": h(delivery.ciphertext),
+            },
             "malformed": [{"kind": k, "why": w, "data": h(d)} for k, w, d in malformed],
         },
         {
@@ -63,7 +74,6 @@ def envelope() -> Json:
             "delivery": h(delivery_bytes),
             "batch": h(batch),
             "delivery_token_hash": h(delivery_token_hash(env.delivery_token)),
-            "malformed": [{"why": w, **expect_error(RemoteProtocolError, parsers[k], d)}
-                          for k, w, d in malformed],
+            "malformed": [{"why": w, **expect_error(RemoteProtocolError, parsers[k], d)} for k, w, d in malformed],
         },
     )

@@ -27,8 +27,9 @@ def address() -> Json:
         public = Ed25519PrivateKey.from_private_bytes(signing_seed).public_key().public_bytes_raw()
         addr = Address.from_identity_signing_key(public)
         assert Address.parse(addr.text) == addr
-        valid.append({"signing_seed": h(signing_seed), "signing_public": h(public), "address": h(addr.raw),
-                      "text": addr.text})
+        valid.append(
+            {"signing_seed": h(signing_seed), "signing_public": h(public), "address": h(addr.raw), "text": addr.text}
+        )
     text = valid[0]["text"]
     variants = [text.upper(), text.replace("-", " "), text.replace("-", ""), "  " + text + "\n"]
     for v in variants:
@@ -52,15 +53,16 @@ def address() -> Json:
         "and its text form. 'accepted_variants' must all parse to the first address; every 'invalid' text must "
         "be refused with InvalidAddress. signing_seed is the Ed25519 seed whose public key is signing_public.",
         seed,
-        {"signing_keys": [{"signing_seed": v["signing_seed"], "signing_public": v["signing_public"]} for v in valid],
-         "accepted_variants": variants,
-         "invalid": [{"why": why, "text": t} for why, t in invalid]},
+        {
+            "signing_keys": [{"signing_seed": v["signing_seed"], "signing_public": v["signing_public"]} for v in valid],
+            "accepted_variants": variants,
+            "invalid": [{"why": why, "text": t} for why, t in invalid],
+        },
         {
             "result": "ok",
             "addresses": [{"address": v["address"], "text": v["text"]} for v in valid],
             "accepted_variants_address": valid[0]["address"],
-            "invalid": [{"why": why, **expect_error(InvalidAddress, Address.parse, t)}
-                        for why, t in invalid],
+            "invalid": [{"why": why, **expect_error(InvalidAddress, Address.parse, t)} for why, t in invalid],
         },
     )
 
@@ -87,10 +89,16 @@ class Responder:
 
     def bundle(self, *, with_one_time: bool) -> bytes:
         if with_one_time:
-            return PreKeyBundle(self.identity.public, self.device.certificate, self.signed.public,
-                                self.one_time[0].public, self.kem_one_time.public).to_bytes()
-        return PreKeyBundle(self.identity.public, self.device.certificate, self.signed.public, None,
-                            self.kem_last_resort.public).to_bytes()
+            return PreKeyBundle(
+                self.identity.public,
+                self.device.certificate,
+                self.signed.public,
+                self.one_time[0].public,
+                self.kem_one_time.public,
+            ).to_bytes()
+        return PreKeyBundle(
+            self.identity.public, self.device.certificate, self.signed.public, None, self.kem_last_resort.public
+        ).to_bytes()
 
 
 def identity_and_bundle() -> Json:
@@ -103,8 +111,13 @@ def identity_and_bundle() -> Json:
         assert PreKeyBundle.from_bytes(b).to_bytes() == b
 
     def kem_json(k: KemPreKeyRecord) -> Json:
-        return {"key_id": k.key_id, "last_resort": k.last_resort, "seed": h(k.seed), "record": h(k.to_bytes()),
-                "public": h(k.public.to_bytes())}
+        return {
+            "key_id": k.key_id,
+            "last_resort": k.last_resort,
+            "seed": h(k.seed),
+            "record": h(k.to_bytes()),
+            "public": h(k.public.to_bytes()),
+        }
 
     return vector(
         "identity_and_bundle",
@@ -123,10 +136,15 @@ def identity_and_bundle() -> Json:
             "device_private": h(r.device.private_bytes()),
             "device_certificate": h(r.device.certificate.to_bytes()),
             "device_id": h(r.device.device_id),
-            "signed_prekey": {"key_id": r.signed.key_id, "created_at": NOW, "record": h(r.signed.to_bytes()),
-                              "public": h(r.signed.public.to_bytes())},
-            "one_time_prekeys": [{"key_id": k.key_id, "record": h(k.to_bytes()), "public": h(k.public.to_bytes())}
-                                 for k in r.one_time],
+            "signed_prekey": {
+                "key_id": r.signed.key_id,
+                "created_at": NOW,
+                "record": h(r.signed.to_bytes()),
+                "public": h(r.signed.public.to_bytes()),
+            },
+            "one_time_prekeys": [
+                {"key_id": k.key_id, "record": h(k.to_bytes()), "public": h(k.public.to_bytes())} for k in r.one_time
+            ],
             "kem_prekeys": [kem_json(r.kem_last_resort), kem_json(r.kem_one_time)],
             "bundle": h(bundle),
             "bundle_without_one_time": h(bundle_plain),
@@ -153,8 +171,14 @@ def bundle_forged_signature() -> Json:
     cases = []
     for why, offset in places:
         forged = flip(bundle, offset)
-        cases.append({"why": why, "offset": offset, "bundle": h(forged),
-                      **expect_error(InvalidSignature, PreKeyBundle.from_bytes, forged)})
+        cases.append(
+            {
+                "why": why,
+                "offset": offset,
+                "bundle": h(forged),
+                **expect_error(InvalidSignature, PreKeyBundle.from_bytes, forged),
+            }
+        )
     return vector(
         "bundle_forged_signature",
         "A valid bundle (keys generated as in identity_and_bundle, from this file's seed) and copies with one byte "
@@ -162,6 +186,10 @@ def bundle_forged_signature() -> Json:
         "InvalidSignature; the original parses.",
         seed,
         {"bundle": h(bundle), "cases": [{k: c[k] for k in ("why", "offset", "bundle")} for c in cases]},
-        {"result": "error", "error": "InvalidSignature", "original": outcome(PreKeyBundle.from_bytes, bundle),
-         "cases": [{k: c[k] for k in ("why", "result", "error")} for c in cases]},
+        {
+            "result": "error",
+            "error": "InvalidSignature",
+            "original": outcome(PreKeyBundle.from_bytes, bundle),
+            "cases": [{k: c[k] for k in ("why", "result", "error")} for c in cases],
+        },
     )

@@ -25,8 +25,9 @@ def keystore() -> Json:
     rec = RecordingRng(rng)
     blob = ks.seal_keys(keys, passphrase, params=params, rng=rec)
     salt, nonce = rec.outputs
-    key = hash_secret_raw(equivalent.encode(), salt, params.time_cost, params.memory_kib, params.parallelism,
-                          32, Type.ID)
+    key = hash_secret_raw(
+        equivalent.encode(), salt, params.time_cost, params.memory_kib, params.parallelism, 32, Type.ID
+    )
     assert ks.open_keys(blob, equivalent).to_bytes() == payload
     costly = blob[:10] + (ks.MAX_KDF.memory_kib + 1).to_bytes(4, "big") + blob[14:]
     cases = [
@@ -60,12 +61,10 @@ def keystore() -> Json:
             "payload": h(payload),
             "passphrase": passphrase,
             "passphrase_nfkc_utf8": h(equivalent.encode()),
-            "kdf": {"time_cost": params.time_cost, "memory_kib": params.memory_kib,
-                    "parallelism": params.parallelism},
+            "kdf": {"time_cost": params.time_cost, "memory_kib": params.memory_kib, "parallelism": params.parallelism},
             "salt": h(salt),
             "nonce": h(nonce),
             "cases": [{"why": w, "passphrase": pw, "blob": h(b)} for w, pw, b in cases],
         },
-        {"result": "ok", "key": h(key), "blob": h(blob), "address_text": keys.identity.address.text,
-         "cases": results},
+        {"result": "ok", "key": h(key), "blob": h(blob), "address_text": keys.identity.address.text, "cases": results},
     )

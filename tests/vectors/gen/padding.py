@@ -35,7 +35,10 @@ def padding() -> Json:
         "DecryptionError.",
         seed,
         {"lengths": lengths, "example": h(example), "bad_unpad": [{"why": w, "padded": h(p)} for w, p in bad_unpad]},
-        {"result": "ok", "sizes": sizes, "padded": h(padded),
-         "bad_unpad": [{"why": w, **expect_error(DecryptionError, unpad, p)}
-                       for w, p in bad_unpad]},
+        {
+            "result": "ok",
+            "sizes": sizes,
+            "padded": h(padded),
+            "bad_unpad": [{"why": w, **expect_error(DecryptionError, unpad, p)} for w, p in bad_unpad],
+        },
     )

@@ -136,8 +136,14 @@ def pqxdh_tampered(first: Json) -> Json:
     cases = []
     for why, offset in places:
         bad = flip(inner, offset)
-        cases.append({"why": why, "offset": offset, "inner_message": h(bad),
-                      **expect_error(DecryptionError, _accept, responder, bad, device_id)})
+        cases.append(
+            {
+                "why": why,
+                "offset": offset,
+                "inner_message": h(bad),
+                **expect_error(DecryptionError, _accept, responder, bad, device_id),
+            }
+        )
     inputs = _pqxdh_inputs(responder, initiator, initiator_device)
     inputs["original_inner_message"] = first["inputs"]["inner_message"]
     inputs["cases"] = [{k: c[k] for k in ("why", "offset", "inner_message")} for c in cases]
@@ -149,6 +155,9 @@ def pqxdh_tampered(first: Json) -> Json:
         "next to it, which is itself not reproducible (ML-KEM encapsulation takes no RNG).",
         seed_of("pqxdh_first_message"),
         inputs,
-        {"result": "error", "error": "DecryptionError",
-         "cases": [{k: c[k] for k in ("why", "result", "error")} for c in cases]},
+        {
+            "result": "error",
+            "error": "DecryptionError",
+            "cases": [{k: c[k] for k in ("why", "result", "error")} for c in cases],
+        },
     )

@@ -48,8 +48,17 @@ def _ratchet(name: str, description: str, script: list[_Step], expected_top: Jso
             assert plaintext is not None
             ct = state.encrypt(plaintext, ad, rng)
             sent[label], plain[label] = ct, plaintext
-            steps.append({"party": party, "action": action, "message": label, "plaintext": h(plaintext),
-                          "ciphertext": h(ct), "rng_outputs": rng.take(), "result": "ok"})
+            steps.append(
+                {
+                    "party": party,
+                    "action": action,
+                    "message": label,
+                    "plaintext": h(plaintext),
+                    "ciphertext": h(ct),
+                    "rng_outputs": rng.take(),
+                    "result": "ok",
+                }
+            )
             continue
         ct = sent[label] if tamper is None else tamper(sent[label])
         before = state.to_bytes()
@@ -85,10 +94,14 @@ def _ratchet(name: str, description: str, script: list[_Step], expected_top: Jso
         "nonce(12) || enc_header(56) || body; AD = associated_data.",
         seed,
         {
-            "root_key": h(root), "header_key_a": h(hka), "next_header_key_b": h(nhkb),
-            "responder_ratchet_private": h(responder_ratchet), "responder_ratchet_public": h(responder_pub),
+            "root_key": h(root),
+            "header_key_a": h(hka),
+            "next_header_key_b": h(nhkb),
+            "responder_ratchet_private": h(responder_ratchet),
+            "responder_ratchet_public": h(responder_pub),
             "associated_data": h(ad),
-            "initiator_rng_seed": h(seeds["initiator"]), "responder_rng_seed": h(seeds["responder"]),
+            "initiator_rng_seed": h(seeds["initiator"]),
+            "responder_rng_seed": h(seeds["responder"]),
             "initiator_init_rng_outputs": init_draws,
             "steps": steps,
         },

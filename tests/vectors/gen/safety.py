@@ -34,9 +34,17 @@ def safety_number() -> Json:
         "fingerprint). Each scanned payload compares to the listed result (match, mismatch, wrong_version, "
         "malformed); scanning never raises.",
         seed,
-        {"identity_a": h(alice.public.to_bytes()), "identity_b": h(bob.public.to_bytes()),
-         "scans": [{"why": w, "payload": h(p)} for w, p in scans]},
-        {"result": "ok", "digits": number.digits, "display": number.display(),
-         "fingerprints": [h(f) for f in number.fingerprints], "qr_payload": h(payload),
-         "scans": [{"why": w, "scan": number.verify_scan(p).value} for w, p in scans]},
+        {
+            "identity_a": h(alice.public.to_bytes()),
+            "identity_b": h(bob.public.to_bytes()),
+            "scans": [{"why": w, "payload": h(p)} for w, p in scans],
+        },
+        {
+            "result": "ok",
+            "digits": number.digits,
+            "display": number.display(),
+            "fingerprints": [h(f) for f in number.fingerprints],
+            "qr_payload": h(payload),
+            "scans": [{"why": w, "scan": number.verify_scan(p).value} for w, p in scans],
+        },
     )

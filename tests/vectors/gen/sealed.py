@@ -82,15 +82,21 @@ def sealed_wrong_recipient() -> Json:
         "itself opens for recipient_identity_private.",
         seed,
         {
-            "draw_order": [*_SEALED_ORDER, "other identity: IdentityKeyPair.generate from a second DRBG seeded "
-                           "with seed || '/other' (ASCII)"],
+            "draw_order": [
+                *_SEALED_ORDER,
+                "other identity: IdentityKeyPair.generate from a second DRBG seeded with seed || '/other' (ASCII)",
+            ],
             "recipient_identity_private": h(recipient.private_bytes()),
             "other_identity_private": h(other.private_bytes()),
             "sealed": h(sealed),
-            "cases": [{"why": why, "opener": "other" if who is other else "recipient", "sealed": h(s)}
-                      for why, who, s in cases_in],
+            "cases": [
+                {"why": why, "opener": "other" if who is other else "recipient", "sealed": h(s)}
+                for why, who, s in cases_in
+            ],
         },
-        {"result": "error", "error": "DecryptionError",
-         "cases": [{"why": why, **expect_error(DecryptionError, unseal, who, s)}
-                   for why, who, s in cases_in]},
+        {
+            "result": "error",
+            "error": "DecryptionError",
+            "cases": [{"why": why, **expect_error(DecryptionError, unseal, who, s)} for why, who, s in cases_in],
+        },
     )
