@@ -12,7 +12,8 @@ Version 1 layout (all integers big-endian; ``varN`` is an N-bit length prefix th
 
 Encoding is canonical: exactly one byte string per value, so ``Content.from_bytes(x).to_bytes() == x`` for
 every accepted ``x``. Parsing rejects trailing bytes, unknown versions, types and kinds, invalid UTF-8 and
-every value outside the limits below with :class:`RemoteProtocolError` and nothing else. Building a value
+every value outside the limits below (including a C0 control other than tab and newline in a text or a
+caption) with :class:`RemoteProtocolError` and nothing else. Building a value
 outside them raises ``ValueError`` (a programmer mistake). The encoded content is then padded to a bucket
 and encrypted by the ratchet. Content is confidential: no ``repr`` shows text, file names, captions or keys.
 """
@@ -77,6 +78,11 @@ _BLOB_ID_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 _NAME_FORBIDDEN = frozenset("/\\\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Path separators, and the bidirectional controls that can make a name like ``photo<U+202E>gpj.exe`` display
 as ``photoexe.jpg`` (a classic way to disguise a program as a picture)."""
+_TEXT_CONTROLS = frozenset(chr(c) for c in range(0x20)) - {"\t", "\n"}
+"""C0 controls a text or caption may not hold: all but tab and newline. ESC starts terminal escape sequences
+(move the cursor, recolour, retitle the window), CR returns to the start of the line and BS/DEL-style
+controls overwrite what was shown, so a message holding them could forge what a naive viewer displays (a
+line "from" someone else). Refused at the content layer so that no integrator has to remember it."""
 _MIME_ALPHABET = frozenset(chr(c) for c in range(0x21, 0x7F))
 """Printable ASCII without spaces, e.g. ``image/png`` or ``text/plain;charset=utf-8``."""
 
@@ -134,14 +140,22 @@ def _utf8(name: str, value: str, limit: int) -> bytes:
     return data
 
 
+def _check_controls(name: str, value: str) -> None:
+    """Refuse the C0 controls of :data:`_TEXT_CONTROLS` in a text or caption (``ValueError``)."""
+    if not _TEXT_CONTROLS.isdisjoint(value):
+        raise ValueError(f"the {name} holds a control character (only tab and newline are allowed)")
+
+
 @dataclass(frozen=True, slots=True)
 class Text:
-    """A text message (UTF-8, at most :data:`MAX_TEXT_BYTES`). Its ``repr`` never shows the text."""
+    """A text message (UTF-8, at most :data:`MAX_TEXT_BYTES`; no C0 control but tab and newline). Its
+    ``repr`` never shows the text."""
 
     body: str
 
     def __post_init__(self) -> None:
         _utf8("text", self.body, MAX_TEXT_BYTES)
+        _check_controls("text", self.body)
 
     def __repr__(self) -> str:
         return "Text(<redacted>)"
@@ -153,7 +167,8 @@ class AttachmentPointer:
 
     ``key`` opens the blob, ``digest`` is SHA-256 of the whole ciphertext blob, ``size`` the exact plaintext
     length. ``name`` is a bare file name (no path separators, control or bidi characters; may be empty),
-    ``mime`` a media type in printable ASCII (may be empty: unknown). ``repr`` shows only a blob id prefix
+    ``mime`` a media type in printable ASCII (may be empty: unknown), ``caption`` UTF-8 text with no C0
+    control but tab and newline. ``repr`` shows only a blob id prefix
     and the size.
     """
 
@@ -182,6 +197,7 @@ class AttachmentPointer:
         if not set(self.mime) <= _MIME_ALPHABET:
             raise ValueError("a media type is printable ASCII without spaces")
         _utf8("caption", self.caption, MAX_CAPTION_BYTES)
+        _check_controls("caption", self.caption)
 
     def __repr__(self) -> str:
         return f"AttachmentPointer(blob={self.blob_id[:8]}…, size={self.size})"

@@ -73,6 +73,8 @@ def content() -> Json:
     add("timer", {"seconds": 0}, c.TimerChange(0), 1_700_000_300_001, 0)
     target = rng(16)
     add("delete", {"target_id": h(target)}, c.Delete(target), 1_700_000_400_000, 0)
+    tabbed = "Homework:\n\t1. sleep diary\n\t2. walk"
+    add("text", {"text": tabbed}, c.Text(tabbed), 1_700_000_500_000, 0)
     encoded = [v.to_bytes() for _j, v in values]
     for data, (_j, v) in zip(encoded, values, strict=True):
         assert c.Content.from_bytes(data) == v
@@ -93,12 +95,15 @@ def content() -> Json:
         ("receipt naming a message twice", receipt_bytes[: hdr + 1] + b"\x00\x02" + ids[0] + ids[0]),
         ("unknown receipt kind 3", receipt_bytes[:hdr] + b"\x03" + receipt_bytes[hdr + 1 :]),
         ("empty", b""),
+        ("text holds ESC (a C0 control)", text_bytes[:hdr] + b"\x00\x00\x00\x07ok\x1b[2Kx"),
+        ("text holds CR (a C0 control)", text_bytes[:hdr] + b"\x00\x00\x00\x06ok\rDr."),
     ]
     return vector(
         "content",
         "Message content encoding (canonical: one byte string per value). Each value in inputs.values encodes "
         "to the bytes at the same index of expected.encoded and parses back to an equal value. Each "
-        "'malformed' input must be refused with RemoteProtocolError.",
+        "'malformed' input must be refused with RemoteProtocolError: among them texts holding a C0 control "
+        "other than tab and newline (the last value holds tab and newline and is accepted).",
         seed,
         {"values": [j for j, _v in values], "malformed": [{"why": w, "data": h(d)} for w, d in malformed]},
         {
