@@ -485,16 +485,28 @@ class Client:
         Giving an existing contact's name a *different* address records an identity change: sending is
         blocked until :meth:`accept_identity` or :meth:`verify`.
 
+        Adding the invite of the identity already pinned rejects a pending change (see
+        :meth:`reject_identity`); adding the invite of someone who wrote first accepts their request.
+
         Raises:
             InvalidInvite, InvalidAddress: the code or address is mistyped.
             ContactExists: the address already belongs to a contact with another name.
             ValueError: empty name.
         """
-        return self._contacts.add(name, invite, token=token)
+        contact = self._contacts.add(name, invite, token=token)
+        return public_contact(self._messaging.accept_request(self._contacts.find(contact.address)))
 
     def rename_contact(self, peer: str, new_name: str) -> Contact:
-        """Give a contact another local name. Raises :class:`UnknownContact`, :class:`ContactExists`."""
-        return self._contacts.rename(peer, new_name)
+        """Give a contact another local name (which also accepts a request). Raises :class:`UnknownContact`,
+        :class:`ContactExists`."""
+        contact = self._contacts.rename(peer, new_name)
+        return public_contact(self._messaging.accept_request(self._contacts.find(contact.address)))
+
+    def accept_contact(self, peer: str) -> Contact:
+        """Accept a contact that a stranger's first message created (:attr:`Contact.request`): from now on
+        delivery and read receipts are sent, starting with those held back (queued; they go out with the next
+        sync or flush). Replying, renaming them or adding their invite accepts them too."""
+        return public_contact(self._messaging.accept_request(self._contacts.find(peer)))
 
     async def start_thread(self, peer: str) -> Contact:
         """Fetch the peer's prekey bundles and run key agreement with each device that has no session yet.
@@ -530,6 +542,15 @@ class Client:
     def accept_identity(self, peer: str) -> Contact:
         """Accept a contact's changed identity (as unverified) so that sending works again."""
         return self._trust.accept(peer)
+
+    def reject_identity(self, peer: str) -> Contact:
+        """Reject a contact's pending identity change and keep the identity pinned before it.
+
+        Until the user accepts or rejects a change, the new identity cannot act on the thread (its receipts,
+        timer changes and deletions are ignored) and its messages are named by its own address. Rejecting
+        moves what it wrote to a contact of its own, named by its address; sending to ``peer`` works again.
+        """
+        return self._trust.reject(peer)
 
     # -- sending --------------------------------------------------------------------------------------
     async def send_text(self, peer: str, text: str, *, expire_after_s: int | None = None) -> Message:

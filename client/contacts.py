@@ -16,6 +16,7 @@ from .errors import ClientError, ContactExists, UnknownContact
 from .events import IdentityChanged
 from .invite import INVITE_PREFIX, Invite
 from .models import Contact
+from .pinning import reject_pending
 from .records import ContactRecord
 from .store import Store
 from .views import public_contact
@@ -93,6 +94,9 @@ class Contacts:
                     by_addr.pending_token = inv.token
                 else:
                     by_addr.token = inv.token
+                    if by_addr.changed and by_addr.pending_address is not None:
+                        # The invite of the identity already pinned: the pending change is rejected.
+                        reject_pending(store, by_addr, self.auto_name(Address(by_addr.pending_address)))
                 by_addr.name, by_addr.auto_named = name, False
                 store.save_contact(by_addr)
                 return public_contact(by_addr)

@@ -65,7 +65,7 @@ from .prekey_store import PreKeyStore
 from .records import AttachmentRecord, ContactRecord, MessageRecord
 from .sessions import Sessions
 from .store import Store
-from .views import public_message
+from .views import public_message, sender_name
 
 _log = logging.getLogger(__name__)
 
@@ -189,6 +189,7 @@ class Inbox:
                 sender.reply_token,
                 ident,
                 auto_named=True,
+                request=True,  # a stranger: no receipts until the user accepts them
             )
             return rec, False
         if rec.changed and rec.pending_address == address.raw:
@@ -208,9 +209,18 @@ class Inbox:
         return rec, False
 
     def _apply(self, rec: ContactRecord, content: Content, flagged: bool, now: int, events: list[Event]) -> None:
+        """Store a message, or apply a receipt, timer change or deletion.
+
+        ``flagged``: the sender is an identity the user has not accepted for this contact. Its messages are
+        stored (marked, and named by the sender's own address), but it cannot act on the thread: its receipts,
+        timer changes and deletions are ignored.
+        """
         store = self._store
         body = content.body
         mid = content.message_id
+        if flagged and not isinstance(body, Text | AttachmentPointer):
+            _log.warning("ignoring a control message from an identity that is not accepted")
+            return
         if isinstance(body, Text | AttachmentPointer):
             if store.has_message(mid):
                 return  # the same message arrived twice: shown once
@@ -239,8 +249,9 @@ class Inbox:
             )
             store.save_message(msg)
             store.mark_unreported(mid)
-            events.append(MessageReceived(rec.name, public_message(msg, rec.name)))
-            if not flagged:
+            shown_as = sender_name(rec, msg)
+            events.append(MessageReceived(shown_as, public_message(msg, shown_as)))
+            if not flagged and not rec.request:
                 self._follow_ups.receipts.setdefault(rec.contact_id, []).append(mid)
             if att is not None:
                 self._follow_ups.downloads.append(mid.hex())

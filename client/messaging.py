@@ -18,7 +18,9 @@ from pathlib import Path
 
 from confide.keys.encoding import RNG
 from confide.protocol.content import (
+    MAX_CAPTION_BYTES,
     MAX_RECEIPT_IDS,
+    MAX_TEXT_BYTES,
     Body,
     Content,
     Delete,
@@ -44,11 +46,29 @@ from .relay import ProgressCallback
 from .sessions import Sessions
 from .store import Store
 from .timers import check_timer, expiry_from, relay_lifetime
-from .views import public_contact, public_message
+from .views import public_contact, public_message, sender_name
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _checked_text(text: str, what: str, limit: int, too_long_hint: str) -> str:
+    """``text`` if a content can carry it (SPEC §8), else a :class:`ClientError` saying what to change."""
+    if not isinstance(text, str):
+        raise TypeError(f"the {what} must be a str")
+    if any(ord(c) < 0x20 and c not in "\t\n" for c in text):
+        raise ClientError(
+            f"the {what} holds a control character (such as ESC or a carriage return); only tab and newline "
+            "are allowed, nothing was sent"
+        )
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ClientError(f"the {what} is not valid Unicode; nothing was sent") from None
+    if size > limit:
+        raise ClientError(f"the {what} is longer than {limit} bytes; {too_long_hint}")
+    return text
 
 
 class Messaging:
@@ -87,6 +107,22 @@ class Messaging:
             )
         if not self._sessions.of(rec):
             rec = await self._sessions.start(rec)
+        return self.accept_request(rec)  # writing to someone accepts them
+
+    def accept_request(self, rec: ContactRecord) -> ContactRecord:
+        """Accept a contact that a stranger's first message created: receipts flow from now on, starting with
+        DELIVERED (and READ for what was read) for what arrived while it was a request. They are queued here
+        and go out with the next flush."""
+        if not rec.request:
+            return rec
+        rec.request = False
+        incoming = [m for m in self._store.thread(rec.contact_id) if m.direction == Direction.IN]
+        with self._store.transaction():
+            self._store.save_contact(rec)
+            if rec.token is not None and not rec.changed and self._sessions.of(rec):
+                self._queue_receipts(rec, ReceiptKind.DELIVERED, [m.message_id for m in incoming])
+                read = [m.message_id for m in incoming if m.status == MessageStatus.READ]
+                self._queue_receipts(rec, ReceiptKind.READ, read)
         return rec
 
     def queue(self, rec: ContactRecord, content: Content, record: MessageRecord | None) -> None:
@@ -152,14 +188,11 @@ class Messaging:
         """Send a text message (see the module docstring for what the returned status means).
 
         Raises (nothing is kept):
-            UntrustedIdentity, UnknownContact; ClientError when the text is too long or the contact has no
-            invite; RelayUnreachable, RelayError when there is no session yet and the peer's keys cannot be
+            UntrustedIdentity, UnknownContact; ClientError when the text is too long, holds a control character
+            other than tab and newline (SPEC §8), or the contact has no invite; RelayUnreachable, RelayError when there is no session yet and the peer's keys cannot be
             fetched.
         """
-        try:
-            body = Text(text)
-        except ValueError as exc:
-            raise ClientError("the message is too long for one text; send it as a file") from exc
+        body = Text(_checked_text(text, "message", MAX_TEXT_BYTES, "send it as a file"))
         rec = await self._prepare(self._contacts.find(peer))
         expire = rec.timer_s if expire_after_s is None else check_timer(expire_after_s)
         return await self._send(rec, body, expire_after_s=expire, kind=MessageKind.TEXT, text=text)
@@ -180,6 +213,7 @@ class Messaging:
             AttachmentError: unreadable or too large a file; plus what :meth:`send_text` raises, and
             RelayUnreachable/RelayError when the upload fails.
         """
+        _checked_text(caption, "caption", MAX_CAPTION_BYTES, "send the note as a text message")
         rec = await self._prepare(self._contacts.find(peer))
         expire = rec.timer_s if expire_after_s is None else check_timer(expire_after_s)
         att, pointer = await self._attachments.upload(
@@ -219,18 +253,21 @@ class Messaging:
 
     async def send_receipt(self, rec: ContactRecord, kind: ReceiptKind, ids: list[bytes]) -> None:
         """Tell the peer these messages were delivered or read (skipped without a usable session)."""
-        if rec.token is None or rec.changed or not self._sessions.of(rec):
+        if rec.token is None or rec.changed or rec.request or not self._sessions.of(rec):
             return
+        self._queue_receipts(rec, kind, ids)
+        await self._outbox.flush()
+
+    def _queue_receipts(self, rec: ContactRecord, kind: ReceiptKind, ids: list[bytes]) -> None:
         for i in range(0, len(ids), MAX_RECEIPT_IDS):
             chunk = tuple(ids[i : i + MAX_RECEIPT_IDS])
             self.queue(rec, Content(new_message_id(self._rng), _now_ms(), 0, Receipt(kind, chunk)), None)
-        await self._outbox.flush()
 
     # -- reading --------------------------------------------------------------------------------------
     def history(self, peer: str) -> list[Message]:
         """The thread with ``peer``, oldest first."""
         rec = self._contacts.find(peer)
-        return [public_message(m, rec.name) for m in self._store.thread(rec.contact_id)]
+        return [public_message(m, sender_name(rec, m)) for m in self._store.thread(rec.contact_id)]
 
     async def mark_read(self, peer: str, *, now_ms: int | None = None) -> int:
         """Mark the peer's unread messages read (starting their timers) and send READ receipts; returns how
@@ -245,7 +282,7 @@ class Messaging:
                     m.expires_at_ms = expiry_from(now, m.expire_after_s)
                     self._store.save_message(m)
                     ids.append(m.message_id)
-        if ids and rec.token is not None and not rec.changed:
+        if ids and rec.token is not None and not rec.changed and not rec.request:
             with contextlib.suppress(RelayUnreachable, RelayError):
                 await self.send_receipt(rec, ReceiptKind.READ, ids)
         return len(ids)

@@ -121,6 +121,10 @@ class Contact:
     timer_s: int
     fingerprint: str | None
     can_send: bool
+    request: bool = False
+    """A stranger wrote first and the user has not accepted them yet (:meth:`Client.accept_contact`, a reply,
+    a rename or their invite accept it): until then no delivery or read receipts tell them this device is
+    active."""
 
 
 @dataclass(frozen=True, slots=True)

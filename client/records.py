@@ -93,6 +93,8 @@ class ContactRecord:
     pending_address: bytes | None = None
     pending_identity: bytes | None = field(default=None, repr=False)
     pending_token: bytes | None = field(default=None, repr=False)
+    request: bool = False
+    """Created because a stranger wrote first: no receipts are sent until the user accepts the contact."""
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -108,6 +110,7 @@ class ContactRecord:
                 "pending_address": _b(self.pending_address),
                 "pending_identity": _b(self.pending_identity),
                 "pending_token": _b(self.pending_token),
+                "request": self.request,
             }
         ).encode()
 
@@ -128,6 +131,7 @@ class ContactRecord:
                 _ub(o["pending_address"]),
                 _ub(o["pending_identity"]),
                 _ub(o["pending_token"]),
+                bool(o.get("request", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StorageError("a stored contact is damaged") from exc

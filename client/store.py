@@ -262,6 +262,12 @@ class Store:
         ).fetchall()
         return [self._message_from_row(r) for r in rows]
 
+    def move_message(self, message_id: bytes, contact_id: str) -> None:
+        """Put a message in another thread (its sealed data is bound to its row id, not to the thread)."""
+        self._db.execute(
+            "UPDATE messages SET contact_id = ? WHERE id = ?", (contact_id, self._message_row_id(message_id))
+        )
+
     def mark_unreported(self, message_id: bytes) -> None:
         """Flag a stored incoming message as not yet reported to the application."""
         self._db.execute("UPDATE messages SET unreported = 1 WHERE id = ?", (self._message_row_id(message_id),))

@@ -14,7 +14,7 @@ from confide.keys.secret_keys import SecretKeys
 from .contacts import Contacts
 from .errors import ClientError, VerificationFailed
 from .models import Contact
-from .pinning import accept_pending
+from .pinning import accept_pending, reject_pending
 from .records import ContactRecord
 from .sessions import Sessions
 from .store import Store
@@ -81,6 +81,16 @@ class Trust:
         rec.verified = True
         with self._store.transaction():
             self._store.save_contact(rec)
+        return public_contact(rec)
+
+    def reject(self, peer: str) -> Contact:
+        """Reject a contact's pending identity change and keep the identity pinned before it. What the
+        rejected identity wrote moves to a contact of its own, named by its address."""
+        rec = self._contacts.find(peer)
+        if rec.changed and rec.pending_address is not None:
+            name = self._contacts.auto_name(Address(rec.pending_address))
+            with self._store.transaction():
+                reject_pending(self._store, rec, name)
         return public_contact(rec)
 
     def accept(self, peer: str) -> Contact:

@@ -40,6 +40,13 @@ def trust_of(rec: ContactRecord) -> Trust:
 def public_contact(rec: ContactRecord) -> Contact:
     """``rec`` as a :class:`Contact`."""
     fp = IdentityPublicKey.from_bytes(rec.identity).fingerprint() if rec.identity else None
-    return Contact(
-        rec.name, Address(rec.address).text, trust_of(rec), rec.timer_s, fp, rec.token is not None and not rec.changed
-    )
+    can_send = rec.token is not None and not rec.changed
+    return Contact(rec.name, Address(rec.address).text, trust_of(rec), rec.timer_s, fp, can_send, rec.request)
+
+
+def sender_name(rec: ContactRecord, m: MessageRecord) -> str:
+    """Who a thread entry is shown as coming from: the contact's name, except a message from an identity the
+    user has not accepted yet, which is named by that identity's address (never by the trusted name)."""
+    if m.unverified_identity and rec.changed and rec.pending_address is not None:
+        return Address(rec.pending_address).text
+    return rec.name
