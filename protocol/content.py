@@ -9,6 +9,7 @@ Version 1 layout (all integers big-endian; ``varN`` is an N-bit length prefix th
     RECEIPT    (3): kind u8 || count u16 || message_id(16) * count
     TIMER      (4): seconds u32
     DELETE     (5): target_id(16)
+    RESET      (6): failed u16 (1..65535)
 
 Encoding is canonical: exactly one byte string per value, so ``Content.from_bytes(x).to_bytes() == x`` for
 every accepted ``x``. Parsing rejects trailing bytes, unknown versions, types and kinds, invalid UTF-8 and
@@ -54,6 +55,9 @@ MAX_TIMER_S = 365 * 24 * 3600
 """Longest disappearing-message timer and per-message expiry: one year. Beyond that a timer protects
 nothing a user would notice, and the bound keeps timestamps arithmetic far from overflow."""
 
+MAX_RESET_FAILED = 0xFFFF
+"""A reset request counts the failed messages in a u16; a count above it is reported as the maximum."""
+
 _U64_MAX = 2**64 - 1
 _HEADER_LEN = 1 + 1 + MESSAGE_ID_LEN + 8 + 4
 MAX_CONTENT_LEN = _HEADER_LEN + max(
@@ -95,6 +99,7 @@ class ContentType(enum.IntEnum):
     RECEIPT = 3
     TIMER = 4
     DELETE = 5
+    RESET = 6
 
 
 class ReceiptKind(enum.IntEnum):
@@ -248,7 +253,21 @@ class Delete:
         return f"Delete(target={self.target_id.hex()})"
 
 
-Body = Text | AttachmentPointer | Receipt | TimerChange | Delete
+@dataclass(frozen=True, slots=True)
+class ResetRequest:
+    """A session reset request: the sender could not decrypt ``failed`` of our messages, started a new session
+    and sent this on it; resend on it what it has not confirmed. Sent automatically by a client that could not
+    decrypt a message from an authenticated sender (SPEC §8: the reset rules)."""
+
+    failed: int
+
+    def __post_init__(self) -> None:
+        _check_int("failed", self.failed, MAX_RESET_FAILED)
+        if self.failed < 1:
+            raise ValueError("a reset request names at least one failed message")
+
+
+Body = Text | AttachmentPointer | Receipt | TimerChange | Delete | ResetRequest
 
 _TYPE_OF: dict[type, ContentType] = {
     Text: ContentType.TEXT,
@@ -256,6 +275,7 @@ _TYPE_OF: dict[type, ContentType] = {
     Receipt: ContentType.RECEIPT,
     TimerChange: ContentType.TIMER,
     Delete: ContentType.DELETE,
+    ResetRequest: ContentType.RESET,
 }
 
 
@@ -277,7 +297,7 @@ class Content:
         _check_int("sent_at_ms", self.sent_at_ms, _U64_MAX)
         _check_int("expire_after_s", self.expire_after_s, MAX_TIMER_S)
         if type(self.body) not in _TYPE_OF:
-            raise TypeError("body must be Text, AttachmentPointer, Receipt, TimerChange or Delete")
+            raise TypeError("body must be Text, AttachmentPointer, Receipt, TimerChange, Delete or ResetRequest")
 
     @property
     def type(self) -> ContentType:
@@ -316,6 +336,8 @@ class Content:
                 w.raw(mid)
         elif isinstance(body, TimerChange):
             w.u32(body.seconds)
+        elif isinstance(body, ResetRequest):
+            w.u16(body.failed)
         else:
             w.raw(body.target_id)
         return w.bytes()
@@ -365,6 +387,8 @@ def _parse_body(kind: int, r: Reader) -> Body:
         return TimerChange(r.u32())
     if kind == ContentType.DELETE:
         return Delete(r.raw(MESSAGE_ID_LEN))
+    if kind == ContentType.RESET:
+        return ResetRequest(r.u16())
     raise RemoteProtocolError("unknown content type: the sender may need to update Confide")
 
 
@@ -386,6 +410,7 @@ __all__ = [
     "Delete",
     "Receipt",
     "ReceiptKind",
+    "ResetRequest",
     "Text",
     "TimerChange",
     "new_message_id",

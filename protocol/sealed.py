@@ -103,9 +103,16 @@ class Opened:
     new_session: bool
     used_one_time_prekey: int | None
     used_kem_prekey: int | None
+    archived: bool = False
+    """The message was decrypted by an archived session (not the current one): see :func:`prefer_session`."""
+    signed_prekey_id: int | None = None
+    """For a new session: the signed prekey its prekey message named (remember its base key that long)."""
 
     def __repr__(self) -> str:
-        return f"Opened(sender={self.sender!r}, {len(self.plaintext)} bytes, new_session={self.new_session})"
+        return (
+            f"Opened(sender={self.sender!r}, {len(self.plaintext)} bytes, new_session={self.new_session}, "
+            f"archived={self.archived})"
+        )
 
 
 @lru_cache(maxsize=SENDER_CERT_CACHE_SIZE)
@@ -174,17 +181,27 @@ def seal_message(
     return seal(sender_identity, sender, session.peer_identity, session.encrypt(plaintext, rng), rng)
 
 
+FindSession = Callable[[IdentityPublicKey, bytes], Session | None]
+"""The current session with a peer device (identity, device id), or None."""
+FindArchived = Callable[[IdentityPublicKey, bytes], list[Session]]
+"""The archived sessions with a peer device, most recent first (at most MAX_ARCHIVED_SESSIONS)."""
+BaseKeySeen = Callable[[IdentityPublicKey, bytes, bytes], bool]
+"""Whether a session with this base key was already accepted from this peer device (identity, device id,
+base key): the replay guard for prekey messages (SPEC §4.1)."""
+
+
 def open_sealed(
     local: IdentityKeyPair,
     sealed: bytes,
     *,
-    find_session: Callable[[IdentityPublicKey, bytes], Session | None],
+    find_session: FindSession,
     prekeys: PreKeyLookup,
     rng: RNG,
+    find_archived: FindArchived | None = None,
+    base_key_seen: BaseKeySeen | None = None,
 ) -> Opened:
-    """Unseal, then decrypt with the sender's session (or a new one for a prekey message).
-
-    All-or-nothing: a session returned by ``find_session`` is changed only when this returns.
+    """Unseal, then decrypt with the sender's sessions (or a new one for a prekey message): see
+    :func:`open_inner`.
 
     Raises:
         DuplicateMessage: the message was already decrypted.
@@ -193,8 +210,44 @@ def open_sealed(
         DecryptionError: anything else (the sealed layer itself did not open).
     """
     sender, inner = unseal(local, sealed)
+    return open_inner(
+        local,
+        sender,
+        inner,
+        find_session=find_session,
+        prekeys=prekeys,
+        rng=rng,
+        find_archived=find_archived,
+        base_key_seen=base_key_seen,
+    )
+
+
+def open_inner(
+    local: IdentityKeyPair,
+    sender: SenderCertificate,
+    inner: bytes,
+    *,
+    find_session: FindSession,
+    prekeys: PreKeyLookup,
+    rng: RNG,
+    find_archived: FindArchived | None = None,
+    base_key_seen: BaseKeySeen | None = None,
+) -> Opened:
+    """Decrypt an unsealed inner message from ``sender`` (SPEC §4.1). All-or-nothing: a session returned by
+    ``find_session`` or ``find_archived`` is changed only when this returns, and only the one in ``Opened``.
+
+    Order: the message is parsed first; a prekey message is decrypted by the session with its base key
+    (current or archived); a prekey message with no such session is refused when ``base_key_seen`` says that
+    base key was already accepted (a replay, or a session this device lost), and otherwise starts a new
+    session. A normal message is tried on the current session, then on each archived one, most recent first.
+
+    Raises:
+        DuplicateMessage: already decrypted, or a prekey message of a session we hold whose keys are gone.
+        UndecryptableMessage: no session of ours decrypts it, or a first message whose base key was already
+            accepted; ``exc.sender`` names the sender.
+    """
     try:
-        return _open_inner(local, sender, inner, find_session, prekeys, rng)
+        return _open_inner(local, sender, inner, find_session, find_archived, base_key_seen, prekeys, rng)
     except DuplicateMessage:
         raise
     except DecryptionError as exc:
@@ -205,7 +258,9 @@ def _open_inner(
     local: IdentityKeyPair,
     sender: SenderCertificate,
     inner: bytes,
-    find_session: Callable[[IdentityPublicKey, bytes], Session | None],
+    find_session: FindSession,
+    find_archived: FindArchived | None,
+    base_key_seen: BaseKeySeen | None,
     prekeys: PreKeyLookup,
     rng: RNG,
 ) -> Opened:
@@ -213,15 +268,40 @@ def _open_inner(
         kind, header, body = parse_inner(inner)
     except ProtocolError as exc:
         raise DecryptionError("message could not be decrypted") from exc
-    existing = find_session(sender.identity, sender.device_id)
+    current = find_session(sender.identity, sender.device_id)
+    archived = find_archived(sender.identity, sender.device_id) if find_archived is not None else []
     if kind == MSG_PREKEY:
         assert header is not None
         if header.initiator != sender.identity:
             raise DecryptionError("message could not be decrypted")
-        if existing is None or existing.base_key != header.ephemeral:
-            session, plaintext, otk, kem = accept_session(local, header, body, sender.device_id, prekeys, rng)
-            return Opened(sender, plaintext, session, True, otk, kem)
-    if existing is None:
+        for i, known in enumerate([current, *archived]):
+            if known is not None and known.base_key == header.ephemeral:
+                try:
+                    plaintext = known.decrypt(inner, rng)
+                except DuplicateMessage:
+                    raise
+                except DecryptionError as exc:  # the sealed layer opened, so these are the sender's own bytes
+                    raise DuplicateMessage("an old message of a known session (its keys are gone)") from exc
+                return Opened(sender, plaintext, known, False, None, None, archived=i > 0)
+        if base_key_seen is not None and base_key_seen(sender.identity, sender.device_id, header.ephemeral):
+            # A replay of a first message, or a session this device lost: never accepted again.
+            raise DecryptionError("a first message whose session was already accepted")
+        session, plaintext, otk, kem = accept_session(local, header, body, sender.device_id, prekeys, rng)
+        return Opened(sender, plaintext, session, True, otk, kem, signed_prekey_id=header.signed_prekey_id)
+    if current is None and not archived:
         raise DecryptionError("message could not be decrypted (no session with this sender)")
-    plaintext = existing.decrypt(inner, rng)
-    return Opened(sender, plaintext, existing, False, None, None)
+    duplicate: DuplicateMessage | None = None
+    for i, known in enumerate([current, *archived]):
+        if known is None:
+            continue
+        try:
+            plaintext = known.decrypt(inner, rng)
+        except DuplicateMessage as exc:
+            duplicate = duplicate or exc
+            continue
+        except DecryptionError:
+            continue
+        return Opened(sender, plaintext, known, False, None, None, archived=i > 0)
+    if duplicate is not None:
+        raise duplicate
+    raise DecryptionError("message could not be decrypted (no session of ours opens it)")

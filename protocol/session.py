@@ -156,6 +156,34 @@ class Session:
         return f"Session(peer={self.peer_identity.address.text}, device={self.peer_device_id.hex()})"
 
 
+MAX_ARCHIVED_SESSIONS = 40
+"""Earlier sessions kept per peer device besides the current one (libsignal keeps 40 too). Both sides of a
+simultaneous first message, a peer's reset and messages still in flight on a replaced session all need the
+older session to decrypt; 40 covers far more of them than a person produces, while bounding what each
+incoming message may cost (one header trial per archived session) and what a stolen store holds."""
+
+
+def prefer_session(candidate: Session, current: Session | None, *, fresh: bool) -> bool:
+    """Whether ``candidate`` should become the current session (the one used to send) instead of ``current``.
+
+    ``fresh`` means ``candidate`` was just accepted from a prekey message whose base key was never seen
+    before; otherwise it is an archived session that just decrypted a message. The rule (SPEC §4.1):
+
+    1. no current session: take the candidate;
+    2. the current session is still *pending* (we started it and no reply has come: the peer may never have
+       seen it): the session with the lower base key wins. Both sides compare the same two base keys, so
+       a simultaneous first message converges on one session whatever order messages arrive in;
+    3. the current session is established: a fresh session replaces it (the peer started over: a reset,
+       a reinstall); an archived one never does (an older session never replaces one that has received a
+       reply, however late a message on it arrives).
+    """
+    if current is None:
+        return True
+    if not current.established:
+        return candidate.base_key < current.base_key
+    return fresh
+
+
 def initiate_session(local: IdentityKeyPair, bundle: PreKeyBundle, *, rng: RNG) -> Session:
     """Start a session as initiator with a parsed (signature-checked) bundle.
 
