@@ -51,6 +51,7 @@ from .events import (
     PrekeysLow,
     ReceiptReceived,
     RelayOffline,
+    SessionReset,
     TimerChanged,
 )
 from .invite import Invite
@@ -112,6 +113,7 @@ __all__ = [
     "Role",
     "SafetyNumber",
     "ScanResult",
+    "SessionReset",
     "StorageError",
     "TimerChanged",
     "Trust",

@@ -87,6 +87,22 @@ class MessageUndecryptable:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionReset:
+    """The session with ``peer`` was reset so that no message is silently lost (SPEC §8, reset rules).
+
+    ``by_peer`` False: messages from ``peer`` could not be decrypted here (``failed`` of them; each was also
+    reported by :class:`MessageUndecryptable`); a fresh session was started and the peer was asked to resend
+    what this device has not confirmed. ``by_peer`` True: the peer could not decrypt ``failed`` of our messages;
+    the ones it had not confirmed were sent again on the new session (``resent``: their message ids).
+    """
+
+    peer: str = field(repr=False)
+    by_peer: bool
+    failed: int
+    resent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Connected:
     """The live connection to the relay is up and the mailbox has been caught up: every envelope the relay
     held when the connection opened has been processed (and its events emitted). ``backlog`` counts them.
@@ -106,6 +122,7 @@ Event = (
     | PrekeysLow
     | RelayOffline
     | MessageUndecryptable
+    | SessionReset
     | Connected
 )
 """Any event a client emits."""

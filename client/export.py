@@ -21,6 +21,7 @@ from .events import (
     PrekeysLow,
     ReceiptReceived,
     RelayOffline,
+    SessionReset,
     TimerChanged,
 )
 from .models import AttachmentInfo, Contact, Message
@@ -69,8 +70,8 @@ def contact_to_json(c: Contact) -> dict[str, Any]:
 def event_to_json(e: Event) -> dict[str, Any]:
     """Any event, as ``{"type": ..., <its fields>}``; a received message is nested in :func:`message_to_json`'s
     form. The ``type`` names are stable: ``message_received``, ``receipt_received``, ``timer_changed``,
-    ``message_deleted``, ``identity_changed``, ``message_undecryptable``, ``prekeys_low``, ``relay_offline``,
-    ``connected``."""
+    ``message_deleted``, ``identity_changed``, ``message_undecryptable``, ``session_reset``, ``prekeys_low``,
+    ``relay_offline``, ``connected``."""
     match e:
         case MessageReceived():
             return {"type": "message_received", "peer": e.peer, "message": message_to_json(e.message)}
@@ -89,6 +90,14 @@ def event_to_json(e: Event) -> dict[str, Any]:
             }
         case MessageUndecryptable():
             return {"type": "message_undecryptable", "peer": e.peer}
+        case SessionReset():
+            return {
+                "type": "session_reset",
+                "peer": e.peer,
+                "by_peer": e.by_peer,
+                "failed": e.failed,
+                "resent": list(e.resent),
+            }
         case PrekeysLow():
             return {
                 "type": "prekeys_low",

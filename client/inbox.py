@@ -1,10 +1,17 @@
 """The inbox: turning delivered envelopes into stored messages and events.
 
-For each delivery: parse → skip if its envelope id was already processed → open (sealed sender + ratchet,
-all-or-nothing) → decide trust (TOFU pin, or flag an identity change) → in ONE transaction: the new session
-state, used prekeys deleted, the message (deduplicated by its message id, and marked "not yet reported") or
-its effect (receipt, timer, delete), and the envelope's "seen" mark → only then may the envelope be
-acknowledged.
+For each delivery: parse → skip if its envelope id was already processed → open the sealed-sender layer
+(stateless) → in ONE ``BEGIN IMMEDIATE`` transaction: check the "seen" mark again, read the sender's sessions,
+decrypt (ratchet, all-or-nothing), decide trust (TOFU pin, or flag an identity change), store the session state
+(and settle which session is current), delete used prekeys, store the message (deduplicated by its message id,
+and marked "not yet reported") or its effect (receipt, timer, delete, reset request), and the envelope's
+"seen" mark → only then may the envelope be acknowledged. Reading the session inside the transaction that
+writes it back means another process on the same profile (a ``send`` in another terminal) cannot advance it
+in between: its work waits for ours, then reads what we wrote.
+
+A message from a known contact that does not decrypt starts a session reset after the batch (a fresh session
+and a :class:`~confide.protocol.content.ResetRequest` on it); a reset request received makes its session
+current and has the unconfirmed messages resent (see :class:`~confide.client.messaging.Messaging`).
 
 What is acknowledged, and what is not:
 
@@ -35,6 +42,7 @@ from confide.protocol.content import (
     Delete,
     Receipt,
     ReceiptKind,
+    ResetRequest,
     Text,
     TimerChange,
 )
@@ -46,7 +54,7 @@ from confide.protocol.errors import (
     RemoteProtocolError,
     UndecryptableMessage,
 )
-from confide.protocol.sealed import Opened, open_sealed
+from confide.protocol.sealed import Opened, open_inner, unseal
 
 from .bus import EventBus
 from .contacts import Contacts
@@ -76,11 +84,15 @@ def _now_ms() -> int:
 
 @dataclass(slots=True)
 class FollowUps:
-    """Network work owed for what the inbox stored: receipts per contact id, downloads, a prekey check."""
+    """Network work owed for what the inbox stored: receipts per contact id, downloads, a prekey check,
+    session resets (contact id → the peer device ids of the messages that did not decrypt, one per message)
+    and resends asked for by a reset request (contact id → the number of failed messages it reports)."""
 
     receipts: dict[str, list[bytes]] = field(default_factory=dict)
     downloads: list[str] = field(default_factory=list)
     prekeys_used: bool = False
+    resets: dict[str, list[bytes]] = field(default_factory=dict)
+    resends: dict[str, int] = field(default_factory=dict)
 
 
 class Inbox:
@@ -134,45 +146,67 @@ class Inbox:
         if store.envelope_seen(env_id):
             return env_id
         now = _now_ms()
-        try:
-            opened = open_sealed(
-                self._keys.identity,
-                delivery.ciphertext,
-                find_session=self._sessions.find,
-                prekeys=self._prekeys,
-                rng=self._rng,
-            )
-        except DuplicateMessage:
-            _log.info("dropping a message that was already decrypted")
-            return self._drop(env_id, now)
-        except UndecryptableMessage as exc:
-            _log.warning("dropping a message that could not be decrypted (its sender is known)")
-            self._drop(env_id, now)
-            known = store.contact_by_address(exc.sender.identity.address.raw)
-            self._bus.emit(MessageUndecryptable(known.name if known else exc.sender.identity.address.text))
-            return env_id
+        try:  # the sealed layer holds no state: opened before taking the store's write lock
+            sender, inner = unseal(self._keys.identity, delivery.ciphertext)
         except (DecryptionError, ProtocolError):
             _log.warning("dropping a message that could not be decrypted")
             return self._drop(env_id, now)
         events: list[Event] = []
         with store.transaction():
-            rec, flagged = self._contact_for(opened, events)
-            self._sessions.save(rec.contact_id, opened.session)
-            self._prekeys.consume(opened.used_one_time_prekey, opened.used_kem_prekey)
-            self._follow_ups.prekeys_used |= opened.new_session
+            if store.envelope_seen(env_id):  # another process on this profile handled it meanwhile
+                return env_id
             store.mark_envelope_seen(env_id, now)
             store.prune_seen_envelopes(now)
             try:
-                content = Content.from_bytes(opened.plaintext)
-            except RemoteProtocolError:
-                _log.warning("dropping a message with malformed content")
-                content = None
-            if content is not None:
-                self._apply(rec, content, flagged, now, events)
-            store.save_contact(rec)
+                opened = open_inner(
+                    self._keys.identity,
+                    sender,
+                    inner,
+                    find_session=self._sessions.find,
+                    find_archived=self._sessions.archived,
+                    base_key_seen=self._sessions.base_key_seen,
+                    prekeys=self._prekeys,
+                    rng=self._rng,
+                )
+            except DuplicateMessage:
+                _log.info("dropping a message that was already decrypted")
+            except UndecryptableMessage as exc:
+                _log.warning("dropping a message that could not be decrypted (its sender is known)")
+                self._owe_reset(exc, events)
+            else:
+                self._store_opened(opened, now, events)
         for event in events:
             self._bus.emit(event)
         return env_id
+
+    def _owe_reset(self, exc: UndecryptableMessage, events: list[Event]) -> None:
+        """Surface an undecryptable message; owe a session reset when it came from a trusted contact."""
+        sender = exc.sender
+        known = self._store.contact_by_address(sender.identity.address.raw)
+        events.append(MessageUndecryptable(known.name if known else sender.identity.address.text))
+        if known is not None and not known.changed and known.identity == sender.identity.to_bytes():
+            self._follow_ups.resets.setdefault(known.contact_id, []).append(sender.device_id)
+
+    def _store_opened(self, opened: Opened, now: int, events: list[Event]) -> None:
+        """Everything a decrypted message changes (inside :meth:`handle`'s transaction)."""
+        store = self._store
+        rec, flagged = self._contact_for(opened, events)
+        self._sessions.commit(rec.contact_id, opened)
+        self._prekeys.consume(opened.used_one_time_prekey, opened.used_kem_prekey)
+        self._follow_ups.prekeys_used |= opened.new_session
+        try:
+            content = Content.from_bytes(opened.plaintext)
+        except RemoteProtocolError:
+            _log.warning("dropping a message with malformed content")
+            content = None
+        if content is not None and isinstance(content.body, ResetRequest):
+            if not flagged:  # the peer could not decrypt us: it asks to continue on this session
+                self._sessions.adopt(rec.contact_id, opened.session)
+                owed = self._follow_ups.resends
+                owed[rec.contact_id] = owed.get(rec.contact_id, 0) + content.body.failed
+        elif content is not None:
+            self._apply(rec, content, flagged, now, events)
+        store.save_contact(rec)
 
     def _contact_for(self, opened: Opened, events: list[Event]) -> tuple[ContactRecord, bool]:
         """The sender's contact (created on first contact), and whether its identity is unaccepted."""

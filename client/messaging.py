@@ -12,6 +12,7 @@ Encrypting commits the advanced session state, the message row and the queued en
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -20,12 +21,15 @@ from confide.keys.encoding import RNG
 from confide.protocol.content import (
     MAX_CAPTION_BYTES,
     MAX_RECEIPT_IDS,
+    MAX_RESET_FAILED,
     MAX_TEXT_BYTES,
+    AttachmentPointer,
     Body,
     Content,
     Delete,
     Receipt,
     ReceiptKind,
+    ResetRequest,
     Text,
     TimerChange,
     new_message_id,
@@ -36,7 +40,7 @@ from .attachments import Attachments
 from .bus import EventBus
 from .contacts import Contacts
 from .errors import ClientError, RelayError, RelayUnreachable, UnknownMessage
-from .events import TimerChanged
+from .events import SessionReset, TimerChanged
 from .expiry import Expiry
 from .models import Contact, Direction, Message, MessageKind, MessageStatus
 from .outbox import TRANSIENT_RELAY_STATUSES, Outbox
@@ -47,6 +51,19 @@ from .sessions import Sessions
 from .store import Store
 from .timers import check_timer, expiry_from, relay_lifetime
 from .views import public_contact, public_message, sender_name
+
+_log = logging.getLogger(__name__)
+
+SESSION_RESET_MIN_INTERVAL_S = 60
+"""A device starts at most one session reset per contact per minute, and answers at most one reset request per
+contact per minute with resends. Two devices whose messages keep failing (or a relay replaying old messages to
+provoke resets) thus cause at most one reset and one resend each per minute, never a loop; every message that
+failed in between is covered by the next reset, because a resend covers everything not yet confirmed."""
+MAX_RESEND_MESSAGES = 200
+"""Messages resent for one reset request: the most recent unconfirmed ones. Covers days of a therapy thread
+written while the peer could not read it, and bounds what a hostile peer's request can make us send."""
+_RESET_SENT = "session-reset.sent."
+_RESET_ANSWERED = "session-reset.answered."
 
 
 def _now_ms() -> int:
@@ -263,6 +280,64 @@ class Messaging:
             chunk = tuple(ids[i : i + MAX_RECEIPT_IDS])
             self.queue(rec, Content(new_message_id(self._rng), _now_ms(), 0, Receipt(kind, chunk)), None)
 
+    # -- session reset (SPEC §8) -----------------------------------------------------------------------
+    def _reset_allowed(self, key: str, now: int) -> bool:
+        last = self._store.get_meta_int(key, 0)
+        return not 0 <= now - last < SESSION_RESET_MIN_INTERVAL_S * 1000
+
+    async def reset_session(self, contact_id: str, device_ids: list[bytes]) -> None:
+        """Messages from these devices of the contact did not decrypt (one id per message): start fresh sessions
+        with them and send a :class:`ResetRequest` on them, so the peer resends what we have not confirmed.
+
+        Skipped for strangers, unaccepted identities, contacts without a token, and within
+        :data:`SESSION_RESET_MIN_INTERVAL_S` of the last reset of this contact.
+
+        Raises:
+            RelayUnreachable, RelayError: the peer's keys could not be fetched (nothing changed; the next
+                undecryptable message tries again).
+        """
+        rec = self._store.contact(contact_id)
+        now = _now_ms()
+        if rec is None or rec.token is None or rec.changed or rec.request or rec.identity is None:
+            return
+        if not self._reset_allowed(_RESET_SENT + contact_id, now):
+            _log.info("session reset skipped: one was started less than a minute ago")
+            return
+        if not await self._sessions.restart(rec, set(device_ids)):
+            return
+        failed = min(len(device_ids), MAX_RESET_FAILED)
+        with self._store.transaction():
+            self._store.set_meta_int(_RESET_SENT + contact_id, now)
+            self.queue(rec, Content(new_message_id(self._rng), now, 0, ResetRequest(failed)), None)
+        await self.flush()
+        self._bus.emit(SessionReset(rec.name, False, len(device_ids)))
+
+    async def resend_after_reset(self, contact_id: str, failed: int) -> None:
+        """The contact could not decrypt ``failed`` of our messages and asked for a reset (its session is now
+        current): send again, on it, every text and file of ours it has not confirmed (``sent`` or
+        ``pending``), at most :data:`MAX_RESEND_MESSAGES`, under their original message ids (the peer keeps
+        one copy of each). Queued envelopes of those messages, sealed on the old session, are dropped."""
+        rec = self._store.contact(contact_id)
+        now = _now_ms()
+        if rec is None or rec.token is None or rec.changed or rec.request:
+            return
+        if not self._reset_allowed(_RESET_ANSWERED + contact_id, now):
+            _log.info("reset request not answered: one was answered less than a minute ago")
+            return
+        unconfirmed = (MessageStatus.SENT, MessageStatus.PENDING)
+        resend = [
+            m
+            for m in self._store.thread(contact_id)
+            if m.direction == Direction.OUT and m.kind != MessageKind.TIMER and m.status in unconfirmed
+        ][-MAX_RESEND_MESSAGES:]
+        with self._store.transaction():
+            self._store.set_meta_int(_RESET_ANSWERED + contact_id, now)
+            self._outbox.drop(contact_id, {m.message_id for m in resend})
+            for m in resend:
+                self.queue(rec, Content(m.message_id, m.sent_at_ms, m.expire_after_s, _body_of(m)), m)
+        await self.flush()
+        self._bus.emit(SessionReset(rec.name, True, failed, tuple(m.message_id.hex() for m in resend)))
+
     # -- reading --------------------------------------------------------------------------------------
     def history(self, peer: str) -> list[Message]:
         """The thread with ``peer``, oldest first."""
@@ -286,3 +361,11 @@ class Messaging:
             with contextlib.suppress(RelayUnreachable, RelayError):
                 await self.send_receipt(rec, ReceiptKind.READ, ids)
         return len(ids)
+
+
+def _body_of(m: MessageRecord) -> Body:
+    """The content body of one of our stored texts or files, to send it again."""
+    att = m.attachment
+    if m.kind == MessageKind.ATTACHMENT and att is not None:
+        return AttachmentPointer(att.blob_id, att.key, att.digest, att.size, att.name, att.mime, att.caption)
+    return Text(m.text)

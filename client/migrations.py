@@ -67,6 +67,27 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN queued_at_ms INTEGER")
 
 
+@migration(4)
+def _v4(db: sqlite3.Connection) -> None:
+    """Several sessions per peer device, and the replay guard for first messages (SPEC §4.1).
+
+    ``archived_sessions``: earlier sessions with a peer device (``peer`` is the same blind index as the
+    current session's row id in ``sessions``), at most ``MAX_ARCHIVED_SESSIONS`` each, newest ``seq`` first.
+    ``accepted_base_keys``: a blind index of every base key accepted from a peer device, with the signed
+    prekey its first message named; a trigger forgets them when that signed prekey is deleted (after its
+    grace period a replay of such a first message fails anyway: the private key is gone)."""
+    for statement in (
+        "CREATE TABLE IF NOT EXISTS archived_sessions (id TEXT PRIMARY KEY, peer TEXT NOT NULL, "
+        "contact_id TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS archived_sessions_peer ON archived_sessions (peer, seq)",
+        "CREATE TABLE IF NOT EXISTS accepted_base_keys (idx TEXT PRIMARY KEY, signed_prekey_id INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS accepted_base_keys_spk ON accepted_base_keys (signed_prekey_id)",
+        "CREATE TRIGGER IF NOT EXISTS accepted_base_keys_forget AFTER DELETE ON prekeys WHEN old.kind = 'signed' "
+        "BEGIN DELETE FROM accepted_base_keys WHERE signed_prekey_id = old.key_id; END",
+    ):
+        db.execute(statement)
+
+
 LATEST_VERSION = MIGRATIONS[-1][0]
 """The schema version this code writes."""
 

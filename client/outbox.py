@@ -41,6 +41,19 @@ class Outbox:
         item = Writer().var8(message_id or b"").raw(envelope.to_bytes()).bytes()
         self._store.add_outbox(item, contact_id, int(time.time() * 1000))
 
+    def drop(self, contact_id: str, message_ids: set[bytes]) -> int:
+        """Remove the queued envelopes of these messages in the thread ``contact_id`` (they were sealed on a
+        session the peer no longer has and are being sent again); returns how many. Call inside a transaction."""
+        dropped = 0
+        for entry in self._store.outbox():
+            if entry.contact_id != contact_id:
+                continue
+            mid = Reader(entry.data, StorageError).var8()
+            if mid in message_ids:
+                self._store.delete_outbox(entry.oid)
+                dropped += 1
+        return dropped
+
     def queued(self, names: dict[str, str]) -> list[QueuedItem]:
         """What is waiting, oldest first; ``names`` maps contact ids to local names."""
         out = []

@@ -1,8 +1,12 @@
 """Sessions with peer devices: fetching prekey bundles, starting sessions, encrypting to every device of a
 contact, and finding the session an incoming message belongs to.
 
-The service owns the ``sessions`` table. Encryption writes the advanced session state inside the caller's
-transaction, so the state, the message row and the queued envelope land together.
+The service owns the ``sessions``, ``archived_sessions`` and ``accepted_base_keys`` tables. Each peer device
+has a current session (the one used to send) and up to :data:`~confide.protocol.session.MAX_ARCHIVED_SESSIONS`
+archived ones, all tried on decrypt; :func:`~confide.protocol.session.prefer_session` decides which is current
+(SPEC §4.1). Every read, decrypt or encrypt and write of a session happens inside ONE store transaction
+(``BEGIN IMMEDIATE``), so two processes on one profile never both advance the same state: the send path reads
+the sessions inside :meth:`Messaging.queue`'s transaction, the receive path inside :meth:`Inbox.handle`'s.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from confide.keys.prekeys import PreKeyBundle
 from confide.keys.secret_keys import SecretKeys
 from confide.protocol.envelope import ENVELOPE_ID_LEN, Envelope
 from confide.protocol.errors import RemoteProtocolError
-from confide.protocol.sealed import SenderCertificate, seal_message
-from confide.protocol.session import Session, initiate_session
+from confide.protocol.sealed import Opened, SenderCertificate, seal_message
+from confide.protocol.session import MAX_ARCHIVED_SESSIONS, Session, initiate_session, prefer_session
 
 from .bus import EventBus
 from .errors import ClientError, StorageError
@@ -112,6 +116,99 @@ class Sessions:
             raise StorageError("a stored session is damaged; restore the profile") from exc
         return session if session.peer_identity == identity else None
 
+    def archived(self, identity: IdentityPublicKey, device_id: bytes) -> list[Session]:
+        """The archived sessions with one peer device, most recently archived first.
+
+        Raises:
+            StorageError: a stored session cannot be opened (a local fault).
+        """
+        out = []
+        for raw in self._store.archived_sessions(identity.signing, device_id):
+            try:
+                session = Session.from_bytes(raw)
+            except ConfideError as exc:
+                raise StorageError("a stored session is damaged; restore the profile") from exc
+            if session.peer_identity == identity:
+                out.append(session)
+        return out
+
+    def base_key_seen(self, identity: IdentityPublicKey, device_id: bytes, base_key: bytes) -> bool:
+        """Whether a first message with ``base_key`` was already accepted from this peer device."""
+        return self._store.base_key_accepted(identity.signing, device_id, base_key)
+
+    def _archive(self, contact_id: str, session: Session) -> None:
+        self._store.put_archived_session(
+            contact_id,
+            session.peer_identity.signing,
+            session.peer_device_id,
+            session.base_key,
+            session.to_bytes(),
+            keep=MAX_ARCHIVED_SESSIONS,
+        )
+
+    def _make_current(self, contact_id: str, session: Session, current: Session | None) -> None:
+        ident, device = session.peer_identity.signing, session.peer_device_id
+        if current is not None and current.base_key != session.base_key:
+            self._archive(contact_id, current)
+        self._store.delete_archived_session(ident, device, session.base_key)
+        self.save(contact_id, session)
+
+    def commit(self, contact_id: str, opened: Opened) -> None:
+        """Store the session that decrypted ``opened`` and settle which session is current (SPEC §4.1).
+
+        Call inside the transaction that read the sessions, decrypted and stores the message.
+        """
+        session = opened.session
+        ident, device = session.peer_identity, session.peer_device_id
+        if opened.new_session:
+            if opened.signed_prekey_id is not None:
+                self._store.accept_base_key(ident.signing, device, session.base_key, opened.signed_prekey_id)
+            current = self.find(ident, device)
+            if prefer_session(session, current, fresh=True):
+                self._make_current(contact_id, session, current)
+            else:
+                self._archive(contact_id, session)
+        elif opened.archived:
+            current = self.find(ident, device)
+            if prefer_session(session, current, fresh=False):
+                self._make_current(contact_id, session, current)
+            else:
+                self._archive(contact_id, session)
+        else:
+            self.save(contact_id, session)
+
+    def adopt(self, contact_id: str, session: Session) -> None:
+        """Make ``session`` current whatever the preference rule says: the peer asked for a reset on it.
+
+        Call inside the transaction that stored the reset request (after :meth:`commit`)."""
+        self._make_current(contact_id, session, self.find(session.peer_identity, session.peer_device_id))
+
+    async def restart(self, rec: ContactRecord, device_ids: set[bytes]) -> int:
+        """Start a fresh session with each of ``device_ids`` (all devices when empty), archiving the current one:
+        the first half of a session reset. Returns how many sessions were started.
+
+        Raises:
+            UntrustedIdentity: the contact's identity changed and was not accepted.
+            RelayUnreachable, RelayError, RemoteProtocolError, ClientError: fetching or checking keys failed.
+        """
+        require_trusted(rec)
+        bundles = await self.fetch_bundles(Address(rec.address))
+        started = 0
+        with self._store.transaction():
+            fresh = self._store.contact(rec.contact_id)
+            if fresh is None or fresh.identity is None:
+                return 0
+            for bundle in bundles:
+                device = bundle.device.device_id
+                if bundle.identity.to_bytes() != fresh.identity or (device_ids and device not in device_ids):
+                    continue
+                current = self.find(bundle.identity, device)
+                self._make_current(
+                    rec.contact_id, initiate_session(self._keys.identity, bundle, rng=self._rng), current
+                )
+                started += 1
+        return started
+
     def save(self, contact_id: str, session: Session) -> None:
         """Store ``session``'s state (call inside the transaction that commits what it decrypted)."""
         self._store.put_session(contact_id, session.peer_identity.signing, session.peer_device_id, session.to_bytes())
@@ -120,7 +217,8 @@ class Sessions:
         self, rec: ContactRecord, plaintext: bytes, sender: SenderCertificate, lifetime_s: int
     ) -> list[Envelope]:
         """Seal ``plaintext`` to every device of the contact and store each advanced session; returns one
-        envelope per device. Call inside a transaction that also queues the envelopes."""
+        envelope per device. Call inside a transaction that also queues the envelopes: the sessions are read
+        here, inside it, so another process cannot advance them in between (no message key is used twice)."""
         assert rec.token is not None
         out = []
         for session in self.of(rec):

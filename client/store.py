@@ -32,6 +32,11 @@ SEEN_ENVELOPE_RETENTION_MS = 45 * 24 * 3600 * 1000
 """Remember processed envelope ids for 45 days: longer than the relay's 30-day maximum lifetime, so a
 redelivered envelope is always recognised, while the table cannot grow without bound."""
 
+BUSY_TIMEOUT_S = 5.0
+"""How long a write waits for another process's transaction on the same profile (``sync --wait`` in one
+terminal, ``send`` in another) before giving up with :class:`StorageError`. Every transaction is a few
+milliseconds of local work (no network inside), so 5 s is ample headroom even on a slow disk."""
+
 PREKEY_SIGNED = "signed"
 PREKEY_ONE_TIME = "one_time"
 PREKEY_KEM = "kem"
@@ -59,7 +64,7 @@ class Store:
         self._sealer = Sealer(store_key, rng)
         self._rng = rng
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -209,6 +214,60 @@ class Store:
     def sessions_of(self, contact_id: str) -> list[bytes]:
         rows = self._db.execute("SELECT id, data FROM sessions WHERE contact_id = ?", (contact_id,)).fetchall()
         return [self._sealer.open("sessions", "data", r[0], r[1]) for r in rows]
+
+    # -- archived sessions and the replay guard (SPEC §4.1) --------------------------------------------
+    def _archived_id(self, identity_signing: bytes, device_id: bytes, base_key: bytes) -> str:
+        return self._sealer.index("archived-session", identity_signing + device_id + base_key)
+
+    def archived_sessions(self, identity_signing: bytes, device_id: bytes) -> list[bytes]:
+        """The archived sessions with a peer device, most recently archived first."""
+        rows = self._db.execute(
+            "SELECT id, data FROM archived_sessions WHERE peer = ? ORDER BY seq DESC",
+            (self._session_id(identity_signing, device_id),),
+        ).fetchall()
+        return [self._sealer.open("archived_sessions", "data", r[0], r[1]) for r in rows]
+
+    def put_archived_session(
+        self, contact_id: str, identity_signing: bytes, device_id: bytes, base_key: bytes, data: bytes, *, keep: int
+    ) -> None:
+        """Archive (or update in place) the session with ``base_key``; keep the ``keep`` most recent ones."""
+        aid = self._archived_id(identity_signing, device_id, base_key)
+        peer = self._session_id(identity_signing, device_id)
+        sealed = self._sealer.seal("archived_sessions", "data", aid, data)
+        cur = self._db.execute("UPDATE archived_sessions SET data = ? WHERE id = ?", (sealed, aid))
+        if cur.rowcount == 0:
+            seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM archived_sessions").fetchone()[0]
+            self._db.execute(
+                "INSERT INTO archived_sessions (id, peer, contact_id, seq, data) VALUES (?, ?, ?, ?, ?)",
+                (aid, peer, contact_id, seq, sealed),
+            )
+        self._db.execute(
+            "DELETE FROM archived_sessions WHERE peer = ? AND id NOT IN "
+            "(SELECT id FROM archived_sessions WHERE peer = ? ORDER BY seq DESC LIMIT ?)",
+            (peer, peer, keep),
+        )
+
+    def delete_archived_session(self, identity_signing: bytes, device_id: bytes, base_key: bytes) -> None:
+        self._db.execute(
+            "DELETE FROM archived_sessions WHERE id = ?", (self._archived_id(identity_signing, device_id, base_key),)
+        )
+
+    def _base_key_index(self, identity_signing: bytes, device_id: bytes, base_key: bytes) -> str:
+        return self._sealer.index("accepted-base-key", identity_signing + device_id + base_key)
+
+    def base_key_accepted(self, identity_signing: bytes, device_id: bytes, base_key: bytes) -> bool:
+        """Whether a first message with this base key was already accepted from this peer device."""
+        idx = self._base_key_index(identity_signing, device_id, base_key)
+        return self._db.execute("SELECT 1 FROM accepted_base_keys WHERE idx = ?", (idx,)).fetchone() is not None
+
+    def accept_base_key(
+        self, identity_signing: bytes, device_id: bytes, base_key: bytes, signed_prekey_id: int
+    ) -> None:
+        """Remember an accepted base key until the signed prekey ``signed_prekey_id`` is deleted."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO accepted_base_keys (idx, signed_prekey_id) VALUES (?, ?)",
+            (self._base_key_index(identity_signing, device_id, base_key), signed_prekey_id),
+        )
 
     # -- messages -------------------------------------------------------------------------------------
     def _message_row_id(self, message_id: bytes) -> str:

@@ -174,6 +174,16 @@ class Sync:
                 await self._messaging.send_receipt(rec, ReceiptKind.DELIVERED, ids)
             except ClientError as exc:
                 _log.info("delivery receipt not sent: %s", type(exc).__name__)
+        for contact_id, device_ids in owed.resets.items():  # SPEC §8: no message is silently lost
+            try:
+                await self._messaging.reset_session(contact_id, device_ids)
+            except ClientError as exc:
+                _log.info("session reset not started: %s", type(exc).__name__)
+        for contact_id, failed in owed.resends.items():
+            try:
+                await self._messaging.resend_after_reset(contact_id, failed)
+            except ClientError as exc:
+                _log.info("resend after a reset failed: %s", type(exc).__name__)
         if self.auto_download:
             for message_id in owed.downloads:
                 with contextlib.suppress(ClientError):

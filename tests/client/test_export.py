@@ -27,6 +27,7 @@ from confide.client import (
     PrekeysLow,
     ReceiptReceived,
     RelayOffline,
+    SessionReset,
     TimerChanged,
     Trust,
 )
@@ -120,6 +121,10 @@ EVENTS: list[tuple[Any, dict[str, Any]]] = [
         {"type": "identity_changed", "peer": "Dr R", "old_fingerprint": "old fp", "new_fingerprint": "new fp"},
     ),
     (MessageUndecryptable("Dr R"), {"type": "message_undecryptable", "peer": "Dr R"}),
+    (
+        SessionReset("Dr R", True, 2, ("ab" * 16,)),
+        {"type": "session_reset", "peer": "Dr R", "by_peer": True, "failed": 2, "resent": ["ab" * 16]},
+    ),
     (PrekeysLow(3, 4, 100), {"type": "prekeys_low", "one_time_left": 3, "kem_one_time_left": 4, "uploaded": 100}),
     (
         RelayOffline("connection refused", 2.5),
