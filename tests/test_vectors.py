@@ -529,6 +529,8 @@ def check_content(d: Json, folder: Path) -> None:
             made = c.Receipt(c.ReceiptKind[body["kind"].upper()], tuple(b(m) for m in body["message_ids"]))
         elif v["type"] == "timer":
             made = c.TimerChange(body["seconds"])
+        elif v["type"] == "reset":
+            made = c.ResetRequest(body["failed"])
         else:
             assert v["type"] == "delete"
             made = c.Delete(b(body["target_id"]))

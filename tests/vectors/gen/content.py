@@ -75,6 +75,7 @@ def content() -> Json:
     add("delete", {"target_id": h(target)}, c.Delete(target), 1_700_000_400_000, 0)
     tabbed = "Homework:\n\t1. sleep diary\n\t2. walk"
     add("text", {"text": tabbed}, c.Text(tabbed), 1_700_000_500_000, 0)
+    add("reset", {"failed": 3}, c.ResetRequest(3), 1_700_000_600_000, 0)
     encoded = [v.to_bytes() for _j, v in values]
     for data, (_j, v) in zip(encoded, values, strict=True):
         assert c.Content.from_bytes(data) == v
@@ -97,13 +98,16 @@ def content() -> Json:
         ("empty", b""),
         ("text holds ESC (a C0 control)", text_bytes[:hdr] + b"\x00\x00\x00\x07ok\x1b[2Kx"),
         ("text holds CR (a C0 control)", text_bytes[:hdr] + b"\x00\x00\x00\x06ok\rDr."),
+        ("reset request naming no failed message", encoded[-1][:hdr] + b"\x00\x00"),
+        ("reset request truncated", encoded[-1][: hdr + 1]),
     ]
     return vector(
         "content",
         "Message content encoding (canonical: one byte string per value). Each value in inputs.values encodes "
         "to the bytes at the same index of expected.encoded and parses back to an equal value. Each "
         "'malformed' input must be refused with RemoteProtocolError: among them texts holding a C0 control "
-        "other than tab and newline (the last value holds tab and newline and is accepted).",
+        "other than tab and newline (the text value holding tab and newline is accepted), and a reset request "
+        "(type 6, SPEC §8) naming zero failed messages.",
         seed,
         {"values": [j for j, _v in values], "malformed": [{"why": w, "data": h(d)} for w, d in malformed]},
         {
