@@ -256,10 +256,12 @@ class Client:
         - Messages encrypted to the lost device's sessions cannot be decrypted here: those still waiting at
           the relay, and those a contact sends on their old session after learning the new token. They are
           dropped (acknowledged; a :class:`MessageUndecryptable` event names the sender); the contact sees
-          them stay ``sent``, never ``delivered`` or ``read``. There is no automatic session reset; what
-          works: add the contact again from their invite code and write to them first. That message starts a new
-          session (same identity, so no warning), the contact's client replaces its old session with it,
-          and from then on messages flow both ways. Ask them to re-send what they wrote in between.
+          them stay ``sent``, never ``delivered`` or ``read``. While the contact is unknown here, nothing can ask
+          for them again; what works: add the contact again from their invite code and write to them first. That
+          message starts a new session (same identity, so no warning), the contact's client replaces its old
+          session with it, and from then on messages flow both ways. Ask them to re-send what they wrote in
+          between. Once the contact is known again, a message that does not decrypt starts an automatic session
+          reset (:class:`SessionReset`): their client resends what this device has not confirmed.
         - If the old device still exists, wipe it: it holds the same device key and would compete for the
           same mailbox, and its sessions no longer match the contacts'.
 
