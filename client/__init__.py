@@ -23,15 +23,19 @@ from confide.keys.errors import (
     WrongPassphrase,
 )
 from confide.keys.keystore import DEFAULT_KDF, KdfParams
-from confide.keys.qr import parse_qr_text, qr_terminal, qr_text, write_qr_png
+from confide.keys.qr import parse_qr_text, qr_terminal, qr_text, write_qr_png, write_text_qr_png
+from confide.keys.recovery import RECOVERY_QR_PREFIX, is_recovery_qr_text, recovery_qr_text
 from confide.keys.safety import SafetyNumber, ScanResult
+from confide.protocol.content import MAX_TEXT_BYTES
 from confide.protocol.errors import ProtocolError, UntrustedIdentity
 
+from .account import check_server_url
 from .client import Client
 from .errors import (
     AttachmentError,
     ClientError,
     ContactExists,
+    FileExistsConflict,
     InvalidInvite,
     ProfileError,
     RelayError,
@@ -67,6 +71,7 @@ from .models import (
     Role,
     Trust,
 )
+from .passphrase import MIN_PASSPHRASE_SCORE, PassphraseStrength, passphrase_strength
 from .profile import INSECURE_TEST_KDF, MAX_RECOVERY_BACKUP_BYTES
 from .relay import ProgressCallback
 from .timers import format_duration, parse_duration
@@ -75,6 +80,9 @@ __all__ = [
     "DEFAULT_KDF",
     "INSECURE_TEST_KDF",
     "MAX_RECOVERY_BACKUP_BYTES",
+    "MAX_TEXT_BYTES",
+    "MIN_PASSPHRASE_SCORE",
+    "RECOVERY_QR_PREFIX",
     "ROLES",
     "AttachmentError",
     "AttachmentInfo",
@@ -87,6 +95,7 @@ __all__ = [
     "CorruptKeyStore",
     "Direction",
     "Event",
+    "FileExistsConflict",
     "IdentityChanged",
     "InvalidAddress",
     "InvalidInvite",
@@ -100,6 +109,7 @@ __all__ = [
     "MessageReceived",
     "MessageStatus",
     "MessageUndecryptable",
+    "PassphraseStrength",
     "PrekeysLow",
     "ProfileError",
     "ProgressCallback",
@@ -122,10 +132,15 @@ __all__ = [
     "UntrustedIdentity",
     "VerificationFailed",
     "WrongPassphrase",
+    "check_server_url",
     "format_duration",
+    "is_recovery_qr_text",
     "parse_duration",
     "parse_qr_text",
+    "passphrase_strength",
     "qr_terminal",
     "qr_text",
+    "recovery_qr_text",
     "write_qr_png",
+    "write_text_qr_png",
 ]

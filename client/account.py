@@ -7,6 +7,7 @@ whether registration finished) and the relay's stock of this device's public pre
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from confide.keys.encoding import RNG
 from confide.keys.prekeys import plan_refill
@@ -30,6 +31,45 @@ _M_TOKEN = "profile.delivery_token"  # noqa: S105 - a settings key name, not a s
 _M_REGISTERED = "profile.registered"
 
 
+SERVER_SCHEMES = ("http", "https")
+"""The relay speaks HTTP; ``https`` in production (behind a TLS proxy), ``http`` for a relay on loopback."""
+MAX_SERVER_URL_LEN = 2048
+"""The longest relay URL accepted: far beyond any real host name (253) and port, short enough to show."""
+
+
+def check_server_url(url: str) -> str:
+    """``url`` as stored (no trailing ``/``) if it can name a relay: ``http`` or ``https``, a host, an
+    optional port, and nothing else (no path, query, fragment or user name).
+
+    Raises:
+        ValueError: a sentence saying what is wrong, with an example of a good URL.
+    """
+    example = "e.g. https://relay.example or http://127.0.0.1:8787"
+    if not isinstance(url, str) or not url.strip() or len(url) > MAX_SERVER_URL_LEN:
+        raise ValueError(f"give the relay's URL, {example}")
+    text = url.strip().rstrip("/")
+    if "://" not in text:
+        raise ValueError(f"the relay URL needs a scheme (http:// or https://): {example}")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"the relay URL has an invalid port: {example}") from None
+    if parts.scheme.lower() not in SERVER_SCHEMES:
+        raise ValueError(f"the relay URL must start with http:// or https://: {example}")
+    if not parts.hostname:
+        raise ValueError(f"the relay URL has no host: {example}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("the relay URL must not hold a user name or password")
+    if parts.path or parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise ValueError(f"the relay URL is a host and an optional port, with no path, query or fragment: {example}")
+    if port == 0:
+        raise ValueError(f"the relay URL has an invalid port: {example}")
+    if any(c.isspace() or ord(c) < 0x20 for c in text):
+        raise ValueError(f"the relay URL must not hold spaces or control characters: {example}")
+    return text
+
+
 def server_url_of(store: Store) -> str:
     """The relay URL a profile's store names.
 
@@ -45,7 +85,7 @@ def server_url_of(store: Store) -> str:
 def write_new_settings(store: Store, server_url: str, name: str, role: Role, rng: RNG) -> None:
     """The settings of a new profile: relay, own name, role, a fresh delivery token, not yet registered."""
     with store.transaction():
-        store.set_meta(_M_SERVER, server_url.rstrip("/").encode())
+        store.set_meta(_M_SERVER, check_server_url(server_url).encode())
         store.set_meta(_M_NAME, name.strip().encode())
         store.set_meta(_M_ROLE, role.value.encode())
         store.set_meta(_M_TOKEN, rng(DELIVERY_TOKEN_LEN))
@@ -110,6 +150,25 @@ class Account:
             kem_one_time_prekeys=upload.kem_one_time_prekeys,
         )
         self._store.set_meta_int(_M_REGISTERED, 1)
+
+    async def set_server(self, url: str) -> str:
+        """Point this profile at the relay at ``url`` and register there (again); returns the stored URL.
+
+        The new URL is saved first and registration is marked as not done, so if the relay cannot be
+        reached now, the next sync registers. Registering at a relay that already knows this device (the
+        same relay under a new address) replaces only its prekeys and token hashes there.
+
+        Raises:
+            ValueError: not a relay URL (nothing changed). RelayUnreachable, RelayError: the URL is saved;
+                registration is retried by the next sync.
+        """
+        checked = check_server_url(url)
+        with self._store.transaction():
+            self._store.set_meta(_M_SERVER, checked.encode())
+            self._store.set_meta_int(_M_REGISTERED, 0)
+        await self._relay.set_base_url(checked)
+        await self.register()
+        return checked
 
     async def ensure_registered(self) -> None:
         """Finish a registration that an outage interrupted (no-op once registered)."""

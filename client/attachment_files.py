@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from confide.protocol.attachment import (
     MAX_ATTACHMENT_SIZE,
@@ -22,7 +25,7 @@ from confide.protocol.attachment import (
 )
 from confide.protocol.errors import DecryptionError
 
-from .errors import AttachmentError
+from .errors import AttachmentError, FileExistsConflict
 from .relay import ProgressCallback
 
 FILE_CHUNK = 256 * 1024
@@ -87,30 +90,89 @@ def verify_blob(blob: Path, key: bytes, size: int, digest: bytes) -> None:
         ) from exc
 
 
-def decrypt_file(blob: Path, dest: Path, key: bytes, size: int, digest: bytes) -> None:
-    """Decrypt ``blob`` into ``dest``: written to a temp file next to it and renamed only once verified.
+TEMP_SUFFIX_BYTES = 8
+"""Random bytes in the name of the temporary file beside a destination: two writers never share one."""
+
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+"""A temporary file is always new (``O_EXCL``), never reached through a symlink (``O_NOFOLLOW``)."""
+
+
+def _refuse_existing(dest: Path) -> None:
+    """Raise :class:`FileExistsConflict` if anything (a file, a folder, a symlink, even dangling) is at ``dest``."""
+    with contextlib.suppress(FileNotFoundError):
+        os.lstat(dest)
+        raise FileExistsConflict(dest)
+
+
+def write_private(dest: Path, write: Callable[[BinaryIO], object], *, overwrite: bool = False) -> None:
+    """Create ``dest`` with mode 0600 holding what ``write(fh)`` writes, all or nothing.
+
+    The bytes go to a new temporary file in the same folder (``O_CREAT|O_EXCL|O_NOFOLLOW``, mode 0600),
+    are fsynced, and only then take ``dest``'s place: without ``overwrite`` by a hard link, which fails if
+    anything appeared at ``dest`` meanwhile (so an existing file is never replaced, even in a race); with
+    ``overwrite`` by a rename, which replaces a file or a symlink itself and never follows a symlink (the
+    file it pointed to is untouched) and never keeps an old file's mode. On any failure ``dest`` is as it
+    was and the temporary file is gone.
 
     Raises:
+        FileExistsConflict: something is at ``dest`` and ``overwrite`` is False (nothing was written).
+        OSError: the folder cannot be written, the disk is full, ... (nothing was written).
+        Whatever ``write`` raises.
+    """
+    if not overwrite:
+        _refuse_existing(dest)
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(TEMP_SUFFIX_BYTES)}.part")
+    fd = os.open(tmp, _NEW_FILE_FLAGS, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, dest)
+        else:
+            try:
+                os.link(tmp, dest, follow_symlinks=False)
+            except FileExistsError:
+                raise FileExistsConflict(dest) from None
+        _fsync_dir(dest.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename or link in ``folder`` durable (best effort: not every platform can open a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def decrypt_file(blob: Path, dest: Path, key: bytes, size: int, digest: bytes, *, overwrite: bool = False) -> None:
+    """Decrypt ``blob`` into ``dest`` through :func:`write_private`: created 0600, only once verified, never
+    over an existing file unless ``overwrite``, never through a symlink.
+
+    Raises:
+        FileExistsConflict: something is at ``dest`` and ``overwrite`` is False.
         AttachmentError: integrity failure (``dest`` is not created), or ``dest`` cannot be written.
     """
     dec = AttachmentDecryptor(key, size, digest)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out, blob.open("rb") as fh:
+
+    def write(out: BinaryIO) -> None:
+        with blob.open("rb") as fh:
             while chunk := fh.read(FILE_CHUNK):
                 out.write(dec.update(chunk))
             out.write(dec.finalize())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
+
+    try:
+        write_private(dest, write, overwrite=overwrite)
     except DecryptionError as exc:
         raise AttachmentError("the attachment failed its integrity check (damaged or altered)") from exc
     except OSError as exc:
         raise AttachmentError(f"cannot write {dest}: {exc.strerror}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 def safe_file_name(name: str) -> str:

@@ -98,11 +98,14 @@ class Attachments:
             self._store.save_message(fresh)
         return fresh
 
-    async def save(self, message_id: str, path: str | os.PathLike[str]) -> Path:
+    async def save(self, message_id: str, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Decrypt a received attachment to ``path`` (a file, or a directory to put it in under its name),
-        downloading it first if needed; returns the path written.
+        downloading it first if needed; returns the path written. The file is created 0600 through a
+        temporary file and a rename (:func:`~confide.client.attachment_files.write_private`); an existing
+        file is replaced only with ``overwrite``, and a symlink at ``path`` is never followed.
 
         Raises:
+            FileExistsConflict: something is at the destination and ``overwrite`` is False.
             UnknownMessage; AttachmentError (no attachment, your own attachment, failed verification, or the
             destination cannot be written); RelayUnreachable, RelayError.
         """
@@ -117,9 +120,15 @@ class Attachments:
         assert att is not None
         assert att.file is not None
         dest = Path(path)
-        if await asyncio.to_thread(dest.is_dir):
+        if await asyncio.to_thread(dest.is_dir):  # a folder the user named (a symlink to one is fine)
             dest = dest / files.safe_file_name(att.name)
         await asyncio.to_thread(
-            files.decrypt_file, self._paths.attachments / att.file, dest, att.key, att.size, att.digest
+            files.decrypt_file,
+            self._paths.attachments / att.file,
+            dest,
+            att.key,
+            att.size,
+            att.digest,
+            overwrite=overwrite,
         )
         return dest

@@ -31,15 +31,15 @@ from types import TracebackType
 from typing import Any
 
 from confide.keys.encoding import RNG
-from confide.keys.errors import InvalidRecoveryCode, QRPayloadError
 from confide.keys.identity import IdentityPublicKey
 from confide.keys.keystore import DEFAULT_KDF, KdfParams
-from confide.keys.qr import QR_TEXT_PREFIX, parse_qr_text
-from confide.keys.recovery import create_recovery, restore_recovery
+from confide.keys.qr import QR_TEXT_PREFIX
+from confide.keys.recovery import RECOVERY_QR_PREFIX, create_recovery, recovery_code_from_qr, restore_recovery
 from confide.keys.safety import SafetyNumber
 from confide.keys.secret_keys import SecretKeys
 
-from .account import Account, server_url_of, write_new_settings
+from .account import Account, check_server_url, server_url_of, write_new_settings
+from .attachment_files import write_private
 from .attachments import Attachments
 from .bus import EventBus, Hook
 from .contacts import Contacts
@@ -61,6 +61,7 @@ from .profile import (
     wipe_profile,
 )
 from .relay import ProgressCallback, RelayClient
+from .retry import Retry
 from .sessions import Sessions
 from .store import Store
 from .sync import Sync
@@ -79,20 +80,17 @@ def _check_profile_arguments(name: str, role: str) -> Role:
 
 
 def _recovery_code_text(code: str) -> str:
-    """A recovery code as typed, or as scanned from the QR of ``confide recovery create --qr`` (that QR
-    holds the code's UTF-8 bytes in the ``CONFIDE-SN1:`` text wrapping of :mod:`confide.keys.qr`).
+    """A recovery code as typed, or as scanned from the QR of ``confide recovery create --qr`` (its text is
+    ``CONFIDE-RC1:`` and the code; QR codes written by earlier versions hold ``CONFIDE-SN1:`` and the code in
+    base32, still accepted).
 
     Raises:
         InvalidRecoveryCode: a scanned text that holds no readable code.
     """
-    if not code.strip().upper().startswith(QR_TEXT_PREFIX):
-        return code
-    try:
-        return parse_qr_text(code).decode("ascii")
-    except (QRPayloadError, UnicodeDecodeError) as exc:
-        raise InvalidRecoveryCode(
-            "this scanned QR code holds no recovery code; scan it again or type the code"
-        ) from exc
+    scanned = code.strip().upper()
+    if scanned.startswith((RECOVERY_QR_PREFIX, QR_TEXT_PREFIX)):
+        return recovery_code_from_qr(code)
+    return code
 
 
 class _Opening:
@@ -153,6 +151,7 @@ class Client:
             self._bus,
             rng=rng,
         )
+        self._retry = Retry(store, self._contacts, self._sessions, self._messaging)
         self._inbox = Inbox(store, keys, prekeys, self._sessions, self._contacts, self._expiry, self._bus, rng=rng)
         self._sync = Sync(
             store,
@@ -210,9 +209,11 @@ class Client:
             ProfileError: a profile already exists there.
             RelayUnreachable, RelayError: registration failed (the profile is kept and registration is
                 retried by :meth:`sync`).
-            ValueError: empty passphrase or name, unknown role.
+            ValueError: empty passphrase or name, unknown role, or ``server_url`` is not an ``http(s)://host[:port]``
+                URL (checked before anything is created).
         """
         checked = _check_profile_arguments(name, role)
+        server_url = check_server_url(server_url)  # before anything is created
 
         async def factory() -> Client:
             keys = SecretKeys.generate(rng)
@@ -278,6 +279,7 @@ class Client:
             ValueError: empty passphrase or name, unknown role.
         """
         checked = _check_profile_arguments(name, role)
+        server_url = check_server_url(server_url)  # before anything is created
 
         async def factory() -> Client:
             keys = restore_recovery(bytes(backup), _recovery_code_text(code))
@@ -377,6 +379,22 @@ class Client:
     def server_url(self) -> str:
         """The relay this profile is registered with."""
         return self._relay.base_url
+
+    @staticmethod
+    def temp_dir_of(profile_dir: str | os.PathLike[str]) -> Path:
+        """The private folder for temporary files of the profile in ``profile_dir`` (mode 0700, inside the
+        profile, so a panic wipe removes what a crash left there); it may not exist yet."""
+        return ProfilePaths(Path(profile_dir)).tmp
+
+    async def set_server(self, url: str) -> str:
+        """Use the relay at ``url`` (``http(s)://host[:port]``) from now on, and register there; returns the
+        URL as stored. Contacts keep working if they reach the same relay (invite codes do not name it).
+
+        Raises:
+            ValueError: not a relay URL (nothing changed).
+            RelayUnreachable, RelayError: the URL was saved; registration is retried by the next sync.
+        """
+        return await self._account.set_server(url)
 
     @property
     def profile_dir(self) -> Path:
@@ -590,6 +608,18 @@ class Client:
             peer, path, mime=mime, caption=caption, expire_after_s=expire_after_s, progress=progress
         )
 
+    async def retry(self, message_id: str) -> Message:
+        """Send again one of your messages that the relay refused for good (status ``failed``): the same
+        message (id, text or file, timer), re-encrypted on the current session, queued and posted now.
+        Returns the stored message like :meth:`send_text`.
+
+        Raises:
+            UnknownMessage: no such message of yours. ClientError: it is not ``failed``.
+            UntrustedIdentity; RelayUnreachable, RelayError when there is no session and the peer's keys
+            cannot be fetched (it stays ``failed``).
+        """
+        return await self._retry.retry(message_id)
+
     async def set_timer(self, peer: str, seconds: int) -> Contact:
         """Set the thread's disappearing timer (0 = off); the peer sees the change as a message too."""
         return await self._messaging.set_timer(peer, seconds)
@@ -644,23 +674,40 @@ class Client:
         msg = await self._attachments.download(message_id)
         return public_message(msg, self._contacts.name_of(msg.contact_id))
 
-    async def save_attachment(self, message_id: str, path: str | os.PathLike[str]) -> Path:
+    async def save_attachment(self, message_id: str, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Decrypt a received attachment to ``path`` (a file, or a directory to put it in under its name).
 
-        Downloads it first if needed. Returns the path written.
+        Downloads it first if needed. Returns the path written. The file is new, mode 0600, written to a
+        temporary file beside it, fsynced and renamed into place; a symlink at the destination is never
+        followed.
+
+        Raises:
+            FileExistsConflict: something is already at the destination and ``overwrite`` is False; nothing
+                was written. With ``overwrite=True`` it is replaced (by a new 0600 file).
+            UnknownMessage: no such message (mistyped, expired or deleted); AttachmentError,
+                RelayUnreachable, RelayError.
         """
-        return await self._attachments.save(message_id, path)
+        return await self._attachments.save(message_id, path, overwrite=overwrite)
 
     # -- export and wipe ------------------------------------------------------------------------------
-    def export_thread(self, peer: str, path: str | os.PathLike[str]) -> int:
-        """Write the thread as JSON to ``path`` (created 0600). This copy is NOT encrypted: it is the user's
-        own readable copy, to keep somewhere safe. Returns the number of messages written."""
+    def export_thread(self, peer: str, path: str | os.PathLike[str], *, overwrite: bool = False) -> int:
+        """Write the thread as JSON to ``path``. This copy is NOT encrypted: it is the user's own readable
+        copy, to keep somewhere safe. Returns the number of messages written.
+
+        The file is new, mode 0600, written to a temporary file beside it, fsynced and renamed into place
+        (all or nothing); a symlink at ``path`` is never followed.
+
+        Raises:
+            FileExistsConflict: something is already at ``path`` and ``overwrite`` is False; nothing was
+                written. With ``overwrite=True`` it is replaced by a new 0600 file (an old file's mode is not
+                kept; a symlink is replaced, the file it pointed to is untouched).
+            OSError: the file cannot be written.
+        """
         contact = self.contact(peer)
         msgs = self.history(peer)
         doc = thread_document(self.address, contact, msgs, int(time.time() * 1000))
-        fd = os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=2)
+        data = json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
+        write_private(Path(path), lambda fh: fh.write(data), overwrite=overwrite)
         return len(msgs)
 
     async def wipe(self) -> None:

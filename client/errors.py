@@ -59,6 +59,16 @@ class VerificationFailed(ClientError):
     """A scanned safety number does not match: the contact is NOT verified."""
 
 
+class FileExistsConflict(ClientError):
+    """A file (or folder, or symlink) is already at the path the library was asked to write; nothing was
+    written. Pass ``overwrite=True`` to replace it (the replacement is a new 0600 file; a symlink is replaced,
+    never followed)."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(f"{path} already exists; nothing was written (choose another name, or overwrite it)")
+        self.path = path
+
+
 class UnknownMessage(ClientError):
     """No message with this id exists in this profile (it may have expired or been deleted)."""
 
@@ -67,6 +77,7 @@ __all__ = [
     "AttachmentError",
     "ClientError",
     "ContactExists",
+    "FileExistsConflict",
     "InvalidInvite",
     "ProfileError",
     "RelayError",

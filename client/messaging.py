@@ -205,9 +205,9 @@ class Messaging:
         """Send a text message (see the module docstring for what the returned status means).
 
         Raises (nothing is kept):
-            UntrustedIdentity, UnknownContact; ClientError when the text is too long, holds a control character
-            other than tab and newline (SPEC §8), or the contact has no invite; RelayUnreachable, RelayError when there is no session yet and the peer's keys cannot be
-            fetched.
+            UntrustedIdentity, UnknownContact; ClientError when the text is too long, holds a control
+            character other than tab and newline (SPEC §8), or the contact has no invite; RelayUnreachable,
+            RelayError when there is no session yet and the peer's keys cannot be fetched.
         """
         body = Text(_checked_text(text, "message", MAX_TEXT_BYTES, "send it as a file"))
         rec = await self._prepare(self._contacts.find(peer))

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -52,6 +52,23 @@ class ProgressCallback(Protocol):
         """Report ``done`` of ``total`` bytes."""
 
 
+def connection_failure(exc: BaseException) -> str:
+    """Why a connection to the relay failed, in plain words (never an exception class name)."""
+    if isinstance(exc, TimeoutError):
+        return "it did not answer in time"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "its TLS certificate was not accepted"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "it closed the connection"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"the connection failed ({exc.strerror.lower()})" if exc.strerror else "the connection failed"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "its address is not a valid URL"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"the connection failed ({exc.strerror.lower()})"
+    return "the connection failed"
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -85,6 +102,11 @@ class RelayClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
         return self._session
+
+    async def set_base_url(self, base_url: str) -> None:
+        """Talk to the relay at ``base_url`` from now on (the open connection to the old one is closed)."""
+        await self.close()
+        self.base_url = base_url.rstrip("/")
 
     async def close(self) -> None:
         """Close the HTTP session (idempotent)."""
@@ -136,7 +158,7 @@ class RelayClient:
                 return await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
             raise RelayUnreachable(
-                f"cannot reach the relay at {self.base_url}: {type(exc).__name__}; "
+                f"cannot reach the relay at {self.base_url}: {connection_failure(exc)}; "
                 "check the address and your connection, then retry"
             ) from exc
         except (aiohttp.ContentTypeError, ValueError) as exc:
@@ -245,7 +267,7 @@ class RelayClient:
                 exc.status, "unauthorized" if exc.status == 401 else "error", "the relay refused the live connection"
             ) from exc
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
-            raise RelayUnreachable(f"cannot reach the relay at {self.base_url}: {type(exc).__name__}") from exc
+            raise RelayUnreachable(f"cannot reach the relay at {self.base_url}: {connection_failure(exc)}") from exc
 
     # -- attachments ----------------------------------------------------------------------------------
     async def upload_blob(
@@ -273,12 +295,12 @@ class RelayClient:
                 await self._raise_for(resp)
                 obj = await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
-            raise RelayUnreachable(f"the upload to {self.base_url} failed: {type(exc).__name__}; retry") from exc
+            raise RelayUnreachable(f"the upload to {self.base_url} failed: {connection_failure(exc)}; retry") from exc
         if not isinstance(obj, dict) or not isinstance(obj.get("blob_id"), str):
             raise RelayError(200, "malformed", "the relay sent a malformed upload answer")
         return str(obj["blob_id"])
 
-    async def download_blob(self, blob_id: str) -> AsyncIterator[bytes]:
+    async def download_blob(self, blob_id: str) -> AsyncGenerator[bytes, None]:
         """``GET /v1/blobs/{id}``: yield the blob in chunks (no auth; the id is the capability)."""
         timeout = aiohttp.ClientTimeout(total=BLOB_TIMEOUT_S, sock_read=BLOB_READ_TIMEOUT_S)
         try:
@@ -289,7 +311,9 @@ class RelayClient:
                 async for chunk in resp.content.iter_chunked(BLOB_CHUNK):
                     yield chunk
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
-            raise RelayUnreachable(f"the download from {self.base_url} failed: {type(exc).__name__}; retry") from exc
+            raise RelayUnreachable(
+                f"the download from {self.base_url} failed: {connection_failure(exc)}; retry"
+            ) from exc
 
     async def delete_blob(self, blob_id: str) -> None:
         """``DELETE /v1/blobs/{id}`` (uploader only)."""

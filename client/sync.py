@@ -32,7 +32,7 @@ from .expiry import Expiry
 from .inbox import Inbox
 from .messaging import Messaging
 from .outbox import Outbox
-from .relay import RelayClient
+from .relay import RelayClient, connection_failure
 from .store import Store
 from .timers import EXPIRY_SWEEP_INTERVAL_S
 from .views import public_message
@@ -233,7 +233,7 @@ class Sync:
             except (RelayUnreachable, RelayError) as exc:
                 reason = str(exc)
             except (aiohttp.ClientError, OSError) as exc:
-                reason = f"the live connection failed ({type(exc).__name__})"
+                reason = f"the live connection failed: {connection_failure(exc)}"
             except StorageError as exc:  # e.g. another process holds the store: retry after the back-off
                 _log.warning("receiving paused: %s", type(exc).__name__)
                 reason = "the local store could not be written; retrying"

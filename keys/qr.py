@@ -73,8 +73,12 @@ def parse_qr_text(text: str) -> bytes:
 
 
 def _code(payload: bytes, border: int) -> qrcode.QRCode:
+    return _text_code(qr_text(payload), border)
+
+
+def _text_code(text: str, border: int) -> qrcode.QRCode:
     code = qrcode.QRCode(error_correction=_ERROR_CORRECTION, box_size=QR_BOX_SIZE, border=border)
-    code.add_data(qr_text(payload), optimize=0)
+    code.add_data(text, optimize=0)
     code.make(fit=True)
     return code
 
@@ -110,6 +114,15 @@ def write_qr_png(payload: bytes, path: str | os.PathLike[str]) -> None:
     Raises:
         OSError: the file cannot be written.
     """
-    image = _code(payload, QR_BORDER).make_image(image_factory=qrcode.image.pure.PyPNGImage)
+    write_text_qr_png(qr_text(payload), path)
+
+
+def write_text_qr_png(text: str, path: str | os.PathLike[str]) -> None:
+    """Write a QR holding ``text`` exactly (e.g. a recovery code's, see :mod:`confide.keys.recovery`) as a PNG.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    image = _text_code(text, QR_BORDER).make_image(image_factory=qrcode.image.pure.PyPNGImage)
     with open(path, "wb") as stream:
         image.save(stream)

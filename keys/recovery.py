@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .encoding import RNG, Reader, Writer
-from .errors import CorruptKeyStore, InvalidRecoveryCode, WrongPassphrase
+from .errors import CorruptKeyStore, InvalidRecoveryCode, QRPayloadError, WrongPassphrase
+from .qr import QR_TEXT_PREFIX, parse_qr_text
 from .secret_keys import SecretKeys
 
 RECOVERY_SECRET_LEN = 16
@@ -51,6 +52,12 @@ BACKUP_HEADER_LEN = len(BACKUP_MAGIC) + 1 + BACKUP_SALT_LEN + BACKUP_NONCE_LEN +
 BACKUP_MAX_PAYLOAD_LEN = 64 * 1024
 """A backup holds SecretKeys (129 bytes today); 64 KiB leaves room for growth and bounds what a foreign
 file can make us decrypt."""
+
+RECOVERY_QR_PREFIX = "CONFIDE-RC1:"
+"""Marks the QR of a recovery code (``"CONFIDE-RC1:" || code``, all in the QR alphanumeric set). Its own
+prefix, never the safety-number one (``CONFIDE-SN1:``), so that a safety-number scan can tell a recovery
+code apart and refuse it with a warning: it must never be shown to anyone. Codes printed before this prefix
+existed hold ``"CONFIDE-SN1:" || BASE32(code)`` and are still accepted by :func:`recovery_code_from_qr`."""
 
 _TAG_LEN = 16
 _CHECKSUM_LABEL = b"Confide-recovery-code-checksum-v1"
@@ -93,6 +100,59 @@ def _parse_code(code: str) -> bytes:
             "the recovery code has a typing mistake (its checksum does not match); check each group"
         )
     return secret
+
+
+def recovery_qr_text(code: str) -> str:
+    """The text to put in a recovery code's QR: :data:`RECOVERY_QR_PREFIX` and the code as written.
+
+    Raises:
+        InvalidRecoveryCode: ``code`` is not a well-formed recovery code.
+    """
+    return RECOVERY_QR_PREFIX + _format_code(_parse_code(code))
+
+
+def _legacy_qr_code(text: str) -> str | None:
+    """The recovery code inside an old ``CONFIDE-SN1:`` recovery QR text, or None if it holds none."""
+    try:
+        candidate = parse_qr_text(text).decode("ascii")
+        _parse_code(candidate)
+    except (QRPayloadError, UnicodeDecodeError, InvalidRecoveryCode):
+        return None
+    return candidate
+
+
+def recovery_code_from_qr(text: str) -> str:
+    """The recovery code in a scanned QR text: ``CONFIDE-RC1:`` (current) or ``CONFIDE-SN1:`` (recovery
+    QR codes written before the recovery prefix existed). Case and surrounding spaces do not matter.
+
+    Raises:
+        InvalidRecoveryCode: the text holds no readable recovery code.
+    """
+    normalized = text.strip().upper() if isinstance(text, str) else ""
+    if normalized.startswith(RECOVERY_QR_PREFIX):
+        return _format_code(_parse_code(normalized[len(RECOVERY_QR_PREFIX) :]))
+    if normalized.startswith(QR_TEXT_PREFIX):
+        code = _legacy_qr_code(normalized)
+        if code is not None:
+            return code
+    raise InvalidRecoveryCode("this scanned QR code holds no recovery code; scan it again or type the code")
+
+
+def is_recovery_qr_text(text: str) -> bool:
+    """Whether ``text`` is a recovery QR's text (either prefix) or a bare recovery code: what a safety-number
+    scan must refuse, warning that a recovery code is never to be shown to anyone."""
+    if not isinstance(text, str) or len(text) > 4 * RECOVERY_CODE_CHARS + 64:
+        return False
+    try:
+        recovery_code_from_qr(text)
+        return True
+    except InvalidRecoveryCode:
+        pass
+    try:
+        _parse_code(text.strip())
+    except InvalidRecoveryCode:
+        return False
+    return True
 
 
 def _key(secret: bytes, salt: bytes) -> bytes:

@@ -6,10 +6,10 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from confide.client import ConfideError
+from confide.client import ConfideError, FileExistsConflict
 
 from . import render
-from .exits import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exit_code
+from .exits import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, describe, exit_code
 from .parser import build_parser
 from .serve import serve
 
@@ -37,7 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(render.error_line(args.command, str(exc)), file=sys.stderr)
         return EXIT_USAGE
     except (ConfideError, OSError) as exc:
-        message = str(exc) or type(exc).__name__
+        message = str(exc) or describe(exc)
+        if isinstance(exc, FileExistsConflict):
+            message = f"{exc.path} already exists; nothing was written (add --force to replace it)"
         if isinstance(exc, OSError) and exc.strerror:
             message = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
         print(render.error_line(args.command, message), file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from confide.client import (
     AttachmentError,
     ConfideError,
+    FileExistsConflict,
     KeyStoreError,
     ProfileError,
     ProtocolError,
@@ -35,21 +36,27 @@ EXIT_INTERRUPTED = 130
 
 EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
     (KeyStoreError, EXIT_PASSPHRASE, "wrong passphrase or recovery code, or a damaged key store or backup"),
-    (ProfileError, EXIT_PROFILE, "no profile / profile exists / profile incomplete"),
+    (ProfileError, EXIT_PROFILE, "no profile, profile exists or incomplete, or the local store is damaged"),
     (StorageError, EXIT_PROFILE, "the local store is damaged or belongs to another key store"),
-    (RelayUnreachable, EXIT_UNREACHABLE, "the relay cannot be reached (messages stay queued)"),
-    (RelayError, EXIT_RELAY, "the relay refused the request"),
+    (RelayUnreachable, EXIT_UNREACHABLE, "the relay cannot be reached (what was queued stays queued)"),
+    (RelayError, EXIT_RELAY, "the relay refused the request or the message"),
     (UntrustedIdentity, EXIT_UNTRUSTED, "the contact's identity changed: verify or accept first"),
-    (UnknownContact, EXIT_NOT_FOUND, "no such contact"),
+    (UnknownContact, EXIT_NOT_FOUND, "no such contact or message"),
     (UnknownMessage, EXIT_NOT_FOUND, "no such message"),
-    (VerificationFailed, EXIT_VERIFY, "safety numbers do not match"),
+    (VerificationFailed, EXIT_VERIFY, "safety numbers do not match, or the code is not a safety number"),
     (QRPayloadError, EXIT_VERIFY, "not a safety-number code"),
-    (AttachmentError, EXIT_ATTACHMENT, "an attachment could not be sent, fetched or saved"),
+    (
+        AttachmentError,
+        EXIT_ATTACHMENT,
+        "an attachment could not be sent, fetched or saved (or the file to send is unreadable)",
+    ),
     (ProtocolError, EXIT_PROTOCOL, "malformed data from the relay or a peer"),
+    (FileExistsConflict, EXIT_OS, "a local file could not be read or written, or exists already (see --force)"),
     (ConfideError, EXIT_ERROR, "any other Confide error (invalid invite, contact exists, ...)"),
     (OSError, EXIT_OS, "a local file could not be read or written"),
 ]
-"""Exit code per error class, first match wins (also printed in ``confide --help``)."""
+"""Exit code per error class, first match wins. The first row of each code describes the code in
+``confide --help`` and the README (``tests/client/test_cli_safety.py`` checks that the README agrees)."""
 
 
 class UsageError(Exception):
@@ -64,13 +71,26 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
-def exit_codes_help() -> list[str]:
-    """The ``exit codes:`` section of ``confide --help``, one line per distinct code."""
-    lines = ["exit codes:", f"  {EXIT_OK:3}  success", f"  {EXIT_USAGE:3}  bad command line"]
-    seen = set()
+def describe(exc: BaseException) -> str:
+    """Plain words for an error that carries no message of its own (never its class name)."""
+    for cls, _code, text in EXIT_CODES:
+        if isinstance(exc, cls):
+            return text
+    return "an unexpected error"
+
+
+def exit_code_table() -> list[tuple[int, str]]:
+    """Every exit code with its description, in order: what ``confide --help`` and the README list."""
+    rows = [(EXIT_OK, "success"), (EXIT_USAGE, "bad command line")]
+    seen = {EXIT_OK, EXIT_USAGE}
     for _cls, code, text in EXIT_CODES:
         if code not in seen:
             seen.add(code)
-            lines.append(f"  {code:3}  {text}")
-    lines.append(f"  {EXIT_INTERRUPTED:3}  interrupted")
-    return lines
+            rows.append((code, text))
+    rows.append((EXIT_INTERRUPTED, "interrupted"))
+    return sorted(rows)
+
+
+def exit_codes_help() -> list[str]:
+    """The ``exit codes:`` section of ``confide --help``, one line per distinct code."""
+    return ["exit codes:", *(f"  {code:3}  {text}" for code, text in exit_code_table())]

@@ -1,4 +1,4 @@
-"""Verbs about a thread: ``send``, ``sync``, ``read``, ``save``, ``delete``, ``expire``, ``export``."""
+"""Verbs about a thread: ``send``, ``retry``, ``sync``, ``read``, ``save``, ``delete``, ``expire``, ``export``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ import json
 import sys
 from collections.abc import AsyncGenerator
 
-from confide.client import Event, MessageReceived, MessageStatus, parse_duration
-from confide.client.export import contact_to_json, message_to_json
+from confide.client import (
+    Client,
+    Event,
+    MessageReceived,
+    MessageStatus,
+    RelayUnreachable,
+    parse_duration,
+)
+from confide.client.export import contact_to_json, event_to_json, message_to_json
 
-from . import render
+from . import compose, render
 from .exits import EXIT_OK, EXIT_RELAY, UsageError
-from .options import open_client
+from .options import open_client, profile_dir
 from .progress import ProgressBar
 
 MAX_SYNC_WAIT_S = 24 * 3600
@@ -21,6 +28,25 @@ MAX_SYNC_WAIT_S = 24 * 3600
 
 QUEUED = "Queued: the relay is unreachable; it will be sent on the next 'confide sync'."
 """What ``send`` says on stderr when the message was kept to be sent later (exit code 0)."""
+
+
+def _message_text(args: argparse.Namespace) -> str | None:
+    """The text (or caption) to send: from the command line, standard input (``-``, or nothing given and
+    stdin not a terminal), or the editor (``--edit``, or nothing given on a terminal). None: a file with no
+    caption."""
+    if args.edit:
+        if args.text is not None:
+            raise UsageError("give the message either on the command line or with --edit, not both")
+        return compose.edit(Client.temp_dir_of(profile_dir(args)))
+    if args.text == "-":
+        return compose.read_stdin()
+    if args.text is not None:
+        return str(args.text)
+    if args.file:
+        return None
+    if sys.stdin.isatty():
+        return compose.edit(Client.temp_dir_of(profile_dir(args)))
+    return compose.read_stdin()
 
 
 async def cmd_send(args: argparse.Namespace) -> int:
@@ -31,19 +57,24 @@ async def cmd_send(args: argparse.Namespace) -> int:
     :data:`EXIT_RELAY`, the code a :class:`RelayError` gets too), or sent.
     """
     expire = parse_duration(args.expire) if args.expire is not None else None
-    async with open_client(args) as client:
-        if args.file:
-            msg = await client.send_file(
-                args.peer,
-                args.file,
-                caption=args.caption or args.text or "",
-                expire_after_s=expire,
-                progress=ProgressBar("encrypting and sending", sys.stderr),
-            )
-        elif args.text is None:
-            raise UsageError("give the TEXT to send, or --file PATH")
-        else:
-            msg = await client.send_text(args.peer, args.text, expire_after_s=expire)
+    if args.file and args.caption is not None and args.text is not None:
+        raise UsageError("give the caption either as TEXT or with --caption, not both")
+    text = args.caption if args.file and args.caption is not None else _message_text(args)
+    async with open_client(args, stdin_is_message=not sys.stdin.isatty()) as client:
+        try:
+            if args.file:
+                msg = await client.send_file(
+                    args.peer,
+                    args.file,
+                    caption=text or "",
+                    expire_after_s=expire,
+                    progress=ProgressBar("encrypting and sending", sys.stderr),
+                )
+            else:
+                assert text is not None
+                msg = await client.send_text(args.peer, text, expire_after_s=expire)
+        except RelayUnreachable as exc:
+            raise RelayUnreachable(render.not_sent_unreachable(args.peer, file=bool(args.file))) from exc
     if msg.status == MessageStatus.PENDING:
         print(QUEUED, file=sys.stderr)
     elif msg.status == MessageStatus.FAILED:
@@ -54,6 +85,25 @@ async def cmd_send(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_retry(args: argparse.Namespace) -> int:
+    """Send again a message the relay refused for good (re-encrypted on the current session)."""
+    async with open_client(args) as client:
+        msg = await client.retry(args.message_id)
+    if msg.status == MessageStatus.PENDING:
+        print(QUEUED, file=sys.stderr)
+    elif msg.status == MessageStatus.FAILED:
+        print(render.send_refused(msg), file=sys.stderr)
+        return EXIT_RELAY
+    else:
+        print(render.sent(msg))
+    return EXIT_OK
+
+
+CAUGHT_UP = "caught_up"
+"""The ``type`` of the line ``sync --json`` prints once it has caught up: ``{"type": "caught_up", "new": N}``
+with N the number of new messages (0 when nothing was new), so a script always gets at least one line."""
+
+
 async def cmd_sync(args: argparse.Namespace) -> int:
     """Fetch, decrypt and print new messages; optionally keep listening."""
     wait = args.wait
@@ -62,8 +112,7 @@ async def cmd_sync(args: argparse.Namespace) -> int:
 
     def show(e: Event) -> None:
         if args.json:
-            if isinstance(e, MessageReceived):
-                print(json.dumps(message_to_json(e.message)), flush=True)
+            print(json.dumps(event_to_json(e)), flush=True)
         else:
             line = render.event_line(e)
             if line:
@@ -73,6 +122,11 @@ async def cmd_sync(args: argparse.Namespace) -> int:
         events = await client.sync()
         for e in events:
             show(e)
+        new = sum(isinstance(e, MessageReceived) for e in events)
+        if args.json:
+            print(json.dumps({"type": CAUGHT_UP, "new": new}), flush=True)
+        elif new == 0:
+            print("No new messages.", file=sys.stderr, flush=True)
         if wait > 0:
             stream = client.events()
             try:
@@ -84,8 +138,6 @@ async def cmd_sync(args: argparse.Namespace) -> int:
             finally:
                 if isinstance(stream, AsyncGenerator):  # it is one: close it now, not when collected
                     await stream.aclose()
-        if not args.json and not any(isinstance(e, MessageReceived) for e in events) and wait == 0:
-            print("No new messages.", file=sys.stderr)
     return EXIT_OK
 
 
@@ -100,8 +152,7 @@ async def cmd_read(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {"contact": contact_to_json(contact), "messages": [message_to_json(m) for m in history]},
-                indent=2,
-                ensure_ascii=False,
+                indent=2,  # ASCII only: a peer's bidi or C1 characters arrive as \\u escapes, not raw
             )
         )
     else:
@@ -114,7 +165,7 @@ async def cmd_read(args: argparse.Namespace) -> int:
 async def cmd_save(args: argparse.Namespace) -> int:
     """Decrypt a received attachment to a file or folder."""
     async with open_client(args) as client:
-        path = await client.save_attachment(args.message_id, args.path)
+        path = await client.save_attachment(args.message_id, args.path, overwrite=args.force)
     print(render.saved(path))
     return EXIT_OK
 
@@ -139,6 +190,6 @@ async def cmd_expire(args: argparse.Namespace) -> int:
 async def cmd_export(args: argparse.Namespace) -> int:
     """Write a readable (unencrypted) copy of a thread."""
     async with open_client(args) as client:
-        n = client.export_thread(args.peer, args.file)
+        n = client.export_thread(args.peer, args.file, overwrite=args.force)
     print(f"Wrote {n} messages to {args.file}. This copy is NOT encrypted: keep it somewhere safe.")
     return EXIT_OK

@@ -29,7 +29,11 @@ def kdf(args: argparse.Namespace) -> KdfParams:
 
 
 @contextlib.asynccontextmanager
-async def open_client(args: argparse.Namespace) -> AsyncIterator[Client]:
-    """Unlock the selected profile (passphrase from the environment or the terminal); closed on exit."""
-    async with Client.open(profile_dir(args), passphrase()) as client:
+async def open_client(args: argparse.Namespace, *, stdin_is_message: bool = False) -> AsyncIterator[Client]:
+    """Unlock the selected profile (passphrase from the environment or the terminal); closed on exit.
+
+    ``stdin_is_message``: standard input carried the message, so the passphrase is asked on the terminal
+    itself (``/dev/tty``) when there is one.
+    """
+    async with Client.open(profile_dir(args), passphrase(use_tty=stdin_is_message)) as client:
         yield client

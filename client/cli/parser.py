@@ -12,11 +12,13 @@ from confide.client import ROLES
 from .contacts import cmd_contacts
 from .demo import cmd_demo
 from .exits import exit_codes_help
-from .messages import cmd_delete, cmd_expire, cmd_export, cmd_read, cmd_save, cmd_send, cmd_sync
+from .messages import cmd_delete, cmd_expire, cmd_export, cmd_read, cmd_retry, cmd_save, cmd_send, cmd_sync
 from .options import DEFAULT_PROFILE, ENV_PROFILE
-from .profile import cmd_init, cmd_passwd, cmd_recovery, cmd_restore, cmd_whoami, cmd_wipe
+from .profile import cmd_init, cmd_passwd, cmd_recovery, cmd_restore, cmd_server, cmd_whoami, cmd_wipe
 from .prompts import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE, ENV_RECOVERY_CODE
 from .trust import cmd_accept, cmd_verify
+
+WEAK_HELP = "keep a passphrase that is easy to guess (you are warned; the default refuses it)"
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 """A verb: takes the parsed arguments, returns the exit code."""
@@ -71,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the relay (see 'confide serve --help')", add_help=False)
 
     p = add("init", cmd_init, "create a profile (new keys) and register with a relay")
-    p.add_argument("--server", required=True, metavar="URL", help="relay URL, e.g. https://relay.example")
+    p.add_argument(
+        "--server", required=True, metavar="URL", help="relay URL: http(s)://host[:port], e.g. https://relay.example"
+    )
+    p.add_argument("--weak-passphrase-ok", action="store_true", help=WEAK_HELP)
     p.add_argument("--name", required=True, help="your name as you see it (stays on this device)")
     p.add_argument("--role", choices=ROLES, default="client", help="client or therapist (default client)")
 
@@ -89,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     prc.add_argument("--qr", metavar="FILE.png", help="also write the recovery code as a QR code (PNG)")
 
     p = add("restore", cmd_restore, "rebuild your profile (same address) from a recovery backup")
-    p.add_argument("--server", required=True, metavar="URL", help="relay URL, e.g. https://relay.example")
+    p.add_argument(
+        "--server", required=True, metavar="URL", help="relay URL: http(s)://host[:port], e.g. https://relay.example"
+    )
+    p.add_argument("--weak-passphrase-ok", action="store_true", help=WEAK_HELP)
     p.add_argument("--name", required=True, help="your name as you see it (stays on this device)")
     p.add_argument("--role", choices=ROLES, default="client", help="client or therapist (default client)")
     p.add_argument("--backup", required=True, metavar="FILE", help="the file 'confide recovery create' wrote")
@@ -100,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add("passwd", cmd_passwd, "change your passphrase (the keys stay the same)")
+    p.add_argument("--weak-passphrase-ok", action="store_true", help=WEAK_HELP)
+
+    p = add("server", cmd_server, "show or change the relay this profile uses")
+    ssub = p.add_subparsers(dest="server_cmd", metavar="ACTION", required=True)
+    ssub.add_parser("show", parents=[common], help="print the relay URL")
+    pss = ssub.add_parser("set", parents=[common], help="use another relay URL (and register there)")
+    pss.add_argument("url", metavar="URL", help="http(s)://host[:port], e.g. https://relay.example")
 
     p = add("whoami", cmd_whoami, "show your address, invite code and key fingerprint")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -116,9 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("peer", metavar="PEER")
     pr.add_argument("new_name", metavar="NEW_NAME")
 
-    p = add("send", cmd_send, "send a text message or a file")
+    p = add(
+        "send",
+        cmd_send,
+        "send a text message (from standard input or your editor; keep it off the command line) or a file",
+    )
     p.add_argument("peer", metavar="PEER", help="contact name or address")
-    p.add_argument("text", metavar="TEXT", nargs="?", help="the message (the caption with --file)")
+    p.add_argument(
+        "text",
+        metavar="TEXT",
+        nargs="?",
+        help="the message (the caption with --file); '-' or nothing: read standard input, or open $EDITOR "
+        "on a terminal. Text typed here stays in your shell history and is visible in 'ps'",
+    )
+    p.add_argument("--edit", action="store_true", help="write the message in $EDITOR (VISUAL, then EDITOR)")
     p.add_argument("--file", metavar="PATH", help="send this file as an encrypted attachment")
     p.add_argument("--caption", metavar="TEXT", help="a caption for --file")
     p.add_argument("--expire", metavar="DURATION", help="this message disappears after DURATION (e.g. 10m, 1h)")
@@ -131,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="keep listening for this many seconds after catching up",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per received message")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per event, then {"type": "caught_up", "new": N} once caught up',
+    )
 
     p = add("read", cmd_read, "show a thread (and mark it read: starts disappearing timers)")
     p.add_argument("peer", metavar="PEER")
@@ -140,7 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("save", cmd_save, "decrypt a received attachment to a file or folder")
     p.add_argument("message_id", metavar="MESSAGE_ID")
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("path", metavar="PATH", help="a new file, or a folder to put it in under the sender's name")
+    p.add_argument("--force", action="store_true", help="replace an existing file (never follows a symlink)")
+
+    p = add("retry", cmd_retry, "send again a message the relay refused for good (status failed)")
+    p.add_argument("message_id", metavar="MESSAGE_ID")
 
     p = add("verify", cmd_verify, "show or check the safety number with a contact")
     p.add_argument("peer", metavar="PEER")
@@ -162,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("export", cmd_export, "write your own readable copy of a thread (JSON, not encrypted)")
     p.add_argument("peer", metavar="PEER")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="a new file (created 0600)")
+    p.add_argument("--force", action="store_true", help="replace an existing file (never follows a symlink)")
 
     p = add("wipe", cmd_wipe, "panic wipe: shred the keys, then delete the profile")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -6,21 +6,22 @@ import argparse
 import json
 from pathlib import Path
 
-from confide.client import Client, write_qr_png
+from confide.client import Client, RelayUnreachable, check_server_url, recovery_qr_text, write_text_qr_png
 from confide.client.export import profile_to_json
 
 from . import render
 from .exits import EXIT_OK
 from .files import read_backup, write_new_private
 from .options import kdf, open_client, profile_dir
-from .prompts import confirm_wipe, new_passphrase, passphrase, recovery_code
+from .prompts import check_strength, confirm_wipe, new_passphrase, passphrase, recovery_code
 
 
 async def cmd_init(args: argparse.Namespace) -> int:
     """Create a profile and register it with a relay."""
-    async with Client.create(
-        profile_dir(args), passphrase(confirm=True), args.server, args.name, args.role, kdf=kdf(args)
-    ) as client:
+    check_server_url(args.server)  # a URL that can never work creates nothing, not even a passphrase prompt
+    secret = passphrase(confirm=True)
+    check_strength(secret, allow_weak=args.weak_passphrase_ok, user_inputs=(args.name,), nothing="nothing was created")
+    async with Client.create(profile_dir(args), secret, args.server, args.name, args.role, kdf=kdf(args)) as client:
         print(f"Created profile in {client.profile_dir}")
         print(f"Address:     {client.address}")
         print(f"Invite code: {client.invite_code()}")
@@ -37,7 +38,7 @@ def _write_recovery_kit(out: Path, backup: bytes, qr: Path | None, code: str) ->
     try:
         write_new_private(qr, b"")  # created 0600 first: the picture holds the code itself
         qr_created = True
-        write_qr_png(code.encode("utf-8"), qr)
+        write_text_qr_png(recovery_qr_text(code), qr)  # CONFIDE-RC1:, never the safety-number prefix
     except BaseException:
         out.unlink(missing_ok=True)  # a backup whose code was never shown is useless: leave nothing
         if qr_created:
@@ -68,9 +69,11 @@ async def cmd_recovery(args: argparse.Namespace) -> int:
 
 async def cmd_restore(args: argparse.Namespace) -> int:
     """Rebuild the profile on a new device from a recovery backup and its code."""
+    check_server_url(args.server)
     backup = read_backup(Path(args.backup))
     code = recovery_code(args.code)
     new = passphrase(confirm=True, prompt="New passphrase for this device")
+    check_strength(new, allow_weak=args.weak_passphrase_ok, user_inputs=(args.name,), nothing="nothing was created")
     async with Client.restore(
         profile_dir(args), new, backup, code, args.server, args.name, args.role, kdf=kdf(args)
     ) as client:
@@ -87,8 +90,26 @@ async def cmd_passwd(args: argparse.Namespace) -> int:
     """Change the passphrase of the key store."""
     old = passphrase(prompt="Current passphrase")
     new = new_passphrase()
+    check_strength(new, allow_weak=args.weak_passphrase_ok, nothing="the passphrase was not changed")
     await Client.change_passphrase(profile_dir(args), old, new)
     print("Passphrase changed. Your keys, address and messages are unchanged.")
+    return EXIT_OK
+
+
+async def cmd_server(args: argparse.Namespace) -> int:
+    """Show or change the relay this profile uses."""
+    async with open_client(args) as client:
+        if args.server_cmd == "show":
+            print(client.server_url)
+            return EXIT_OK
+        try:
+            url = await client.set_server(args.url)
+        except RelayUnreachable as exc:
+            raise RelayUnreachable(
+                f"the relay is now {check_server_url(args.url)}, but it cannot be reached yet ({exc}); "
+                "this profile registers there on the next 'confide sync'"
+            ) from exc
+    print(f"Relay set to {url}; registered there.")
     return EXIT_OK
 
 

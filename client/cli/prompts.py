@@ -10,7 +10,7 @@ import getpass
 import os
 import sys
 
-from confide.client import ProfileError
+from confide.client import MIN_PASSPHRASE_SCORE, ProfileError, passphrase_strength
 
 from .exits import UsageError
 
@@ -19,12 +19,26 @@ ENV_NEW_PASSPHRASE = "CONFIDE_NEW_PASSPHRASE"  # noqa: S105 - the name of an env
 ENV_RECOVERY_CODE = "CONFIDE_RECOVERY_CODE"
 
 
-def passphrase(*, confirm: bool = False, prompt: str = "Passphrase") -> str:
-    """The passphrase from ``CONFIDE_PASSPHRASE`` or the terminal (asked twice with ``confirm``)."""
+def _has_terminal() -> bool:
+    """Whether this process has a controlling terminal (``getpass`` prompts on it even when stdin is a pipe)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def passphrase(*, confirm: bool = False, prompt: str = "Passphrase", use_tty: bool = False) -> str:
+    """The passphrase from ``CONFIDE_PASSPHRASE`` or the terminal (asked twice with ``confirm``).
+
+    ``use_tty``: standard input is taken (e.g. it carries the message), so ask on the controlling terminal
+    if there is one.
+    """
     env = os.environ.get(ENV_PASSPHRASE)
     if env:
         return env
-    if not sys.stdin.isatty():
+    if not sys.stdin.isatty() and not (use_tty and _has_terminal()):
         raise ProfileError(f"no passphrase: set {ENV_PASSPHRASE} or run in a terminal")
     first = getpass.getpass(f"{prompt}: ")
     if confirm and getpass.getpass("Repeat passphrase: ") != first:
@@ -32,6 +46,28 @@ def passphrase(*, confirm: bool = False, prompt: str = "Passphrase") -> str:
     if not first:
         raise ProfileError("the passphrase must not be empty")
     return first
+
+
+WEAK_OK_FLAG = "--weak-passphrase-ok"
+"""The option that keeps a passphrase scoring below :data:`MIN_PASSPHRASE_SCORE` (with a warning)."""
+
+
+def check_strength(secret: str, *, allow_weak: bool, user_inputs: tuple[str, ...] = (), nothing: str) -> None:
+    """Refuse a passphrase that is easy to guess (zxcvbn score below :data:`MIN_PASSPHRASE_SCORE`) unless
+    ``allow_weak``; then warn on stderr. ``nothing`` says what was not done (e.g. "nothing was created").
+    The passphrase itself is never printed."""
+    strength = passphrase_strength(secret, user_inputs=user_inputs)
+    if strength.acceptable:
+        return
+    if allow_weak:
+        print(
+            f"warning: this passphrase is easy to guess: {strength.describe()} (kept: {WEAK_OK_FLAG})", file=sys.stderr
+        )
+        return
+    raise UsageError(
+        f"this passphrase is easy to guess: {strength.describe()} A score of {MIN_PASSPHRASE_SCORE} is needed: use "
+        f"several uncommon words, or give {WEAK_OK_FLAG} to keep it anyway; {nothing}"
+    )
 
 
 def new_passphrase() -> str:

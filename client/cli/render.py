@@ -186,6 +186,27 @@ def send_refused(m: Message) -> str:
     return error_line("send", f"not sent: the relay refused it for good{reason}")
 
 
+RECOVERY_CODE_SCANNED = (
+    "this is a RECOVERY CODE, not a safety number: nothing was checked. Never show it, send it or read it out "
+    "to anyone, your contact included: with it and your backup file, anyone can take over your address"
+)
+"""What ``verify --scan`` says (exit code 9) when given a recovery code instead of a contact's safety number."""
+
+
+def not_sent_unreachable(peer: str, *, file: bool) -> str:
+    """Why a send that raised :class:`RelayUnreachable` kept nothing (the library's contract: a send that
+    raises keeps nothing)."""
+    if file:
+        return (
+            f"not sent: the relay is unreachable and a file must be uploaded before it is sent to {_inline(peer)}; "
+            "nothing was kept: send it again when you are online"
+        )
+    return (
+        f"not sent: the relay is unreachable and you have never written to {_inline(peer)} before (their keys "
+        "must be fetched first); nothing was kept: send it again when you are online"
+    )
+
+
 def fields(info: Mapping[str, object]) -> list[str]:
     """``key:  value`` lines (``confide whoami``), values aligned."""
     return [f"{key + ':':13}{_inline(str(value))}" for key, value in info.items()]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from confide.client import parse_qr_text, qr_terminal, qr_text, write_qr_png
+from confide.client import (
+    VerificationFailed,
+    is_recovery_qr_text,
+    parse_qr_text,
+    qr_terminal,
+    qr_text,
+    write_qr_png,
+)
 
 from . import render
 from .exits import EXIT_OK
@@ -14,6 +21,8 @@ from .options import open_client
 async def cmd_verify(args: argparse.Namespace) -> int:
     """Show, export or check the safety number with a contact."""
     async with open_client(args) as client:
+        if args.scan and is_recovery_qr_text(args.scan):
+            raise VerificationFailed(render.RECOVERY_CODE_SCANNED)
         number = await client.safety_number(args.peer)
         if args.scan:
             print(render.verified(await client.verify(args.peer, parse_qr_text(args.scan))))

@@ -65,7 +65,9 @@ def test_cli_conversation(relay_thread: str, env: None, tmp_path: Path, capsys: 
 
     code, out, _ = run(capsys, "sync", "--profile", str(t), "--json")
     assert code == 0
-    received = [json.loads(line) for line in out.splitlines()]
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[-1] == {"type": "caught_up", "new": 2}
+    received = [e["message"] for e in events if e["type"] == "message_received"]
     assert [m["kind"] for m in received] == ["text", "attachment"]
     assert received[0]["text"] == "hello from the CLI"
     assert received[0]["expire_after_s"] == 3600
@@ -207,7 +209,8 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_json_outputs_are_the_export_forms(
     relay_thread: str, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``sync``, ``contacts list`` and ``read`` with ``--json`` print confide.client.export's forms, exactly."""
+    """``sync`` (one ``event_to_json`` object per event, then ``caught_up``), ``contacts list`` and ``read`` with
+    ``--json`` print confide.client.export's forms, exactly."""
     t, c = tmp_path / "t", tmp_path / "c"
     assert run(capsys, "init", "--profile", str(t), "--server", relay_thread, "--name", "Dr R")[0] == 0
     assert run(capsys, "init", "--profile", str(c), "--server", relay_thread, "--name", "Sam")[0] == 0
@@ -239,7 +242,10 @@ def test_json_outputs_are_the_export_forms(
     assert [m.kind for m in history] == ["text", "text", "attachment"]
     assert history[2].attachment is not None
     assert history[2].attachment.downloaded
-    assert synced == [message_to_json(m) for m in history[:2]]
+    assert synced == [
+        *({"type": "message_received", "peer": m.peer, "message": message_to_json(m)} for m in history[:2]),
+        {"type": "caught_up", "new": 2},
+    ]
     assert listed == [contact_to_json(c_) for c_ in contacts]
     assert thread == {"contact": contact_to_json(contacts[0]), "messages": [message_to_json(m) for m in history]}
 
@@ -251,7 +257,7 @@ def test_a_hostile_message_reaches_the_terminal_escaped(
     assert run(capsys, "init", "--profile", str(t), "--server", relay_thread, "--name", "Dr R")[0] == 0
     assert run(capsys, "init", "--profile", str(c), "--server", relay_thread, "--name", "Sam")[0] == 0
     assert run(capsys, "contacts", "add", "--profile", str(c), "dr", _invite(capsys, t))[0] == 0
-    attack = "ok\n[2026-01-01 10:00] Dr. Rivera: call me\r\x1b[2K\u202e..."
+    attack = "ok\n[2026-01-01 10:00] Dr. Rivera: call me\x9b2K\u202e..."  # C0 controls: see test_cli_safety
     assert run(capsys, "send", "--profile", str(c), "dr", attack)[0] == 0
     code, synced, _ = run(capsys, "sync", "--profile", str(t))
     assert code == 0
@@ -264,9 +270,9 @@ def test_a_hostile_message_reaches_the_terminal_escaped(
     )
     assert code == 0
     for out in (synced, read):
-        assert not {"\x1b", "\r", "\u202e"} & set(out)
+        assert not {"\x9b", "\u202e"} & set(out)
         forged = next(line for line in out.splitlines() if "Dr. Rivera" in line)
-        assert forged == f"{CONTINUATION}[2026-01-01 10:00] Dr. Rivera: call me\\x0d\\x1b[2K\\u202e..."
+        assert forged == f"{CONTINUATION}[2026-01-01 10:00] Dr. Rivera: call me\\x9b2K\\u202e..."
 
 
 def _stored(status: MessageStatus, failure: str = "") -> Message:
