@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 
 from confide.keys.encoding import RNG
-from confide.protocol.attachment import new_attachment_key
+from confide.protocol.attachment import expected_blob_size, new_attachment_key
 from confide.protocol.content import AttachmentPointer
 
 from . import attachment_files as files
-from .errors import AttachmentError, UnknownMessage
+from .errors import AttachmentError, RelayError, RelayUnreachable, UnknownMessage
 from .models import Direction
 from .profile import ProfilePaths
 from .records import AttachmentRecord, MessageRecord
@@ -78,11 +78,20 @@ class Attachments:
             return msg
         tmp = self._paths.tmp / (self._rng(TEMP_NAME_BYTES).hex() + ".down")
         name = self._rng(TEMP_NAME_BYTES).hex() + ".blob"
+        expected = expected_blob_size(att.size)  # the pointer fixes the exact blob length in advance
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
-                async for chunk in self._relay.download_blob(att.blob_id):
-                    out.write(chunk)
+                received = 0
+                # aclosing: a refused download closes its connection now, not when the generator is collected
+                async with contextlib.aclosing(self._relay.download_blob(att.blob_id)) as chunks:
+                    async for chunk in chunks:
+                        received += len(chunk)
+                        if received > expected:
+                            raise AttachmentError(
+                                "the relay sent more bytes than this attachment can have; it was not kept"
+                            )
+                        out.write(chunk)
             await asyncio.to_thread(files.verify_blob, tmp, att.key, att.size, att.digest)
             os.replace(tmp, self._paths.attachments / name)
         finally:
@@ -97,6 +106,12 @@ class Attachments:
         with self._store.transaction():
             self._store.save_message(fresh)
         return fresh
+
+    async def delete_blob(self, blob_id: str) -> None:
+        """Delete an uploaded blob from the relay (best effort: an unreachable relay or a blob already gone
+        is not an error; the relay deletes it when it expires anyway)."""
+        with contextlib.suppress(RelayUnreachable, RelayError):
+            await self._relay.delete_blob(blob_id)
 
     async def save(self, message_id: str, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Decrypt a received attachment to ``path`` (a file, or a directory to put it in under its name),

@@ -23,6 +23,8 @@ class CuttingProxy:
         self.upstream = upstream.rstrip("/")
         self.cut = False
         self.requests: list[tuple[str, str]] = []
+        self.streamed_bytes = 0
+        """Bytes of streamed (blob download) answers actually written to the client."""
         self._cut_after: tuple[str, str] | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -38,6 +40,8 @@ class CuttingProxy:
         assert self._session is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        if request.method == "GET" and request.path.startswith("/v1/blobs/"):
+            return await self._stream(request, headers)
         async with self._session.request(
             request.method, self.upstream + request.path_qs, data=body or None, headers=headers
         ) as upstream:
@@ -52,6 +56,21 @@ class CuttingProxy:
             self._cut_after = None
             self.cut = True
         return out
+
+    async def _stream(self, request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
+        """Forward a download chunk by chunk, counting what the client really took before it hung up."""
+        assert self._session is not None
+        self.requests.append((request.method, request.path))
+        async with self._session.get(self.upstream + request.path_qs, headers=headers) as upstream:
+            out = web.StreamResponse(status=upstream.status)
+            await out.prepare(request)
+            try:
+                async for chunk in upstream.content.iter_chunked(64 * 1024):
+                    await out.write(chunk)
+                    self.streamed_bytes += len(chunk)
+            except (ConnectionError, aiohttp.ClientError):
+                pass  # the client stopped reading
+            return out
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[str]:
