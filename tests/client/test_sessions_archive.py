@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from confide.client import Client, Direction, Event, MessageReceived, MessageUndecryptable, SessionReset
+from confide.protocol.envelope import Delivery, Envelope
 
 from .conftest import MakeClient, introduce
 
@@ -118,3 +120,45 @@ async def test_resets_are_bounded_and_cannot_loop(make_client: MakeClient) -> No
     assert [e.peer for e in events if isinstance(e, MessageUndecryptable)] == ["a"]
     assert not [e for e in events if isinstance(e, SessionReset)]
     assert not [e for e in await a.sync() if isinstance(e, SessionReset)]
+
+
+def _current_base_key(c: Client, peer: str) -> bytes:
+    [session] = c._sessions.of(c._contacts.find(peer))
+    return session.base_key
+
+
+async def test_a_late_message_on_the_losing_session_does_not_switch_back(make_client: MakeClient) -> None:
+    """Attack: both write first; the relay holds back a second message the losing side sent on its own (losing)
+    session, lets the thread settle on the winning session, then delivers it late under a new envelope id. The
+    message is genuine and must arrive once, but an older session must not replace the live one."""
+    a = await make_client("alice")
+    b = await make_client("bob")
+    await introduce(a, b)
+    await a.send_text("b", "a0")
+    await b.send_text("a", "b0")
+    a_lost = _current_base_key(a, "b") > _current_base_key(b, "a")  # the lower base key wins (SPEC §4.1)
+    loser, winner = (a, b) if a_lost else (b, a)
+    loser_peer, winner_peer = ("b", "a") if a_lost else ("a", "b")
+    await loser.send_text(loser_peer, "written before reading")  # still on the loser's own session
+
+    raw, _more = await winner._relay.fetch()
+    first, late = (Delivery.from_bytes(d) for d in raw)
+    await winner._relay.ack([late.envelope_id])  # the relay keeps a copy and hides it
+    log: list[Event] = []
+    await _settle(a, b, log)
+    await loser.send_text(loser_peer, "after settling")
+    await _settle(a, b, log)
+    live = _current_base_key(winner, winner_peer)
+    assert live == _current_base_key(loser, loser_peer)
+
+    token = loser._contacts.find(loser_peer).token
+    assert token is not None
+    env = Envelope(os.urandom(16), winner._keys.device.device_id, token, 3600, late.ciphertext)
+    await loser._relay.post_envelope(env.to_bytes())
+    await _settle(a, b, log)
+    assert _incoming(winner, winner_peer).count("written before reading") == 1
+    assert _current_base_key(winner, winner_peer) == live
+    assert not [e for e in log if isinstance(e, MessageUndecryptable | SessionReset)]
+    await winner.send_text(winner_peer, "still the same thread")
+    assert "still the same thread" in [e.message.text for e in await loser.sync() if isinstance(e, MessageReceived)]
+    assert first.envelope_id != late.envelope_id
