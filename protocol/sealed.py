@@ -18,7 +18,7 @@ also carries the sender's device certificate and a reply delivery token.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -269,31 +269,35 @@ def _open_inner(
     except ProtocolError as exc:
         raise DecryptionError("message could not be decrypted") from exc
     current = find_session(sender.identity, sender.device_id)
-    archived = find_archived(sender.identity, sender.device_id) if find_archived is not None else []
+
+    def held() -> Iterator[tuple[Session, bool]]:
+        """The sessions with this device, current first; the archived ones are read only if needed."""
+        if current is not None:
+            yield current, False
+        if find_archived is not None:
+            for session in find_archived(sender.identity, sender.device_id):
+                yield session, True
+
     if kind == MSG_PREKEY:
         assert header is not None
         if header.initiator != sender.identity:
             raise DecryptionError("message could not be decrypted")
-        for i, known in enumerate([current, *archived]):
-            if known is not None and known.base_key == header.ephemeral:
+        for known, archived in held():
+            if known.base_key == header.ephemeral:
                 try:
                     plaintext = known.decrypt(inner, rng)
                 except DuplicateMessage:
                     raise
                 except DecryptionError as exc:  # the sealed layer opened, so these are the sender's own bytes
                     raise DuplicateMessage("an old message of a known session (its keys are gone)") from exc
-                return Opened(sender, plaintext, known, False, None, None, archived=i > 0)
+                return Opened(sender, plaintext, known, False, None, None, archived=archived)
         if base_key_seen is not None and base_key_seen(sender.identity, sender.device_id, header.ephemeral):
             # A replay of a first message, or a session this device lost: never accepted again.
             raise DecryptionError("a first message whose session was already accepted")
         session, plaintext, otk, kem = accept_session(local, header, body, sender.device_id, prekeys, rng)
         return Opened(sender, plaintext, session, True, otk, kem, signed_prekey_id=header.signed_prekey_id)
-    if current is None and not archived:
-        raise DecryptionError("message could not be decrypted (no session with this sender)")
     duplicate: DuplicateMessage | None = None
-    for i, known in enumerate([current, *archived]):
-        if known is None:
-            continue
+    for known, archived in held():
         try:
             plaintext = known.decrypt(inner, rng)
         except DuplicateMessage as exc:
@@ -301,7 +305,7 @@ def _open_inner(
             continue
         except DecryptionError:
             continue
-        return Opened(sender, plaintext, known, False, None, None, archived=i > 0)
+        return Opened(sender, plaintext, known, False, None, None, archived=archived)
     if duplicate is not None:
         raise duplicate
     raise DecryptionError("message could not be decrypted (no session of ours opens it)")
