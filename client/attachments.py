@@ -28,6 +28,21 @@ TEMP_NAME_BYTES = 16
 """Random bytes in a temporary or stored attachment file name: names never collide or say anything."""
 
 
+PENDING_UPLOAD_SUFFIX = ".pending"
+"""Suffix of an encrypted file kept in ``PROFILE/tmp`` until the relay can take it (see :mod:`.uploads`)."""
+
+
+class UploadUnreachable(RelayUnreachable):
+    """The relay could not be reached during an upload; the encrypted file was kept (``file``) with the
+    record that describes it (its ``blob_id`` empty until it is uploaded)."""
+
+    def __init__(self, message: str, record: AttachmentRecord, file: Path, lifetime_s: int) -> None:
+        super().__init__(message)
+        self.record = record
+        self.file = file
+        self.lifetime_s = lifetime_s
+
+
 class Attachments:
     """Uploads, downloads and saves attachments for one profile."""
 
@@ -38,29 +53,58 @@ class Attachments:
         self._rng = rng
 
     async def upload(
-        self, source: Path, *, mime: str | None, caption: str, expire_after_s: int, progress: ProgressCallback | None
+        self,
+        source: Path,
+        *,
+        mime: str | None,
+        caption: str,
+        expire_after_s: int,
+        progress: ProgressCallback | None,
+        defer: bool = False,
     ) -> tuple[AttachmentRecord, AttachmentPointer]:
         """Encrypt ``source`` (streaming) and upload it; returns its record and the pointer to send.
 
         Raises:
             AttachmentError: unreadable or too large a file, or a pointer that cannot describe it.
+            UploadUnreachable: with ``defer``, the relay was unreachable: the encrypted file was kept.
             RelayUnreachable, RelayError: the upload failed (nothing is kept).
         """
         key = new_attachment_key(self._rng)
         tmp = self._paths.tmp / (self._rng(TEMP_NAME_BYTES).hex() + ".up")
+        name = files.safe_file_name(source.name)
+        mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        lifetime = relay_lifetime(expire_after_s)
         try:
             size, digest = await asyncio.to_thread(files.encrypt_file, source, tmp, key, progress)
-            blob_id = await self._relay.upload_blob(tmp, digest.hex(), relay_lifetime(expire_after_s), progress)
+            try:
+                AttachmentPointer("pending", key, digest, size, name, mime, caption)  # describable at all?
+            except ValueError as exc:
+                raise AttachmentError(f"cannot describe this attachment: {exc}") from exc
+            try:
+                blob_id = await self._relay.upload_blob(tmp, digest.hex(), lifetime, progress)
+            except RelayUnreachable as exc:
+                if not defer:
+                    raise
+                kept = tmp.with_suffix(PENDING_UPLOAD_SUFFIX)
+                await asyncio.to_thread(os.replace, tmp, kept)
+                record = AttachmentRecord("", key, digest, size, name, mime, caption)
+                raise UploadUnreachable(str(exc), record, kept, lifetime) from exc
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        name = files.safe_file_name(source.name)
-        mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
         try:
             pointer = AttachmentPointer(blob_id, key, digest, size, name, mime, caption)
         except ValueError as exc:
             raise AttachmentError(f"cannot describe this attachment: {exc}") from exc
         return AttachmentRecord(blob_id, key, digest, size, name, mime, caption), pointer
+
+    async def upload_kept(self, file: Path, digest: bytes, lifetime_s: int) -> str:
+        """Upload an encrypted file kept by a :class:`UploadUnreachable`; returns the relay's blob id.
+
+        Raises:
+            RelayUnreachable, RelayError.
+        """
+        return await self._relay.upload_blob(file, digest.hex(), lifetime_s)
 
     async def download(self, message_id: str) -> MessageRecord:
         """Download, verify and keep (encrypted) the attachment of a received message; returns the message.

@@ -66,6 +66,7 @@ from .sessions import Sessions
 from .store import Store
 from .sync import Sync
 from .trust import Trust
+from .uploads import PendingUploads
 from .views import public_contact, public_message
 
 
@@ -152,6 +153,8 @@ class Client:
             rng=rng,
         )
         self._retry = Retry(store, self._contacts, self._sessions, self._messaging)
+        self._uploads = PendingUploads(store, paths, self._attachments, self._messaging.queue)
+        self._messaging.keep_upload = self._uploads.add
         self._inbox = Inbox(store, keys, prekeys, self._sessions, self._contacts, self._expiry, self._bus, rng=rng)
         self._sync = Sync(
             store,
@@ -166,6 +169,7 @@ class Client:
             self._bus,
         )
         self._bus.on_handed = lambda event: self._sync.reported([event])
+        self._sync.before_flush = self._uploads.flush
 
     # -- opening and closing --------------------------------------------------------------------------
     @classmethod
@@ -598,11 +602,13 @@ class Client:
         """Encrypt and upload a file of any size (streaming), then send its pointer.
 
         ``progress(done, total)`` is called while encrypting (plaintext bytes) and uploading (blob bytes).
-        Returns the stored message like :meth:`send_text`.
+        Returns the stored message like :meth:`send_text`. If the relay cannot be reached for the upload, the
+        encrypted file is kept in the profile and the message is ``pending``: the next :meth:`sync` uploads it
+        and sends it.
 
         Raises (and then nothing was kept):
-            AttachmentError: unreadable or too large a file; RelayUnreachable, RelayError: the upload failed;
-            plus what :meth:`send_text` raises.
+            AttachmentError: unreadable or too large a file; RelayError: the relay refused the upload; plus what
+            :meth:`send_text` raises (RelayUnreachable when this is the first message to the contact).
         """
         return await self._messaging.send_file(
             peer, path, mime=mime, caption=caption, expire_after_s=expire_after_s, progress=progress

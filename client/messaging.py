@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from confide.keys.encoding import RNG
@@ -36,7 +37,7 @@ from confide.protocol.content import (
 )
 
 from .account import Account
-from .attachments import Attachments
+from .attachments import Attachments, UploadUnreachable
 from .bus import EventBus
 from .contacts import Contacts
 from .errors import ClientError, RelayError, RelayUnreachable, UnknownMessage
@@ -113,6 +114,9 @@ class Messaging:
         self._expiry = expiry
         self._bus = bus
         self._rng = rng
+        self.keep_upload: Callable[[MessageRecord, Path, int], None] | None = None
+        """Keeps a file whose upload found the relay unreachable (set by the client: ``PendingUploads.add``);
+        None: such a send raises and keeps nothing."""
 
     # -- sending --------------------------------------------------------------------------------------
     async def _prepare(self, rec: ContactRecord) -> ContactRecord:
@@ -226,16 +230,43 @@ class Messaging:
     ) -> Message:
         """Encrypt and upload a file of any size (streaming), then send its pointer.
 
+        If the relay cannot be reached for the upload, the encrypted file is kept and the message returned
+        ``pending``: the next sync uploads it and sends the pointer (:mod:`confide.client.uploads`).
+
         Raises (nothing is kept):
             AttachmentError: unreadable or too large a file; plus what :meth:`send_text` raises, and
-            RelayUnreachable/RelayError when the upload fails.
+            RelayError when the relay refuses the upload.
         """
         _checked_text(caption, "caption", MAX_CAPTION_BYTES, "send the note as a text message")
         rec = await self._prepare(self._contacts.find(peer))
         expire = rec.timer_s if expire_after_s is None else check_timer(expire_after_s)
-        att, pointer = await self._attachments.upload(
-            Path(path), mime=mime, caption=caption, expire_after_s=expire, progress=progress
-        )
+        try:
+            att, pointer = await self._attachments.upload(
+                Path(path),
+                mime=mime,
+                caption=caption,
+                expire_after_s=expire,
+                progress=progress,
+                defer=self.keep_upload is not None,
+            )
+        except UploadUnreachable as deferred:
+            assert self.keep_upload is not None
+            now = _now_ms()
+            record = MessageRecord(
+                new_message_id(self._rng),
+                rec.contact_id,
+                Direction.OUT,
+                MessageKind.ATTACHMENT,
+                caption,
+                now,
+                now,
+                MessageStatus.PENDING,
+                expire,
+                expiry_from(now, expire),
+                deferred.record,
+            )
+            self.keep_upload(record, deferred.file, deferred.lifetime_s)
+            return public_message(record, rec.name)
         return await self._send(
             rec, pointer, expire_after_s=expire, kind=MessageKind.ATTACHMENT, text=caption, attachment=att
         )

@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 
@@ -83,6 +84,8 @@ class Sync:
         """Download received attachments as they arrive (False: fetch them on demand)."""
         self.catch_up_interval_s = CATCH_UP_INTERVAL_S
         """Seconds between catch-up pulls while the live connection is open."""
+        self.before_flush: Callable[[], Awaitable[None]] | None = None
+        """Run before the outbox is posted (the client sets it to ``PendingUploads.flush``)."""
 
     # -- reporting ------------------------------------------------------------------------------------
     def reported(self, events: list[Event]) -> None:
@@ -117,6 +120,8 @@ class Sync:
         await self._account.ensure_registered()
         q = self._bus.subscribe()
         try:
+            if self.before_flush is not None:
+                await self.before_flush()  # files kept while the relay was down (confide.client.uploads)
             await self._outbox.flush()
             await self.pull()
             await self._account.maintain_prekeys()
@@ -215,6 +220,8 @@ class Sync:
             try:
                 await self._account.ensure_registered()
                 with contextlib.suppress(RelayUnreachable):
+                    if self.before_flush is not None:
+                        await self.before_flush()
                     await self._outbox.flush()
                 ws = await self._relay.websocket()
                 delay = RECONNECT_BASE_S

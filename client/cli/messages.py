@@ -74,7 +74,7 @@ async def cmd_send(args: argparse.Namespace) -> int:
                 assert text is not None
                 msg = await client.send_text(args.peer, text, expire_after_s=expire)
         except RelayUnreachable as exc:
-            raise RelayUnreachable(render.not_sent_unreachable(args.peer, file=bool(args.file))) from exc
+            raise RelayUnreachable(render.not_sent_unreachable(args.peer)) from exc
     if msg.status == MessageStatus.PENDING:
         print(QUEUED, file=sys.stderr)
     elif msg.status == MessageStatus.FAILED:

@@ -193,14 +193,10 @@ RECOVERY_CODE_SCANNED = (
 """What ``verify --scan`` says (exit code 9) when given a recovery code instead of a contact's safety number."""
 
 
-def not_sent_unreachable(peer: str, *, file: bool) -> str:
-    """Why a send that raised :class:`RelayUnreachable` kept nothing (the library's contract: a send that
-    raises keeps nothing)."""
-    if file:
-        return (
-            f"not sent: the relay is unreachable and a file must be uploaded before it is sent to {_inline(peer)}; "
-            "nothing was kept: send it again when you are online"
-        )
+def not_sent_unreachable(peer: str) -> str:
+    """Why a send that raised :class:`RelayUnreachable` kept nothing: it was the first message to ``peer``,
+    whose keys must be fetched from the relay first (the library's contract: a send that raises keeps
+    nothing)."""
     return (
         f"not sent: the relay is unreachable and you have never written to {_inline(peer)} before (their keys "
         "must be fetched first); nothing was kept: send it again when you are online"

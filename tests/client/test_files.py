@@ -171,3 +171,41 @@ def test_cli_save_and_export_refuse_then_force(
     assert run("export", "--profile", str(t), peer, str(link), "--force")[0] == 0
     assert target.read_bytes() == b"untouched"
     assert _mode(link) == 0o600
+
+
+async def test_a_file_sent_while_the_relay_is_down_is_kept_encrypted_and_sent_on_the_next_sync(
+    make_client: MakeClient, relay_url: str, tmp_path: Path
+) -> None:
+    """A file sent while the relay was unreachable used to fail and keep nothing, unlike a text. Now it is
+    ``pending``: only its ciphertext is kept in the profile's tmp folder (the plaintext is nowhere there),
+    and the next sync uploads it and sends the pointer; the file is then gone from tmp and arrives intact."""
+    from confide.client import MessageStatus, RelayUnreachable
+
+    a = await make_client("a")
+    b = await make_client("b")
+    await introduce(a, b)
+    await a.send_text("b", "a session exists")
+    with pytest.raises(RelayUnreachable):
+        await a.set_server("http://127.0.0.1:9")  # nothing listens: the relay is "down" for a
+    doc = tmp_path / "worksheet.pdf"
+    doc.write_bytes(SECRET * 100)
+    msg = await a.send_file("b", doc, caption="for Tuesday")
+    assert msg.status == MessageStatus.PENDING
+    kept = list((a.profile_dir / "tmp").iterdir())
+    assert len(kept) == 1
+    assert SECRET not in kept[0].read_bytes()
+    with pytest.raises(RelayUnreachable):
+        await a.sync()
+    assert [m.status for m in a.history("b")][-1] == MessageStatus.PENDING
+    await a.set_server(relay_url)  # the relay is back
+    await a.sync()
+    assert list((a.profile_dir / "tmp").iterdir()) == []
+    sent = a.history("b")[-1]
+    assert sent.message_id == msg.message_id
+    assert sent.status == MessageStatus.SENT
+    await b.sync()
+    got = b.history("a")[-1]
+    assert got.message_id == msg.message_id
+    assert got.text == "for Tuesday"
+    out = await b.save_attachment(got.message_id, tmp_path / "received.pdf")
+    assert out.read_bytes() == SECRET * 100
