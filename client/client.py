@@ -22,6 +22,7 @@ client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -43,8 +44,8 @@ from .attachment_files import write_private
 from .attachments import Attachments
 from .bus import EventBus, Hook
 from .contacts import Contacts
-from .errors import RelayError, RelayUnreachable
-from .events import Event, MessageReceived, PrekeysLow
+from .errors import ProfileError, RelayError, RelayUnreachable
+from .events import Event, MessageReceived, PrekeysLow, ProfileWiped
 from .expiry import Expiry
 from .export import thread_document
 from .inbox import Inbox
@@ -53,21 +54,24 @@ from .models import Contact, Message, QueuedItem, Role
 from .outbox import Outbox
 from .prekey_store import PreKeyStore
 from .profile import (
+    ProfileLock,
     ProfilePaths,
-    change_keystore_passphrase,
     create_keystore,
-    open_keystore,
-    shred_keystore,
-    wipe_profile,
 )
+from .profile import (
+    wipe_profile as _wipe_profile_files,
+)
+from .rekey import change_passphrase_rekeying, has_pending_rekey, open_keys_recovering
 from .relay import ProgressCallback, RelayClient
 from .retry import Retry
 from .sessions import Sessions
+from .shred import overwrite_in_place
 from .store import Store
 from .sync import Sync
 from .trust import Trust
 from .uploads import PendingUploads
 from .views import public_contact, public_message
+from .wipe_watch import WIPE_POLL_INTERVAL_S, WipeWatch
 
 
 def _check_profile_arguments(name: str, role: str) -> Role:
@@ -92,6 +96,24 @@ def _recovery_code_text(code: str) -> str:
     if scanned.startswith((RECOVERY_QR_PREFIX, QR_TEXT_PREFIX)):
         return recovery_code_from_qr(code)
     return code
+
+
+def _open_keys(paths: ProfilePaths, passphrase: str, lock: ProfileLock) -> SecretKeys:
+    """Unlock the key store; when a passphrase change was interrupted, first finish or undo it (holding the
+    profile exclusively meanwhile: :func:`~confide.client.rekey.open_keys_recovering`).
+
+    Raises:
+        ProfileError: no profile, or an interrupted change cannot be finished because another program has the
+            profile open. WrongPassphrase, CorruptKeyStore, KdfParametersTooCostly.
+    """
+    if not has_pending_rekey(paths):
+        return open_keys_recovering(paths, passphrase)
+    if not lock.make_exclusive():
+        raise ProfileError("a passphrase change was interrupted; close other Confide programs and open it again")
+    try:
+        return open_keys_recovering(paths, passphrase)
+    finally:
+        lock.make_shared()
 
 
 class _Opening:
@@ -125,7 +147,13 @@ class Client:
     the stored message, whose status is ``sent``, ``pending`` (queued) or ``failed`` (refused for good).
     """
 
-    def __init__(self, paths: ProfilePaths, keys: SecretKeys, store: Store, *, rng: RNG) -> None:
+    def __init__(
+        self, paths: ProfilePaths, keys: SecretKeys, store: Store, *, rng: RNG, lock: ProfileLock | None = None
+    ) -> None:
+        self._lock = lock if lock is not None else ProfileLock(paths, exclusive=False, wait_s=0)
+        self._watch = WipeWatch(paths.keystore)
+        self._watch_task: asyncio.Task[None] | None = None
+        self._closed_done = asyncio.Event()
         self._paths = paths
         self._keys = keys
         self._store = store
@@ -170,6 +198,18 @@ class Client:
         )
         self._bus.on_handed = lambda event: self._sync.reported([event])
         self._sync.before_flush = self._uploads.flush
+        self._sync.wiped = self._watch.wiped
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to watch with
+            self._watch_task = asyncio.get_running_loop().create_task(self._watch_loop(), name="confide-wipe-watch")
+
+    async def _watch_loop(self) -> None:
+        """Every :data:`WIPE_POLL_INTERVAL_S`: was the profile wiped (by another process)? Then say so with
+        :class:`ProfileWiped` and stop: background work, the store, ``events()``."""
+        while not self._closed:
+            await asyncio.sleep(WIPE_POLL_INTERVAL_S)
+            if not self._closed and self._watch.wiped():
+                await self._close(wiped=True)
+                return
 
     # -- opening and closing --------------------------------------------------------------------------
     @classmethod
@@ -184,9 +224,19 @@ class Client:
 
         async def factory() -> Client:
             paths = ProfilePaths(Path(profile_dir))
-            keys = await asyncio.to_thread(open_keystore, paths, passphrase)
-            paths.make_dirs()
-            return cls(paths, keys, Store(paths.store, keys.store_key, rng), rng=rng)
+            if not paths.exists():
+                raise ProfileError(f"no Confide profile in {paths.root}; create one with 'confide init'")
+            lock = await asyncio.to_thread(ProfileLock, paths, exclusive=False)  # waits out a passphrase change
+            try:
+                keys = await asyncio.to_thread(_open_keys, paths, passphrase, lock)
+                paths.make_dirs()
+                store = Store(paths.store, keys.store_key, rng)
+            except BaseException:
+                lock.release()
+                raise
+            client = cls(paths, keys, store, rng=rng, lock=lock)
+            client._expiry.before_read()  # what expired while the profile was closed goes first
+            return client
 
         return _Opening(factory)
 
@@ -326,31 +376,62 @@ class Client:
     async def change_passphrase(
         profile_dir: str | os.PathLike[str], old: str, new: str, *, kdf: KdfParams | None = None, rng: RNG = os.urandom
     ) -> None:
-        """Change the passphrase of the profile in ``profile_dir`` (it may be open meanwhile).
+        """Change the passphrase of the profile in ``profile_dir`` AND re-key it (it must not be open).
 
-        The same keys are re-sealed under ``new``: the address, sessions and store stay as they are. ``kdf``
-        None keeps the Argon2id costs the key store already has. The key store file is replaced
-        atomically (temporary file, fsync, rename): a crash leaves the old or the new one, and a wrong
-        ``old`` leaves it untouched.
+        A new store key is drawn and the whole store is re-sealed under it (every sealed value and blind
+        index); the old key store is overwritten in place before the new one replaces it, so an old copy of
+        it, opened with the old passphrase, opens nothing of the profile as it is now. The identity, device
+        key and address stay, so contacts see no change. ``kdf`` None keeps the Argon2id costs the key
+        store already has. A crash at any point leaves a profile that opens with the old or the new
+        passphrase (:mod:`confide.client.rekey` explains how); a wrong ``old`` leaves every file untouched.
 
         Raises:
-            ProfileError: no profile in ``profile_dir``.
+            ProfileError: no profile in ``profile_dir``, or it is open in another program (close it first);
+                nothing was changed.
             WrongPassphrase: ``old`` does not open the key store (nothing was changed).
             CorruptKeyStore, KdfParametersTooCostly: the key store is damaged or foreign.
+            StorageError: the store could not be re-sealed (nothing was changed).
             ValueError: ``new`` is empty, or ``kdf`` is invalid.
         """
         paths = ProfilePaths(Path(profile_dir))
-        await asyncio.to_thread(change_keystore_passphrase, paths, old, new, kdf=kdf, rng=rng)
+        await asyncio.to_thread(change_passphrase_rekeying, paths, old, new, kdf=kdf, rng=rng)
 
     async def close(self) -> None:
         """Stop background work, close the relay connection and the store (idempotent)."""
+        await self._close(wiped=False)
+
+    async def _close(self, *, wiped: bool, destroy: Callable[[], None] | None = None) -> None:
+        """Close once; a second caller waits until the first has finished. ``wiped``: emit
+        :class:`ProfileWiped` as the last event and close the store without writing to it; ``destroy`` (the
+        wipe's file work) runs after background work stopped and before the store is closed."""
         if self._closed:
+            await self._closed_done.wait()
             return
         self._closed = True
-        await self._sync.close()
-        await self._bus.close()
-        await self._relay.close()
-        self._store.close()
+        try:
+            watch = self._watch_task
+            if watch is not None and watch is not asyncio.current_task():
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
+            await self._sync.close()
+            await self._relay.close()
+            if wiped:
+                self._bus.emit(ProfileWiped())
+            await self._bus.close()
+            if destroy is not None:
+                await asyncio.to_thread(destroy)
+            if wiped:
+                self._store.abandon()  # its files were destroyed: write nothing more into them
+            else:
+                self._store.close()
+        finally:
+            self._lock.release()
+            self._closed_done.set()
+
+    @property
+    def wiped(self) -> bool:
+        """Whether this client stopped because its profile was wiped (see :class:`ProfileWiped`)."""
+        return self._closed and self._watch.wiped()
 
     async def __aenter__(self) -> Client:
         return self
@@ -637,10 +718,17 @@ class Client:
             UnknownMessage: no such message of yours in this thread.
             RelayError: the relay refused the deletion for good (the message is kept here).
         """
+        self._expiry.before_read()
         await self._messaging.delete_for_everyone(peer, message_id)
 
     def delete_message(self, message_id: str) -> None:
-        """Delete a message (and its attachment file) from this device only."""
+        """Delete a message (and its attachment file) from this device only. Its sealed row and attachment
+        bytes are in no file of the profile when this returns.
+
+        Raises:
+            UnknownMessage: no such message (mistyped, expired or deleted).
+        """
+        self._expiry.before_read()
         self._messaging.delete_message(message_id)
 
     async def flush_outbox(self) -> list[RelayError]:
@@ -660,7 +748,8 @@ class Client:
 
     # -- reading --------------------------------------------------------------------------------------
     def history(self, peer: str) -> list[Message]:
-        """The thread with ``peer``, oldest first (expired messages are already gone)."""
+        """The thread with ``peer``, oldest first. What expired is deleted first and never returned, whether or
+        not the relay can be reached. Raises :class:`UnknownContact`."""
         return self._messaging.history(peer)
 
     async def mark_read(self, peer: str, *, now_ms: int | None = None) -> int:
@@ -676,7 +765,13 @@ class Client:
 
     # -- attachments ----------------------------------------------------------------------------------
     async def download_attachment(self, message_id: str) -> Message:
-        """Download, verify and keep (encrypted) the attachment of a received message."""
+        """Download, verify and keep (encrypted) the attachment of a received message.
+
+        Raises:
+            UnknownMessage: no such message (mistyped, expired or deleted); AttachmentError, RelayUnreachable,
+            RelayError.
+        """
+        self._expiry.before_read()
         msg = await self._attachments.download(message_id)
         return public_message(msg, self._contacts.name_of(msg.contact_id))
 
@@ -693,12 +788,14 @@ class Client:
             UnknownMessage: no such message (mistyped, expired or deleted); AttachmentError,
                 RelayUnreachable, RelayError.
         """
+        self._expiry.before_read()
         return await self._attachments.save(message_id, path, overwrite=overwrite)
 
     # -- export and wipe ------------------------------------------------------------------------------
     def export_thread(self, peer: str, path: str | os.PathLike[str], *, overwrite: bool = False) -> int:
         """Write the thread as JSON to ``path``. This copy is NOT encrypted: it is the user's own readable
-        copy, to keep somewhere safe. Returns the number of messages written.
+        copy, to keep somewhere safe. Returns the number of messages written; what expired is deleted first
+        and never written.
 
         The file is new, mode 0600, written to a temporary file beside it, fsynced and renamed into place
         (all or nothing); a symlink at ``path`` is never followed.
@@ -717,11 +814,31 @@ class Client:
         return len(msgs)
 
     async def wipe(self) -> None:
-        """Panic wipe: shred the key store (crypto-shredding), then delete the whole profile. Irreversible."""
+        """Panic wipe of this open profile: :meth:`wipe_profile`, after closing. Irreversible.
+
+        Raises:
+            OSError: the key store could not be overwritten.
+        """
         paths, rng = self._paths, self._rng
-        shred_keystore(paths, rng)  # first, before anything else can fail
-        await self.close()
-        wipe_profile(paths, rng)
+        await asyncio.to_thread(overwrite_in_place, paths.keystore, rng)  # first, before anything can fail
+        await self._close(wiped=True, destroy=lambda: _wipe_profile_files(paths, rng))
+
+    @staticmethod
+    async def wipe_profile(profile_dir: str | os.PathLike[str], *, rng: RNG = os.urandom) -> None:
+        """Panic wipe WITHOUT the passphrase (under duress, or when it is forgotten). Irreversible.
+
+        The key store is overwritten in place with random bytes and flushed first: the store key, and with
+        it every message, is gone before anything else is touched. Then every other file of the profile is
+        overwritten in place, flushed and unlinked, and the directory removed. Every process that has the
+        profile open notices within :data:`~confide.client.wipe_watch.WIPE_POLL_INTERVAL_S`, emits
+        :class:`ProfileWiped` and stops; it decrypts nothing that arrives after the wipe. (On copy-on-write
+        file systems and flash storage old blocks can survive an overwrite: see SECURITY.md, question 5.)
+
+        Raises:
+            ProfileError: ``profile_dir`` holds no Confide profile (nothing was touched).
+            OSError: the key store could not be overwritten (nothing else was touched).
+        """
+        await asyncio.to_thread(_wipe_profile_files, ProfilePaths(Path(profile_dir)), rng)
 
 
 __all__ = ["Client"]

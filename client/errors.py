@@ -35,6 +35,10 @@ class ProfileError(ClientError):
     """The profile directory is missing, already exists, or is not a Confide profile."""
 
 
+class ProfileWipedError(ProfileError):
+    """The profile was wiped (a panic wipe, possibly by another process) while this client had it open."""
+
+
 class StorageError(ClientError):
     """The local encrypted store is damaged or was written by another profile's key."""
 
@@ -80,6 +84,7 @@ __all__ = [
     "FileExistsConflict",
     "InvalidInvite",
     "ProfileError",
+    "ProfileWipedError",
     "RelayError",
     "RelayUnreachable",
     "StorageError",

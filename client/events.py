@@ -113,6 +113,12 @@ class Connected:
     backlog: int
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileWiped:
+    """The profile was wiped (by a panic wipe in this or another process) while this client had it open. It is
+    the last event: the client has stopped its background work and closed its store, and ``events()`` ends."""
+
+
 Event = (
     MessageReceived
     | ReceiptReceived
@@ -124,5 +130,6 @@ Event = (
     | MessageUndecryptable
     | SessionReset
     | Connected
+    | ProfileWiped
 )
 """Any event a client emits."""

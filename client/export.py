@@ -19,6 +19,7 @@ from .events import (
     MessageReceived,
     MessageUndecryptable,
     PrekeysLow,
+    ProfileWiped,
     ReceiptReceived,
     RelayOffline,
     SessionReset,
@@ -71,7 +72,7 @@ def event_to_json(e: Event) -> dict[str, Any]:
     """Any event, as ``{"type": ..., <its fields>}``; a received message is nested in :func:`message_to_json`'s
     form. The ``type`` names are stable: ``message_received``, ``receipt_received``, ``timer_changed``,
     ``message_deleted``, ``identity_changed``, ``message_undecryptable``, ``session_reset``, ``prekeys_low``,
-    ``relay_offline``, ``connected``."""
+    ``relay_offline``, ``connected``, ``profile_wiped``."""
     match e:
         case MessageReceived():
             return {"type": "message_received", "peer": e.peer, "message": message_to_json(e.message)}
@@ -109,6 +110,8 @@ def event_to_json(e: Event) -> dict[str, Any]:
             return {"type": "relay_offline", "reason": e.reason, "retry_in_s": e.retry_in_s}
         case Connected():
             return {"type": "connected", "backlog": e.backlog}
+        case ProfileWiped():
+            return {"type": "profile_wiped"}
         case _:
             assert_never(e)
 

@@ -42,7 +42,7 @@ from .bus import EventBus
 from .contacts import Contacts
 from .errors import ClientError, RelayError, RelayUnreachable, UnknownMessage
 from .events import SessionReset, TimerChanged
-from .expiry import Expiry
+from .expiry import Expiry, is_live
 from .models import Contact, Direction, Message, MessageKind, MessageStatus
 from .outbox import TRANSIENT_RELAY_STATUSES, Outbox
 from .pinning import require_trusted
@@ -283,7 +283,8 @@ class Messaging:
         return public_contact(self._store.contact(rec.contact_id) or rec)
 
     async def delete_for_everyone(self, peer: str, message_id: str) -> None:
-        """Delete one of your own messages here and on the peer's devices.
+        """Delete one of your own messages here and on the peer's devices; an attachment's encrypted blob is
+        deleted from the relay too (best effort: a relay that is down keeps it until it expires).
 
         Raises:
             UnknownMessage: no such message of yours in this thread.
@@ -293,6 +294,8 @@ class Messaging:
         if msg.contact_id != rec.contact_id or msg.direction != Direction.OUT:
             raise UnknownMessage("you can delete for everyone only your own messages in this thread")
         await self._send_control(await self._prepare(rec), Delete(msg.message_id))
+        if msg.attachment is not None:
+            await self._attachments.delete_blob(msg.attachment.blob_id)
         self._expiry.delete(msg, "deleted")
 
     def delete_message(self, message_id: str) -> None:
@@ -371,9 +374,12 @@ class Messaging:
 
     # -- reading --------------------------------------------------------------------------------------
     def history(self, peer: str) -> list[Message]:
-        """The thread with ``peer``, oldest first."""
+        """The thread with ``peer``, oldest first, without anything past its expiry (deleted first when the
+        store can be written; left out in any case)."""
         rec = self._contacts.find(peer)
-        return [public_message(m, sender_name(rec, m)) for m in self._store.thread(rec.contact_id)]
+        self._expiry.before_read()
+        now = _now_ms()
+        return [public_message(m, sender_name(rec, m)) for m in self._store.thread(rec.contact_id) if is_live(m, now)]
 
     async def mark_read(self, peer: str, *, now_ms: int | None = None) -> int:
         """Mark the peer's unread messages read (starting their timers) and send READ receipts; returns how

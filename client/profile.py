@@ -7,29 +7,46 @@ Layout::
     PROFILE/attachments/  downloaded attachment ciphertexts (each openable only with its key in the store)
     PROFILE/tmp/          partial uploads and downloads
 
-Panic wipe (:func:`wipe_profile`) crypto-shreds: the key store is overwritten with random bytes, flushed and
-removed *first*, so the store key is gone before any other file is touched; then the rest is deleted.
+    PROFILE/lock          empty; every process with the profile open holds a shared lock on it
+
+Panic wipe (:func:`wipe_profile`) needs no passphrase and crypto-shreds: the key store is overwritten in place
+with random bytes and flushed *first*, so the store key is gone before any other file is touched (and every
+process that has the profile open notices: :mod:`confide.client.wipe_watch`); then every other file of the
+profile (store.db and its -wal, -shm and -journal, attachments, partial files in tmp) is overwritten in place
+and flushed the same way before it is unlinked. On copy-on-write file systems and flash storage an overwrite
+may land in new blocks and leave the old ones: there only full-disk encryption protects them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from confide.keys.encoding import RNG
-from confide.keys.keystore import DEFAULT_KDF, TEST_KDF, KdfParams, change_passphrase, open_keys, seal_keys
+from confide.keys.keystore import DEFAULT_KDF, TEST_KDF, KdfParams, open_keys, seal_keys
 from confide.keys.recovery import BACKUP_HEADER_LEN, BACKUP_MAX_PAYLOAD_LEN
 from confide.keys.secret_keys import SecretKeys
 
 from .errors import ProfileError
+from .shred import fsync_dir, overwrite_in_place, shred_file
 
 KEYSTORE_FILE = "keystore"
 STORE_FILE = "store.db"
 ATTACHMENTS_DIR = "attachments"
 TMP_DIR = "tmp"
+LOCK_FILE = "lock"
+STORE_SIDE_FILES = ("-wal", "-shm", "-journal")
+"""SQLite's companions of ``store.db``: each may hold pages of the store."""
+
+PROFILE_LOCK_WAIT_S = 30.0
+"""How long opening a profile waits while another process holds it exclusively (a passphrase change
+re-sealing the store takes seconds even for a large store); after that, :class:`ProfileError`."""
+PROFILE_LOCK_POLL_S = 0.05
+"""How often a waiting open retries the profile lock."""
 
 WIPE_OVERWRITE_PASSES = 1
 """One pass of random bytes: on flash storage extra passes do not reach the old cells anyway; what makes
@@ -50,12 +67,7 @@ MAX_KEYSTORE_FILE = 1 << 20
 
 
 def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsync_dir(path)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -93,6 +105,10 @@ class ProfilePaths:
     def tmp(self) -> Path:
         return self.root / TMP_DIR
 
+    @property
+    def lock(self) -> Path:
+        return self.root / LOCK_FILE
+
     def exists(self) -> bool:
         return self.keystore.exists()
 
@@ -118,15 +134,24 @@ def create_keystore(
     _write_private(paths.keystore, seal_keys(keys, passphrase, params=kdf, rng=rng))
 
 
-def _read_keystore(paths: ProfilePaths) -> bytes:
+def read_keystore_file(path: Path, paths: ProfilePaths) -> bytes:
+    """The bytes of the key store file ``path`` of the profile ``paths`` (at most :data:`MAX_KEYSTORE_FILE`).
+
+    Raises:
+        ProfileError: no such file (no profile), or one too large to be a key store.
+    """
     try:
-        with paths.keystore.open("rb") as fh:
+        with path.open("rb") as fh:
             blob = fh.read(MAX_KEYSTORE_FILE + 1)
     except FileNotFoundError as exc:
         raise ProfileError(f"no Confide profile in {paths.root}; create one with 'confide init'") from exc
     if len(blob) > MAX_KEYSTORE_FILE:
-        raise ProfileError(f"{paths.keystore} is not a Confide key store")
+        raise ProfileError(f"{path} is not a Confide key store")
     return blob
+
+
+def _read_keystore(paths: ProfilePaths) -> bytes:
+    return read_keystore_file(paths.keystore, paths)
 
 
 def open_keystore(paths: ProfilePaths, passphrase: str) -> SecretKeys:
@@ -139,61 +164,112 @@ def open_keystore(paths: ProfilePaths, passphrase: str) -> SecretKeys:
     return open_keys(_read_keystore(paths), passphrase)
 
 
-def change_keystore_passphrase(
-    paths: ProfilePaths, old: str, new: str, *, kdf: KdfParams | None = None, rng: RNG
-) -> None:
-    """Re-seal the profile's key store under ``new`` (the same keys: no re-keying, nothing else changes).
-
-    ``kdf`` None keeps the Argon2id costs the key store was sealed with. The new blob is written to a
-    temporary file, flushed and renamed over the old one, so a crash leaves either the old or the new key
-    store, never a mix; when ``old`` is wrong the file is not touched.
+def shred_keystore(paths: ProfilePaths, rng: RNG) -> None:
+    """Overwrite the key store in place with random bytes, flush it to disk, and remove it (crypto-shredding).
 
     Raises:
-        ProfileError: there is no profile in that directory.
-        WrongPassphrase, CorruptKeyStore, KdfParametersTooCostly: ``old`` does not open the key store, or it
-            is damaged (from :func:`confide.keys.keystore.change_passphrase`).
-        ValueError: ``new`` is empty, or ``kdf`` is invalid.
+        OSError: the key store exists but cannot be overwritten or removed.
     """
-    if not new:
-        raise ValueError("the new passphrase must not be empty")
-    blob = change_passphrase(_read_keystore(paths), old, new, params=kdf, rng=rng)
-    replace_keystore(paths, blob)
+    if overwrite_in_place(paths.keystore, rng):
+        paths.keystore.unlink()
+        _fsync_dir(paths.root)
 
 
-def replace_keystore(paths: ProfilePaths, blob: bytes) -> None:
-    """Atomically replace the key store (e.g. after a passphrase change)."""
-    _write_private(paths.keystore, blob)
-
-
-def shred_keystore(paths: ProfilePaths, rng: RNG) -> None:
-    """Overwrite the key store with random bytes, flush it to disk, and remove it (crypto-shredding)."""
-    path = paths.keystore
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        for _ in range(WIPE_OVERWRITE_PASSES):
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, rng(max(size, 1)))
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.unlink(path)
-    _fsync_dir(paths.root)
+def _looks_like_profile(paths: ProfilePaths) -> bool:
+    return any(p.exists() for p in (paths.keystore, paths.store)) or any(paths.root.glob(KEYSTORE_FILE + ".*"))
 
 
 def wipe_profile(paths: ProfilePaths, rng: RNG) -> None:
-    """Panic wipe: shred the key store first, then delete every other file of the profile."""
-    shred_keystore(paths, rng)
-    for name in (STORE_FILE, STORE_FILE + "-wal", STORE_FILE + "-shm", STORE_FILE + "-journal"):
+    """Panic wipe, without the passphrase: overwrite the key store in place first (every open process notices
+    within :data:`~confide.client.wipe_watch.WIPE_POLL_INTERVAL_S`), then overwrite in place and unlink every
+    other file of the profile, and remove its folders. Only the profile's own files are touched: a folder that
+    holds other files is left with them.
+
+    Raises:
+        ProfileError: ``paths.root`` holds no Confide profile (nothing was touched).
+        OSError: the key store could not be overwritten (nothing else was touched).
+    """
+    if not _looks_like_profile(paths):
+        raise ProfileError(f"no Confide profile in {paths.root}; nothing was wiped")
+    keystores = [paths.keystore, *sorted(paths.root.glob(KEYSTORE_FILE + ".*"))]
+    for path in keystores:  # first: without the store key everything else is ciphertext
+        overwrite_in_place(path, rng)
+    for path in keystores:
         with contextlib.suppress(FileNotFoundError):
-            (paths.root / name).unlink()
-    for d in (paths.attachments, paths.tmp):
-        shutil.rmtree(d, ignore_errors=True)
+            path.unlink()
+    _fsync_dir(paths.root)
+    stores = [paths.store, *sorted(paths.root.glob(STORE_FILE + "*"))]
+    for path in stores:
+        shred_file(path, rng)
+    for folder in (paths.attachments, paths.tmp):
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*"), reverse=True):
+                if path.is_file() and not path.is_symlink():
+                    shred_file(path, rng)
+                elif path.is_symlink():
+                    path.unlink()
+                else:
+                    with contextlib.suppress(OSError):
+                        path.rmdir()
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    with contextlib.suppress(FileNotFoundError):
+        paths.lock.unlink()
     with contextlib.suppress(OSError):
-        for leftover in paths.root.glob("keystore*"):
-            leftover.unlink()
         paths.root.rmdir()
     _fsync_dir(paths.root.parent)
+
+
+class ProfileLock:
+    """A lock on ``PROFILE/lock``: shared while a process has the profile open, exclusive while a passphrase
+    change re-seals it. The operating system drops it when the process ends, however it ends; a panic wipe
+    never waits for it."""
+
+    def __init__(self, paths: ProfilePaths, *, exclusive: bool, wait_s: float = PROFILE_LOCK_WAIT_S) -> None:
+        """Take the lock, waiting up to ``wait_s`` seconds.
+
+        Raises:
+            ProfileError: another process holds it (exclusively, or at all when ``exclusive``) for too long.
+        """
+        self._fd: int | None = os.open(paths.lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(self._fd, mode | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self.release()
+                    raise ProfileError(
+                        "this profile is open in another Confide program"
+                        + ("; close it first" if exclusive else " that changes its passphrase; try again later")
+                    ) from None
+                time.sleep(PROFILE_LOCK_POLL_S)
+
+    def make_exclusive(self, wait_s: float = PROFILE_LOCK_WAIT_S) -> bool:
+        """Turn a shared lock into an exclusive one, waiting up to ``wait_s``; False when others hold it."""
+        deadline = time.monotonic() + wait_s
+        while self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(PROFILE_LOCK_POLL_S)
+        return False
+
+    def make_shared(self) -> None:
+        """Turn an exclusive lock back into a shared one."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_SH)
+
+    def release(self) -> None:
+        """Drop the lock (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __repr__(self) -> str:
+        return "ProfileLock()"

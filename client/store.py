@@ -14,8 +14,10 @@ All methods are synchronous and short; callers group writes that must land toget
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,9 @@ from .errors import StorageError, UnknownMessage
 from .migrations import migrate
 from .records import ContactRecord, MessageRecord
 from .sealing import Sealer
+from .shred import overwrite_in_place
+
+_log = logging.getLogger(__name__)
 
 SEEN_ENVELOPE_RETENTION_MS = 45 * 24 * 3600 * 1000
 """Remember processed envelope ids for 45 days: longer than the relay's 30-day maximum lifetime, so a
@@ -37,9 +42,66 @@ BUSY_TIMEOUT_S = 5.0
 terminal, ``send`` in another) before giving up with :class:`StorageError`. Every transaction is a few
 milliseconds of local work (no network inside), so 5 s is ample headroom even on a slow disk."""
 
+CHECKPOINT_WAIT_MS = 1000
+"""How long a checkpoint after a deletion waits for other connections (another process reading this
+profile) to finish their reads before giving up: long enough for any of our own short reads, short enough
+that a delete never hangs. What it could not finish, the next :meth:`Store.scrub` or the next open does."""
+
 PREKEY_SIGNED = "signed"
 PREKEY_ONE_TIME = "one_time"
 PREKEY_KEM = "kem"
+
+
+WAL_SALT = slice(16, 24)
+"""Where a WAL file's header keeps its two salts: a writer that restarts the log writes new ones."""
+
+
+def truncate_wal(db: sqlite3.Connection, wal: Path) -> bool:
+    """Move the whole WAL into the database file, overwrite the WAL's old frames IN PLACE, then truncate it;
+    True when all of that happened, False when another connection's read or write kept it from finishing
+    within :data:`CHECKPOINT_WAIT_MS` (nothing was lost; the next call, close or open finishes it).
+
+    Why overwrite before truncating: truncation frees the WAL's disk blocks without erasing them, so every
+    page image the WAL ever held (sealed rows that were later deleted, or sealed under a store key that a
+    passphrase change replaced) would stay readable in free space. Overwriting first is safe: after a
+    ``RESTART`` checkpoint every frame is in the database file and no reader uses the WAL; holding the write
+    lock (``BEGIN IMMEDIATE``) no writer can start a new log meanwhile, and one that did so just before is
+    seen by its new salts, and then nothing is overwritten.
+
+    Raises:
+        sqlite3.Error: anything but "busy" (a damaged or unwritable file).
+    """
+    old_wait = int(db.execute("PRAGMA busy_timeout").fetchone()[0])
+    db.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS:d}")
+    try:
+        if int(db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]):
+            return False
+        salts = _wal_salts(wal)
+        if salts is not None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if _wal_salts(wal) != salts:
+                    return False  # another writer started a new log: its frames are live
+                overwrite_in_place(wal)
+            finally:
+                db.execute("ROLLBACK")
+        return int(db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]) == 0
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {old_wait:d}")
+
+
+def _wal_salts(wal: Path) -> bytes | None:
+    """The salts in the header of ``wal``, or None when it is missing or empty (nothing to overwrite)."""
+    try:
+        with wal.open("rb") as fh:
+            head = fh.read(WAL_SALT.stop)
+    except FileNotFoundError:
+        return None
+    return head[WAL_SALT] if head else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +123,7 @@ class Store:
 
     def __init__(self, path: Path, store_key: bytes, rng: RNG) -> None:
         self.path = path
+        self._wal = Path(str(path) + "-wal")
         self._sealer = Sealer(store_key, rng)
         self._rng = rng
         try:
@@ -68,6 +131,9 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.execute("PRAGMA synchronous=FULL")
+            # First, before anything reads: a WAL left by a crash (or by a checkpoint another reader blocked)
+            # may still hold rows deleted before it; move it into the file, where secure_delete zeroed them.
+            truncate_wal(self._db, self._wal)
             migrate(self._db)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"the local store cannot be opened ({exc}); restore the profile") from exc
@@ -75,6 +141,7 @@ class Store:
             with contextlib.suppress(OSError):
                 os.chmod(str(path) + suffix, 0o600)
         self._depth = 0
+        self._scrub_due = False
         self._check_key()
 
     def _check_key(self) -> None:
@@ -86,10 +153,37 @@ class Store:
             raise StorageError("the local store does not belong to this key store")
 
     def close(self) -> None:
-        """Checkpoint the WAL into the database and close."""
+        """Checkpoint the WAL into the database, overwrite and truncate it (:func:`truncate_wal`), and close."""
         with contextlib.suppress(sqlite3.Error):
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            truncate_wal(self._db, self._wal)
         self._db.close()
+
+    def abandon(self) -> None:
+        """Close without a checkpoint: the profile's files are being destroyed (a panic wipe), so nothing more
+        is written into them."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+
+    def scrub(self) -> bool:
+        """Checkpoint the WAL into the database file and truncate it, so a deleted row (zeroed in its page by
+        ``secure_delete``) survives in no file; returns False when another connection's read kept it from
+        finishing within :data:`CHECKPOINT_WAIT_MS` (the next scrub, close or open finishes it).
+
+        Raises:
+            StorageError: SQLite failed otherwise (a damaged or unwritable file).
+        """
+        try:
+            done = truncate_wal(self._db, self._wal)
+        except sqlite3.Error as exc:
+            raise StorageError(f"the local store could not be checkpointed ({exc})") from exc
+        if done:
+            self._scrub_due = False
+        return done
+
+    def _scrub_after_delete(self) -> None:
+        """After a transaction that deleted a message committed: scrub, or leave it to the next open."""
+        if self._scrub_due and self._depth == 0 and not self.scrub():
+            _log.info("checkpoint after a deletion postponed: another connection is reading")
 
     def checkpoint(self) -> None:
         """Move the WAL into the database file (so deleted rows leave the WAL too, overwritten).
@@ -97,10 +191,8 @@ class Store:
         Raises:
             StorageError: SQLite could not checkpoint (e.g. the database is locked by another process).
         """
-        try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as exc:
-            raise StorageError(f"the local store could not be checkpointed ({exc})") from exc
+        if not self.scrub():
+            raise StorageError("the local store could not be checkpointed (another process is using it)")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -133,6 +225,7 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
             raise StorageError(f"the local store could not be written ({exc}); nothing was changed") from exc
+        self._scrub_after_delete()
 
     def _new_id(self) -> str:
         return self._rng(ROW_ID_BYTES).hex()
@@ -284,6 +377,8 @@ class Store:
         except ValueError:
             raw = b""
         msg = self.message(raw) if len(raw) == MESSAGE_ID_LEN else None
+        if msg is not None and msg.expires_at_ms is not None and msg.expires_at_ms <= int(time.time() * 1000):
+            msg = None  # expired: gone for every reader, even before the sweep deletes the row
         if msg is None:
             raise UnknownMessage("no message with that id (it may have expired or been deleted)")
         return msg
@@ -346,7 +441,11 @@ class Store:
         )
 
     def delete_message(self, message_id: bytes) -> None:
+        """Delete a message row; once the transaction commits (or at once, outside one) the WAL is
+        checkpointed and truncated (:meth:`scrub`), so its sealed bytes leave every file."""
         self._db.execute("DELETE FROM messages WHERE id = ?", (self._message_row_id(message_id),))
+        self._scrub_due = True
+        self._scrub_after_delete()
 
     def expired_messages(self, now_ms: int) -> list[MessageRecord]:
         rows = self._db.execute(

@@ -27,7 +27,7 @@ from .account import Account
 from .attachments import Attachments
 from .bus import EventBus
 from .contacts import Contacts
-from .errors import ClientError, RelayError, RelayUnreachable, StorageError
+from .errors import ClientError, ProfileWipedError, RelayError, RelayUnreachable, StorageError
 from .events import Connected, Event, MessageReceived, RelayOffline
 from .expiry import Expiry
 from .inbox import Inbox
@@ -86,6 +86,14 @@ class Sync:
         """Seconds between catch-up pulls while the live connection is open."""
         self.before_flush: Callable[[], Awaitable[None]] | None = None
         """Run before the outbox is posted (the client sets it to ``PendingUploads.flush``)."""
+        self.wiped: Callable[[], bool] = lambda: False
+        """Whether the profile was wiped by another process (checked before each delivery is handled)."""
+
+    def _check_profile(self) -> None:
+        """Raises :class:`ProfileWipedError` once the profile was wiped: nothing arriving after a panic wipe is
+        decrypted, stored or shown."""
+        if self.wiped():
+            raise ProfileWipedError("this profile was wiped; stopped")
 
     # -- reporting ------------------------------------------------------------------------------------
     def reported(self, events: list[Event]) -> None:
@@ -151,6 +159,7 @@ class Sync:
             acks: list[bytes] = []
             try:
                 for raw in batch:
+                    self._check_profile()
                     envelope_id = self._inbox.handle(raw)
                     if envelope_id is not None:
                         acks.append(envelope_id)
@@ -230,6 +239,7 @@ class Sync:
                     self._bus.emit(Connected(backlog))
                     async for frame in ws:
                         if frame.type == aiohttp.WSMsgType.BINARY:
+                            self._check_profile()
                             envelope_id = self._inbox.handle(frame.data)
                             if envelope_id is not None:
                                 await ws.send_str(json.dumps({"ack": [envelope_id.hex()]}))

@@ -8,6 +8,7 @@ from confide.client import (
     FileExistsConflict,
     KeyStoreError,
     ProfileError,
+    ProfileWipedError,
     ProtocolError,
     QRPayloadError,
     RelayError,
@@ -32,10 +33,13 @@ EXIT_VERIFY = 9
 EXIT_ATTACHMENT = 10
 EXIT_PROTOCOL = 11
 EXIT_OS = 12
+EXIT_WIPED = 13
+"""The profile was wiped (``confide wipe`` in another terminal) while this command had it open."""
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
     (KeyStoreError, EXIT_PASSPHRASE, "wrong passphrase or recovery code, or a damaged key store or backup"),
+    (ProfileWipedError, EXIT_WIPED, "the profile was wiped while in use ('confide wipe' elsewhere); stopped"),
     (ProfileError, EXIT_PROFILE, "no profile, profile exists or incomplete, or the local store is damaged"),
     (StorageError, EXIT_PROFILE, "the local store is damaged or belongs to another key store"),
     (RelayUnreachable, EXIT_UNREACHABLE, "the relay cannot be reached (what was queued stays queued)"),

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import AsyncGenerator
 
 from confide.client import (
@@ -13,6 +14,8 @@ from confide.client import (
     Event,
     MessageReceived,
     MessageStatus,
+    ProfileWiped,
+    ProfileWipedError,
     RelayUnreachable,
     parse_duration,
 )
@@ -132,6 +135,8 @@ async def cmd_sync(args: argparse.Namespace) -> int:
             try:
                 async with asyncio.timeout(wait):
                     async for e in stream:
+                        if isinstance(e, ProfileWiped):  # wiped by another process: one line, its own exit code
+                            raise ProfileWipedError("this profile was wiped; stopped.")
                         show(e)
             except TimeoutError:
                 pass
@@ -146,8 +151,11 @@ async def cmd_read(args: argparse.Namespace) -> int:
     async with open_client(args) as client:
         history = client.history(args.peer)
         contact = client.contact(args.peer)
+        shown = history
         if not args.no_mark:
             await client.mark_read(args.peer)
+            shown = client.history(args.peer)  # the timers of what was just read run from now
+    now_ms = int(time.time() * 1000)
     if args.json:
         print(
             json.dumps(
@@ -157,8 +165,8 @@ async def cmd_read(args: argparse.Namespace) -> int:
         )
     else:
         print(render.thread_header(contact))
-        for m in history:
-            print(render.message_line(m))
+        for m in shown:
+            print(render.message_line(m, now_ms))
     return EXIT_OK
 
 

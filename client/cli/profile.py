@@ -92,7 +92,7 @@ async def cmd_passwd(args: argparse.Namespace) -> int:
     new = new_passphrase()
     check_strength(new, allow_weak=args.weak_passphrase_ok, nothing="the passphrase was not changed")
     await Client.change_passphrase(profile_dir(args), old, new)
-    print("Passphrase changed. Your keys, address and messages are unchanged.")
+    print("Passphrase changed and the store re-keyed. Your address and messages are unchanged.")
     return EXIT_OK
 
 
@@ -134,11 +134,11 @@ async def cmd_whoami(args: argparse.Namespace) -> int:
 
 
 async def cmd_wipe(args: argparse.Namespace) -> int:
-    """Destroy the profile (keys first)."""
+    """Destroy the profile, keys first, WITHOUT the passphrase (after the typed confirmation or ``--yes``);
+    a program that has it open (``sync --wait``) stops within about a second."""
     if not args.yes and not confirm_wipe(str(profile_dir(args))):
         print("Nothing was deleted.")
         return EXIT_OK
-    async with open_client(args) as client:
-        await client.wipe()
-    print("Profile wiped: keys shredded, files deleted.")
+    await Client.wipe_profile(profile_dir(args))
+    print("Profile wiped: keys shredded, files overwritten and deleted.")
     return EXIT_OK

@@ -78,8 +78,20 @@ def _time(ms: int) -> str:
         return "????-??-?? ??:??"
 
 
-def message_line(m: Message) -> str:
-    """One thread entry: ``[time] who: text  (flags)``; further lines of the text start with CONTINUATION."""
+def time_left(ms: int) -> str:
+    """A running timer in words, rounded down to its largest unit (never below one second): ``"40 s"``,
+    ``"4 min"``, ``"2 h"``, ``"3 d"``."""
+    seconds = max(1, ms // 1000)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def message_line(m: Message, now_ms: int | None = None) -> str:
+    """One thread entry: ``[time] who: text  (flags)``; further lines of the text start with CONTINUATION.
+
+    With ``now_ms``, a message whose timer is running says how long it has left ("disappears in 4 min")."""
     who = "you" if m.direction == Direction.OUT else _inline(m.peer)
     if m.kind == MessageKind.TIMER:
         return f"[{_time(m.sent_at_ms)}] {who} changed the disappearing timer"
@@ -94,7 +106,9 @@ def message_line(m: Message) -> str:
         flags.append(
             f"{m.status}: {_inline(m.failure)}" if m.status == MessageStatus.FAILED and m.failure else str(m.status)
         )
-    if m.expire_after_s:
+    if now_ms is not None and m.expires_at_ms is not None:
+        flags.append(f"disappears in {time_left(m.expires_at_ms - now_ms)}")
+    elif m.expire_after_s:
         flags.append(
             f"disappears {format_duration(m.expire_after_s)} after "
             f"{'sending' if m.direction == Direction.OUT else 'reading'}"

@@ -25,6 +25,7 @@ from confide.client import (
     MessageStatus,
     MessageUndecryptable,
     PrekeysLow,
+    ProfileWiped,
     ReceiptReceived,
     RelayOffline,
     SessionReset,
@@ -131,6 +132,7 @@ EVENTS: list[tuple[Any, dict[str, Any]]] = [
         {"type": "relay_offline", "reason": "connection refused", "retry_in_s": 2.5},
     ),
     (Connected(7), {"type": "connected", "backlog": 7}),
+    (ProfileWiped(), {"type": "profile_wiped"}),
 ]
 
 

@@ -198,6 +198,13 @@ async def test_change_passphrase(make_client: MakeClient, tmp_path: Path) -> Non
     keystore = tmp_path / "sam" / "keystore"
     before = keystore.read_bytes()
 
+    # Refused while the profile is open (it re-keys the store under the open client's feet): nothing changes.
+    await sam.send_text("dr", "still here")
+    with pytest.raises(ProfileError, match="open in another"):
+        await Client.change_passphrase(tmp_path / "sam", PASSPHRASE, NEW_PASSPHRASE)
+    assert keystore.read_bytes() == before
+    await sam.close()
+
     # A wrong old passphrase changes nothing (not even the file's bytes).
     with pytest.raises(WrongPassphrase):
         await Client.change_passphrase(tmp_path / "sam", "not it", NEW_PASSPHRASE)
@@ -208,20 +215,17 @@ async def test_change_passphrase(make_client: MakeClient, tmp_path: Path) -> Non
     with pytest.raises(ProfileError, match="no Confide profile"):
         await Client.change_passphrase(tmp_path / "nobody", PASSPHRASE, NEW_PASSPHRASE)
 
-    # It works while the profile is open; the open client is unaffected.
     await Client.change_passphrase(tmp_path / "sam", PASSPHRASE, NEW_PASSPHRASE)
     after = keystore.read_bytes()
     assert after != before
     assert kdf_params_of(after) == kdf_params_of(before) == TEST_KDF  # costs kept
     assert stat.S_IMODE(keystore.stat().st_mode) == 0o600
     assert sorted(p.name for p in keystore.parent.glob("keystore*")) == ["keystore"]
-    await sam.send_text("dr", "still here")
-    await sam.close()
 
     with pytest.raises(WrongPassphrase):
         await Client.open(tmp_path / "sam", PASSPHRASE)
     async with Client.open(tmp_path / "sam", NEW_PASSPHRASE) as reopened:
-        assert reopened.address == address  # the same keys: no re-keying
+        assert reopened.address == address  # the same identity: the store key is new (tests/client/test_carving.py)
         assert [m.text for m in reopened.history("dr")] == [
             "I had a hard week",
             "Thank you for telling me",
