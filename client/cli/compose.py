@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from confide.client import MAX_TEXT_BYTES
+from confide.client import MAX_TEXT_BYTES, ProfileError
 
 from .exits import UsageError
 
@@ -75,7 +75,9 @@ def _scrub(path: Path) -> None:
 def edit(tmp_dir: Path) -> str:
     """Open the person's editor on a new private file in ``tmp_dir`` and return what they wrote."""
     command = _editor()
-    tmp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not tmp_dir.parent.is_dir():  # no profile there: create nothing (a stray folder would block 'init')
+        raise ProfileError(f"no Confide profile in {tmp_dir.parent}; create one with 'confide init'")
+    tmp_dir.mkdir(mode=0o700, exist_ok=True)
     path = tmp_dir / f"message-{secrets.token_hex(EDITOR_NAME_BYTES)}.txt"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     os.close(fd)
