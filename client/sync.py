@@ -29,7 +29,7 @@ from .bus import EventBus
 from .contacts import Contacts
 from .errors import ClientError, ProfileWipedError, RelayError, RelayUnreachable, StorageError
 from .events import Connected, Event, MessageReceived, RelayOffline
-from .expiry import Expiry
+from .expiry import Expiry, current_ms, is_live
 from .inbox import Inbox
 from .messaging import Messaging
 from .outbox import Outbox
@@ -107,8 +107,9 @@ class Sync:
         """Stored messages nobody was told of (e.g. by a ``sync()`` that failed), except ``skip``."""
         out: list[Event] = []
         names: dict[str, str] = {}
+        now = current_ms()
         for m in self._store.unreported_messages():
-            if m.message_id.hex() in skip:
+            if m.message_id.hex() in skip or not is_live(m, now):  # past its expiry: never returned
                 continue
             if m.contact_id not in names:
                 names[m.contact_id] = self._contacts.name_of(m.contact_id)

@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the recovery code (safer: env {ENV_RECOVERY_CODE} or the prompt, which stay out of your shell history)",
     )
 
-    p = add("passwd", cmd_passwd, "change your passphrase (the keys stay the same)")
+    p = add("passwd", cmd_passwd, "change your passphrase and re-key the store (close other programs first)")
     p.add_argument("--weak-passphrase-ok", action="store_true", help=WEAK_HELP)
 
     p = add("server", cmd_server, "show or change the relay this profile uses")
@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="a new file (created 0600)")
     p.add_argument("--force", action="store_true", help="replace an existing file (never follows a symlink)")
 
-    p = add("wipe", cmd_wipe, "panic wipe: shred the keys, then delete the profile")
+    p = add("wipe", cmd_wipe, "panic wipe, no passphrase needed: shred the keys, then every file")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = add("demo", cmd_demo, "a guided tour: local relay, a therapist and a client, side by side")
