@@ -205,7 +205,9 @@ async def test_delete_for_everyone_leaves_no_bytes_on_either_side(relay: str, tm
 
 async def test_expiry_leaves_no_bytes_in_any_file(relay: str, tmp_path: Path) -> None:
     """Attack: copy the sealed row of a read message and its attachment file, let its timer run out; after
-    ``expire_now`` returns, no file of the profile holds any 16-byte block of them."""
+    ``expire_now`` returns, no file of the profile holds any 16-byte block of them, and the attachment's own
+    disk blocks (read through a descriptor held across the expiry, as a carving tool would find them) were
+    overwritten, not merely unlinked."""
     a, b = await _pair(tmp_path, relay)
     source = tmp_path / "mood.csv"
     source.write_text("day,mood\n" + "mon,3\n" * 500)
@@ -214,10 +216,13 @@ async def test_expiry_leaves_no_bytes_in_any_file(relay: str, tmp_path: Path) ->
     msg = await a.send_file("b", source, expire_after_s=60)
     await b.sync()
     await b.mark_read("a")
-    attachment_blocks = {blk for p in (b.profile_dir / "attachments").iterdir() for blk in _blocks(p.read_bytes())}
+    (stored,) = (b.profile_dir / "attachments").iterdir()
+    attachment_blocks = _blocks(stored.read_bytes())
     before = _rows(b.profile_dir / "store.db")
-    assert b.expire_now(_now_ms() + 61_000) == [msg.message_id]
-    _assert_gone(b.profile_dir, _deleted_blocks(before, _rows(b.profile_dir / "store.db")) | attachment_blocks)
+    with stored.open("rb") as held:
+        assert b.expire_now(_now_ms() + 61_000) == [msg.message_id]
+        _assert_gone(b.profile_dir, _deleted_blocks(before, _rows(b.profile_dir / "store.db")) | attachment_blocks)
+        assert not (_blocks(held.read()) & attachment_blocks)
     await a.close()
     await b.close()
 
