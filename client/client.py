@@ -607,6 +607,22 @@ class Client:
         contact = self._contacts.rename(peer, new_name)
         return public_contact(self._messaging.accept_request(self._contacts.find(contact.address)))
 
+    def remove_contact(self, peer: str) -> None:
+        """Remove a contact and everything of theirs from this device: the thread with its attachment files,
+        the sessions, anything still queued to them. Their sealed bytes leave every file of the profile
+        before this returns (as after any deletion). What they send on their old session afterwards cannot be
+        read (a :class:`MessageUndecryptable` names their address); they would have to be added again.
+
+        Raises:
+            UnknownContact.
+        """
+        rec = self._contacts.find(peer)
+        thread = self._store.thread(rec.contact_id)
+        with self._store.transaction():
+            self._store.delete_contact(rec.contact_id)
+        for message in thread:
+            self._expiry.remove_attachment_file(message)
+
     def accept_contact(self, peer: str) -> Contact:
         """Accept a contact that a stranger's first message created (:attr:`Contact.request`): from now on
         delivery and read receipts are sent, starting with those held back (queued; they go out with the next

@@ -57,7 +57,8 @@ def message_to_json(m: Message) -> dict[str, Any]:
 
 
 def contact_to_json(c: Contact) -> dict[str, Any]:
-    """A contact: local name, address, trust state, thread timer, fingerprint and whether sending is allowed."""
+    """A contact: local name, address, trust state, thread timer, fingerprint, whether sending is allowed, and
+    whether it is a request (someone who wrote first, not yet accepted)."""
     return {
         "name": c.name,
         "address": c.address,
@@ -65,6 +66,7 @@ def contact_to_json(c: Contact) -> dict[str, Any]:
         "timer_s": c.timer_s,
         "fingerprint": c.fingerprint,
         "can_send": c.can_send,
+        "request": c.request,
     }
 
 

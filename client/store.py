@@ -447,6 +447,15 @@ class Store:
         self._scrub_due = True
         self._scrub_after_delete()
 
+    def delete_contact(self, contact_id: str) -> None:
+        """Delete a contact with everything of theirs: messages, current and archived sessions, queued
+        envelopes. The WAL is scrubbed like after any deletion (:meth:`delete_message`)."""
+        for table in ("messages", "sessions", "archived_sessions", "outbox"):
+            self._db.execute(f"DELETE FROM {table} WHERE contact_id = ?", (contact_id,))  # noqa: S608 - fixed names
+        self._db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+        self._scrub_due = True
+        self._scrub_after_delete()
+
     def expired_messages(self, now_ms: int) -> list[MessageRecord]:
         rows = self._db.execute(
             "SELECT id, contact_id, expires_at_ms, data FROM messages "

@@ -1,25 +1,56 @@
-"""``confide contacts add | list | rename``."""
+"""``confide contacts add | list | rename | accept | remove``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from confide.client import Client, Contact, Invite, Trust, UnknownContact
 from confide.client.export import contact_to_json
 
 from . import render
 from .exits import EXIT_OK
 from .options import open_client
+from .prompts import confirm
+
+
+def _address_of(invite: str) -> str:
+    """The address an invite code (or a bare address given with --token) names."""
+    return Invite.parse(invite).address.text if invite.strip().lower().startswith("cfi1:") else invite.strip()
+
+
+def _known(client: Client, peer: str) -> Contact | None:
+    try:
+        return client.contact(peer)
+    except UnknownContact:
+        return None
+
+
+def _add(client: Client, args: argparse.Namespace) -> str:
+    token = bytes.fromhex(args.token) if args.token else None
+    had_address = _known(client, _address_of(args.invite))
+    had_name = _known(client, args.name.strip())
+    if had_address is None and had_name is not None and had_name.trust == Trust.CHANGED:
+        had_address = had_name  # re-adding a contact's pinned invite while a change is pending
+    added = client.add_contact(args.name, args.invite, token=token)
+    return render.contact_added(added, had_address=had_address, had_name=had_name)
 
 
 async def cmd_contacts(args: argparse.Namespace) -> int:
-    """Add, list or rename contacts."""
+    """Add, list, rename, accept or remove contacts."""
+    if args.contacts_cmd == "remove" and not args.yes and not confirm(f"Remove {args.peer} and your whole thread?"):
+        print(render.NOTHING_REMOVED)
+        return EXIT_OK
     async with open_client(args) as client:
         if args.contacts_cmd == "add":
-            token = bytes.fromhex(args.token) if args.token else None
-            print(render.contact_added(client.add_contact(args.name, args.invite, token=token)))
+            print(_add(client, args))
         elif args.contacts_cmd == "rename":
             print(render.contact_renamed(client.rename_contact(args.peer, args.new_name)))
+        elif args.contacts_cmd == "accept":
+            print(render.contact_accepted(client.accept_contact(args.peer)))
+        elif args.contacts_cmd == "remove":
+            client.remove_contact(args.peer)
+            print(render.contact_removed(args.peer))
         else:
             contacts = client.contacts()
             if args.json:

@@ -16,7 +16,7 @@ from .messages import cmd_delete, cmd_expire, cmd_export, cmd_read, cmd_retry, c
 from .options import DEFAULT_PROFILE, ENV_PROFILE
 from .profile import cmd_init, cmd_passwd, cmd_recovery, cmd_restore, cmd_server, cmd_whoami, cmd_wipe
 from .prompts import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE, ENV_RECOVERY_CODE
-from .trust import cmd_accept, cmd_verify
+from .trust import cmd_accept, cmd_reject, cmd_verify
 
 WEAK_HELP = "keep a passphrase that is easy to guess (you are warned; the default refuses it)"
 
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("whoami", cmd_whoami, "show your address, invite code and key fingerprint")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = add("contacts", cmd_contacts, "add, list or rename contacts")
+    p = add("contacts", cmd_contacts, "add, list, rename, accept or remove contacts")
     csub = p.add_subparsers(dest="contacts_cmd", metavar="ACTION", required=True)
     pa = csub.add_parser("add", parents=[common], help="add a contact from an invite code")
     pa.add_argument("name", metavar="NAME", help="local name for the contact")
@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr = csub.add_parser("rename", parents=[common], help="rename a contact")
     pr.add_argument("peer", metavar="PEER")
     pr.add_argument("new_name", metavar="NEW_NAME")
+    pac = csub.add_parser("accept", parents=[common], help="accept someone who wrote first (sends receipts)")
+    pac.add_argument("peer", metavar="PEER")
+    prm = csub.add_parser("remove", parents=[common], help="remove a contact and your whole thread with them")
+    prm.add_argument("peer", metavar="PEER")
+    prm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = add(
         "send",
@@ -184,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--confirm", action="store_true", help="mark verified after comparing the digits yourself")
 
     p = add("accept", cmd_accept, "accept a contact's changed identity so you can write again")
+    p.add_argument("peer", metavar="PEER")
+
+    p = add("reject", cmd_reject, "reject a contact's changed identity and keep the one you had")
     p.add_argument("peer", metavar="PEER")
 
     p = add("expire", cmd_expire, "set the disappearing timer of a thread (e.g. 1h, 1d, off)")

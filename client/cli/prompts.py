@@ -95,6 +95,17 @@ def recovery_code(given: str | None) -> str:
     return getpass.getpass("Recovery code (it is not shown as you type): ")
 
 
+def confirm(question: str) -> bool:
+    """Ask a yes/no question in the terminal; True only for an explicit yes.
+
+    Raises:
+        UsageError: not a terminal (the command needs ``--yes`` there).
+    """
+    if not sys.stdin.isatty():
+        raise UsageError("this needs --yes when not run in a terminal")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
 def confirm_wipe(profile: str) -> bool:
     """Ask in the terminal whether to destroy the profile; True only if the person types ``wipe``."""
     if not sys.stdin.isatty():

@@ -28,9 +28,13 @@ from confide.client import (
     MessageReceived,
     MessageStatus,
     MessageUndecryptable,
+    SessionReset,
     TimerChanged,
+    Trust,
     format_duration,
 )
+
+NOTHING_REMOVED = "Nothing was removed."
 
 CONTINUATION = "    | "
 """The prefix of every further line of a multi-line message, so that it cannot pose as a line of its own."""
@@ -132,6 +136,10 @@ def event_line(e: Event) -> str | None:
         return f"a message from {_inline(e.peer)} could not be decrypted; ask them to send it again"
     if isinstance(e, MessageDeleted) and e.reason == "deleted":
         return f"{_inline(e.peer)} deleted a message"
+    if isinstance(e, SessionReset):
+        if e.by_peer:
+            return f"{_inline(e.peer)} could not read {e.failed} of your messages: sent them again on a new session"
+        return f"started a new session with {_inline(e.peer)} and asked them to send again what could not be read"
     return None
 
 
@@ -140,8 +148,9 @@ def _timer(c: Contact, prefix: str) -> str:
 
 
 def contact_line(c: Contact) -> str:
-    """One line of ``confide contacts list``: ``name  address  [trust, timer]``."""
-    return f"{_inline(c.name)}  {_inline(c.address)}  [{c.trust}{_timer(c, ', timer ')}]"
+    """One line of ``confide contacts list``: ``name  address  [trust, timer]``, and a request marked."""
+    request = "  (wrote to you first: 'confide contacts accept' to send receipts)" if c.request else ""
+    return f"{_inline(c.name)}  {_inline(c.address)}  [{c.trust}{_timer(c, ', timer ')}]{request}"
 
 
 def thread_header(c: Contact) -> str:
@@ -149,9 +158,39 @@ def thread_header(c: Contact) -> str:
     return f"Thread with {_inline(c.name)} ({c.trust}{_timer(c, '; disappearing after ')})"
 
 
-def contact_added(c: Contact) -> str:
-    """Confirms ``contacts add``."""
-    return f"Added {_inline(c.name)} ({_inline(c.address)}); trust: {c.trust}"
+def contact_added(c: Contact, *, had_address: Contact | None = None, had_name: Contact | None = None) -> str:
+    """Says what ``contacts add`` did, from the contact now and the contacts that had its address or its name
+    before: added, renamed, updated, an identity change recorded, or a pending change rejected."""
+    name = _inline(c.name)
+    if had_address is not None and had_address.trust == Trust.CHANGED and c.trust != Trust.CHANGED:
+        return f"Kept {name}'s pinned identity ({_inline(c.address)}); the pending identity change was rejected"
+    if had_address is not None and had_address.name != c.name:
+        return f"{_inline(had_address.name)} already had this invite: renamed to {name} and updated"
+    if had_address is not None:
+        return f"Updated the invite of {name} ({_inline(c.address)}); trust: {c.trust}"
+    if c.trust == Trust.CHANGED:
+        return (
+            f"WARNING: this invite is for a different identity than the {name} you know. Sending to {name} is "
+            f"blocked until you compare safety numbers ('confide verify {name}'), accept it ('confide accept "
+            f"{name}') or reject it ('confide reject {name}')"
+        )
+    del had_name
+    return f"Added {name} ({_inline(c.address)}); trust: {c.trust}"
+
+
+def contact_accepted(c: Contact) -> str:
+    """Confirms ``contacts accept``."""
+    return f"Accepted {_inline(c.name)}: they now get delivery and read receipts"
+
+
+def contact_removed(name: str) -> str:
+    """Confirms ``contacts remove`` (``name`` as the user typed it)."""
+    return f"Removed {_inline(name)} and everything of theirs from this device"
+
+
+def identity_rejected(c: Contact) -> str:
+    """Confirms ``reject``."""
+    return f"Rejected the new identity; {_inline(c.name)} stays {_inline(c.address)} ({c.trust})"
 
 
 def contact_renamed(c: Contact) -> str:

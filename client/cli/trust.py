@@ -45,6 +45,13 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_reject(args: argparse.Namespace) -> int:
+    """Reject a contact's changed identity and keep the one pinned before."""
+    async with open_client(args) as client:
+        print(render.identity_rejected(client.reject_identity(args.peer)))
+    return EXIT_OK
+
+
 async def cmd_accept(args: argparse.Namespace) -> int:
     """Accept a contact's changed identity (unverified)."""
     async with open_client(args) as client:

@@ -104,6 +104,7 @@ CONTACT_JSON = {
     "timer_s": 600,
     "fingerprint": "ab12 cd34",
     "can_send": False,
+    "request": False,
 }
 
 EVENTS: list[tuple[Any, dict[str, Any]]] = [

@@ -14,6 +14,7 @@ from confide.client import (
     Event,
     MessageReceived,
     MessageStatus,
+    MessageUndecryptable,
     ReceiptReceived,
     TimerChanged,
     Trust,
@@ -158,3 +159,36 @@ async def test_replying_accepts_a_request(make_client: MakeClient) -> None:
     assert not bob.contact(new_client.address).request
     await new_client.sync()
     assert [m.status for m in new_client.history("dr") if m.direction == "out"] == [MessageStatus.DELIVERED]
+
+
+async def test_removing_a_contact_leaves_nothing_of_them_in_any_file(make_client: MakeClient) -> None:
+    """Attack: after ``remove_contact``, search every file of the profile for any 16-byte block of the
+    contact's sealed row and of their messages' sealed rows. The sessions went with them, so what they write
+    on the old session afterwards cannot be read: it is dropped and named by their address, nothing stored."""
+    import sqlite3
+
+    bob = await make_client("bob")
+    ex = await make_client("ex")
+    await introduce(bob, ex, "ex", "bob")
+    await ex.send_text("bob", "I know where you live.")
+    await bob.sync()
+    await bob.send_text("ex", "Please stop writing to me.")
+    db = sqlite3.connect(bob.profile_dir / "store.db")
+    [(contact_row,)] = db.execute("SELECT data FROM contacts").fetchall()
+    message_rows = [bytes(r[0]) for r in db.execute("SELECT data FROM messages").fetchall()]
+    db.close()
+    sealed = [bytes(contact_row), *message_rows]
+    assert len(sealed) == 3
+
+    bob.remove_contact("ex")
+    assert bob.contacts() == []
+    blocks = {row[i : i + 16] for row in sealed for i in range(0, len(row) - 15, 16)}
+    for path in [p for p in bob.profile_dir.rglob("*") if p.is_file()]:
+        raw = path.read_bytes()
+        assert not [b for b in blocks if b in raw], f"a removed contact's bytes survive in {path.name}"
+
+    await ex.send_text("bob", "you can't block me")
+    events = await bob.sync()
+    assert [e.peer for e in events if isinstance(e, MessageUndecryptable)] == [ex.address]
+    assert not [e for e in events if isinstance(e, MessageReceived)]
+    assert bob.contacts() == []
