@@ -25,7 +25,7 @@ from pathlib import Path
 from confide.keys.encoding import RNG
 from confide.protocol.content import MESSAGE_ID_LEN
 
-from .errors import StorageError, UnknownMessage
+from .errors import ProfileWipedError, StorageError, UnknownMessage
 from .migrations import migrate
 from .records import ContactRecord, MessageRecord
 from .sealing import Sealer
@@ -126,8 +126,12 @@ class Store:
         self._wal = Path(str(path) + "-wal")
         self._sealer = Sealer(store_key, rng)
         self._rng = rng
+        self._conn: sqlite3.Connection | None = None
+        self._wiped = False
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+            self._conn = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -144,6 +148,20 @@ class Store:
         self._scrub_due = False
         self._check_key()
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The open connection.
+
+        Raises:
+            ProfileWipedError: the profile was wiped while this store was open.
+            StorageError: the store was closed.
+        """
+        if self._conn is None:
+            if self._wiped:
+                raise ProfileWipedError("this profile was wiped; nothing can be read or written any more")
+            raise StorageError("the local store is closed; open the profile again")
+        return self._conn
+
     def _check_key(self) -> None:
         """Refuse a store sealed under another key (e.g. a keystore swapped from another profile)."""
         marker = self.get_meta("store-check")
@@ -154,15 +172,21 @@ class Store:
 
     def close(self) -> None:
         """Checkpoint the WAL into the database, overwrite and truncate it (:func:`truncate_wal`), and close."""
+        if self._conn is None:
+            return
         with contextlib.suppress(sqlite3.Error):
-            truncate_wal(self._db, self._wal)
-        self._db.close()
+            truncate_wal(self._conn, self._wal)
+        self._conn.close()
+        self._conn = None
 
     def abandon(self) -> None:
         """Close without a checkpoint: the profile's files are being destroyed (a panic wipe), so nothing more
         is written into them."""
-        with contextlib.suppress(sqlite3.Error):
-            self._db.close()
+        self._wiped = True
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
 
     def scrub(self) -> bool:
         """Checkpoint the WAL into the database file and truncate it, so a deleted row (zeroed in its page by

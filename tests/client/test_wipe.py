@@ -16,7 +16,7 @@ from typing import IO
 
 import pytest
 
-from confide.client import Client, ProfileError, ProfileWiped
+from confide.client import Client, ProfileError, ProfileWiped, ProfileWipedError
 from confide.client.cli import main
 from confide.client.cli.exits import EXIT_WIPED
 
@@ -159,6 +159,11 @@ async def test_library_wipe_without_passphrase_stops_an_open_client(make_client:
     assert not (tmp_path / "bob").exists()
     with pytest.raises(ProfileError):
         await Client.open(tmp_path / "bob", PASSPHRASE)
+    # The stopped client answers every further call with one typed error, never a SQLite one.
+    with pytest.raises(ProfileWipedError):
+        b.history("a")
+    with pytest.raises(ProfileWipedError):
+        await b.send_text("a", "still there?")
 
 
 async def test_wipe_overwrites_every_file_in_place(make_client: MakeClient, tmp_path: Path) -> None:
