@@ -312,6 +312,14 @@ async def run(quick: bool) -> dict[str, Any]:
                 "0",
                 "--bundle-rate",
                 "0",
+                # All traffic goes to one device under one token: the per-device, per-recipient and per-token
+                # limits (issue 9) exist to stop exactly that, so the throughput measurement turns them off.
+                "--device-rate",
+                "0",
+                "--recipient-rate",
+                "0",
+                "--token-rate",
+                "0",
                 "--sweep-interval",
                 "0",
                 "--mailbox-quota",

@@ -14,6 +14,7 @@ from .auth import Authenticator
 from .backends import embedded_backend
 from .config import RelayConfig
 from .limits import CLIENT_MAX_SIZE
+from .logs import quiet_aiohttp, server_header
 from .middleware import errors_and_limits
 from .routes_accounts import routes as account_routes
 from .routes_blobs import routes as blob_routes
@@ -35,10 +36,12 @@ def create_app(
     """
     app = web.Application(middlewares=[errors_and_limits], client_max_size=CLIENT_MAX_SIZE)
     parts = embedded_backend(config) if backend is None else backend
-    auth = Authenticator(parts.store, parts.replay, clock)
+    auth = Authenticator(parts.store, parts.replay, clock, parts.device_limiter)
     app[RELAY] = Relay(config=config, clock=clock, backend=parts, auth=auth)
     for table in (account_routes, message_routes, ws_routes, blob_routes, misc_routes):
         app.add_routes(table)
+    quiet_aiohttp()
+    app.on_response_prepare.append(server_header)
     app.cleanup_ctx.append(_backend_ctx)
     app.on_shutdown.append(_close_sockets)
     return app
@@ -63,6 +66,9 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
             parts.limiter,
             parts.bundle_limiter,
             parts.bundle_budget,
+            parts.device_limiter,
+            parts.recipient_limiter,
+            parts.token_limiter,
         )
         for service in services:
             await service.start()

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from confide.protocol.auth import AuthProof
 from confide.protocol.errors import AuthError
 
-from .errors import Unauthorized
+from .errors import RateLimited, Unauthorized
+from .ratelimit import RateLimiter
 from .replay import ReplayCache
 from .storage import DeviceRecord, RelayStore
 
@@ -31,10 +32,17 @@ class Authenticator:
     """Verifies device proofs against the store and the replay cache (both shared with other relay processes
     when the backend is networked; only the parsed-key cache here is this process's)."""
 
-    def __init__(self, store: RelayStore, replay: ReplayCache, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: RelayStore,
+        replay: ReplayCache,
+        clock: Callable[[], float],
+        device_limiter: RateLimiter | None = None,
+    ) -> None:
         self._store = store
         self._replay = replay
         self._clock = clock
+        self._device_limiter = device_limiter
         self._keys: OrderedDict[bytes, Ed25519PublicKey] = OrderedDict()
 
     def parse(self, request: web.Request) -> AuthProof:
@@ -58,7 +66,7 @@ class Authenticator:
 
         Raises:
             Unauthorized: bad signature, body hash mismatch, or a replayed nonce.
-            RateLimited: the replay cache cannot take more nonces right now.
+            RateLimited: the device is over its request rate, or the replay cache cannot take more nonces.
         """
         try:
             proof.verify(device_key, request.method, request.raw_path)
@@ -66,6 +74,13 @@ class Authenticator:
             raise Unauthorized("the request signature does not verify for this device") from None
         if body is not None:
             check_body_hash(proof, hashlib.sha256(body).hexdigest())
+        if self._device_limiter is not None:  # after the signature: nobody can spend another device's bucket
+            try:
+                await self._device_limiter.take(proof.device_id.hex(), self._clock())
+            except RateLimited:
+                raise RateLimited(
+                    "this device is making too many requests; slow down and retry in a few seconds"
+                ) from None
         await self._replay.remember(proof.device_id + proof.nonce, self._clock())
 
     async def authenticate(self, request: web.Request, body: bytes | None) -> DeviceRecord:

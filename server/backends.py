@@ -12,7 +12,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from .blob_files import BlobFiles
-from .config import RelayConfig
+from .config import LIMIT_BURST_S, RelayConfig
 from .db import SqliteStore
 from .inprocess import HourlyBudget, InProcessNotifier, InProcessSequence, NonceCache, TokenBucketLimiter
 from .sequence import MailboxSequence
@@ -36,6 +36,9 @@ def embedded_backend(config: RelayConfig, *, sequence: MailboxSequence | None = 
         limiter=TokenBucketLimiter(config.rate_per_s, config.rate_burst),
         bundle_limiter=TokenBucketLimiter(config.bundle_rate_per_min / 60.0, config.bundle_rate_per_min / 2),
         bundle_budget=HourlyBudget(config.bundle_budget_per_hour),
+        device_limiter=TokenBucketLimiter(config.device_rate_per_s, config.device_rate_per_s * LIMIT_BURST_S),
+        recipient_limiter=TokenBucketLimiter(config.recipient_rate_per_s, config.recipient_rate_per_s * LIMIT_BURST_S),
+        token_limiter=TokenBucketLimiter(config.token_rate_per_s, config.token_rate_per_s * LIMIT_BURST_S),
     )
 
 

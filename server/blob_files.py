@@ -14,6 +14,7 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
+from typing import BinaryIO
 
 from aiohttp import StreamReader, web
 
@@ -26,6 +27,12 @@ CHUNK_BYTES = 256 * 1024
 TEMP_PREFIX = ".upload-"
 """Prefix of in-progress uploads; any left over from a crash are deleted at start."""
 
+FOLDER_MODE = 0o700
+"""The blob folder: only the relay's own user may list it (the names are capabilities)."""
+
+FILE_MODE = 0o600
+"""Blob files and in-progress uploads: only the relay's own user may read them."""
+
 
 class BlobFiles:
     """:class:`~confide.server.blobstore.BlobStore` on the blob folder of one relay."""
@@ -35,7 +42,8 @@ class BlobFiles:
 
     async def start(self, known: set[str]) -> int:
         """Create the folder and delete leftovers of a crash (see :meth:`remove_orphans`)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+        self.folder.chmod(FOLDER_MODE)
         return self.remove_orphans(known)
 
     async def close(self) -> None:
@@ -57,7 +65,7 @@ class BlobFiles:
         temp = self.folder / temp_name
         digest = hashlib.sha256()
         size = 0
-        f = await asyncio.to_thread(open, temp, "xb")
+        f = await asyncio.to_thread(_create_private, temp)
         try:
             while True:
                 chunk = await stream.read(CHUNK_BYTES)
@@ -71,7 +79,7 @@ class BlobFiles:
             await asyncio.to_thread(f.close)
         except BaseException:
             f.close()
-            self._unlink(temp)
+            await asyncio.to_thread(shred, temp)
             raise
         return Upload(temp_name, size, digest.hexdigest())
 
@@ -80,13 +88,14 @@ class BlobFiles:
         os.replace(self._temp_path(upload), self.path(name))
 
     async def discard(self, upload: Upload) -> None:
-        """Delete a received upload's temporary file (missing is fine)."""
-        self._unlink(self._temp_path(upload))
+        """Overwrite and delete a received upload's temporary file (missing is fine)."""
+        await asyncio.to_thread(shred, self._temp_path(upload))
 
     async def remove(self, name: str) -> None:
-        """Delete a blob file (missing, or not a blob id, is fine)."""
+        """Overwrite a blob file with zeros in place, then delete it (missing, or not a blob id, is fine).
+        A download still streaming it gets zeros from then on; it was deleted."""
         with contextlib.suppress(ValueError):
-            self._unlink(self.path(name))
+            await asyncio.to_thread(shred, self.path(name))
 
     async def serve(self, name: str) -> web.StreamResponse:
         """aiohttp's file answer (ranges, ``sendfile``); a missing file is answered 404 by aiohttp.
@@ -101,9 +110,8 @@ class BlobFiles:
         removed = 0
         for entry in self.folder.iterdir():
             if entry.is_file() and entry.name not in known:
-                with contextlib.suppress(FileNotFoundError):
-                    entry.unlink()
-                    removed += 1
+                shred(entry)
+                removed += 1
         return removed
 
     def _temp_path(self, upload: Upload) -> Path:
@@ -111,7 +119,31 @@ class BlobFiles:
             raise ValueError("not an upload of this blob store")
         return self.folder / upload.temp_name
 
-    @staticmethod
-    def _unlink(path: Path) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+
+def _create_private(path: Path) -> BinaryIO:
+    """A new file (never an existing one) readable by the relay's user alone, whatever the umask."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb")
+
+
+def shred(path: Path) -> None:
+    """Overwrite ``path`` with zeros in place (and flush that to the device), then delete it; missing is fine.
+
+    Unlinking alone leaves the ciphertext in the file system's free blocks (and readable through any
+    descriptor still open). Overwriting in place reaches the same blocks on ordinary file systems; copy-on-write
+    file systems and SSD wear levelling may still keep old blocks, which is why SECURITY.md asks for an
+    encrypted volume."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        zeros = bytes(min(size, CHUNK_BYTES))
+        done = 0
+        while done < size:
+            done += os.write(fd, zeros[: size - done])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

@@ -25,6 +25,10 @@ DEFAULT_HOST = "127.0.0.1"
 """Loopback by default: exposing the relay is a decision (put TLS in front of it)."""
 DEFAULT_PORT = 8787
 
+RELAY_UMASK = 0o077
+"""``confide serve`` creates files 0600 and folders 0700: ciphertext, blob ids and the account table are
+nobody else's business on a shared host."""
+
 
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
@@ -64,6 +68,24 @@ _SETTINGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("max_sockets_per_device", "--max-sockets-per-device", int, "concurrent WebSockets per device"),
     ("max_connections", "--max-connections", int, "concurrent WebSockets for the whole relay"),
     ("sync_full", "--sync-full", _bool, "fsync every commit (true/false); default false: WAL synchronous=NORMAL"),
+    (
+        "device_rate_per_s",
+        "--device-rate",
+        float,
+        "sustained signed requests per second per device (0 disables)",
+    ),
+    (
+        "recipient_rate_per_s",
+        "--recipient-rate",
+        float,
+        "sustained sealed envelopes per second to one recipient device (0 disables)",
+    ),
+    (
+        "token_rate_per_s",
+        "--token-rate",
+        float,
+        "sustained sealed envelopes per second under one delivery token (0 disables)",
+    ),
 )
 
 
@@ -101,6 +123,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=_env_default("CONFIDE_DATA", Path, defaults.data_dir),
         help="data directory (database and blob folder) [env CONFIDE_DATA, default ./data]",
     )
+    parser.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        action="append",
+        metavar="CIDR",
+        default=None,
+        help="a reverse proxy (address or CIDR block) whose X-Forwarded-For names the client; repeatable. "
+        "Without it every request counts against its TCP peer, so behind a proxy all clients share one bucket "
+        "[env CONFIDE_TRUSTED_PROXIES, comma-separated, default none]",
+    )
     for field, flag, convert, text in _SETTINGS:
         env = _env_name(field)
         fallback = getattr(defaults, field)
@@ -116,6 +148,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> RelayConfig:
     """The :class:`RelayConfig` the parsed arguments describe."""
     values = {field: getattr(args, field) for field, *_ in _SETTINGS}
+    proxies = getattr(args, "trusted_proxies", None)
+    if proxies is None:
+        proxies = [p for p in os.environ.get("CONFIDE_TRUSTED_PROXIES", "").split(",") if p.strip()]
+    values["trusted_proxies"] = tuple(p.strip() for p in proxies)
     return dataclasses.replace(RelayConfig(), data_dir=Path(args.data), **values)
 
 
@@ -127,6 +163,9 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"confide serve: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Everything the relay creates (database, -wal, -shm, blobs, upload temporaries) is the relay user's alone,
+    # whatever umask it was started with; the store and blob folder also set their modes explicitly.
+    os.umask(RELAY_UMASK)
 
     def announce(*_: object, **__: object) -> None:
         print(f"Confide relay listening on http://{args.host}:{args.port} (data in {config.data_dir})", flush=True)

@@ -6,6 +6,7 @@ variables (a flag wins over the environment, the environment over these defaults
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +24,11 @@ DEFAULT_MAILBOX_QUOTA = 10_000
 """Envelopes waiting per device: months of a busy therapist's traffic for an offline device, and twice
 the 5,000-envelope backlog the benchmark drains; bounds the disk one spammer can consume per victim."""
 
-DEFAULT_SWEEP_INTERVAL_S = 60.0
-"""How often expired envelopes and blobs are deleted and the WAL truncated: an acknowledged or expired
-ciphertext survives in the WAL file at most about this long."""
+DEFAULT_SWEEP_INTERVAL_S = 1.0
+"""How often expired envelopes and blobs are deleted (and the WAL truncated): an expired ciphertext leaves
+every relay file at most about this long after its expiry (plus one scrub interval of the writer, see
+:data:`~confide.server.writer.SCRUB_INTERVAL_S`). The sweep is one indexed DELETE, nearly free when nothing
+has expired. Acknowledged and deleted ciphertext does not wait for it: the writer scrubs after those commits."""
 
 DEFAULT_BUNDLE_BUDGET_PER_HOUR = 30
 """One-time prekeys handed out per address per hour. A therapist gains a few new contacts a day; an
@@ -48,11 +51,32 @@ DEFAULT_MAX_CONNECTIONS = 10_000
 """Concurrent WebSockets for the whole relay: at well under 50 KiB each, bounded memory (< 500 MiB)."""
 
 
+DEFAULT_DEVICE_RATE_PER_S = 50.0
+"""Sustained signed requests per second per device (on top of the per-IP limit, which behind a shared NAT or a
+proxy is shared by many people): a device pulls, acks in batches of up to 500 and refills keys; 50 a second
+is far beyond that, and one throw-away device cannot take the relay's whole capacity."""
+
+DEFAULT_RECIPIENT_RATE_PER_S = 100.0
+"""Sustained sealed envelopes per second to one recipient device, from everyone together: a therapist's
+busiest hour is a few messages a minute; bounds how fast a flood can fill one victim's mailbox."""
+
+DEFAULT_TOKEN_RATE_PER_S = 25.0
+"""Sustained sealed envelopes per second under one delivery token (one contact's token): a quarter of the
+recipient's rate, so one abusive contact cannot use up the recipient's whole rate and the others still get through."""
+
+LIMIT_BURST_S = 4.0
+"""Bucket size of the per-device, per-recipient and per-token limiters, in seconds of their rate: room for a
+reconnecting device's backlog of receipts and acks."""
+
+
 @dataclass(frozen=True, slots=True)
 class RelayConfig:
     """Every relay setting, with the defaults of an embedded single-machine relay.
 
-    ``rate_per_s`` or ``bundle_rate_per_min`` of 0 disables that limiter (benchmarks only).
+    ``rate_per_s``, ``bundle_rate_per_min``, ``device_rate_per_s``, ``recipient_rate_per_s`` or
+    ``token_rate_per_s`` of 0 disables that limiter (benchmarks only). ``trusted_proxies`` (CIDR blocks) are the
+    reverse proxies whose ``X-Forwarded-For`` names the client (see :mod:`confide.server.clientaddr`); from any
+    other peer the header is ignored.
     ``sync_full`` makes every commit fsync (``synchronous=FULL``); the default ``NORMAL`` in WAL mode keeps
     every committed envelope across a crash of the relay process, and may lose the last commits on a power
     failure or kernel crash.
@@ -71,6 +95,10 @@ class RelayConfig:
     max_sockets_per_device: int = DEFAULT_MAX_SOCKETS_PER_DEVICE
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     sync_full: bool = False
+    trusted_proxies: tuple[str, ...] = ()
+    device_rate_per_s: float = DEFAULT_DEVICE_RATE_PER_S
+    recipient_rate_per_s: float = DEFAULT_RECIPIENT_RATE_PER_S
+    token_rate_per_s: float = DEFAULT_TOKEN_RATE_PER_S
 
     def __post_init__(self) -> None:
         for name in (
@@ -83,11 +111,24 @@ class RelayConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("sweep_interval_s", "rate_per_s", "rate_burst", "bundle_rate_per_min"):
+        for name in (
+            "sweep_interval_s",
+            "rate_per_s",
+            "rate_burst",
+            "bundle_rate_per_min",
+            "device_rate_per_s",
+            "recipient_rate_per_s",
+            "token_rate_per_s",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.bundle_budget_per_hour < 0:
             raise ValueError("bundle_budget_per_hour must not be negative")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted proxy {cidr!r} is not an IP address or CIDR block") from None
 
     @property
     def db_path(self) -> Path:

@@ -19,6 +19,8 @@ config selects ``synchronous=FULL``. ``secure_delete=ON`` zeroes deleted content
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +61,28 @@ _SQL_TOKENS = "SELECT token_hash FROM delivery_tokens WHERE device_id = ?"
 _SQL_DEVICE_EXISTS = "SELECT 1 FROM devices WHERE device_id = ?"
 _SQL_HELD_ENVELOPES = "SELECT length(ciphertext), received_at_ms, expires_at_ms FROM envelopes ORDER BY seq"
 _SQL_HELD_BLOBS = "SELECT size, expires_at_ms FROM blobs ORDER BY rowid"
+
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a statement waits for another connection's lock (a read-only holdings view) before failing."""
+
+
+DATA_DIR_MODE = 0o700
+"""The data directory: only the relay's own user may list or enter it."""
+
+DATA_FILE_MODE = 0o600
+"""The database and its -wal/-shm files (SQLite gives these its database file's mode): only the relay's user."""
+
+
+def _private_files(db: Path) -> None:
+    """Create the data directory (0700) and the database file (0600) before SQLite opens it, and tighten both
+    (and any -wal/-shm left by an earlier run) when they exist already, whatever the process's umask."""
+    db.parent.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+    db.parent.chmod(DATA_DIR_MODE)
+    os.close(os.open(db, os.O_WRONLY | os.O_CREAT, DATA_FILE_MODE))
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            path.chmod(DATA_FILE_MODE)
 
 
 class SqliteStore:
@@ -118,18 +142,18 @@ class SqliteStore:
             self._conn_ = self._connect_read_only()
             return
         if self._path != ":memory:":
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            _private_files(Path(self._path))
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, cached_statements=64)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if self._sync_full else 'NORMAL'}")
         conn.execute("PRAGMA secure_delete=ON")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
         migrate(conn)
         assert self._sequence is not None
         await self._sequence.start(int(conn.execute("SELECT coalesce(max(seq), 0) FROM envelopes").fetchone()[0]))
         self._conn_ = conn
-        self._writer_ = GroupCommitWriter(conn, self._drop_caches)
+        self._writer_ = GroupCommitWriter(conn, self._drop_caches, self._scrub)
         self._writer_.start()
 
     def _connect_read_only(self) -> sqlite3.Connection:
@@ -358,6 +382,8 @@ class SqliteStore:
             deleted = 0
             for envelope_id in dict.fromkeys(envelope_ids):
                 deleted += conn.execute(_SQL_ACK, (device_id, envelope_id)).rowcount
+            if deleted:
+                self._writer.request_scrub()
             if device_id in self._counts:
                 self._counts[device_id] -= deleted
             return deleted
@@ -415,6 +441,8 @@ class SqliteStore:
             )
             if n:
                 self._counts.clear()
+            if n or paths:
+                self._writer.request_scrub()
             return SweepResult(n, paths)
 
         return await self._writer.submit(op)
@@ -422,6 +450,17 @@ class SqliteStore:
     async def checkpoint(self) -> None:
         # Runs between the writer's transactions: the loop thread is here, so no transaction is open.
         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    def _scrub(self) -> bool:
+        """The writer's scrub after ciphertext was deleted: fold the WAL into the database file (where
+        ``secure_delete`` has zeroed the deleted rows) and truncate it to nothing. Never waits on a reader
+        (busy_timeout 0, on the loop thread); False if a reader kept it from finishing (the writer retries)."""
+        conn = self._conn
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            return int(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]) == 0
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
 
     async def close(self) -> None:
         conn, writer = self._conn_, self._writer_

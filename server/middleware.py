@@ -1,7 +1,9 @@
 """The one place errors become answers: every failure is ``{"error": code, "message": text}``.
 
-Also applies the per-connection (client IP) rate limit to every request. The IP is used only as the key of
-a bucket of the backend's :class:`~confide.server.ratelimit.RateLimiter`; it is never logged or stored.
+Also applies the per-client-address rate limit to every request. The address is the TCP peer, or behind a
+trusted reverse proxy the one the proxy names (:mod:`confide.server.clientaddr`); handlers see it as
+``request.remote``. It is used only as the key of a bucket of the backend's
+:class:`~confide.server.ratelimit.RateLimiter`; it is never logged or stored.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from aiohttp.typedefs import Handler
 from confide.keys.errors import ConfideError, InvalidAddress, InvalidSignature, MalformedKey
 from confide.protocol.errors import AuthError, RemoteProtocolError
 
+from .clientaddr import client_address
 from .errors import HttpError
 from .state import RELAY
 
@@ -45,9 +48,15 @@ def error_response(status: int, code: str, message: str) -> web.Response:
 
 @web.middleware
 async def errors_and_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Rate-limit by connection, run the handler, and map every error to a JSON 4xx (or 503)."""
+    """Rate-limit by client address, run the handler, and map every error to a JSON 4xx (or 503)."""
     relay = request.app[RELAY]
     try:
+        if relay.trusted_proxies:
+            client = client_address(
+                request.remote, request.headers.getall("X-Forwarded-For", []), relay.trusted_proxies
+            )
+            if client != request.remote:
+                request = request.clone(remote=client)
         await relay.limiter.take(request.remote or "", relay.clock())
         return await handler(request)
     except HttpError as exc:

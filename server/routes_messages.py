@@ -23,7 +23,7 @@ from confide.protocol.envelope import (
 from .bodies import hex_id_list, int_param, parse_json_object, read_limited
 from .bodies import require_content_type as _require_type
 from .delivery import delivery_bytes
-from .errors import Conflict, Forbidden, MailboxFull, NotFound
+from .errors import Conflict, Forbidden, MailboxFull, NotFound, RateLimited
 from .limits import MAX_BATCH_BODY, MAX_JSON_BODY
 from .state import RELAY, Relay
 from .storage import NewEnvelope, SendResult
@@ -37,7 +37,11 @@ routes = web.RouteTableDef()
 
 
 async def _check_token(relay: Relay, env: Envelope) -> str | None:
-    """None if the envelope may be stored, else the error code (``not_found`` / ``forbidden``)."""
+    """None if the envelope may be stored, else the error code (``not_found`` / ``forbidden`` /
+    ``rate_limited``).
+
+    Only an envelope with a valid token spends the recipient device's and the token's send buckets, so a
+    stranger without a token cannot use up a recipient's rate (their requests count against their address)."""
     hashes = await relay.store.token_hashes(env.recipient_device)
     if hashes is None:
         return "not_found"
@@ -45,7 +49,15 @@ async def _check_token(relay: Relay, env: Envelope) -> str | None:
     ok = False
     for h in hashes:  # no early exit: the time taken does not say which hash matched
         ok |= hmac.compare_digest(h, wanted)
-    return None if ok else "forbidden"
+    if not ok:
+        return "forbidden"
+    now = relay.clock()
+    try:
+        await relay.token_limiter.take(wanted.hex(), now)
+        await relay.recipient_limiter.take(env.recipient_device.hex(), now)
+    except RateLimited:
+        return "rate_limited"
+    return None
 
 
 async def _publish(relay: Relay, results: list[SendResult], items: list[NewEnvelope]) -> None:
@@ -64,6 +76,8 @@ async def send(request: web.Request) -> web.Response:
     refused = await _check_token(relay, env)
     if refused == "not_found":
         raise NotFound("no device with this id is registered here; fetch the recipient's keys again")
+    if refused == "rate_limited":
+        raise RateLimited("too many envelopes for this recipient right now; retry in a few seconds")
     if refused is not None:
         raise Forbidden("the recipient device does not accept this delivery token")
     now = relay.now_ms()

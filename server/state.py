@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .auth import Authenticator
 from .blobstore import BlobStore
+from .clientaddr import IPNetwork, parse_networks
 from .config import RelayConfig
 from .notifier import Notifier
 from .ratelimit import Budget, RateLimiter
@@ -26,7 +27,8 @@ class Backend:
     """The replaceable parts of one relay. The app starts each (storage first) and closes them in reverse.
 
     ``limiter`` limits every request per client IP, ``bundle_limiter`` prekey-bundle fetches per client IP,
-    ``bundle_budget`` one-time prekeys handed out per address.
+    ``bundle_budget`` one-time prekeys handed out per address; ``device_limiter`` signed requests per device,
+    ``recipient_limiter`` sealed envelopes per recipient device and ``token_limiter`` per delivery-token hash.
     """
 
     store: RelayStore
@@ -36,6 +38,9 @@ class Backend:
     limiter: RateLimiter
     bundle_limiter: RateLimiter
     bundle_budget: Budget
+    device_limiter: RateLimiter
+    recipient_limiter: RateLimiter
+    token_limiter: RateLimiter
 
 
 @dataclass(eq=False)
@@ -47,6 +52,11 @@ class Relay:
     backend: Backend
     auth: Authenticator
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    """The reverse proxies whose ``X-Forwarded-For`` names the client (parsed from ``config``)."""
+
+    def __post_init__(self) -> None:
+        self.trusted_proxies = parse_networks(self.config.trusted_proxies)
 
     @property
     def store(self) -> RelayStore:
@@ -77,6 +87,16 @@ class Relay:
     def bundle_budget(self) -> Budget:
         """One-time prekeys handed out per address per hour."""
         return self.backend.bundle_budget
+
+    @property
+    def recipient_limiter(self) -> RateLimiter:
+        """Sealed envelopes per recipient device."""
+        return self.backend.recipient_limiter
+
+    @property
+    def token_limiter(self) -> RateLimiter:
+        """Sealed envelopes per delivery-token hash."""
+        return self.backend.token_limiter
 
     def now_ms(self) -> int:
         """The relay clock in unix milliseconds."""

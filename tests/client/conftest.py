@@ -20,7 +20,8 @@ MakeClient = Callable[..., Awaitable[Client]]
 
 @pytest.fixture
 async def relay_url(tmp_path: Path) -> AsyncIterator[str]:
-    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0)
+    # Limits off: the tests poll and send in tight loops (the limits have their own tests in tests/server).
+    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
     async with start_relay(config, host="127.0.0.1", port=0) as url:
         yield url
 

@@ -179,6 +179,9 @@ def relay_config(tmp_path: Path, **overrides: Any) -> RelayConfig:
         "sweep_interval_s": 0,
         "rate_per_s": 0,
         "bundle_rate_per_min": 0,
+        "device_rate_per_s": 0,
+        "recipient_rate_per_s": 0,
+        "token_rate_per_s": 0,
     }
     values.update(overrides)
     return RelayConfig(**values)

@@ -375,8 +375,20 @@ class MemoryBackend:
     limiter: RecordingLimiter = field(default_factory=RecordingLimiter)
     bundle_limiter: RecordingLimiter = field(default_factory=RecordingLimiter)
     bundle_budget: RecordingBudget = field(default_factory=RecordingBudget)
+    device_limiter: RecordingLimiter = field(default_factory=RecordingLimiter)
+    recipient_limiter: RecordingLimiter = field(default_factory=RecordingLimiter)
+    token_limiter: RecordingLimiter = field(default_factory=RecordingLimiter)
 
     def backend(self) -> Backend:
         return Backend(
-            self.store, self.blobs, self.notifier, self.replay, self.limiter, self.bundle_limiter, self.bundle_budget
+            self.store,
+            self.blobs,
+            self.notifier,
+            self.replay,
+            self.limiter,
+            self.bundle_limiter,
+            self.bundle_budget,
+            self.device_limiter,
+            self.recipient_limiter,
+            self.token_limiter,
         )
