@@ -22,8 +22,9 @@ import aiohttp
 
 from confide.keys.address import Address
 from confide.keys.device import DeviceKeyPair
-from confide.protocol.auth import EMPTY_SHA256, NONCE_LEN, sign_request
+from confide.protocol.auth import EMPTY_SHA256, NONCE_LEN, sign_request, solve_work
 from confide.protocol.envelope import MAX_IDS_PER_REQUEST
+from confide.protocol.errors import AuthError
 
 from .errors import RelayError, RelayUnreachable
 
@@ -186,8 +187,25 @@ class RelayClient:
             "one_time_prekeys": [_b64(k) for k in one_time_prekeys],
             "kem_one_time_prekeys": [_b64(k) for k in kem_one_time_prekeys],
         }
+        body.update(await self._registration_work())
         result: dict[str, Any] = await self._request("POST", "/v1/accounts", json_body=body, auth=True)
         return result
+
+    async def _registration_work(self) -> dict[str, str]:
+        """Proof of work for a registration: a fresh challenge from the relay (fetched on the signed channel,
+        which the registration itself uses), solved in a worker thread; nothing when the relay asks none."""
+        obj = await self._request("GET", "/v1/accounts/challenge", auth=True)
+        bits = obj.get("bits") if isinstance(obj, dict) else None
+        if not isinstance(bits, int) or isinstance(bits, bool):
+            raise RelayError(200, "malformed", "the relay sent a registration challenge without its difficulty")
+        if bits == 0:
+            return {}
+        challenge = _unb64(obj.get("challenge"))
+        try:
+            nonce = await asyncio.to_thread(solve_work, challenge, self._device.device_id, bits)
+        except AuthError as exc:
+            raise RelayError(200, "malformed", str(exc)) from None
+        return {"work_challenge": _b64(challenge), "work_nonce": _b64(nonce)}
 
     async def fetch_bundles(self, address: Address) -> list[tuple[bytes, bytes]]:
         """``GET /v1/accounts/{address}/bundle``: ``[(device_id, bundle_bytes)]`` (bundles not yet parsed)."""

@@ -37,10 +37,16 @@ KEM_FLAG_LAST_RESORT = 0x01
 
 ONE_TIME_PREKEY_BATCH = 100
 """One-time X25519 prekeys uploaded per refill: a therapist's week of new contacts, at 3.6 KiB."""
-KEM_ONE_TIME_BATCH = 20
-"""One-time ML-KEM prekeys per refill: 1.2 KiB each, so fewer; the last-resort key covers exhaustion."""
+KEM_ONE_TIME_BATCH = 40
+"""One-time ML-KEM prekeys per refill (topped up to this): 1.2 KiB each, so fewer than X25519 keys, but twice
+:data:`KEM_REFILL_THRESHOLD` so a refill is worth its request."""
 REFILL_THRESHOLD = 20
-"""Refill when fewer than this many one-time prekeys remain on the relay."""
+"""Refill X25519 one-time keys when fewer than this remain on the relay. The relay's default budget hands out
+30 one-time keys per address per hour counting both kinds (at most 15 of each kind), and the client checks
+its counts hourly: a stock of at least 20 after a check cannot be emptied before the next one."""
+KEM_REFILL_THRESHOLD = 20
+"""Refill ML-KEM one-time keys when fewer than this remain: as :data:`REFILL_THRESHOLD`, above the 15 of a kind
+the relay's default budget lets anyone take per hour, so ordinary fetches never drain them between checks."""
 SIGNED_PREKEY_ROTATION_S = 7 * 24 * 3600
 """Rotate the signed and last-resort prekeys weekly, as Signal does: bounds how long one leaked key helps."""
 OLD_SIGNED_PREKEY_GRACE_S = 30 * 24 * 3600
@@ -303,6 +309,6 @@ def plan_refill(*, one_time_left: int, kem_one_time_left: int, signed_created_at
     """Decide what to upload from the relay's counts and the signed prekey's age."""
     return RefillPlan(
         one_time=ONE_TIME_PREKEY_BATCH - one_time_left if one_time_left < REFILL_THRESHOLD else 0,
-        kem_one_time=KEM_ONE_TIME_BATCH - kem_one_time_left if kem_one_time_left < KEM_ONE_TIME_BATCH // 4 else 0,
+        kem_one_time=KEM_ONE_TIME_BATCH - kem_one_time_left if kem_one_time_left < KEM_REFILL_THRESHOLD else 0,
         rotate_signed=now - signed_created_at >= SIGNED_PREKEY_ROTATION_S,
     )

@@ -108,3 +108,47 @@ class AuthProof:
             device_public.verify(self.signature, msg)
         except InvalidSignature as exc:
             raise AuthError("request signature does not verify") from exc
+
+
+# -- registration work (proof of work over a relay-issued challenge) ----------------------------------
+
+WORK_LABEL = b"Confide-registration-work-v1"
+"""Domain separation of the registration work hash."""
+
+MAX_WORK_BITS = 32
+"""Highest difficulty a client will attempt: 2^32 hashes is hours in Python; a relay asking more is broken."""
+
+
+def work_digest(challenge: bytes, device_id: bytes, nonce: bytes) -> bytes:
+    """SHA-256 over the label, the relay's challenge, the registering device id and the client's nonce.
+
+    Binding the device id means one solved challenge registers one device, not many."""
+    h = hashlib.sha256(WORK_LABEL)
+    for part in (challenge, device_id, nonce):
+        h.update(len(part).to_bytes(2, "big"))
+        h.update(part)
+    return h.digest()
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    """Leading zero bits of ``digest``."""
+    value = int.from_bytes(digest, "big")
+    return len(digest) * 8 - value.bit_length()
+
+
+def work_ok(challenge: bytes, device_id: bytes, nonce: bytes, bits: int) -> bool:
+    """True if ``nonce`` is work of at least ``bits`` over ``challenge`` for ``device_id``."""
+    return len(nonce) <= 16 and leading_zero_bits(work_digest(challenge, device_id, nonce)) >= bits
+
+
+def solve_work(challenge: bytes, device_id: bytes, bits: int) -> bytes:
+    """A nonce (8 bytes, counting up) whose :func:`work_digest` has ``bits`` leading zero bits: about
+    ``2**bits`` hashes. Raises :class:`AuthError` for a difficulty above :data:`MAX_WORK_BITS`."""
+    if not 0 <= bits <= MAX_WORK_BITS:
+        raise AuthError(f"the relay asks for registration work of {bits} bits; at most {MAX_WORK_BITS} is done")
+    counter = 0
+    while True:
+        nonce = counter.to_bytes(8, "big")
+        if work_ok(challenge, device_id, nonce, bits):
+            return nonce
+        counter += 1

@@ -69,6 +69,9 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
             parts.device_limiter,
             parts.recipient_limiter,
             parts.token_limiter,
+            parts.token_bytes,
+            parts.address_bytes,
+            parts.upload_bytes,
         )
         for service in services:
             await service.start()

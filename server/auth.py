@@ -3,7 +3,9 @@
 Order of checks, cheapest and least trusting first: parse the headers, check the timestamp window, look up
 the device certificate, verify the Ed25519 signature over method + raw path and query + timestamp + nonce +
 body hash, compare the body hash (``hmac.compare_digest``), and only then remember the nonce in the injected
-:class:`~confide.server.replay.ReplayCache`, so unauthenticated junk can never fill it.
+:class:`~confide.server.replay.ReplayCache`, so unauthenticated junk can never fill it. A proof stamped at or
+after its device's stored replay floor raises the floor (or joins the nonces at it) and its last-seen time in
+the store before the request is answered: a request captured before a restart is refused after it.
 """
 
 from __future__ import annotations
@@ -59,10 +61,18 @@ class Authenticator:
         return proof
 
     async def verify(
-        self, request: web.Request, proof: AuthProof, device_key: Ed25519PublicKey, body: bytes | None
+        self,
+        request: web.Request,
+        proof: AuthProof,
+        device_key: Ed25519PublicKey,
+        body: bytes | None,
+        floor: int = 0,
+        floor_nonces: bytes = b"",
     ) -> None:
         """Verify the signature (and the body hash unless ``body`` is None: a streamed body is checked by
-        its handler with :func:`check_body_hash`), then record the nonce.
+        its handler with :func:`check_body_hash`), then record the nonce above the device's replay ``floor``
+        (its :attr:`~confide.server.storage.DeviceRecord.replay_floor` and ``replay_nonces``; 0 and empty for
+        a device not yet stored).
 
         Raises:
             Unauthorized: bad signature, body hash mismatch, or a replayed nonce.
@@ -81,7 +91,7 @@ class Authenticator:
                 raise RateLimited(
                     "this device is making too many requests; slow down and retry in a few seconds"
                 ) from None
-        await self._replay.remember(proof.device_id + proof.nonce, self._clock())
+        await self._replay.remember(proof.device_id, proof.nonce, proof.timestamp, floor, floor_nonces, self._clock())
 
     async def authenticate(self, request: web.Request, body: bytes | None) -> DeviceRecord:
         """Authenticate a registered device's request; return its record.
@@ -98,7 +108,9 @@ class Authenticator:
         device = await self._store.device(proof.device_id)
         if device is None:
             raise Unauthorized("this device is not registered with the relay; register it first")
-        await self.verify(request, proof, self._device_key(device), body)
+        await self.verify(request, proof, self._device_key(device), body, device.replay_floor, device.replay_nonces)
+        if proof.timestamp >= device.replay_floor:  # an older stamp cannot raise the floor
+            await self._store.note_seen(device.device_id, proof.timestamp, proof.nonce, int(self._clock() * 1000))
         return device, proof
 
     def _device_key(self, device: DeviceRecord) -> Ed25519PublicKey:

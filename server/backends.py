@@ -15,6 +15,7 @@ from .blob_files import BlobFiles
 from .config import LIMIT_BURST_S, RelayConfig
 from .db import SqliteStore
 from .inprocess import HourlyBudget, InProcessNotifier, InProcessSequence, NonceCache, TokenBucketLimiter
+from .limits import BYTE_BUDGET_WINDOW_S
 from .sequence import MailboxSequence
 from .state import Backend
 from .storage import Holdings
@@ -29,7 +30,9 @@ def embedded_backend(config: RelayConfig, *, sequence: MailboxSequence | None = 
     """
     numbering = InProcessSequence() if sequence is None else sequence
     return Backend(
-        store=SqliteStore(config.db_path, sequence=numbering, sync_full=config.sync_full),
+        store=SqliteStore(
+            config.db_path, sequence=numbering, sync_full=config.sync_full, account_ttl_s=config.account_ttl_s
+        ),
         blobs=BlobFiles(config.blob_dir),
         notifier=InProcessNotifier(),
         replay=NonceCache(),
@@ -39,6 +42,9 @@ def embedded_backend(config: RelayConfig, *, sequence: MailboxSequence | None = 
         device_limiter=TokenBucketLimiter(config.device_rate_per_s, config.device_rate_per_s * LIMIT_BURST_S),
         recipient_limiter=TokenBucketLimiter(config.recipient_rate_per_s, config.recipient_rate_per_s * LIMIT_BURST_S),
         token_limiter=TokenBucketLimiter(config.token_rate_per_s, config.token_rate_per_s * LIMIT_BURST_S),
+        token_bytes=HourlyBudget(config.token_bytes_per_day, window_s=BYTE_BUDGET_WINDOW_S),
+        address_bytes=HourlyBudget(config.address_bytes_per_day, window_s=BYTE_BUDGET_WINDOW_S),
+        upload_bytes=HourlyBudget(config.device_upload_bytes_per_day, window_s=BYTE_BUDGET_WINDOW_S),
     )
 
 

@@ -31,8 +31,11 @@ every relay file at most about this long after its expiry (plus one scrub interv
 has expired. Acknowledged and deleted ciphertext does not wait for it: the writer scrubs after those commits."""
 
 DEFAULT_BUNDLE_BUDGET_PER_HOUR = 30
-"""One-time prekeys handed out per address per hour. A therapist gains a few new contacts a day; an
-attacker draining the stock (to force last-resort keys) gets 30 per hour, and then only last-resort keys."""
+"""One-time prekeys handed out per address per hour, X25519 and ML-KEM counted together (a fetch costs two per
+device): 15 fetches an hour. A therapist gains a few new contacts a day; an attacker draining the stock (to
+force last-resort keys) gets at most 15 keys of each kind per hour, and then only last-resort keys. Below the
+client's refill thresholds (``REFILL_THRESHOLD`` and ``KEM_REFILL_THRESHOLD`` in ``keys/prekeys.py``, 20 each,
+checked hourly), so the stock of either kind never runs out between two checks."""
 
 DEFAULT_RATE_PER_S = 200.0
 """Sustained requests per second per client IP: far above any one person's use (a batch send counts once
@@ -50,6 +53,36 @@ DEFAULT_MAX_SOCKETS_PER_DEVICE = 4
 DEFAULT_MAX_CONNECTIONS = 10_000
 """Concurrent WebSockets for the whole relay: at well under 50 KiB each, bounded memory (< 500 MiB)."""
 
+DEFAULT_STORAGE_BUDGET_BYTES = 50 * 1024**3
+"""50 GiB of envelopes and attachments for the whole relay: a practice's worth of waiting messages and live
+attachments (a few thousand devices at well under their quotas); new data is refused with 507 beyond it, so one
+abuser exhausts this budget, never the disk the database needs to keep working."""
+
+DEFAULT_DISK_RESERVE_BYTES = 2 * 1024**3
+"""Free disk space the relay never writes into (507 below it): room for SQLite's WAL, checkpoints and the
+sweeper's deletions, which need space to free space, even when the budget above is set larger than the disk."""
+
+DEFAULT_TOKEN_BYTES_PER_DAY = 256 * 1024**2
+"""Sealed bytes per day to one recipient device under one delivery token (one contact): hundreds of long
+messages a day; a flood from one token stops there while the recipient's other contacts still get through."""
+
+DEFAULT_ADDRESS_BYTES_PER_DAY = 2 * 1024**3
+"""Bytes per day (envelopes and uploads) from one client address: a clinic behind one NAT sending and
+attaching all day, not 20 MiB/s of self-addressed envelopes."""
+
+DEFAULT_DEVICE_UPLOAD_BYTES_PER_DAY = 2 * 1024**3
+"""Attachment bytes per day uploaded by one device: twenty full-size attachments; the quota of live
+attachments alone would let a device upload, delete and upload again without end."""
+
+DEFAULT_REGISTRATION_WORK_BITS = 14
+"""Leading zero bits of registration work: about 16,000 SHA-256 hashes, some 15 ms of Python on a laptop,
+so `confide init` and the tests stay fast; an operator under a registration flood raises it (each bit doubles
+the work). 0 turns it off."""
+
+DEFAULT_ACCOUNT_TTL_S = 365 * 24 * 3600
+"""Accounts whose devices have not authenticated for a year are deleted with their mailboxes and
+attachments: a client who left therapy leaves nothing on the relay, and throw-away accounts do not pile up
+forever. A device that syncs at all, even yearly, keeps its account."""
 
 DEFAULT_DEVICE_RATE_PER_S = 50.0
 """Sustained signed requests per second per device (on top of the per-IP limit, which behind a shared NAT or a
@@ -95,6 +128,13 @@ class RelayConfig:
     max_sockets_per_device: int = DEFAULT_MAX_SOCKETS_PER_DEVICE
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     sync_full: bool = False
+    storage_budget_bytes: int = DEFAULT_STORAGE_BUDGET_BYTES
+    disk_reserve_bytes: int = DEFAULT_DISK_RESERVE_BYTES
+    token_bytes_per_day: int = DEFAULT_TOKEN_BYTES_PER_DAY
+    address_bytes_per_day: int = DEFAULT_ADDRESS_BYTES_PER_DAY
+    device_upload_bytes_per_day: int = DEFAULT_DEVICE_UPLOAD_BYTES_PER_DAY
+    registration_work_bits: int = DEFAULT_REGISTRATION_WORK_BITS
+    account_ttl_s: int = DEFAULT_ACCOUNT_TTL_S
     trusted_proxies: tuple[str, ...] = ()
     device_rate_per_s: float = DEFAULT_DEVICE_RATE_PER_S
     recipient_rate_per_s: float = DEFAULT_RECIPIENT_RATE_PER_S
@@ -124,6 +164,13 @@ class RelayConfig:
                 raise ValueError(f"{name} must not be negative")
         if self.bundle_budget_per_hour < 0:
             raise ValueError("bundle_budget_per_hour must not be negative")
+        for name in ("storage_budget_bytes", "token_bytes_per_day", "address_bytes_per_day", "account_ttl_s"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.device_upload_bytes_per_day < 1 or self.disk_reserve_bytes < 0:
+            raise ValueError("device_upload_bytes_per_day must be at least 1, disk_reserve_bytes not negative")
+        if not 0 <= self.registration_work_bits <= 32:
+            raise ValueError("registration_work_bits must be between 0 and 32")
         for cidr in self.trusted_proxies:
             try:
                 ipaddress.ip_network(cidr, strict=False)

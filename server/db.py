@@ -56,12 +56,19 @@ _SQL_FETCH = (
     "SELECT seq, envelope_id, received_at_ms, expires_at_ms, ciphertext FROM envelopes "
     "WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 )
-_SQL_ACK = "DELETE FROM envelopes WHERE device_id = ? AND envelope_id = ?"
+_SQL_ACK = "DELETE FROM envelopes WHERE device_id = ? AND envelope_id = ? RETURNING length(ciphertext)"
 _SQL_TOKENS = "SELECT token_hash FROM delivery_tokens WHERE device_id = ?"
 _SQL_DEVICE_EXISTS = "SELECT 1 FROM devices WHERE device_id = ?"
 _SQL_HELD_ENVELOPES = "SELECT length(ciphertext), received_at_ms, expires_at_ms FROM envelopes ORDER BY seq"
 _SQL_HELD_BLOBS = "SELECT size, expires_at_ms FROM blobs ORDER BY rowid"
-
+_SQL_BYTES_HELD = (
+    "SELECT (SELECT coalesce(sum(length(ciphertext)), 0) FROM envelopes) + (SELECT coalesce(sum(size), 0) FROM blobs)"
+)
+_SQL_FLOOR = "SELECT last_proof_ts, replay_nonces FROM devices WHERE device_id = ?"
+_SQL_NOTE_SEEN = (
+    "UPDATE devices SET last_proof_ts = ?, replay_nonces = ?, last_seen_ms = max(last_seen_ms, ?) WHERE device_id = ?"
+)
+_SQL_UNSEEN_ACCOUNTS = "SELECT address FROM devices GROUP BY address HAVING max(last_seen_ms) <= ?"
 
 BUSY_TIMEOUT_MS = 5000
 """How long a statement waits for another connection's lock (a read-only holdings view) before failing."""
@@ -88,8 +95,9 @@ def _private_files(db: Path) -> None:
 class SqliteStore:
     """:class:`~confide.server.storage.RelayStore` on one SQLite file. Create with :meth:`open`.
 
-    ``sequence`` numbers the mailboxes (the store starts and closes it). ``read_only`` opens an existing
-    database for reading alone, beside a relay that may be running: every write raises
+    ``sequence`` numbers the mailboxes (the store starts and closes it). ``account_ttl_s`` (None: never)
+    is how long an account may go unseen before :meth:`sweep` deletes it with all its data. ``read_only``
+    opens an existing database for reading alone, beside a relay that may be running: every write raises
     :class:`~confide.server.errors.Unavailable`, and no sequence is needed.
 
     Raises:
@@ -103,6 +111,7 @@ class SqliteStore:
         sequence: MailboxSequence | None = None,
         sync_full: bool = False,
         read_only: bool = False,
+        account_ttl_s: int | None = None,
     ) -> None:
         if sequence is None and not read_only:
             raise ValueError("a writable SqliteStore needs a mailbox sequence")
@@ -114,6 +123,8 @@ class SqliteStore:
         self._writer_: GroupCommitWriter | None = None
         self._tokens: dict[bytes, tuple[bytes, ...]] = {}
         self._counts: dict[bytes, int] = {}
+        self._held: int | None = None
+        self._account_ttl_ms = None if account_ttl_s is None else 1000 * account_ttl_s
         self._numbering = asyncio.Lock()
 
     @classmethod
@@ -183,6 +194,16 @@ class SqliteStore:
     def _drop_caches(self) -> None:
         self._tokens.clear()
         self._counts.clear()
+        self._held = None
+
+    def _add_held(self, delta: int) -> None:
+        if self._held is not None:
+            self._held += delta
+
+    async def bytes_held(self) -> int:
+        if self._held is None:
+            self._held = int(self._conn.execute(_SQL_BYTES_HELD).fetchone()[0])
+        return self._held
 
     # -- accounts -------------------------------------------------------------------------------------
 
@@ -205,6 +226,7 @@ class SqliteStore:
                 "ON CONFLICT (device_id) DO UPDATE SET device_cert = excluded.device_cert",
                 (reg.device_id, reg.address, reg.device_cert),
             )
+            self._note_seen(conn, reg.device_id, reg.proof_stamp, reg.proof_nonce, reg.seen_at_ms)
             for table in ("one_time_prekeys", "kem_one_time_prekeys", "delivery_tokens"):
                 conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (reg.device_id,))  # noqa: S608
             self._put_keys(
@@ -219,11 +241,26 @@ class SqliteStore:
 
     async def device(self, device_id: bytes) -> DeviceRecord | None:
         row = self._conn.execute(
-            "SELECT d.address, a.identity, d.device_cert FROM devices d JOIN accounts a USING (address) "
-            "WHERE d.device_id = ?",
+            "SELECT d.address, a.identity, d.device_cert, d.last_proof_ts, d.replay_nonces FROM devices d "
+            "JOIN accounts a USING (address) WHERE d.device_id = ?",
             (device_id,),
         ).fetchone()
-        return None if row is None else DeviceRecord(device_id, row[0], row[1], row[2])
+        return None if row is None else DeviceRecord(device_id, row[0], row[1], row[2], row[3], bytes(row[4]))
+
+    async def device_count(self, address: bytes) -> int:
+        row = self._conn.execute("SELECT count(*) FROM devices WHERE address = ?", (address,)).fetchone()
+        return int(row[0])
+
+    async def note_seen(self, device_id: bytes, stamp: int, nonce: bytes, now_ms: int) -> None:
+        await self._writer.submit(lambda conn: self._note_seen(conn, device_id, stamp, nonce, now_ms))
+
+    @staticmethod
+    def _note_seen(conn: sqlite3.Connection, device_id: bytes, stamp: int, nonce: bytes, now_ms: int) -> None:
+        row = conn.execute(_SQL_FLOOR, (device_id,)).fetchone()
+        if row is None or stamp < row[0]:
+            return
+        nonces = bytes(row[1]) + nonce if stamp == row[0] else nonce
+        conn.execute(_SQL_NOTE_SEEN, (stamp, nonces, now_ms, device_id))
 
     async def token_hashes(self, device_id: bytes) -> tuple[bytes, ...] | None:
         cached = self._tokens.get(device_id)
@@ -365,6 +402,7 @@ class SqliteStore:
                 (seq, env.envelope_id, env.device_id, env.received_at_ms, env.expires_at_ms, env.ciphertext),
             )
             added[env.device_id] = added.get(env.device_id, 0) + 1
+            self._add_held(len(env.ciphertext))
             stored = StoredEnvelope(seq, env.envelope_id, env.received_at_ms, env.expires_at_ms, env.ciphertext)
             results.append(SendResult(env.envelope_id, "stored", env.expires_at_ms, stored))
         for device_id, n in added.items():
@@ -381,7 +419,10 @@ class SqliteStore:
         def op(conn: sqlite3.Connection) -> int:
             deleted = 0
             for envelope_id in dict.fromkeys(envelope_ids):
-                deleted += conn.execute(_SQL_ACK, (device_id, envelope_id)).rowcount
+                row = conn.execute(_SQL_ACK, (device_id, envelope_id)).fetchone()
+                if row is not None:
+                    deleted += 1
+                    self._add_held(-int(row[0]))
             if deleted:
                 self._writer.request_scrub()
             if device_id in self._counts:
@@ -398,6 +439,7 @@ class SqliteStore:
                 "INSERT INTO blobs (blob_id, device_id, size, expires_at_ms, path) VALUES (?, ?, ?, ?, ?)",
                 (blob.blob_id, blob.device_id, blob.size, blob.expires_at_ms, blob.path),
             )
+            self._add_held(blob.size)
 
         await self._writer.submit(op)
 
@@ -416,6 +458,8 @@ class SqliteStore:
             row = conn.execute(
                 "DELETE FROM blobs WHERE blob_id = ? RETURNING device_id, size, expires_at_ms, path", (blob_id,)
             ).fetchone()
+            if row is not None:
+                self._add_held(-int(row[1]))
             return None if row is None else BlobRecord(blob_id, row[0], row[1], row[2], row[3])
 
         return await self._writer.submit(op)
@@ -435,17 +479,41 @@ class SqliteStore:
     async def sweep(self, now_ms: int) -> SweepResult:
         def op(conn: sqlite3.Connection) -> SweepResult:
             n = conn.execute("DELETE FROM envelopes WHERE expires_at_ms <= ?", (now_ms,)).rowcount
-            paths = tuple(
+            paths = [
                 r[0]
                 for r in conn.execute("DELETE FROM blobs WHERE expires_at_ms <= ? RETURNING path", (now_ms,)).fetchall()
-            )
-            if n:
-                self._counts.clear()
-            if n or paths:
-                self._writer.request_scrub()
-            return SweepResult(n, paths)
+            ]
+            if self._account_ttl_ms is not None:
+                cutoff = now_ms - self._account_ttl_ms
+                for (address,) in conn.execute(_SQL_UNSEEN_ACCOUNTS, (cutoff,)).fetchall():
+                    n_acct, acct_paths = self._delete_account(conn, address)
+                    n += n_acct
+                    paths.extend(acct_paths)
+            self._drop_caches()
+            return SweepResult(n, tuple(paths))
 
         return await self._writer.submit(op)
+
+    @staticmethod
+    def _delete_account(conn: sqlite3.Connection, address: bytes) -> tuple[int, list[str]]:
+        """Delete an account and everything of its devices; return (envelopes deleted, blob file names)."""
+        devices = [r[0] for r in conn.execute("SELECT device_id FROM devices WHERE address = ?", (address,))]
+        n = 0
+        paths: list[str] = []
+        for device_id in devices:
+            n += conn.execute("DELETE FROM envelopes WHERE device_id = ?", (device_id,)).rowcount
+            paths += [r[0] for r in conn.execute("DELETE FROM blobs WHERE device_id = ? RETURNING path", (device_id,))]
+            for table in (
+                "one_time_prekeys",
+                "kem_one_time_prekeys",
+                "signed_prekeys",
+                "kem_last_resort",
+                "delivery_tokens",
+            ):
+                conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (device_id,))  # noqa: S608
+        conn.execute("DELETE FROM devices WHERE address = ?", (address,))
+        conn.execute("DELETE FROM accounts WHERE address = ?", (address,))
+        return n, paths
 
     async def checkpoint(self) -> None:
         # Runs between the writer's transactions: the loop thread is here, so no transaction is open.

@@ -1,4 +1,4 @@
-"""Relay-side errors: each one becomes a 4xx (or 503) JSON answer ``{"error": code, "message": text}``.
+"""Relay-side errors: each one becomes a 4xx (or 503/507) JSON answer ``{"error": code, "message": text}``.
 
 Handlers raise these; :mod:`confide.server.middleware` turns them (and aiohttp's own HTTP exceptions,
 and the parse errors of :mod:`confide.protocol` and :mod:`confide.keys`) into JSON. Messages tell the client's
@@ -48,6 +48,14 @@ class Forbidden(HttpError):
     code = "forbidden"
 
 
+class WorkRequired(HttpError):
+    """A registration without valid proof of work over a fresh challenge of this relay (403 ``work_required``):
+    fetch ``GET /v1/accounts/challenge`` and do the work it asks."""
+
+    status = 403
+    code = "work_required"
+
+
 class NotFound(HttpError):
     """No such address, device, envelope or blob (404 ``not_found``)."""
 
@@ -83,6 +91,14 @@ class MailboxFull(HttpError):
     code = "mailbox_full"
 
 
+class InsufficientStorage(HttpError):
+    """The relay's storage budget is used up or its disk is nearly full (507 ``insufficient_storage``): nothing
+    new is stored; what it holds is kept and delivered. Retry later."""
+
+    status = 507
+    code = "insufficient_storage"
+
+
 class UnsupportedMediaType(HttpError):
     """The Content-Type is not the one this endpoint takes (415 ``unsupported_media_type``)."""
 
@@ -102,6 +118,7 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "HttpError",
+    "InsufficientStorage",
     "MailboxFull",
     "Malformed",
     "NotFound",
@@ -110,4 +127,5 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "UnsupportedMediaType",
+    "WorkRequired",
 ]

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from confide.protocol.auth import NONCE_LEN
+
 from .errors import RateLimited, Unauthorized
-from .limits import BUDGET_WINDOW_S, NONCE_MEMORY_S
+from .limits import BUDGET_WINDOW_S, MAX_NONCES_PER_DEVICE, NONCE_MEMORY_S
 from .notifier import Subscription
 from .storage import StoredEnvelope
 
-MAX_NONCES = 200_000
-"""Remembered nonces (about 30 MiB at most): 650 authenticated requests per second sustained over the
-10-minute memory of the cache. When full, new proofs are refused rather than old nonces forgotten, so a
-flood can slow the relay down but never reopen a replay."""
+MAX_TRACKED_DEVICES = 50_000
+"""Devices whose nonces are held at once (each at most
+:data:`~confide.server.limits.MAX_NONCES_PER_DEVICE`); the least recently seen device is forgotten first.
+Forgetting is safe: a forgotten device comes back with the floor its store row holds now (the highest proof
+timestamp the relay ever accepted from it), and every proof at or below the floor is refused."""
 
 MAX_TRACKED_KEYS = 50_000
 """Keys (IPs or addresses) tracked at once by a limiter or budget, about 5 MiB; the least recently seen is
@@ -28,17 +31,40 @@ forgotten first. A forgotten key starts again with a full bucket, so the bound c
 lenient."""
 
 
-class NonceCache:
-    """:class:`~confide.server.replay.ReplayCache` of one process: nonces seen recently, forgotten in
-    insertion order once they can no longer be replayed."""
+class _DeviceNonces:
+    __slots__ = ("floor", "seen")
 
-    def __init__(self, max_entries: int = MAX_NONCES, memory_s: float = NONCE_MEMORY_S) -> None:
-        self._seen: OrderedDict[bytes, float] = OrderedDict()
-        self._max = max_entries
+    def __init__(self, floor: int, floor_nonces: bytes, expires: float) -> None:
+        # Stamps below the stored floor are refused outright; at the floor, the stored nonces are refused.
+        self.floor = floor - 1
+        self.seen: OrderedDict[bytes, float] = OrderedDict(
+            (floor_nonces[i : i + NONCE_LEN], expires) for i in range(0, len(floor_nonces), NONCE_LEN)
+        )
+
+
+class NonceCache:
+    """:class:`~confide.server.replay.ReplayCache` of one process: per device, the nonces seen recently (at most
+    ``per_device``, forgotten in insertion order once they can no longer be replayed) above a floor.
+
+    The floor is the highest proof timestamp the store had persisted for the device when this cache first saw
+    it (after a restart, or after forgetting the device), with the nonces accepted at that timestamp: every
+    request accepted before then is stamped below the floor, or at it with one of those nonces, so refusing
+    those refuses every replay from before, without keeping older nonces anywhere.
+    """
+
+    def __init__(
+        self,
+        per_device: int = MAX_NONCES_PER_DEVICE,
+        memory_s: float = NONCE_MEMORY_S,
+        max_devices: int = MAX_TRACKED_DEVICES,
+    ) -> None:
+        self._devices: OrderedDict[bytes, _DeviceNonces] = OrderedDict()
+        self._per_device = per_device
         self._memory = memory_s
+        self._max_devices = max_devices
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return sum(len(d.seen) for d in self._devices.values())
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -46,24 +72,33 @@ class NonceCache:
     async def close(self) -> None:
         """Nothing to release (the memory goes with the object)."""
 
-    async def remember(self, key: bytes, now: float) -> None:
-        """Remember ``key``.
+    async def remember(
+        self, device_id: bytes, nonce: bytes, stamp: int, floor: int, floor_nonces: bytes, now: float
+    ) -> None:
+        """Remember ``nonce`` of ``device_id``'s proof stamped ``stamp``.
 
         Raises:
-            Unauthorized: ``key`` was seen within the replay window (a replay).
-            RateLimited: the cache is full of live nonces.
+            Unauthorized: a replay (``nonce`` seen within the window, ``stamp`` below the floor, or at the floor
+                with one of ``floor_nonces``).
+            RateLimited: this device's share of the cache is full of live nonces (other devices are unaffected).
         """
-        seen = self._seen
+        entry = self._devices.pop(device_id, None)
+        if entry is None:
+            entry = _DeviceNonces(floor, floor_nonces, now + self._memory)
+        self._devices[device_id] = entry
+        if len(self._devices) > self._max_devices:
+            self._devices.popitem(last=False)
+        seen = entry.seen
         while seen:
             oldest_key, expires = next(iter(seen.items()))
             if expires > now:
                 break
             del seen[oldest_key]
-        if key in seen:
+        if stamp <= entry.floor or nonce in seen:
             raise Unauthorized("this request was already used (replay refused); sign each request afresh")
-        if len(seen) >= self._max:
-            raise RateLimited("the relay is handling too many requests; retry in a minute")
-        seen[key] = now + self._memory
+        if len(seen) >= self._per_device:
+            raise RateLimited("this device is sending too many signed requests; retry in a minute")
+        seen[nonce] = now + self._memory
 
 
 class TokenBucketLimiter:
@@ -102,8 +137,8 @@ class TokenBucketLimiter:
 
 
 class HourlyBudget:
-    """:class:`~confide.server.ratelimit.Budget` of one process: a count per key that renews every
-    :data:`~confide.server.limits.BUDGET_WINDOW_S` seconds."""
+    """:class:`~confide.server.ratelimit.Budget` of one process: a count per key that renews every ``window_s``
+    seconds (default :data:`~confide.server.limits.BUDGET_WINDOW_S`)."""
 
     def __init__(self, per_window: int, max_keys: int = MAX_TRACKED_KEYS, window_s: float = BUDGET_WINDOW_S):
         self._limit = per_window
@@ -122,8 +157,24 @@ class HourlyBudget:
         state = self._used.get(key)
         return state is None or now - state[1] >= self._window or state[0] < self._limit
 
+    async def try_spend(self, key: bytes, now: float, amount: int) -> bool:
+        """Spend ``amount`` units of ``key``'s budget if all of them are left, and say so; else spend nothing.
+
+        Check and spend are one step (no ``await`` between them), so concurrent callers never overspend."""
+        if amount <= 0:
+            return True
+        state = self._used.get(key)
+        used = 0 if state is None or now - state[1] >= self._window else state[0]
+        if used + amount > self._limit:
+            return False
+        self._spend(key, now, amount)
+        return True
+
     async def spend(self, key: bytes, now: float, amount: int) -> None:
         """Record ``amount`` units spent by ``key``."""
+        self._spend(key, now, amount)
+
+    def _spend(self, key: bytes, now: float, amount: int) -> None:
         if amount <= 0:
             return
         state = self._used.pop(key, None)

@@ -32,6 +32,20 @@ MAX_KEM_ONE_TIME_UPLOAD = 50
 BUDGET_WINDOW_S = 3600.0
 """The per-address prekey budget renews every hour."""
 
+ONE_TIME_KEYS_PER_DEVICE_FETCH = 2
+"""One-time keys a bundle fetch may hand out per device: one X25519 and one ML-KEM key. The budget is charged
+this much per device *before* the keys are taken (both kinds count), so a fetch can never hand out a key the
+budget did not pay for, whatever runs concurrently."""
+
+# -- registration and storage -----------------------------------------------------------------------
+
+WORK_CHALLENGE_TTL_S = 600
+"""A registration challenge is valid ten minutes: far longer than the work takes at any sane difficulty,
+short enough that work cannot be stockpiled for a mass registration later."""
+
+BYTE_BUDGET_WINDOW_S = 24 * 3600.0
+"""Byte budgets (per recipient device and token, per address, per uploading device) renew daily."""
+
 # -- requests ---------------------------------------------------------------------------------------
 
 CLIENT_MAX_SIZE = 1024 * 1024
@@ -45,6 +59,11 @@ base64) is about 110 KiB; twice that leaves room without letting a client make t
 MAX_BATCH_BODY = 8 * 1024 * 1024
 """A batch is for many small envelopes (receipts, fan-out): 8 MiB holds 256 envelopes of 32 KiB; larger
 messages go one per request, so no single request makes the relay buffer more than this."""
+
+MAX_NONCES_PER_DEVICE = 4_000
+"""Nonces remembered per device: 6.6 signed requests per second sustained over the 10-minute memory, far beyond
+a person's use (a sync is a pull and an ack per 100-500 envelopes). A device over its share is refused alone
+(429) until its oldest nonces age out; it can never fill the cache for others."""
 
 NONCE_MEMORY_S = 2 * REPLAY_WINDOW_S
 """A proof stamped ``t`` is accepted until ``t + window`` and ``t`` is at most ``window`` ahead of the clock

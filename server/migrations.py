@@ -8,6 +8,7 @@ its row, so a crash leaves every migration either fully applied and recorded or 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 
 import sqlite_utils
@@ -87,3 +88,14 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
     db.table("blobs").create_index(["expires_at_ms"])
     db.table("blobs").create_index(["device_id"])
+
+
+@migration("0002_device_replay_floor_and_last_seen")
+def _device_floor(db: sqlite_utils.Database) -> None:
+    # Per device: the highest proof timestamp accepted and the nonces accepted at it (replay protection across
+    # restarts: see server/replay.py), and when it was
+    # last seen (expiry of abandoned accounts). Devices present now count as seen now: a full lifetime ahead.
+    db.execute("ALTER TABLE devices ADD COLUMN last_proof_ts INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE devices ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE devices ADD COLUMN replay_nonces BLOB NOT NULL DEFAULT x''")
+    db.execute("UPDATE devices SET last_seen_ms = ?", [int(time.time() * 1000)])

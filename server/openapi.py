@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 _ERROR = {"$ref": "#/components/responses/Error"}
+_FULL = {"507": {"$ref": "#/components/responses/Error"}}
+"""Routes that store new data answer 507 ``insufficient_storage`` when the relay's storage budget or its disk
+reserve is reached (nothing is stored; what is held stays)."""
 _AUTH: list[dict[str, list[str]]] = [{"deviceSignature": []}]
 _JSON_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
 _OCTET_BODY = {
@@ -61,13 +64,23 @@ def openapi_document(version: str) -> dict[str, Any]:
         "paths": {
             "/v1/accounts": {
                 "post": _op(
-                    "Register an identity and a device (signed by that device)",
+                    "Register an identity and a device (signed by that device), with proof of work: fields "
+                    "work_challenge (from /v1/accounts/challenge) and work_nonce (base64); 403 work_required "
+                    "without valid work",
                     {
                         **_json_ok("same identity and device again: keys replaced"),
                         **_json_ok("registered: {address, device_id}", "201"),
+                        **_FULL,
                     },
                     auth=True,
                     body=_JSON_BODY,
+                )
+            },
+            "/v1/accounts/challenge": {
+                "get": _op(
+                    "A registration challenge: SHA-256(label, challenge, device id, nonce) must have `bits` "
+                    "leading zero bits (protocol/auth.py work_digest)",
+                    _json_ok("{challenge (base64), bits, expires_at}"),
                 )
             },
             "/v1/accounts/{address}/bundle": {
@@ -95,6 +108,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                     {
                         **_json_ok("duplicate: {envelope_id, expires_at_ms}"),
                         **_json_ok("stored: {envelope_id, expires_at_ms}", "201"),
+                        **_FULL,
                     },
                     body=_OCTET_BODY,
                 ),
@@ -108,7 +122,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "/v1/messages/batch": {
                 "post": _op(
                     "Send up to 256 envelopes in one transaction",
-                    _json_ok("{results: [{envelope_id, status}]}"),
+                    {**_json_ok("{results: [{envelope_id, status}]}"), **_FULL},
                     body=_OCTET_BODY,
                 )
             },
@@ -127,7 +141,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "/v1/blobs": {
                 "post": _op(
                     "Upload an encrypted attachment (streamed, capped)",
-                    _json_ok("{blob_id, size, expires_at_ms}", "201"),
+                    {**_json_ok("{blob_id, size, expires_at_ms}", "201"), **_FULL},
                     auth=True,
                     body=_OCTET_BODY,
                     parameters=[_query_param("lifetime", "seconds; 0 or absent = operator maximum")],

@@ -41,6 +41,13 @@ class Budget(Protocol):
         """True while ``key`` has budget left in its current window."""
         ...
 
+    async def try_spend(self, key: bytes, now: float, amount: int) -> bool:
+        """Spend ``amount`` units of ``key``'s budget at ``now`` if all are left (True), else nothing (False).
+
+        The check and the spend are one atomic step: concurrent callers together never spend more than the
+        budget (a networked implementation does both in one round trip, e.g. a script or a transaction)."""
+        ...
+
     async def spend(self, key: bytes, now: float, amount: int) -> None:
         """Record ``amount`` units spent by ``key`` at ``now`` (a non-positive amount records nothing)."""
         ...

@@ -12,18 +12,30 @@ from typing import Protocol
 
 
 class ReplayCache(Protocol):
-    """Nonces of verified requests, each remembered for :data:`~confide.server.limits.NONCE_MEMORY_S`."""
+    """Per device, nonces of verified requests, each remembered for :data:`~confide.server.limits.NONCE_MEMORY_S`,
+    at most :data:`~confide.server.limits.MAX_NONCES_PER_DEVICE` of them, above a floor.
+
+    The floor makes replay protection survive a restart while the store keeps only one timestamp and a few
+    nonces per device: the store keeps the highest proof timestamp it accepted from the device and the nonces
+    accepted at exactly that timestamp (written before the request is answered); a cache that does not hold a
+    device (new process, or forgotten) refuses every proof stamped below that floor, and at the floor every
+    proof with one of those nonces.
+    """
 
     async def start(self) -> None:
         """Connect or allocate; called once by each app using the cache before it serves (idempotent)."""
         ...
 
-    async def remember(self, key: bytes, now: float) -> None:
-        """Record ``key`` (device id + nonce) as used at ``now`` (unix seconds).
+    async def remember(
+        self, device_id: bytes, nonce: bytes, stamp: int, floor: int, floor_nonces: bytes, now: float
+    ) -> None:
+        """Record ``nonce`` of ``device_id``'s proof stamped ``stamp`` as used at ``now`` (unix seconds);
+        ``floor`` and ``floor_nonces`` are the store's (see above), used if the cache does not hold the device.
 
         Raises:
-            Unauthorized: ``key`` was recorded within the memory window (a replay).
-            RateLimited: the cache cannot take more keys right now; nothing was recorded.
+            Unauthorized: a replay: ``nonce`` recorded within the memory window, ``stamp`` below the device's
+                floor, or at it with one of its nonces.
+            RateLimited: this device's share is full of live nonces; nothing was recorded (others unaffected).
         """
         ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 from typing import Any
 
@@ -18,6 +19,7 @@ from confide.keys import (
     SignedPreKeyPublic,
 )
 from confide.keys.prekeys import BUNDLE_VERSION, KEM_PREKEY_LEN, ONE_TIME_PREKEY_LEN, SIGNED_PREKEY_LEN
+from confide.protocol.auth import work_ok
 from confide.protocol.envelope import DELIVERY_TOKEN_LEN
 
 from .bodies import (
@@ -28,8 +30,16 @@ from .bodies import (
     read_limited,
     require_content_type,
 )
-from .errors import Malformed, NotFound, Unauthorized
-from .limits import MAX_JSON_BODY, MAX_KEM_ONE_TIME_UPLOAD, MAX_ONE_TIME_UPLOAD, MAX_TOKEN_HASHES
+from .errors import Malformed, NotFound, Unauthorized, WorkRequired
+from .limits import (
+    MAX_JSON_BODY,
+    MAX_KEM_ONE_TIME_UPLOAD,
+    MAX_ONE_TIME_UPLOAD,
+    MAX_TOKEN_HASHES,
+    ONE_TIME_KEYS_PER_DEVICE_FETCH,
+    WORK_CHALLENGE_TTL_S,
+)
+from .room import ensure_room
 from .state import RELAY, Relay
 from .storage import BundleParts, KeyRecord, PrekeyCounts, PrekeyUpdate, Registration
 
@@ -37,7 +47,10 @@ _IDENTITY_LEN = 128
 _DEVICE_CERT_LEN = 96
 
 _PREKEY_FIELDS = frozenset({"signed_prekey", "kem_last_resort", "one_time_prekeys", "kem_one_time_prekeys"})
-_REGISTRATION_FIELDS = _PREKEY_FIELDS | {"identity", "device", "delivery_token_hashes"}
+_REGISTRATION_FIELDS = _PREKEY_FIELDS | {"identity", "device", "delivery_token_hashes", "work_challenge", "work_nonce"}
+_CHALLENGE_LEN = 8 + 16
+"""A challenge: its expiry (u64 unix seconds) and 16 bytes of HMAC-SHA256 over it under the relay's key."""
+_WORK_NONCE_MAX = 16
 _TOKEN_FIELDS = frozenset({"token_hashes"})
 
 routes = web.RouteTableDef()
@@ -94,6 +107,37 @@ def _counts_json(c: PrekeyCounts) -> dict[str, int]:
     }
 
 
+def _challenge_mac(relay: Relay, expires: bytes) -> bytes:
+    return hmac.new(relay.work_secret, b"confide-work-challenge" + expires, hashlib.sha256).digest()[:16]
+
+
+@routes.get("/v1/accounts/challenge")
+async def challenge(request: web.Request) -> web.Response:
+    """A fresh registration challenge and the work the relay asks (leading zero bits); nothing is stored."""
+    relay: Relay = request.app[RELAY]
+    expires = int(relay.clock()) + WORK_CHALLENGE_TTL_S
+    raw = expires.to_bytes(8, "big") + _challenge_mac(relay, expires.to_bytes(8, "big"))
+    bits = relay.config.registration_work_bits
+    return web.json_response({"challenge": base64.b64encode(raw).decode(), "bits": bits, "expires_at": expires})
+
+
+def _check_work(relay: Relay, obj: dict[str, Any], device_id: bytes) -> None:
+    """Raise :class:`WorkRequired` unless the registration carries valid work (when the relay asks for any)."""
+    bits = relay.config.registration_work_bits
+    if bits == 0:
+        return
+    if "work_challenge" not in obj or "work_nonce" not in obj:
+        raise WorkRequired(f"registration needs proof of work: GET /v1/accounts/challenge, then {bits} bits")
+    raw = b64_field(obj, "work_challenge", _CHALLENGE_LEN)
+    nonce = b64_field(obj, "work_nonce", _WORK_NONCE_MAX)
+    if len(raw) != _CHALLENGE_LEN or not hmac.compare_digest(raw[8:], _challenge_mac(relay, raw[:8])):
+        raise WorkRequired("this registration challenge was not issued by this relay; fetch a new one")
+    if int.from_bytes(raw[:8], "big") < relay.clock():
+        raise WorkRequired("this registration challenge expired; fetch a new one and redo the work")
+    if not work_ok(raw, device_id, nonce, bits):
+        raise WorkRequired(f"the registration work does not have {bits} leading zero bits; redo it")
+
+
 @routes.post("/v1/accounts")
 async def register(request: web.Request) -> web.Response:
     """Register an identity and a device (idempotent); the proof must be signed by that device."""
@@ -106,7 +150,11 @@ async def register(request: web.Request) -> web.Response:
     device = DeviceCertificate.from_bytes(b64_field(obj, "device", _DEVICE_CERT_LEN), identity)
     if not hmac.compare_digest(proof.device_id, device.device_id):
         raise Unauthorized("sign the registration with the key of the device being registered")
-    await relay.auth.verify(request, proof, device.public_key, body)
+    _check_work(relay, obj, device.device_id)
+    known = await relay.store.device(device.device_id)
+    floor, floor_nonces = (0, b"") if known is None else (known.replay_floor, known.replay_nonces)
+    await relay.auth.verify(request, proof, device.public_key, body, floor, floor_nonces)
+    await ensure_room(relay, len(body))
     tokens = _token_hashes(obj, "delivery_token_hashes")
     keys = _prekey_update(obj, identity, required=True)
     assert keys.signed_prekey is not None
@@ -121,6 +169,9 @@ async def register(request: web.Request) -> web.Response:
         keys.kem_last_resort,
         keys.one_time,
         keys.kem_one_time,
+        proof.timestamp,
+        proof.nonce,
+        relay.now_ms(),
     )
     created = await relay.store.register(reg)
     return web.json_response(
@@ -140,11 +191,15 @@ async def bundle(request: web.Request) -> web.Response:
     now = relay.clock()
     await relay.bundle_limiter.take(request.remote or "", now)
     address = Address.parse(request.match_info["address"])
-    consume = await relay.bundle_budget.available(address.raw, now)
+    devices = await relay.store.device_count(address.raw)
+    if devices == 0:
+        raise NotFound("no account has this address on this relay; check the address")
+    # Pay for every one-time key the fetch may hand out (both kinds, every device) before taking any, in one
+    # atomic step: concurrent fetches from any number of addresses never hand out more than the budget.
+    consume = await relay.bundle_budget.try_spend(address.raw, now, ONE_TIME_KEYS_PER_DEVICE_FETCH * devices)
     parts = await relay.store.take_bundles(address.raw, consume=consume)
     if not parts:
         raise NotFound("no account has this address on this relay; check the address")
-    await relay.bundle_budget.spend(address.raw, now, sum(1 for p in parts if p.one_time is not None))
     return web.json_response(
         {
             "address": address.text,

@@ -8,6 +8,7 @@ from .auth import check_body_hash
 from .blobstore import BLOB_ID_RE, new_blob_id
 from .bodies import int_param, read_limited, require_content_type
 from .errors import Forbidden, MailboxFull, NotFound, TooLarge
+from .room import ensure_room, spend_bytes
 from .state import RELAY
 from .storage import BlobRecord
 
@@ -28,26 +29,37 @@ async def upload(request: web.Request) -> web.Response:
     declared = request.content_length
     if declared is not None and declared > cap:
         raise TooLarge(f"an attachment may be at most {cap} bytes")
+    quota = relay.config.blob_quota_bytes
+    reserve = cap if declared is None else declared
+    await ensure_room(relay, reserve)
     used = await relay.store.blob_bytes(device.device_id)
-    if used + (declared or 0) > relay.config.blob_quota_bytes:
+    # From the store's answer to the reservation nothing suspends (the embedded store reads without waiting):
+    # the quota check and the reservation are one step, so concurrent uploads of one device together never
+    # pass the quota (each counts the others' reservations; a finished upload's bytes are in ``used`` before
+    # its reservation is released).
+    if used + relay.reservations.of(device.device_id) + reserve > quota:
         raise MailboxFull("this device's attachment quota is used up; delete old attachments or wait")
-    received = await relay.blobs.receive(request.content, cap)
-    try:
-        check_body_hash(proof, received.sha256_hex)
-        if used + received.size > relay.config.blob_quota_bytes:
-            raise MailboxFull("this device's attachment quota is used up; delete old attachments or wait")
-        blob_id = new_blob_id()
-        now = relay.now_ms()
-        record = BlobRecord(blob_id, device.device_id, received.size, relay.expiry_ms(now, lifetime), blob_id)
-        await relay.blobs.commit(received, blob_id)
-    except BaseException:
-        await relay.blobs.discard(received)
-        raise
-    try:
-        await relay.store.add_blob(record)
-    except BaseException:
-        await relay.blobs.remove(blob_id)
-        raise
+    with relay.reservations.hold(device.device_id, reserve):
+        received = await relay.blobs.receive(request.content, reserve)
+        try:
+            check_body_hash(proof, received.sha256_hex)
+            size = received.size
+            await spend_bytes(relay, relay.backend.upload_bytes, device.device_id, size, "of this device's uploads")
+            await spend_bytes(
+                relay, relay.backend.address_bytes, (request.remote or "").encode(), size, "of this address"
+            )
+            blob_id = new_blob_id()
+            now = relay.now_ms()
+            record = BlobRecord(blob_id, device.device_id, received.size, relay.expiry_ms(now, lifetime), blob_id)
+            await relay.blobs.commit(received, blob_id)
+        except BaseException:
+            await relay.blobs.discard(received)
+            raise
+        try:
+            await relay.store.add_blob(record)
+        except BaseException:
+            await relay.blobs.remove(blob_id)
+            raise
     return web.json_response(
         {"blob_id": blob_id, "size": received.size, "expires_at_ms": record.expires_at_ms}, status=201
     )

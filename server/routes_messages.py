@@ -25,6 +25,7 @@ from .bodies import require_content_type as _require_type
 from .delivery import delivery_bytes
 from .errors import Conflict, Forbidden, MailboxFull, NotFound, RateLimited
 from .limits import MAX_BATCH_BODY, MAX_JSON_BODY
+from .room import ensure_room, spend_bytes
 from .state import RELAY, Relay
 from .storage import NewEnvelope, SendResult
 
@@ -60,6 +61,15 @@ async def _check_token(relay: Relay, env: Envelope) -> str | None:
     return None
 
 
+async def _spend_send_bytes(relay: Relay, request: web.Request, env: Envelope) -> None:
+    """Charge the envelope's bytes to its recipient device + token and to the sender's address (per day)."""
+    size = len(env.ciphertext)
+    token_key = env.recipient_device + delivery_token_hash(env.delivery_token)
+    await spend_bytes(relay, relay.backend.token_bytes, token_key, size, "for this recipient and token")
+    address = (request.remote or "").encode()
+    await spend_bytes(relay, relay.backend.address_bytes, address, size, "of this client address")
+
+
 async def _publish(relay: Relay, results: list[SendResult], items: list[NewEnvelope]) -> None:
     by_id = {item.envelope_id: item.device_id for item in items}
     for r in results:
@@ -80,6 +90,8 @@ async def send(request: web.Request) -> web.Response:
         raise RateLimited("too many envelopes for this recipient right now; retry in a few seconds")
     if refused is not None:
         raise Forbidden("the recipient device does not accept this delivery token")
+    await ensure_room(relay, len(env.ciphertext))
+    await _spend_send_bytes(relay, request, env)
     now = relay.now_ms()
     item = NewEnvelope(env.envelope_id, env.recipient_device, now, relay.expiry_ms(now, env.lifetime_s), env.ciphertext)
     [result] = await relay.store.store_envelopes([item], relay.config.mailbox_quota)
@@ -107,6 +119,11 @@ async def send_batch(request: web.Request) -> web.Response:
     positions: list[int] = []
     for i, env in enumerate(envelopes):
         refused = await _check_token(relay, env)
+        if refused is None:
+            try:
+                await _spend_send_bytes(relay, request, env)
+            except RateLimited:
+                refused = "rate_limited"
         if refused is not None:
             statuses[i] = SendResult(env.envelope_id, refused)
             continue
@@ -117,6 +134,7 @@ async def send_batch(request: web.Request) -> web.Response:
         )
         positions.append(i)
     if items:
+        await ensure_room(relay, sum(len(item.ciphertext) for item in items))
         results = await relay.store.store_envelopes(items, relay.config.mailbox_quota)
         statuses.update(zip(positions, results, strict=True))
         await _publish(relay, results, items)

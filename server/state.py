@@ -7,6 +7,7 @@ backend is decided in :mod:`confide.server.backends`, and nowhere else.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from .config import RelayConfig
 from .notifier import Notifier
 from .ratelimit import Budget, RateLimiter
 from .replay import ReplayCache
+from .reservations import Reservations
 from .storage import RelayStore
 
 
@@ -41,6 +43,12 @@ class Backend:
     device_limiter: RateLimiter
     recipient_limiter: RateLimiter
     token_limiter: RateLimiter
+    token_bytes: Budget
+    """Sealed bytes per day per recipient device + delivery-token hash."""
+    address_bytes: Budget
+    """Bytes per day (envelopes and uploads) per client address."""
+    upload_bytes: Budget
+    """Attachment bytes per day per uploading device."""
 
 
 @dataclass(eq=False)
@@ -52,6 +60,10 @@ class Relay:
     backend: Backend
     auth: Authenticator
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    reservations: Reservations = field(default_factory=lambda: Reservations())
+    """Attachment bytes reserved by uploads in progress (this process's)."""
+    work_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    """Key of the registration challenges this process issues (a restart invalidates open challenges)."""
     trusted_proxies: tuple[IPNetwork, ...] = ()
     """The reverse proxies whose ``X-Forwarded-For`` names the client (parsed from ``config``)."""
 

@@ -34,16 +34,28 @@ class Registration:
     kem_last_resort: KeyRecord
     one_time: tuple[KeyRecord, ...]
     kem_one_time: tuple[KeyRecord, ...]
+    proof_stamp: int = 0
+    """Timestamp of the registration's signed proof (raises the device's replay floor)."""
+    proof_nonce: bytes = b""
+    """Nonce of the registration's signed proof."""
+    seen_at_ms: int = 0
+    """When the relay received the registration (the device was last seen)."""
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceRecord:
-    """A registered device: its account and its certificate (public key + identity signature)."""
+    """A registered device: its account and its certificate (public key + identity signature).
+
+    ``replay_floor`` is the highest proof timestamp the relay has accepted from the device and
+    ``replay_nonces`` the nonces (16 bytes each, concatenated) it accepted at that timestamp, both persisted
+    before the request was answered; see :class:`~confide.server.replay.ReplayCache`."""
 
     device_id: bytes
     address: bytes
     identity: bytes
     device_cert: bytes
+    replay_floor: int = 0
+    replay_nonces: bytes = b""
 
     def __repr__(self) -> str:
         return f"DeviceRecord({self.device_id.hex()})"
@@ -189,6 +201,20 @@ class RelayStore(Protocol):
         """
         ...
 
+    async def device_count(self, address: bytes) -> int:
+        """Devices registered under ``address`` (0: no such account)."""
+        ...
+
+    async def note_seen(self, device_id: bytes, stamp: int, nonce: bytes, now_ms: int) -> None:
+        """Record an accepted proof durably, before the caller answers the request: raise ``device_id``'s replay
+        floor to ``stamp`` (never lower it) with ``nonce`` as the only nonce at it, or add ``nonce`` to the
+        nonces at the floor if ``stamp`` equals it; mark the device seen at ``now_ms``."""
+        ...
+
+    async def bytes_held(self) -> int:
+        """Bytes of envelope ciphertext and attachments held now, for the global storage budget."""
+        ...
+
     async def device(self, device_id: bytes) -> DeviceRecord | None:
         """The registered device, or None."""
         ...
@@ -251,7 +277,8 @@ class RelayStore(Protocol):
         ...
 
     async def sweep(self, now_ms: int) -> SweepResult:
-        """Delete every envelope and blob row expired at ``now_ms``."""
+        """Delete every envelope and blob row expired at ``now_ms``, and every account none of whose devices
+        was seen within the store's account lifetime, with everything of it (keys, mailboxes, blob rows)."""
         ...
 
     async def checkpoint(self) -> None:

@@ -24,7 +24,7 @@ from confide.keys import (
     OneTimePreKeyRecord,
     SignedPreKeyRecord,
 )
-from confide.protocol.auth import sign_request
+from confide.protocol.auth import sign_request, solve_work
 from confide.protocol.envelope import Envelope, delivery_token_hash
 from confide.server import Backend, RelayConfig, create_app
 from confide.server.state import RELAY, Relay
@@ -143,7 +143,18 @@ class Api:
             return resp.status, raw
 
     async def register(self, user: User) -> tuple[int, Any]:
-        return await self.call("POST", "/v1/accounts", device=user.device, json_body=user.registration())
+        return await self.call("POST", "/v1/accounts", device=user.device, json_body=await self.registration(user))
+
+    async def registration(self, user: User) -> dict[str, Any]:
+        """``user``'s registration body with the work the relay asks for (a fresh challenge)."""
+        body = user.registration()
+        status, challenge = await self.call("GET", "/v1/accounts/challenge")
+        assert status == 200, challenge
+        if challenge["bits"]:
+            raw = base64.b64decode(challenge["challenge"])
+            body["work_challenge"] = challenge["challenge"]
+            body["work_nonce"] = b64(solve_work(raw, user.device_id, challenge["bits"]))
+        return body
 
     async def send(self, env: Envelope) -> tuple[int, Any]:
         return await self.call("POST", "/v1/messages", body=env.to_bytes(), content_type="application/octet-stream")

@@ -78,6 +78,7 @@ class MemoryStore(_Lifecycle):
         self.devices: dict[bytes, _Device] = {}
         self.envelopes: dict[bytes, _Stored] = {}
         self.blobs: dict[str, BlobRecord] = {}
+        self.floors: dict[bytes, int] = {}
         self._seq = 0
 
     async def register(self, reg: Registration) -> bool:
@@ -92,11 +93,25 @@ class MemoryStore(_Lifecycle):
         _put_keys(fresh, PrekeyUpdate(reg.signed_prekey, reg.kem_last_resort, reg.one_time, reg.kem_one_time))
         self.accounts.setdefault(reg.address, reg.identity)
         self.devices[reg.device_id] = fresh
+        self.floors[reg.device_id] = max(self.floors.get(reg.device_id, 0), reg.proof_stamp)
         return created
 
     async def device(self, device_id: bytes) -> DeviceRecord | None:
         d = self.devices.get(device_id)
-        return None if d is None else DeviceRecord(device_id, d.address, self.accounts[d.address], d.cert)
+        if d is None:
+            return None
+        return DeviceRecord(device_id, d.address, self.accounts[d.address], d.cert, self.floors.get(device_id, 0))
+
+    async def device_count(self, address: bytes) -> int:
+        return sum(d.address == address for d in self.devices.values())
+
+    async def note_seen(self, device_id: bytes, stamp: int, nonce: bytes, now_ms: int) -> None:
+        self.floors[device_id] = max(self.floors.get(device_id, 0), stamp)
+
+    async def bytes_held(self) -> int:
+        return sum(len(e.envelope.ciphertext) for e in self.envelopes.values()) + sum(
+            b.size for b in self.blobs.values()
+        )
 
     async def token_hashes(self, device_id: bytes) -> tuple[bytes, ...] | None:
         d = self.devices.get(device_id)
@@ -311,7 +326,10 @@ class RecordingReplayCache(_Lifecycle):
         super().__init__()
         self.keys: list[bytes] = []
 
-    async def remember(self, key: bytes, now: float) -> None:
+    async def remember(
+        self, device_id: bytes, nonce: bytes, stamp: int, floor: int, floor_nonces: bytes, now: float
+    ) -> None:
+        key = device_id + nonce
         if key in self.keys:
             raise Unauthorized("this request was already used (replay refused)")
         self.keys.append(key)
@@ -341,6 +359,10 @@ class RecordingBudget(_Lifecycle):
 
     async def spend(self, key: bytes, now: float, amount: int) -> None:
         self.calls.append(("spend", key, amount))
+
+    async def try_spend(self, key: bytes, now: float, amount: int) -> bool:
+        self.calls.append(("try_spend", key, amount))
+        return True
 
 
 class RecordingSequence:
@@ -378,6 +400,9 @@ class MemoryBackend:
     device_limiter: RecordingLimiter = field(default_factory=RecordingLimiter)
     recipient_limiter: RecordingLimiter = field(default_factory=RecordingLimiter)
     token_limiter: RecordingLimiter = field(default_factory=RecordingLimiter)
+    token_bytes: RecordingBudget = field(default_factory=RecordingBudget)
+    address_bytes: RecordingBudget = field(default_factory=RecordingBudget)
+    upload_bytes: RecordingBudget = field(default_factory=RecordingBudget)
 
     def backend(self) -> Backend:
         return Backend(
@@ -391,4 +416,7 @@ class MemoryBackend:
             self.device_limiter,
             self.recipient_limiter,
             self.token_limiter,
+            self.token_bytes,
+            self.address_bytes,
+            self.upload_bytes,
         )

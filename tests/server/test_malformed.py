@@ -129,7 +129,7 @@ async def test_malformed_bodies_are_4xx_json_and_change_nothing(relay: RunningRe
     # Mutations of valid requests: never a 5xx; an error is always JSON.
     rng = random.Random(20240601)
     valid = {
-        ("POST", "/v1/accounts"): json.dumps(fuzzer.registration()).encode(),
+        ("POST", "/v1/accounts"): json.dumps(await api.registration(fuzzer)).encode(),
         ("POST", "/v1/messages"): fuzzer.envelope(b"x" * 50).to_bytes(),
         ("POST", "/v1/messages/batch"): encode_batch([fuzzer.envelope(b"y").to_bytes()]),
         ("POST", "/v1/messages/ack"): json.dumps({"ids": [os.urandom(16).hex()]}).encode(),

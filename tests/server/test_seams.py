@@ -110,7 +110,7 @@ async def test_an_app_on_test_implementations_of_every_interface_uses_them(tmp_p
         assert status == 200
         assert len(bundle["devices"]) == 1
         address = bob.identity.public.address.raw
-        assert parts.bundle_budget.calls == [("available", address, 0), ("spend", address, 1)]
+        assert parts.bundle_budget.calls == [("try_spend", address, 2)]
         assert parts.bundle_limiter.taken == [("127.0.0.1", 1.0)]
 
         data = os.urandom(5000)
@@ -121,8 +121,9 @@ async def test_an_app_on_test_implementations_of_every_interface_uses_them(tmp_p
         assert parts.blobs.blobs == {uploaded["blob_id"]: data}
         assert await api.call("GET", f"/v1/blobs/{uploaded['blob_id']}") == (200, data)
 
-        # register, ws upgrade, send, bundle, upload, download: every request passed the per-IP limiter once.
-        assert parts.limiter.taken == [("127.0.0.1", 1.0)] * 6
+        # challenge, register, ws upgrade, send, bundle, upload, download: every request passed the per-IP
+        # limiter once.
+        assert parts.limiter.taken == [("127.0.0.1", 1.0)] * 7
         assert await parts.store.holdings() == Holdings((), (HeldBlob(5000, uploaded["expires_at_ms"]),))
     finally:
         await stop_relay(relay)
