@@ -86,6 +86,23 @@ _SETTINGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
         float,
         "sustained sealed envelopes per second under one delivery token (0 disables)",
     ),
+    (
+        "storage_budget_bytes",
+        "--storage-budget-bytes",
+        int,
+        "envelope and attachment bytes the relay holds at most; beyond it new data gets 507",
+    ),
+    ("disk_reserve_bytes", "--disk-reserve-bytes", int, "free disk space never written into (507 below it)"),
+    ("token_bytes_per_day", "--token-bytes-per-day", int, "sealed bytes per day per recipient device and token"),
+    ("address_bytes_per_day", "--address-bytes-per-day", int, "bytes per day sent and uploaded per client IP"),
+    ("device_upload_bytes_per_day", "--device-upload-bytes-per-day", int, "attachment bytes per day per device"),
+    (
+        "registration_work_bits",
+        "--registration-work",
+        int,
+        "proof-of-work bits a registration must carry (each bit doubles the work; 0 disables)",
+    ),
+    ("account_ttl_s", "--account-ttl", int, "seconds an account may go unseen before it is deleted with its data"),
 )
 
 
