@@ -320,6 +320,14 @@ async def run(quick: bool) -> dict[str, Any]:
                 "0",
                 "--token-rate",
                 "0",
+                # Likewise the daily byte budgets and the registration work (issue 9, point 5): the benchmark's
+                # devices are throw-away and its traffic is one flood; the disk-full guards stay on.
+                "--token-bytes-per-day",
+                str(1 << 50),
+                "--address-bytes-per-day",
+                str(1 << 50),
+                "--registration-work",
+                "0",
                 "--sweep-interval",
                 "0",
                 "--mailbox-quota",
