@@ -68,6 +68,8 @@ _SQL_FLOOR = "SELECT last_proof_ts, replay_nonces FROM devices WHERE device_id =
 _SQL_NOTE_SEEN = (
     "UPDATE devices SET last_proof_ts = ?, replay_nonces = ?, last_seen_ms = max(last_seen_ms, ?) WHERE device_id = ?"
 )
+_SQL_EXPIRE_ENVELOPES = "DELETE FROM envelopes WHERE expires_at_ms <= ? RETURNING length(ciphertext)"
+_SQL_DELETE_MAILBOX = "DELETE FROM envelopes WHERE device_id = ? RETURNING length(ciphertext)"
 _SQL_UNSEEN_ACCOUNTS = "SELECT address FROM devices GROUP BY address HAVING max(last_seen_ms) <= ?"
 
 BUSY_TIMEOUT_MS = 5000
@@ -478,31 +480,40 @@ class SqliteStore:
 
     async def sweep(self, now_ms: int) -> SweepResult:
         def op(conn: sqlite3.Connection) -> SweepResult:
-            n = conn.execute("DELETE FROM envelopes WHERE expires_at_ms <= ?", (now_ms,)).rowcount
-            paths = [
-                r[0]
-                for r in conn.execute("DELETE FROM blobs WHERE expires_at_ms <= ? RETURNING path", (now_ms,)).fetchall()
-            ]
+            sizes = [r[0] for r in conn.execute(_SQL_EXPIRE_ENVELOPES, (now_ms,)).fetchall()]
+            blobs = conn.execute(
+                "DELETE FROM blobs WHERE expires_at_ms <= ? RETURNING path, size", (now_ms,)
+            ).fetchall()
+            n = len(sizes)
+            freed = sum(sizes) + sum(size for _, size in blobs)
+            paths = [path for path, _ in blobs]
             if self._account_ttl_ms is not None:
                 cutoff = now_ms - self._account_ttl_ms
                 for (address,) in conn.execute(_SQL_UNSEEN_ACCOUNTS, (cutoff,)).fetchall():
-                    n_acct, acct_paths = self._delete_account(conn, address)
+                    n_acct, acct_paths, acct_freed = self._delete_account(conn, address)
                     n += n_acct
                     paths.extend(acct_paths)
-            self._drop_caches()
+                    freed += acct_freed
+                    self._tokens.clear()
+            if n:
+                self._counts.clear()
+            self._add_held(-freed)
             return SweepResult(n, tuple(paths))
 
         return await self._writer.submit(op)
 
     @staticmethod
-    def _delete_account(conn: sqlite3.Connection, address: bytes) -> tuple[int, list[str]]:
-        """Delete an account and everything of its devices; return (envelopes deleted, blob file names)."""
+    def _delete_account(conn: sqlite3.Connection, address: bytes) -> tuple[int, list[str], int]:
+        """Delete an account and everything of its devices; return (envelopes deleted, blob file names, bytes)."""
         devices = [r[0] for r in conn.execute("SELECT device_id FROM devices WHERE address = ?", (address,))]
-        n = 0
+        n = freed = 0
         paths: list[str] = []
         for device_id in devices:
-            n += conn.execute("DELETE FROM envelopes WHERE device_id = ?", (device_id,)).rowcount
-            paths += [r[0] for r in conn.execute("DELETE FROM blobs WHERE device_id = ? RETURNING path", (device_id,))]
+            sizes = [r[0] for r in conn.execute(_SQL_DELETE_MAILBOX, (device_id,)).fetchall()]
+            blobs = conn.execute("DELETE FROM blobs WHERE device_id = ? RETURNING path, size", (device_id,)).fetchall()
+            n += len(sizes)
+            freed += sum(sizes) + sum(size for _, size in blobs)
+            paths += [path for path, _ in blobs]
             for table in (
                 "one_time_prekeys",
                 "kem_one_time_prekeys",
@@ -513,7 +524,7 @@ class SqliteStore:
                 conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (device_id,))  # noqa: S608
         conn.execute("DELETE FROM devices WHERE address = ?", (address,))
         conn.execute("DELETE FROM accounts WHERE address = ?", (address,))
-        return n, paths
+        return n, paths, freed
 
     async def checkpoint(self) -> None:
         # Runs between the writer's transactions: the loop thread is here, so no transaction is open.
