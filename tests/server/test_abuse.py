@@ -15,11 +15,13 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from confide.keys import PreKeyBundle
-from confide.protocol.auth import sign_request
+from confide.protocol.auth import sign_request, work_ok
+from confide.protocol.envelope import delivery_token_hash
 from confide.server import sweep
 from confide.server.backends import embedded_backend
 from confide.server.inprocess import NonceCache
@@ -166,8 +168,6 @@ async def test_daily_byte_budget_per_recipient_token_stops_a_flood_from_one_toke
         api = running.api
         user = await _registered(api)
         second_token = os.urandom(32)
-        from confide.protocol.envelope import delivery_token_hash
-
         hashes = {"token_hashes": [b64(delivery_token_hash(user.token)), b64(delivery_token_hash(second_token))]}
         assert (await api.call("PUT", "/v1/delivery-tokens", device=user.device, json_body=hashes))[0] == 200
         assert (await api.send(user.envelope(os.urandom(1000))))[0] == 201
@@ -185,7 +185,9 @@ async def _slow(data: bytes) -> AsyncIterator[bytes]:
         yield data[i : i + 8192]
 
 
-async def _upload(api: Api, user: User, data: bytes, *, slow: bool = False, bad_hash: bool = False) -> tuple[int, dict]:
+async def _upload(
+    api: Api, user: User, data: bytes, *, slow: bool = False, bad_hash: bool = False
+) -> tuple[int, dict[str, Any]]:
     digest = hashlib.sha256(b"other" if bad_hash else data).hexdigest()
     headers = sign_request(user.device, "POST", "/v1/blobs", digest, now=int(time.time()), nonce=os.urandom(16))
     headers["Content-Type"] = "application/octet-stream"
@@ -263,14 +265,14 @@ async def test_registration_without_valid_work_is_refused_and_nothing_is_stored(
         user, other = make_user(), make_user()
         attempts = [user.registration()]
         good = await api.registration(user)
-        attempts.append({**good, "work_nonce": b64(b"\x00" * 8)})
+        raw = base64.b64decode(good["work_challenge"])
+        wrong = next(n for n in (i.to_bytes(16, "big") for i in range(64)) if not work_ok(raw, user.device_id, n, 12))
+        attempts.append({**good, "work_nonce": b64(wrong)})
         forged = bytearray(base64.b64decode(good["work_challenge"]))
         forged[0] ^= 1
         attempts.append({**good, "work_challenge": b64(bytes(forged))})
-        attempts.append(
-            {**await api.registration(other), **user.registration()}
-            | {k: v for k, v in (await api.registration(other)).items() if k.startswith("work_")}
-        )
+        others_work = {k: v for k, v in (await api.registration(other)).items() if k.startswith("work_")}
+        attempts.append({**user.registration(), **others_work})  # work done for another device
         for body in attempts:
             status, answer = await api.call("POST", "/v1/accounts", device=user.device, json_body=body)
             assert (status, answer["error"]) == (403, "work_required"), answer
