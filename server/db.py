@@ -497,6 +497,7 @@ class SqliteStore:
                     self._tokens.clear()
             if n:
                 self._counts.clear()
+                self._writer.request_scrub()  # the expired ciphertext leaves the WAL even if no checkpoint follows
             self._add_held(-freed)
             return SweepResult(n, tuple(paths))
 
