@@ -414,6 +414,7 @@ class Client:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)
             await self._sync.close()
+            await self._messaging.close(send_owed=not wiped)
             await self._relay.close()
             if wiped:
                 self._bus.emit(ProfileWiped())

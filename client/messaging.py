@@ -11,9 +11,11 @@ Encrypting commits the advanced session state, the message row and the queued en
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +65,14 @@ failed in between is covered by the next reset, because a resend covers everythi
 MAX_RESEND_MESSAGES = 200
 """Messages resent for one reset request: the most recent unconfirmed ones. Covers days of a therapy thread
 written while the peer could not read it, and bounds what a hostile peer's request can make us send."""
+RECEIPT_DELAY_MIN_S = 1.0
+RECEIPT_DELAY_MAX_S = 5.0
+"""Delivery and read receipts wait a random time in this range, then go out together (one receipt per contact
+and kind, covering every message owed since). A receipt posted the instant a message arrived would let the
+relay link the sealed receipt to the device it just pushed to (and so to the sender it confirms); a few
+seconds of jitter blur that, and batching makes one receipt cover several messages. ``Messaging.receipt_delay_s``
+can shrink it (tests; ``(0, 0)`` sends each receipt at once)."""
+_jitter = random.SystemRandom()
 _RESET_SENT = "session-reset.sent."
 _RESET_ANSWERED = "session-reset.answered."
 
@@ -117,6 +127,10 @@ class Messaging:
         self.keep_upload: Callable[[MessageRecord, Path, int], None] | None = None
         """Keeps a file whose upload found the relay unreachable (set by the client: ``PendingUploads.add``);
         None: such a send raises and keeps nothing."""
+        self.receipt_delay_s = (RECEIPT_DELAY_MIN_S, RECEIPT_DELAY_MAX_S)
+        """Receipts owed are sent after a random delay in this range (seconds), all together."""
+        self._owed: dict[tuple[str, ReceiptKind], list[bytes]] = {}
+        self._receipt_timer: asyncio.Task[None] | None = None
 
     # -- sending --------------------------------------------------------------------------------------
     async def _prepare(self, rec: ContactRecord) -> ContactRecord:
@@ -302,12 +316,57 @@ class Messaging:
         """Delete a message (and its attachment file) from this device only."""
         self._expiry.delete(self._store.find_message(message_id), "deleted")
 
+    def _receipts_allowed(self, rec: ContactRecord) -> bool:
+        return rec.token is not None and not rec.changed and not rec.request and bool(self._sessions.of(rec))
+
     async def send_receipt(self, rec: ContactRecord, kind: ReceiptKind, ids: list[bytes]) -> None:
-        """Tell the peer these messages were delivered or read (skipped without a usable session)."""
-        if rec.token is None or rec.changed or rec.request or not self._sessions.of(rec):
+        """Tell the peer these messages were delivered or read (skipped without a usable session): owed now,
+        sent with every other receipt owed after a random delay (:data:`RECEIPT_DELAY_MIN_S`–
+        :data:`RECEIPT_DELAY_MAX_S`), so their timing does not link them to the delivery they confirm."""
+        if not ids or not self._receipts_allowed(rec):
             return
-        self._queue_receipts(rec, kind, ids)
-        await self._outbox.flush()
+        self._owed.setdefault((rec.contact_id, kind), []).extend(ids)
+        if self.receipt_delay_s[1] <= 0:  # no delay asked for (tests): send now
+            await self.send_owed_receipts()
+        elif self._receipt_timer is None or self._receipt_timer.done():
+            self._receipt_timer = asyncio.get_running_loop().create_task(
+                self._send_receipts_later(), name="confide-receipts"
+            )
+
+    async def _send_receipts_later(self) -> None:
+        low, high = self.receipt_delay_s
+        await asyncio.sleep(_jitter.uniform(low, high))
+        await self.send_owed_receipts()
+
+    async def receipts_sent(self) -> None:
+        """Wait until the receipts owed now have been sent (or failed to): ``sync()`` returns only then."""
+        timer = self._receipt_timer
+        if timer is not None and not timer.done():
+            await asyncio.shield(timer)
+
+    async def send_owed_receipts(self) -> None:
+        """Queue every receipt owed (one per contact and kind, several ids each) and post the outbox. Failures
+        are logged: an unreachable relay leaves them queued for the next flush."""
+        owed, self._owed = self._owed, {}
+        try:
+            for (contact_id, kind), ids in owed.items():
+                rec = self._store.contact(contact_id)
+                if rec is not None and self._receipts_allowed(rec):
+                    self._queue_receipts(rec, kind, list(dict.fromkeys(ids)))
+            if owed:
+                await self._outbox.flush()
+        except ClientError as exc:
+            _log.info("receipts not sent: %s", type(exc).__name__)
+
+    async def close(self, *, send_owed: bool) -> None:
+        """Stop the receipt timer; ``send_owed``: send what is owed now (False after a wipe: drop it)."""
+        timer, self._receipt_timer = self._receipt_timer, None
+        if timer is not None and not timer.done():
+            timer.cancel()
+            await asyncio.gather(timer, return_exceptions=True)
+        if send_owed:
+            await self.send_owed_receipts()
+        self._owed = {}
 
     def _queue_receipts(self, rec: ContactRecord, kind: ReceiptKind, ids: list[bytes]) -> None:
         for i in range(0, len(ids), MAX_RECEIPT_IDS):

@@ -3,6 +3,11 @@
 Thin: it turns calls into signed requests and answers into Python values, maps refusals to
 :class:`RelayError` and connection failures to :class:`RelayUnreachable`. It holds the device key only to
 sign requests (``protocol.auth.sign_request``); it never sees a plaintext or a private prekey.
+
+Every request goes on one of two channels (:mod:`confide.client.transport`): a signed request on the signed
+session, an unsigned one (sealed send, bundle fetch, blob download) on the anonymous session, which opens a new
+connection for each request. The choice follows from the request itself (``auth``), so no call site can send
+an unsigned request over a connection that carried the device's signature.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from confide.protocol.envelope import MAX_IDS_PER_REQUEST
 from confide.protocol.errors import AuthError
 
 from .errors import RelayError, RelayUnreachable
+from .transport import anonymous_session, signed_session
 
 REQUEST_TIMEOUT_S = 30.0
 """Total time for one ordinary request: generous for a phone on a poor network, short enough that a dead
@@ -90,7 +96,8 @@ class RelayClient:
         self.base_url = base_url.rstrip("/")
         self._device = device
         self._now = now
-        self._session: aiohttp.ClientSession | None = None
+        self._signed: aiohttp.ClientSession | None = None
+        self._anonymous: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> RelayClient:
         self._ensure()
@@ -100,9 +107,19 @@ class RelayClient:
         await self.close()
 
     def _ensure(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
-        return self._session
+        """The signed channel: only for requests that carry this device's signature."""
+        if self._signed is None or self._signed.closed:
+            self._signed = signed_session(aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+        return self._signed
+
+    def _ensure_anonymous(self) -> aiohttp.ClientSession:
+        """The anonymous channel: a new connection per request, never one that carried a signature."""
+        if self._anonymous is None or self._anonymous.closed:
+            self._anonymous = anonymous_session(aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+        return self._anonymous
+
+    def _channel(self, auth: bool) -> aiohttp.ClientSession:
+        return self._ensure() if auth else self._ensure_anonymous()
 
     async def set_base_url(self, base_url: str) -> None:
         """Talk to the relay at ``base_url`` from now on (the open connection to the old one is closed)."""
@@ -110,10 +127,11 @@ class RelayClient:
         self.base_url = base_url.rstrip("/")
 
     async def close(self) -> None:
-        """Close the HTTP session (idempotent)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close both channels (idempotent)."""
+        signed, anonymous, self._signed, self._anonymous = self._signed, self._anonymous, None, None
+        for session in (signed, anonymous):
+            if session is not None:
+                await session.close()
 
     def _auth(self, method: str, path_qs: str, body_sha256: str) -> dict[str, str]:
         return sign_request(
@@ -150,7 +168,7 @@ class RelayClient:
         if auth:
             headers.update(self._auth(method, path_qs, hashlib.sha256(body).hexdigest()))
         try:
-            async with self._ensure().request(
+            async with self._channel(auth).request(
                 method, self.base_url + path_qs, data=body or None, headers=headers
             ) as resp:
                 await self._raise_for(resp)
@@ -291,7 +309,8 @@ class RelayClient:
     async def upload_blob(
         self, path: Path, sha256_hex: str, lifetime_s: int, progress: ProgressCallback | None = None
     ) -> str:
-        """``POST /v1/blobs``: stream the file at ``path`` (whose SHA-256 is known); returns the blob id."""
+        """``POST /v1/blobs``: stream the file at ``path`` (whose SHA-256 is known); returns the blob id. Signed
+        (only the uploader may delete it), so on the signed channel: the relay knows which device uploaded it."""
         total = (await asyncio.to_thread(path.stat)).st_size
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -319,10 +338,10 @@ class RelayClient:
         return str(obj["blob_id"])
 
     async def download_blob(self, blob_id: str) -> AsyncGenerator[bytes, None]:
-        """``GET /v1/blobs/{id}``: yield the blob in chunks (no auth; the id is the capability)."""
+        """``GET /v1/blobs/{id}``: yield the blob in chunks (no auth, the id is the capability; anonymous channel)."""
         timeout = aiohttp.ClientTimeout(total=BLOB_TIMEOUT_S, sock_read=BLOB_READ_TIMEOUT_S)
         try:
-            async with self._ensure().get(
+            async with self._ensure_anonymous().get(
                 self.base_url + "/v1/blobs/" + quote(blob_id, safe=""), timeout=timeout
             ) as resp:
                 await self._raise_for(resp)

@@ -134,6 +134,7 @@ class Sync:
             await self._outbox.flush()
             await self.pull()
             await self._account.maintain_prekeys()
+            await self._messaging.receipts_sent()  # after their random delay (messaging.RECEIPT_DELAY_MIN_S)
             self._expiry.expire_now()
         finally:
             self._bus.unsubscribe(q)
@@ -173,8 +174,9 @@ class Sync:
                 return total
 
     async def after_batch(self) -> None:
-        """Send delivery receipts and download attachments for what was just stored. Failures are logged:
-        the messages themselves are safe; receipts are best effort, attachments can be fetched later."""
+        """Owe delivery receipts (sent after a random delay, batched) and download attachments for what was just
+        stored. Failures are logged: the messages themselves are safe; receipts are best effort, attachments can be
+        fetched later."""
         owed = self._inbox.take_follow_ups()
         if owed.prekeys_used:  # someone started a session: check the relay's one-time prekey stock
             try:

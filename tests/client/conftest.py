@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from confide.client import Client
+from confide.client import Client, messaging
 from confide.keys.keystore import TEST_KDF
 from confide.server import RelayConfig, start_relay
 
@@ -66,3 +66,12 @@ def relay_thread(tmp_path: Path) -> Iterator[str]:
     yield ready[0]
     loop.call_soon_threadsafe(stop.set)
     thread.join(5)
+
+
+@pytest.fixture(autouse=True)
+def prompt_receipts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library holds receipts back 1–5 s (``messaging.RECEIPT_DELAY_MIN_S``) so their timing does not link
+    them to a delivery; client tests send them at once unless they set ``Messaging.receipt_delay_s`` themselves
+    (``test_unlinkability`` checks the delay)."""
+    monkeypatch.setattr(messaging, "RECEIPT_DELAY_MIN_S", 0.0)
+    monkeypatch.setattr(messaging, "RECEIPT_DELAY_MAX_S", 0.0)
