@@ -23,7 +23,12 @@ MAX_TRACKED_DEVICES = 50_000
 """Devices whose nonces are held at once (each at most
 :data:`~confide.server.limits.MAX_NONCES_PER_DEVICE`); the least recently seen device is forgotten first.
 Forgetting is safe: a forgotten device comes back with the floor its store row holds now (the highest proof
-timestamp the relay ever accepted from it), and every proof at or below the floor is refused."""
+timestamp the relay accepted from it and the nonces at it), and every proof before that is refused."""
+
+MAX_NONCES = 200_000
+"""Nonces held at once over all devices (about 30 MiB): many throw-away devices each filling their share
+cannot exhaust memory. Over it, the least recently seen devices are forgotten whole (safe, as above), never the
+nonces of the device being served, so nobody is refused because others flood."""
 
 MAX_TRACKED_KEYS = 50_000
 """Keys (IPs or addresses) tracked at once by a limiter or budget, about 5 MiB; the least recently seen is
@@ -57,14 +62,17 @@ class NonceCache:
         per_device: int = MAX_NONCES_PER_DEVICE,
         memory_s: float = NONCE_MEMORY_S,
         max_devices: int = MAX_TRACKED_DEVICES,
+        max_total: int = MAX_NONCES,
     ) -> None:
         self._devices: OrderedDict[bytes, _DeviceNonces] = OrderedDict()
         self._per_device = per_device
         self._memory = memory_s
         self._max_devices = max_devices
+        self._max_total = max_total
+        self._total = 0
 
     def __len__(self) -> int:
-        return sum(len(d.seen) for d in self._devices.values())
+        return self._total
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -85,20 +93,25 @@ class NonceCache:
         entry = self._devices.pop(device_id, None)
         if entry is None:
             entry = _DeviceNonces(floor, floor_nonces, now + self._memory)
+        else:
+            self._total -= len(entry.seen)
         self._devices[device_id] = entry
-        if len(self._devices) > self._max_devices:
-            self._devices.popitem(last=False)
         seen = entry.seen
         while seen:
             oldest_key, expires = next(iter(seen.items()))
             if expires > now:
                 break
             del seen[oldest_key]
+        self._total += len(seen)
         if stamp <= entry.floor or nonce in seen:
             raise Unauthorized("this request was already used (replay refused); sign each request afresh")
         if len(seen) >= self._per_device:
             raise RateLimited("this device is sending too many signed requests; retry in a minute")
         seen[nonce] = now + self._memory
+        self._total += 1
+        while len(self._devices) > 1 and (len(self._devices) > self._max_devices or self._total > self._max_total):
+            _, forgotten = self._devices.popitem(last=False)
+            self._total -= len(forgotten.seen)
 
 
 class TokenBucketLimiter:

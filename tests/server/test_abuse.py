@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -24,6 +25,7 @@ from confide.protocol.auth import sign_request, work_ok
 from confide.protocol.envelope import delivery_token_hash
 from confide.server import sweep
 from confide.server.backends import embedded_backend
+from confide.server.errors import Unauthorized
 from confide.server.inprocess import NonceCache
 
 from .conftest import Api, RunningRelay, User, b64, make_user, relay_config, run_relay, stop_relay
@@ -282,3 +284,32 @@ async def test_registration_without_valid_work_is_refused_and_nothing_is_stored(
         assert (await api.call("POST", "/v1/accounts", device=user.device, json_body=good))[0] == 201
     finally:
         await stop_relay(running)
+
+
+async def test_many_throw_away_devices_cannot_exhaust_the_replay_cache_or_reopen_a_replay() -> None:
+    """The attack: register many cheap devices and let each fill its share, so that the relay's nonce memory
+    grows without bound (or, bounded, fails closed for everyone). The cache stays within its total bound by
+    forgetting the least recently seen devices whole; a forgotten device's replay is still refused from the
+    floor its store row holds, and an honest device is never refused."""
+    cache = NonceCache(10, max_total=100)
+    now = time.time()
+    stamp = int(now)
+    first_nonces = [os.urandom(16) for _ in range(5)]
+    for nonce in first_nonces:
+        await cache.remember(b"victim".ljust(16, b"\0"), nonce, stamp, 0, b"", now)
+    for d in range(50):
+        for _ in range(10):
+            await cache.remember(d.to_bytes(16, "big"), os.urandom(16), stamp, 0, b"", now)
+    assert len(cache) <= 100
+    await cache.remember(b"honest".ljust(16, b"\0"), os.urandom(16), stamp, 0, b"", now)
+    # The victim was forgotten; the store hands back its floor (stamp) and the nonces accepted at it.
+    try:
+        await cache.remember(b"victim".ljust(16, b"\0"), first_nonces[0], stamp, stamp, b"".join(first_nonces), now)
+    except Unauthorized:
+        pass
+    else:
+        raise AssertionError("a replay was accepted after its device was forgotten")
+    with contextlib.suppress(Unauthorized):
+        await cache.remember(b"victim".ljust(16, b"\0"), os.urandom(16), stamp - 1, stamp, b"", now)
+        raise AssertionError("an older stamp was accepted after its device was forgotten")
+    await cache.remember(b"victim".ljust(16, b"\0"), os.urandom(16), stamp, stamp, b"".join(first_nonces), now)
