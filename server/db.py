@@ -331,7 +331,7 @@ class SqliteStore:
 
         return await self._writer.submit(op)
 
-    async def take_bundles(self, address: bytes, *, consume: bool) -> list[BundleParts] | None:
+    async def take_bundles(self, address: bytes, *, consume: int) -> list[BundleParts] | None:
         def op(conn: sqlite3.Connection) -> list[BundleParts] | None:
             acct = conn.execute("SELECT identity FROM accounts WHERE address = ?", (address,)).fetchone()
             if acct is None:
@@ -343,9 +343,9 @@ class SqliteStore:
                 "WHERE d.address = ? ORDER BY d.device_id",
                 (address,),
             ).fetchall()
-            for device_id, cert, spk, kem_lr in rows:
+            for i, (device_id, cert, spk, kem_lr) in enumerate(rows):
                 otk = kem = None
-                if consume:
+                if i < consume:
                     otk = self._take_one(conn, "one_time_prekeys", device_id)
                     kem = self._take_one(conn, "kem_one_time_prekeys", device_id)
                 out.append(BundleParts(device_id, acct[0], cert, spk, otk, kem if kem is not None else kem_lr))

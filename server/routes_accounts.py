@@ -196,8 +196,8 @@ async def bundle(request: web.Request) -> web.Response:
         raise NotFound("no account has this address on this relay; check the address")
     # Pay for every one-time key the fetch may hand out (both kinds, every device) before taking any, in one
     # atomic step: concurrent fetches from any number of addresses never hand out more than the budget.
-    consume = await relay.bundle_budget.try_spend(address.raw, now, ONE_TIME_KEYS_PER_DEVICE_FETCH * devices)
-    parts = await relay.store.take_bundles(address.raw, consume=consume)
+    paid = await relay.bundle_budget.try_spend(address.raw, now, ONE_TIME_KEYS_PER_DEVICE_FETCH * devices)
+    parts = await relay.store.take_bundles(address.raw, consume=devices if paid else 0)
     if not parts:
         raise NotFound("no account has this address on this relay; check the address")
     return web.json_response(

@@ -235,9 +235,11 @@ class RelayStore(Protocol):
         """Add one-time keys and replace signed keys; raise BadRequest if a stock limit would be exceeded."""
         ...
 
-    async def take_bundles(self, address: bytes, *, consume: bool) -> list[BundleParts] | None:
-        """Bundles for every device of ``address``; with ``consume``, hand out (delete) one one-time
-        X25519 and one one-time ML-KEM key per device, atomically. None for an unknown address."""
+    async def take_bundles(self, address: bytes, *, consume: int) -> list[BundleParts] | None:
+        """Bundles for every device of ``address`` (in device-id order); for the first ``consume`` of them, hand
+        out (delete) one one-time X25519 and one one-time ML-KEM key each, atomically. The caller paid the
+        budget for ``consume`` devices, so a device registered meanwhile gets no one-time key it did not pay
+        for. None for an unknown address."""
         ...
 
     async def store_envelopes(self, items: list[NewEnvelope], quota: int) -> list[SendResult]:

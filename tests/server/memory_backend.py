@@ -129,15 +129,15 @@ class MemoryStore(_Lifecycle):
         _put_keys(d, update)
         return _counts(d)
 
-    async def take_bundles(self, address: bytes, *, consume: bool) -> list[BundleParts] | None:
+    async def take_bundles(self, address: bytes, *, consume: int) -> list[BundleParts] | None:
         if address not in self.accounts:
             return None
-        out = []
+        out: list[BundleParts] = []
         for device_id, d in sorted(self.devices.items()):
             if d.address != address or d.signed is None or d.kem_last_resort is None:
                 continue
             otk = kem = None
-            if consume:
+            if len(out) < consume:
                 otk = d.one_time.pop(min(d.one_time)) if d.one_time else None
                 kem = d.kem_one_time.pop(min(d.kem_one_time)) if d.kem_one_time else None
             out.append(
