@@ -9,7 +9,8 @@ device sent each sealed message, fetched whose bundle and downloaded which file 
 therapist. So the anonymous channel is its own session whose connector never reuses a connection (a fresh TCP
 connection and TLS handshake per request; Python's TLS client resumes no session unless told to: two anonymous
 requests are not linked to each other either), keeps no cookies, and sends only headers that every Confide
-client sends alike (a constant ``User-Agent`` instead of aiohttp's versioned one, the same on both channels).
+client sends alike (a constant ``User-Agent`` instead of aiohttp's versioned one, a constant ``Accept-Encoding``;
+the same on both channels).
 
 What stays visible to the relay: the IP address both channels come from and the timing (SECURITY.md question 4).
 """
@@ -23,8 +24,13 @@ USER_AGENT = "Confide"
 that every Confide client shares, so it distinguishes no device and no installation."""
 
 
+ACCEPT_ENCODING = "identity"
+"""Sent instead of aiohttp's default, which adds ``br`` or ``zstd`` when those libraries happen to be installed and
+so tells installations apart. The relay's answers are small JSON or ciphertext: compressing them gains nothing."""
+
+
 def _headers() -> dict[str, str]:
-    return {"User-Agent": USER_AGENT}
+    return {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING}
 
 
 def signed_session(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:

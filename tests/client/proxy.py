@@ -40,6 +40,8 @@ class Seen:
     """Whether it carried any of the device-auth headers (``X-Confide-Device`` etc.)."""
     user_agent: str
     cookie: str
+    headers: tuple[tuple[str, str], ...] = ()
+    """Every header as it arrived (names in lower case)."""
 
 
 class CuttingProxy:
@@ -72,6 +74,7 @@ class CuttingProxy:
                 any(h in request.headers for h in _AUTH_HEADERS),
                 request.headers.get("User-Agent", ""),
                 request.headers.get("Cookie", ""),
+                tuple((k.lower(), v) for k, v in request.headers.items()),
             )
         )
 

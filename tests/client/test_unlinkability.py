@@ -24,6 +24,10 @@ from .proxy import CuttingProxy, Seen
 
 COLLECT_TIMEOUT_S = 10.0
 """Longest wait for an expected event over the live connection."""
+_ANONYMOUS_HEADERS = frozenset(
+    {"host", "user-agent", "accept", "accept-encoding", "connection", "content-type", "content-length"}
+)
+"""The only headers an unsigned request may carry: their values are the same for every client (or the body's)."""
 
 
 def _links(seen: list[Seen]) -> tuple[list[int], list[int]]:
@@ -105,6 +109,12 @@ async def test_no_connection_links_a_signed_request_to_a_sealed_one(tmp_path: Pa
     # Nothing else tells the requests apart: one constant User-Agent on both channels, no cookies.
     assert {s.user_agent for s in seen} == {USER_AGENT}
     assert {s.cookie for s in seen} == {""}
+    # An unsigned request carries only headers every client sends alike (no version, no installed codecs).
+    for s in seen:
+        if not s.signed:
+            names = {k for k, _ in s.headers}
+            assert names <= _ANONYMOUS_HEADERS, (s.method, s.path, names - _ANONYMOUS_HEADERS)
+            assert dict(s.headers)["accept-encoding"] == "identity"
 
 
 async def test_delivery_receipts_are_delayed_and_batched(tmp_path: Path, relay_url: str) -> None:
