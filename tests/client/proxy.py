@@ -44,6 +44,10 @@ class Seen:
     """Every header as it arrived (names in lower case)."""
 
 
+PROXY_SHUTDOWN_S = 1.0
+"""How long the proxy waits for its handlers when it stops: a test's requests are long done by then."""
+
+
 class CuttingProxy:
     """Forwards to ``upstream`` until cut. ``requests`` records ``(method, path)`` of each forwarded request."""
 
@@ -162,7 +166,8 @@ class CuttingProxy:
         """Serve on a free loopback port; yields the proxy's base URL."""
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.handle)
-        runner = web.AppRunner(app, access_log=None)
+        # A handler still streaming to a client that hung up must not hold the shutdown for aiohttp's default 60 s.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=PROXY_SHUTDOWN_S)
         await runner.setup()
         self._session = aiohttp.ClientSession()
         try:
