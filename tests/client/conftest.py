@@ -75,3 +75,20 @@ def prompt_receipts(monkeypatch: pytest.MonkeyPatch) -> None:
     (``test_unlinkability`` checks the delay)."""
     monkeypatch.setattr(messaging, "RECEIPT_DELAY_MIN_S", 0.0)
     monkeypatch.setattr(messaging, "RECEIPT_DELAY_MAX_S", 0.0)
+
+
+# -- the confide command, in-process ------------------------------------------------------------------
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The passphrase and the cheap key-store setting for ``confide`` commands run with :func:`run`."""
+    monkeypatch.setenv("CONFIDE_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("CONFIDE_KDF", "test")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``confide ARGV`` in this process; returns ``(exit code, stdout, stderr)``."""
+    from confide.client.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

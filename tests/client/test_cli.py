@@ -27,19 +27,7 @@ from confide.client.cli.messages import QUEUED
 from confide.client.cli.render import CONTINUATION
 from confide.client.export import contact_to_json, message_to_json
 
-from .conftest import PASSPHRASE
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONFIDE_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("CONFIDE_KDF", "test")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import PASSPHRASE, run
 
 
 def _invite(capsys: pytest.CaptureFixture[str], profile: Path) -> str:

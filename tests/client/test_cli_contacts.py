@@ -7,21 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from confide.client.cli import main
-
-from .conftest import PASSPHRASE
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONFIDE_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("CONFIDE_KDF", "test")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import run
 
 
 def _init(capsys: pytest.CaptureFixture[str], profile: Path, relay: str, name: str) -> str:

@@ -18,27 +18,15 @@ from pathlib import Path
 import pytest
 
 from confide.client import Client, ClientError, MessageStatus
-from confide.client.cli import EXIT_CODES, EXIT_OS, EXIT_UNREACHABLE, EXIT_USAGE, EXIT_VERIFY, main
+from confide.client.cli import EXIT_CODES, EXIT_OS, EXIT_UNREACHABLE, EXIT_USAGE, EXIT_VERIFY
 from confide.client.cli.exits import exit_code_table
 from confide.client.cli.render import CONTINUATION
 from confide.keys.encoding import Writer
 from confide.protocol.content import CONTENT_VERSION, ContentType, new_message_id
 
-from .conftest import PASSPHRASE
+from .conftest import PASSPHRASE, run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONFIDE_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("CONFIDE_KDF", "test")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _init(capsys: pytest.CaptureFixture[str], profile: Path, relay: str, name: str) -> str:

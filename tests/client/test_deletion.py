@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 
 from confide.client import Client, UnknownMessage
-from confide.client.cli import main
 from confide.keys.keystore import TEST_KDF
 from confide.server import RelayConfig, start_relay
 
-from .conftest import PASSPHRASE, introduce
+from .conftest import PASSPHRASE, introduce, run
 
 SECRET = "the dose I took last night"
 BLOCK = 16
@@ -119,12 +118,6 @@ async def test_expiry_runs_when_a_profile_is_opened(tmp_path: Path) -> None:
         assert _rows(tmp_path / "a" / "store.db") == {}
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_never_shows_an_expired_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -142,20 +135,20 @@ def test_cli_never_shows_an_expired_message(
 
     asyncio.run(set_up())
     b = str(tmp_path / "b")
-    code, out, err = _run(capsys, "read", "--profile", b, "a")  # marks it read: its 2 s start now
+    code, out, err = run(capsys, "read", "--profile", b, "a")  # marks it read: its 2 s start now
     assert code == 0, err
     assert SECRET in out
     assert "disappears in 2 s" in out or "disappears in 1 s" in out
     time.sleep(2.5)
     for profile, peer in ((b, "a"), (str(tmp_path / "a"), "b")):
-        code, out, err = _run(capsys, "read", "--profile", profile, peer)
+        code, out, err = run(capsys, "read", "--profile", profile, peer)
         assert code == 0, err
         assert SECRET not in out
-        code, out, err = _run(capsys, "read", "--profile", profile, peer, "--json")
+        code, out, err = run(capsys, "read", "--profile", profile, peer, "--json")
         assert code == 0, err
         assert json.loads(out)["messages"] == []
         export = tmp_path / f"export-{peer}.json"
-        code, out, err = _run(capsys, "export", "--profile", profile, peer, str(export))
+        code, out, err = run(capsys, "export", "--profile", profile, peer, str(export))
         assert code == 0, err
         assert SECRET not in export.read_text()
 

@@ -33,8 +33,7 @@ from confide.client.cli import EXIT_OS, EXIT_PASSPHRASE, EXIT_PROFILE, EXIT_USAG
 from confide.keys.keystore import TEST_KDF, kdf_params_of
 from confide.keys.qr import qr_text
 
-from .conftest import PASSPHRASE, MakeClient, introduce
-from .test_cli import run
+from .conftest import PASSPHRASE, MakeClient, introduce, run
 
 NEW_PASSPHRASE = "a different, longer passphrase"
 CODE_RE = re.compile(r"\b[0-9A-Z]{4}(?:-[0-9A-Z]{4}){7}\b")

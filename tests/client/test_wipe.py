@@ -17,19 +17,12 @@ from typing import IO
 import pytest
 
 from confide.client import Client, ProfileError, ProfileWiped, ProfileWipedError
-from confide.client.cli import main
 from confide.client.cli.exits import EXIT_WIPED
 
-from .conftest import PASSPHRASE, MakeClient, introduce
+from .conftest import PASSPHRASE, MakeClient, introduce, run
 
 LISTENER_STOP_S = 2.5
 """The promise is "within about a second" (a 0.5 s poll); a loaded CI machine gets some slack on top."""
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _lines(stream: IO[str]) -> queue.Queue[str | None]:
@@ -86,13 +79,13 @@ def test_cli_wipe_needs_no_passphrase_and_stops_a_running_listener(
     monkeypatch.setenv("CONFIDE_KDF", "test")
     t, b = tmp_path / "t", tmp_path / "b"
     for p in (t, b):
-        assert _run(capsys, "init", "--profile", str(p), "--server", relay_thread, "--name", p.name)[0] == 0
+        assert run(capsys, "init", "--profile", str(p), "--server", relay_thread, "--name", p.name)[0] == 0
     invites = {}
     for p in (t, b):
-        code, out, _ = _run(capsys, "whoami", "--profile", str(p), "--json")
+        code, out, _ = run(capsys, "whoami", "--profile", str(p), "--json")
         invites[p] = json.loads(out)["invite"]
-    assert _run(capsys, "contacts", "add", "--profile", str(t), "bob", invites[b])[0] == 0
-    assert _run(capsys, "contacts", "add", "--profile", str(b), "dr", invites[t])[0] == 0
+    assert run(capsys, "contacts", "add", "--profile", str(t), "bob", invites[b])[0] == 0
+    assert run(capsys, "contacts", "add", "--profile", str(b), "dr", invites[t])[0] == 0
 
     env = {**os.environ, "CONFIDE_PASSPHRASE": PASSPHRASE}
     listener = subprocess.Popen(
@@ -104,7 +97,7 @@ def test_cli_wipe_needs_no_passphrase_and_stops_a_running_listener(
     )
     try:
         out_lines, err_lines = _lines(listener.stdout), _lines(listener.stderr)  # type: ignore[arg-type]
-        assert _run(capsys, "send", "--profile", str(t), "bob", "before the wipe")[0] == 0
+        assert run(capsys, "send", "--profile", str(t), "bob", "before the wipe")[0] == 0
         _wait_for(out_lines, "before the wipe", 30)  # shown: the listener runs (caught up, then live)
 
         no_passphrase = {k: v for k, v in env.items() if k not in ("CONFIDE_PASSPHRASE", "CONFIDE_NEW_PASSPHRASE")}
@@ -118,7 +111,7 @@ def test_cli_wipe_needs_no_passphrase_and_stops_a_running_listener(
         )
         wiped_at = time.monotonic()
         assert wipe.returncode == 0, wipe.stderr
-        assert _run(capsys, "send", "--profile", str(t), "bob", "after the wipe")[0] == 0
+        assert run(capsys, "send", "--profile", str(t), "bob", "after the wipe")[0] == 0
         code = listener.wait(timeout=30)
         stopped_after = time.monotonic() - wiped_at
     finally:
