@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator
 from confide.client import (
     Client,
     Event,
+    Message,
     MessageReceived,
     MessageStatus,
     ProfileWiped,
@@ -78,13 +79,18 @@ async def cmd_send(args: argparse.Namespace) -> int:
                 msg = await client.send_text(args.peer, text, expire_after_s=expire)
         except RelayUnreachable as exc:
             raise RelayUnreachable(render.not_sent_unreachable(args.peer)) from exc
+    return _report(msg)
+
+
+def _report(msg: Message) -> int:
+    """One line on what happened to a send: sent, queued, or refused for good (exit code 6)."""
     if msg.status == MessageStatus.PENDING:
         print(QUEUED, file=sys.stderr)
-    elif msg.status == MessageStatus.FAILED:
+        return EXIT_OK
+    if msg.status == MessageStatus.FAILED:
         print(render.send_refused(msg), file=sys.stderr)
         return EXIT_RELAY
-    else:
-        print(render.sent(msg))
+    print(render.sent(msg))
     return EXIT_OK
 
 
@@ -92,14 +98,7 @@ async def cmd_retry(args: argparse.Namespace) -> int:
     """Send again a message the relay refused for good (re-encrypted on the current session)."""
     async with open_client(args) as client:
         msg = await client.retry(args.message_id)
-    if msg.status == MessageStatus.PENDING:
-        print(QUEUED, file=sys.stderr)
-    elif msg.status == MessageStatus.FAILED:
-        print(render.send_refused(msg), file=sys.stderr)
-        return EXIT_RELAY
-    else:
-        print(render.sent(msg))
-    return EXIT_OK
+    return _report(msg)
 
 
 CAUGHT_UP = "caught_up"
