@@ -27,6 +27,7 @@ from confide.protocol.errors import DecryptionError
 
 from .errors import AttachmentError, FileExistsConflict
 from .relay import ProgressCallback
+from .shred import fsync_dir
 
 FILE_CHUNK = 256 * 1024
 """Bytes read per step when encrypting or decrypting a file: four protocol chunks, flat memory."""
@@ -135,20 +136,10 @@ def write_private(dest: Path, write: Callable[[BinaryIO], object], *, overwrite:
                 os.link(tmp, dest, follow_symlinks=False)
             except FileExistsError:
                 raise FileExistsConflict(dest) from None
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename or link in ``folder`` durable (best effort: not every platform can open a folder)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def decrypt_file(blob: Path, dest: Path, key: bytes, size: int, digest: bytes, *, overwrite: bool = False) -> None:

@@ -66,21 +66,19 @@ MAX_KEYSTORE_FILE = 1 << 20
 """A key store is a few hundred bytes; refuse to read anything larger (not a key store)."""
 
 
-def _fsync_dir(path: Path) -> None:
-    fsync_dir(path)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically with mode 0600 (temp file, fsync, rename, fsync dir)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_private(path: Path, data: bytes, *, temp_suffix: str = ".tmp") -> None:
+    """Write ``data`` to ``path`` atomically with mode 0600: a stale temp file from a crash is shredded, the new
+    one is created exclusively (``path`` + ``temp_suffix``), flushed, renamed into place, and the rename flushed."""
+    part = Path(str(path) + temp_suffix)
+    shred_file(part)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    os.replace(part, path)
+    fsync_dir(path.parent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +129,7 @@ def create_keystore(
     if paths.exists():
         raise ProfileError(f"a profile already exists in {paths.root}; use it, or choose another --profile")
     paths.make_dirs()
-    _write_private(paths.keystore, seal_keys(keys, passphrase, params=kdf, rng=rng))
+    write_private(paths.keystore, seal_keys(keys, passphrase, params=kdf, rng=rng))
 
 
 def read_keystore_file(path: Path, paths: ProfilePaths) -> bytes:
@@ -172,7 +170,7 @@ def shred_keystore(paths: ProfilePaths, rng: RNG) -> None:
     """
     if overwrite_in_place(paths.keystore, rng):
         paths.keystore.unlink()
-        _fsync_dir(paths.root)
+        fsync_dir(paths.root)
 
 
 def _looks_like_profile(paths: ProfilePaths) -> bool:
@@ -197,7 +195,7 @@ def wipe_profile(paths: ProfilePaths, rng: RNG) -> None:
     for path in keystores:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-    _fsync_dir(paths.root)
+    fsync_dir(paths.root)
     stores = [paths.store, *sorted(paths.root.glob(STORE_FILE + "*"))]
     for path in stores:
         shred_file(path, rng)
@@ -217,7 +215,7 @@ def wipe_profile(paths: ProfilePaths, rng: RNG) -> None:
         paths.lock.unlink()
     with contextlib.suppress(OSError):
         paths.root.rmdir()
-    _fsync_dir(paths.root.parent)
+    fsync_dir(paths.root.parent)
 
 
 class ProfileLock:

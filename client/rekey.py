@@ -58,6 +58,7 @@ from .profile import (
     ProfileLock,
     ProfilePaths,
     read_keystore_file,
+    write_private,
 )
 from .records import ContactRecord, MessageRecord
 from .sealing import Sealer
@@ -267,20 +268,6 @@ def _swap_store(paths: ProfilePaths) -> None:
     fsync_dir(paths.root)
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Write ``path`` through ``path.part`` (0600, flushed) and rename it into place."""
-    part = Path(str(path) + PART)
-    shred_file(part)
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(part, path)
-    fsync_dir(path.parent)
-
-
 def _commit_keystore(paths: ProfilePaths) -> None:
     """Steps 3 and 4: overwrite the old key store in place, then rename the new one over it."""
     overwrite_in_place(paths.keystore)
@@ -352,7 +339,7 @@ def change_passphrase_rekeying(
             rekey_store(paths.store, keys.store_key, part, new_keys.store_key, rng)
             os.replace(part, paths.root / NEW_STORE)
             fsync_dir(paths.root)
-        _write_new(paths.root / NEW_KEYSTORE, blob)
+        write_private(paths.root / NEW_KEYSTORE, blob, temp_suffix=PART)
         _commit_keystore(paths)  # the commit point: from here on only the new passphrase opens it
         if (paths.root / NEW_STORE).exists():
             _swap_store(paths)

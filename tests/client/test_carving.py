@@ -125,7 +125,7 @@ async def test_an_old_key_store_copy_opens_nothing_after_passwd(make_client: Mak
 
 @pytest.mark.parametrize(
     "crash_in",
-    ["rekey_store", "_write_new", "_commit_keystore", "_swap_store"],
+    ["rekey_store", "write_private", "_commit_keystore", "_swap_store"],
 )
 async def test_an_interrupted_passwd_opens_with_the_old_or_the_new_passphrase(
     make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_in: str
