@@ -443,7 +443,8 @@ class Client:
         await self.close()
 
     def __repr__(self) -> str:
-        return f"Client({self.address})"
+        # No address or name: a logged client must not say whose profile it is (SECURITY rules: no identifiers).
+        return "Client(closed)" if self._closed else "Client(open)"
 
     # -- this profile ---------------------------------------------------------------------------------
     @property

@@ -65,6 +65,7 @@ async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp
     code, backup = sam.create_recovery()
     assert CODE_RE.fullmatch(code)
     assert code not in repr(sam)
+    assert sam.address not in repr(sam)  # no identifier in a repr either
     address, old_invite = sam.address, sam.invite_code()
     await sam.wipe()
     assert not (tmp_path / "sam").exists()
