@@ -144,10 +144,11 @@ class _RawHttp:
         reader, writer = await asyncio.open_connection(host, port)
         return cls(reader, writer, f"{host}:{port}")
 
-    async def post(self, path: str, body: bytes) -> int:
+    async def post(self, path: str, body: bytes, *, close: bool = False) -> int:
+        extra = "Connection: close\r\n" if close else ""
         self._w.write(
             f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            f"{extra}Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
         head = await self._r.readuntil(b"\r\n\r\n")
@@ -161,6 +162,36 @@ class _RawHttp:
 
     def close(self) -> None:
         self._w.close()
+
+
+async def _fresh_rate(port: int, path: str, make_body: Any, duration: float) -> float:
+    """Envelopes per second with SENDERS concurrent senders that each open a new connection per request and
+    close it after the answer, as the client library sends sealed envelopes (issue 9: no connection links a
+    sealed send to anything else), after a short warm-up."""
+    count = 0
+    measuring = False
+    stop_at = 0.0
+
+    async def worker() -> None:
+        nonlocal count
+        while time.perf_counter() < stop_at:
+            conn = await _RawHttp.connect("127.0.0.1", port)
+            try:
+                status = await conn.post(path, make_body(), close=True)
+            finally:
+                conn.close()
+            if status not in (200, 201):
+                raise RuntimeError(f"unexpected status {status}")
+            if measuring:
+                count += 1
+
+    stop_at = time.perf_counter() + 0.5
+    await asyncio.gather(*[worker() for _ in range(SENDERS)])
+    measuring = True
+    with Stopwatch() as clock:
+        stop_at = clock.start + duration
+        await asyncio.gather(*[worker() for _ in range(SENDERS)])
+    return count / clock.seconds
 
 
 async def _rate(port: int, path: str, make_body: Any, per_request: int, duration: float) -> float:
@@ -354,6 +385,7 @@ async def run(quick: bool) -> dict[str, Any]:
                     ceiling_port, "/v1/messages", lambda: sender_target.envelope()[1], 1, duration
                 )
                 single = await _rate(relay_port, "/v1/messages", lambda: sender_target.envelope()[1], 1, duration)
+                fresh = await _fresh_rate(relay_port, "/v1/messages", lambda: sender_target.envelope()[1], duration)
                 batched = await _rate(
                     relay_port,
                     "/v1/messages/batch",
@@ -375,6 +407,7 @@ async def run(quick: bool) -> dict[str, Any]:
         "ceiling_req_per_s": round(ceiling_rps),
         "envelopes_per_s": round(single),
         "ratio": round(single / ceiling_rps, 3),
+        "envelopes_per_s_fresh_connections": round(fresh),
         "envelopes_batched_per_s": round(batched),
         "batch_size": BATCH,
         "delivery_rate_per_s": round(single / 2),

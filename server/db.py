@@ -13,7 +13,10 @@ only writer of the file (the embedded relay); several relay processes need a sha
 Durability: ``journal_mode=WAL`` with ``synchronous=NORMAL`` (default) keeps every committed transaction
 across a crash of the relay process; a power failure may lose the last transactions. ``sync_full`` in the
 config selects ``synchronous=FULL``. ``secure_delete=ON`` zeroes deleted content in the database file;
-:meth:`SqliteStore.checkpoint` (``wal_checkpoint(TRUNCATE)``) removes it from the write-ahead log.
+:meth:`SqliteStore.checkpoint` (``wal_checkpoint(TRUNCATE)``) removes it from the write-ahead log. Its slow
+part, copying the log into the database and flushing both (``wal_checkpoint(PASSIVE)``), runs first in a
+worker thread on a second connection that does nothing else, concurrently with the writer; only the quick
+truncation runs on the loop (see :mod:`~confide.server.writer`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,6 +127,8 @@ class SqliteStore:
         self._read_only = read_only
         self._conn_: sqlite3.Connection | None = None
         self._writer_: GroupCommitWriter | None = None
+        self._fold_conn: sqlite3.Connection | None = None
+        self._fold_lock = threading.Lock()
         self._tokens: dict[bytes, tuple[bytes, ...]] = {}
         self._counts: dict[bytes, int] = {}
         self._held: int | None = None
@@ -166,7 +172,13 @@ class SqliteStore:
         assert self._sequence is not None
         await self._sequence.start(int(conn.execute("SELECT coalesce(max(seq), 0) FROM envelopes").fetchone()[0]))
         self._conn_ = conn
-        self._writer_ = GroupCommitWriter(conn, self._drop_caches, self._scrub)
+        if self._path == ":memory:":  # no write-ahead log to scrub
+            self._writer_ = GroupCommitWriter(conn, self._drop_caches)
+        else:
+            # Used only inside _fold_log and _scrub, in one worker thread at a time (the lock); never waits.
+            self._fold_conn = sqlite3.connect(self._path, timeout=0, isolation_level=None, check_same_thread=False)
+            self._fold_conn.execute(f"PRAGMA synchronous={'FULL' if self._sync_full else 'NORMAL'}")
+            self._writer_ = GroupCommitWriter(conn, self._drop_caches, self._scrub, fold=self._fold_log)
         self._writer_.start()
 
     def _connect_read_only(self) -> sqlite3.Connection:
@@ -528,19 +540,31 @@ class SqliteStore:
         return n, paths, freed
 
     async def checkpoint(self) -> None:
-        # Runs between the writer's transactions: the loop thread is here, so no transaction is open.
+        writer = self._writer_
+        if writer is not None and writer.running:
+            await writer.scrub_now()
+            return
+        # The writer has stopped (closing): no transaction is open or will begin.
+        if self._fold_conn is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._fold_log)
         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
+    def _fold_log(self) -> None:
+        """Copy the write-ahead log into the database and flush both, without blocking the writer or waiting
+        for readers (``PASSIVE``): the slow part of a checkpoint. Runs in a worker thread."""
+        with self._fold_lock:
+            if self._fold_conn is not None:
+                self._fold_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
     def _scrub(self) -> bool:
-        """The writer's scrub after ciphertext was deleted: fold the WAL into the database file (where
-        ``secure_delete`` has zeroed the deleted rows) and truncate it to nothing. Never waits on a reader
-        (busy_timeout 0, on the loop thread); False if a reader kept it from finishing (the writer retries)."""
-        conn = self._conn
-        conn.execute("PRAGMA busy_timeout=0")
-        try:
-            return int(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]) == 0
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
+        """The writer's scrub after ciphertext was deleted: fold what is left of the WAL into the database file
+        (where ``secure_delete`` has zeroed the deleted rows) and truncate the WAL to nothing. Runs in a worker
+        thread while the writer has no transaction open; never waits on a reader (``timeout=0``): False if one
+        kept it from finishing (the writer retries)."""
+        with self._fold_lock:
+            if self._fold_conn is None:
+                return True
+            return int(self._fold_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]) == 0
 
     async def close(self) -> None:
         conn, writer = self._conn_, self._writer_
@@ -549,6 +573,10 @@ class SqliteStore:
         if writer is not None:
             await writer.stop()
             await self.checkpoint()
+        if self._fold_conn is not None:
+            with self._fold_lock:
+                self._fold_conn.close()
+                self._fold_conn = None
         conn.close()
         self._conn_ = None
         self._writer_ = None

@@ -9,8 +9,6 @@ delivery token (sealed sends carry no identity), per client address, per uploadi
 
 from __future__ import annotations
 
-import shutil
-
 from .errors import InsufficientStorage, RateLimited
 from .ratelimit import Budget
 from .state import Relay
@@ -24,12 +22,10 @@ async def ensure_room(relay: Relay, incoming: int) -> None:
         raise InsufficientStorage(
             "the relay's storage budget is used up; nothing new is stored until messages are collected or expire"
         )
-    try:
-        free = shutil.disk_usage(cfg.data_dir).free
-    except OSError:
-        free = None
+    free = relay.disk.free(cfg.data_dir)
     if free is not None and free - pending - incoming < cfg.disk_reserve_bytes:
         raise InsufficientStorage("the relay's disk is nearly full; nothing new is stored for now, retry later")
+    relay.disk.admit(incoming)
 
 
 async def spend_bytes(relay: Relay, budget: Budget, key: bytes, amount: int, what: str) -> None:

@@ -17,6 +17,7 @@ from .auth import Authenticator
 from .blobstore import BlobStore
 from .clientaddr import IPNetwork, parse_networks
 from .config import RelayConfig
+from .diskgauge import DiskGauge
 from .notifier import Notifier
 from .ratelimit import Budget, RateLimiter
 from .replay import ReplayCache
@@ -64,6 +65,8 @@ class Relay:
     """Attachment bytes reserved by uploads in progress (this process's)."""
     work_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Key of the registration challenges this process issues (a restart invalidates open challenges)."""
+    disk: DiskGauge = field(default_factory=lambda: DiskGauge())
+    """Free space of the data directory (read at most ten times a second; see :mod:`confide.server.room`)."""
     trusted_proxies: tuple[IPNetwork, ...] = ()
     """The reverse proxies whose ``X-Forwarded-For`` names the client (parsed from ``config``)."""
 

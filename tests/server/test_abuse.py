@@ -25,6 +25,7 @@ from confide.protocol.auth import sign_request, work_ok
 from confide.protocol.envelope import delivery_token_hash
 from confide.server import sweep
 from confide.server.backends import embedded_backend
+from confide.server.diskgauge import DiskGauge
 from confide.server.errors import Unauthorized
 from confide.server.inprocess import NonceCache
 
@@ -158,6 +159,25 @@ async def test_a_nearly_full_disk_refuses_new_data_with_507(tmp_path: Path) -> N
         status, body = await running.api.send(user.envelope(b"x" * 100))
         assert (status, body["error"]) == (507, "insufficient_storage")
         assert "disk" in body["message"]
+    finally:
+        await stop_relay(running)
+
+
+async def test_a_burst_between_two_disk_readings_cannot_eat_the_reserve(tmp_path: Path) -> None:
+    """The attack: the free space is read at most ten times a second, so a burst sent between two readings
+    could fill the disk unseen. The bytes admitted since the last reading count against it: with room for
+    exactly three envelopes above the reserve, the fourth of a burst is refused (507) before any new reading."""
+    running = await run_relay(relay_config(tmp_path))
+    try:
+        user = await _registered(running.api)
+        running.relay.disk = DiskGauge(clock=lambda: 0.0)  # one reading for the whole test
+        free = running.relay.disk.free(tmp_path)
+        assert free is not None
+        running.relay.config = dataclasses.replace(running.config, disk_reserve_bytes=free - 3 * 1000)
+        for _ in range(3):
+            assert (await running.api.send(user.envelope(os.urandom(1000))))[0] == 201
+        status, body = await running.api.send(user.envelope(os.urandom(1000)))
+        assert (status, body["error"]) == (507, "insufficient_storage")
     finally:
         await stop_relay(running)
 
