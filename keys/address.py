@@ -22,6 +22,13 @@ _CHECKSUM_LEN = 5
 _PREFIX = "cf1"
 _LABEL = b"Confide-address-v1"
 _CHECK_LABEL = b"Confide-address-checksum-v1"
+_BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
+SEPARATORS = " \t\n\r-"
+"""What :meth:`Address.parse` drops before decoding: ASCII space, tab, CR and LF (an address pasted from a
+message wrapped over lines) and the group dashes. Nothing else is dropped: any other character, including
+non-ASCII spaces and letters whose lower case is ASCII (the Kelvin sign), makes the text invalid, so every
+implementation accepts exactly the same texts (protocol/SPEC.md section 1)."""
+_DROP = str.maketrans("", "", SEPARATORS)
 
 
 def _checksum(raw: bytes) -> bytes:
@@ -45,17 +52,23 @@ class Address:
 
     @classmethod
     def parse(cls, text: str) -> Address:
-        """Parse the text form (case, dashes and spaces ignored).
+        """Parse the text form: the characters of :data:`SEPARATORS` are dropped, ASCII letters may be in either
+        case.
 
         Raises:
-            InvalidAddress: wrong prefix, length, alphabet or checksum.
+            InvalidAddress: wrong prefix, length, alphabet (any non-ASCII character) or checksum.
         """
-        compact = "".join(text.split()).replace("-", "").lower()
+        compact = text.translate(_DROP)
+        if not compact.isascii():
+            raise InvalidAddress("a Confide address uses only letters a-z and digits 2-7")
+        compact = compact.lower()
         if not compact.startswith(_PREFIX):
             raise InvalidAddress("a Confide address starts with 'cf1-'")
         body = compact[len(_PREFIX) :]
         if len(body) != 40:
             raise InvalidAddress("a Confide address has 40 characters after 'cf1-'")
+        if not _BASE32.issuperset(body):
+            raise InvalidAddress("a Confide address uses only letters a-z and digits 2-7")
         try:
             decoded = base64.b32decode(body.upper())
         except ValueError as exc:

@@ -31,7 +31,15 @@ def address() -> Json:
             {"signing_seed": h(signing_seed), "signing_public": h(public), "address": h(addr.raw), "text": addr.text}
         )
     text = valid[0]["text"]
-    variants = [text.upper(), text.replace("-", " "), text.replace("-", ""), "  " + text + "\n"]
+    variants = [
+        text.upper(),
+        text.replace("-", " "),
+        text.replace("-", ""),
+        "  " + text + "\n",
+        text[:24] + "\r\n\t" + text[24:],
+        "-" + text.replace("-", "--") + "-",
+        text[:4].upper() + text[4:],
+    ]
     for v in variants:
         assert Address.parse(v).text == text
     body = text[4:]
@@ -46,12 +54,23 @@ def address() -> Json:
         ("checksum mismatch (last character changed)", text[:-1] + other),
         ("address part changed (first character after cf1-)", "cf1-" + ("b" if body[0] != "b" else "c") + body[1:]),
         ("empty", ""),
+        (
+            "a no-break space (U+00A0) between groups: only ASCII space, tab, CR, LF and '-' are dropped",
+            text[:9] + "\u00a0" + text[9:],
+        ),
+        ("an ideographic space (U+3000)", text[:9] + "\u3000" + text[9:]),
+        ("a vertical tab (U+000B) between groups", text[:9] + "\u000b" + text[9:]),
+        ("an underscore between groups", text[:9] + "_" + text[9:]),
+        ("the Kelvin sign (U+212A, lower case 'k') for a 'k'", _kelvin([v["text"] for v in valid])),
+        ("base32 padding '=' in place of the last 6 characters", text[:-6] + "======"),
     ]
     return vector(
         "address",
         "Account addresses. For each signing key: address = SHA-256('Confide-address-v1' || signing_public)[:20] "
-        "and its text form. 'accepted_variants' must all parse to the first address; every 'invalid' text must "
-        "be refused with InvalidAddress. signing_seed is the Ed25519 seed whose public key is signing_public.",
+        "and its text form. 'accepted_variants' must all parse to the first address (parsing drops ASCII space, "
+        "tab, CR, LF and '-' and nothing else, and ignores the case of ASCII letters); every 'invalid' text "
+        "must be refused with InvalidAddress (any other character, non-ASCII included). signing_seed is the "
+        "Ed25519 seed whose public key is signing_public.",
         seed,
         {
             "signing_keys": [{"signing_seed": v["signing_seed"], "signing_public": v["signing_public"]} for v in valid],
@@ -65,6 +84,13 @@ def address() -> Json:
             "invalid": [{"why": why, **expect_error(InvalidAddress, Address.parse, t)} for why, t in invalid],
         },
     )
+
+
+def _kelvin(texts: list[str]) -> str:
+    """The first of ``texts`` holding a 'k', that 'k' written as the Kelvin sign (whose lower case is 'k')."""
+    text = next(t for t in texts if "k" in t[4:])
+    i = text.index("k", 4)
+    return text[:i] + "\u212a" + text[i + 1 :]
 
 
 class Responder:
