@@ -209,6 +209,7 @@ class SignedPreKeyRecord:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedPreKeyRecord:
+        """Parse the stored form. Raises :class:`MalformedKey` on a wrong length."""
         r = Reader(data, MalformedKey)
         key_id, priv, sig, created = r.u32(), r.raw(32), r.raw(64), r.u64()
         r.end()
@@ -254,9 +255,12 @@ class KemPreKeyRecord:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> KemPreKeyRecord:
+        """Parse the stored form. Raises :class:`MalformedKey` on a wrong length or a last-resort flag not 0 or 1."""
         r = Reader(data, MalformedKey)
         key_id, lr, seed, sig, created = r.u32(), r.u8(), r.raw(KEM_SEED_LEN), r.raw(64), r.u64()
         r.end()
+        if lr not in (0, 1):
+            raise MalformedKey("bad last-resort flag in a stored ML-KEM prekey")
         return cls(key_id, seed, bool(lr), sig, created)
 
     def __repr__(self) -> str:
@@ -283,6 +287,7 @@ class OneTimePreKeyRecord:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> OneTimePreKeyRecord:
+        """Parse the stored form. Raises :class:`MalformedKey` on a wrong length."""
         r = Reader(data, MalformedKey)
         key_id, priv = r.u32(), r.raw(32)
         r.end()
