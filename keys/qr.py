@@ -20,6 +20,9 @@ from .errors import QRPayloadError
 
 QR_TEXT_PREFIX = "CONFIDE-SN1:"
 """Marks a Confide safety-number QR (text wrapping version 1)."""
+QR_TEXT_WHITESPACE = " \t\n\r"
+"""What a scanned text may have around it (a scanner app's trailing newline): ASCII space, tab, LF, CR. Only
+these are stripped, so every implementation accepts exactly the same texts (protocol/SPEC.md section 10.5)."""
 MAX_QR_PAYLOAD_LEN = 128
 """A version-1 safety-number payload is 65 bytes; twice that leaves room for a successor while keeping the
 code small enough (QR version <= 10) to scan off a phone screen, and bounds what a scan makes us decode."""
@@ -50,14 +53,18 @@ def qr_text(payload: bytes) -> str:
 
 
 def parse_qr_text(text: str) -> bytes:
-    """The payload inside a scanned QR text (surrounding whitespace and letter case are ignored).
+    """The payload inside a scanned QR text (surrounding :data:`QR_TEXT_WHITESPACE` and ASCII letter case are
+    ignored; any non-ASCII character makes it invalid).
 
     Raises:
         QRPayloadError: not a Confide safety-number code, too long, or not canonical base32.
     """
     if not isinstance(text, str) or len(text) > MAX_QR_TEXT_LEN + 64:
         raise QRPayloadError("this QR code is not a Confide safety number; scan your contact's code")
-    normalized = text.strip().upper()
+    normalized = text.strip(QR_TEXT_WHITESPACE)
+    if not normalized.isascii():  # upper() would map some non-ASCII letters to ASCII ones ("ß" -> "SS")
+        raise QRPayloadError("this QR code is not a Confide safety number; scan your contact's code")
+    normalized = normalized.upper()
     if not normalized.startswith(QR_TEXT_PREFIX) or len(normalized) > MAX_QR_TEXT_LEN:
         raise QRPayloadError("this QR code is not a Confide safety number; scan your contact's code")
     body = normalized[len(QR_TEXT_PREFIX) :]

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .encoding import RNG, Reader, Writer
 from .errors import CorruptKeyStore, InvalidRecoveryCode, QRPayloadError, WrongPassphrase
-from .qr import QR_TEXT_PREFIX, parse_qr_text
+from .qr import QR_TEXT_PREFIX, QR_TEXT_WHITESPACE, parse_qr_text
 from .secret_keys import SecretKeys
 
 RECOVERY_SECRET_LEN = 16
@@ -67,6 +67,11 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TO_CROCKFORD = str.maketrans(_RFC4648, _CROCKFORD)
 _FROM_CROCKFORD = str.maketrans(_CROCKFORD, _RFC4648)
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+CODE_SEPARATORS = " \t\n\r-"
+"""What a typed code may hold between its characters and parsing drops: ASCII space, tab, CR, LF and the group
+dashes. Nothing else: a non-ASCII character (a no-break space, a dotless i whose upper case is 'I') makes the
+code malformed, so every implementation accepts exactly the same texts (protocol/SPEC.md section 10.3)."""
+_DROP = str.maketrans("", "", CODE_SEPARATORS)
 
 
 def _checksum(secret: bytes) -> bytes:
@@ -82,7 +87,10 @@ def _parse_code(code: str) -> bytes:
     """The 16-byte secret of a typed code. Raises :class:`InvalidRecoveryCode`."""
     if not isinstance(code, str) or len(code) > 4 * RECOVERY_CODE_CHARS:
         raise InvalidRecoveryCode("a recovery code has 32 characters in 8 groups of 4; check what you typed")
-    compact = "".join(code.split()).replace("-", "").upper().translate(_LOOKALIKES)
+    compact = code.translate(_DROP)
+    if not compact.isascii():
+        raise InvalidRecoveryCode("a recovery code uses only digits and the letters A-Z except U; check it")
+    compact = compact.upper().translate(_LOOKALIKES)
     if len(compact) != RECOVERY_CODE_CHARS:
         raise InvalidRecoveryCode(
             f"a recovery code has 32 characters in 8 groups of 4, and this one has {len(compact)}; "
@@ -123,12 +131,14 @@ def _legacy_qr_code(text: str) -> str | None:
 
 def recovery_code_from_qr(text: str) -> str:
     """The recovery code in a scanned QR text: ``CONFIDE-RC1:`` (current) or ``CONFIDE-SN1:`` (recovery
-    QR codes written before the recovery prefix existed). Case and surrounding spaces do not matter.
+    QR codes written before the recovery prefix existed). ASCII letter case and surrounding ASCII space, tab,
+    CR and LF do not matter; a non-ASCII character makes the text unreadable.
 
     Raises:
         InvalidRecoveryCode: the text holds no readable recovery code.
     """
-    normalized = text.strip().upper() if isinstance(text, str) else ""
+    normalized = text.strip(QR_TEXT_WHITESPACE) if isinstance(text, str) else ""
+    normalized = normalized.upper() if normalized.isascii() else ""
     if normalized.startswith(RECOVERY_QR_PREFIX):
         return _format_code(_parse_code(normalized[len(RECOVERY_QR_PREFIX) :]))
     if normalized.startswith(QR_TEXT_PREFIX):

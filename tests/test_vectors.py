@@ -7,6 +7,7 @@ it; the generator is imported only to test that it reproduces the committed file
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import json
@@ -19,14 +20,18 @@ from typing import Any
 
 import pytest
 from argon2.low_level import Type, hash_secret_raw
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from confide.keys.address import Address
 from confide.keys.device import DeviceKeyPair
 from confide.keys.errors import ConfideError
 from confide.keys.identity import IdentityKeyPair
 from confide.keys.prekeys import KemPreKeyRecord, OneTimePreKeyRecord, PreKeyBundle, SignedPreKeyRecord
+from confide.protocol.attachment import AttachmentDecryptor, AttachmentEncryptor, expected_blob_size, padded_size
 from confide.protocol.auth import AuthProof, sign_request
 from confide.protocol.envelope import Delivery, Envelope, decode_batch, delivery_token_hash, encode_batch
 from confide.protocol.padding import bucket_for, pad, unpad
@@ -60,6 +65,10 @@ REQUIRED = {
     "content",
     "keystore",
     "safety_number",
+    "attachment",
+    "recovery",
+    "qr_text",
+    "ed25519",
 }
 """Every scenario of protocol/SPEC.md section 11: each must be present, and each has a check."""
 FILES = sorted(VECTORS.glob("*.json"))
@@ -590,6 +599,209 @@ def check_safety_number(d: Json, folder: Path) -> None:
         assert number.verify_scan(b(case["payload"])).value == want["scan"]
 
 
+# -- attachments, recovery, QR texts, Ed25519 ----------------------------------------------------------------
+
+
+def _pattern(size: int) -> bytes:
+    return bytes(i % 251 for i in range(size))
+
+
+def _padme(size: int) -> int:
+    """SPEC section 9: max(65536, Padmé(size))."""
+    if size <= 65536:
+        return 65536
+    e = size.bit_length() - 1
+    low = e - e.bit_length()
+    return -(-size // (1 << low)) * (1 << low)
+
+
+def _attachment_blob(key: bytes, size: int) -> tuple[bytes, Json]:
+    """Encrypt pattern(size) under ``key`` from the primitives, as SPEC section 9 says; return the blob and the
+    values the vector lists for it."""
+    chunk_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"Confide-attachment-v1").derive(key)
+    header = b"\x01" + (65536).to_bytes(4, "big")
+    ad = header + size.to_bytes(8, "big")
+    padded = _pattern(size) + bytes(_padme(size) - size)
+    pieces = [padded[i : i + 65536] for i in range(0, len(padded), 65536)]
+    blob, chunks = header, []
+    for i, piece in enumerate(pieces):
+        nonce = i.to_bytes(11, "big") + (b"\x01" if i == len(pieces) - 1 else b"\x00")
+        sealed = ChaCha20Poly1305(chunk_key).encrypt(nonce, piece, ad)
+        chunks.append(
+            {
+                "offset": len(blob),
+                "sealed_len": len(sealed),
+                "nonce": nonce.hex(),
+                "sealed_head": sealed[:32].hex(),
+                "tag": sealed[-16:].hex(),
+                "sealed_sha256": hashlib.sha256(sealed).hexdigest(),
+            }
+        )
+        blob += sealed
+    listed = {
+        "chunk_key": chunk_key.hex(),
+        "header": header.hex(),
+        "associated_data": ad.hex(),
+        "padded_size": len(padded),
+        "blob_size": len(blob),
+        "chunks": chunks,
+        "digest": hashlib.sha256(blob).hexdigest(),
+    }
+    return blob, listed
+
+
+def _edit_blob(blob: bytes, key: bytes, size: int, listed: Json, edits: list[Json]) -> bytes:
+    out = bytearray(blob)
+    aead = ChaCha20Poly1305(b(listed["chunk_key"]))
+    for e in edits:
+        if e["op"] == "truncate":
+            del out[e["length"] :]
+        elif e["op"] == "append":
+            out += b(e["data"])
+        elif e["op"] == "flip":
+            out[e["offset"]] ^= 0x01
+        elif e["op"] == "swap":
+            x, y, n = e["a"], e["b"], e["length"]
+            out[x : x + n], out[y : y + n] = out[y : y + n], out[x : x + n]
+        elif e["op"] == "copy":
+            n = e["length"]
+            out[e["target"] : e["target"] + n] = out[e["source"] : e["source"] + n]
+        else:
+            assert e["op"] == "reseal"
+            chunk = listed["chunks"][e["chunk"]]
+            at, n = chunk["offset"], chunk["sealed_len"]
+            ad = b(listed["associated_data"])
+            plain = bytearray(aead.decrypt(b(chunk["nonce"]), bytes(out[at : at + n]), ad))
+            if e["set_plaintext"] is not None:
+                plain[e["set_plaintext"]["offset"]] = e["set_plaintext"]["value"]
+            nonce = e["chunk"].to_bytes(11, "big") + (b"\x01" if e["final"] else b"\x00")
+            out[at : at + n] = aead.encrypt(nonce, bytes(plain), ad)
+    return bytes(out)
+
+
+def _open_attachment(key: bytes, size: int, digest: bytes, blob: bytes, step: int) -> bytes:
+    dec = AttachmentDecryptor(key, size, digest)
+    out = b"".join(dec.update(blob[i : i + step]) for i in range(0, len(blob), step))
+    return out + dec.finalize()
+
+
+def check_attachment(d: Json, folder: Path) -> None:
+    inp, exp = d["inputs"], d["expected"]
+    rng = SeededRng(b(d["seed"]))
+    assert [rng(32).hex(), rng(32).hex()] == inp["rng_outputs"] == [inp["small"]["key"], inp["multi"]["key"]]
+    blobs = {}
+    for which in ("small", "multi"):
+        key, size = b(inp[which]["key"]), inp[which]["size"]
+        blob, listed = _attachment_blob(key, size)
+        assert listed == exp[which], which
+        enc = AttachmentEncryptor(key, size)
+        assert enc.header() + enc.update(_pattern(size)) + enc.finalize() == blob
+        assert enc.digest == b(listed["digest"])
+        for step in (len(blob), 65557, 1000):  # whole, about a chunk at a time, small pieces
+            assert _open_attachment(key, size, b(listed["digest"]), blob, step) == _pattern(size)
+        blobs[which] = (key, size, blob, listed)
+    for row, size in zip(exp["padme"], inp["padme_sizes"], strict=True):
+        assert row["size"] == size
+        assert row["padded_size"] == _padme(size) == padded_size(size)
+        assert row["chunks"] == -(-row["padded_size"] // 65536)
+        assert row["blob_size"] == 5 + row["padded_size"] + 16 * row["chunks"] == expected_blob_size(size)
+    assert exp["result"] == "ok"
+    for case, want in zip(inp["cases"], exp["cases"], strict=True):
+        key, size, blob, listed = blobs[case["blob"]]
+        bad = _edit_blob(blob, key, size, listed, case["edits"])
+        assert want["error"] == "DecryptionError"
+        for step in (len(bad) or 1, 4096):
+            run(want, _open_attachment, key, case["size"], b(case["digest"]), bad, step)
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _crockford(data: bytes) -> str:
+    bits = "".join(f"{x:08b}" for x in data)
+    assert len(bits) % 5 == 0
+    return "".join(_CROCKFORD[int(bits[i : i + 5], 2)] for i in range(0, len(bits), 5))
+
+
+def check_recovery(d: Json, folder: Path) -> None:
+    from confide.keys.recovery import restore_recovery
+    from confide.keys.secret_keys import SecretKeys
+
+    inp, exp = d["inputs"], d["expected"]
+    rng = SeededRng(b(d["seed"]))
+    draws = [rng(n).hex() for n in (32, 32, 32, 32, 16, 32, 12, 16, 32, 12)]
+    assert draws == inp["rng_outputs"]
+    assert b"".join(b(x) for x in draws[:4]) == b(inp["payload"])[1:]
+    assert draws[4:7] == [inp["secret"], inp["salt"], inp["nonce"]]
+    secret, salt, nonce, payload = b(inp["secret"]), b(inp["salt"]), b(inp["nonce"]), b(inp["payload"])
+    SecretKeys.from_bytes(payload)
+    checksum = hashlib.sha256(b"Confide-recovery-code-checksum-v1" + secret).digest()[:4]
+    assert checksum == b(exp["checksum"])
+    text = _crockford(secret + checksum)
+    assert exp["code"] == "-".join(text[i : i + 4] for i in range(0, 32, 4))
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"Confide-recovery-backup-v1").derive(secret)
+    assert key == b(exp["key"])
+    header = b"CFRB\x01" + salt + nonce + len(payload).to_bytes(4, "big")
+    assert header == b(exp["header"])
+    assert header + ChaCha20Poly1305(key).encrypt(nonce, payload, header) == b(exp["backup"])
+    backup = b(exp["backup"])
+    for case, want in zip(inp["codes"], exp["codes"], strict=True):
+        opened = run(want, restore_recovery, backup, case["code"])
+        if want["result"] == "ok":
+            assert opened.to_bytes() == payload
+    for case, want in zip(inp["backups"], exp["backups"], strict=True):
+        blob = b(case["backup"]) if "backup" in case else b(case["backup_prefix"]) + bytes(case["zero_bytes"])
+        assert want["result"] == "error"
+        run(want, restore_recovery, blob, exp["code"])
+
+
+def check_qr_text(d: Json, folder: Path) -> None:
+    from confide.keys.qr import parse_qr_text, qr_text
+    from confide.keys.recovery import create_recovery, recovery_code_from_qr, recovery_qr_text
+    from confide.keys.secret_keys import SecretKeys
+
+    inp, exp = d["inputs"], d["expected"]
+    rng = SeededRng(b(d["seed"]))
+    draws = [rng(n).hex() for n in (64, 32, 32, 32, 32, 16, 32, 12)]
+    assert draws == inp["rng_outputs"]
+    payload = b(inp["payload"])
+    assert payload == b"\x01" + b(draws[0])
+    keys = SecretKeys.from_bytes(b"\x01" + b"".join(b(x) for x in draws[1:5]))
+    assert create_recovery(keys, rng=ScriptedRng([b(x) for x in draws[5:]]))[0] == inp["code"]
+    text = "CONFIDE-SN1:" + base64.b32encode(payload).decode("ascii").rstrip("=")
+    assert text == exp["qr_text"] == qr_text(payload)
+    assert exp["recovery_qr_text"] == "CONFIDE-RC1:" + inp["code"] == recovery_qr_text(inp["code"])
+    for case, want in zip(inp["scans"], exp["scans"], strict=True):
+        got = run(want, parse_qr_text, case["text"])
+        if want["result"] == "ok":
+            assert got == b(want["payload"])
+        else:
+            assert want["error"] == "QRPayloadError"
+    for case, want in zip(inp["recovery_scans"], exp["recovery_scans"], strict=True):
+        got = run(want, recovery_code_from_qr, case["text"])
+        if want["result"] == "ok":
+            assert got == want["code"] == inp["code"]
+        else:
+            assert want["error"] == "InvalidRecoveryCode"
+
+
+def check_ed25519(d: Json, folder: Path) -> None:
+    from confide.keys.identity import ed25519_public, verify_signature
+
+    inp, exp = d["inputs"], d["expected"]
+    assert SeededRng(b(d["seed"]))(32).hex() == inp["private_seed"] == inp["rng_outputs"][0]
+    private = Ed25519PrivateKey.from_private_bytes(b(inp["private_seed"]))
+    assert private.public_key().public_bytes_raw() == b(exp["public"])
+    order = 2**252 + 27742317777372353535851937790883648493
+    for case, want in zip(inp["cases"], exp["cases"], strict=True):
+        public, signature, message = b(case["public"]), b(case["signature"]), b(case["message"])
+        k = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little") % order
+        assert k % 8 == want["k_mod_8"]
+        run(want, verify_signature, ed25519_public(public), signature, message, "vector")
+        if want["result"] == "error":
+            assert want["error"] == "InvalidSignature"
+
+
 CHECKS: dict[str, Callable[[Json, Path], None]] = {
     "address": check_address,
     "identity_and_bundle": check_identity_and_bundle,
@@ -607,6 +819,10 @@ CHECKS: dict[str, Callable[[Json, Path], None]] = {
     "content": check_content,
     "keystore": check_keystore,
     "safety_number": check_safety_number,
+    "attachment": check_attachment,
+    "recovery": check_recovery,
+    "qr_text": check_qr_text,
+    "ed25519": check_ed25519,
 }
 
 

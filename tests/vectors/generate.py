@@ -18,7 +18,8 @@ from whichever ``pqxdh_first_message.json`` is in the output folder.
 
 The scenarios live in ``tests/vectors/gen/``, one module per section of ``protocol/SPEC.md``: ``identity`` (1),
 ``pqxdh`` (2), ``ratchet`` (3), ``padding`` (4), ``sealed`` (5), ``envelope`` (6), ``device_auth`` (7),
-``content`` (8), ``keystore`` (10.2) and ``safety`` (10.4); the DRBG is in ``gen/drbg.py`` and the file shape
+``content`` (8), ``attachment`` (9), ``keystore`` (10.2), ``recovery`` (10.3), ``safety`` (10.4), ``qr``
+(10.5) and ``ed25519`` (the signature verification rule of section 1); the DRBG is in ``gen/drbg.py`` and the file shape
 in ``gen/common.py``. This script lists the scenarios and writes the files.
 """
 
@@ -33,16 +34,20 @@ from pathlib import Path
 if not __package__:  # run as a script (``make vectors``) or loaded from its path: import from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.vectors.gen.attachment import attachment
 from tests.vectors.gen.common import Json
 from tests.vectors.gen.content import content
 from tests.vectors.gen.device_auth import device_auth
 from tests.vectors.gen.drbg import RecordingRng, SeededRng
+from tests.vectors.gen.ed25519 import ed25519
 from tests.vectors.gen.envelope import envelope
 from tests.vectors.gen.identity import address, bundle_forged_signature, identity_and_bundle
 from tests.vectors.gen.keystore import keystore
 from tests.vectors.gen.padding import padding
 from tests.vectors.gen.pqxdh import pqxdh_first_message, pqxdh_tampered
+from tests.vectors.gen.qr import qr_texts
 from tests.vectors.gen.ratchet import ratchet_conversation, ratchet_duplicate, ratchet_tampered
+from tests.vectors.gen.recovery import recovery
 from tests.vectors.gen.safety import safety_number
 from tests.vectors.gen.sealed import sealed_sender, sealed_wrong_recipient
 
@@ -70,6 +75,10 @@ SCENARIOS: dict[str, Callable[[], Json]] = {
     "content.json": content,
     "keystore.json": keystore,
     "safety_number.json": safety_number,
+    "attachment.json": attachment,
+    "recovery.json": recovery,
+    "qr_text.json": qr_texts,
+    "ed25519.json": ed25519,
 }
 """Reproducible scenarios, by file name."""
 OPTIONAL = frozenset({"content.json", "keystore.json", "safety_number.json"})
