@@ -5,13 +5,16 @@ the device certificate, verify the Ed25519 signature over method + raw path and 
 body hash, compare the body hash (``hmac.compare_digest``), and only then remember the nonce in the injected
 :class:`~confide.server.replay.ReplayCache`, so unauthenticated junk can never fill it. A proof stamped at or
 after its device's stored replay floor raises the floor (or joins the nonces at it) and its last-seen time in
-the store before the request is answered: a request captured before a restart is refused after it.
+the store before the request is answered: a request captured before a restart is refused after it. When the store
+cannot take that write (a full disk answers 503), a GET is answered all the same on the replay cache alone, so
+what the relay holds stays fetchable while nothing new can be stored; every other method gets the 503.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -21,10 +24,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from confide.protocol.auth import AuthProof
 from confide.protocol.errors import AuthError
 
-from .errors import RateLimited, Unauthorized
+from .errors import RateLimited, Unauthorized, Unavailable
 from .ratelimit import RateLimiter
 from .replay import ReplayCache
 from .storage import DeviceRecord, RelayStore
+
+_log = logging.getLogger(__name__)
 
 MAX_CACHED_DEVICE_KEYS = 10_000
 """Loaded device public keys kept in memory (about 1 MiB): saves parsing a key on every request."""
@@ -103,14 +108,26 @@ class Authenticator:
         return (await self.authenticate_with_proof(request, body))[0]
 
     async def authenticate_with_proof(self, request: web.Request, body: bytes | None) -> tuple[DeviceRecord, AuthProof]:
-        """Like :meth:`authenticate`, also returning the proof (to check a streamed body's hash later)."""
+        """Like :meth:`authenticate`, also returning the proof (to check a streamed body's hash later).
+
+        Raises:
+            Unavailable: the store could not record the proof (e.g. a full disk) and the request is not a GET.
+        """
         proof = self.parse(request)
         device = await self._store.device(proof.device_id)
         if device is None:
             raise Unauthorized("this device is not registered with the relay; register it first")
         await self.verify(request, proof, self._device_key(device), body, device.replay_floor, device.replay_nonces)
         if proof.timestamp >= device.replay_floor:  # an older stamp cannot raise the floor
-            await self._store.note_seen(device.device_id, proof.timestamp, proof.nonce, int(self._clock() * 1000))
+            try:
+                await self._store.note_seen(device.device_id, proof.timestamp, proof.nonce, int(self._clock() * 1000))
+            except Unavailable:
+                # A GET stores nothing: answered on the replay cache alone (it refuses this nonce until the
+                # process ends). Only a replay after a restart, inside the proof's time window, could pass,
+                # and it would read ciphertext the device may read anyway.
+                if request.method != "GET":
+                    raise
+                _log.warning("replay floor not stored (the database refused the write); a read answered")
         return device, proof
 
     def _device_key(self, device: DeviceRecord) -> Ed25519PublicKey:

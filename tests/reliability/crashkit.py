@@ -265,31 +265,26 @@ def small_filesystem(where: Path, size_mib: int) -> Iterator[Path]:
 
 
 def fill(path: Path, leave: int = 0) -> int:
-    """Write zeros to ``path`` until the file system refuses (``ENOSPC``), then give back ``leave`` bytes by
-    truncating; returns the file's final size."""
-    chunk = bytes(64 * 1024)
-    with path.open("wb") as fh:
-        while True:
-            try:
-                fh.write(chunk)
-                fh.flush()
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                break
-    # one byte at a time to the last page: tmpfs hands out whole pages, so keep trying smaller writes
-    with path.open("ab") as fh:
-        for _ in range(4096):
-            try:
-                fh.write(b"\0")
-                fh.flush()
-            except OSError:
-                break
-    size = path.stat().st_size
+    """Write zeros to ``path`` until the file system refuses (``ENOSPC``) even a single byte, then give back
+    ``leave`` bytes by truncating; returns the file's final size."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1024 * 1024, 4096, 1):  # big writes first, then down to the last byte of the last page
+            chunk = bytes(size)
+            while True:
+                try:
+                    os.write(fd, chunk)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+    finally:
+        os.close(fd)
     if leave:
-        size = max(0, size - leave)
-        os.truncate(path, size)
-    return size
+        end = max(0, end - leave)
+        os.truncate(path, end)
+    return end
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = CHILD_TIMEOUT_S) -> None:

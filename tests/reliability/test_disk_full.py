@@ -1,0 +1,208 @@
+"""A full disk under the relay's data directory and under a client's profile: clean refusals, nothing stored
+damaged, and everything works again once space returns.
+
+The disk is real: a tmpfs of a few MiB (:func:`~tests.reliability.crashkit.small_filesystem`) filled with a
+filler file until the kernel answers ``ENOSPC``. Mounting needs root; these tests are skipped, with the reason
+printed, only where the machine cannot mount a tmpfs (never in CI, which runs as root in a container that
+can). The relay runs as its own process (``python -m confide.server``) with its free-disk reserve set to 0,
+so the writes really reach the full disk instead of being refused earlier by the reserve check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from confide.protocol.envelope import Delivery
+from confide.server.diskgauge import DISK_READ_INTERVAL_S
+
+from ..server.conftest import Api, User, make_user
+from .crashkit import fill, mount_problem, small_filesystem
+
+FS_MIB = 8
+"""Size of the relay's file system: room for the database, its WAL and a few hundred KiB of envelopes, small
+enough to fill in a fraction of a second."""
+RELAY_START_S = 30.0
+"""Longest wait for the relay process to listen (imports and opening the database take about a second)."""
+ENVELOPE_BYTES = 4096
+"""Ciphertext size of each test envelope."""
+KEPT = 20
+"""Envelopes stored before the disk fills; each must come back intact."""
+REFUSED = {507: "insufficient_storage", 503: "unavailable"}
+"""The only answers a write may get on a full disk, with their JSON error codes."""
+
+_MOUNT_PROBLEM = mount_problem()
+needs_mount = pytest.mark.skipif(
+    _MOUNT_PROBLEM is not None, reason=f"a real full disk needs a small tmpfs: {_MOUNT_PROBLEM}"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class RelayProcess:
+    """``python -m confide.server`` on a data directory, started and stopped by the test."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        big = str(1 << 40)
+        argv = [sys.executable, "-m", "confide.server", "--port", str(self.port), "--data", str(self.data)]
+        argv += ["--disk-reserve-bytes", "0", "--registration-work", "0", "--mailbox-quota", "100000"]
+        argv += ["--rate", "0", "--bundle-rate", "0", "--device-rate", "0", "--recipient-rate", "0"]
+        argv += ["--token-rate", "0", "--token-bytes-per-day", big, "--address-bytes-per-day", big]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    async def ready(self) -> None:
+        deadline = asyncio.get_running_loop().time() + RELAY_START_S
+        async with aiohttp.ClientSession() as session:
+            while True:
+                assert self.proc is not None
+                assert self.proc.poll() is None, "the relay exited"
+                try:
+                    async with session.get(self.url + "/v1/accounts/challenge") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                assert asyncio.get_running_loop().time() < deadline, "the relay did not start"
+                await asyncio.sleep(0.1)
+
+    def stop(self) -> str:
+        """SIGTERM (a clean shutdown); returns what the relay wrote to stderr."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=RELAY_START_S)
+        self.proc = None
+        return err.decode(errors="replace")
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    with small_filesystem(tmp_path / "fs", FS_MIB) as fs:
+        yield fs
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, "")
+
+
+def _refusal(status: int, body: Any) -> bool:
+    """A clean refusal: 507 or 503 with the JSON body ``{"error": code, "message": text}``."""
+    return status in REFUSED and isinstance(body, dict) and body.get("error") == REFUSED[status] and "message" in body
+
+
+async def _pull_all(api: Api, user: User) -> dict[bytes, bytes]:
+    """Every envelope waiting for ``user`` (id → ciphertext), not acknowledged."""
+    status, body = await api.pull(user, limit=500)
+    assert status == 200, body
+    assert body["more"] is False
+    out: dict[bytes, bytes] = {}
+    for item in body["messages"]:
+        d = Delivery.from_bytes(base64.b64decode(item))
+        out[d.envelope_id] = d.ciphertext
+    return out
+
+
+@needs_mount
+@pytest.mark.parametrize("leave", [0, 256 * 1024], ids=["full", "nearly-full"])
+async def test_relay_on_a_full_disk(leave: int, small_fs: Path, api: Api) -> None:
+    """With the disk full to the last byte (the relay's own free-space check refuses first) or with 256 KiB left
+    (SQLite itself runs into ``ENOSPC`` while writing its log): sends, uploads and registrations get 507/503
+    with a JSON body (never 500); what was stored stays fetchable (a GET is answered even though its replay
+    floor cannot be stored) and intact; after the filler is deleted the relay accepts again; after a restart
+    the database passes ``PRAGMA integrity_check`` and holds everything it accepted."""
+    relay = RelayProcess(small_fs / "relay")
+    relay.start()
+    try:
+        await relay.ready()
+        api.base = relay.url
+        alice, bob = make_user(), make_user()
+        for user in (alice, bob):
+            status, body = await api.register(user)
+            assert status == 201, body
+        kept: dict[bytes, bytes] = {}
+        for _ in range(KEPT):
+            env = bob.envelope(os.urandom(ENVELOPE_BYTES))
+            status, body = await api.send(env)
+            assert status == 201, body
+            kept[env.envelope_id] = env.ciphertext
+        filler = small_fs / "filler"
+        fill(filler, leave)
+
+        answers: list[tuple[int, Any]] = []
+        accepted: dict[bytes, bytes] = {}
+        for _ in range(200):  # far more than could fit in what the filler left
+            env = bob.envelope(os.urandom(ENVELOPE_BYTES))
+            status, body = await api.send(env)
+            answers.append((status, body))
+            if status == 201:
+                accepted[env.envelope_id] = env.ciphertext
+        assert [a for a in answers if a[0] != 201 and not _refusal(*a)] == []
+        assert any(_refusal(*a) for a in answers), "the disk is full: some send must have been refused"
+        upload = os.urandom(256 * 1024)
+        status, body = await api.call(
+            "POST", "/v1/blobs?lifetime=600", device=alice.device, body=upload, content_type="application/octet-stream"
+        )
+        assert _refusal(status, body), (status, body)
+        late = make_user()
+        status, body = await api.register(late)
+        assert _refusal(status, body), (status, body)
+
+        assert await _pull_all(api, bob) == kept | accepted  # still fetchable, byte for byte
+
+        filler.unlink()  # space returns; the relay reads the free space again after DISK_READ_INTERVAL_S
+        await asyncio.sleep(DISK_READ_INTERVAL_S * 2)
+        env = bob.envelope(os.urandom(ENVELOPE_BYTES))
+        status, body = await api.send(env)
+        assert status == 201, body
+        accepted[env.envelope_id] = env.ciphertext
+        status, body = await api.call(
+            "POST", "/v1/blobs?lifetime=600", device=alice.device, body=upload, content_type="application/octet-stream"
+        )
+        assert status == 201, body
+        blob_id = body["blob_id"]
+        status, body = await api.register(late)
+        assert status == 201, body
+        log = relay.stop()
+        assert "Traceback" not in log  # no crash
+        assert "handler failed" not in log  # no 500: only refusals
+        print(f"sends on the full disk: {Counter(a[0] for a in answers)}")
+    finally:
+        if relay.proc is not None:
+            relay.stop()
+
+    db = small_fs / "relay" / "relay.db"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    relay.start()
+    try:
+        await relay.ready()
+        assert await _pull_all(api, bob) == kept | accepted
+        status, body = await api.call("GET", f"/v1/blobs/{blob_id}")
+        assert (status, body) == (200, upload)
+    finally:
+        relay.stop()
