@@ -22,7 +22,8 @@ import pytest
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -295,6 +296,24 @@ def check_pqxdh_first_message(d: Json, folder: Path) -> None:
     assert header.ephemeral == b(exp["ephemeral_public"])
     assert header.signed_prekey_id == exp["signed_prekey_id"]
     lookup = _Lookup(inp["responder"])
+    # the intermediate values, from the primitives and the private records' raw bytes
+    mid = exp["intermediate"]
+    responder_private = b(inp["responder"]["identity_private"])
+    spk = X25519PrivateKey.from_private_bytes(b(inp["responder"]["signed_prekey_record"])[4:36])
+    opk = X25519PrivateKey.from_private_bytes(b(inp["responder"]["one_time_prekey_record"])[4:36])
+    ik_b = X25519PrivateKey.from_private_bytes(responder_private[32:64])
+    ik_a = X25519PublicKey.from_public_bytes(header.initiator.to_bytes()[32:64])
+    ek_a = X25519PublicKey.from_public_bytes(header.ephemeral)
+    dhs = [spk.exchange(ik_a), ik_b.exchange(ek_a), spk.exchange(ek_a), opk.exchange(ek_a)]
+    assert [x.hex() for x in dhs] == [mid["dh1"], mid["dh2"], mid["dh3"], mid["dh4"]]
+    kem_seed = b(inp["responder"]["kem_prekey_record"])[5 : 5 + 64]  # id u32 || last_resort u8 || seed(64) ...
+    ss = MLKEM768PrivateKey.from_seed_bytes(kem_seed).decapsulate(header.kem_ciphertext)
+    assert ss == b(mid["kem_shared_secret"])
+    ikm = b"\xff" * 32 + b"".join(dhs) + ss
+    sk = HKDF(hashes.SHA256(), 32, salt=bytes(32), info=b"Confide_PQXDH_X25519_SHA-256_ML-KEM-768_v1").derive(ikm)
+    assert sk == b(mid["sk"])
+    init = HKDF(hashes.SHA256(), 96, salt=None, info=b"Confide-ratchet-init-v1").derive(sk)
+    assert init == b(exp["root_key"]) + b(exp["header_key_a"]) + b(exp["next_header_key_b"])
     agreement = respond(local, header, lookup.signed, lookup.one_time, lookup.kem)
     assert agreement.root_key == b(exp["root_key"])
     assert agreement.header_key_a == b(exp["header_key_a"])

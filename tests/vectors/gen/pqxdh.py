@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from confide.keys.device import DeviceKeyPair
 from confide.keys.identity import IdentityKeyPair
 from confide.keys.prekeys import KemPreKeyRecord, OneTimePreKeyRecord, PreKeyBundle, SignedPreKeyRecord
 from confide.protocol.errors import DecryptionError
-from confide.protocol.pqxdh import respond
+from confide.protocol.pqxdh import PreKeyHeader, respond
 from confide.protocol.session import accept_session, initiate_session, parse_inner
 
 from .common import FLIP_MASK, NOW, Json, expect_error, flip, h, seed_of, vector
@@ -52,6 +56,29 @@ def _pqxdh_inputs(responder: Responder, initiator: IdentityKeyPair, initiator_de
     }
 
 
+def intermediates(responder: Responder, header: PreKeyHeader) -> Json:
+    """SPEC section 2's values on the responder side, from the primitives: each DH output, the ML-KEM shared
+    secret and SK (for an implementer to find where it goes wrong)."""
+    ek = X25519PublicKey.from_public_bytes(header.ephemeral)
+    dh1 = responder.signed.private.exchange(header.initiator.agreement_key)
+    dh2 = responder.identity.agreement_private.exchange(ek)
+    dh3 = responder.signed.private.exchange(ek)
+    dh4 = responder.one_time[0].private.exchange(ek)
+    ss = responder.kem_one_time.private.decapsulate(header.kem_ciphertext)
+    ikm = b"\xff" * 32 + dh1 + dh2 + dh3 + dh4 + ss
+    sk = HKDF(hashes.SHA256(), 32, salt=bytes(32), info=b"Confide_PQXDH_X25519_SHA-256_ML-KEM-768_v1").derive(ikm)
+    init = HKDF(hashes.SHA256(), 96, salt=None, info=b"Confide-ratchet-init-v1").derive(sk)
+    return {
+        "dh1": h(dh1),
+        "dh2": h(dh2),
+        "dh3": h(dh3),
+        "dh4": h(dh4),
+        "kem_shared_secret": h(ss),
+        "sk": h(sk),
+        "ratchet_init": h(init),
+    }
+
+
 def pqxdh_first_message() -> Json:
     """Not reproducible: the KEM ciphertext comes from OpenSSL's RNG."""
     responder, initiator, initiator_device, session_seed = _pqxdh_parties()
@@ -63,6 +90,8 @@ def pqxdh_first_message() -> Json:
     assert kind == 2
     assert header is not None
     agreement = respond(responder.identity, header, responder.signed, responder.one_time[0], responder.kem_one_time)
+    steps = intermediates(responder, header)
+    assert steps.pop("ratchet_init") == h(agreement.root_key + agreement.header_key_a + agreement.next_header_key_b)
     inputs = _pqxdh_inputs(responder, initiator, initiator_device)
     inputs["initiator"]["session_rng_seed"] = h(session_seed)
     inputs["initiator"]["session_rng_outputs"] = rng.take()
@@ -77,7 +106,12 @@ def pqxdh_first_message() -> Json:
         "and next_header_key_b; then init the responder ratchet (ratchet key = the signed prekey) and decrypt "
         "the ratchet message with AD = associated_data || prekey header, unpad, and get 'plaintext'. The used "
         "one-time prekey ids are returned for deletion. session_rng_outputs lists the initiator's draws "
-        "(ephemeral key, ratchet key, header nonce) for reference only.",
+        "(ephemeral key, ratchet key, header nonce) for reference only. For debugging, 'intermediate' gives "
+        "each X25519 output (DH1 = X25519(SPK_B, IK_A), DH2 = X25519(IK_B, EK_A), DH3 = X25519(SPK_B, EK_A), "
+        "DH4 = X25519(OPK_B, EK_A)), the ML-KEM-768 shared secret (decapsulated with the KEM prekey's seed "
+        "d || z) and SK = HKDF(salt=0^32, ikm=0xFF^32 || DH1 || DH2 || DH3 || DH4 || SS, "
+        "info='Confide_PQXDH_X25519_SHA-256_ML-KEM-768_v1', L=32); root_key || header_key_a || "
+        "next_header_key_b = HKDF(salt=none, ikm=SK, info='Confide-ratchet-init-v1', L=96).",
         seed_of("pqxdh_first_message"),
         inputs,
         {
@@ -87,6 +121,7 @@ def pqxdh_first_message() -> Json:
             "used_one_time_prekey_id": header.one_time_prekey_id,
             "used_kem_prekey_id": header.kem_prekey_id,
             "ephemeral_public": h(header.ephemeral),
+            "intermediate": steps,
             "associated_data": h(agreement.associated_data),
             "root_key": h(agreement.root_key),
             "header_key_a": h(agreement.header_key_a),
@@ -129,6 +164,8 @@ def pqxdh_tampered(first: Json) -> Json:
     places = [
         ("initiator ephemeral key", 1 + 1 + 128 + 5),
         ("signed prekey id (names a prekey the responder does not have)", 1 + 1 + 128 + 32 + 3),
+        ("one-time prekey id (names one the responder does not hold: already used)", 1 + 1 + 128 + 32 + 4 + 1 + 3),
+        ("KEM prekey id (names a KEM prekey the responder does not have)", 1 + 1 + 128 + 32 + 4 + 1 + 4 + 3),
         ("last byte of the KEM ciphertext (implicit rejection gives another shared secret)", header_len),
         ("encrypted ratchet header", 1 + header_len + 20),
         ("ratchet message body (Poly1305 tag, last byte)", len(inner) - 1),
