@@ -30,7 +30,7 @@ def _ub(text: Any) -> bytes | None:
 def _loads(data: bytes) -> dict[str, Any]:
     try:
         obj = json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays or objects nested too deep
         raise StorageError("a stored record is damaged") from exc
     if not isinstance(obj, dict):
         raise StorageError("a stored record is damaged")
@@ -116,6 +116,7 @@ class ContactRecord:
 
     @classmethod
     def from_json(cls, contact_id: str, data: bytes) -> ContactRecord:
+        """Parse the JSON form. Raises :class:`StorageError` when it is not a contact record."""
         o = _loads(data)
         try:
             return cls(
@@ -133,7 +134,7 @@ class ContactRecord:
                 _ub(o["pending_token"]),
                 bool(o.get("request", False)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400
             raise StorageError("a stored contact is damaged") from exc
 
 
@@ -175,6 +176,7 @@ class MessageRecord:
 
     @classmethod
     def from_json(cls, contact_id: str, expires_at_ms: int | None, data: bytes) -> MessageRecord:
+        """Parse the JSON form. Raises :class:`StorageError` when it is not a message record."""
         o = _loads(data)
         try:
             att = o.get("attachment")
@@ -193,5 +195,5 @@ class MessageRecord:
                 bool(o.get("unverified_identity", False)),
                 str(o.get("failure", "")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400
             raise StorageError("a stored message is damaged") from exc
