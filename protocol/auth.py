@@ -19,8 +19,8 @@ within the window, so a captured request cannot be replayed. No passwords, no be
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,6 +43,18 @@ H_NONCE = "X-Confide-Nonce"
 H_CONTENT = "X-Confide-Content-SHA256"
 H_SIGNATURE = "X-Confide-Signature"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+MAX_TIMESTAMP_DIGITS = 12
+"""Unix seconds fit in 11 digits until the year 5138; 12 bounds what the relay parses."""
+_HEADER_FORMS = {
+    H_DEVICE: re.compile(f"[0-9a-f]{{{2 * DEVICE_ID_LEN}}}", re.ASCII),
+    H_TIMESTAMP: re.compile(f"0|[1-9][0-9]{{0,{MAX_TIMESTAMP_DIGITS - 1}}}", re.ASCII),
+    H_NONCE: re.compile(f"[0-9a-f]{{{2 * NONCE_LEN}}}", re.ASCII),
+    H_CONTENT: re.compile("[0-9a-f]{64}", re.ASCII),
+    H_SIGNATURE: re.compile("[A-Za-z0-9_-]{86}", re.ASCII),
+}
+"""The one accepted spelling of each header (protocol/SPEC.md section 7): lowercase hex of the exact length,
+decimal without a leading zero, unpadded base64url of 64 bytes. Exactly what :func:`sign_request` writes, so
+two relays accept exactly the same requests and a proof has one textual form."""
 
 
 def _canonical(method: str, path: str, timestamp: int, nonce_hex: str, content_sha256: str) -> bytes:
@@ -78,23 +90,30 @@ class AuthProof:
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> AuthProof:
-        """Parse the headers. Raises :class:`AuthError` when one is missing or malformed."""
+        """Parse the headers, each in its one canonical spelling (:data:`_HEADER_FORMS`).
+
+        Raises:
+            AuthError: a header is missing or not in its canonical form (upper-case hex, a leading zero, base64
+                padding or set spare bits, non-ASCII digits, wrong length).
+        """
         try:
-            device_id = bytes.fromhex(headers[H_DEVICE])
-            ts_text = headers[H_TIMESTAMP]
-            nonce = bytes.fromhex(headers[H_NONCE])
-            content = headers[H_CONTENT].lower()
-            sig_text = headers[H_SIGNATURE]
-            sig = base64.urlsafe_b64decode(sig_text + "=" * (-len(sig_text) % 4))
-        except (KeyError, ValueError, binascii.Error) as exc:
-            raise AuthError("missing or malformed authentication headers") from exc
-        if not ts_text.isdigit() or len(ts_text) > 12:
-            raise AuthError("malformed timestamp")
-        if len(device_id) != DEVICE_ID_LEN or len(nonce) != NONCE_LEN or len(sig) != 64:
-            raise AuthError("malformed authentication headers")
-        if len(content) != 64 or any(c not in "0123456789abcdef" for c in content):
-            raise AuthError("malformed content hash")
-        return cls(device_id, int(ts_text), nonce, content, sig)
+            texts = {name: headers[name] for name in _HEADER_FORMS}
+        except KeyError as exc:
+            raise AuthError("missing authentication headers") from exc
+        for name, form in _HEADER_FORMS.items():
+            if not isinstance(texts[name], str) or form.fullmatch(texts[name]) is None:
+                raise AuthError(f"malformed {name} header")
+        sig_text = texts[H_SIGNATURE]
+        sig = base64.urlsafe_b64decode(sig_text + "==")
+        if base64.urlsafe_b64encode(sig).rstrip(b"=").decode() != sig_text:  # spare bits set: not canonical
+            raise AuthError(f"malformed {H_SIGNATURE} header")
+        return cls(
+            bytes.fromhex(texts[H_DEVICE]),
+            int(texts[H_TIMESTAMP]),
+            bytes.fromhex(texts[H_NONCE]),
+            texts[H_CONTENT],
+            sig,
+        )
 
     def check_time(self, now: int, window: int = REPLAY_WINDOW_S) -> None:
         """Raise :class:`AuthError` if the proof is outside the replay window."""
