@@ -114,6 +114,16 @@ class OutboxEntry:
     queued_at_ms: int | None
 
 
+def _storage_error(exc: sqlite3.Error, failed: str, consequence: str) -> StorageError:
+    """The :class:`StorageError` for ``exc``: a full disk says so and what to do (nothing is damaged; free some
+    space), rather than suggesting the store is broken."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StorageError(
+            f"{failed}: the disk holding the profile is full; {consequence}. Free some space, then try again"
+        )
+    return StorageError(f"{failed} ({exc}); {consequence}")
+
+
 ROW_ID_BYTES = 16
 """Random bytes of a contact or outbox row id: 128 bits never collide and say nothing about the row."""
 
@@ -140,6 +150,8 @@ class Store:
             truncate_wal(self._db, self._wal)
             migrate(self._db)
         except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise _storage_error(exc, "the local store cannot be opened", "nothing was changed") from exc
             raise StorageError(f"the local store cannot be opened ({exc}); restore the profile") from exc
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(OSError):
@@ -240,7 +252,7 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"the local store could not be written ({exc}); nothing was changed") from exc
+                raise _storage_error(exc, "the local store could not be written", "nothing was changed") from exc
             raise
         self._depth = 0
         try:
@@ -248,7 +260,7 @@ class Store:
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-            raise StorageError(f"the local store could not be written ({exc}); nothing was changed") from exc
+            raise _storage_error(exc, "the local store could not be written", "nothing was changed") from exc
         self._scrub_after_delete()
 
     def _new_id(self) -> str:

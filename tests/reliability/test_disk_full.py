@@ -26,12 +26,17 @@ from typing import Any
 import aiohttp
 import pytest
 
+from confide.client import Client, Event, MessageReceived, MessageStatus, StorageError, messaging
+from confide.client.cli import EXIT_PROFILE
+from confide.keys.keystore import TEST_KDF
 from confide.protocol.envelope import Delivery
+from confide.server import RelayConfig, start_relay
 from confide.server.diskgauge import DISK_READ_INTERVAL_S
 
 from ..server.conftest import Api, User, make_user
 from .crashkit import fill, mount_problem, small_filesystem
 
+PASSPHRASE = "correct horse battery staple"
 FS_MIB = 8
 """Size of the relay's file system: room for the database, its WAL and a few hundred KiB of envelopes, small
 enough to fill in a fraction of a second."""
@@ -206,3 +211,93 @@ async def test_relay_on_a_full_disk(leave: int, small_fs: Path, api: Api) -> Non
         assert (status, body) == (200, upload)
     finally:
         relay.stop()
+
+
+@pytest.fixture
+async def relay_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A relay on the ordinary disk, in this process (only the client's disk fills in the client test)."""
+    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
+    async with start_relay(config) as url:
+        yield url
+
+
+async def _cli(profile: Path, *argv: str, stdin: bytes = b"") -> tuple[int, str]:
+    """``confide ARGV --profile PROFILE`` in its own process; returns (exit code, stderr)."""
+    env = dict(os.environ, CONFIDE_PASSPHRASE=PASSPHRASE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "confide.client.cli",
+        *argv,
+        "--profile",
+        str(profile),
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(stdin), RELAY_START_S)
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()
+
+
+@needs_mount
+async def test_client_profile_on_a_full_disk(
+    small_fs: Path, tmp_path: Path, relay_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice's profile lives on a disk that fills up. Sending and receiving raise :class:`StorageError` and keep
+    nothing (the relay keeps her mail: nothing is acknowledged); the CLI says so in one line with the exit code
+    of its table; once space returns the waiting messages arrive exactly once, sending works, and her store
+    passes ``PRAGMA integrity_check``."""
+    monkeypatch.setattr(messaging, "RECEIPT_DELAY_MIN_S", 0.0)
+    monkeypatch.setattr(messaging, "RECEIPT_DELAY_MAX_S", 0.0)
+    a = await Client.create(small_fs / "alice", PASSPHRASE, relay_url, "alice", "client", kdf=TEST_KDF)
+    b = await Client.create(tmp_path / "bob", PASSPHRASE, relay_url, "bob", "therapist", kdf=TEST_KDF)
+    try:
+        a.add_contact("b", b.invite_code())
+        b.add_contact("a", a.invite_code())
+        await a.send_text("b", "hello")
+        assert _texts(await b.sync()) == ["hello"]
+        await b.send_text("a", "m1")
+        await b.send_text("a", "m2")
+        before = _thread(a)
+        filler = small_fs / "filler"
+        fill(filler)
+
+        with pytest.raises(StorageError, match="the disk holding the profile is full"):
+            await a.send_text("b", "s1")
+        with pytest.raises(StorageError, match="the disk holding the profile is full"):
+            await a.sync()
+        assert _thread(a) == before
+        assert a.queued() == []
+        code, err = await _cli(small_fs / "alice", "sync")
+        assert code == EXIT_PROFILE
+        assert len(err.splitlines()) == 1
+        assert "Traceback" not in err
+        assert "the disk holding the profile is full" in err
+        assert "restore" not in err  # nothing is damaged: the profile must not be thrown away
+        print(f"confide sync on a full disk: exit {code}: {err.strip()}")
+        code, err = await _cli(small_fs / "alice", "send", "b", "-", stdin=b"s2")
+        assert code == EXIT_PROFILE
+        assert len(err.splitlines()) == 1
+        assert "the disk holding the profile is full" in err
+
+        filler.unlink()  # space returns
+        assert _texts(await a.sync()) == ["m1", "m2"]
+        assert _texts(await a.sync()) == []
+        assert (await a.send_text("b", "s3")).status == MessageStatus.SENT
+        assert _texts(await b.sync()) == ["s3"]
+        assert _thread(a) == [*before, ("in", "m1"), ("in", "m2"), ("out", "s3")]
+    finally:
+        await a.close()
+        await b.close()
+    with sqlite3.connect(small_fs / "alice" / "store.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def _texts(events: list[Event]) -> list[str]:
+    return [e.message.text for e in events if isinstance(e, MessageReceived)]
+
+
+def _thread(c: Client) -> list[tuple[str, str]]:
+    return [(str(m.direction), m.text) for m in c.history("b")]
