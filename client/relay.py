@@ -243,11 +243,19 @@ class RelayClient:
         return out
 
     async def prekey_counts(self) -> dict[str, int]:
-        """``GET /v1/prekeys``: this device's remaining one-time prekeys and current signed key ids."""
+        """``GET /v1/prekeys``: this device's remaining one-time prekeys and current signed key ids.
+
+        Raises:
+            RelayError: ``malformed`` when a count is negative (a refill sized from it would be unbounded).
+            RelayUnreachable.
+        """
         obj = await self._request("GET", "/v1/prekeys", auth=True)
         if not isinstance(obj, dict):
             raise RelayError(200, "malformed", "the relay sent malformed prekey counts")
-        return {k: int(v) for k, v in obj.items() if isinstance(v, int)}
+        counts = {k: v for k, v in obj.items() if isinstance(v, int) and not isinstance(v, bool)}
+        if any(v < 0 for v in counts.values()):  # "100 - (-N)" new keys would be N more than any batch
+            raise RelayError(200, "malformed", "the relay sent a negative prekey count")
+        return counts
 
     async def upload_prekeys(
         self,

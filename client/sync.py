@@ -150,27 +150,34 @@ class Sync:
 
     async def pull(self) -> int:
         """Fetch every waiting envelope, process it, acknowledge what was processed, then run follow-ups;
-        returns how many envelopes were processed.
+        returns how many envelopes were processed. Stops at a page that brings nothing new, whatever the
+        relay says of ``more`` (so a relay cannot hold it in a loop).
 
         Raises:
             RelayUnreachable, RelayError; StorageError after acknowledging what was stored before the fault.
         """
         total = 0
+        handled: set[bytes] = set()
         while True:
             batch, more = await self._relay.fetch()
             acks: list[bytes] = []
+            progress = False
             try:
                 for raw in batch:
                     self._check_profile()
                     envelope_id = self._inbox.handle(raw)
                     if envelope_id is not None:
                         acks.append(envelope_id)
+                        progress |= envelope_id not in handled
+                        handled.add(envelope_id)
             finally:
                 if acks:
                     await self._relay.ack(acks)
             total += len(batch)
             await self.after_batch()
-            if not more or not batch:
+            # A page that brought no envelope not already handled in this pull ends it: an honest relay deleted
+            # what was acknowledged, so only a broken or hostile one says "more" and serves the same again.
+            if not more or not progress:
                 return total
 
     async def after_batch(self) -> None:

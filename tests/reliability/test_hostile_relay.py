@@ -11,6 +11,8 @@ event loop unhandled (the ``loop_errors`` fixture).
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,14 @@ from confide.client import (
     Client,
     Event,
     MessageReceived,
+    MessageUndecryptable,
+    PrekeysLow,
+    RelayError,
+    SessionReset,
     messaging,
 )
+from confide.keys.prekeys import KEM_ONE_TIME_BATCH, ONE_TIME_PREKEY_BATCH
+from confide.protocol.errors import RemoteProtocolError
 from confide.server import RelayConfig, start_relay
 
 from .hostile import (
@@ -255,3 +263,128 @@ async def test_truncated_delivery(
     assert sorted(got) == (["m0", "m1", "m2"] if shown else ["m0", "m2"])
     assert (await alice.send_text("bob", "next")).status == "sent"
     assert texts(await bob.sync()) == ["next"]
+
+
+# -- prekey bundles ----------------------------------------------------------------------------------------------
+def _swap_device_id(bob: bytes, mallory: bytes) -> bytes:
+    """Bob's bundle, labelled with Mallory's device id."""
+    answer, other = json.loads(bob), json.loads(mallory)
+    answer["devices"][0]["device_id"] = other["devices"][0]["device_id"]
+    return json.dumps(answer).encode()
+
+
+def _add_device(bob: bytes, mallory: bytes) -> bytes:
+    """Bob's bundle, plus Mallory's device as a second device of Bob's."""
+    answer, other = json.loads(bob), json.loads(mallory)
+    answer["devices"].append(other["devices"][0])
+    return json.dumps(answer).encode()
+
+
+def _mallory(bob: bytes, mallory: bytes) -> bytes:
+    """Mallory's whole answer under Bob's address."""
+    return mallory
+
+
+@pytest.mark.parametrize("substitute", [_mallory, _swap_device_id, _add_device])
+async def test_substituted_bundle_is_refused_and_no_session_starts(
+    hostile: tuple[HostileRelay, str], make_client: MakeClient, substitute: Callable[[bytes, bytes], bytes]
+) -> None:
+    relay = hostile[0]
+    alice, bob = await pair(make_client, relay)
+    mallory = await make_client("mallory")
+    alice.add_contact("mallory", mallory.invite_code())
+    await alice.start_thread("mallory")  # the relay records Mallory's bundle answer
+    (mallory_answer,) = relay.bundles[mallory.address]
+    relay.bundle_answer = lambda _address, answer: substitute(answer, mallory_answer)
+    with pytest.raises(RemoteProtocolError):
+        await alice.send_text("bob", "for bob only")
+    with pytest.raises(RemoteProtocolError):
+        await alice.start_thread("bob")
+    assert thread(alice, "bob") == []
+    assert alice.queued() == []
+    assert alice.contact("bob").fingerprint is None  # nothing pinned: the substitute left no trace
+    assert texts(await mallory.sync()) == []
+    relay.bundle_answer = None
+    assert (await alice.send_text("bob", "for bob only")).status == "sent"
+    assert texts(await bob.sync()) == ["for bob only"]
+    assert texts(await mallory.sync()) == []
+    assert relay.faults == {"bundle": 2}
+
+
+async def test_stale_bundle_costs_one_round_trip_and_no_message(
+    hostile: tuple[HostileRelay, str], make_client: MakeClient
+) -> None:
+    """The relay hands Carol the bundle it already gave Alice (its one-time prekeys are used up). Bob cannot
+    decrypt Carol's first message, says so, resets the session; Carol resends; Bob sees it exactly once."""
+    relay = hostile[0]
+    alice, bob = await pair(make_client, relay)
+    carol = await make_client("carol")
+    carol.add_contact("bob", bob.invite_code())
+    bob.add_contact("carol", carol.invite_code())
+    await bob.start_thread("carol")  # Bob has pinned Carol's identity (a reset needs it)
+    await send(alice, 1)
+    assert texts(await bob.sync()) == ["m0"]
+    (stale,) = relay.bundles[bob.address]
+    relay.bundle_answer = lambda _address, _answer: stale
+    sent = await carol.send_text("bob", "hello from carol")
+    assert sent.status == "sent"
+    relay.bundle_answer = None
+    assert await bob.sync() == [MessageUndecryptable("carol"), SessionReset("carol", False, 1)]
+    assert await carol.sync() == [SessionReset("bob", True, 1, (sent.message_id,))]
+    assert texts(await bob.sync()) == ["hello from carol"]
+    assert await bob.sync() == []
+    assert thread(bob, "carol") == ["hello from carol"]
+    assert relay.faults == {"bundle": 1}
+
+
+# -- lies about counts and pages ------------------------------------------------------------------------------
+async def test_prekey_count_of_zero_refills_one_batch_per_check(
+    hostile: tuple[HostileRelay, str], make_client: MakeClient
+) -> None:
+    relay = hostile[0]
+    _alice, bob = await pair(make_client, relay)
+    relay.prekey_counts = {"one_time": 0, "kem_one_time": 0, "signed_prekey_id": 1, "kem_last_resort_id": 1}
+    before = relay.requests["PUT /v1/prekeys"]
+    for _ in range(3):
+        assert await bob.maintain_prekeys() == PrekeysLow(0, 0, ONE_TIME_PREKEY_BATCH + KEM_ONE_TIME_BATCH)
+    assert relay.requests["PUT /v1/prekeys"] - before == 3
+
+
+async def test_prekey_count_huge_uploads_nothing(hostile: tuple[HostileRelay, str], make_client: MakeClient) -> None:
+    relay = hostile[0]
+    _alice, bob = await pair(make_client, relay)
+    relay.prekey_counts = {"one_time": 10**30, "kem_one_time": 10**30, "signed_prekey_id": 1, "kem_last_resort_id": 1}
+    before = relay.requests["PUT /v1/prekeys"]
+    assert await bob.maintain_prekeys() is None
+    assert relay.requests["PUT /v1/prekeys"] == before
+
+
+@pytest.mark.parametrize("count", [-1, -5_000, -(10**12)])
+async def test_negative_prekey_count_is_refused(
+    hostile: tuple[HostileRelay, str], make_client: MakeClient, count: int
+) -> None:
+    """A relay claiming a negative stock must not make the client generate ``batch - count`` keys."""
+    relay = hostile[0]
+    _alice, bob = await pair(make_client, relay)
+    relay.prekey_counts = {"one_time": count, "kem_one_time": 0, "signed_prekey_id": 1, "kem_last_resort_id": 1}
+    before = relay.requests["PUT /v1/prekeys"]
+    started = time.monotonic()
+    with pytest.raises(RelayError) as caught:
+        await bob.maintain_prekeys()
+    assert (caught.value.status, caught.value.code) == (200, "malformed")
+    assert time.monotonic() - started < 5.0
+    assert relay.requests["PUT /v1/prekeys"] == before
+
+
+async def test_endless_more_does_not_hold_sync(hostile: tuple[HostileRelay, str], make_client: MakeClient) -> None:
+    """The relay says ``more`` on every page and serves the last page again and again: sync() still returns,
+    after one page that brought nothing new, and shows each message once."""
+    relay = hostile[0]
+    alice, bob = await pair(make_client, relay)
+    relay.lie_more = relay.repeat_pages = True
+    sent = await send(alice, 3)
+    before = relay.requests["GET /v1/messages"]
+    assert texts(await asyncio.wait_for(bob.sync(), 20)) == sent
+    assert relay.requests["GET /v1/messages"] - before == 2
+    assert texts(await asyncio.wait_for(bob.sync(), 20)) == []
+    assert thread(bob, "alice") == sent
