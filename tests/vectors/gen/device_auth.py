@@ -45,6 +45,10 @@ def device_auth() -> Json:
         ("timestamp 301 s ahead of the relay clock", headers, method, path, NOW - 301),
         ("nonce header missing", missing, method, path, NOW),
         ("nonce of 15 bytes", short_nonce, method, path, NOW),
+        *(
+            (f"non-canonical header: {w}", _respell(headers, k, v), method, path, NOW)
+            for w, k, v in _respellings(headers)
+        ),
     ]
 
     def check(hdrs: Json, m: str, p: str, now: int) -> None:
@@ -52,13 +56,18 @@ def device_auth() -> Json:
         proof.check_time(now)
         proof.verify(pub, m, p)
 
+    for _w, k, v in _respellings(headers):  # the signed content is unchanged: only the spelling is refused
+        assert _respell(headers, k, v) != headers
     return vector(
         "device_auth",
         "Device authentication: each request is signed with the device's Ed25519 key (deterministic) over "
         "canonical = 'Confide-auth-v1\\n' METHOD '\\n' PATH?QUERY '\\n' TIMESTAMP '\\n' NONCE_HEX '\\n' "
         "SHA256_HEX(body); the headers carry the device id, timestamp, nonce, body hash and the base64url "
         "signature without padding. Each 'failures' case (headers, method, path as verified, relay clock) "
-        "must be refused with AuthError; the replay window is 300 s either way.",
+        "must be refused with AuthError; the replay window is 300 s either way. Each header has one accepted "
+        "spelling (lowercase hex of the exact length, decimal without a leading zero in ASCII digits, unpadded "
+        "canonical base64url): the 'non-canonical header' cases respell a valid proof (same values, same "
+        "signature) and must be refused too.",
         seed,
         {
             "identity_private": h(identity.private_bytes()),
@@ -78,3 +87,42 @@ def device_auth() -> Json:
             "failures": [{"why": w, **expect_error(AuthError, check, hd, m, p, t)} for w, hd, m, p, t in failures],
         },
     )
+
+
+def _respell(headers: Json, name: str, value: str) -> Json:
+    return dict(headers, **{name: value})
+
+
+def _respellings(headers: Json) -> list[tuple[str, str, str]]:
+    """Other spellings of the same values: each must be refused (SPEC section 7, canonical header forms)."""
+    sig = headers["X-Confide-Signature"]
+    spare = sig[:-1] + _B64URL[_B64URL.index(sig[-1]) ^ 1]  # the last character's 4 spare bits must be zero
+    assert spare != sig
+    ts = headers["X-Confide-Timestamp"]
+    return [
+        ("device id in upper-case hex", "X-Confide-Device", headers["X-Confide-Device"].upper()),
+        ("nonce in upper-case hex", "X-Confide-Nonce", headers["X-Confide-Nonce"].upper()),
+        ("content hash in upper-case hex", "X-Confide-Content-SHA256", headers["X-Confide-Content-SHA256"].upper()),
+        (
+            "a space inside the device id hex",
+            "X-Confide-Device",
+            headers["X-Confide-Device"][:2] + " " + headers["X-Confide-Device"][2:],
+        ),
+        ("timestamp with a leading zero", "X-Confide-Timestamp", "0" + ts),
+        ("timestamp with a leading '+'", "X-Confide-Timestamp", "+" + ts),
+        ("timestamp in Arabic-Indic digits", "X-Confide-Timestamp", ts.translate(_ARABIC_INDIC)),
+        ("signature with '==' padding", "X-Confide-Signature", sig + "=="),
+        ("signature in standard base64 ('+/' for '-_')", "X-Confide-Signature", _standard(sig)),
+        ("signature with a spare bit set in its last character", "X-Confide-Signature", spare),
+        ("signature with a space appended", "X-Confide-Signature", sig + " "),
+    ]
+
+
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_ARABIC_INDIC = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+
+
+def _standard(sig: str) -> str:
+    """``sig`` in the standard base64 alphabet; if it holds neither '-' nor '_', with a '+' forced in."""
+    out = sig.replace("-", "+").replace("_", "/")
+    return out if out != sig else "+" + sig[1:]
