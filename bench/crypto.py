@@ -19,6 +19,12 @@ Usage::
     .venv/bin/python bench/crypto.py            # full run, Markdown table
     .venv/bin/python bench/crypto.py --quick    # under 30 seconds
     .venv/bin/python bench/crypto.py --json     # one JSON object on stdout
+    .venv/bin/python bench/crypto.py --peers    # also time vodozemac, python-olm, doubleratchet alike
+
+With ``--peers``, the peer libraries of :mod:`peers` (vodozemac, python-olm, the pure-Python
+``doubleratchet``; the ``.[peers]`` extra) run the same ping-pong and one-way conversations with a message of the
+same size, interleaved in the same rounds, and the report gives our messages/s divided by theirs. A peer whose
+library is missing is skipped with a line saying so.
 
 Randomness comes from ``os.urandom`` (the production edge); no network, no files.
 """
@@ -48,6 +54,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from harness import Block, add_common_flags, bench_parser, calibrate, median, print_json, time_block
+from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
+from peers import PEERS, missing, peer_message
 
 from confide.keys.device import DeviceKeyPair
 from confide.keys.errors import ConfideError
@@ -72,10 +80,6 @@ FULL_BLOCK_NS = 20_000_000
 """Target duration of one timed block in a full run (20 ms): long enough to average scheduler noise."""
 SETUP_MIN_CALLS = 3
 """Fewest session set-ups per timed block: a set-up costs milliseconds, so blocks hold few of them."""
-
-PEER_RATIO = {"doubleratchet (PyPI, pure Python)": (3_600, 8_100), "vodozemac (Rust)": (10_300, 54_000)}
-"""Reference peers, messages/s (ping-pong, one-way), measured on this machine class and quoted in the issue;
-not re-measured by this script."""
 
 _SHA256 = hashes.SHA256()
 _AD_LEN = len(b"Confide-AD-v1") + 128 + 128
@@ -176,6 +180,17 @@ def _make_exchange() -> Callable[[], object]:
     return lambda: private.exchange(peer)
 
 
+def _make_sodium_base() -> Callable[[], object]:
+    private = os.urandom(32)
+    return lambda: crypto_scalarmult_base(private)
+
+
+def _make_sodium_mult() -> Callable[[], object]:
+    private, _, raw = _x25519_pair()
+    scalar = private.private_bytes_raw()
+    return lambda: crypto_scalarmult(scalar, raw)
+
+
 def _make_hmac() -> Callable[[], object]:
     key = os.urandom(32)
     return lambda: hmac.digest(key, b"\x01", "sha256")
@@ -248,6 +263,18 @@ PRIMITIVES: dict[str, Primitive] = {
         ),
         Primitive(
             "x25519_exchange", "X25519PrivateKey.exchange", "X25519 exchange with a loaded public key", _make_exchange
+        ),
+        Primitive(
+            "x25519_base_sodium",
+            "Lib.crypto_scalarmult_base",
+            "libsodium crypto_scalarmult_base: a fresh key's public half (sealed sender's ephemeral)",
+            _make_sodium_base,
+        ),
+        Primitive(
+            "x25519_mult_sodium",
+            "Lib.crypto_scalarmult",
+            "libsodium crypto_scalarmult from raw key bytes (sealed sender's ephemeral agreement)",
+            _make_sodium_mult,
         ),
         Primitive(
             "hkdf_96",
@@ -368,19 +395,20 @@ ONEWAY_OPS = _ops(_SEND, _RECEIVE_CHAIN)
 
 _SEAL = {
     "rng_32": 1,
-    "x25519_keygen": 1,
-    "x25519_public_raw": 1,
-    "x25519_exchange": 2,
+    "x25519_base_sodium": 1,
+    "x25519_mult_sodium": 1,
     "hkdf_64": 1,
     "hkdf_32": 1,
     "aead_init": 2,
     "aead_seal_cert": 1,
     "aead_seal_inner": 1,
 }
-"""sealed.seal: ephemeral key, DH(e, IK_B), static keys, certificate AEAD, DH(IK_A, IK_B), message key, AEAD."""
+"""sealed.seal: ephemeral key (libsodium), DH(e, IK_B) (libsodium, from raw bytes), static keys, certificate
+AEAD, message key, AEAD. DH(IK_A, IK_B) is remembered per pair of identities (protocol/static_agreement.py): it
+is computed on a pair's first message only, so a conversation's steady state performs none."""
 _UNSEAL = {
     "x25519_load_public": 1,
-    "x25519_exchange": 2,
+    "x25519_exchange": 1,
     "hkdf_64": 1,
     "hkdf_32": 1,
     "aead_init": 2,
@@ -388,8 +416,9 @@ _UNSEAL = {
     "aead_open_inner": 1,
     "sha256": 1,
 }
-"""sealed.unseal + open_sealed: load e, DH, static keys, certificate AEAD, certificate parse (a cache hit for a
-known sender: no signature check), DH(IK_B, IK_A), message key, AEAD, and the sender's device id (SHA-256)."""
+"""sealed.unseal + open_sealed: load e, DH (OpenSSL: the identity's private key stays in its key object),
+static keys, certificate AEAD, certificate parse (a cache hit for a known sender: no signature check),
+DH(IK_B, IK_A) (remembered: none), message key, AEAD, and the sender's device id (SHA-256)."""
 SEALED_LAYER_OPS = _ops(_SEAL, _UNSEAL)
 """What the sealed-sender layer adds to one message."""
 SEALED_PINGPONG_OPS = _ops(PINGPONG_OPS, SEALED_LAYER_OPS)
@@ -731,8 +760,42 @@ def verify_ops(world: World) -> dict[str, Any]:
     return {"status": "mismatch" if mismatches else "exact", "known_waste": KNOWN_WASTE, "mismatches": mismatches}
 
 
-def measure(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
-    """Run the whole benchmark; returns the JSON-ready result."""
+def _peer_blocks(target: int, progress: Callable[[str], None]) -> tuple[dict[str, tuple[Block, int]], dict[str, str]]:
+    """The peers' timed blocks (``peer:<key>:<pingpong|oneway>``) and, by key, why a peer was skipped."""
+    message, blocks, skipped = peer_message(MESSAGE_LEN), {}, {}
+    for peer in PEERS:
+        reason = missing(peer)
+        if reason is not None:
+            progress(f"skipping {peer.label}: {reason}")
+            skipped[peer.key] = reason
+            continue
+        for kind, make in (("pingpong", peer.pingpong), ("oneway", peer.oneway)):
+            block = make(message)
+            blocks[f"peer:{peer.key}:{kind}"] = (block, calibrate(block, target))
+    return blocks, skipped
+
+
+def _peer_fields(med: dict[str, float], ours: dict[str, Any], skipped: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for peer in PEERS:
+        if peer.key in skipped:
+            out[peer.key] = {"label": peer.label, "skipped": skipped[peer.key]}
+            continue
+        rate = {kind: 1e9 / med[f"peer:{peer.key}:{kind}"] for kind in ("pingpong", "oneway")}
+        out[peer.key] = {
+            "label": peer.label,
+            "pingpong_msgs_per_s": round(rate["pingpong"]),
+            "oneway_msgs_per_s": round(rate["oneway"]),
+            "ours_over_peer": {
+                key: round(ours[f"{key}_msgs_per_s"] / rate[key.removeprefix("sealed_")], 2)
+                for key in ("pingpong", "oneway", "sealed_pingpong", "sealed_oneway")
+            },
+        }
+    return out
+
+
+def measure(quick: bool, progress: Callable[[str], None], peers: bool = False) -> dict[str, Any]:
+    """Run the whole benchmark (with the peer libraries if ``peers``); returns the JSON-ready result."""
     rounds, target = (QUICK_ROUNDS, QUICK_BLOCK_NS) if quick else (FULL_ROUNDS, FULL_BLOCK_NS)
     world = World()
     progress("checking operation counts against the code")
@@ -747,6 +810,10 @@ def measure(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
     for step in STEPS:
         block = step.make(world)
         timed[step.key] = (block, calibrate(block, target, step.minimum))
+    skipped: dict[str, str] = {}
+    if peers:
+        peer_blocks, skipped = _peer_blocks(target, progress)
+        timed.update(peer_blocks)
 
     samples: dict[str, list[float]] = {name: [] for name in timed}
     for i in range(rounds):
@@ -766,7 +833,9 @@ def measure(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
     out["primitives_us"] = {name: round(v, 3) for name, v in prim_us.items()}
     out["loop_overhead_ns"] = round(loop_ns, 1)
     out["ops_check"] = ops_check
-    out["peers_msgs_per_s"] = {name: {"pingpong": pp, "oneway": ow} for name, (pp, ow) in PEER_RATIO.items()}
+    out["sealed_over_unsealed_pingpong"] = round(out["pingpong_us"] / out["sealed_pingpong_us"], 3)
+    if peers:
+        out["peers"] = _peer_fields(med, out, skipped)
     out["machine"] = machine_facts()
     return out
 
@@ -844,7 +913,42 @@ def markdown(result: dict[str, Any], command: str) -> str:
             f"| {step.label} | {result[k + '_us']:.1f} µs | {result[k + '_floor_us']:.1f} µs "
             f"| {result[k + '_ratio']:.2f} | {result[k + '_msgs_per_s']:,} |"
         )
-    lines += ["", f"Operation counts checked against the code: {_check_text(result['ops_check'])}"]
+    p = result["primitives_us"]
+    lines += [
+        "",
+        f"Sealed ping-pong runs at {result['sealed_over_unsealed_pingpong']:.2f} \N{MULTIPLICATION SIGN} the "
+        "unsealed Session ping-pong's rate. X25519 in this run: a fresh key's public half "
+        f"{p['x25519_base_sodium']:.1f} µs (libsodium) vs {p['x25519_keygen'] + p['x25519_public_raw']:.1f} µs "
+        f"(OpenSSL); an agreement from raw key bytes {p['x25519_mult_sodium']:.1f} µs (libsodium) vs "
+        f"{p['x25519_load_public'] + p['x25519_exchange']:.1f} µs (OpenSSL, load + exchange).",
+        "",
+        f"Operation counts checked against the code: {_check_text(result['ops_check'])}",
+    ]
+    if "peers" in result:
+        lines += ["", peers_markdown(result)]
+    return "\n".join(lines)
+
+
+def peers_markdown(result: dict[str, Any]) -> str:
+    """The peer libraries beside ours, measured in the same rounds: messages/s and our rate divided by theirs."""
+    lines = [
+        f"Peers in the same process and rounds, {MESSAGE_LEN}-byte message; ours: Session ping-pong "
+        f"{result['pingpong_msgs_per_s']:,}/s, one-way {result['oneway_msgs_per_s']:,}/s; sealed "
+        f"{result['sealed_pingpong_msgs_per_s']:,}/s and {result['sealed_oneway_msgs_per_s']:,}/s.",
+        "",
+        "| peer | ping-pong msgs/s | one-way msgs/s | ours ÷ peer, ping-pong (Session / sealed) "
+        "| ours ÷ peer, one-way (Session / sealed) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for peer in result["peers"].values():
+        if "skipped" in peer:
+            lines.append(f"| {peer['label']} | skipped: {peer['skipped']} | | | |")
+            continue
+        r = peer["ours_over_peer"]
+        lines.append(
+            f"| {peer['label']} | {peer['pingpong_msgs_per_s']:,} | {peer['oneway_msgs_per_s']:,} "
+            f"| {r['pingpong']:.2f} / {r['sealed_pingpong']:.2f} | {r['oneway']:.2f} / {r['sealed_oneway']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -877,13 +981,20 @@ def main(argv: list[str] | None = None) -> int:
         parser, quick_help="fewer, shorter rounds: under 30 seconds", json_help="print one JSON object on stdout"
     )
     parser.add_argument("--ops", action="store_true", help="also print the per-path primitive counts table")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also time vodozemac, python-olm and doubleratchet in the same rounds (the .[peers] extra)",
+    )
     args = parser.parse_args(argv)
 
     def progress(text: str) -> None:
         print(f"[bench] {text}", file=sys.stderr, flush=True)
 
-    result = measure(args.quick, progress)
-    command = ".venv/bin/python bench/crypto.py" + (" --quick" if args.quick else "")
+    result = measure(args.quick, progress, peers=args.peers)
+    command = (
+        ".venv/bin/python bench/crypto.py" + (" --quick" if args.quick else "") + (" --peers" if args.peers else "")
+    )
     if args.json:
         print_json(result, indent=2)
     else:

@@ -38,6 +38,7 @@ from confide.keys.qr import QR_TEXT_PREFIX
 from confide.keys.recovery import RECOVERY_QR_PREFIX, create_recovery, recovery_code_from_qr, restore_recovery
 from confide.keys.safety import SafetyNumber
 from confide.keys.secret_keys import SecretKeys
+from confide.protocol.static_agreement import forget_static_agreements
 
 from .account import Account, check_server_url, server_url_of, write_new_settings
 from .attachment_files import write_private
@@ -426,6 +427,7 @@ class Client:
             else:
                 self._store.close()
         finally:
+            forget_static_agreements(self._keys.identity.public)  # sealed sender's, in memory: not kept past us
             self._lock.release()
             self._closed_done.set()
 

@@ -224,12 +224,21 @@ class KemPreKeyRecord:
 
     __slots__ = ("created_at", "key_id", "last_resort", "private", "public", "seed")
 
-    def __init__(self, key_id: int, seed: bytes, last_resort: bool, signature: bytes, created_at: int) -> None:
+    def __init__(
+        self,
+        key_id: int,
+        seed: bytes,
+        last_resort: bool,
+        signature: bytes,
+        created_at: int,
+        private: MLKEM768PrivateKey | None = None,
+    ) -> None:
+        """``private``: the key already derived from ``seed`` (by :meth:`generate`), so it is derived once."""
         self.key_id = key_id
         self.seed = seed
         self.last_resort = last_resort
         self.created_at = created_at
-        self.private = MLKEM768PrivateKey.from_seed_bytes(seed)
+        self.private = MLKEM768PrivateKey.from_seed_bytes(seed) if private is None else private
         pub = self.private.public_key()
         self.public = KemPreKeyPublic(key_id, last_resort, pub.public_bytes_raw(), signature, pub)
 
@@ -237,10 +246,12 @@ class KemPreKeyRecord:
     def generate(
         cls, identity: IdentityKeyPair, key_id: int, rng: RNG, now: int, *, last_resort: bool
     ) -> KemPreKeyRecord:
+        """A new KEM prekey from ``rng``'s 64-byte seed, signed by ``identity``; the key is derived once."""
         seed = rng(KEM_SEED_LEN)
-        pub = MLKEM768PrivateKey.from_seed_bytes(seed).public_key().public_bytes_raw()
+        private = MLKEM768PrivateKey.from_seed_bytes(seed)
         flags = KEM_FLAG_LAST_RESORT if last_resort else 0
-        return cls(key_id, seed, last_resort, identity.sign(_kem_message(key_id, flags, pub)), now)
+        signature = identity.sign(_kem_message(key_id, flags, private.public_key().public_bytes_raw()))
+        return cls(key_id, seed, last_resort, signature, now, private)
 
     def to_bytes(self) -> bytes:
         return (
