@@ -452,6 +452,10 @@ def check_sealed_wrong_recipient(d: Json, folder: Path) -> None:
 # -- padding, envelopes, auth ----------------------------------------------------------------------------
 
 
+def _padded(case: Json) -> bytes:
+    return b(case["padded"]) if "padded" in case else b(case["padded_prefix"]) + bytes(case["zero_bytes"])
+
+
 def check_padding(d: Json, folder: Path) -> None:
     inp, exp = d["inputs"], d["expected"]
     assert [s["length"] for s in exp["sizes"]] == inp["lengths"]
@@ -468,7 +472,12 @@ def check_padding(d: Json, folder: Path) -> None:
     assert unpad(b(exp["padded"])) == example
     for case, want in zip(inp["bad_unpad"], exp["bad_unpad"], strict=True):
         assert want["error"] == "DecryptionError"
-        run(want, unpad, b(case["padded"]))
+        run(want, unpad, _padded(case))
+    for case, want in zip(inp["good_unpad"], exp["good_unpad"], strict=True):
+        padded = _padded(case)
+        assert 256 <= len(padded) <= 65536
+        assert len(padded) & (len(padded) - 1) == 0
+        assert run(want, unpad, padded) == b(want["plaintext"])
 
 
 def _envelope(e: Json) -> Envelope:
