@@ -364,6 +364,8 @@ class RatchetState:
             raise RemoteProtocolError("too many skipped keys in ratchet state")
         for _ in range(n_skipped):
             hk, n, mk = r.raw(32), r.u32(), r.raw(32)
+            if (hk, n) in s.skipped:  # one key per (header key, counter): a repeat would re-encode shorter
+                raise RemoteProtocolError("a skipped key appears twice in ratchet state")
             s.skipped[(hk, n)] = mk
         return s
 

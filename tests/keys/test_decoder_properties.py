@@ -1,0 +1,64 @@
+"""Malformed input against every key-floor decoder: public identities, device certificates, prekeys and
+bundles, private prekey records, secret keys, key stores, recovery backups and codes, addresses, QR texts.
+
+Each decoder either parses what it is given (and what it parses re-encodes as promised: the same bytes for a
+binary format, a fixed point for a text form that ignores case and spacing), or raises the typed error its
+docstring names; authenticated formats open only their valid encodings and leave their state exactly as it
+was when they refuse. The registry and the property live in ``tests/decoders.py``;
+``bench/fuzz_decoders.py`` runs the same checks for longer.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ..decoders import (
+    KEYS,
+    KEYS_TEXT,
+    arbitrary_bytes,
+    arbitrary_text,
+    documents_its_errors,
+    mutated_bytes,
+    mutated_texts,
+    parses_exactly,
+    prove,
+)
+
+EXAMPLES = 150
+"""Inputs per property and decoder in ``make test``: with its two sibling files (protocol, keys, client) this
+file stays inside the 60 s the decoder properties may take; ``bench/fuzz_decoders.py`` runs for longer."""
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_valid_encodings_parse_and_re_encode_exactly(name: str) -> None:
+    parses_exactly(KEYS[name])
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_arbitrary_bytes_raise_only_the_documented_errors(name: str) -> None:
+    prove(KEYS[name], arbitrary_bytes(KEYS[name]), EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_mutated_encodings_raise_the_documented_errors_or_re_encode(name: str) -> None:
+    prove(KEYS[name], mutated_bytes(KEYS[name]), EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(KEYS_TEXT))
+def test_valid_texts_parse_and_re_encode(name: str) -> None:
+    parses_exactly(KEYS_TEXT[name])
+
+
+@pytest.mark.parametrize("name", sorted(KEYS_TEXT))
+def test_arbitrary_text_raises_only_the_documented_errors(name: str) -> None:
+    prove(KEYS_TEXT[name], arbitrary_text(KEYS_TEXT[name]), EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(KEYS_TEXT))
+def test_mutated_text_raises_the_documented_errors_or_re_encodes(name: str) -> None:
+    prove(KEYS_TEXT[name], mutated_texts(KEYS_TEXT[name]), EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(KEYS) + sorted(KEYS_TEXT))
+def test_each_decoder_documents_what_it_raises(name: str) -> None:
+    documents_its_errors(KEYS[name] if name in KEYS else KEYS_TEXT[name])
