@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from confide.keys.address import Address
 from confide.keys.device import DeviceKeyPair
 from confide.keys.errors import ConfideError
-from confide.keys.identity import IdentityKeyPair
+from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
 from confide.keys.prekeys import KemPreKeyRecord, OneTimePreKeyRecord, PreKeyBundle, SignedPreKeyRecord
 from confide.protocol.attachment import AttachmentDecryptor, AttachmentEncryptor, expected_blob_size, padded_size
 from confide.protocol.auth import AuthProof, sign_request
@@ -443,10 +443,39 @@ def check_sealed_wrong_recipient(d: Json, folder: Path) -> None:
     sealed = seal(sender, cert, openers["recipient"].public, draws["inner"], ScriptedRng([draws["ephemeral_private"]]))
     assert sealed == b(inp["sealed"])
     assert unseal(openers["recipient"], sealed)[1] == draws["inner"]
+    assert _seal_from_primitives(cert.to_bytes(), openers["recipient"].public, draws) == sealed
     assert (exp["result"], exp["error"]) == ("error", "DecryptionError")
     for case, want in zip(inp["cases"], exp["cases"], strict=True):
         assert want["error"] == "DecryptionError"
         run(want, unseal, openers[case["opener"]], b(case["sealed"]))
+    # the bad-certificate cases, sealed again from the primitives around the forged certificate
+    forged_cases = inp["cases"][-len(inp["forgeries"]) :]
+    for forgery, case in zip(inp["forgeries"], forged_cases, strict=True):
+        assert case["why"].endswith(forgery["why"])
+        forged = bytearray(cert.to_bytes())
+        if forgery["edit"] == "flip":
+            forged[forgery["offset"]] ^= 0x01
+        elif forgery["edit"] == "append":
+            forged.append(0)
+        else:
+            assert forgery["edit"] == "truncate"
+            del forged[-forgery["offset"] :]
+        resealed = _seal_from_primitives(bytes(forged), openers["recipient"].public, draws)
+        assert resealed == b(case["sealed"])
+
+
+def _seal_from_primitives(certificate: bytes, recipient: IdentityPublicKey, draws: dict[str, bytes]) -> bytes:
+    """SPEC section 5, step by step, for any certificate bytes."""
+    e = X25519PrivateKey.from_private_bytes(draws["ephemeral_private"])
+    e_pub = e.public_key().public_bytes_raw()
+    ik_b = X25519PublicKey.from_public_bytes(recipient.to_bytes()[32:64])
+    info = b"Confide-sealed-static-v1" + recipient.to_bytes()[32:64] + e_pub
+    keys = HKDF(hashes.SHA256(), 64, salt=bytes(32), info=info).derive(e.exchange(ik_b))
+    static_ct = ChaCha20Poly1305(keys[32:]).encrypt(bytes(12), certificate, e_pub)
+    s2 = X25519PrivateKey.from_private_bytes(draws["sender_identity_private"][32:]).exchange(ik_b)
+    k_msg = HKDF(hashes.SHA256(), 32, salt=keys[:32], info=b"Confide-sealed-message-v1" + static_ct).derive(s2)
+    message_ct = ChaCha20Poly1305(k_msg).encrypt(bytes(12), draws["inner"], e_pub)
+    return b"\x01" + e_pub + len(static_ct).to_bytes(2, "big") + static_ct + message_ct
 
 
 # -- padding, envelopes, auth ----------------------------------------------------------------------------
@@ -609,7 +638,6 @@ def check_keystore(d: Json, folder: Path) -> None:
 
 
 def check_safety_number(d: Json, folder: Path) -> None:
-    from confide.keys.identity import IdentityPublicKey
     from confide.keys.safety import compute_safety_number
 
     inp, exp = d["inputs"], d["expected"]
