@@ -75,6 +75,22 @@ def content() -> Json:
     add("delete", {"target_id": h(target)}, c.Delete(target), 1_700_000_400_000, 0)
     tabbed = "Homework:\n\t1. sleep diary\n\t2. walk"
     add("text", {"text": tabbed}, c.Text(tabbed), 1_700_000_500_000, 0)
+    joined = "\U0001f469\u200d\u2695\ufe0f notes \u00e9t\u00e9.txt"  # a ZWJ sequence: format characters, not controls
+    add(
+        "attachment",
+        {
+            "blob_id": "b-1",
+            "key": h(key),
+            "digest": h(digest),
+            "size": 0,
+            "name": joined,
+            "mime": "",
+            "caption": "",
+        },
+        c.AttachmentPointer("b-1", key, digest, 0, joined, "", ""),
+        1_700_000_550_000,
+        0,
+    )
     add("reset", {"failed": 3}, c.ResetRequest(3), 1_700_000_600_000, 0)
     encoded = [v.to_bytes() for _j, v in values]
     for data, (_j, v) in zip(encoded, values, strict=True):
@@ -100,6 +116,7 @@ def content() -> Json:
         ("text holds CR (a C0 control)", text_bytes[:hdr] + b"\x00\x00\x00\x06ok\rDr."),
         ("reset request naming no failed message", encoded[-1][:hdr] + b"\x00\x00"),
         ("reset request truncated", encoded[-1][: hdr + 1]),
+        *((f"file name {why}", _with_name(encoded[2], hdr, name)) for why, name in _BAD_NAMES),
     ]
     return vector(
         "content",
@@ -107,7 +124,9 @@ def content() -> Json:
         "to the bytes at the same index of expected.encoded and parses back to an equal value. Each "
         "'malformed' input must be refused with RemoteProtocolError: among them texts holding a C0 control "
         "other than tab and newline (the text value holding tab and newline is accepted), and a reset request "
-        "(type 6, SPEC §8) naming zero failed messages.",
+        "(type 6, SPEC §8) naming zero failed messages, and attachment pointers whose file name holds a "
+        "character of Unicode category Cc (C0, DEL, C1), a bidirectional control, a path separator, or is "
+        "'.' or '..' (a name with a zero-width joiner sequence is accepted).",
         seed,
         {"values": [j for j, _v in values], "malformed": [{"why": w, "data": h(d)} for w, d in malformed]},
         {
@@ -118,3 +137,28 @@ def content() -> Json:
             ],
         },
     )
+
+
+_BAD_NAMES = [
+    ("holding NUL", "a\x00.txt"),
+    ("holding ESC", "a\x1b[2K.txt"),
+    ("holding DEL (U+007F)", "a\x7f.txt"),
+    ("holding NEL (U+0085, a C1 control)", "a\x85.txt"),
+    ("holding CSI (U+009B, a C1 control)", "a\x9b2K.txt"),
+    ("holding RIGHT-TO-LEFT OVERRIDE (U+202E)", "photo\u202egpj.exe"),
+    ("holding ARABIC LETTER MARK (U+061C)", "a\u061c.txt"),
+    ("holding FIRST STRONG ISOLATE (U+2068)", "a\u2068.txt"),
+    ("holding '/'", "../etc/passwd"),
+    ("holding a backslash", "a\\b.txt"),
+    ("'.'", "."),
+    ("'..'", ".."),
+]
+"""File names a receiver must refuse (SPEC section 8: no Cc character, bidi control, separator, '.' or '..')."""
+
+
+def _with_name(attachment: bytes, hdr: int, name: str) -> bytes:
+    """The encoded attachment content with its file name replaced (lengths adjusted)."""
+    at = hdr + 2 + int.from_bytes(attachment[hdr : hdr + 2], "big") + 32 + 32 + 8
+    old_len = int.from_bytes(attachment[at : at + 2], "big")
+    raw = name.encode()
+    return attachment[:at] + len(raw).to_bytes(2, "big") + raw + attachment[at + 2 + old_len :]
