@@ -58,6 +58,11 @@ def keystore() -> Json:
         "or the listed error. The Argon2 costs here are deliberately cheap test costs.",
         seed,
         {
+            "draw_order": [
+                "SecretKeys.generate: rng(32) identity Ed25519 seed, rng(32) identity X25519 private, "
+                "rng(32) device Ed25519 seed, rng(32) store key (payload = 0x01 || the four)",
+                "seal_keys: rng(16) salt, then rng(12) nonce",
+            ],
             "payload": h(payload),
             "passphrase": passphrase,
             "passphrase_nfkc_utf8": h(equivalent.encode()),
