@@ -23,9 +23,11 @@ from .store import Store
 
 _log = logging.getLogger(__name__)
 
-TRANSIENT_RELAY_STATUSES = frozenset({429, 503})
-"""Relay refusals that pass (rate limit, full mailbox, relay busy): the envelope stays queued and is retried on
-the next flush, like an unreachable relay. Any other refusal is final for that envelope."""
+TRANSIENT_RELAY_STATUSES = frozenset({429, 503, 507})
+"""Relay refusals that pass (rate limit, full mailbox, relay busy, relay out of storage or disk): the envelope
+stays queued and is retried on the next flush, like an unreachable relay. A relay whose disk filled up takes
+messages again once space returns, so a 507 must not turn a message into ``failed`` for good. Any other
+refusal is final for that envelope."""
 
 
 class Outbox:
@@ -72,8 +74,9 @@ class Outbox:
     async def flush(self) -> list[RelayError]:
         """Post queued envelopes in order; returns the relay's refusals.
 
-        A transient refusal (429 rate limit or full mailbox, 503) stops the flush and keeps that envelope and the
-        rest queued; any other refusal drops the envelope and marks its message ``failed``.
+        A transient refusal (:data:`TRANSIENT_RELAY_STATUSES`: 429 rate limit or full mailbox, 503 busy, 507 out of
+        storage) stops the flush and keeps that envelope and the rest queued; any other refusal drops the envelope
+        and marks its message ``failed``.
 
         Raises:
             RelayUnreachable: the relay is down; what is left stays queued.

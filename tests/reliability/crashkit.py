@@ -265,9 +265,9 @@ def small_filesystem(where: Path, size_mib: int) -> Iterator[Path]:
 
 
 def fill(path: Path, leave: int = 0) -> int:
-    """Write zeros to ``path`` until the file system refuses (``ENOSPC``) even a single byte, then give back
-    ``leave`` bytes by truncating; returns the file's final size."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Append zeros to ``path`` until the file system refuses (``ENOSPC``) even a single byte, then give back
+    ``leave`` bytes by truncating; returns the file's final size. Call it again to take up space freed since."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         for size in (1024 * 1024, 4096, 1):  # big writes first, then down to the last byte of the last page
             chunk = bytes(size)

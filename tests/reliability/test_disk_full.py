@@ -46,6 +46,9 @@ ENVELOPE_BYTES = 4096
 """Ciphertext size of each test envelope."""
 KEPT = 20
 """Envelopes stored before the disk fills; each must come back intact."""
+SETTLE_S = 0.5
+"""Wait after a first fill for the relay's WAL scrub (coalesced to 100 ms after a deletion) to free what it
+frees, so that a second fill leaves the disk truly full."""
 REFUSED = {507: "insufficient_storage", 503: "unavailable"}
 """The only answers a write may get on a full disk, with their JSON error codes."""
 
@@ -301,3 +304,43 @@ def _texts(events: list[Event]) -> list[str]:
 
 def _thread(c: Client) -> list[tuple[str, str]]:
     return [(str(m.direction), m.text) for m in c.history("b")]
+
+
+@needs_mount
+async def test_client_keeps_what_a_full_relay_refuses(
+    small_fs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay's disk is full: a message sent meanwhile answers 507 and stays queued (``pending``), not
+    ``failed``; once space returns, the next sync posts it and the peer gets it exactly once."""
+    monkeypatch.setattr(messaging, "RECEIPT_DELAY_MIN_S", 0.0)
+    monkeypatch.setattr(messaging, "RECEIPT_DELAY_MAX_S", 0.0)
+    relay = RelayProcess(small_fs / "relay")
+    relay.start()
+    try:
+        await relay.ready()
+        a = await Client.create(tmp_path / "alice", PASSPHRASE, relay.url, "alice", "client", kdf=TEST_KDF)
+        b = await Client.create(tmp_path / "bob", PASSPHRASE, relay.url, "bob", "therapist", kdf=TEST_KDF)
+        try:
+            a.add_contact("b", b.invite_code())
+            b.add_contact("a", a.invite_code())
+            await a.send_text("b", "hello")
+            assert _texts(await b.sync()) == ["hello"]
+            filler = small_fs / "filler"
+            fill(filler)
+            await asyncio.sleep(SETTLE_S)  # the relay's WAL scrub after Bob's ack frees a little: take that too
+            fill(filler)
+            await asyncio.sleep(DISK_READ_INTERVAL_S * 2)  # the relay has seen the full disk: it answers 507
+            sent = await a.send_text("b", "while full")
+            assert sent.status == MessageStatus.PENDING
+            assert [q.message_id for q in a.queued()] == [sent.message_id]
+            filler.unlink()
+            await asyncio.sleep(DISK_READ_INTERVAL_S * 2)
+            await a.sync()
+            assert a.queued() == []
+            assert _texts(await b.sync()) == ["while full"]
+            assert _texts(await b.sync()) == []
+        finally:
+            await a.close()
+            await b.close()
+    finally:
+        relay.stop()
