@@ -46,7 +46,7 @@ from tests.vectors.gen.keystore import keystore
 from tests.vectors.gen.padding import padding
 from tests.vectors.gen.pqxdh import pqxdh_first_message, pqxdh_tampered
 from tests.vectors.gen.qr import qr_texts
-from tests.vectors.gen.ratchet import ratchet_conversation, ratchet_duplicate, ratchet_tampered
+from tests.vectors.gen.ratchet import ratchet_conversation, ratchet_duplicate, ratchet_limits, ratchet_tampered
 from tests.vectors.gen.recovery import recovery
 from tests.vectors.gen.safety import safety_number
 from tests.vectors.gen.sealed import sealed_sender, sealed_wrong_recipient
@@ -67,6 +67,7 @@ SCENARIOS: dict[str, Callable[[], Json]] = {
     "ratchet_conversation.json": ratchet_conversation,
     "ratchet_tampered.json": ratchet_tampered,
     "ratchet_duplicate.json": ratchet_duplicate,
+    "ratchet_limits.json": ratchet_limits,
     "sealed_sender.json": sealed_sender,
     "sealed_wrong_recipient.json": sealed_wrong_recipient,
     "padding.json": padding,

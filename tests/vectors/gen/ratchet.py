@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from confide.protocol import errors as protocol_errors
 from confide.protocol.kdf import LABEL_AD
-from confide.protocol.ratchet import RatchetState
+from confide.protocol.ratchet import MAX_OLD_HEADER_KEYS, MAX_SKIP, MAX_SKIPPED_KEYS, RatchetState
 
 from .common import Json, attempt, flip, h, seed_of, vector
 from .drbg import RecordingRng, SeededRng
@@ -19,6 +21,11 @@ _Step = tuple[str, str, str, bytes | None, Callable[[bytes], bytes] | None, str]
 
 def _send(party: str, label: str, text: str) -> _Step:
     return (party, "encrypt", label, text.encode(), None, "")
+
+
+def _drop(party: str, count: int) -> _Step:
+    """``count`` empty messages encrypted and never delivered (listed only by their hash)."""
+    return (party, "encrypt_dropped", str(count), b"", None, "")
 
 
 def _recv(party: str, label: str, tamper: Callable[[bytes], bytes] | None = None, why: str = "") -> _Step:
@@ -44,6 +51,20 @@ def _ratchet(name: str, description: str, script: list[_Step], expected_top: Jso
     steps: list[Json] = []
     for party, action, label, plaintext, tamper, why in script:
         state, rng = states[party], rngs[party]
+        if action == "encrypt_dropped":
+            cts = [state.encrypt(b"", ad, rng) for _ in range(int(label))]
+            steps.append(
+                {
+                    "party": party,
+                    "action": action,
+                    "count": len(cts),
+                    "plaintext": "",
+                    "ciphertexts_sha256": h(hashlib.sha256(b"".join(cts)).digest()),
+                    "rng_outputs": rng.take(),
+                    "result": "ok",
+                }
+            )
+            continue
         if action == "encrypt":
             assert plaintext is not None
             ct = state.encrypt(plaintext, ad, rng)
@@ -78,7 +99,8 @@ def _ratchet(name: str, description: str, script: list[_Step], expected_top: Jso
     errors = [{"error": s["error"]} for s in steps if s["result"] == "error"]
     if expected_top["result"] == "error":
         assert errors, "an error scenario with no failing step"
-        assert all(e["error"] == expected_top["error"] for e in errors), errors
+        top = getattr(protocol_errors, expected_top["error"])
+        assert all(issubclass(getattr(protocol_errors, e["error"]), top) for e in errors), errors
     else:
         assert not errors, errors
     return vector(
@@ -90,7 +112,10 @@ def _ratchet(name: str, description: str, script: list[_Step], expected_top: Jso
         "'rng'); encrypt draws a 12-byte header nonce, a decrypt that turns the DH ratchet draws a 32-byte new "
         "ratchet key (even if the message then fails to open). Play the steps in order: an encrypt must produce "
         "'ciphertext' byte for byte; a decrypt of 'ciphertext' must give 'plaintext' or raise 'error' and leave "
-        "the state unchanged. 'rng_outputs' lists each step's draws. Message wire form: "
+        "the state unchanged (the top-level 'error' is the class every failing step raises, or a subclass of it). "
+        "An 'encrypt_dropped' step encrypts 'count' empty plaintexts that are never delivered: the SHA-256 of "
+        "their concatenated ciphertexts is 'ciphertexts_sha256'. 'rng_outputs' lists each step's draws. "
+        "Message wire form: "
         "nonce(12) || enc_header(56) || body; AD = associated_data.",
         seed,
         {
@@ -185,4 +210,54 @@ def ratchet_duplicate() -> Json:
         "current or already replaced by a DH ratchet turn, and leave the state unchanged.",
         script,
         {"result": "error", "error": "DuplicateMessage"},
+    )
+
+
+def ratchet_limits() -> Json:
+    a, b = "initiator", "responder"
+    assert (MAX_SKIP, MAX_SKIPPED_KEYS, MAX_OLD_HEADER_KEYS) == (1000, 2000, 4)
+    script = [
+        _send(a, "a0", "chain A1, N=0"),
+        _send(a, "a1", "chain A1, N=1"),
+        _send(a, "a2", "chain A1, N=2"),
+        _drop(a, 597),  # A1, N = 3..599
+        _recv(b, "a0"),  # B turns to A1: Nr = 1
+        _send(b, "b0", "reply"),
+        _recv(a, "b0"),  # A turns: its next chain A2 carries PN = 600
+        _drop(a, 401),  # A2, N = 0..400
+        _send(a, "x", "chain A2, N=401: (600 - 1) + 401 = 1000 keys to derive"),
+        _send(a, "y", "chain A2, N=402: (600 - 1) + 402 = 1001 keys to derive"),
+        _recv(b, "y"),  # DecryptionError: MAX_SKIP counts both chains
+        _recv(b, "x"),  # ok: exactly MAX_SKIP; 1000 keys stored
+        _recv(b, "y"),  # ok: now on the current chain
+        _drop(a, 1000),  # A2, N = 403..1402
+        _send(a, "w", "chain A2, N=1403: 1000 keys to derive"),
+        _send(a, "z", "chain A2, N=1404"),
+        _send(a, "v0", "chain A2, N=1405"),
+        _send(a, "v", "chain A2, N=1406"),
+        _recv(b, "w"),  # ok: 2000 keys stored = MAX_SKIPPED_KEYS
+        _recv(b, "z"),
+        _recv(b, "v"),  # skips N=1405: one key more, the oldest (A1, N=1) is evicted
+        _recv(b, "a1"),  # its key was evicted: reported as DuplicateMessage
+        _recv(b, "a2"),  # ok: the next oldest is still held
+        _recv(b, "v0"),
+    ]
+    for i in range(3, 8):  # five more DH turns: B's receiving chains A3 .. A7
+        script += [_send(b, f"b{i}", "turn"), _recv(a, f"b{i}"), _send(a, f"c{i}", f"chain A{i}"), _recv(b, f"c{i}")]
+    script += [
+        _recv(b, "c3"),  # A3 is the 4th previous receiving chain: its header key is kept, DuplicateMessage
+        _recv(b, "x"),  # A2's header key was dropped from the old keys: DecryptionError
+    ]
+    return _ratchet(
+        "ratchet_limits",
+        "The ratchet's limits, exactly (SPEC section 3). MAX_SKIP = 1000 counts every message key one received "
+        "message makes the receiver derive, across a DH ratchet step: the rest of the current receiving chain "
+        "up to the header's PN plus the new chain up to N (y: 599 + 402 = 1001 is refused, x: 599 + 401 = "
+        "1000 opens), and within one chain (w: 1000 opens). MAX_SKIPPED_KEYS = 2000 stored keys, the oldest "
+        "(first derived) evicted first: after v, a1's key is gone (reported as DuplicateMessage: its header "
+        "key is known) while a2 still opens. MAX_OLD_HEADER_KEYS = 4 previous receiving header keys are kept "
+        "to recognise duplicates: c3 (4 chains back) is DuplicateMessage; a replay of x (5 chains back: its "
+        "header key is no longer among the 4 and its message key was used) is DecryptionError.",
+        script,
+        {"result": "error", "error": "DecryptionError"},
     )
