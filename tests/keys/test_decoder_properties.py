@@ -11,10 +11,15 @@ was when they refuse. The registry and the property live in ``tests/decoders.py`
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from confide.keys.safety import QR_PAYLOAD_LEN, SAFETY_QR_VERSION, ScanResult, compute_safety_number
 
 from ..decoders import (
     KEYS,
     KEYS_TEXT,
+    WORLD,
     arbitrary_bytes,
     arbitrary_text,
     documents_its_errors,
@@ -23,6 +28,7 @@ from ..decoders import (
     parses_exactly,
     prove,
 )
+from .mutations import mutated
 
 EXAMPLES = 150
 """Inputs per property and decoder in ``make test``: with its two sibling files (protocol, keys, client) this
@@ -62,3 +68,23 @@ def test_mutated_text_raises_the_documented_errors_or_re_encodes(name: str) -> N
 @pytest.mark.parametrize("name", sorted(KEYS) + sorted(KEYS_TEXT))
 def test_each_decoder_documents_what_it_raises(name: str) -> None:
     documents_its_errors(KEYS[name] if name in KEYS else KEYS_TEXT[name])
+
+
+_SAFETY = compute_safety_number(WORLD.alice.identity.public, WORLD.bob.identity.public)
+_SCANNED = _SAFETY.qr_payload()
+
+
+@settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None)
+@given(st.one_of(st.binary(max_size=200), mutated(_SCANNED)))
+def test_a_scanned_safety_payload_is_classified_never_raised(data: bytes) -> None:
+    """The scan decoder returns a verdict instead of raising: MATCH only for our exact payload, WRONG_VERSION
+    for another first byte, MALFORMED for empty or wrong-length version-1 payloads, MISMATCH otherwise."""
+    if not data:
+        expected = ScanResult.MALFORMED
+    elif data[0] != SAFETY_QR_VERSION:
+        expected = ScanResult.WRONG_VERSION
+    elif len(data) != QR_PAYLOAD_LEN:
+        expected = ScanResult.MALFORMED
+    else:
+        expected = ScanResult.MATCH if data == _SCANNED else ScanResult.MISMATCH
+    assert _SAFETY.verify_scan(data) is expected

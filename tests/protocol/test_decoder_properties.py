@@ -14,12 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from confide.protocol import RemoteProtocolError, Session
+from confide.protocol import DecryptionError, RemoteProtocolError, Session
 
 from ..decoders import (
     PROTOCOL,
     PROTOCOL_TEXT,
     WORLD,
+    Decoder,
+    Unchanged,
     arbitrary_bytes,
     arbitrary_text,
     check,
@@ -28,6 +30,7 @@ from ..decoders import (
     mutated_texts,
     parses_exactly,
     prove,
+    unchanged,
 )
 
 EXAMPLES = 150
@@ -104,3 +107,19 @@ def test_any_one_header_value_parses_or_is_auth_error(index: int, value: str) ->
     lines = list(_SIGNED_LINES)
     lines[index] = value.replace("\n", " ")
     check(PROTOCOL_TEXT["auth headers"], "\n".join(lines))
+
+
+def test_the_property_catches_a_decryption_that_changes_state_when_it_fails() -> None:
+    """The all-or-nothing check is itself able to fail: an opener that advances its state and then refuses."""
+    state = bytearray(b"chain key 1")
+
+    def broken_open(data: bytes) -> bytes:
+        def attempt() -> bytes:
+            state[-1:] = b"2"  # commits before the tag is checked
+            raise DecryptionError("message could not be decrypted")
+
+        return unchanged(lambda: bytes(state), attempt)
+
+    broken = Decoder("broken", (DecryptionError,), broken_open, (), (b"valid",), authenticated=True)
+    with pytest.raises(Unchanged):
+        check(broken, b"altered")
