@@ -213,6 +213,10 @@ class HostileRelay:
         """Add ``delivery`` (e.g. from :attr:`genuine`) to ``device``'s next page or push."""
         self._devices.setdefault(device, _Device()).inject.append(delivery)
 
+    def delivered(self, device: str) -> set[int]:
+        """The ordinals of ``device``'s deliveries that went out intact at least once (what it may show)."""
+        return set(self._devices[device].released) if device in self._devices else set()
+
     def _attacked(self, device: str) -> bool:
         return self.schedule is not None and (self.victim is None or self.victim == device)
 
