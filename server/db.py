@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -49,6 +50,8 @@ from .storage import (
     SweepResult,
 )
 from .writer import GroupCommitWriter
+
+_log = logging.getLogger(__name__)
 
 _SQL_INSERT_ENVELOPE = (
     "INSERT INTO envelopes (seq, envelope_id, device_id, received_at_ms, expires_at_ms, ciphertext) "
@@ -572,7 +575,10 @@ class SqliteStore:
             return
         if writer is not None:
             await writer.stop()
-            await self.checkpoint()
+            try:
+                await self.checkpoint()
+            except sqlite3.Error as exc:  # e.g. a full disk: the WAL stays, and the next open folds it in
+                _log.error("relay database checkpoint at close failed: %s", type(exc).__name__)
         if self._fold_conn is not None:
             with self._fold_lock:
                 self._fold_conn.close()
