@@ -11,6 +11,7 @@ import base64
 import hashlib
 import importlib.util
 import json
+import re
 import shutil
 import unicodedata
 from collections.abc import Callable
@@ -909,6 +910,14 @@ def check_file(path: Path) -> None:
 def test_every_required_scenario_is_present() -> None:
     assert {p.stem for p in FILES} == REQUIRED
     assert set(CHECKS) == REQUIRED
+
+
+def test_the_spec_lists_every_vector_file() -> None:
+    """protocol/SPEC.md section 11's table names exactly the files there are, so none goes undocumented."""
+    spec = (VECTORS.parents[1] / "protocol" / "SPEC.md").read_text(encoding="utf-8")
+    section = spec[spec.index("## 11. Test vectors") :]
+    listed = set(re.findall(r"^\| `([a-z0-9_]+)\.json` \|", section, flags=re.MULTILINE))
+    assert listed == REQUIRED
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
