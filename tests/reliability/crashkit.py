@@ -207,8 +207,12 @@ class ChildClient:
         return await self.read()
 
     async def kill_at(self, point: str) -> None:
-        """Wait until the child stops at ``point``, check it holds the profile open, SIGKILL it and reap it."""
+        """Wait until the child stops at ``point``, then :meth:`kill` it."""
         assert await self.read() == {"paused": point}
+        await self.kill()
+
+    async def kill(self) -> None:
+        """SIGKILL the child (which must hold the profile open: it stopped at its point) and reap it."""
         assert profile_held(self.profile), "the child must hold the profile open when it is killed"
         os.kill(self.proc.pid, signal.SIGKILL)
         assert await asyncio.wait_for(self.proc.wait(), CHILD_TIMEOUT_S) == -signal.SIGKILL
