@@ -36,7 +36,14 @@ from confide.keys.prekeys import KemPreKeyRecord, OneTimePreKeyRecord, PreKeyBun
 from confide.protocol import errors as protocol_errors
 from confide.protocol.attachment import AttachmentDecryptor, AttachmentEncryptor, expected_blob_size, padded_size
 from confide.protocol.auth import AuthProof, sign_request
-from confide.protocol.envelope import Delivery, Envelope, decode_batch, delivery_token_hash, encode_batch
+from confide.protocol.envelope import (
+    MAX_ENVELOPE_LEN,
+    Delivery,
+    Envelope,
+    decode_batch,
+    delivery_token_hash,
+    encode_batch,
+)
 from confide.protocol.padding import bucket_for, pad, unpad
 from confide.protocol.pqxdh import respond
 from confide.protocol.ratchet import RatchetState
@@ -195,6 +202,21 @@ def check_identity_and_bundle(d: Json, folder: Path) -> None:
         kem = KemPreKeyRecord.from_bytes(b(k["record"]))
         assert (kem.key_id, kem.last_resort, kem.seed) == (k["key_id"], k["last_resort"], b(k["seed"]))
         assert kem.public.to_bytes() == b(k["public"])
+    # the private record layouts of SPEC section 1, byte by byte (not through the parsers)
+    signing = Ed25519PrivateKey.from_private_bytes(b(exp["identity_private"])[:32]).public_key()
+    record = b(exp["signed_prekey"]["record"])
+    assert len(record) == 4 + 32 + 64 + 8
+    assert int.from_bytes(record[:4], "big") == exp["signed_prekey"]["key_id"]
+    assert int.from_bytes(record[-8:], "big") == exp["signed_prekey"]["created_at"] == inp["now"]
+    for k in exp["kem_prekeys"]:
+        record = b(k["record"])
+        key_id, flags, seed, signature = record[:4], record[4:5], record[5:69], record[69:133]
+        assert len(record) == 4 + 1 + 64 + 64 + 8
+        assert (int.from_bytes(key_id, "big"), flags[0], seed) == (k["key_id"], int(k["last_resort"]), b(k["seed"]))
+        assert int.from_bytes(record[133:], "big") == inp["now"]  # created_at, not signed
+        mlkem_public = MLKEM768PrivateKey.from_seed_bytes(seed).public_key().public_bytes_raw()  # seed = d || z
+        assert b(k["public"]) == key_id + flags + mlkem_public + signature
+        signing.verify(signature, b"Confide-kem-prekey-v1" + key_id + flags + mlkem_public)
     # bundles
     address = Address.parse(exp["address_text"])
     for field, otk_id, kem_id in (("bundle", 100, 200), ("bundle_without_one_time", None, 1)):
@@ -536,6 +558,10 @@ def check_envelope(d: Json, folder: Path) -> None:
     assert encode_batch([env.to_bytes(), env2.to_bytes()]) == b(exp["batch"])
     assert decode_batch(b(exp["batch"])) == [env, env2]
     assert delivery_token_hash(env.delivery_token) == b(exp["delivery_token_hash"])
+    # MAX_ENVELOPE_LEN (SPEC section 6): the 73 fixed bytes and a sealed message of MAX_SEALED_LEN = 73,728
+    largest = Envelope(env.envelope_id, env.recipient_device, env.delivery_token, env.lifetime_s, bytes(73_728))
+    assert len(largest.to_bytes()) == 73 + 73_728 == MAX_ENVELOPE_LEN
+    assert Envelope.from_bytes(largest.to_bytes()) == largest
     parsers: dict[str, Callable[[bytes], object]] = {
         "envelope": Envelope.from_bytes,
         "delivery": Delivery.from_bytes,
