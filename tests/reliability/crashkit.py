@@ -169,7 +169,8 @@ class ChildClient:
     @classmethod
     async def start(cls, profile: Path, passphrase: str, crash_at: str | None = None) -> ChildClient:
         """Start a child on ``profile`` (which must not be open elsewhere) and wait until it has opened it."""
-        env = dict(os.environ, CONFIDE_PASSPHRASE=passphrase, PYTHONPATH=str(REPO))
+        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+        env = dict(os.environ, CONFIDE_PASSPHRASE=passphrase, PYTHONPATH=path)
         env.pop(CRASH_ENV, None)
         if crash_at is not None:
             env[CRASH_ENV] = crash_at
