@@ -122,11 +122,10 @@ def recovery_qr_text(code: str) -> str:
 def _legacy_qr_code(text: str) -> str | None:
     """The recovery code inside an old ``CONFIDE-SN1:`` recovery QR text, or None if it holds none."""
     try:
-        candidate = parse_qr_text(text).decode("ascii")
-        _parse_code(candidate)
+        secret = _parse_code(parse_qr_text(text).decode("ascii"))
     except (QRPayloadError, UnicodeDecodeError, InvalidRecoveryCode):
         return None
-    return candidate
+    return _format_code(secret)  # as written: the payload may hold lower case, lookalikes, spaces, tabs
 
 
 def recovery_code_from_qr(text: str) -> str:
@@ -151,7 +150,7 @@ def recovery_code_from_qr(text: str) -> str:
 def is_recovery_qr_text(text: str) -> bool:
     """Whether ``text`` is a recovery QR's text (either prefix) or a bare recovery code: what a safety-number
     scan must refuse, warning that a recovery code is never to be shown to anyone."""
-    if not isinstance(text, str) or len(text) > 4 * RECOVERY_CODE_CHARS + 64:
+    if not isinstance(text, str) or len(text.strip()) > 4 * RECOVERY_CODE_CHARS + 64:  # as the decoders strip
         return False
     try:
         recovery_code_from_qr(text)

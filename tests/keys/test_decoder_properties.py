@@ -11,9 +11,11 @@ was when they refuse. The registry and the property live in ``tests/decoders.py`
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from confide.keys.qr import qr_text
+from confide.keys.recovery import is_recovery_qr_text, recovery_code_from_qr
 from confide.keys.safety import QR_PAYLOAD_LEN, SAFETY_QR_VERSION, ScanResult, compute_safety_number
 
 from ..decoders import (
@@ -22,6 +24,7 @@ from ..decoders import (
     WORLD,
     arbitrary_bytes,
     arbitrary_text,
+    check,
     documents_its_errors,
     mutated_bytes,
     mutated_texts,
@@ -88,3 +91,21 @@ def test_a_scanned_safety_payload_is_classified_never_raised(data: bytes) -> Non
     else:
         expected = ScanResult.MATCH if data == _SCANNED else ScanResult.MISMATCH
     assert _SAFETY.verify_scan(data) is expected
+
+
+@settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None)
+@given(st.one_of(st.text(max_size=300), mutated_texts(KEYS_TEXT["recovery QR text"])))
+@example(KEYS_TEXT["recovery QR text"].valid[0] + " " * 200)  # was "no": the length bound came before the strip
+def test_recognising_a_recovery_code_never_raises(text: str) -> None:
+    """A safety-number scan asks whether a text is a recovery code before refusing it: a yes or no for any
+    text, and yes exactly when the recovery-code decoders accept it."""
+    expected = check(KEYS_TEXT["recovery QR text"], text) or check(KEYS_TEXT["recovery code"], text.strip())
+    assert is_recovery_qr_text(text) is expected
+
+
+def test_a_legacy_recovery_qr_yields_the_code_as_written() -> None:
+    """An old ``CONFIDE-SN1:`` recovery QR holds whatever text was encoded; the code read from it is the
+    canonical one (it was returned verbatim: lower case, lookalikes and a trailing tab included)."""
+    code = KEYS_TEXT["recovery code"].valid[0]
+    sloppy = code.lower().replace("-", " ").replace("1", "l").replace("0", "o") + "\t"
+    assert recovery_code_from_qr(qr_text(sloppy.encode("ascii"))) == code
