@@ -754,8 +754,9 @@ class Client:
     async def flush_outbox(self) -> list[RelayError]:
         """Post queued envelopes in order; returns the relay's refusals.
 
-        A transient refusal (429 rate limit or full mailbox, 503) stops the flush and keeps that envelope and the
-        rest queued for the next sync; any other refusal drops the envelope and marks its message ``failed``.
+        A transient refusal (429 rate limit or full mailbox, 503 busy, 507 out of storage) stops the flush and keeps
+        that envelope and the rest queued for the next sync; any other refusal drops the envelope and marks its
+        message ``failed``.
 
         Raises:
             RelayUnreachable: the relay is down; what is left stays queued.
