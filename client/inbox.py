@@ -1,12 +1,12 @@
 """The inbox: turning delivered envelopes into stored messages and events.
 
-For each delivery: parse → skip if its envelope id was already processed → open the sealed-sender layer
-(stateless) → in ONE ``BEGIN IMMEDIATE`` transaction: check the "seen" mark again, read the sender's sessions,
-decrypt (ratchet, all-or-nothing), decide trust (TOFU pin, or flag an identity change), store the session state
-(and settle which session is current), delete used prekeys, store the message (deduplicated by its message id,
-and marked "not yet reported") or its effect (receipt, timer, delete, reset request), and the envelope's
-"seen" mark → only then may the envelope be acknowledged. Reading the session inside the transaction that
-writes it back means another process on the same profile (a ``send`` in another terminal) cannot advance it
+For each delivery: parse → skip if its envelope id or its sealed bytes were already processed → open the
+sealed-sender layer (stateless) → in ONE ``BEGIN IMMEDIATE`` transaction: check the "seen" marks again, read the
+sender's sessions, decrypt (ratchet, all-or-nothing), decide trust (TOFU pin, or flag an identity change), store
+the session state (and settle which session is current), delete used prekeys, store the message (deduplicated by
+its message id, and marked "not yet reported") or its effect (receipt, timer, delete, reset request), and the
+envelope's "seen" marks → only then may the envelope be acknowledged. Reading the session inside the transaction
+that writes it back means another process on the same profile (a ``send`` in another terminal) cannot advance it
 in between: its work waits for ours, then reads what we wrote.
 
 A message from a known contact that does not decrypt starts a session reset after the batch (a fresh session
@@ -29,6 +29,7 @@ and run by :class:`~confide.client.sync.Sync` after the batch is acknowledged.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from confide.protocol.content import (
     Text,
     TimerChange,
 )
-from confide.protocol.envelope import Delivery
+from confide.protocol.envelope import ENVELOPE_ID_LEN, Delivery
 from confide.protocol.errors import (
     DecryptionError,
     DuplicateMessage,
@@ -80,6 +81,16 @@ _log = logging.getLogger(__name__)
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+_SEALED_SEEN_LABEL = b"Confide-sealed-seen-v1"
+
+
+def _sealed_id(ciphertext: bytes) -> bytes:
+    """The "seen" mark of a sealed ciphertext itself, kept beside its envelope id's: the relay chooses envelope
+    ids, so an old envelope replayed under a fresh id is recognised by its bytes, before its ratchet header (whose
+    key may be long gone) would make it look undecryptable and start a needless session reset."""
+    return hashlib.sha256(_SEALED_SEEN_LABEL + ciphertext).digest()[:ENVELOPE_ID_LEN]
 
 
 @dataclass(slots=True)
@@ -143,7 +154,8 @@ class Inbox:
             _log.warning("the relay sent a malformed delivery; ignored")
             return None
         env_id = delivery.envelope_id
-        if store.envelope_seen(env_id):
+        sealed_id = _sealed_id(delivery.ciphertext)
+        if store.envelope_seen(env_id) or store.envelope_seen(sealed_id):
             return env_id
         now = _now_ms()
         try:  # the sealed layer holds no state: opened before taking the store's write lock
@@ -153,9 +165,10 @@ class Inbox:
             return self._drop(env_id, now)
         events: list[Event] = []
         with store.transaction():
-            if store.envelope_seen(env_id):  # another process on this profile handled it meanwhile
+            if store.envelope_seen(env_id) or store.envelope_seen(sealed_id):  # another process handled it meanwhile
                 return env_id
             store.mark_envelope_seen(env_id, now)
+            store.mark_envelope_seen(sealed_id, now)
             store.prune_seen_envelopes(now)
             try:
                 opened = open_inner(

@@ -434,3 +434,23 @@ async def test_push_stream_attacks(hostile: tuple[HostileRelay, str], make_clien
     assert relay.faults["duplicate"] == relay.faults["flip"] == relay.faults["hold"] == 1
     assert relay.faults["truncate"] == relay.faults["drop"] == 1
     assert relay.requests["GET /v1/ws"] == 1
+
+
+async def test_old_envelope_replayed_under_a_fresh_id_many_ratchet_steps_later(
+    hostile: tuple[HostileRelay, str], make_client: MakeClient
+) -> None:
+    relay = hostile[0]
+    alice, bob = await pair(make_client, relay)
+    for i in range(6):  # six round trips: six ratchet steps each way
+        assert (await alice.send_text("bob", f"a{i}")).status == "sent"
+        assert texts(await bob.sync()) == [f"a{i}"]
+        assert (await bob.send_text("alice", f"b{i}")).status == "sent"
+        assert texts(await alice.sync()) == [f"b{i}"]
+    assert texts(await bob.sync()) == []  # Alice's last delivery receipt
+    genuine = relay.genuine[relay.victim or ""]
+    assert len(genuine) == 12  # six texts, six receipts
+    for i, old in enumerate(genuine):
+        relay.replay(relay.victim or "", old[:1] + bytes([0xA0 + i] * 16) + old[17:])
+    assert await bob.sync() == []
+    assert thread(bob, "alice") == [x for i in range(6) for x in (f"a{i}", f"b{i}")]
+    assert relay.faults == {"replay": 12}
