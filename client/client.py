@@ -550,8 +550,8 @@ class Client:
                 event = await q.get()
                 if event is None:
                     return
-                if isinstance(event, MessageReceived):
-                    self._sync.reported([event])
+                if isinstance(event, MessageReceived) and not self._sync.take_for_reader(event):
+                    continue  # a sync() running meanwhile returned it already
                 yield event
         finally:
             self._bus.unsubscribe(q)

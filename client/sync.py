@@ -7,6 +7,11 @@ in the transaction that stores it. A message is reported when ``sync()`` returns
 yields it, or when a hook receives it; only then is the mark cleared. So if ``sync()`` fails halfway (for
 example the relay goes away after the backlog was stored and acknowledged), the next ``sync()`` — in this
 process or another — returns what the failed one stored.
+
+An application may read ``events()`` and call ``sync()`` at the same time (a live view and a "refresh"): a
+message stored meanwhile reaches both the reader's queue and the ``sync()`` that stored it, so the two agree
+here on who hands it over: ``sync()`` leaves out what a reader already yielded, and a reader skips what a
+``sync()`` already returned.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -50,6 +56,26 @@ CATCH_UP_INTERVAL_S = 30.0
 picked up within half a minute, whatever happened to the socket."""
 PREKEY_CHECK_INTERVAL_S = 3600.0
 """How often a long-running client re-checks its prekey stock and signed-prekey age."""
+RECENT_REPORTS = 20_000
+"""Message ids remembered as handed over by ``sync()`` and by ``events()`` readers, so that the other does not
+hand them over again. Only messages one ``sync()`` stores while a reader is open are contested, and one
+``sync()`` drains at most a mailbox (the relay's default quota is 10,000 envelopes); twice that is ample, and
+bounds the memory (about 2 MB) a long-running client spends on it."""
+
+
+class _Recent:
+    """The last :data:`RECENT_REPORTS` message ids added, oldest forgotten first."""
+
+    def __init__(self) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, message_id: str) -> None:
+        self._ids[message_id] = None
+        if len(self._ids) > RECENT_REPORTS:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._ids
 
 
 class Sync:
@@ -88,6 +114,8 @@ class Sync:
         """Run before the outbox is posted (the client sets it to ``PendingUploads.flush``)."""
         self.wiped: Callable[[], bool] = lambda: False
         """Whether the profile was wiped by another process (checked before each delivery is handled)."""
+        self._returned = _Recent()  # messages sync() returned
+        self._yielded = _Recent()  # messages an events() reader yielded
 
     def _check_profile(self) -> None:
         """Raises :class:`ProfileWipedError` once the profile was wiped: nothing arriving after a panic wipe is
@@ -102,6 +130,16 @@ class Sync:
         if ids:
             with self._store.transaction():
                 self._store.clear_unreported(ids)
+
+    def take_for_reader(self, event: MessageReceived) -> bool:
+        """An ``events()`` reader is about to yield ``event``: False if a ``sync()`` already returned its message
+        (the reader skips it); else it counts as reported and True."""
+        message_id = event.message.message_id
+        if message_id in self._returned:
+            return False
+        self._yielded.add(message_id)
+        self.reported([event])
+        return True
 
     def _unreported(self, skip: set[str]) -> list[Event]:
         """Stored messages nobody was told of (e.g. by a ``sync()`` that failed), except ``skip``."""
@@ -144,7 +182,14 @@ class Sync:
             if event is not None:
                 collected.append(event)
         seen = {e.message.message_id for e in collected if isinstance(e, MessageReceived)}
-        events = self._unreported(seen) + collected
+        events = [
+            e
+            for e in self._unreported(seen) + collected
+            if not (isinstance(e, MessageReceived) and e.message.message_id in self._yielded)
+        ]
+        for e in events:
+            if isinstance(e, MessageReceived):
+                self._returned.add(e.message.message_id)
         self.reported(events)
         return events
 

@@ -1,0 +1,62 @@
+"""No duplicate reaches the application when it reads ``events()`` and calls ``sync()`` at the same time.
+
+Found while building the load harness (issue 10): a message stored by a ``sync()`` was put in the queue of every
+open ``events()`` reader *and* returned by that ``sync()``, so an application with a live view and a "refresh"
+was handed each such message twice. Against a real relay on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from confide.client import INSECURE_TEST_KDF, Client, MessageReceived
+from confide.server import RelayConfig, start_relay
+
+from .harness import PASSPHRASE
+
+MESSAGES = 5
+
+
+async def test_sync_and_an_events_reader_hand_each_message_over_once(tmp_path: Path) -> None:
+    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
+    async with start_relay(config, host="127.0.0.1", port=0) as url:
+        a = await Client.create(tmp_path / "a", PASSPHRASE, url, "a", kdf=INSECURE_TEST_KDF)
+        b = await Client.create(tmp_path / "b", PASSPHRASE, url, "b", kdf=INSECURE_TEST_KDF)
+        try:
+            a.add_contact("b", b.invite_code())
+            b.add_contact("a", a.invite_code())
+            sent = [f"note {i}" for i in range(MESSAGES)]
+            for text in sent:
+                await a.send_text("b", text)
+
+            by_reader: list[str] = []
+            gate = asyncio.Event()
+            subscribed = asyncio.Event()
+            stream = b.events(listen=False)
+
+            async def read() -> None:
+                first = asyncio.ensure_future(stream.__anext__())  # subscribes, then waits for an event
+                await asyncio.sleep(0)
+                subscribed.set()
+                event = await first
+                while True:
+                    if isinstance(event, MessageReceived):
+                        by_reader.append(event.message.text)
+                    await gate.wait()  # a slow reader: it takes the rest only after sync() returned
+                    try:
+                        event = await stream.__anext__()
+                    except StopAsyncIteration:
+                        return
+
+            reader = asyncio.create_task(read())
+            await subscribed.wait()
+            by_sync = [e.message.text for e in await b.sync() if isinstance(e, MessageReceived)]
+            gate.set()
+            await b.close()  # ends the reader's stream once it has drained its queue
+            await asyncio.wait_for(reader, 10)
+        finally:
+            await a.close()
+            await b.close()
+    assert sorted(by_reader + by_sync) == sorted(sent)  # each message handed over exactly once
+    assert not set(by_reader) & set(by_sync)
