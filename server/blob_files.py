@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -19,10 +20,14 @@ from typing import BinaryIO
 from aiohttp import StreamReader, web
 
 from .blobstore import BLOB_ID_RE, Upload
-from .errors import TooLarge
+from .errors import InsufficientStorage, TooLarge
 
 CHUNK_BYTES = 256 * 1024
 """Read and write in 256 KiB pieces: large enough to be cheap per byte, small enough to bound memory."""
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""Write failures that mean "no room" (disk or quota full), answered 507 like the free-disk reserve: the disk can
+fill during an upload (another program, or uploads racing the last free-space reading)."""
 
 TEMP_PREFIX = ".upload-"
 """Prefix of in-progress uploads; any left over from a crash are deleted at start."""
@@ -60,6 +65,7 @@ class BlobFiles:
 
         Raises:
             TooLarge: more than ``cap`` bytes arrived (the partial file is deleted).
+            InsufficientStorage: the disk filled up while writing (the partial file is deleted).
         """
         temp_name = TEMP_PREFIX + secrets.token_hex(16)
         temp = self.folder / temp_name
@@ -77,9 +83,14 @@ class BlobFiles:
                 digest.update(chunk)
                 await asyncio.to_thread(f.write, chunk)
             await asyncio.to_thread(f.close)
-        except BaseException:
-            f.close()
+        except BaseException as exc:
+            with contextlib.suppress(OSError):  # closing flushes what is buffered: it may fail the same way
+                f.close()
             await asyncio.to_thread(shred, temp)
+            if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+                raise InsufficientStorage(
+                    "the relay's disk filled up during the upload; nothing was kept, retry later"
+                ) from None
             raise
         return Upload(temp_name, size, digest.hexdigest())
 

@@ -49,6 +49,8 @@ KEPT = 20
 SETTLE_S = 0.5
 """Wait after a first fill for the relay's WAL scrub (coalesced to 100 ms after a deletion) to free what it
 frees, so that a second fill leaves the disk truly full."""
+UPLOAD_PIECE = 1024 * 1024
+"""The test upload is two pieces of this size; the disk is filled between them."""
 REFUSALS_IN_A_ROW = 20
 """Sends refused one after the other before the test takes the relay to be full (and checks the rest)."""
 MAX_SENDS = 400
@@ -363,6 +365,52 @@ async def test_client_keeps_what_a_full_relay_refuses(
         finally:
             await a.close()
             await b.close()
+        relay.stop()
+    finally:
+        relay.kill()
+
+
+@needs_mount
+async def test_disk_filling_during_an_upload(small_fs: Path, api: Api) -> None:
+    """Another program fills the disk while an attachment streams in (after the relay's free-space check let it
+    start): the upload is answered 507 with a JSON body, not 500; its partial file is gone; once space returns
+    the same upload succeeds."""
+    relay = RelayProcess(small_fs / "relay")
+    relay.start()
+    try:
+        await relay.ready()
+        api.base = relay.url
+        alice = make_user()
+        status, body = await api.register(alice)
+        assert status == 201, body
+        data = os.urandom(2 * UPLOAD_PIECE)
+        path = "/v1/blobs?lifetime=600"
+        filler = small_fs / "filler"
+
+        async def upload(fill_midway: bool) -> tuple[int, Any]:
+            headers = api.sign(alice.device, "POST", path, data)
+            headers |= {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+
+            async def pieces() -> AsyncIterator[bytes]:
+                yield data[:UPLOAD_PIECE]
+                if fill_midway:
+                    await asyncio.sleep(SETTLE_S)  # the relay has written the first piece
+                    fill(filler)
+                yield data[UPLOAD_PIECE:]
+
+            async with api.session.post(relay.url + path, data=pieces(), headers=headers) as resp:
+                return resp.status, await resp.json(content_type=None)
+
+        status, body = await upload(fill_midway=True)
+        assert _refusal(status, body), (status, body)
+        assert status == 507
+        assert list((small_fs / "relay" / "blobs").iterdir()) == []  # the partial upload was deleted
+        filler.unlink()
+        await asyncio.sleep(DISK_READ_INTERVAL_S * 2)
+        status, body = await upload(fill_midway=False)
+        assert status == 201, body
+        status, got = await api.call("GET", f"/v1/blobs/{body['blob_id']}")
+        assert (status, got) == (200, data)
         relay.stop()
     finally:
         relay.kill()
