@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from confide.client import (
     SessionReset,
     messaging,
 )
+from confide.client.cli.exits import EXIT_PROTOCOL, EXIT_RELAY
 from confide.keys.prekeys import KEM_ONE_TIME_BATCH, ONE_TIME_PREKEY_BATCH
 from confide.protocol.errors import RemoteProtocolError
 from confide.server import RelayConfig, start_relay
@@ -454,3 +457,86 @@ async def test_old_envelope_replayed_under_a_fresh_id_many_ratchet_steps_later(
     assert await bob.sync() == []
     assert thread(bob, "alice") == [x for i in range(6) for x in (f"a{i}", f"b{i}")]
     assert relay.faults == {"replay": 12}
+
+
+# -- the confide command ------------------------------------------------------------------------------------------
+@pytest.fixture
+def hostile_thread(tmp_path: Path) -> Iterator[tuple[HostileRelay, str]]:
+    """The relay and the hostile proxy in their own event loop thread, so that ``confide`` commands can run
+    ``asyncio.run`` themselves: ``(proxy, its URL)``."""
+    loop = asyncio.new_event_loop()
+    ready: list[tuple[HostileRelay, str]] = []
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
+        async with start_relay(config, host="127.0.0.1", port=0) as upstream:
+            proxy = HostileRelay(upstream)
+            async with proxy.running() as url:
+                ready.append((proxy, url))
+                await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    while not ready:
+        thread.join(0.01)
+    yield ready[0]
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(5)
+
+
+EXCEPTION_NAME = re.compile(r"Traceback|\b[A-Z][A-Za-z]*(Error|Exception|Mismatch)\b|\bconfide\.\w+")
+"""What must never reach a terminal: a traceback, an exception class name, a module path."""
+
+
+def test_cli_output_under_attack_names_no_exception(
+    hostile_thread: tuple[HostileRelay, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.client.conftest import run
+
+    monkeypatch.setenv("CONFIDE_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("CONFIDE_KDF", "test")
+    relay, url = hostile_thread
+    profiles = {name: str(tmp_path / name) for name in ("alice", "bob", "carol", "mallory")}
+    outputs: list[str] = []
+
+    def confide(*argv: str) -> tuple[int, str]:
+        code, out, err = run(capsys, *argv)
+        outputs.append(out + err)
+        return code, out
+
+    invites = {}
+    for name, profile in profiles.items():
+        assert confide("init", "--profile", profile, "--server", url, "--name", name)[0] == 0
+        code, out = confide("whoami", "--profile", profile, "--json")
+        invites[name] = json.loads(out)["invite"]
+    assert confide("contacts", "add", "--profile", profiles["alice"], "bob", invites["bob"])[0] == 0
+    assert confide("contacts", "add", "--profile", profiles["bob"], "alice", invites["alice"])[0] == 0
+    assert confide("contacts", "add", "--profile", profiles["carol"], "bob", invites["bob"])[0] == 0
+    assert confide("contacts", "add", "--profile", profiles["carol"], "mallory", invites["mallory"])[0] == 0
+    assert confide("sync", "--profile", profiles["bob"])[0] == 0
+    relay.victim = relay.last_puller
+    relay.schedule = plan({0: Flip("header"), 1: Truncate(10), 2: Duplicate(3), 3: Drop(), 4: Flip("envelope_id")})
+    for i in range(6):
+        assert confide("send", "--profile", profiles["alice"], "bob", f"m{i}")[0] == 0
+    assert confide("sync", "--profile", profiles["bob"])[0] == 0
+    assert confide("sync", "--profile", profiles["bob"])[0] == 0
+    code, out = confide("read", "--profile", profiles["bob"], "alice", "--json")
+    assert code == 0
+    assert sorted(m["text"] for m in json.loads(out)["messages"]) == ["m1", "m2", "m4", "m5"]
+    # Carol is handed Mallory's keys for Bob.
+    assert confide("send", "--profile", profiles["carol"], "mallory", "hi")[0] == 0  # the relay records the bundle
+    (mallory_answer,) = relay.bundles[
+        json.loads(confide("whoami", "--profile", profiles["mallory"], "--json")[1])["address"]
+    ]
+    relay.bundle_answer = lambda _address, _answer: mallory_answer
+    assert confide("send", "--profile", profiles["carol"], "bob", "hello")[0] == EXIT_PROTOCOL
+    relay.bundle_answer = None
+    # Bob's relay claims a negative prekey stock.
+    relay.prekey_counts = {"one_time": -5000, "kem_one_time": 0}
+    assert confide("sync", "--profile", profiles["bob"])[0] == EXIT_RELAY
+    relay.prekey_counts = None
+    assert [o for o in outputs if EXCEPTION_NAME.search(o)] == []
