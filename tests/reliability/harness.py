@@ -15,7 +15,10 @@ Public API (other reliability tests and ``bench/soak.py`` import it; keep it sta
   periods, relay kills).
 - :func:`run_load` — ``await run_load(plan, root, relay)`` runs a plan and returns a :class:`Tally`.
 - :class:`Tally` — the figures of a run (sent, delivered, lost, duplicated, ...) and :meth:`Tally.as_dict`.
-- :func:`body` / :func:`parse_body` — the message body format.
+- :func:`body` / :func:`parse_body` / :func:`device_name` — the message body format and the devices' names.
+- :func:`profiles_dir` — where to put the profiles (tmpfs when there is one: see its docstring for why).
+- :class:`Device`, :class:`Ledger` — one device's application, and the book of what was sent and handed over
+  (for scenarios of their own; :func:`run_load` composes them).
 
 Only the schedule (who writes to whom, when a device goes offline, when the relay dies) comes from the seeded
 RNG; keys and ids come from ``os.urandom`` as in production.
