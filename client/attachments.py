@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import mimetypes
 import os
 from pathlib import Path
@@ -23,6 +24,10 @@ from .records import AttachmentRecord, MessageRecord
 from .relay import ProgressCallback, RelayClient
 from .store import Store
 from .timers import relay_lifetime
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""Write failures meaning the disk (or the user's quota) is full: a download then raises :class:`AttachmentError`
+saying so, which a sync passes over (the message is kept; the file can be fetched again once there is room)."""
 
 TEMP_NAME_BYTES = 16
 """Random bytes in a temporary or stored attachment file name: names never collide or say anything."""
@@ -111,7 +116,7 @@ class Attachments:
 
         Raises:
             UnknownMessage: no such message, or it was deleted meanwhile.
-            AttachmentError: the message has no attachment, or it failed verification.
+            AttachmentError: the message has no attachment, it failed verification, or the disk is full.
             RelayUnreachable, RelayError.
         """
         msg = self._store.find_message(message_id)
@@ -138,6 +143,13 @@ class Attachments:
                         out.write(chunk)
             await asyncio.to_thread(files.verify_blob, tmp, att.key, att.size, att.digest)
             os.replace(tmp, self._paths.attachments / name)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL_ERRNOS:
+                raise
+            raise AttachmentError(
+                "the attachment could not be kept: the disk holding the profile is full; free some space, then "
+                "download it again"
+            ) from None
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()

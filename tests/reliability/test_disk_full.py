@@ -26,7 +26,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from confide.client import Client, Event, MessageReceived, MessageStatus, StorageError, messaging
+from confide.client import (
+    AttachmentError,
+    Client,
+    Event,
+    MessageReceived,
+    MessageStatus,
+    StorageError,
+    messaging,
+)
 from confide.client.cli import EXIT_PROFILE
 from confide.keys.keystore import TEST_KDF
 from confide.protocol.envelope import Delivery
@@ -51,6 +59,9 @@ SETTLE_S = 0.5
 frees, so that a second fill leaves the disk truly full."""
 UPLOAD_PIECE = 1024 * 1024
 """The test upload is two pieces of this size; the disk is filled between them."""
+ROOM_FOR_A_MESSAGE = 512 * 1024
+"""Free space left on the profile's disk in the attachment test: room for the store's writes of one message,
+not for a 2 MiB attachment."""
 REFUSALS_IN_A_ROW = 20
 """Sends refused one after the other before the test takes the relay to be full (and checks the rest)."""
 MAX_SENDS = 400
@@ -414,3 +425,43 @@ async def test_disk_filling_during_an_upload(small_fs: Path, api: Api) -> None:
         relay.stop()
     finally:
         relay.kill()
+
+
+@needs_mount
+async def test_attachment_on_a_nearly_full_profile(
+    small_fs: Path, tmp_path: Path, relay_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice's disk has room for the message but not for its 2 MiB attachment: ``sync()`` still returns the
+    message (the automatic download fails quietly), fetching it raises :class:`AttachmentError` saying the disk
+    is full and leaves no partial file; once space returns it downloads and decrypts to the very bytes sent."""
+    monkeypatch.setattr(messaging, "RECEIPT_DELAY_MIN_S", 0.0)
+    monkeypatch.setattr(messaging, "RECEIPT_DELAY_MAX_S", 0.0)
+    a = await Client.create(small_fs / "alice", PASSPHRASE, relay_url, "alice", "client", kdf=TEST_KDF)
+    b = await Client.create(tmp_path / "bob", PASSPHRASE, relay_url, "bob", "therapist", kdf=TEST_KDF)
+    try:
+        a.add_contact("b", b.invite_code())
+        b.add_contact("a", a.invite_code())
+        await a.send_text("b", "hello")
+        assert _texts(await b.sync()) == ["hello"]
+        document = tmp_path / "notes.bin"
+        document.write_bytes(os.urandom(2 * UPLOAD_PIECE))
+        await b.send_file("a", document, caption="notes")
+        filler = small_fs / "filler"
+        fill(filler, leave=ROOM_FOR_A_MESSAGE)
+        [got] = [e.message for e in await a.sync() if isinstance(e, MessageReceived)]
+        assert (got.text, got.attachment is not None) == ("notes", True)
+        assert got.attachment is not None
+        assert got.attachment.downloaded is False
+        with pytest.raises(AttachmentError, match="the disk holding the profile is full"):
+            await a.download_attachment(got.message_id)
+        assert list((small_fs / "alice" / "tmp").iterdir()) == []  # no partial download left
+        assert list((small_fs / "alice" / "attachments").iterdir()) == []
+        filler.unlink()
+        fetched = await a.download_attachment(got.message_id)
+        assert fetched.attachment is not None
+        assert fetched.attachment.downloaded is True
+        saved = await a.save_attachment(got.message_id, tmp_path / "saved.bin")
+        assert saved.read_bytes() == document.read_bytes()
+    finally:
+        await a.close()
+        await b.close()
