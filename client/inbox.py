@@ -193,10 +193,18 @@ class Inbox:
         return env_id
 
     def _owe_reset(self, exc: UndecryptableMessage, events: list[Event]) -> None:
-        """Surface an undecryptable message; owe a session reset when it came from a trusted contact."""
+        """Surface an undecryptable message; owe a session reset when it came from a trusted contact.
+
+        A contact added by address whose identity is not pinned yet is pinned here (trust on first use, as a
+        decrypted message would): the address commits to the identity and sealed sender authenticated it, and
+        without it no reset could start, so a first message sealed on a stale bundle would be lost for good.
+        """
         sender = exc.sender
         known = self._store.contact_by_address(sender.identity.address.raw)
         events.append(MessageUndecryptable(known.name if known else sender.identity.address.text))
+        if known is not None and known.identity is None and not known.changed:
+            known.identity = sender.identity.to_bytes()
+            self._store.save_contact(known)
         if known is not None and not known.changed and known.identity == sender.identity.to_bytes():
             self._follow_ups.resets.setdefault(known.contact_id, []).append(sender.device_id)
 

@@ -315,17 +315,20 @@ async def test_substituted_bundle_is_refused_and_no_session_starts(
     assert relay.faults == {"bundle": 2}
 
 
+@pytest.mark.parametrize("pinned", [True, False])
 async def test_stale_bundle_costs_one_round_trip_and_no_message(
-    hostile: tuple[HostileRelay, str], make_client: MakeClient
+    hostile: tuple[HostileRelay, str], make_client: MakeClient, pinned: bool
 ) -> None:
     """The relay hands Carol the bundle it already gave Alice (its one-time prekeys are used up). Bob cannot
-    decrypt Carol's first message, says so, resets the session; Carol resends; Bob sees it exactly once."""
+        decrypt Carol's first message, says so, resets the session; Carol resends; Bob sees it exactly once. Whether
+    or not Bob had pinned Carol's identity: her address commits to it, sealed sender authenticated it."""
     relay = hostile[0]
     alice, bob = await pair(make_client, relay)
     carol = await make_client("carol")
     carol.add_contact("bob", bob.invite_code())
     bob.add_contact("carol", carol.invite_code())
-    await bob.start_thread("carol")  # Bob has pinned Carol's identity (a reset needs it)
+    if pinned:
+        await bob.start_thread("carol")  # Bob has pinned Carol's identity already
     await send(alice, 1)
     assert texts(await bob.sync()) == ["m0"]
     (stale,) = relay.bundles[bob.address]
