@@ -320,8 +320,8 @@ async def test_stale_bundle_costs_one_round_trip_and_no_message(
     hostile: tuple[HostileRelay, str], make_client: MakeClient, pinned: bool
 ) -> None:
     """The relay hands Carol the bundle it already gave Alice (its one-time prekeys are used up). Bob cannot
-        decrypt Carol's first message, says so, resets the session; Carol resends; Bob sees it exactly once. Whether
-    or not Bob had pinned Carol's identity: her address commits to it, sealed sender authenticated it."""
+    decrypt Carol's first message, says so, resets the session; Carol resends; Bob sees it exactly once, whether
+    or not he had pinned Carol's identity (her address commits to it; sealed sender authenticated it)."""
     relay = hostile[0]
     alice, bob = await pair(make_client, relay)
     carol = await make_client("carol")
