@@ -257,6 +257,8 @@ class LoadPlan:
     def __post_init__(self) -> None:
         if self.peers % 2 or not 2 <= self.peers < self.devices:
             raise ValueError("peers must be even, at least 2 and less than devices")
+        if any(not 0 < f < 1 for f in self.kill_at):
+            raise ValueError("kill_at fractions must lie strictly between 0 and 1 (sends must still be under way)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +324,8 @@ class Ledger:
     resets: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever an application is handed a message."""
+    sending: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever a ``send_text`` call begins."""
 
     def record_send(self, sender: int, seq: int, recipient: int, status: str) -> None:
         self.sent[(sender, seq)] = recipient
@@ -456,6 +460,7 @@ class Device:
         deadline = time.monotonic() + SEND_GIVE_UP_S
         while True:
             self.ledger.in_flight += 1
+            self.ledger.sending.set()
             try:
                 message = await self.client.send_text(device_name(peer), body(self.index, seq))
             except (RelayUnreachable, RelayError):
@@ -562,6 +567,9 @@ async def run_load(plan: LoadPlan, root: Path, relay: RelayProcess) -> Tally:
             while len(ledger.sent) < mark:
                 progress.clear()
                 await progress.wait()
+            while ledger.in_flight == 0:  # kill it while sends are under way
+                ledger.sending.clear()
+                await ledger.sending.wait()
             ledger.in_flight_at_kills += ledger.in_flight
             relay.kill()
             await asyncio.sleep(plan.down_s)
