@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,8 @@ from aiohttp import web
 from confide.protocol.envelope import MAX_IDS_PER_REQUEST
 
 from .errors import Malformed, TooLarge, UnsupportedMediaType
+
+_LOWER_HEX = re.compile("[0-9a-f]*")
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
@@ -93,19 +96,20 @@ def _b64(value: object, name: str, max_len: int) -> bytes:
     if not isinstance(value, str) or len(value) > (max_len + 2) // 3 * 4:
         raise Malformed(f"field {name!r} must be a base64 string of at most {max_len} bytes")
     try:
-        return base64.b64decode(value, validate=True)
+        raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise Malformed(f"field {name!r} is not valid base64") from None
+    if base64.b64encode(raw).decode() != value:  # one spelling per value: no set trailing bits
+        raise Malformed(f"field {name!r} is not canonical base64 (the unused trailing bits must be zero)")
+    return raw
 
 
 def hex_id(value: object, length: int, what: str) -> bytes:
-    """A lowercase-hex id of ``length`` bytes. Raises :class:`Malformed`."""
-    if not isinstance(value, str) or len(value) != 2 * length:
-        raise Malformed(f"{what} must be {2 * length} hex digits")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise Malformed(f"{what} must be {2 * length} hex digits") from None
+    """A lowercase-hex id of ``length`` bytes (no spaces, no capitals: ``bytes.fromhex`` alone takes both, and
+    a spaced id would decode shorter than ``length``). Raises :class:`Malformed`."""
+    if not isinstance(value, str) or len(value) != 2 * length or not _LOWER_HEX.fullmatch(value):
+        raise Malformed(f"{what} must be {2 * length} lowercase hex digits")
+    return bytes.fromhex(value)
 
 
 def hex_id_list(obj: dict[str, Any], name: str, length: int) -> list[bytes]:
@@ -116,6 +120,14 @@ def hex_id_list(obj: dict[str, Any], name: str, length: int) -> list[bytes]:
     if len(value) > MAX_IDS_PER_REQUEST:
         raise Malformed(f"field {name!r} may hold at most {MAX_IDS_PER_REQUEST} ids")
     return [hex_id(v, length, "an id") for v in value]
+
+
+def only_query_params(request: web.Request, allowed: frozenset[str]) -> None:
+    """Raise :class:`Malformed` if the query names a parameter not in ``allowed`` (a misspelt ``limit`` would
+    otherwise be a silent no-op)."""
+    unknown = set(request.query) - allowed
+    if unknown:
+        raise Malformed(f"unknown query parameter; allowed: {', '.join(sorted(allowed)) or 'none'}")
 
 
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:

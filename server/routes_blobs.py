@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .auth import check_body_hash
 from .blobstore import BLOB_ID_RE, new_blob_id
-from .bodies import int_param, read_limited, require_content_type
+from .bodies import int_param, only_query_params, read_limited, require_content_type
 from .errors import Forbidden, MailboxFull, NotFound, TooLarge
 from .room import ensure_room, spend_bytes
 from .state import RELAY
@@ -24,6 +24,7 @@ async def upload(request: web.Request) -> web.Response:
     relay = request.app[RELAY]
     device, proof = await relay.auth.authenticate_with_proof(request, None)
     require_content_type(request, "application/octet-stream")
+    only_query_params(request, frozenset({"lifetime"}))
     lifetime = int_param(request, "lifetime", 0, 0, _MAX_LIFETIME_PARAM)
     cap = relay.config.max_blob_bytes
     declared = request.content_length

@@ -20,7 +20,7 @@ from confide.protocol.envelope import (
     delivery_token_hash,
 )
 
-from .bodies import hex_id_list, int_param, parse_json_object, read_limited
+from .bodies import hex_id_list, int_param, only_query_params, parse_json_object, read_limited
 from .bodies import require_content_type as _require_type
 from .delivery import delivery_bytes
 from .errors import Conflict, Forbidden, MailboxFull, NotFound, RateLimited
@@ -153,6 +153,7 @@ async def pull(request: web.Request) -> web.Response:
     """The oldest envelopes of the caller's own mailbox."""
     relay = request.app[RELAY]
     device = await relay.auth.authenticate(request, await read_limited(request, 0))
+    only_query_params(request, frozenset({"limit"}))
     limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_IDS_PER_REQUEST)
     rows = await relay.store.fetch(device.device_id, 0, limit + 1)
     return web.json_response(
