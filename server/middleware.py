@@ -66,7 +66,10 @@ async def errors_and_limits(request: web.Request, handler: Handler) -> web.Strea
             raise
         status = exc.status if exc.status in _HTTP_CODES else 400
         message = _HTTP_MESSAGES.get(status, exc.reason or "bad request")
-        return error_response(status, _HTTP_CODES[status], message)
+        answer = error_response(status, _HTTP_CODES[status], message)
+        if isinstance(exc, web.HTTPMethodNotAllowed):  # RFC 9110 15.5.6: a 405 names the methods it takes
+            answer.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return answer
     except AuthError as exc:
         return error_response(401, "unauthorized", f"device authentication failed: {exc}")
     except (RemoteProtocolError, MalformedKey, InvalidAddress, InvalidSignature) as exc:

@@ -7,6 +7,7 @@ from importlib import metadata
 from aiohttp import web
 
 from .openapi import openapi_document
+from .state import RELAY
 
 routes = web.RouteTableDef()
 
@@ -27,5 +28,6 @@ async def health(request: web.Request) -> web.Response:
 
 @routes.get("/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    """The OpenAPI 3 document of every endpoint."""
-    return web.json_response(openapi_document(relay_version()))
+    """The OpenAPI 3 document of every endpoint, with this relay's attachment cap."""
+    config = request.app[RELAY].config
+    return web.json_response(openapi_document(relay_version(), max_blob_bytes=config.max_blob_bytes))
