@@ -264,3 +264,14 @@ def test_the_served_document_states_this_relays_attachment_cap(contract_relay: s
     doc = requests.get(contract_relay + "/openapi.json", timeout=10).json()
     upload = doc["paths"]["/v1/blobs"]["post"]["requestBody"]["content"]["application/octet-stream"]["schema"]
     assert upload["maxLength"] == CONTRACT_MAX_BLOB_BYTES
+
+
+@pytest.mark.parametrize("path", ["/v1/messages?limit=5&lmit=3", "/v1/blobs?lifetime=60&x=1"])
+def test_an_unknown_query_parameter_is_refused(contract_relay: str, signer: DeviceSigner, path: str) -> None:
+    method = "GET" if path.startswith("/v1/messages") else "POST"
+    headers = _signed(signer, method, path, b"")
+    headers["Content-Type"] = "application/octet-stream"
+    answer = requests.request(method, contract_relay + path, headers=headers, timeout=10)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "malformed", "message": answer.json()["message"]}
+    assert answer.json()["message"].startswith("unknown query parameter")
