@@ -32,6 +32,8 @@ from confide.server.openapi import PATTERN_MAX_BYTES, b64_pattern, b64_schema, o
 
 from .contract import (
     CONTRACT_MAX_BLOB_BYTES,
+    NEGATIVE_REJECTION_STATUSES,
+    NO_POSITIVE_ACCEPTANCE,
     DeviceSigner,
     contract_relay_config,
     load_schema,
@@ -275,3 +277,25 @@ def test_an_unknown_query_parameter_is_refused(contract_relay: str, signer: Devi
     assert answer.status_code == 400
     assert answer.json() == {"error": "malformed", "message": answer.json()["message"]}
     assert answer.json()["message"].startswith("unknown query parameter")
+
+
+DEFAULT_CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+)
+
+
+def test_every_default_check_is_on_except_where_a_reason_is_given(contract_schema: BaseSchema) -> None:
+    for label, _ in _cases():
+        operation = contract_schema.find_operation_by_label(label)
+        assert operation is not None
+        checks = contract_schema.config.checks_config_for(operation=operation)
+        enabled = {name for name in DEFAULT_CHECKS if getattr(checks, name).enabled}
+        off = {"positive_data_acceptance"} if label in NO_POSITIVE_ACCEPTANCE else set()
+        assert enabled == set(DEFAULT_CHECKS) - off, label
+        assert checks.negative_data_rejection.expected_statuses == NEGATIVE_REJECTION_STATUSES
