@@ -6,7 +6,8 @@ expiry sweep and prekey upkeep.
 in the transaction that stores it. A message is reported when ``sync()`` returns it, when ``events()``
 yields it, or when a hook receives it; only then is the mark cleared. So if ``sync()`` fails halfway (for
 example the relay goes away after the backlog was stored and acknowledged), the next ``sync()`` — in this
-process or another — returns what the failed one stored.
+process or another — returns what the failed one stored, and so does the live loop when it starts (its
+``events()`` readers and hooks are handed it before anything newer).
 
 An application may read ``events()`` and call ``sync()`` at the same time (a live view and a "refresh"): a
 message stored meanwhile reaches both the reader's queue and the ``sync()`` that stored it, so the two agree
@@ -279,6 +280,10 @@ class Sync:
             await asyncio.gather(*loops, return_exceptions=True)
 
     async def _listen_loop(self) -> None:
+        # What a sync() stored and could not return (it failed after storing) goes to the readers first, in thread
+        # order: an application that reads only events() after such a sync() would otherwise never be handed it.
+        for event in self._unreported(set()):
+            self._bus.emit(event)
         delay = RECONNECT_BASE_S
         while not self._closed:
             try:

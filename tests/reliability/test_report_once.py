@@ -1,8 +1,12 @@
-"""No duplicate reaches the application when it reads ``events()`` and calls ``sync()`` at the same time.
+"""Each message reaches the application once, whichever of ``events()`` and ``sync()`` it reads, and whenever.
 
-Found while building the load harness (issue 10): a message stored by a ``sync()`` was put in the queue of every
-open ``events()`` reader *and* returned by that ``sync()``, so an application with a live view and a "refresh"
-was handed each such message twice. Against a real relay on loopback.
+Found while building the load harness (issue 10), against a real relay on loopback:
+
+1. A message stored by a ``sync()`` was put in the queue of every open ``events()`` reader *and* returned by that
+   ``sync()``, so an application with a live view and a "refresh" was handed each such message twice.
+2. What a ``sync()`` stored and then could not return (the relay went away after the acknowledgement) was
+   returned only by a later ``sync()``: an application that then reads only ``events()`` was never handed it (in
+   the load runs with relay kills, it surfaced late, after newer messages from the same sender).
 """
 
 from __future__ import annotations
@@ -10,9 +14,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from confide.client import INSECURE_TEST_KDF, Client, MessageReceived
+import pytest
+
+from confide.client import INSECURE_TEST_KDF, Client, Event, MessageReceived, RelayUnreachable
 from confide.server import RelayConfig, start_relay
 
+from ..client.proxy import CuttingProxy
 from .harness import PASSPHRASE
 
 MESSAGES = 5
@@ -60,3 +67,43 @@ async def test_sync_and_an_events_reader_hand_each_message_over_once(tmp_path: P
             await b.close()
     assert sorted(by_reader + by_sync) == sorted(sent)  # each message handed over exactly once
     assert not set(by_reader) & set(by_sync)
+
+
+def _texts(events: list[Event]) -> list[str]:
+    return [e.message.text for e in events if isinstance(e, MessageReceived)]
+
+
+async def test_what_a_failed_sync_stored_reaches_an_events_reader(tmp_path: Path) -> None:
+    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
+    async with start_relay(config, host="127.0.0.1", port=0) as url:
+        a = await Client.create(tmp_path / "a", PASSPHRASE, url, "a", kdf=INSECURE_TEST_KDF)
+        b = await Client.create(tmp_path / "b", PASSPHRASE, url, "b", kdf=INSECURE_TEST_KDF)
+        try:
+            a.add_contact("b", b.invite_code())
+            b.add_contact("a", a.invite_code())
+            sent = [f"note {i}" for i in range(MESSAGES)]
+            for text in sent:
+                await a.send_text("b", text)
+            proxy = CuttingProxy(url)
+            async with proxy.running() as proxy_url:
+                await b.set_server(proxy_url)
+                proxy.cut_after("POST", "/v1/messages/ack")  # the relay goes away right after acknowledging
+                with pytest.raises(RelayUnreachable):
+                    await b.sync()
+                assert [m.text for m in b.history("a")] == sent  # stored, not yet handed over
+
+                got: list[str] = []
+                stream = b.events()  # the application now only listens
+                async with asyncio.timeout(10):
+                    async for event in stream:
+                        if isinstance(event, MessageReceived):
+                            got.append(event.message.text)
+                            if len(got) == len(sent):
+                                break
+                await stream.aclose()
+            assert got == sent
+            await b.set_server(url)
+            assert _texts(await b.sync()) == []  # handed over once
+        finally:
+            await a.close()
+            await b.close()
