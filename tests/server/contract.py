@@ -21,7 +21,11 @@ from typing import Any
 import requests
 import schemathesis
 from requests.auth import AuthBase
+from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation import GenerationMode
+from schemathesis.generation.stateful.state_machine import APIStateMachine
 from schemathesis.openapi import from_url
 from schemathesis.schemas import BaseSchema
 
@@ -189,6 +193,27 @@ def relay_in_thread(config: RelayConfig) -> Iterator[str]:
         loop.close()
 
 
+def breaks_the_headers(case: Case[Any]) -> bool:
+    """Whether a schema-violating case breaks the headers, which on this API are the device proof: such a case is
+    sent unsigned (``auth=None``), or the signer would replace the broken proof with a valid one and turn the case
+    back into a valid request."""
+    meta = case.meta
+    header = None if meta is None else meta.components.get(ParameterLocation.HEADER)
+    return header is not None and header.mode is GenerationMode.NEGATIVE
+
+
+def signed_state_machine(schema: BaseSchema) -> type[APIStateMachine]:
+    """Schemathesis' state machine over the document's links (an upload's ``blob_id`` into download and delete),
+    sending a case that breaks the proof headers unsigned (:func:`breaks_the_headers`)."""
+    base = schema.as_state_machine()
+
+    class Signed(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Case[Any]) -> dict[str, Any]:
+            return {"auth": None} if breaks_the_headers(case) else {}
+
+    return Signed
+
+
 def load_schema(base: str, signer: DeviceSigner, *, max_examples: int, seed: int | None = None) -> BaseSchema:
     """The relay's ``/openapi.json`` as schemathesis sees it, with ``signer`` as its auth hook."""
     schema = from_url(base + "/openapi.json", config=contract_config(max_examples=max_examples, seed=seed))
@@ -196,4 +221,13 @@ def load_schema(base: str, signer: DeviceSigner, *, max_examples: int, seed: int
     return schema
 
 
-__all__ = ["DeviceSigner", "contract_config", "load_schema", "register", "relay_in_thread", "schemathesis"]
+__all__ = [
+    "DeviceSigner",
+    "breaks_the_headers",
+    "contract_config",
+    "load_schema",
+    "register",
+    "relay_in_thread",
+    "schemathesis",
+    "signed_state_machine",
+]

@@ -21,8 +21,8 @@ from typing import Any
 import hypothesis
 import pytest
 import requests
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import Case
-from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
 from schemathesis.schemas import BaseSchema
 
@@ -35,9 +35,11 @@ from .contract import (
     NEGATIVE_REJECTION_STATUSES,
     NO_POSITIVE_ACCEPTANCE,
     DeviceSigner,
+    breaks_the_headers,
     contract_relay_config,
     load_schema,
     relay_in_thread,
+    signed_state_machine,
 )
 
 EXAMPLES_PER_OPERATION = 10
@@ -74,18 +76,6 @@ def contract_schema(contract_relay: str, signer: DeviceSigner) -> BaseSchema:
     return load_schema(contract_relay, signer, max_examples=EXAMPLES_PER_OPERATION)
 
 
-def _breaks_the_headers(case: Case[Any]) -> bool:
-    """Whether a negative case breaks the headers, which on this API are the device proof: the signer would
-    otherwise replace them with a valid proof and turn the case back into a valid request."""
-    meta = case.meta
-    return (
-        meta is not None
-        and meta.generation.mode is GenerationMode.NEGATIVE
-        and meta.components.get(ParameterLocation.HEADER) is not None
-        and meta.components[ParameterLocation.HEADER].mode is GenerationMode.NEGATIVE
-    )
-
-
 def _cases() -> list[tuple[str, GenerationMode]]:
     """Every operation with schema-valid requests, and those with parameters or a body also with requests that
     break the schema (an operation with neither has nothing to break)."""
@@ -116,7 +106,7 @@ def test_the_relay_keeps_its_openapi_contract(
         suppress_health_check=[hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.filter_too_much],
     )
     def fuzz(case: Case[Any]) -> None:
-        if _breaks_the_headers(case):  # the proof itself is what is broken: send it broken, unsigned
+        if breaks_the_headers(case):  # the proof itself is what is broken: send it broken, unsigned
             case.call_and_validate(auth=None)
         else:
             case.call_and_validate()
@@ -299,3 +289,24 @@ def test_every_default_check_is_on_except_where_a_reason_is_given(contract_schem
         off = {"positive_data_acceptance"} if label in NO_POSITIVE_ACCEPTANCE else set()
         assert enabled == set(DEFAULT_CHECKS) - off, label
         assert checks.negative_data_rejection.expected_statuses == NEGATIVE_REJECTION_STATUSES
+
+
+STATEFUL_RUNS = 3
+"""Chains of linked calls in ``make test`` (upload, then download or delete that blob id); ``bench/contract.py``
+runs 50."""
+
+
+def test_linked_calls_keep_the_contract(contract_schema: BaseSchema, signer: DeviceSigner) -> None:
+    signed_before = signer.signed
+    run_state_machine_as_test(
+        signed_state_machine(contract_schema),
+        settings=hypothesis.settings(
+            max_examples=STATEFUL_RUNS,
+            stateful_step_count=6,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=[hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.filter_too_much],
+        ),
+    )
+    assert signer.signed > signed_before
