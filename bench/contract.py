@@ -40,7 +40,7 @@ from tests.server.contract import (
 )
 
 FULL_EXAMPLES = 100
-"""Examples per operation and mode in a full run: over three times the issue's 30, about ten minutes on 2 cores."""
+"""Examples per operation and mode in a full run: over three times the issue's 30, 5 to 8 minutes on 2 cores."""
 
 QUICK_EXAMPLES = 30
 """Examples per operation and mode with ``--quick``: the issue's own figure."""
