@@ -27,7 +27,7 @@ from confide.keys.qr import parse_qr_text, qr_terminal, qr_text, write_qr_png, w
 from confide.keys.recovery import RECOVERY_QR_PREFIX, is_recovery_qr_text, recovery_qr_text
 from confide.keys.safety import SafetyNumber, ScanResult
 from confide.protocol.content import MAX_TEXT_BYTES
-from confide.protocol.errors import ProtocolError, UntrustedIdentity
+from confide.protocol.errors import KeySubstitution, ProtocolError, UntrustedIdentity
 
 from .account import check_server_url
 from .client import Client
@@ -105,6 +105,7 @@ __all__ = [
     "Invite",
     "KdfParams",
     "KeyStoreError",
+    "KeySubstitution",
     "Message",
     "MessageDeleted",
     "MessageKind",

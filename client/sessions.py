@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from confide.keys.address import Address
 from confide.keys.encoding import RNG
-from confide.keys.errors import ConfideError
+from confide.keys.errors import AddressMismatch, ConfideError, InvalidSignature
 from confide.keys.identity import IdentityPublicKey
 from confide.keys.prekeys import PreKeyBundle
 from confide.keys.secret_keys import SecretKeys
 from confide.protocol.envelope import ENVELOPE_ID_LEN, Envelope
-from confide.protocol.errors import RemoteProtocolError
+from confide.protocol.errors import KeySubstitution, RemoteProtocolError
 from confide.protocol.sealed import Opened, SenderCertificate, seal_message
 from confide.protocol.session import MAX_ARCHIVED_SESSIONS, Session, initiate_session, prefer_session
 
@@ -29,6 +29,11 @@ from .pinning import require_trusted
 from .records import ContactRecord
 from .relay import RelayClient
 from .store import Store
+
+_SUBSTITUTED = (
+    "the relay served keys for this contact that are not the contact's (possible key substitution); nothing was "
+    "sent. Compare safety numbers with the contact in person before trusting this relay again"
+)
 
 
 class Sessions:
@@ -45,7 +50,9 @@ class Sessions:
         """Every device's prekey bundle for ``address``, each checked against the address.
 
         Raises:
-            RemoteProtocolError: the relay sent keys that do not belong to ``address`` or its devices.
+            KeySubstitution: the relay sent another identity's keys, prekeys the identity did not sign, or one
+                device's keys under another device's id (nothing was sent).
+            RemoteProtocolError: the relay sent keys that cannot be parsed.
             ClientError: the address has no devices on this relay.
             RelayUnreachable, RelayError.
         """
@@ -54,10 +61,12 @@ class Sessions:
             try:
                 bundle = PreKeyBundle.from_bytes(raw)
                 bundle.check_address(address)
+            except (AddressMismatch, InvalidSignature) as exc:
+                raise KeySubstitution(_SUBSTITUTED) from exc
             except ConfideError as exc:
                 raise RemoteProtocolError(f"the relay sent unusable keys for {address.text}: {exc}") from exc
             if bundle.device.device_id != device_id:
-                raise RemoteProtocolError("the relay sent a bundle for the wrong device")
+                raise KeySubstitution(_SUBSTITUTED)
             out.append(bundle)
         if not out:
             raise ClientError(f"{address.text} has no registered devices on this relay")

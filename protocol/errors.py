@@ -24,6 +24,12 @@ class RemoteProtocolError(ProtocolError):
     """Bytes from a peer or the relay are malformed: wrong version, length or field."""
 
 
+class KeySubstitution(RemoteProtocolError):
+    """The relay served keys for an address that are not its identity's: another identity's keys, prekeys its
+    identity did not sign, or one device's keys labelled as another's. An identity error: someone (the relay or
+    whoever sits between) tried to make us encrypt to keys the contact does not hold; nothing was sent."""
+
+
 class LocalProtocolError(ProtocolError):
     """This side asked for something the protocol does not allow (e.g. a message larger than the limit)."""
 
@@ -65,6 +71,7 @@ __all__ = [
     "AuthError",
     "DecryptionError",
     "DuplicateMessage",
+    "KeySubstitution",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",

@@ -33,9 +33,9 @@ from confide.client import (
     SessionReset,
     messaging,
 )
-from confide.client.cli.exits import EXIT_PROTOCOL, EXIT_RELAY
+from confide.client.cli.exits import EXIT_RELAY, EXIT_UNTRUSTED
 from confide.keys.prekeys import KEM_ONE_TIME_BATCH, ONE_TIME_PREKEY_BATCH
-from confide.protocol.errors import RemoteProtocolError
+from confide.protocol.errors import KeySubstitution
 from confide.server import RelayConfig, start_relay
 
 from .hostile import (
@@ -300,9 +300,9 @@ async def test_substituted_bundle_is_refused_and_no_session_starts(
     await alice.start_thread("mallory")  # the relay records Mallory's bundle answer
     (mallory_answer,) = relay.bundles[mallory.address]
     relay.bundle_answer = lambda _address, answer: substitute(answer, mallory_answer)
-    with pytest.raises(RemoteProtocolError):
+    with pytest.raises(KeySubstitution):  # an identity error, not a generic protocol one
         await alice.send_text("bob", "for bob only")
-    with pytest.raises(RemoteProtocolError):
+    with pytest.raises(KeySubstitution):
         await alice.start_thread("bob")
     assert thread(alice, "bob") == []
     assert alice.queued() == []
@@ -536,7 +536,7 @@ def test_cli_output_under_attack_names_no_exception(
         json.loads(confide("whoami", "--profile", profiles["mallory"], "--json")[1])["address"]
     ]
     relay.bundle_answer = lambda _address, _answer: mallory_answer
-    assert confide("send", "--profile", profiles["carol"], "bob", "hello")[0] == EXIT_PROTOCOL
+    assert confide("send", "--profile", profiles["carol"], "bob", "hello")[0] == EXIT_UNTRUSTED  # an identity error
     relay.bundle_answer = None
     # Bob's relay claims a negative prekey stock.
     relay.prekey_counts = {"one_time": -5000, "kem_one_time": 0}
