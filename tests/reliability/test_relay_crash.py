@@ -43,7 +43,8 @@ SYNC_SENDS = 40
 (a small envelope's commit writes a few pages), which would otherwise add syncs of its own."""
 
 SEND_GAP_S = 0.075
-"""Pause between two timed sends: 40 sends spread over about 3 s, across several sweeps."""
+"""Pause between two timed sends when the sweeper runs: 40 sends spread over about 3 s, across several sweeps
+(with the sweeper off the sends go back to back: nothing else would sync the WAL anyway)."""
 
 SWEEP_INTERVAL_S = 1.0
 """The relay's default sweep interval (``config.DEFAULT_SWEEP_INTERVAL_S``), passed explicitly."""
@@ -116,7 +117,7 @@ def _wal_syncs(trace: Path) -> list[float]:
     return sorted(done)
 
 
-async def _timed_sends(tmp_path: Path, relay: RelayProcess) -> list[tuple[float, float]]:
+async def _timed_sends(tmp_path: Path, relay: RelayProcess, gap_s: float) -> list[tuple[float, float]]:
     """One device sends :data:`SYNC_SENDS` texts to another that is not online (so nothing is acknowledged and
     deleted, and no scrub runs); returns each ``send_text`` call's (start, return) wall-clock times, every one
     answered 201."""
@@ -133,7 +134,7 @@ async def _timed_sends(tmp_path: Path, relay: RelayProcess) -> list[tuple[float,
                 message = await a.send_text("b", f"timed {n}")
                 windows.append((start, time.time()))
                 assert message.status == MessageStatus.SENT
-                await asyncio.sleep(SEND_GAP_S)
+                await asyncio.sleep(gap_s)
     return windows
 
 
@@ -148,8 +149,9 @@ async def _traced_run(
     )
     await relay.start()
     try:
-        windows = await _timed_sends(tmp_path, relay)
-        await asyncio.sleep(POWER_CUT_WINDOW_S + 0.5)  # let the last sends' window close
+        windows = await _timed_sends(tmp_path, relay, SEND_GAP_S if sweep_s else 0.0)
+        if sweep_s:
+            await asyncio.sleep(POWER_CUT_WINDOW_S + 0.5)  # let the last sends' window close before shutdown syncs
     finally:
         relay.stop()
     return windows, _wal_syncs(trace)
