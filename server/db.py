@@ -15,8 +15,8 @@ across a crash of the relay process; a power failure may lose the last transacti
 config selects ``synchronous=FULL``. ``secure_delete=ON`` zeroes deleted content in the database file;
 :meth:`SqliteStore.checkpoint` (``wal_checkpoint(TRUNCATE)``) removes it from the write-ahead log. Its slow
 part, copying the log into the database and flushing both (``wal_checkpoint(PASSIVE)``), runs first in a
-worker thread on a second connection that does nothing else, concurrently with the writer; only the quick
-truncation runs on the loop (see :mod:`~confide.server.writer`).
+worker thread on a second connection that does nothing else, concurrently with the writer; the truncation
+runs on that connection too, in a worker thread while the writer waits (see :mod:`~confide.server.writer`).
 """
 
 from __future__ import annotations
