@@ -12,7 +12,7 @@ carried the device-auth headers, and its ``User-Agent`` and cookies.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
@@ -45,7 +45,29 @@ class Seen:
 
 
 PROXY_SHUTDOWN_S = 1.0
-"""How long the proxy waits for its handlers when it stops: a test's requests are long done by then."""
+"""How long the proxy waits for its handlers when it stops: a test's requests are long done by then (a handler
+still streaming to a client that hung up must not hold the shutdown for aiohttp's default 60 s)."""
+
+PROXY_MAX_BODY = 16 * 1024 * 1024
+"""Largest request body a proxy forwards: above the relay's own largest (an 8 MiB batch)."""
+
+
+@asynccontextmanager
+async def serve_on_loopback(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]], max_body: int
+) -> AsyncIterator[str]:
+    """Serve ``handle`` for every method and path on a free loopback port; yields the base URL."""
+    app = web.Application(client_max_size=max_body)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=PROXY_SHUTDOWN_S)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 class CuttingProxy:
@@ -164,17 +186,9 @@ class CuttingProxy:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[str]:
         """Serve on a free loopback port; yields the proxy's base URL."""
-        app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        # A handler still streaming to a client that hung up must not hold the shutdown for aiohttp's default 60 s.
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=PROXY_SHUTDOWN_S)
-        await runner.setup()
         self._session = aiohttp.ClientSession()
         try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            host, port = runner.addresses[0][:2]
-            yield f"http://{host}:{port}"
+            async with serve_on_loopback(self.handle, PROXY_MAX_BODY) as url:
+                yield url
         finally:
             await self._session.close()
-            await runner.cleanup()

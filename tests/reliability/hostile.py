@@ -36,14 +36,11 @@ from aiohttp import web
 
 from confide.protocol.auth import H_DEVICE
 
+from ..client.proxy import PROXY_MAX_BODY, serve_on_loopback
+
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host", "content-encoding"})
 _WS_HANDSHAKE = frozenset({"upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"})
 
-PROXY_SHUTDOWN_S = 1.0
-"""How long the proxy waits for its handlers when it stops: a test's requests are long done by then."""
-
-PROXY_MAX_BODY = 16 * 1024 * 1024
-"""Largest request body the proxy forwards: above the relay's own largest (an 8 MiB batch)."""
 
 # -- the layout of a delivery (protocol/envelope.py, protocol/sealed.py) -------------------------------------
 DELIVERY_ID_AT = 1
@@ -369,16 +366,9 @@ class HostileRelay:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[str]:
         """Serve on a free loopback port; yields the proxy's base URL."""
-        app = web.Application(client_max_size=PROXY_MAX_BODY)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=PROXY_SHUTDOWN_S)
-        await runner.setup()
         self._session = aiohttp.ClientSession()
         try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            host, port = runner.addresses[0][:2]
-            yield f"http://{host}:{port}"
+            async with serve_on_loopback(self.handle, PROXY_MAX_BODY) as url:
+                yield url
         finally:
             await self._session.close()
-            await runner.cleanup()
