@@ -182,6 +182,11 @@ def _make_public_raw() -> Callable[[], object]:
     return lambda: private.public_key().public_bytes_raw()
 
 
+def _make_private_raw() -> Callable[[], object]:
+    private = _x25519_pair()[0]
+    return private.private_bytes_raw
+
+
 def _make_load_public() -> Callable[[], object]:
     raw = _x25519_pair()[2]
     return lambda: X25519PublicKey.from_public_bytes(raw)
@@ -271,6 +276,12 @@ PRIMITIVES: dict[str, Primitive] = {
             _make_public_raw,
         ),
         Primitive(
+            "x25519_private_raw",
+            "X25519PrivateKey.private_bytes_raw",
+            "a loaded private key's raw bytes (a signed prekey handed to the ratchet)",
+            _make_private_raw,
+        ),
+        Primitive(
             "x25519_load_public", "x25519.from_public_bytes", "X25519PublicKey.from_public_bytes", _make_load_public
         ),
         Primitive(
@@ -279,13 +290,13 @@ PRIMITIVES: dict[str, Primitive] = {
         Primitive(
             "x25519_base_sodium",
             "Lib.crypto_scalarmult_base",
-            "libsodium crypto_scalarmult_base: a fresh key's public half (sealed sender's ephemeral)",
+            "libsodium crypto_scalarmult_base: a fresh key's public half (ratchet keys, sealed sender's ephemeral)",
             _make_sodium_base,
         ),
         Primitive(
             "x25519_mult_sodium",
             "Lib.crypto_scalarmult",
-            "libsodium crypto_scalarmult from raw key bytes (sealed sender's ephemeral agreement)",
+            "libsodium crypto_scalarmult from raw key bytes (ratchet turns, sealed sender's ephemeral agreement)",
             _make_sodium_mult,
         ),
         Primitive(
@@ -386,15 +397,9 @@ _SEND_NEW_HKS = _ops(_SEND, {"aead_init": 1})
 """RatchetState.encrypt, first message after a DH ratchet turn: the new HKs cipher is loaded once."""
 _RECEIVE_CHAIN = {"aead_init": 1, "aead_open_header": 1, "hmac_sha256": 2, "aead_open_body": 1}
 """prepare_decrypt on the current chain: header opens under the loaded HKr cipher, KDF_CK, body."""
-_RATCHET_STEP = {
-    "x25519_load_public": 2,
-    "x25519_exchange": 2,
-    "hkdf_96": 2,
-    "rng_32": 1,
-    "x25519_keygen": 1,
-    "x25519_public_raw": 1,
-}
-"""DH ratchet turn in prepare_decrypt: two _dh calls (each loads the peer key), two root steps, new key pair."""
+_RATCHET_STEP = {"x25519_mult_sodium": 2, "hkdf_96": 2, "rng_32": 1, "x25519_base_sodium": 1}
+"""DH ratchet turn in prepare_decrypt: two _dh calls (libsodium, raw keys), two root steps, a new key pair (its
+public half: libsodium's fixed-base multiplication)."""
 _RECEIVE_NEXT = _ops(_RATCHET_STEP, {"aead_init": 2, "aead_open_header": 1, "hmac_sha256": 2, "aead_open_body": 1})
 """prepare_decrypt on the next chain, when HKr is still unset (no failed trial): the first message of a side."""
 _RECEIVE_TURN = _ops(_RECEIVE_NEXT, {"aead_open_header_fail": 1})
@@ -453,14 +458,7 @@ _PQXDH_INITIATE = {
     "x25519_public_raw": 1,
 }
 _PQXDH_RESPOND = {"x25519_load_public": 1, "x25519_exchange": 4, "mlkem_decapsulate": 1, "hkdf_32": 1, "hkdf_96": 1}
-_INIT_INITIATOR = {
-    "rng_32": 1,
-    "x25519_keygen": 1,
-    "x25519_public_raw": 1,
-    "x25519_load_public": 1,
-    "x25519_exchange": 1,
-    "hkdf_96": 1,
-}
+_INIT_INITIATOR = {"rng_32": 1, "x25519_base_sodium": 1, "x25519_mult_sodium": 1, "hkdf_96": 1}
 SETUP_OPS = _ops(
     _BUNDLE_PARSE,
     _PQXDH_INITIATE,
@@ -468,7 +466,7 @@ SETUP_OPS = _ops(
     _SEND_NEW_HKS,  # initiator: bundle → first message
     _IDENTITY_PARSE,
     _PQXDH_RESPOND,
-    {"x25519_public_raw": 1},
+    {"x25519_private_raw": 1},  # init_responder: the signed prekey's raw bytes
     _RECEIVE_NEXT,  # responder accepts it
     _SEND_NEW_HKS,
     _RECEIVE_NEXT,  # first reply and its decryption

@@ -16,13 +16,13 @@ from __future__ import annotations
 import struct
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from confide.keys.encoding import RNG, Reader, Writer
 
 from .errors import DecryptionError, DuplicateMessage, RemoteProtocolError
 from .kdf import ZERO_NONCE, kdf_chain, kdf_root
+from .x25519 import agree, generate, public_key
 
 MAX_SKIP = 1000
 """Most message keys one received message may make us derive and store (a gap in one chain). Bounds the work
@@ -44,13 +44,9 @@ STATE_VERSION = 1
 _HDR = struct.Struct(">32sII")
 
 
-def _x25519(rng: RNG) -> X25519PrivateKey:
-    return X25519PrivateKey.from_private_bytes(rng(32))
-
-
-def _dh(private: X25519PrivateKey, public: bytes) -> bytes:
+def _dh(private: bytes, public: bytes) -> bytes:
     try:
-        return private.exchange(X25519PublicKey.from_public_bytes(public))
+        return agree(private, public)
     except ValueError as exc:  # low-order point: a hostile peer
         raise DecryptionError("message could not be decrypted") from exc
 
@@ -88,7 +84,7 @@ class _Pending:
 
     def __init__(self) -> None:
         self.dhr: bytes | None = None
-        self.dhs: X25519PrivateKey | None = None
+        self.dhs: bytes | None = None
         self.dhs_pub: bytes = b""
         self.used_skipped: tuple[bytes, int] | None = None
         self.new_skipped: dict[tuple[bytes, int], bytes] = {}
@@ -123,9 +119,9 @@ class RatchetState:
         "skipped",
     )
 
-    dhs: X25519PrivateKey
-    """Our current ratchet key. Set by every constructor (init_initiator, init_responder, read_from): a placeholder
-    loaded here would cost one X25519 scalar multiplication per state."""
+    dhs: bytes
+    """Our current ratchet private key, raw (:mod:`confide.protocol.x25519`). Set by every constructor
+    (init_initiator, init_responder, read_from) with its public half ``dhs_pub``."""
 
     def __init__(self) -> None:
         self.dhs_pub = b""
@@ -153,8 +149,7 @@ class RatchetState:
         cls, root_key: bytes, shared_hka: bytes, shared_nhkb: bytes, responder_ratchet_pub: bytes, rng: RNG
     ) -> RatchetState:
         s = cls()
-        s.dhs = _x25519(rng)
-        s.dhs_pub = s.dhs.public_key().public_bytes_raw()
+        s.dhs, s.dhs_pub = generate(rng)
         s.dhr = responder_ratchet_pub
         s.rk, s.cks, s.nhks = kdf_root(root_key, _dh(s.dhs, responder_ratchet_pub))
         s.hks = shared_hka
@@ -163,11 +158,18 @@ class RatchetState:
 
     @classmethod
     def init_responder(
-        cls, root_key: bytes, shared_hka: bytes, shared_nhkb: bytes, ratchet_key: X25519PrivateKey
+        cls, root_key: bytes, shared_hka: bytes, shared_nhkb: bytes, ratchet_private: bytes, ratchet_public: bytes
     ) -> RatchetState:
+        """Bob's state from the agreement and his signed prekey (raw private and public bytes).
+
+        Raises:
+            ValueError: a key is not 32 bytes.
+        """
+        if len(ratchet_private) != 32 or len(ratchet_public) != 32:
+            raise ValueError("X25519 keys are 32 bytes")
         s = cls()
-        s.dhs = ratchet_key
-        s.dhs_pub = ratchet_key.public_key().public_bytes_raw()
+        s.dhs = ratchet_private
+        s.dhs_pub = ratchet_public
         s.rk = root_key
         s.nhks = shared_nhkb
         s.nhkr = shared_hka
@@ -254,7 +256,7 @@ class RatchetState:
             _, new_skipped = self._skip(self.ckr, self.hkr, self.nr, pn)
         hkr = self.nhkr
         rk, ckr, nhkr = kdf_root(self.rk, _dh(self.dhs, dh))
-        dhs = _x25519(rng)
+        dhs, dhs_pub = generate(rng)
         rk, cks, nhks = kdf_root(rk, _dh(dhs, dh))
         ckr2, more = self._skip(ckr, hkr, 0, n, already=len(new_skipped))
         new_skipped.update(more)
@@ -263,7 +265,7 @@ class RatchetState:
         p.new_skipped = new_skipped
         p.dhr = dh
         p.dhs = dhs
-        p.dhs_pub = dhs.public_key().public_bytes_raw()
+        p.dhs_pub = dhs_pub
         p.old_hkr = self.hkr
         p.ckr, p.nr = ckr2, n + 1
         p.turn = (self.ns, self.nhks, hkr, rk, cks, nhks, nhkr)
@@ -323,7 +325,7 @@ class RatchetState:
 
     def to_bytes(self) -> bytes:
         """Serialise (contains secrets: seal before storing)."""
-        w = Writer().u8(STATE_VERSION).raw(self.dhs.private_bytes_raw())
+        w = Writer().u8(STATE_VERSION).raw(self.dhs)
         for opt in (self.dhr, self.cks, self.ckr, self.hks, self.hkr):
             if opt is None:
                 w.u8(0)
@@ -344,8 +346,8 @@ class RatchetState:
         s = cls()
         if r.u8() != STATE_VERSION:
             raise RemoteProtocolError("unknown ratchet state version")
-        s.dhs = X25519PrivateKey.from_private_bytes(r.raw(32))
-        s.dhs_pub = s.dhs.public_key().public_bytes_raw()
+        s.dhs = r.raw(32)
+        s.dhs_pub = public_key(s.dhs)
         opts: list[bytes | None] = []
         for _ in range(5):
             flag = r.u8()

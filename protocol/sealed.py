@@ -12,8 +12,8 @@ Layout (version 1)::
     message_ct   = ChaCha20-Poly1305(k_m, 0^12, inner_message, ad=e_pub)
 
 Each key encrypts exactly one plaintext (``e`` is fresh), so the zero nonce is safe. ``e`` and ``s1`` are
-computed with libsodium (PyNaCl): its fixed-base multiplication makes ``e_pub`` in about half the time
-OpenSSL's key derivation takes (``bench/crypto.py`` times both in every run). ``s2`` is the same for every
+computed with libsodium on raw bytes (:mod:`confide.protocol.x25519`: its fixed-base multiplication makes
+``e_pub`` in about half the time OpenSSL's key derivation takes). ``s2`` is the same for every
 message between two identities and is remembered in memory per pair of agreement keys
 (:mod:`confide.protocol.static_agreement`). The recipient learns
 and authenticates the sender; the relay learns nothing about the sender. A :class:`SenderCertificate`
@@ -22,7 +22,6 @@ also carries the sender's device certificate and a reply delivery token.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,7 +29,6 @@ from functools import lru_cache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
 
 from confide.keys.device import DEVICE_CERT_LEN, DeviceCertificate
 from confide.keys.encoding import RNG, Reader, Writer
@@ -42,6 +40,7 @@ from .errors import DecryptionError, DuplicateMessage, ProtocolError, RemoteProt
 from .kdf import LABEL_SEALED_MESSAGE, LABEL_SEALED_STATIC, ZERO_NONCE, hkdf
 from .session import MSG_PREKEY, PreKeyLookup, Session, accept_session, parse_inner
 from .static_agreement import STATIC_AGREEMENTS
+from .x25519 import agree, generate
 
 SEALED_VERSION = 1
 CERT_VERSION = 1
@@ -135,41 +134,6 @@ def _aead_open(key: bytes, ct: bytes, ad: bytes) -> bytes:
         raise DecryptionError("message could not be decrypted") from exc
 
 
-_X25519_LEN = 32
-_X25519_ZERO = bytes(_X25519_LEN)
-
-
-def _ephemeral(rng: RNG) -> tuple[bytes, bytes]:
-    """A fresh ephemeral key: ``(private, public)``. libsodium clamps the 32 random bytes as RFC 7748 does, so
-    ``public`` equals ``X25519PrivateKey.from_private_bytes(private).public_key()``.
-
-    Raises:
-        ValueError: ``rng`` did not return 32 bytes.
-    """
-    private = rng(_X25519_LEN)
-    if len(private) != _X25519_LEN:
-        raise ValueError("an X25519 private key is 32 bytes")
-    return private, crypto_scalarmult_base(private)
-
-
-def _x25519(private: bytes, public: bytes) -> bytes:
-    """X25519 by libsodium, which clamps ``private`` as RFC 7748 does; the lengths are checked here because
-    PyNaCl passes raw pointers.
-
-    Raises:
-        ValueError: an all-zero result (``public`` has low order), as ``X25519PrivateKey.exchange`` raises.
-    """
-    if len(private) != _X25519_LEN or len(public) != _X25519_LEN:
-        raise ValueError("X25519 keys are 32 bytes")
-    try:
-        shared = crypto_scalarmult(private, public)
-    except RuntimeError as exc:  # libsodium refuses low-order points and an all-zero result
-        raise ValueError("X25519 with a low-order public key") from exc
-    if hmac.compare_digest(shared, _X25519_ZERO):  # whatever the libsodium version, never an all-zero secret
-        raise ValueError("X25519 with a low-order public key")
-    return shared
-
-
 def _static_keys(s1: bytes, recipient: IdentityPublicKey, e_pub: bytes) -> tuple[bytes, bytes]:
     out = hkdf(s1, salt=bytes(32), info=LABEL_SEALED_STATIC + recipient.agreement + e_pub, length=64)
     return out[:32], out[32:]
@@ -187,8 +151,8 @@ def seal(
     Raises:
         ValueError: ``recipient``'s agreement key has low order.
     """
-    e_private, e_pub = _ephemeral(rng)
-    chain, k_static = _static_keys(_x25519(e_private, recipient.agreement), recipient, e_pub)
+    e_private, e_pub = generate(rng)
+    chain, k_static = _static_keys(agree(e_private, recipient.agreement), recipient, e_pub)
     static_ct = ChaCha20Poly1305(k_static).encrypt(ZERO_NONCE, sender.to_bytes(), e_pub)
     s2 = STATIC_AGREEMENTS.agree(sender_identity, recipient)
     k_msg = hkdf(s2, salt=chain, info=LABEL_SEALED_MESSAGE + static_ct, length=32)

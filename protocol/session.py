@@ -232,7 +232,11 @@ def accept_session(
         raise ValueError("device id must be 16 bytes")
     agreement = respond(local, header, signed, one_time, kem)
     ratchet = RatchetState.init_responder(
-        agreement.root_key, agreement.header_key_a, agreement.next_header_key_b, signed.private
+        agreement.root_key,
+        agreement.header_key_a,
+        agreement.next_header_key_b,
+        signed.private.private_bytes_raw(),
+        signed.public.public,
     )
     session = Session(header.initiator, peer_device_id, agreement.associated_data, header.ephemeral, ratchet, None)
     ad = session.ad + header.to_bytes()

@@ -392,7 +392,9 @@ def check_ratchet(d: Json, folder: Path) -> None:
         "initiator": RatchetState.init_initiator(
             root, hka, nhkb, b(inp["responder_ratchet_public"]), rngs["initiator"]
         ),
-        "responder": RatchetState.init_responder(root, hka, nhkb, responder_key),
+        "responder": RatchetState.init_responder(
+            root, hka, nhkb, b(inp["responder_ratchet_private"]), b(inp["responder_ratchet_public"])
+        ),
     }
     assert rngs["initiator"].take() == inp["initiator_init_rng_outputs"]
     errors = set()

@@ -1,5 +1,5 @@
-"""Sealed sender's speed-ups change no byte and weaken nothing: the remembered static-static agreement, the
-libsodium X25519 for the ephemeral key, and the fresh ephemeral agreement of every message."""
+"""Sealed sender's speed-ups change no byte and weaken nothing: the remembered static-static agreement and the
+fresh ephemeral agreement of every message (libsodium's X25519 itself: ``test_x25519.py``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
 from confide.protocol import DecryptionError
-from confide.protocol.sealed import _ephemeral, _x25519, seal, unseal
+from confide.protocol.sealed import seal, unseal
 from confide.protocol.static_agreement import (
     STATIC_AGREEMENT_CACHE_SIZE,
     STATIC_AGREEMENTS,
@@ -22,18 +20,7 @@ from confide.protocol.static_agreement import (
 )
 
 from .parties import Party, SeededRng
-
-LOW_ORDER_POINTS = [
-    bytes(32),
-    (1).to_bytes(32, "little"),
-    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
-    bytes.fromhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
-    (2**255 - 20).to_bytes(32, "little"),  # p - 1
-    (2**255 - 19).to_bytes(32, "little"),  # p (non-canonical 0)
-    (2**255 - 18).to_bytes(32, "little"),  # p + 1 (non-canonical 1)
-]
-"""u-coordinates of points of order 1, 2, 4 and 8 on Curve25519 and their non-canonical encodings (RFC 7748's
-all-zero output cases)."""
+from .test_x25519 import LOW_ORDER_POINTS
 
 
 @pytest.fixture(autouse=True)
@@ -187,45 +174,6 @@ def test_repr_shows_no_key_material(alice: Party, bob: Party) -> None:
     assert text == "StaticAgreements(1 entries)"
     for secret in (shared, alice.identity.public.agreement, bob.identity.public.agreement):
         assert secret.hex() not in text
-
-
-# -- libsodium's X25519 agrees with OpenSSL's -------------------------------------------------------------------
-
-
-@settings(max_examples=200, deadline=None)
-@given(scalar=st.binary(min_size=32, max_size=32), point=st.binary(min_size=32, max_size=32))
-def test_libsodium_x25519_equals_openssl_for_any_bytes(scalar: bytes, point: bytes) -> None:
-    """Unclamped scalars, points with the top bit set and non-canonical u: the same result or the same refusal."""
-    private = X25519PrivateKey.from_private_bytes(scalar)
-    assert _ephemeral(lambda n: scalar) == (scalar, private.public_key().public_bytes_raw())
-    try:
-        expected: bytes | None = private.exchange(X25519PublicKey.from_public_bytes(point))
-    except ValueError:
-        expected = None
-    if expected is None:
-        with pytest.raises(ValueError, match="low-order"):
-            _x25519(scalar, point)
-    else:
-        assert _x25519(scalar, point) == expected
-
-
-@pytest.mark.parametrize("point", LOW_ORDER_POINTS)
-def test_libsodium_x25519_refuses_low_order_points(point: bytes) -> None:
-    with pytest.raises(ValueError, match="low-order"):
-        _x25519(os.urandom(32), point)
-    with pytest.raises(ValueError, match="shared key"):
-        X25519PrivateKey.from_private_bytes(os.urandom(32)).exchange(X25519PublicKey.from_public_bytes(point))
-
-
-@pytest.mark.parametrize(("private", "public"), [(bytes(31), bytes(32)), (bytes(32), bytes(33)), (b"", b"")])
-def test_libsodium_x25519_checks_lengths(private: bytes, public: bytes) -> None:
-    with pytest.raises(ValueError, match="32 bytes"):
-        _x25519(private, public)
-
-
-def test_short_ephemeral_draw_is_refused() -> None:
-    with pytest.raises(ValueError, match="32 bytes"):
-        _ephemeral(lambda n: bytes(n - 1))
 
 
 def test_low_order_ephemeral_in_a_sealed_message_is_a_decryption_error(alice: Party, bob: Party) -> None:

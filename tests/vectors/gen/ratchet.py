@@ -43,7 +43,7 @@ def _ratchet(name: str, description: str, script: list[_Step], expected_top: Jso
     responder_pub = responder_key.public_key().public_bytes_raw()
     states = {
         "initiator": RatchetState.init_initiator(root, hka, nhkb, responder_pub, rngs["initiator"]),
-        "responder": RatchetState.init_responder(root, hka, nhkb, responder_key),
+        "responder": RatchetState.init_responder(root, hka, nhkb, responder_ratchet, responder_pub),
     }
     init_draws = rngs["initiator"].take()
     sent: dict[str, bytes] = {}
