@@ -17,10 +17,13 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO
 
-from aiohttp import StreamReader, web
+from aiohttp import StreamReader, hdrs, web
+from aiohttp.abc import AbstractStreamWriter
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .blobstore import BLOB_ID_RE, Upload
 from .errors import InsufficientStorage, TooLarge
+from .ranges import ByteRange
 
 CHUNK_BYTES = 256 * 1024
 """Read and write in 256 KiB pieces: large enough to be cheap per byte, small enough to bound memory."""
@@ -108,13 +111,14 @@ class BlobFiles:
         with contextlib.suppress(ValueError):
             await asyncio.to_thread(shred, self.path(name))
 
-    async def serve(self, name: str) -> web.StreamResponse:
-        """aiohttp's file answer (ranges, ``sendfile``); a missing file is answered 404 by aiohttp.
+    async def serve(self, name: str, byte_range: ByteRange | None = None) -> web.StreamResponse:
+        """aiohttp's file answer (``sendfile``) for all of blob ``name`` or ``byte_range`` of it; a missing file
+        is answered 404 by aiohttp.
 
         Raises:
             ValueError: ``name`` is not a blob id.
         """
-        return web.FileResponse(self.path(name), headers={"Content-Type": "application/octet-stream"})
+        return _BlobResponse(self.path(name), byte_range)
 
     def remove_orphans(self, known: set[str]) -> int:
         """Delete temporary files and files no row refers to (a crash between file and row); return count."""
@@ -129,6 +133,25 @@ class BlobFiles:
         if not upload.temp_name.startswith(TEMP_PREFIX) or Path(upload.temp_name).name != upload.temp_name:
             raise ValueError("not an upload of this blob store")
         return self.folder / upload.temp_name
+
+
+class _BlobResponse(web.FileResponse):
+    """A blob file answered with exactly the range decided by :mod:`confide.server.ranges`.
+
+    aiohttp's file answer reads the request's own headers: a malformed ``Range`` would get an empty-bodied 416,
+    ``If-Match`` an empty-bodied 412, ``Accept-Encoding`` a look for compressed siblings. It is prepared with a
+    copy of the request that carries only the canonical ``Range`` of the validated range, or none.
+    """
+
+    def __init__(self, path: Path, byte_range: ByteRange | None) -> None:
+        super().__init__(path, headers={"Content-Type": "application/octet-stream"})
+        self._byte_range = byte_range
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        headers = CIMultiDict[str]()
+        if self._byte_range is not None:
+            headers[hdrs.RANGE] = self._byte_range.header
+        return await super().prepare(request.clone(headers=CIMultiDictProxy(headers)))
 
 
 def _create_private(path: Path) -> BinaryIO:

@@ -12,9 +12,12 @@ import base64
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import StreamReader, web
+
+if TYPE_CHECKING:
+    from .ranges import ByteRange
 
 BLOB_ID_BYTES = 32
 """256 random bits: a blob id is a capability, unguessable by anyone who was not sent it."""
@@ -69,8 +72,9 @@ class BlobStore(Protocol):
         """Delete the blob ``name`` (missing, or not a blob id, is fine)."""
         ...
 
-    async def serve(self, name: str) -> web.StreamResponse:
-        """An HTTP answer streaming blob ``name`` as ``application/octet-stream`` (404 if it is missing).
+    async def serve(self, name: str, byte_range: ByteRange | None = None) -> web.StreamResponse:
+        """An HTTP answer streaming blob ``name`` as ``application/octet-stream`` (404 if it is missing): all of
+        it (200), or only ``byte_range`` (206 with ``Content-Range``), whatever the request's headers say.
 
         Raises:
             ValueError: ``name`` is not a blob id.

@@ -23,6 +23,11 @@ class HttpError(ConfideError):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries besides the JSON body (none unless a subclass says so)."""
+        return {}
+
 
 class BadRequest(HttpError):
     """The request is well-formed but asks for something not allowed (400 ``bad_request``)."""
@@ -75,6 +80,22 @@ class TooLarge(HttpError):
 
     status = 413
     code = "too_large"
+
+
+class RangeNotSatisfiable(HttpError):
+    """A byte range that starts past the end of an attachment (416 ``range_not_satisfiable``), answered with
+    ``Content-Range: bytes */size`` so a client can resume from the right place (RFC 9110 §15.5.17)."""
+
+    status = 416
+    code = "range_not_satisfiable"
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Range": f"bytes */{self.size}"}
 
 
 class RateLimited(HttpError):

@@ -60,7 +60,9 @@ async def errors_and_limits(request: web.Request, handler: Handler) -> web.Strea
         await relay.limiter.take(request.remote or "", relay.clock())
         return await handler(request)
     except HttpError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        answer = error_response(exc.status, exc.code, exc.message)
+        answer.headers.update(exc.headers)
+        return answer
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

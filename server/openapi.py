@@ -42,6 +42,7 @@ from .limits import (
     MAX_TOKEN_HASHES,
     WORK_CHALLENGE_TTL_S,
 )
+from .ranges import MAX_RANGE_HEADER_LEN
 
 WORK_CHALLENGE_LEN = 8 + 16
 """A registration challenge: its expiry (u64 unix seconds) and 16 bytes of HMAC-SHA256 over it."""
@@ -193,6 +194,7 @@ _ERROR_CODES = [
     "conflict",
     "too_large",
     "unsupported_media_type",
+    "range_not_satisfiable",
     "rate_limited",
     "mailbox_full",
     "unavailable",
@@ -207,6 +209,8 @@ _ERROR_DESCRIPTIONS = {
     "409": "the envelope id is already used for another device (`conflict`)",
     "413": "the body is over its limit (`too_large`)",
     "415": "the body is declared as another media type (`unsupported_media_type`)",
+    "416": "the byte range starts at or past the end of the attachment (`range_not_satisfiable`); "
+    "`Content-Range: bytes */size` gives its size",
     "429": "over a rate limit, byte budget, quota or mailbox (`rate_limited`, `mailbox_full`)",
     "503": "shutting down or too many open sockets (`unavailable`); retry later",
     "507": "storage budget or disk reserve reached (`insufficient_storage`); nothing stored, retry later",
@@ -345,6 +349,17 @@ def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 def _query_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": schema["description"], "schema": schema}
+
+
+_RANGE = {
+    "name": "Range",
+    "in": "header",
+    "required": False,
+    "description": "resume a download: one byte range, `bytes=first-last`, `bytes=first-` or `bytes=-suffix` "
+    f"(at most {MAX_RANGE_HEADER_LEN} characters); any other value is accepted and ignored: the whole "
+    "attachment is sent",
+    "schema": {"type": "string"},
+}
 
 
 def _security_schemes() -> dict[str, Any]:
@@ -548,12 +563,23 @@ def openapi_document(version: str, *, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYT
                     "Download an attachment (streamed) by its unguessable id",
                     {
                         "200": {
-                            "description": "the attachment",
+                            "description": "the whole attachment (no Range header, or one the relay ignores: another "
+                            "unit, several ranges, not a byte range)",
                             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
                         },
-                        **_errors(404),
+                        "206": {
+                            "description": "the bytes of the one range asked for",
+                            "headers": {
+                                "Content-Range": {
+                                    "description": "which bytes: `bytes first-last/size`",
+                                    "schema": {"type": "string", "pattern": r"^bytes \d+-\d+/\d+$"},
+                                }
+                            },
+                            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        **_errors(404, 416),
                     },
-                    parameters=[blob_id],
+                    parameters=[blob_id, _RANGE],
                 ),
                 "delete": _op(
                     "deleteBlob",

@@ -8,6 +8,7 @@ from .auth import check_body_hash
 from .blobstore import BLOB_ID_RE, new_blob_id
 from .bodies import int_param, only_query_params, read_limited, require_content_type
 from .errors import Forbidden, MailboxFull, NotFound, TooLarge
+from .ranges import byte_range
 from .room import ensure_room, spend_bytes
 from .state import RELAY
 from .storage import BlobRecord
@@ -68,13 +69,14 @@ async def upload(request: web.Request) -> web.Response:
 
 @routes.get("/v1/blobs/{blob_id}")
 async def download(request: web.Request) -> web.StreamResponse:
-    """Stream a blob to whoever holds its id (the relay does not learn who downloads)."""
+    """Stream a blob to whoever holds its id (the relay does not learn who downloads): all of it, or the one
+    byte range asked for (:mod:`confide.server.ranges`)."""
     relay = request.app[RELAY]
     blob_id = request.match_info["blob_id"]
     record = await relay.store.blob(blob_id) if BLOB_ID_RE.match(blob_id) else None
     if record is None or record.expires_at_ms <= relay.now_ms():
         raise NotFound("no such attachment: it expired, was deleted, or the id is wrong")
-    return await relay.blobs.serve(record.path)
+    return await relay.blobs.serve(record.path, byte_range(request.headers.get("Range"), record.size))
 
 
 @routes.delete("/v1/blobs/{blob_id}")

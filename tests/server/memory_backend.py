@@ -21,6 +21,7 @@ from confide.server.limits import (
     MAX_TOKEN_HASHES,
 )
 from confide.server.notifier import Subscription
+from confide.server.ranges import ByteRange
 from confide.server.storage import (
     BlobRecord,
     BundleParts,
@@ -286,10 +287,17 @@ class MemoryBlobs:
     async def remove(self, name: str) -> None:
         self.blobs.pop(name, None)
 
-    async def serve(self, name: str) -> web.StreamResponse:
+    async def serve(self, name: str, byte_range: ByteRange | None = None) -> web.StreamResponse:
         if name not in self.blobs:
             raise web.HTTPNotFound()
-        return web.Response(body=self.blobs[name], content_type="application/octet-stream")
+        data = self.blobs[name]
+        if byte_range is None:
+            return web.Response(body=data, content_type="application/octet-stream")
+        answer = web.Response(
+            body=data[byte_range.start : byte_range.end], status=206, content_type="application/octet-stream"
+        )
+        answer.headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end - 1}/{len(data)}"
+        return answer
 
 
 class RecordingNotifier(_Lifecycle):
