@@ -10,7 +10,7 @@ import time
 from urllib.parse import urlsplit
 
 from confide.keys.encoding import RNG
-from confide.keys.prekeys import plan_refill
+from confide.keys.prekeys import KEM_ONE_TIME_BATCH, ONE_TIME_PREKEY_BATCH, RefillPlan, plan_refill
 from confide.keys.secret_keys import SecretKeys
 from confide.protocol.envelope import DELIVERY_TOKEN_LEN, delivery_token_hash
 from confide.protocol.sealed import SenderCertificate
@@ -20,7 +20,7 @@ from .errors import ProfileError
 from .events import PrekeysLow
 from .invite import Invite
 from .models import Role
-from .prekey_store import PreKeyStore
+from .prekey_store import PreKeyStore, PreKeyUpload
 from .relay import RelayClient
 from .store import Store
 
@@ -138,18 +138,27 @@ class Account:
             RelayUnreachable, RelayError.
         """
         upload = self._prekeys.generate(PreKeyStore.initial_plan(), int(time.time()))
-        assert upload.signed_prekey is not None
-        assert upload.kem_last_resort is not None
+        await self._register_with(upload)
+        self._store.set_meta_int(_M_REGISTERED, 1)
+
+    async def _register_with(self, upload: PreKeyUpload) -> None:
+        """(Re-)register this device with the current signed and last-resort prekeys and ``upload``'s one-time
+        keys: the relay replaces every one-time key it held for this device with these.
+
+        Raises:
+            RelayUnreachable, RelayError; StorageError (no current signed prekey).
+        """
+        signed_prekey, kem_last_resort = self._prekeys.current_public()
         await self._relay.register(
             identity=self._keys.identity.public.to_bytes(),
             device=self._keys.device.certificate.to_bytes(),
             token_hashes=[delivery_token_hash(self.token())],
-            signed_prekey=upload.signed_prekey,
-            kem_last_resort=upload.kem_last_resort,
+            signed_prekey=signed_prekey,
+            kem_last_resort=kem_last_resort,
             one_time_prekeys=upload.one_time_prekeys,
             kem_one_time_prekeys=upload.kem_one_time_prekeys,
         )
-        self._store.set_meta_int(_M_REGISTERED, 1)
+        self._prekeys.relay_stock_replaced()
 
     async def set_server(self, url: str) -> str:
         """Point this profile at the relay at ``url`` and register there (again); returns the stored URL.
@@ -180,6 +189,12 @@ class Account:
         as :func:`confide.keys.prekeys.plan_refill` decides. Returns the :class:`PrekeysLow` event emitted,
         if anything was uploaded.
 
+        When the refill pruned old one-time keys to stay within the bound (see
+        :meth:`PreKeyStore.generate`), or an earlier one did and was not yet followed by a registration, the
+        upload goes out as a re-registration (with full batches when an earlier prune is pending), which replaces
+        the relay's one-time keys: the relay appends ordinary uploads, so it would otherwise keep handing out keys
+        this device deleted.
+
         Raises:
             RelayUnreachable, RelayError.
         """
@@ -191,15 +206,21 @@ class Account:
             signed_created_at=self._prekeys.current_signed_created_at(),
             now=now_s,
         )
+        stale = self._prekeys.relay_stock_stale()
+        if stale:  # the relay's stock is replaced below: fill it completely
+            plan = RefillPlan(ONE_TIME_PREKEY_BATCH, KEM_ONE_TIME_BATCH, plan.rotate_signed)
         if not plan.needed:
             return None
         upload = self._prekeys.generate(plan, now_s)
-        await self._relay.upload_prekeys(
-            signed_prekey=upload.signed_prekey,
-            kem_last_resort=upload.kem_last_resort,
-            one_time_prekeys=upload.one_time_prekeys,
-            kem_one_time_prekeys=upload.kem_one_time_prekeys,
-        )
+        if stale or upload.pruned:
+            await self._register_with(upload)
+        else:
+            await self._relay.upload_prekeys(
+                signed_prekey=upload.signed_prekey,
+                kem_last_resort=upload.kem_last_resort,
+                one_time_prekeys=upload.one_time_prekeys,
+                kem_one_time_prekeys=upload.kem_one_time_prekeys,
+            )
         event = PrekeysLow(counts.get("one_time", 0), counts.get("kem_one_time", 0), upload.count)
         self._bus.emit(event)
         return event

@@ -529,6 +529,20 @@ class Store:
     def delete_prekey(self, kind: str, key_id: int) -> None:
         self._db.execute("DELETE FROM prekeys WHERE kind = ? AND key_id = ?", (kind, key_id))
 
+    def live_prekey_ids(self, kind: str) -> list[int]:
+        """Ids of the ``kind`` private prekeys not retired, lowest first."""
+        rows = self._db.execute(
+            "SELECT key_id FROM prekeys WHERE kind = ? AND retired_at IS NULL ORDER BY key_id", (kind,)
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def purge_prekeys(self, kind: str, key_ids: list[int]) -> None:
+        """Delete these private prekeys; once the outermost transaction commits the WAL is checkpointed and
+        truncated (:meth:`scrub`), so their sealed bytes leave every file."""
+        self._db.executemany("DELETE FROM prekeys WHERE kind = ? AND key_id = ?", [(kind, k) for k in key_ids])
+        self._scrub_due = True
+        self._scrub_after_delete()
+
     def retire_prekey(self, kind: str, key_id: int, now: int) -> None:
         self._db.execute(
             "UPDATE prekeys SET retired_at = ? WHERE kind = ? AND key_id = ? AND retired_at IS NULL",

@@ -47,6 +47,17 @@ its counts hourly: a stock of at least 20 after a check cannot be emptied before
 KEM_REFILL_THRESHOLD = 20
 """Refill ML-KEM one-time keys when fewer than this remain: as :data:`REFILL_THRESHOLD`, above the 15 of a kind
 the relay's default budget lets anyone take per hour, so ordinary fetches never drain them between checks."""
+MAX_HELD_ONE_TIME_PREKEYS = ONE_TIME_PREKEY_BATCH + 24 * 15
+"""Private one-time X25519 prekeys a device keeps (460, 36 bytes each before sealing): one batch still on the relay
+plus a day of keys handed out at the relay's default budget (15 of a kind an hour) whose first messages have not
+arrived yet. A relay that lies about its counts makes every check upload a batch; past this bound the client
+deletes its oldest unused keys, so its store stays bounded. An honest relay keeps at most one batch, the highest
+ids (it hands out the lowest first), so pruning the lowest never drops a key it still publishes."""
+MAX_HELD_KEM_ONE_TIME_PREKEYS = KEM_ONE_TIME_BATCH + 24 * 15
+"""Private one-time ML-KEM prekeys a device keeps (400, each stored as its 64-byte seed and signature, 141 bytes
+before sealing; the 2.4 KiB private key is derived when used): one batch on the relay plus a day of keys handed out
+at the relay's default budget, as :data:`MAX_HELD_ONE_TIME_PREKEYS`. The last-resort key is not counted and never
+deleted by this bound."""
 SIGNED_PREKEY_ROTATION_S = 7 * 24 * 3600
 """Rotate the signed and last-resort prekeys weekly, as Signal does: bounds how long one leaked key helps."""
 OLD_SIGNED_PREKEY_GRACE_S = 30 * 24 * 3600
