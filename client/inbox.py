@@ -23,8 +23,10 @@ What is acknowledged, and what is not:
   acknowledged. :class:`StorageError` propagates, the relay keeps the envelope, and it is processed again
   once the fault is fixed.
 
-Follow-ups that need the network (delivery receipts, attachment downloads, a prekey check) are collected
-and run by :class:`~confide.client.sync.Sync` after the batch is acknowledged.
+Follow-ups that need the network (attachment downloads, a prekey check, session resets) are collected and
+run by :class:`~confide.client.sync.Sync` after the batch is acknowledged. A delivery receipt is owed in the
+store, in the transaction that stores its message, so a crash before it is sent does not lose it; ``Sync``
+has it sent (after its random delay) once the batch is acknowledged.
 """
 
 from __future__ import annotations
@@ -95,11 +97,11 @@ def _sealed_id(ciphertext: bytes) -> bytes:
 
 @dataclass(slots=True)
 class FollowUps:
-    """Network work owed for what the inbox stored: receipts per contact id, downloads, a prekey check,
-    session resets (contact id → the peer device ids of the messages that did not decrypt, one per message)
-    and resends asked for by a reset request (contact id → the number of failed messages it reports)."""
+    """Network work owed for what the inbox stored: downloads, a prekey check, session resets (contact id →
+    the peer device ids of the messages that did not decrypt, one per message) and resends asked for by a reset
+    request (contact id → the number of failed messages it reports). Delivery receipts are not here: they are
+    owed in the store, in the transaction that stores their message (``Store.owe_receipts``)."""
 
-    receipts: dict[str, list[bytes]] = field(default_factory=dict)
     downloads: list[str] = field(default_factory=list)
     prekeys_used: bool = False
     resets: dict[str, list[bytes]] = field(default_factory=dict)
@@ -306,8 +308,8 @@ class Inbox:
             store.mark_unreported(mid)
             shown_as = sender_name(rec, msg)
             events.append(MessageReceived(shown_as, public_message(msg, shown_as)))
-            if not flagged and not rec.request:
-                self._follow_ups.receipts.setdefault(rec.contact_id, []).append(mid)
+            if not flagged and not rec.request and not rec.changed:  # owed with the message: survives a crash
+                store.owe_receipts(rec.contact_id, ReceiptKind.DELIVERED, [mid])
             if att is not None:
                 self._follow_ups.downloads.append(mid.hex())
         elif isinstance(body, Receipt):

@@ -7,6 +7,13 @@ sync) or ``failed`` (the relay refused it for good; ``Message.failure`` says why
 
 Encrypting commits the advanced session state, the message row and the queued envelope in one transaction
 (:meth:`Messaging.queue`); posting happens after, through the :class:`~confide.client.outbox.Outbox`.
+
+**Receipts owed survive a crash.** A delivery receipt becomes owed in the transaction that stores its message
+(:class:`~confide.client.inbox.Inbox`), a read receipt in the one that marks the message read: both are rows of
+the store (``receipts_owed``), not memory. After a random delay (:data:`RECEIPT_DELAY_MIN_S`) the rows owed to a
+contact become one receipt per kind, queued in the outbox in the transaction that removes them. So a client
+killed at any point sends each receipt exactly once after it is opened again (``sync()`` or the live
+connection): "message stored" implies "receipt owed, queued or posted".
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from .account import Account
 from .attachments import Attachments, UploadUnreachable
 from .bus import EventBus
 from .contacts import Contacts
-from .errors import ClientError, RelayError, RelayUnreachable, UnknownMessage
+from .errors import ClientError, RelayUnreachable, UnknownMessage
 from .events import SessionReset, TimerChanged
 from .expiry import Expiry, is_live
 from .models import Contact, Direction, Message, MessageKind, MessageStatus
@@ -129,7 +136,6 @@ class Messaging:
         None: such a send raises and keeps nothing."""
         self.receipt_delay_s = (RECEIPT_DELAY_MIN_S, RECEIPT_DELAY_MAX_S)
         """Receipts owed are sent after a random delay in this range (seconds), all together."""
-        self._owed: dict[tuple[str, ReceiptKind], list[bytes]] = {}
         self._receipt_timer: asyncio.Task[None] | None = None
 
     # -- sending --------------------------------------------------------------------------------------
@@ -319,13 +325,17 @@ class Messaging:
     def _receipts_allowed(self, rec: ContactRecord) -> bool:
         return rec.token is not None and not rec.changed and not rec.request and bool(self._sessions.of(rec))
 
-    async def send_receipt(self, rec: ContactRecord, kind: ReceiptKind, ids: list[bytes]) -> None:
-        """Tell the peer these messages were delivered or read (skipped without a usable session): owed now,
-        sent with every other receipt owed after a random delay (:data:`RECEIPT_DELAY_MIN_S`–
-        :data:`RECEIPT_DELAY_MAX_S`), so their timing does not link them to the delivery they confirm."""
-        if not ids or not self._receipts_allowed(rec):
+    async def schedule_receipts(self) -> None:
+        """Send the receipts owed (stored: see the module docstring) after a random delay
+        (:data:`RECEIPT_DELAY_MIN_S`–:data:`RECEIPT_DELAY_MAX_S`), all together, so their timing does not link
+        them to the deliveries they confirm. Starts the timer if any are owed and none is running; with no
+        delay asked for (``receipt_delay_s`` of ``(0, 0)``, tests) sends them now. Failures are logged.
+
+        Raises:
+            StorageError: the store cannot be read.
+        """
+        if not self._store.has_receipts_owed():
             return
-        self._owed.setdefault((rec.contact_id, kind), []).extend(ids)
         if self.receipt_delay_s[1] <= 0:  # no delay asked for (tests): send now
             await self.send_owed_receipts()
         elif self._receipt_timer is None or self._receipt_timer.done():
@@ -345,28 +355,54 @@ class Messaging:
             await asyncio.shield(timer)
 
     async def send_owed_receipts(self) -> None:
-        """Queue every receipt owed (one per contact and kind, several ids each) and post the outbox. Failures
-        are logged: an unreachable relay leaves them queued for the next flush."""
-        owed, self._owed = self._owed, {}
+        """Queue every receipt owed (one per contact and kind, several ids each; :meth:`_queue_owed`) and post
+        the outbox. Failures are logged: what could not be queued stays owed, and an unreachable relay leaves
+        what was queued in the outbox, for the next flush."""
         try:
-            for (contact_id, kind), ids in owed.items():
-                rec = self._store.contact(contact_id)
-                if rec is not None and self._receipts_allowed(rec):
-                    self._queue_receipts(rec, kind, list(dict.fromkeys(ids)))
-            if owed:
+            contacts = list(dict.fromkeys(o.contact_id for o in self._store.receipts_owed()))
+            queued = False
+            for contact_id in contacts:
+                try:
+                    queued |= self._queue_owed(contact_id)
+                except ClientError as exc:
+                    _log.info("receipts not queued: %s", type(exc).__name__)
+            if queued:
                 await self._outbox.flush()
         except ClientError as exc:
             _log.info("receipts not sent: %s", type(exc).__name__)
 
+    def _queue_owed(self, contact_id: str) -> bool:
+        """In ONE transaction: read the receipts owed to ``contact_id``, queue one receipt per kind covering
+        them in the outbox, and remove them. Read inside the transaction (whose write lock another process on
+        the profile waits for), so no receipt is queued twice. Receipts to a contact that is gone, or to whom
+        receipts are not sent now (:meth:`_receipts_allowed`: a request, an identity change not accepted, no
+        session), are removed unsent. Returns whether anything was queued.
+
+        Raises:
+            StorageError: nothing was queued or removed.
+        """
+        with self._store.transaction():
+            owed = self._store.receipts_owed(contact_id)
+            rec = self._store.contact(contact_id)
+            send = bool(owed) and rec is not None and self._receipts_allowed(rec)
+            if send:
+                assert rec is not None
+                for kind in ReceiptKind:
+                    ids = [o.message_id for o in owed if o.kind == kind]
+                    if ids:
+                        self._queue_receipts(rec, kind, ids)
+            self._store.forget_receipts_owed(o.rid for o in owed)
+        return send
+
     async def close(self, *, send_owed: bool) -> None:
-        """Stop the receipt timer; ``send_owed``: send what is owed now (False after a wipe: drop it)."""
+        """Stop the receipt timer; ``send_owed``: send what is owed now (False after a wipe: the profile's
+        files, receipts owed included, are being destroyed)."""
         timer, self._receipt_timer = self._receipt_timer, None
         if timer is not None and not timer.done():
             timer.cancel()
             await asyncio.gather(timer, return_exceptions=True)
         if send_owed:
             await self.send_owed_receipts()
-        self._owed = {}
 
     def _queue_receipts(self, rec: ContactRecord, kind: ReceiptKind, ids: list[bytes]) -> None:
         for i in range(0, len(ids), MAX_RECEIPT_IDS):
@@ -446,6 +482,7 @@ class Messaging:
         rec = self._contacts.find(peer)
         now = _now_ms() if now_ms is None else now_ms
         ids = []
+        owe = self._receipts_allowed(rec)
         with self._store.transaction():
             for m in self._store.thread(rec.contact_id):
                 if m.direction == Direction.IN and m.status == MessageStatus.UNREAD:
@@ -453,9 +490,11 @@ class Messaging:
                     m.expires_at_ms = expiry_from(now, m.expire_after_s)
                     self._store.save_message(m)
                     ids.append(m.message_id)
-        if ids and rec.token is not None and not rec.changed and not rec.request:
-            with contextlib.suppress(RelayUnreachable, RelayError):
-                await self.send_receipt(rec, ReceiptKind.READ, ids)
+            if ids and owe:  # owed in the transaction that marks them read (see the module docstring)
+                self._store.owe_receipts(rec.contact_id, ReceiptKind.READ, ids)
+        if ids and owe:
+            with contextlib.suppress(ClientError):
+                await self.schedule_receipts()
         return len(ids)
 
 

@@ -88,6 +88,20 @@ def _v4(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+@migration(5)
+def _v5(db: sqlite3.Connection) -> None:
+    """Receipts owed (issue 10): a delivery receipt is recorded in the transaction that stores its message, a
+    read receipt in the one that marks it read, and the row is removed in the one that queues the receipt in
+    the outbox, so a client killed in between still sends it after the restart. ``id`` is a blind index of
+    the kind and message id (a receipt is owed once), ``data`` the sealed kind and message id."""
+    for statement in (
+        "CREATE TABLE IF NOT EXISTS receipts_owed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, "
+        "contact_id TEXT NOT NULL, data BLOB NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS receipts_owed_contact ON receipts_owed (contact_id)",
+    ):
+        db.execute(statement)
+
+
 LATEST_VERSION = MIGRATIONS[-1][0]
 """The schema version this code writes."""
 

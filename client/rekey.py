@@ -145,6 +145,13 @@ def _outbox(row: Row, old: Sealer, new: Sealer, _: _Preimages) -> Row:
     return {**row, "data": new.seal("outbox", "data", row["id"], old.open("outbox", "data", row["id"], row["data"]))}
 
 
+def _receipts_owed(row: Row, old: Sealer, new: Sealer, _: _Preimages) -> Row:
+    """A receipt owed: its blind index is recomputed from its sealed kind byte and message id."""
+    plain = old.open("receipts_owed", "data", row["id"], row["data"])
+    rid = new.index("receipt-owed", plain)
+    return {**row, "id": rid, "data": new.seal("receipts_owed", "data", rid, plain)}
+
+
 def _accepted_base_keys(row: Row, old: Sealer, new: Sealer, pre: _Preimages) -> Row | None:
     for key in pre.session_keys:
         if old.index("accepted-base-key", key) == row["idx"]:
@@ -164,6 +171,7 @@ RULES: dict[str, Rule] = {
     "messages": _messages,
     "prekeys": _prekeys,
     "outbox": _outbox,
+    "receipts_owed": _receipts_owed,
     "accepted_base_keys": _accepted_base_keys,
     "seen_envelopes": _drop,
 }

@@ -2,10 +2,11 @@
 
 SQLite runs in WAL mode with ``secure_delete=ON`` so deleted rows are overwritten, not just unlinked from
 the b-tree. Every sensitive value (message bodies, contact names and identities, delivery tokens, thread
-timers, session state, private prekeys, queued envelopes, settings) is sealed by :class:`Sealer` with its
-row id as associated data; lookups go through blind indexes. What stays visible to someone holding only
-``store.db``: how many rows each table has, their sizes, which messages belong to the same (randomly
-named) thread, and when messages are due to expire (needed to delete them on time).
+timers, session state, private prekeys, queued envelopes, receipts owed, settings) is sealed by
+:class:`Sealer` with its row id as associated data; lookups go through blind indexes. What stays visible to
+someone holding only ``store.db``: how many rows each table has, their sizes, which messages (and receipts
+owed) belong to the same (randomly named) thread, and when messages are due to expire (needed to delete them
+on time).
 
 All methods are synchronous and short; callers group writes that must land together in
 :meth:`Store.transaction`, e.g. an incoming message, the new session state and the "seen" mark.
@@ -18,12 +19,12 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from confide.keys.encoding import RNG
-from confide.protocol.content import MESSAGE_ID_LEN
+from confide.protocol.content import MESSAGE_ID_LEN, ReceiptKind
 
 from .errors import ProfileWipedError, StorageError, UnknownMessage
 from .migrations import migrate
@@ -112,6 +113,22 @@ class OutboxEntry:
     data: bytes = field(repr=False)
     contact_id: str | None
     queued_at_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OwedReceipt:
+    """A receipt owed to a contact for one message: its row id, the thread (contact id), the receipt kind and
+    the message it confirms (identifiers: never shown by ``repr``)."""
+
+    rid: str = field(repr=False)
+    contact_id: str = field(repr=False)
+    kind: ReceiptKind
+    message_id: bytes = field(repr=False)
+
+
+_OWED_LEN = 1 + MESSAGE_ID_LEN
+"""A sealed receipt owed opens to one kind byte and a message id."""
+_RECEIPT_KINDS = frozenset(int(k) for k in ReceiptKind)
 
 
 def _storage_error(exc: sqlite3.Error, failed: str, consequence: str) -> StorageError:
@@ -477,16 +494,20 @@ class Store:
         )
 
     def delete_message(self, message_id: bytes) -> None:
-        """Delete a message row; once the transaction commits (or at once, outside one) the WAL is
-        checkpointed and truncated (:meth:`scrub`), so its sealed bytes leave every file."""
+        """Delete a message row, and any receipt still owed for it; once the transaction commits (or at once,
+        outside one) the WAL is checkpointed and truncated (:meth:`scrub`), so its sealed bytes leave every
+        file."""
         self._db.execute("DELETE FROM messages WHERE id = ?", (self._message_row_id(message_id),))
+        self._db.executemany(
+            "DELETE FROM receipts_owed WHERE id = ?", [(self._owed_row_id(k, message_id),) for k in ReceiptKind]
+        )
         self._scrub_due = True
         self._scrub_after_delete()
 
     def delete_contact(self, contact_id: str) -> None:
         """Delete a contact with everything of theirs: messages, current and archived sessions, queued
-        envelopes. The WAL is scrubbed like after any deletion (:meth:`delete_message`)."""
-        for table in ("messages", "sessions", "archived_sessions", "outbox"):
+        envelopes, receipts owed. The WAL is scrubbed like after any deletion (:meth:`delete_message`)."""
+        for table in ("messages", "sessions", "archived_sessions", "outbox", "receipts_owed"):
             self._db.execute(f"DELETE FROM {table} WHERE contact_id = ?", (contact_id,))  # noqa: S608 - fixed names
         self._db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
         self._scrub_due = True
@@ -573,6 +594,50 @@ class Store:
 
     def delete_outbox(self, oid: str) -> None:
         self._db.execute("DELETE FROM outbox WHERE id = ?", (oid,))
+
+    # -- receipts owed --------------------------------------------------------------------------------
+    def _owed_row_id(self, kind: ReceiptKind, message_id: bytes) -> str:
+        return self._sealer.index("receipt-owed", bytes((kind,)) + message_id)
+
+    def owe_receipts(self, contact_id: str, kind: ReceiptKind, message_ids: Iterable[bytes]) -> None:
+        """Record that a ``kind`` receipt for each of these messages is owed to the contact ``contact_id``
+        (once: one already owed keeps its place). Call inside the transaction that makes it owed (the one
+        storing the message, or marking it read), so that a crash can never leave one without the other."""
+        for mid in message_ids:
+            rid = self._owed_row_id(kind, mid)
+            self._db.execute(
+                "INSERT OR IGNORE INTO receipts_owed (id, seq, contact_id, data) "
+                "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM receipts_owed",
+                (rid, contact_id, self._sealer.seal("receipts_owed", "data", rid, bytes((kind,)) + mid)),
+            )
+
+    def has_receipts_owed(self) -> bool:
+        """Whether any receipt is owed (one indexed read: cheap enough after every batch received)."""
+        return self._db.execute("SELECT 1 FROM receipts_owed LIMIT 1").fetchone() is not None
+
+    def receipts_owed(self, contact_id: str | None = None) -> list[OwedReceipt]:
+        """Every receipt owed (to ``contact_id`` only, if given), oldest first.
+
+        Raises:
+            StorageError: a row does not open under the store key or is not a kind byte and a message id.
+        """
+        if contact_id is None:
+            rows = self._db.execute("SELECT id, contact_id, data FROM receipts_owed ORDER BY seq")
+        else:
+            rows = self._db.execute(
+                "SELECT id, contact_id, data FROM receipts_owed WHERE contact_id = ? ORDER BY seq", (contact_id,)
+            )
+        out = []
+        for rid, owner, sealed in rows.fetchall():
+            plain = self._sealer.open("receipts_owed", "data", rid, sealed)
+            if len(plain) != _OWED_LEN or plain[0] not in _RECEIPT_KINDS:
+                raise StorageError("a stored receipt owed is damaged; restore the profile")
+            out.append(OwedReceipt(rid, owner, ReceiptKind(plain[0]), plain[1:]))
+        return out
+
+    def forget_receipts_owed(self, row_ids: Iterable[str]) -> None:
+        """These receipts are no longer owed (queued in the outbox, or not to be sent)."""
+        self._db.executemany("DELETE FROM receipts_owed WHERE id = ?", [(rid,) for rid in row_ids])
 
     def __repr__(self) -> str:
         return f"Store({self.path.name})"

@@ -28,8 +28,6 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from confide.protocol.content import ReceiptKind
-
 from .account import Account
 from .attachments import Attachments
 from .bus import EventBus
@@ -227,23 +225,20 @@ class Sync:
                 return total
 
     async def after_batch(self) -> None:
-        """Owe delivery receipts (sent after a random delay, batched) and download attachments for what was just
-        stored. Failures are logged: the messages themselves are safe; receipts are best effort, attachments can be
-        fetched later."""
+        """Send the receipts owed (those of what was just stored, and any a crashed or closed run left in the
+        store; after a random delay, batched) and download attachments for what was just stored. Failures are
+        logged: the messages themselves are safe; receipts stay owed until queued, attachments can be fetched
+        later."""
         owed = self._inbox.take_follow_ups()
         if owed.prekeys_used:  # someone started a session: check the relay's one-time prekey stock
             try:
                 await self._account.maintain_prekeys()
             except ClientError as exc:
                 _log.info("prekey check failed: %s", type(exc).__name__)
-        for contact_id, ids in owed.receipts.items():
-            rec = self._store.contact(contact_id)
-            if rec is None:
-                continue
-            try:
-                await self._messaging.send_receipt(rec, ReceiptKind.DELIVERED, ids)
-            except ClientError as exc:
-                _log.info("delivery receipt not sent: %s", type(exc).__name__)
+        try:
+            await self._messaging.schedule_receipts()
+        except ClientError as exc:
+            _log.info("receipts not sent: %s", type(exc).__name__)
         for contact_id, device_ids in owed.resets.items():  # SPEC §8: no message is silently lost
             try:
                 await self._messaging.reset_session(contact_id, device_ids)

@@ -13,7 +13,9 @@ holds the profile open. The points (:data:`CRASH_POINTS`):
 - ``commit``: an incoming message was decrypted and its writes made, inside the transaction, before COMMIT;
 - ``encrypted``: a send advanced the ratchet and queued the envelope, inside the transaction, before COMMIT;
 - ``post``: a send committed (ratchet, message, outbox), the envelope not yet posted to the relay;
-- ``posted``: the relay stored the envelope and answered, the client has not recorded it as sent.
+- ``posted``: the relay stored the envelope and answered, the client has not recorded it as sent;
+- ``receipt``: the N-th incoming message of this run is stored (committed) and acknowledged, the delivery receipt
+  it owes not yet queued or posted (the stop is the next time the receipts owed are about to be sent).
 
 **The small file system.** :func:`small_filesystem` mounts a tmpfs of a few MiB (root and ``mount`` needed; the
 caller says why it cannot run otherwise), and :func:`fill` writes a filler file until the disk refuses with
@@ -42,10 +44,10 @@ REPO = Path(__file__).resolve().parents[2]
 CRASH_ENV = "CONFIDE_CRASH_AT"
 """Environment variable naming the point (and optionally the hit, ``POINT:N``) where the child stops."""
 
-CRASH_POINTS = ("ack", "commit", "encrypted", "post", "posted")
+CRASH_POINTS = ("ack", "commit", "encrypted", "post", "posted", "receipt")
 """Every point :func:`install_crash_point` knows (see the module docstring)."""
 
-RECEIVE_POINTS = ("ack", "commit")
+RECEIVE_POINTS = ("ack", "commit", "receipt")
 """Points reached while receiving (a ``sync`` with messages waiting)."""
 
 SEND_POINTS = ("encrypted", "post", "posted")
@@ -84,8 +86,10 @@ def install_crash_point(spec: str) -> None:
         return hits == nth
 
     from confide.client.inbox import Inbox
+    from confide.client.messaging import Messaging
     from confide.client.outbox import Outbox
     from confide.client.relay import RelayClient
+    from confide.client.store import Store
 
     if point == "ack":
         ack = RelayClient.ack
@@ -126,6 +130,22 @@ def install_crash_point(spec: str) -> None:
             return answer
 
         RelayClient.post_envelope = post_hook  # type: ignore[method-assign]
+    elif point == "receipt":
+        owe, send_owed = Store.owe_receipts, Messaging.send_owed_receipts
+        armed = False
+
+        def owe_hook(self: Store, *args: Any) -> None:
+            nonlocal armed
+            owe(self, *args)
+            armed |= due()  # the N-th message's receipt is owed (its transaction commits after this returns)
+
+        async def send_hook(self: Messaging) -> None:
+            if armed:
+                _stop_here(point)
+            await send_owed(self)
+
+        Store.owe_receipts = owe_hook  # type: ignore[method-assign,assignment]
+        Messaging.send_owed_receipts = send_hook  # type: ignore[method-assign]
     else:
         raise ValueError(f"unknown crash point {point!r}; known: {', '.join(CRASH_POINTS)}")
 

@@ -5,7 +5,7 @@ Each test runs a real relay on loopback in this process and a client ("alice") i
 open. Then alice's profile is opened again with :class:`Client` and the test checks the promises: no message is
 lost or handed to the application twice, on either side; the ratchet state is consistent (nothing
 undecryptable, no session reset); and the conversation goes on in both directions for several more messages,
-each one a DH ratchet turn.
+each one a DH ratchet turn. A delivery receipt owed when the client died is sent after the restart, exactly once.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from confide.client import (
     MessageReceived,
     MessageStatus,
     MessageUndecryptable,
+    ReceiptReceived,
     SessionReset,
     messaging,
 )
 from confide.keys.keystore import TEST_KDF
 from confide.server import RelayConfig, start_relay
 
+from ..client.proxy import CuttingProxy
 from .crashkit import RECEIVE_POINTS, SEND_POINTS, ChildClient
 
 PASSPHRASE = "correct horse battery staple"
@@ -62,10 +64,11 @@ class Side:
         self.shown += [e.message.text for e in events if isinstance(e, MessageReceived)]
 
 
-async def _pair(tmp_path: Path, relay: str) -> tuple[Side, Side, Client]:
-    """Alice (closed, for the child) and Bob (open), introduced, with one message each way already exchanged."""
+async def _pair(tmp_path: Path, relay: str, alice_relay: str | None = None) -> tuple[Side, Side, Client]:
+    """Alice (closed, for the child) and Bob (open), introduced, with one message each way already exchanged.
+    ``alice_relay``: the URL Alice's profile reaches the relay by (a watching proxy), if not ``relay``."""
     alice, bob = Side(tmp_path / "alice"), Side(tmp_path / "bob")
-    a = await Client.create(alice.path, PASSPHRASE, relay, "alice", "client", kdf=TEST_KDF)
+    a = await Client.create(alice.path, PASSPHRASE, alice_relay or relay, "alice", "client", kdf=TEST_KDF)
     b = await Client.create(bob.path, PASSPHRASE, relay, "bob", "therapist", kdf=TEST_KDF)
     a.add_contact("b", b.invite_code())
     b.add_contact("a", a.invite_code())
@@ -159,3 +162,52 @@ async def test_killed_while_sending(point: str, tmp_path: Path, relay: str) -> N
         await _continue(alice, a, bob, b)
         assert _thread(a, "b") == _thread_mirror(b)
     await b.close()
+
+
+def _sealed_sends(proxy: CuttingProxy) -> int:
+    """Sealed envelopes Alice's profile posted through ``proxy`` (unsigned ``POST /v1/messages``)."""
+    return sum(1 for r in proxy.seen if not r.signed and r.method == "POST" and r.path == "/v1/messages")
+
+
+def _delivered_receipts(events: list[Event]) -> list[tuple[str, ...]]:
+    return [e.message_ids for e in events if isinstance(e, ReceiptReceived) and e.kind == MessageStatus.DELIVERED]
+
+
+@pytest.mark.parametrize("point", ["receipt", "ack", "post"])
+async def test_killed_before_the_receipt_is_posted(point: str, tmp_path: Path, relay: str) -> None:
+    """Killed after Bob's "m1" was stored and before its delivery receipt was posted: owed, not yet queued
+    (``receipt``); stored, not even acknowledged (``ack``: the relay redelivers it, and the redelivery is dropped as
+    seen, so nothing new would make the receipt owed again); queued in the outbox, not posted (``post``). After
+    the restart Bob's stored status of "m1" is ``delivered``, from exactly one receipt: Alice's traffic to the relay
+    (a proxy in front of it) holds one sealed send, and Bob is handed one receipt, then no more."""
+    proxy = CuttingProxy(relay)
+    async with proxy.running() as alice_relay:
+        alice, _bob, b = await _pair(tmp_path, relay, alice_relay)
+        try:
+            hi = [m.message_id for m in b.history("a") if m.text == "hi"]
+            assert _delivered_receipts(await b.sync()) == [tuple(hi)]  # Alice's receipt for "hi"
+            m1 = await b.send_text("a", "m1")
+            assert m1.status == MessageStatus.SENT
+            sends_before = _sealed_sends(proxy)
+            child = await ChildClient.start(alice.path, PASSPHRASE, crash_at=f"{point}:1")
+            await child.send({"op": "sync"})
+            await child.kill_at(point)
+            assert _sealed_sends(proxy) == sends_before  # the child posted nothing
+            async with Client.open(alice.path, PASSPHRASE) as a:
+                a.auto_download = False
+                alice.saw(await a.sync())
+                assert alice.shown == ["hi", "m1"]
+                assert _sealed_sends(proxy) == sends_before + 1
+            assert _delivered_receipts(await b.sync()) == [(m1.message_id,)]
+            assert [(m.text, m.status) for m in b.history("a") if m.direction == Direction.OUT] == [
+                ("hi", MessageStatus.DELIVERED),
+                ("m1", MessageStatus.DELIVERED),
+            ]
+            async with Client.open(alice.path, PASSPHRASE) as a:  # nothing is left owed, to be sent again
+                a.auto_download = False
+                alice.saw(await a.sync())
+            assert _delivered_receipts(await b.sync()) == []
+            assert _sealed_sends(proxy) == sends_before + 1
+            assert alice.shown == ["hi", "m1"]
+        finally:
+            await b.close()
