@@ -125,6 +125,25 @@ class OwedReceipt:
     kind: ReceiptKind
     message_id: bytes = field(repr=False)
 
+    def __post_init__(self) -> None:
+        if len(self.message_id) != MESSAGE_ID_LEN:
+            raise ValueError("a message id is 16 bytes")
+
+    def to_bytes(self) -> bytes:
+        """What is sealed in the row: the kind byte, then the message id."""
+        return bytes((self.kind,)) + self.message_id
+
+    @classmethod
+    def from_bytes(cls, rid: str, contact_id: str, plain: bytes) -> OwedReceipt:
+        """Parse an opened row.
+
+        Raises:
+            StorageError: not one known kind byte and a message id.
+        """
+        if len(plain) != _OWED_LEN or plain[0] not in _RECEIPT_KINDS:
+            raise StorageError("a stored receipt owed is damaged; restore the profile")
+        return cls(rid, contact_id, ReceiptKind(plain[0]), bytes(plain[1:]))
+
 
 _OWED_LEN = 1 + MESSAGE_ID_LEN
 """A sealed receipt owed opens to one kind byte and a message id."""
@@ -548,7 +567,11 @@ class Store:
         return None if row is None else self._sealer.open("prekeys", "data", f"{kind}:{key_id}", row[0])
 
     def delete_prekey(self, kind: str, key_id: int) -> None:
+        """Delete a private prekey an incoming first message used; once the outermost transaction commits the WAL
+        is scrubbed (:meth:`scrub`), so the used key leaves every file (forward secrecy of that first message)."""
         self._db.execute("DELETE FROM prekeys WHERE kind = ? AND key_id = ?", (kind, key_id))
+        self._scrub_due = True
+        self._scrub_after_delete()
 
     def live_prekey_ids(self, kind: str) -> list[int]:
         """Ids of the ``kind`` private prekeys not retired, lowest first."""
@@ -571,9 +594,14 @@ class Store:
         )
 
     def delete_retired_prekeys(self, kind: str, before: int) -> int:
+        """Delete the ``kind`` prekeys retired before ``before`` (past their grace period); when any was, the WAL
+        is scrubbed once the outermost transaction commits, as for :meth:`delete_prekey`."""
         cur = self._db.execute(
             "DELETE FROM prekeys WHERE kind = ? AND retired_at IS NOT NULL AND retired_at < ?", (kind, before)
         )
+        if cur.rowcount:
+            self._scrub_due = True
+            self._scrub_after_delete()
         return cur.rowcount
 
     # -- outbox ---------------------------------------------------------------------------------------
@@ -608,7 +636,11 @@ class Store:
             self._db.execute(
                 "INSERT OR IGNORE INTO receipts_owed (id, seq, contact_id, data) "
                 "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM receipts_owed",
-                (rid, contact_id, self._sealer.seal("receipts_owed", "data", rid, bytes((kind,)) + mid)),
+                (
+                    rid,
+                    contact_id,
+                    self._sealer.seal("receipts_owed", "data", rid, OwedReceipt(rid, contact_id, kind, mid).to_bytes()),
+                ),
             )
 
     def has_receipts_owed(self) -> bool:
@@ -627,13 +659,10 @@ class Store:
             rows = self._db.execute(
                 "SELECT id, contact_id, data FROM receipts_owed WHERE contact_id = ? ORDER BY seq", (contact_id,)
             )
-        out = []
-        for rid, owner, sealed in rows.fetchall():
-            plain = self._sealer.open("receipts_owed", "data", rid, sealed)
-            if len(plain) != _OWED_LEN or plain[0] not in _RECEIPT_KINDS:
-                raise StorageError("a stored receipt owed is damaged; restore the profile")
-            out.append(OwedReceipt(rid, owner, ReceiptKind(plain[0]), plain[1:]))
-        return out
+        return [
+            OwedReceipt.from_bytes(rid, owner, self._sealer.open("receipts_owed", "data", rid, sealed))
+            for rid, owner, sealed in rows.fetchall()
+        ]
 
     def forget_receipts_owed(self, row_ids: Iterable[str]) -> None:
         """These receipts are no longer owed (queued in the outbox, or not to be sent)."""

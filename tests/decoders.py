@@ -32,6 +32,7 @@ from confide.client.errors import AttachmentError, InvalidInvite, StorageError
 from confide.client.invite import Invite
 from confide.client.records import AttachmentRecord, ContactRecord, MessageRecord
 from confide.client.sealing import Sealer
+from confide.client.store import OwedReceipt
 from confide.client.timers import parse_duration
 from confide.keys import (
     DeviceKeyPair,
@@ -655,6 +656,7 @@ _ATT_RECORD = AttachmentRecord.from_obj(
     }
 )
 _MESSAGE = MessageRecord(bytes(16), "c1", "in", "text", "hello", 1, 2, "read", 60, None, _ATT_RECORD)
+_OWED = OwedReceipt("r1", "c1", ReceiptKind.DELIVERED, bytes(range(16)))
 
 
 def _json_again(parse: Callable[[bytes], ContactRecord | MessageRecord]) -> Callable[[bytes], bytes]:
@@ -709,6 +711,15 @@ CLIENT: dict[str, Decoder[bytes]] = {
             again=_json_again(lambda x: ContactRecord.from_json("c1", x)),
             canonical=False,
             size=600,
+        ),
+        Decoder(
+            "receipt owed (opened row)",
+            (StorageError,),
+            lambda x: OwedReceipt.from_bytes("r1", "c1", x),
+            (OwedReceipt.from_bytes,),
+            (_OWED.to_bytes(), OwedReceipt("r1", "c1", ReceiptKind.READ, bytes(16)).to_bytes()),
+            again=lambda x: OwedReceipt.from_bytes("r1", "c1", x).to_bytes(),
+            size=40,
         ),
         Decoder(
             "message record",

@@ -258,3 +258,24 @@ async def test_after_pruning_a_new_peer_starts_normally_and_a_first_message_on_a
     assert [m.text for m in bob.history("carol")] == ["hello from carol"]
     assert (await bob.send_text("alice", "and back")).status == "sent"
     assert _texts(await alice.sync()) == ["and back"]
+
+
+async def test_a_used_one_time_prekey_leaves_every_file_while_the_profile_is_open(
+    liar: tuple[HostileRelay, str], make: MakeClient, tmp_path: Path
+) -> None:
+    """Forward secrecy of a first message: the one-time keys (X25519 and ML-KEM) it used are deleted in the
+    transaction that stores it and scrubbed from the WAL when that commits, not only at the next close."""
+    bob, alice = await make("bob"), await make("alice")
+    profile = tmp_path / "bob"
+    before = _rows(profile)
+    private = _secrets(bob, before)
+    alice.add_contact("bob", bob.invite_code())
+    await alice.send_text("bob", "hello")
+    assert _texts(await bob.sync()) == ["hello"]
+    used = set(before) - set(_rows(profile))
+    assert {kind for kind, _ in used} == {"one_time", "kem"}  # one of each, named by the first message
+    needles = set().union(*(_blocks(before[key][1]) for key in used)) | {private[key] for key in used}
+    for path in (p for p in profile.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        found = sum(1 for n in needles if n in raw)
+        assert found == 0, f"{found} pieces of used one-time prekeys survive in {path.name} while open"
