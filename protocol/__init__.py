@@ -25,11 +25,16 @@ from .errors import (
     DuplicateMessage,
     KeySubstitution,
     LocalProtocolError,
+    MalformedFranking,
     ProtocolError,
     RemoteProtocolError,
     UndecryptableMessage,
     UntrustedIdentity,
 )
+from .franking import Franking, FrankingKeyPair, FrankingPublicKey, frank
+from .franking import judge as judge_franking
+from .franking import verify as verify_franking
+from .franking_report import Report
 from .padding import MAX_PLAINTEXT, pad, unpad
 from .sealed import Opened, SenderCertificate, open_sealed, seal_message
 from .session import PreKeyLookup, Session, initiate_session
@@ -49,14 +54,19 @@ __all__ = [
     "Delivery",
     "DuplicateMessage",
     "Envelope",
+    "Franking",
+    "FrankingKeyPair",
+    "FrankingPublicKey",
     "KeySubstitution",
     "LocalProtocolError",
+    "MalformedFranking",
     "Opened",
     "PreKeyLookup",
     "ProtocolError",
     "Receipt",
     "ReceiptKind",
     "RemoteProtocolError",
+    "Report",
     "SenderCertificate",
     "Session",
     "Text",
@@ -67,7 +77,9 @@ __all__ = [
     "delivery_token_hash",
     "encode_batch",
     "expected_blob_size",
+    "frank",
     "initiate_session",
+    "judge_franking",
     "new_attachment_key",
     "new_message_id",
     "open_sealed",
@@ -75,4 +87,5 @@ __all__ = [
     "seal_message",
     "sign_request",
     "unpad",
+    "verify_franking",
 ]

@@ -30,6 +30,11 @@ class KeySubstitution(RemoteProtocolError):
     whoever sits between) tried to make us encrypt to keys the contact does not hold; nothing was sent."""
 
 
+class MalformedFranking(RemoteProtocolError):
+    """A franking signature, franking public key or abuse report is malformed: wrong length or version, a message
+    over the limit, or a value that is not a canonical group element or a reduced scalar. Nothing was checked."""
+
+
 class LocalProtocolError(ProtocolError):
     """This side asked for something the protocol does not allow (e.g. a message larger than the limit)."""
 
@@ -73,6 +78,7 @@ __all__ = [
     "DuplicateMessage",
     "KeySubstitution",
     "LocalProtocolError",
+    "MalformedFranking",
     "ProtocolError",
     "RemoteProtocolError",
     "UndecryptableMessage",

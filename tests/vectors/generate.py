@@ -41,6 +41,7 @@ from tests.vectors.gen.device_auth import device_auth
 from tests.vectors.gen.drbg import RecordingRng, SeededRng
 from tests.vectors.gen.ed25519 import ed25519
 from tests.vectors.gen.envelope import envelope
+from tests.vectors.gen.franking import franking
 from tests.vectors.gen.identity import address, bundle_forged_signature, identity_and_bundle
 from tests.vectors.gen.keystore import keystore
 from tests.vectors.gen.padding import padding
@@ -80,6 +81,7 @@ SCENARIOS: dict[str, Callable[[], Json]] = {
     "recovery.json": recovery,
     "qr_text.json": qr_texts,
     "ed25519.json": ed25519,
+    "franking.json": franking,
 }
 """Reproducible scenarios, by file name."""
 OPTIONAL = frozenset({"content.json", "keystore.json", "safety_number.json"})
