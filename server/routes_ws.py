@@ -1,9 +1,12 @@
 """``GET /v1/ws``: push delivery. Backlog first, then live envelopes, as binary ``Delivery`` frames.
 
-The client acknowledges with text frames ``{"ack": [envelope_id hex, ..]}``; anything else from the client
-closes the socket with code 1008 (policy violation). Subscribing happens *before* the backlog is read, and
-every envelope carries its mailbox sequence number, so nothing committed during the backlog is missed or
-sent twice on one socket.
+The client acknowledges with text frames ``{"ack": [envelope_id hex, ..]}``. A message over
+:data:`~confide.server.limits.MAX_WS_MESSAGE` bytes closes the socket with code 1009 (too big), anything else from
+the client with code 1008 (policy violation). A frame that breaks RFC 6455 itself never becomes a message:
+aiohttp's frame reader closes the socket with the RFC's code (1002, or 1007 for text that is not UTF-8).
+
+Subscribing happens *before* the backlog is read, and every envelope carries its mailbox sequence number, so
+nothing committed during the backlog is missed or sent twice on one socket.
 """
 
 from __future__ import annotations
@@ -30,6 +33,17 @@ BACKLOG_PAGE = 200
 """Envelopes read from the mailbox per query while sending a backlog."""
 
 WS_POLICY_VIOLATION = 1008
+WS_MESSAGE_TOO_BIG = 1009
+
+READER_MAX_MSG_SIZE = MAX_WS_MESSAGE + 1
+"""What aiohttp's reader is told: it refuses a frame of ``max_msg_size`` bytes *or more* (a message of exactly
+``MAX_WS_MESSAGE`` bytes would be refused) but a decompressed message only *above* it, so the handler checks
+``MAX_WS_MESSAGE`` itself, exactly, on every message the reader lets through."""
+
+_ACK_FIELDS = frozenset({"ack"})
+_NOT_AN_ACK = b'expected {"ack": [envelope ids]}'
+_NOT_TEXT = b"send acks as JSON text frames"
+_TOO_BIG = f"a message may be at most {MAX_WS_MESSAGE} bytes".encode()
 
 routes = web.RouteTableDef()
 
@@ -61,13 +75,20 @@ async def _pusher(relay: Relay, ws: web.WebSocketResponse, sub: Subscription) ->
                 last_seq = e.seq
 
 
-def _parse_ack(data: str) -> list[bytes]:
+def _parse_ack(text: str) -> list[bytes]:
+    """The ids of ``{"ack": [ids]}``. Parsed from the text, not its bytes: ``json.loads`` would take bytes with a
+    byte-order mark or in UTF-16 too.
+
+    Raises:
+        Malformed: not JSON, not an object whose one field is ``ack`` (a misspelt field would be a silent
+            no-op), or not a list of at most ``MAX_IDS_PER_REQUEST`` lowercase hex envelope ids.
+    """
     try:
-        obj = json.loads(data)
+        obj = json.loads(text)
     except (ValueError, RecursionError):
         raise Malformed("not JSON") from None
-    if not isinstance(obj, dict):
-        raise Malformed("not an object")
+    if not isinstance(obj, dict) or obj.keys() != _ACK_FIELDS:
+        raise Malformed('not an object whose one field is "ack"')
     return hex_id_list(obj, "ack", ENVELOPE_ID_LEN)
 
 
@@ -80,20 +101,30 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise RateLimited("this device has too many open sockets; close one first")
     if len(relay.sockets) >= relay.config.max_connections:
         raise Unavailable("the relay has too many open sockets; retry later or pull instead")
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_WS_MESSAGE)
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=READER_MAX_MSG_SIZE)
     await ws.prepare(request)
     sub = await relay.notifier.subscribe(device.device_id)
     relay.sockets.add(ws)
     pusher = asyncio.get_running_loop().create_task(_pusher(relay, ws, sub))
     try:
         async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                size = len(msg.data.encode())
+            elif msg.type == WSMsgType.BINARY:
+                size = len(msg.data)
+            else:  # ERROR: aiohttp's reader refused a frame and has closed the socket already (a no-op then)
+                await ws.close(code=WS_POLICY_VIOLATION, message=_NOT_TEXT)
+                break
+            if size > MAX_WS_MESSAGE:
+                await ws.close(code=WS_MESSAGE_TOO_BIG, message=_TOO_BIG)
+                break
             if msg.type != WSMsgType.TEXT:
-                await ws.close(code=WS_POLICY_VIOLATION, message=b"send acks as JSON text frames")
+                await ws.close(code=WS_POLICY_VIOLATION, message=_NOT_TEXT)
                 break
             try:
                 ids = _parse_ack(msg.data)
             except Malformed:
-                await ws.close(code=WS_POLICY_VIOLATION, message=b'expected {"ack": [envelope ids]}')
+                await ws.close(code=WS_POLICY_VIOLATION, message=_NOT_AN_ACK)
                 break
             await relay.store.ack(device.device_id, ids)
     finally:
