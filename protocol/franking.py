@@ -144,9 +144,6 @@ class FrankingKeyPair:
         """The secret scalar, for sealing at rest only."""
         return self._secret
 
-    def _dh(self, point: bytes) -> bytes:
-        return grp.mul(self._secret, point)
-
     def __repr__(self) -> str:
         return f"FrankingKeyPair(public={self._public.fingerprint()})"
 
@@ -398,7 +395,7 @@ def verify(
     made the recipient accept a signature the judge refuses. Never raises on a parsed signature.
     """
     try:
-        tag = recipient._dh(franking.e_r)
+        tag = grp.mul(recipient.private_bytes(), franking.e_r)
     except grp.GroupFailure:
         return False
     tag_ok = grp.same(tag, franking.r_tag)
@@ -419,7 +416,7 @@ def judge(
     the holder of ``judge_key`` can draw that conclusion from the same bytes. Never raises on a parsed signature.
     """
     try:
-        tag = judge_key._dh(franking.e_j)
+        tag = grp.mul(judge_key.private_bytes(), franking.e_j)
     except grp.GroupFailure:
         return False
     tag_ok = grp.same(tag, franking.j_tag)

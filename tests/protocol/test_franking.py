@@ -315,3 +315,20 @@ def test_key_pairs_derive_deterministically_and_keep_their_secret_out_of_repr() 
 def test_an_rng_that_returns_too_few_bytes_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="rng returned"):
         FrankingKeyPair.generate(lambda n: bytes(n - 1))
+
+
+def test_zero_challenges_and_responses_are_refused_without_raising(p: Parties) -> None:
+    """libsodium refuses a zero scalar or an identity product; a hostile proof steering a verifier there is
+    refused (``False``), never an exception."""
+    honest = p.frank()
+    for name in ("c", "c_s", "c_j", "z_s", "z_t", "z_j", "z_r"):
+        hostile = Franking(**{**vars(honest), name: bytes(32)})
+        assert p.outcomes(hostile) == (False, False, False), name
+    # c_T = c - c_S = 0 and c_R = c - c_J = 0: the implied challenges too.
+    for name in ("c_s", "c_j"):
+        hostile = Franking(**{**vars(honest), name: honest.c})
+        assert p.outcomes(hostile) == (False, False, False), name
+    with pytest.raises(MalformedFranking):
+        fr.commitments(
+            p.sender.public, p.recipient.public, p.judge.public, Franking(**{**vars(honest), "z_s": bytes(32)})
+        )

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from confide.keys.errors import ConfideError
 from confide.protocol import FrankingKeyPair, MalformedFranking, Report, frank, judge_franking
-from confide.protocol.franking import MAX_FRANKED_MESSAGE, r_forge
+from confide.protocol.franking import FRANKING_LEN, MAX_FRANKED_MESSAGE, Franking, FrankingPublicKey, r_forge
 from confide.protocol.franking_report import MAX_REPORT_LEN, REPORT_MIN_LEN
 from tests.vectors.gen.drbg import SeededRng
 
@@ -131,3 +131,20 @@ def test_mutated_reports_raise_only_the_typed_error(edits: list[tuple[int, int]]
         except MalformedFranking:
             return
         assert report.review(JUDGE) is (data == HONEST_BYTES)  # edits at one place may cancel out
+
+
+@settings(max_examples=EXAMPLES, derandomize=True, deadline=None)
+@given(st.binary(min_size=FRANKING_LEN, max_size=FRANKING_LEN) | st.binary(max_size=2 * FRANKING_LEN))
+def test_arbitrary_signatures_and_keys_raise_only_the_typed_error(data: bytes) -> None:
+    try:
+        f = Franking.from_bytes(data)
+    except MalformedFranking:
+        pass
+    else:
+        assert f.to_bytes() == data
+    try:
+        key = FrankingPublicKey.from_bytes(data[:32])
+    except MalformedFranking:
+        pass
+    else:
+        assert key.to_bytes() == data[:32]
