@@ -18,6 +18,29 @@ from .content import (
     TimerChange,
     new_message_id,
 )
+from .document_bodies import (
+    AvailabilityCard,
+    AwayNote,
+    Credential,
+    CrisisContact,
+    OfficeHours,
+    PracticePolicy,
+    Revocation,
+    RevocationList,
+    Weekday,
+)
+from .document_errors import DocumentError, DocumentExpired, DocumentNotYetValid, DocumentSignatureError, DocumentStale
+from .documents import (
+    CredentialStatus,
+    Directory,
+    DirectoryEntry,
+    DocumentKind,
+    SignedDocument,
+    VersionGuard,
+    check_credential,
+    parse_document,
+    sign_document,
+)
 from .envelope import Delivery, Envelope, decode_batch, delivery_token_hash, encode_batch
 from .errors import (
     AuthError,
@@ -35,6 +58,7 @@ from .franking import Franking, FrankingKeyPair, FrankingPublicKey, frank
 from .franking import judge as judge_franking
 from .franking import verify as verify_franking
 from .franking_report import Report
+from .office_hours import Availability, availability
 from .padding import MAX_PLAINTEXT, pad, unpad
 from .sealed import Opened, SenderCertificate, open_sealed, seal_message
 from .session import PreKeyLookup, Session, initiate_session
@@ -46,12 +70,26 @@ __all__ = [
     "AttachmentPointer",
     "AuthError",
     "AuthProof",
+    "Availability",
+    "AvailabilityCard",
+    "AwayNote",
     "Body",
     "Content",
     "ContentType",
+    "Credential",
+    "CredentialStatus",
+    "CrisisContact",
     "DecryptionError",
     "Delete",
     "Delivery",
+    "Directory",
+    "DirectoryEntry",
+    "DocumentError",
+    "DocumentExpired",
+    "DocumentKind",
+    "DocumentNotYetValid",
+    "DocumentSignatureError",
+    "DocumentStale",
     "DuplicateMessage",
     "Envelope",
     "Franking",
@@ -60,19 +98,28 @@ __all__ = [
     "KeySubstitution",
     "LocalProtocolError",
     "MalformedFranking",
+    "OfficeHours",
     "Opened",
+    "PracticePolicy",
     "PreKeyLookup",
     "ProtocolError",
     "Receipt",
     "ReceiptKind",
     "RemoteProtocolError",
     "Report",
+    "Revocation",
+    "RevocationList",
     "SenderCertificate",
     "Session",
+    "SignedDocument",
     "Text",
     "TimerChange",
     "UndecryptableMessage",
     "UntrustedIdentity",
+    "VersionGuard",
+    "Weekday",
+    "availability",
+    "check_credential",
     "decode_batch",
     "delivery_token_hash",
     "encode_batch",
@@ -84,7 +131,9 @@ __all__ = [
     "new_message_id",
     "open_sealed",
     "pad",
+    "parse_document",
     "seal_message",
+    "sign_document",
     "sign_request",
     "unpad",
     "verify_franking",

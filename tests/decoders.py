@@ -77,18 +77,22 @@ from confide.protocol import (
     DecryptionError,
     Delete,
     Delivery,
+    DocumentError,
+    DocumentKind,
     Envelope,
     Receipt,
     ReceiptKind,
     RemoteProtocolError,
     SenderCertificate,
     Session,
+    SignedDocument,
     Text,
     TimerChange,
     decode_batch,
     encode_batch,
     initiate_session,
     open_sealed,
+    parse_document,
     seal_message,
     sign_request,
     unpad,
@@ -100,6 +104,8 @@ from confide.protocol.session import accept_session, parse_inner
 
 from .keys.mutations import mutated, mutated_text
 from .protocol.parties import Party
+from .vectors.gen.common import NOW as DOCUMENTS_NOW
+from .vectors.gen.documents import world as documents_world
 from .vectors.generate import SeededRng
 
 T = TypeVar("T", bytes, str)
@@ -367,6 +373,29 @@ PROTOCOL: dict[str, Decoder[bytes]] = {
     )
 }
 """The protocol floor's decoders (SPEC formats)."""
+
+_PRACTICE = documents_world()
+"""The vectors' sample practice: one signed document of each kind (two credentials)."""
+
+
+def _document_decoder(kind: DocumentKind) -> Decoder[bytes]:
+    def parse(data: bytes) -> SignedDocument:
+        return parse_document(data, expected_signer=None, expected_kind=kind, now=DOCUMENTS_NOW)
+
+    valid = tuple(d.to_bytes() for d in _PRACTICE.documents.values() if d.kind == kind)
+    return Decoder(
+        f"signed document ({kind.name.lower()})",
+        (DocumentError,),
+        parse,
+        (parse_document,),
+        valid,
+        again=lambda x: parse(x).to_bytes(),
+        authenticated=True,
+        size=max(len(v) for v in valid) + 64,
+    )
+
+
+PROTOCOL.update({d.name: d for d in (_document_decoder(kind) for kind in DocumentKind)})
 
 
 def _attachment() -> tuple[bytes, int, bytes, bytes]:

@@ -38,6 +38,7 @@ from tests.vectors.gen.attachment import attachment
 from tests.vectors.gen.common import Json
 from tests.vectors.gen.content import content
 from tests.vectors.gen.device_auth import device_auth
+from tests.vectors.gen.documents import documents
 from tests.vectors.gen.drbg import RecordingRng, SeededRng
 from tests.vectors.gen.ed25519 import ed25519
 from tests.vectors.gen.envelope import envelope
@@ -82,6 +83,7 @@ SCENARIOS: dict[str, Callable[[], Json]] = {
     "qr_text.json": qr_texts,
     "ed25519.json": ed25519,
     "franking.json": franking,
+    "documents.json": documents,
 }
 """Reproducible scenarios, by file name."""
 OPTIONAL = frozenset({"content.json", "keystore.json", "safety_number.json"})
