@@ -50,21 +50,26 @@ def require_content_type(request: web.Request, expected: str) -> None:
         raise UnsupportedMediaType(f"send this body as Content-Type: {expected}")
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def parse_json_object(body: bytes, allowed: frozenset[str]) -> dict[str, Any]:
-    """Parse a JSON object whose keys are all in ``allowed`` (a misspelt field is an error, not a no-op).
+    """Parse a JSON object, in UTF-8 (RFC 8259 §8.1: no byte-order mark, no UTF-16 or UTF-32), whose keys are all
+    in ``allowed`` (a misspelt field is an error, not a no-op).
 
     Raises:
         Malformed: not JSON, not an object, or an unknown field.
     """
+    if body.startswith(_UTF8_BOM):
+        raise Malformed("the body is JSON in UTF-8 without a byte-order mark")
     try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
-        raise Malformed("the body is not valid JSON") from None
+        value = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise Malformed("the body is not valid JSON in UTF-8") from None
     if not isinstance(value, dict):
         raise Malformed("the body must be a JSON object")
-    unknown = set(value) - allowed
-    if unknown:
-        raise Malformed(f"unknown field {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    if set(value) - allowed:  # the name is not echoed: the answer never repeats what the request carried
+        raise Malformed(f"the body has a field the relay does not know; allowed: {', '.join(sorted(allowed))}")
     return value
 
 

@@ -12,6 +12,7 @@ import aiohttp
 
 from confide.keys import PreKeyBundle
 from confide.protocol.envelope import encode_batch
+from confide.server.limits import MAX_TOKEN_HASHES
 
 from .conftest import Api, RunningRelay, User, make_user
 
@@ -33,7 +34,7 @@ JSON_GARBAGE: list[bytes] = [
     json.dumps({"ids": ["zz" * 16]}).encode(),
     json.dumps({"ids": ["00" * 16] * 501}).encode(),
     json.dumps({"token_hashes": ["AAAA"]}).encode(),
-    json.dumps({"token_hashes": [base64.b64encode(os.urandom(32)).decode()] * 65}).encode(),
+    json.dumps({"token_hashes": [base64.b64encode(os.urandom(32)).decode()] * (MAX_TOKEN_HASHES + 1)}).encode(),
     json.dumps({"one_time_prekeys": ["AAAA"]}).encode(),
     json.dumps({"kem_last_resort": "A" * 5000}).encode(),
     json.dumps({"signed_prekey": base64.b64encode(os.urandom(100)).decode()}).encode(),
@@ -174,3 +175,23 @@ async def test_malformed_bodies_are_4xx_json_and_change_nothing(relay: RunningRe
     assert await _snapshot(api, victim) == before
     _, bundle = await api.call("GET", f"/v1/accounts/{victim.address}/bundle")
     PreKeyBundle.from_bytes(base64.b64decode(bundle["devices"][0]["bundle"]))
+
+
+async def test_json_is_utf8_only_and_an_unknown_field_is_not_echoed(relay: RunningRelay) -> None:
+    """RFC 8259 §8.1: JSON between systems is UTF-8 without a byte-order mark. Python's json reads UTF-16 and
+    UTF-32 bytes too; the relay does not. And an error never repeats what the request carried."""
+    api = relay.api
+    user = make_user(n_otk=1, n_kem=1)
+    await api.register(user)
+    ack = json.dumps({"ids": [os.urandom(16).hex()]})
+    for body in (b"\xef\xbb\xbf" + ack.encode(), ack.encode("utf-16"), ack.encode("utf-32"), ack.encode("utf-16-le")):
+        status, ctype, raw = await _raw(api, "POST", "/v1/messages/ack", body, signer=user, ctype="application/json")
+        _check_error(status, ctype, raw, f"ack {body[:6]!r}")
+        assert json.loads(raw)["error"] == "malformed"
+    status, _, raw = await _raw(api, "POST", "/v1/messages/ack", ack.encode(), signer=user, ctype="application/json")
+    assert status == 200
+    secret_name = "field-" + os.urandom(8).hex()
+    body = json.dumps({"ids": [], secret_name: 1}).encode()
+    status, ctype, raw = await _raw(api, "POST", "/v1/messages/ack", body, signer=user, ctype="application/json")
+    _check_error(status, ctype, raw, "unknown field")
+    assert secret_name not in raw.decode()
