@@ -50,6 +50,8 @@ from confide.protocol.ratchet import RatchetState
 from confide.protocol.sealed import SenderCertificate, seal, unseal
 from confide.protocol.session import MSG_PREKEY, accept_session, parse_inner
 
+from .protocol.test_documents_vectors import check_documents
+from .test_vectors_franking import check_franking
 from .vectors.generate import RecordingRng
 
 Json = dict[str, Any]
@@ -80,6 +82,8 @@ REQUIRED = {
     "recovery",
     "qr_text",
     "ed25519",
+    "documents",
+    "franking",
 }
 """Every scenario of protocol/SPEC.md section 11: each must be present, and each has a check."""
 FILES = sorted(VECTORS.glob("*.json"))
@@ -918,6 +922,8 @@ CHECKS: dict[str, Callable[[Json, Path], None]] = {
     "recovery": check_recovery,
     "qr_text": check_qr_text,
     "ed25519": check_ed25519,
+    "documents": check_documents,
+    "franking": check_franking,
 }
 
 
