@@ -80,9 +80,14 @@ from confide.protocol import (
     DocumentError,
     DocumentKind,
     Envelope,
+    Franking,
+    FrankingKeyPair,
+    FrankingPublicKey,
+    MalformedFranking,
     Receipt,
     ReceiptKind,
     RemoteProtocolError,
+    Report,
     SenderCertificate,
     Session,
     SignedDocument,
@@ -90,6 +95,7 @@ from confide.protocol import (
     TimerChange,
     decode_batch,
     encode_batch,
+    frank,
     initiate_session,
     open_sealed,
     parse_document,
@@ -396,6 +402,46 @@ def _document_decoder(kind: DocumentKind) -> Decoder[bytes]:
 
 
 PROTOCOL.update({d.name: d for d in (_document_decoder(kind) for kind in DocumentKind)})
+
+
+def _franking_decoders() -> tuple[Decoder[bytes], ...]:
+    """A franking signature, a franking public key and a report, from keys drawn from a fixed seed."""
+    rng = _rng("franking")
+    sender, recipient, judge_key = (FrankingKeyPair.generate(rng) for _ in range(3))
+    signed = frank(sender, recipient.public, judge_key.public, b"a reported message", rng)
+    report = Report(sender.public, recipient.public, b"a reported message", signed)
+    return (
+        Decoder(
+            "franking signature",
+            (MalformedFranking,),
+            Franking.from_bytes,
+            (Franking.from_bytes,),
+            (signed.to_bytes(),),
+            again=lambda x: Franking.from_bytes(x).to_bytes(),
+            size=400,
+        ),
+        Decoder(
+            "franking public key",
+            (MalformedFranking,),
+            FrankingPublicKey.from_bytes,
+            (FrankingPublicKey.from_bytes,),
+            (sender.public.to_bytes(), judge_key.public.to_bytes()),
+            again=lambda x: FrankingPublicKey.from_bytes(x).to_bytes(),
+            size=40,
+        ),
+        Decoder(
+            "abuse report",
+            (MalformedFranking,),
+            Report.from_bytes,
+            (Report.from_bytes,),
+            (report.to_bytes(),),
+            again=lambda x: Report.from_bytes(x).to_bytes(),
+            size=600,
+        ),
+    )
+
+
+PROTOCOL.update({d.name: d for d in _franking_decoders()})
 
 
 def _attachment() -> tuple[bytes, int, bytes, bytes]:
