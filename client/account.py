@@ -1,11 +1,30 @@
-"""This profile's account at its relay: settings, delivery token, registration and prekey upkeep.
+"""This profile's account at its relay: settings, delivery tokens, registration and prekey upkeep.
 
-The service owns the profile's settings in the ``meta`` table (relay URL, name, role, delivery token,
-whether registration finished) and the relay's stock of this device's public prekeys.
+The service owns the profile's settings in the ``meta`` table (relay URL, name, role, introduction token,
+whether registration finished), the set of delivery tokens this device registers, and the relay's stock of this
+device's public prekeys.
+
+**Delivery tokens.** The relay stores an envelope only if its delivery token is one this device registered
+(``PUT /v1/delivery-tokens`` replaces the set). The set is:
+
+- the *introduction token*, the one in the invite code (:meth:`Account.invite_code`): whoever holds the invite
+  can write a first message with it; :meth:`Account.rotate_invite` replaces it (a new invite code);
+- one token per contact (:attr:`ContactRecord.inbound_token`), minted when the contact is created and sent to
+  that contact as ``reply_token`` in every sealed sender certificate, so their client writes with it from their
+  next message on. A blocked contact's token is left out (the relay then refuses it), at most
+  :data:`MAX_DELIVERY_TOKENS` are registered, and a certificate carries a contact's own token only once the
+  relay accepts it (:attr:`ContactRecord.inbound_live`); before that, the introduction token.
+
+:meth:`Account.register_tokens` sends the set when it differs from the last one the relay accepted (a digest
+of it is kept in ``meta``), so calling it often costs nothing. A profile written before per-contact tokens
+kept one token for everything: it is the introduction token now, still registered, so its contacts keep
+writing with it until a message of ours gives them their own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
 from urllib.parse import urlsplit
 
@@ -16,19 +35,31 @@ from confide.protocol.envelope import DELIVERY_TOKEN_LEN, delivery_token_hash
 from confide.protocol.sealed import SenderCertificate
 
 from .bus import EventBus
-from .errors import ProfileError
+from .errors import ProfileError, RelayError, RelayUnreachable
 from .events import PrekeysLow
 from .invite import Invite
 from .models import Role
 from .prekey_store import PreKeyStore, PreKeyUpload
+from .records import ContactRecord
 from .relay import RelayClient
 from .store import Store
+
+_log = logging.getLogger(__name__)
 
 _M_SERVER = "profile.server_url"
 _M_NAME = "profile.name"
 _M_ROLE = "profile.role"
 _M_TOKEN = "profile.delivery_token"  # noqa: S105 - a settings key name, not a secret
 _M_REGISTERED = "profile.registered"
+_M_TOKEN_SET = "profile.token_set"  # noqa: S105 - a settings key name, not a secret
+_TOKEN_SET_LABEL = b"Confide-token-set-v1"
+
+MAX_DELIVERY_TOKENS = 1024
+"""Delivery tokens this device registers at most: the introduction token and one per contact. The relay's cap
+(``confide.server.limits.MAX_TOKEN_HASHES``, the same number; a test keeps them equal) holds a therapist's
+caseload over years. Beyond it the contacts last in line (never-registered ones after registered ones) are
+not given a token of their own: their certificates carry the introduction token, which works but cannot be
+blocked at the relay without a new invite code."""
 
 
 SERVER_SCHEMES = ("http", "https")
@@ -83,24 +114,36 @@ def server_url_of(store: Store) -> str:
 
 
 def write_new_settings(store: Store, server_url: str, name: str, role: Role, rng: RNG) -> None:
-    """The settings of a new profile: relay, own name, role, a fresh delivery token, not yet registered."""
+    """The settings of a new profile: relay, own name, role, a fresh introduction token, not yet registered."""
     with store.transaction():
         store.set_meta(_M_SERVER, check_server_url(server_url).encode())
         store.set_meta(_M_NAME, name.strip().encode())
         store.set_meta(_M_ROLE, role.value.encode())
-        store.set_meta(_M_TOKEN, rng(DELIVERY_TOKEN_LEN))
+        store.set_meta(_M_TOKEN, mint_token(rng))
         store.set_meta_int(_M_REGISTERED, 0)
 
 
-class Account:
-    """Registration and prekeys of this device at its relay."""
+def mint_token(rng: RNG) -> bytes:
+    """A fresh delivery token (:data:`DELIVERY_TOKEN_LEN` random bytes)."""
+    return rng(DELIVERY_TOKEN_LEN)
 
-    def __init__(self, store: Store, keys: SecretKeys, relay: RelayClient, prekeys: PreKeyStore, bus: EventBus) -> None:
+
+def _token_set_digest(hashes: list[bytes]) -> bytes:
+    return hashlib.sha256(_TOKEN_SET_LABEL + b"".join(sorted(hashes))).digest()
+
+
+class Account:
+    """Registration, delivery tokens and prekeys of this device at its relay."""
+
+    def __init__(
+        self, store: Store, keys: SecretKeys, relay: RelayClient, prekeys: PreKeyStore, bus: EventBus, *, rng: RNG
+    ) -> None:
         self._store = store
         self._keys = keys
         self._relay = relay
         self._prekeys = prekeys
         self._bus = bus
+        self._rng = rng
 
     @property
     def name(self) -> str:
@@ -113,7 +156,7 @@ class Account:
         return Role((self._store.get_meta(_M_ROLE) or Role.CLIENT.value.encode()).decode())
 
     def token(self) -> bytes:
-        """This device's delivery token.
+        """This device's introduction token (the one in its invite code).
 
         Raises:
             ProfileError: the profile was not created completely.
@@ -124,12 +167,113 @@ class Account:
         return token
 
     def invite_code(self) -> str:
-        """The invite code (address + delivery token)."""
+        """The invite code (address + introduction token)."""
         return Invite(self._keys.identity.address, self.token()).code
 
-    def sender_certificate(self) -> SenderCertificate:
-        """What sealed sender tells a recipient about this device (identity, device, reply token)."""
-        return SenderCertificate(self._keys.identity.public, self._keys.device.certificate, self.token())
+    def reply_token_for(self, rec: ContactRecord | None) -> bytes:
+        """The delivery token ``rec`` is told to write here with: their own once the relay accepts it; for a
+        blocked contact their own as well (the relay refuses it, so their replies fail there); otherwise, and
+        for ``None``, the introduction token.
+
+        Read from the store, not from ``rec`` (a caller's copy may predate the last :meth:`register_tokens`).
+
+        Raises:
+            ProfileError: the profile was not created completely.
+        """
+        stored = None if rec is None else self._store.contact(rec.contact_id)
+        if stored is not None and stored.inbound_token is not None and (stored.inbound_live or stored.blocked):
+            return stored.inbound_token
+        return self.token()
+
+    def sender_certificate(self, rec: ContactRecord | None = None) -> SenderCertificate:
+        """What sealed sender tells ``rec`` about this device: identity, device, and the token to reply with
+        (:meth:`reply_token_for`).
+
+        Raises:
+            ProfileError: the profile was not created completely.
+        """
+        cert = self._keys.device.certificate
+        return SenderCertificate(self._keys.identity.public, cert, self.reply_token_for(rec))
+
+    # -- the token set -----------------------------------------------------------------------------------
+    def _token_plan(self) -> tuple[list[bytes], set[str], list[ContactRecord]]:
+        """The hashes to register (introduction token first), the ids of the contacts whose own token is among
+        them, and the contacts as read. Mints a token for every contact that has none (a profile written before
+        per-contact tokens, a contact made by :func:`~confide.client.pinning.reject_pending`), in one
+        transaction."""
+        store = self._store
+        contacts = store.contacts()
+        if any(rec.inbound_token is None for rec in contacts):
+            with store.transaction():  # read again under the write lock: another process may have minted
+                contacts = store.contacts()
+                for rec in contacts:
+                    if rec.inbound_token is None:
+                        rec.inbound_token = mint_token(self._rng)
+                        store.save_contact(rec)
+        wanted = [c for c in contacts if not c.blocked and c.inbound_token is not None]
+        wanted.sort(key=lambda c: not c.inbound_live)  # stable: registered ones keep their place under the cap
+        kept = wanted[: MAX_DELIVERY_TOKENS - 1]
+        hashes = [delivery_token_hash(self.token())]
+        hashes += [delivery_token_hash(c.inbound_token) for c in kept if c.inbound_token is not None]
+        return hashes, {c.contact_id for c in kept}, contacts
+
+    def _record_registered(self, hashes: list[bytes]) -> None:
+        """The relay accepted ``hashes``: remember their digest and mark which contacts' tokens it holds. Read
+        again inside the transaction: a contact blocked or given a fresh token meanwhile (by another process) is
+        never marked live for a token the relay does not hold, and the digest mismatch makes the next
+        :meth:`register_tokens` send the set again."""
+        store = self._store
+        held = set(hashes)
+        with store.transaction():
+            for rec in store.contacts():
+                token = rec.inbound_token
+                now_live = token is not None and not rec.blocked and delivery_token_hash(token) in held
+                if rec.inbound_live != now_live:
+                    rec.inbound_live = now_live
+                    store.save_contact(rec)
+            store.set_meta(_M_TOKEN_SET, _token_set_digest(hashes))
+
+    async def register_tokens(self, *, force: bool = False) -> bool:
+        """Register this device's delivery-token set at the relay if it changed since the relay last accepted
+        it (or always, with ``force``); returns whether it was sent. See the module docstring.
+
+        Raises:
+            RelayUnreachable, RelayError: nothing was marked registered; the next call sends the set again.
+            ProfileError: the profile was not created completely.
+        """
+        hashes, live, contacts = self._token_plan()
+        stored = self._store.get_meta(_M_TOKEN_SET)
+        unchanged = stored is not None and stored == _token_set_digest(hashes)
+        if unchanged and not force:
+            if any(c.inbound_live != (c.contact_id in live) for c in contacts):
+                self._record_registered(hashes)  # the relay holds the set; a stale copy was saved over a mark
+            return False
+        await self._relay.put_delivery_tokens(hashes)
+        self._record_registered(hashes)
+        return True
+
+    async def try_register_tokens(self) -> None:
+        """:meth:`register_tokens`, where a failure must not stop the caller (before a send: the relay may be
+        down and the message is queued; certificates then carry the introduction token for contacts whose own
+        token is not registered yet). A failure is logged by its kind only."""
+        try:
+            await self.register_tokens()
+        except (RelayUnreachable, RelayError) as exc:
+            _log.info("delivery tokens not registered now: %s", type(exc).__name__)
+
+    def rotate_invite(self) -> str:
+        """Replace the introduction token (so the old invite code stops working once :meth:`register_tokens`
+        has run) and return the new invite code. Contacts with their own registered token are unaffected; one
+        still writing with the old introduction token (not yet sent their own) is refused by the relay until a
+        message of ours gives them their own.
+
+        Raises:
+            ProfileError: the profile was not created completely.
+        """
+        self.token()  # the profile is complete
+        with self._store.transaction():
+            self._store.set_meta(_M_TOKEN, mint_token(self._rng))
+        return self.invite_code()
 
     async def register(self) -> None:
         """Register this device and publish its first prekeys.
@@ -149,15 +293,17 @@ class Account:
             RelayUnreachable, RelayError; StorageError (no current signed prekey).
         """
         signed_prekey, kem_last_resort = self._prekeys.current_public()
+        hashes, _, _ = self._token_plan()  # the whole set: a registration replaces the relay's
         await self._relay.register(
             identity=self._keys.identity.public.to_bytes(),
             device=self._keys.device.certificate.to_bytes(),
-            token_hashes=[delivery_token_hash(self.token())],
+            token_hashes=hashes,
             signed_prekey=signed_prekey,
             kem_last_resort=kem_last_resort,
             one_time_prekeys=upload.one_time_prekeys,
             kem_one_time_prekeys=upload.kem_one_time_prekeys,
         )
+        self._record_registered(hashes)
         self._prekeys.relay_stock_replaced()
 
     async def set_server(self, url: str) -> str:
@@ -180,9 +326,16 @@ class Account:
         return checked
 
     async def ensure_registered(self) -> None:
-        """Finish a registration that an outage interrupted (no-op once registered)."""
+        """Finish a registration that an outage interrupted; once registered, send the delivery-token set if
+        it changed (:meth:`register_tokens`; nothing is sent otherwise).
+
+        Raises:
+            RelayUnreachable, RelayError.
+        """
         if not self._store.get_meta_int(_M_REGISTERED, 0):
             await self.register()
+        else:
+            await self.register_tokens()
 
     async def maintain_prekeys(self, *, now: int | None = None) -> PrekeysLow | None:
         """Check the relay's stock of this device's prekeys and the signed prekey's age; refill and rotate

@@ -6,8 +6,9 @@ client.
 
 =================  ==========================================================================
 ``EventBus``       subscribers, hooks and the tasks async hooks run in (:mod:`.bus`)
-``Account``        settings, delivery token, registration, prekey upkeep (:mod:`.account`)
+``Account``        settings, delivery tokens, registration, prekey upkeep (:mod:`.account`)
 ``Contacts``       local names for addresses and invites (:mod:`.contacts`)
+``Blocking``       blocking and unblocking one contact (:mod:`.blocking`)
 ``Sessions``       prekey bundles, session start, encryption to every device (:mod:`.sessions`)
 ``Trust``          safety numbers, verification, accepting a changed identity (:mod:`.trust`)
 ``Outbox``         queued envelopes, posted in order (:mod:`.outbox`)
@@ -43,6 +44,7 @@ from confide.protocol.static_agreement import forget_static_agreements
 from .account import Account, check_server_url, server_url_of, write_new_settings
 from .attachment_files import write_private
 from .attachments import Attachments
+from .blocking import Blocking
 from .bus import EventBus, Hook
 from .contacts import Contacts
 from .errors import ProfileError, RelayError, RelayUnreachable
@@ -163,8 +165,9 @@ class Client:
         self._relay = RelayClient(server_url_of(store), keys.device)
         self._bus = EventBus()
         prekeys = PreKeyStore(store, keys.identity, rng)
-        self._account = Account(store, keys, self._relay, prekeys, self._bus)
-        self._contacts = Contacts(store, self._bus)
+        self._account = Account(store, keys, self._relay, prekeys, self._bus, rng=rng)
+        self._contacts = Contacts(store, self._bus, rng=rng)
+        self._blocking = Blocking(store, self._contacts, self._account, rng=rng)
         self._sessions = Sessions(store, keys, self._relay, self._bus, rng=rng)
         self._trust = Trust(store, keys, self._contacts, self._sessions)
         self._outbox = Outbox(store, self._relay)
@@ -632,6 +635,32 @@ class Client:
         delivery and read receipts are sent, starting with those held back (queued; they go out with the next
         sync or flush). Replying, renaming them or adding their invite accepts them too."""
         return public_contact(self._messaging.accept_request(self._contacts.find(peer)))
+
+    async def block(self, peer: str, *, rotate_invite: bool = False) -> Contact:
+        """Block one contact: the relay refuses their delivery token (their messages end ``failed``, "delivery
+        token not accepted"), and whatever still reaches this device from them (through the invite's token, or
+        a relay that ignores the block) is dropped unread, with no receipt, event or trace in the store. Every
+        other contact keeps writing as before. You can still write to them; their replies are refused.
+        ``rotate_invite`` also replaces your invite code (:meth:`invite_code` gives the new one), so they cannot
+        start again from the old one; contacts who still write with the old code (those not sent a message
+        since this version) are refused too until your next message to them. Removing a blocked contact
+        (:meth:`remove_contact`) ends the block: what they send then arrives as from a stranger.
+
+        Raises:
+            UnknownContact. RelayUnreachable, RelayError: blocked on this device already; the relay is told by
+                the next :meth:`sync`.
+        """
+        return await self._blocking.block(peer, rotate_invite=rotate_invite)
+
+    async def unblock(self, peer: str) -> Contact:
+        """Unblock a contact: they get a fresh delivery token, registered now and sent with your next message
+        to them; from then on their messages are delivered and shown again.
+
+        Raises:
+            UnknownContact. RelayUnreachable, RelayError: unblocked on this device; the relay is told by the next
+                :meth:`sync`.
+        """
+        return await self._blocking.unblock(peer)
 
     async def start_thread(self, peer: str) -> Contact:
         """Fetch the peer's prekey bundles and run key agreement with each device that has no session yet.

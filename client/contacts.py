@@ -1,4 +1,6 @@
-"""Contacts: local names for addresses, plus the delivery token that lets this profile write to each.
+"""Contacts: local names for addresses, plus the delivery tokens between this profile and each: theirs, that
+lets this profile write to them, and ours for them (minted here when the contact is made; see
+:mod:`confide.client.account` for how it is registered and sent).
 
 The service owns the ``contacts`` table. It does not decide trust (see :mod:`confide.client.trust`), but
 records what an invite says: giving an existing contact's name a *different* address records an identity
@@ -8,9 +10,11 @@ change, which blocks sending until the user verifies or accepts it.
 from __future__ import annotations
 
 from confide.keys.address import Address
+from confide.keys.encoding import RNG
 from confide.keys.errors import InvalidAddress
 from confide.keys.identity import IdentityPublicKey
 
+from .account import mint_token
 from .bus import EventBus
 from .errors import ClientError, ContactExists, UnknownContact
 from .events import IdentityChanged
@@ -25,9 +29,10 @@ from .views import public_contact
 class Contacts:
     """Finds, adds and renames contacts in one profile's store."""
 
-    def __init__(self, store: Store, bus: EventBus) -> None:
+    def __init__(self, store: Store, bus: EventBus, *, rng: RNG) -> None:
         self._store = store
         self._bus = bus
+        self._rng = rng
 
     def find(self, peer: str) -> ContactRecord:
         """The contact named ``peer`` (exact name, then a unique case-insensitive match) or with that address.
@@ -114,6 +119,7 @@ class Contacts:
                 self._bus.emit(IdentityChanged(name, old, ""))
                 return public_contact(by_name)
             rec = ContactRecord(store.new_contact_id(), name, inv.address.raw, inv.token)
+            rec.inbound_token = mint_token(self._rng)
             store.save_contact(rec)
             return public_contact(rec)
 

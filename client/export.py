@@ -57,8 +57,8 @@ def message_to_json(m: Message) -> dict[str, Any]:
 
 
 def contact_to_json(c: Contact) -> dict[str, Any]:
-    """A contact: local name, address, trust state, thread timer, fingerprint, whether sending is allowed, and
-    whether it is a request (someone who wrote first, not yet accepted)."""
+    """A contact: local name, address, trust state, thread timer, fingerprint, whether sending is allowed,
+    whether it is a request (someone who wrote first, not yet accepted), and whether it is blocked."""
     return {
         "name": c.name,
         "address": c.address,
@@ -67,6 +67,7 @@ def contact_to_json(c: Contact) -> dict[str, Any]:
         "fingerprint": c.fingerprint,
         "can_send": c.can_send,
         "request": c.request,
+        "blocked": c.blocked,
     }
 
 

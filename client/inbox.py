@@ -13,6 +13,9 @@ A message from a known contact that does not decrypt starts a session reset afte
 and a :class:`~confide.protocol.content.ResetRequest` on it); a reset request received makes its session
 current and has the unconfirmed messages resent (see :class:`~confide.client.messaging.Messaging`).
 
+A message whose sealed sender is a blocked contact (:meth:`Client.block`) is acknowledged and dropped right
+after the sealed layer is opened: never decrypted further, stored, marked seen, receipted or reported.
+
 What is acknowledged, and what is not:
 
 - a message stored (or recognised as already stored): acknowledged;
@@ -59,6 +62,7 @@ from confide.protocol.errors import (
 )
 from confide.protocol.sealed import Opened, open_inner, unseal
 
+from .account import mint_token
 from .bus import EventBus
 from .contacts import Contacts
 from .events import (
@@ -165,9 +169,14 @@ class Inbox:
         except (DecryptionError, ProtocolError):
             _log.warning("dropping a message that could not be decrypted")
             return self._drop(env_id, now)
+        if self._blocked(sender.identity.address.raw):
+            _log.info("dropping a message from a blocked contact")
+            return env_id  # acknowledged: nothing decrypted, stored, marked, owed or emitted
         events: list[Event] = []
         with store.transaction():
             if store.envelope_seen(env_id) or store.envelope_seen(sealed_id):  # another process handled it meanwhile
+                return env_id
+            if self._blocked(sender.identity.address.raw):  # blocked meanwhile (by another process)
                 return env_id
             store.mark_envelope_seen(env_id, now)
             store.mark_envelope_seen(sealed_id, now)
@@ -193,6 +202,13 @@ class Inbox:
         for event in events:
             self._bus.emit(event)
         return env_id
+
+    def _blocked(self, address: bytes) -> bool:
+        """Whether ``address`` (authenticated by sealed sender) is a contact the user blocked. Their envelopes
+        can still arrive: sent with the introduction token of an invite they kept, or by a relay that ignores
+        the block. Dropped before the ratchet: their session, the thread and the store stay as they were."""
+        rec = self._store.contact_by_address(address)
+        return rec is not None and rec.blocked
 
     def _owe_reset(self, exc: UndecryptableMessage, events: list[Event]) -> None:
         """Surface an undecryptable message; owe a session reset when it came from a trusted contact.
@@ -247,6 +263,7 @@ class Inbox:
                 ident,
                 auto_named=True,
                 request=True,  # a stranger: no receipts until the user accepts them
+                inbound_token=mint_token(self._rng),  # registered by the next token upkeep (account.py)
             )
             return rec, False
         if rec.changed and rec.pending_address == address.raw:

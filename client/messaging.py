@@ -146,6 +146,8 @@ class Messaging:
             raise ClientError(
                 "you cannot write to this contact yet: add their invite code with 'confide contacts add NAME INVITE'"
             )
+        await self._account.try_register_tokens()  # so the certificate can carry their own token (account.py)
+        rec = self._store.contact(rec.contact_id) or rec  # as the token upkeep left it: saved below
         if not self._sessions.of(rec):
             rec = await self._sessions.start(rec)
         return self.accept_request(rec)  # writing to someone accepts them
@@ -169,7 +171,7 @@ class Messaging:
     def queue(self, rec: ContactRecord, content: Content, record: MessageRecord | None) -> None:
         """Encrypt ``content`` for every device of ``rec``; commit sessions, message and outbox together."""
         plaintext = content.to_bytes()
-        cert = self._account.sender_certificate()
+        cert = self._account.sender_certificate(rec)
         lifetime = relay_lifetime(content.expire_after_s)
         mid = record.message_id if record is not None else None
         with self._store.transaction():

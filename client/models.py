@@ -125,6 +125,9 @@ class Contact:
     """A stranger wrote first and the user has not accepted them yet (:meth:`Client.accept_contact`, a reply,
     a rename or their invite accept it): until then no delivery or read receipts tell them this device is
     active."""
+    blocked: bool = False
+    """Blocked (:meth:`Client.block`): the relay refuses their delivery token, and whatever still reaches this
+    device from them is dropped unread; :meth:`Client.unblock` restores delivery."""
 
 
 @dataclass(frozen=True, slots=True)

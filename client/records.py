@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from confide.protocol.envelope import DELIVERY_TOKEN_LEN
+
 from .errors import StorageError
 
 
@@ -79,7 +81,8 @@ class AttachmentRecord:
 
 @dataclass(slots=True)
 class ContactRecord:
-    """A contact: pinned identity (TOFU), delivery token, trust state, thread timer."""
+    """A contact: pinned identity (TOFU), delivery tokens (theirs to write to them with, ours for them to write
+    here with), trust state, blocking, thread timer."""
 
     contact_id: str
     name: str = field(repr=False)
@@ -95,6 +98,16 @@ class ContactRecord:
     pending_token: bytes | None = field(default=None, repr=False)
     request: bool = False
     """Created because a stranger wrote first: no receipts are sent until the user accepts the contact."""
+    inbound_token: bytes | None = field(default=None, repr=False)
+    """The delivery token this profile gave the contact to write here with (their own, one per contact; sent as
+    ``reply_token`` in every sealed sender certificate to them once the relay accepts it). ``None`` in a profile
+    written before per-contact tokens: one is minted at the next registration of the token set."""
+    inbound_live: bool = False
+    """Whether the relay accepts :attr:`inbound_token` (it was in the last set registered). Until then the
+    certificates to this contact carry the introduction token of the invite code instead."""
+    blocked: bool = False
+    """Blocked by the user: :attr:`inbound_token` is not registered (the relay refuses it) and whatever still
+    arrives from this identity is dropped unread, without receipts, events or storage."""
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -111,6 +124,9 @@ class ContactRecord:
                 "pending_identity": _b(self.pending_identity),
                 "pending_token": _b(self.pending_token),
                 "request": self.request,
+                "inbound_token": _b(self.inbound_token),
+                "inbound_live": self.inbound_live,
+                "blocked": self.blocked,
             }
         ).encode()
 
@@ -119,6 +135,9 @@ class ContactRecord:
         """Parse the JSON form. Raises :class:`StorageError` when it is not a contact record."""
         o = _loads(data)
         try:
+            inbound = _ub(o.get("inbound_token"))
+            if inbound is not None and len(inbound) != DELIVERY_TOKEN_LEN:
+                raise ValueError("a delivery token is 32 bytes")
             return cls(
                 contact_id,
                 o["name"],
@@ -133,6 +152,9 @@ class ContactRecord:
                 _ub(o["pending_identity"]),
                 _ub(o["pending_token"]),
                 bool(o.get("request", False)),
+                inbound,
+                bool(o.get("inbound_live", False)),
+                bool(o.get("blocked", False)),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400
             raise StorageError("a stored contact is damaged") from exc

@@ -278,6 +278,16 @@ class RelayClient:
         result: dict[str, Any] = await self._request("PUT", "/v1/prekeys", json_body=body, auth=True)
         return result
 
+    async def put_delivery_tokens(self, token_hashes: list[bytes]) -> None:
+        """``PUT /v1/delivery-tokens``: replace the set of delivery-token hashes this device accepts.
+
+        Raises:
+            RelayUnreachable, RelayError.
+        """
+        await self._request(
+            "PUT", "/v1/delivery-tokens", json_body={"token_hashes": [_b64(h) for h in token_hashes]}, auth=True
+        )
+
     # -- messages -------------------------------------------------------------------------------------
     async def post_envelope(self, envelope: bytes) -> dict[str, Any]:
         """``POST /v1/messages`` (no auth: sealed sender). Idempotent by envelope id."""

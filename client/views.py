@@ -41,7 +41,9 @@ def public_contact(rec: ContactRecord) -> Contact:
     """``rec`` as a :class:`Contact`."""
     fp = IdentityPublicKey.from_bytes(rec.identity).fingerprint() if rec.identity else None
     can_send = rec.token is not None and not rec.changed
-    return Contact(rec.name, Address(rec.address).text, trust_of(rec), rec.timer_s, fp, can_send, rec.request)
+    return Contact(
+        rec.name, Address(rec.address).text, trust_of(rec), rec.timer_s, fp, can_send, rec.request, rec.blocked
+    )
 
 
 def sender_name(rec: ContactRecord, m: MessageRecord) -> str:

@@ -20,8 +20,14 @@ MAX_ONE_TIME_STOCK = 1000
 MAX_KEM_ONE_TIME_STOCK = 200
 """One-time ML-KEM prekeys kept per device (1.2 KiB each): ten refills, about 250 KiB."""
 
-MAX_TOKEN_HASHES = 64
-"""Delivery tokens per device: one per contact who may write to it is generous for a first version."""
+MAX_TOKEN_HASHES = 1024
+"""Delivery tokens per device: the client registers one per contact who may write to it, plus its introduction
+(invite) token. A full-time therapist carries 25-40 clients at a time and sees a few hundred over the years a
+profile lives, besides colleagues and supervisors; 1024 holds that with room to spare (the client keeps its own
+set within :data:`confide.client.account.MAX_DELIVERY_TOKENS`, the same number, and falls back to the
+introduction token beyond it). The cost stays small: the set is 32 KiB per device, 47 KiB of base64 in a
+``PUT /v1/delivery-tokens`` (within :data:`MAX_JSON_BODY` even beside a full registration), and the check of an
+envelope's token, constant-time against every hash, takes about 0.1 ms at this size."""
 
 MAX_ONE_TIME_UPLOAD = 200
 """One-time X25519 prekeys per request: two refills' worth (7 KiB), bounded parsing work per request."""
@@ -54,7 +60,8 @@ blob uploads stream (their cap is ``max_blob_bytes``)."""
 
 MAX_JSON_BODY = 256 * 1024
 """Largest JSON body: a full registration (a signed prekey, 200 one-time keys, 50 ML-KEM keys of 1.2 KiB,
-base64) is about 110 KiB; twice that leaves room without letting a client make the relay parse megabytes."""
+base64) is about 110 KiB, 160 KiB with :data:`MAX_TOKEN_HASHES` delivery-token hashes; this leaves room without
+letting a client make the relay parse megabytes."""
 
 MAX_BATCH_BODY = 8 * 1024 * 1024
 """A batch is for many small envelopes (receipts, fan-out): 8 MiB holds 256 envelopes of 32 KiB; larger

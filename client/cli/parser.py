@@ -9,6 +9,7 @@ from typing import Any
 
 from confide.client import ROLES
 
+from .blocking import cmd_block, cmd_unblock
 from .contacts import cmd_contacts
 from .demo import cmd_demo
 from .exits import exit_codes_help
@@ -135,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     prm = csub.add_parser("remove", parents=[common], help="remove a contact and your whole thread with them")
     prm.add_argument("peer", metavar="PEER")
     prm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = add("block", cmd_block, "block one contact: the relay refuses their messages (nobody else's)")
+    p.add_argument("peer", metavar="PEER", help="contact name or address")
+    p.add_argument(
+        "--rotate-invite",
+        action="store_true",
+        help="also replace your invite code, so they cannot start again from the old one",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("unblock", cmd_unblock, "unblock a contact: a fresh token for them, sent with your next message")
+    p.add_argument("peer", metavar="PEER", help="contact name or address")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = add(
         "send",

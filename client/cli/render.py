@@ -148,9 +148,10 @@ def _timer(c: Contact, prefix: str) -> str:
 
 
 def contact_line(c: Contact) -> str:
-    """One line of ``confide contacts list``: ``name  address  [trust, timer]``, and a request marked."""
+    """One line of ``confide contacts list``: ``name  address  [trust, timer]``, a request and a block marked."""
     request = "  (wrote to you first: 'confide contacts accept' to send receipts)" if c.request else ""
-    return f"{_inline(c.name)}  {_inline(c.address)}  [{c.trust}{_timer(c, ', timer ')}]{request}"
+    blocked = f"  (blocked: 'confide unblock {_inline(c.name)}' to hear from them again)" if c.blocked else ""
+    return f"{_inline(c.name)}  {_inline(c.address)}  [{c.trust}{_timer(c, ', timer ')}]{request}{blocked}"
 
 
 def thread_header(c: Contact) -> str:
@@ -181,6 +182,19 @@ def contact_added(c: Contact, *, had_address: Contact | None = None, had_name: C
 def contact_accepted(c: Contact) -> str:
     """Confirms ``contacts accept``."""
     return f"Accepted {_inline(c.name)}: they now get delivery and read receipts"
+
+
+def contact_blocked(c: Contact, new_invite: str | None) -> str:
+    """Confirms ``block`` (and gives the new invite code after ``--rotate-invite``)."""
+    line = f"Blocked {_inline(c.name)}: the relay refuses their messages; whatever still arrives is dropped."
+    if new_invite is not None:
+        line += f"\nYour invite code changed (the old one no longer works); give this one from now on:\n{new_invite}"
+    return line
+
+
+def contact_unblocked(c: Contact) -> str:
+    """Confirms ``unblock``."""
+    return f"Unblocked {_inline(c.name)}: they can write again once your next message reaches them"
 
 
 def contact_removed(name: str) -> str:

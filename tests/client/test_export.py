@@ -105,6 +105,7 @@ CONTACT_JSON = {
     "fingerprint": "ab12 cd34",
     "can_send": False,
     "request": False,
+    "blocked": False,
 }
 
 EVENTS: list[tuple[Any, dict[str, Any]]] = [
