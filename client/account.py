@@ -209,7 +209,7 @@ class Account:
                 for rec in contacts:
                     if rec.inbound_token is None:
                         rec.inbound_token = mint_token(self._rng)
-                        store.save_contact(rec)
+                        store.save_contact(rec, tokens=True)
         wanted = [c for c in contacts if not c.blocked and c.inbound_token is not None]
         wanted.sort(key=lambda c: not c.inbound_live)  # stable: registered ones keep their place under the cap
         kept = wanted[: MAX_DELIVERY_TOKENS - 1]
@@ -230,7 +230,7 @@ class Account:
                 now_live = token is not None and not rec.blocked and delivery_token_hash(token) in held
                 if rec.inbound_live != now_live:
                     rec.inbound_live = now_live
-                    store.save_contact(rec)
+                    store.save_contact(rec, tokens=True)
             store.set_meta(_M_TOKEN_SET, _token_set_digest(hashes))
 
     async def register_tokens(self, *, force: bool = False) -> bool:

@@ -45,7 +45,7 @@ class Blocking:
             if not blocked or rec.inbound_token is None:
                 rec.inbound_token = mint_token(self._rng)
             rec.blocked, rec.inbound_live = blocked, False
-            self._store.save_contact(rec)
+            self._store.save_contact(rec, tokens=True)
         return rec
 
     async def block(self, peer: str, *, rotate_invite: bool = False) -> Contact:

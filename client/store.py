@@ -326,8 +326,22 @@ class Store:
     def new_contact_id(self) -> str:
         return self._new_id()
 
-    def save_contact(self, rec: ContactRecord) -> None:
-        """Insert or update a contact (its address and pending address become blind indexes)."""
+    def save_contact(self, rec: ContactRecord, *, tokens: bool = False) -> None:
+        """Insert or update a contact (its address and pending address become blind indexes).
+
+        Only a save with ``tokens`` (blocking, unblocking, minting and registering delivery tokens) may change
+        the contact's ``blocked``, ``inbound_token`` and ``inbound_live``; any other save keeps the stored ones.
+        A caller's copy read before an ``await`` (a send, a session start) and saved after it can therefore never
+        undo a block, or bring back a blocked token, made in between (by this process or another).
+        """
+        if not tokens:
+            stored = self.contact(rec.contact_id)
+            if stored is not None:
+                rec.blocked, rec.inbound_token, rec.inbound_live = (
+                    stored.blocked,
+                    stored.inbound_token,
+                    stored.inbound_live,
+                )
         pending = None if rec.pending_address is None else self.address_index(rec.pending_address)
         data = self._sealer.seal("contacts", "data", rec.contact_id, rec.to_json())
         try:

@@ -8,6 +8,7 @@ get B's messages shown, and no token reaches a log or a repr.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -405,3 +406,29 @@ async def test_beyond_the_cap_the_last_contacts_share_the_introduction_token(
     assert [_record(p, "a").token for p in peers] == [own[0].inbound_token, own[1].inbound_token, a._account.token()]
     for peer in peers:  # everyone still writes
         assert (await peer.send_text("a", "hi")).status == MessageStatus.SENT
+
+
+async def test_a_copy_saved_after_a_block_cannot_undo_it(make_client: MakeClient, tmp_path: Path) -> None:
+    """The race: a send (or a rename, a timer) reads the contact, awaits the network, then saves its copy. A
+    block made in between must survive that save, and the blocked token must not come back."""
+    a, b, _ = await _three(make_client)
+    stale = _record(a, "b")  # read before the block, as a send would before its await
+    before = stale.inbound_token
+    await a.block("b")
+    after = _record(a, "b")
+    assert after.blocked
+    stale.timer_s = 3600  # the caller's own change, which must land
+    with a._store.transaction():
+        a._store.save_contact(stale)
+    saved = _record(a, "b")
+    assert saved.blocked
+    assert saved.timer_s == 3600
+    assert saved.inbound_token == after.inbound_token
+    assert delivery_token_hash(before or b"") not in _registered(a, tmp_path)
+    # Through the public API: a block racing a send to the same contact still holds afterwards.
+    await a.unblock("b")
+    await asyncio.gather(a.send_text("b", "one more"), a.block("b"))
+    assert _record(a, "b").blocked
+    assert a.contact("b").blocked
+    sent = await b.send_text("a", "still there?")
+    assert (sent.status, sent.failure) == (MessageStatus.FAILED, REFUSED)
