@@ -46,7 +46,6 @@ from confide.client import (
     messaging,
 )
 from confide.protocol.errors import RemoteProtocolError
-from confide.server import RelayConfig, start_relay
 from tests.reliability.hostile import (
     ENVELOPE_ID_LEN,
     REGIONS,
@@ -57,6 +56,7 @@ from tests.reliability.hostile import (
     Hold,
     HostileRelay,
     Truncate,
+    hostile_relay,
 )
 
 PASSPHRASE = "hostile relay bench"
@@ -248,23 +248,20 @@ async def run(rounds: int, pair_rounds: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     messaging.RECEIPT_DELAY_MIN_S = messaging.RECEIPT_DELAY_MAX_S = 0.0  # receipts at once: each round settles
     with tempfile.TemporaryDirectory(prefix="confide-hostile-") as tmp:
-        config = RelayConfig(data_dir=Path(tmp) / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
-        async with start_relay(config, host="127.0.0.1", port=0) as upstream:
-            relay = HostileRelay(upstream)
-            async with relay.running() as url:
-                done = 0
-                while done < rounds:
-                    root = Path(tmp) / f"pair{done}"
-                    async with Pair(root, url, relay, rng, tally) as pair:
-                        for _ in range(min(pair_rounds, rounds - done)):
-                            try:
-                                await pair.round()
-                            except ConfideError as exc:
-                                tally.outcomes[f"round_error_{type(exc).__name__}"] += 1
-                            except Exception as exc:  # what must never happen: counted and reported
-                                tally.crashes.append(type(exc).__name__)
-                            done += 1
-                        await pair.settle()
+        async with hostile_relay(Path(tmp) / "relay") as (relay, url):
+            done = 0
+            while done < rounds:
+                root = Path(tmp) / f"pair{done}"
+                async with Pair(root, url, relay, rng, tally) as pair:
+                    for _ in range(min(pair_rounds, rounds - done)):
+                        try:
+                            await pair.round()
+                        except ConfideError as exc:
+                            tally.outcomes[f"round_error_{type(exc).__name__}"] += 1
+                        except Exception as exc:  # what must never happen: counted and reported
+                            tally.crashes.append(type(exc).__name__)
+                        done += 1
+                    await pair.settle()
     faults = dict(sorted(relay.faults.items()))
     return {
         "seed": seed,

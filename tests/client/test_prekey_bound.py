@@ -29,9 +29,8 @@ from confide.keys.prekeys import (
     SIGNED_PREKEY_ROTATION_S,
     PreKeyBundle,
 )
-from confide.server import RelayConfig, start_relay
 
-from ..reliability.hostile import HostileRelay
+from ..reliability.hostile import HostileRelay, hostile_relay
 from .conftest import PASSPHRASE
 
 CHECKS = 12
@@ -48,11 +47,8 @@ Rows = dict[tuple[str, int], tuple[int | None, bytes]]
 @pytest.fixture
 async def liar(tmp_path: Path) -> AsyncIterator[tuple[HostileRelay, str]]:
     """A real relay (limits off) behind the hostile proxy: ``(proxy, its URL)``."""
-    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
-    async with start_relay(config, host="127.0.0.1", port=0) as upstream:
-        proxy = HostileRelay(upstream)
-        async with proxy.running() as url:
-            yield proxy, url
+    async with hostile_relay(tmp_path / "relay") as pair:
+        yield pair
 
 
 @pytest.fixture

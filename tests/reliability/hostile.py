@@ -29,12 +29,14 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
 
 from confide.protocol.auth import H_DEVICE
+from confide.server import RelayConfig, start_relay
 
 from ..client.proxy import PROXY_MAX_BODY, serve_on_loopback
 
@@ -372,3 +374,14 @@ class HostileRelay:
                 yield url
         finally:
             await self._session.close()
+
+
+@asynccontextmanager
+async def hostile_relay(data_dir: Path) -> AsyncIterator[tuple[HostileRelay, str]]:
+    """A real relay on ``data_dir`` (rate limits off: the tests send in tight loops) behind a :class:`HostileRelay`
+    on loopback: yields ``(proxy, its URL)``."""
+    config = RelayConfig(data_dir=data_dir, rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
+    async with start_relay(config, host="127.0.0.1", port=0) as upstream:
+        proxy = HostileRelay(upstream)
+        async with proxy.running() as url:
+            yield proxy, url

@@ -36,7 +36,6 @@ from confide.client import (
 from confide.client.cli.exits import EXIT_RELAY, EXIT_UNTRUSTED
 from confide.keys.prekeys import KEM_ONE_TIME_BATCH, ONE_TIME_PREKEY_BATCH
 from confide.protocol.errors import KeySubstitution
-from confide.server import RelayConfig, start_relay
 
 from .hostile import (
     DELIVERY_CIPHERTEXT_AT,
@@ -48,6 +47,7 @@ from .hostile import (
     Hold,
     HostileRelay,
     Truncate,
+    hostile_relay,
 )
 
 PASSPHRASE = "correct horse battery staple"
@@ -77,11 +77,8 @@ async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
 @pytest.fixture
 async def hostile(tmp_path: Path, loop_errors: list[dict[str, Any]]) -> AsyncIterator[tuple[HostileRelay, str]]:
     """A real relay (limits off: the tests send in tight loops) behind the hostile proxy: ``(proxy, its URL)``."""
-    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
-    async with start_relay(config, host="127.0.0.1", port=0) as upstream:
-        proxy = HostileRelay(upstream)
-        async with proxy.running() as url:
-            yield proxy, url
+    async with hostile_relay(tmp_path / "relay") as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -472,12 +469,9 @@ def hostile_thread(tmp_path: Path) -> Iterator[tuple[HostileRelay, str]]:
     stop = asyncio.Event()
 
     async def serve() -> None:
-        config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
-        async with start_relay(config, host="127.0.0.1", port=0) as upstream:
-            proxy = HostileRelay(upstream)
-            async with proxy.running() as url:
-                ready.append((proxy, url))
-                await stop.wait()
+        async with hostile_relay(tmp_path / "relay") as pair:
+            ready.append(pair)
+            await stop.wait()
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
