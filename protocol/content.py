@@ -10,6 +10,7 @@ Version 1 layout (all integers big-endian; ``varN`` is an N-bit length prefix th
     TIMER      (4): seconds u32
     DELETE     (5): target_id(16)
     RESET      (6): failed u16 (1..65535)
+    FILED      (7): kind u8 (1 filed, 2 kept) || target_id(16)
 
 Encoding is canonical: exactly one byte string per value, so ``Content.from_bytes(x).to_bytes() == x`` for
 every accepted ``x``. Parsing rejects trailing bytes, unknown versions, types and kinds, invalid UTF-8 and
@@ -100,6 +101,16 @@ class ContentType(enum.IntEnum):
     TIMER = 4
     DELETE = 5
     RESET = 6
+    FILED = 7
+
+
+class FiledKind(enum.IntEnum):
+    """What a :class:`Filed` notice tells the peer about the message it names."""
+
+    FILED = 1
+    """The sender filed the message into the peer's record on its device (sent when it is filed)."""
+    KEPT = 2
+    """Answer to a delete-for-everyone of a filed message: the thread copy is deleted, the record copy remains."""
 
 
 class ReceiptKind(enum.IntEnum):
@@ -267,7 +278,25 @@ class ResetRequest:
             raise ValueError("a reset request names at least one failed message")
 
 
-Body = Text | AttachmentPointer | Receipt | TimerChange | Delete | ResetRequest
+@dataclass(frozen=True, slots=True)
+class Filed:
+    """A records notice (SPEC §8, filing): the sender keeps a copy of the message ``target_id`` of this thread in
+    its records folder (``kind`` :attr:`FiledKind.FILED`, sent when it files it), or, answering a
+    delete-for-everyone of that message, deleted the thread copy but keeps the record copy
+    (:attr:`FiledKind.KEPT`). Nothing else: who filed it is the authenticated sender, the message is named by id."""
+
+    kind: FiledKind
+    target_id: bytes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", FiledKind(self.kind))
+        _check_bytes("filed message id", self.target_id, MESSAGE_ID_LEN)
+
+    def __repr__(self) -> str:
+        return f"Filed({self.kind.name}, target={self.target_id.hex()})"
+
+
+Body = Text | AttachmentPointer | Receipt | TimerChange | Delete | ResetRequest | Filed
 
 _TYPE_OF: dict[type, ContentType] = {
     Text: ContentType.TEXT,
@@ -276,6 +305,7 @@ _TYPE_OF: dict[type, ContentType] = {
     TimerChange: ContentType.TIMER,
     Delete: ContentType.DELETE,
     ResetRequest: ContentType.RESET,
+    Filed: ContentType.FILED,
 }
 
 
@@ -297,7 +327,7 @@ class Content:
         _check_int("sent_at_ms", self.sent_at_ms, _U64_MAX)
         _check_int("expire_after_s", self.expire_after_s, MAX_TIMER_S)
         if type(self.body) not in _TYPE_OF:
-            raise TypeError("body must be Text, AttachmentPointer, Receipt, TimerChange, Delete or ResetRequest")
+            raise TypeError("body must be Text, AttachmentPointer, Receipt, TimerChange, Delete, ResetRequest or Filed")
 
     @property
     def type(self) -> ContentType:
@@ -338,6 +368,8 @@ class Content:
             w.u32(body.seconds)
         elif isinstance(body, ResetRequest):
             w.u16(body.failed)
+        elif isinstance(body, Filed):
+            w.u8(body.kind).raw(body.target_id)
         else:
             w.raw(body.target_id)
         return w.bytes()
@@ -389,6 +421,9 @@ def _parse_body(kind: int, r: Reader) -> Body:
         return Delete(r.raw(MESSAGE_ID_LEN))
     if kind == ContentType.RESET:
         return ResetRequest(r.u16())
+    if kind == ContentType.FILED:
+        filed_kind = FiledKind(r.u8())
+        return Filed(filed_kind, r.raw(MESSAGE_ID_LEN))
     raise RemoteProtocolError("unknown content type: the sender may need to update Confide")
 
 
@@ -408,6 +443,8 @@ __all__ = [
     "Content",
     "ContentType",
     "Delete",
+    "Filed",
+    "FiledKind",
     "Receipt",
     "ReceiptKind",
     "ResetRequest",

@@ -637,6 +637,8 @@ def check_content(d: Json, folder: Path) -> None:
             made = c.TimerChange(body["seconds"])
         elif v["type"] == "reset":
             made = c.ResetRequest(body["failed"])
+        elif v["type"] == "filed":
+            made = c.Filed(c.FiledKind[body["kind"].upper()], b(body["target_id"]))
         else:
             assert v["type"] == "delete"
             made = c.Delete(b(body["target_id"]))

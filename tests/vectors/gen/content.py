@@ -92,6 +92,23 @@ def content() -> Json:
         0,
     )
     add("reset", {"failed": 3}, c.ResetRequest(3), 1_700_000_600_000, 0)
+    reset_at = len(values) - 1
+    filed_target = rng(16)
+    add(
+        "filed",
+        {"kind": "filed", "target_id": h(filed_target)},
+        c.Filed(c.FiledKind.FILED, filed_target),
+        1_700_000_700_000,
+        0,
+    )
+    add(
+        "filed",
+        {"kind": "kept", "target_id": h(filed_target)},
+        c.Filed(c.FiledKind.KEPT, filed_target),
+        1_700_000_700_001,
+        0,
+    )
+    filed_bytes = values[-2][1].to_bytes()
     encoded = [v.to_bytes() for _j, v in values]
     for data, (_j, v) in zip(encoded, values, strict=True):
         assert c.Content.from_bytes(data) == v
@@ -114,8 +131,13 @@ def content() -> Json:
         ("empty", b""),
         ("text holds ESC (a C0 control)", text_bytes[:hdr] + b"\x00\x00\x00\x07ok\x1b[2Kx"),
         ("text holds CR (a C0 control)", text_bytes[:hdr] + b"\x00\x00\x00\x06ok\rDr."),
-        ("reset request naming no failed message", encoded[-1][:hdr] + b"\x00\x00"),
-        ("reset request truncated", encoded[-1][: hdr + 1]),
+        ("reset request naming no failed message", encoded[reset_at][:hdr] + b"\x00\x00"),
+        ("reset request truncated", encoded[reset_at][: hdr + 1]),
+        ("filed notice of unknown kind 0", filed_bytes[:hdr] + b"\x00" + filed_bytes[hdr + 1 :]),
+        ("filed notice of unknown kind 3", filed_bytes[:hdr] + b"\x03" + filed_bytes[hdr + 1 :]),
+        ("filed notice truncated (15-byte message id)", filed_bytes[:-1]),
+        ("filed notice with a trailing byte", filed_bytes + b"\x00"),
+        ("filed notice without its kind and id", filed_bytes[:hdr]),
         *((f"file name {why}", _with_name(encoded[2], hdr, name)) for why, name in _BAD_NAMES),
     ]
     return vector(
@@ -124,8 +146,9 @@ def content() -> Json:
         "to the bytes at the same index of expected.encoded and parses back to an equal value. Each "
         "'malformed' input must be refused with RemoteProtocolError: among them texts holding a C0 control "
         "other than tab and newline (the text value holding tab and newline is accepted), and a reset request "
-        "(type 6, SPEC §8) naming zero failed messages, and attachment pointers whose file name holds a "
-        "character of Unicode category Cc (C0, DEL, C1), a bidirectional control, a path separator, or is "
+        "(type 6, SPEC §8) naming zero failed messages, filed notices (type 7, SPEC §8: kind 1 filed or 2 kept, "
+        "then the 16-byte id of the message) of another kind or length, and attachment pointers whose file name "
+        "holds a character of Unicode category Cc (C0, DEL, C1), a bidirectional control, a path separator, or is "
         "'.' or '..' (a name with a zero-width joiner sequence is accepted).",
         seed,
         {"values": [j for j, _v in values], "malformed": [{"why": w, "data": h(d)} for w, d in malformed]},
