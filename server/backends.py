@@ -50,7 +50,8 @@ def embedded_backend(config: RelayConfig, *, sequence: MailboxSequence | None = 
 
 def describe_holdings(config: RelayConfig) -> Holdings:
     """What the relay configured by ``config`` holds now: the sizes and times of its waiting envelopes and of
-    its attachments, nothing else (see :class:`~confide.server.storage.Holdings`).
+    its attachments, and the kinds, sizes and expiries of its signed public documents, nothing else (see
+    :class:`~confide.server.storage.Holdings`).
 
     Read-only, and safe while that relay runs, in this process or another. Blocks until read (a worker thread
     with its own event loop does the reading, so it may be called from inside a running loop as well).

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import sqlite3
@@ -39,6 +40,7 @@ from .storage import (
     BundleParts,
     DeviceRecord,
     HeldBlob,
+    HeldDocument,
     HeldEnvelope,
     Holdings,
     NewEnvelope,
@@ -46,6 +48,7 @@ from .storage import (
     PrekeyUpdate,
     Registration,
     SendResult,
+    StoredDocument,
     StoredEnvelope,
     SweepResult,
 )
@@ -70,7 +73,14 @@ _SQL_HELD_ENVELOPES = "SELECT length(ciphertext), received_at_ms, expires_at_ms 
 _SQL_HELD_BLOBS = "SELECT size, expires_at_ms FROM blobs ORDER BY rowid"
 _SQL_BYTES_HELD = (
     "SELECT (SELECT coalesce(sum(length(ciphertext)), 0) FROM envelopes) + (SELECT coalesce(sum(size), 0) FROM blobs)"
+    " + (SELECT coalesce(sum(length(data)), 0) FROM documents)"
 )
+_SQL_DOCUMENT = "SELECT version, expires_at_ms, data FROM documents WHERE address = ? AND kind = ?"
+_SQL_INSERT_DOCUMENT = "INSERT INTO documents (address, kind, version, expires_at_ms, data) VALUES (?, ?, ?, ?, ?)"
+_SQL_REPLACE_DOCUMENT = "UPDATE documents SET version = ?, expires_at_ms = ?, data = ? WHERE address = ? AND kind = ?"
+_SQL_HELD_DOCUMENTS = "SELECT kind, length(data), expires_at_ms FROM documents ORDER BY rowid"
+_SQL_EXPIRE_DOCUMENTS = "DELETE FROM documents WHERE expires_at_ms <= ? RETURNING length(data)"
+_SQL_DELETE_DOCUMENTS = "DELETE FROM documents WHERE address = ? RETURNING length(data)"
 _SQL_FLOOR = "SELECT last_proof_ts, replay_nonces FROM devices WHERE device_id = ?"
 _SQL_NOTE_SEEN = (
     "UPDATE devices SET last_proof_ts = ?, replay_nonces = ?, last_seen_ms = max(last_seen_ms, ?) WHERE device_id = ?"
@@ -78,6 +88,13 @@ _SQL_NOTE_SEEN = (
 _SQL_EXPIRE_ENVELOPES = "DELETE FROM envelopes WHERE expires_at_ms <= ? RETURNING length(ciphertext)"
 _SQL_DELETE_MAILBOX = "DELETE FROM envelopes WHERE device_id = ? RETURNING length(ciphertext)"
 _SQL_UNSEEN_ACCOUNTS = "SELECT address FROM devices GROUP BY address HAVING max(last_seen_ms) <= ?"
+
+_VERSION_LEN = 8
+"""A document's version is a u64 (SPEC section 12), stored as 8 big-endian bytes: SQLite's integers are signed."""
+
+_STALE_DOCUMENT = (
+    "the relay holds a newer version of this document, or this version with other bytes; publish a higher version"
+)
 
 BUSY_TIMEOUT_MS = 5000
 """How long a statement waits for another connection's lock (a read-only holdings view) before failing."""
@@ -489,7 +506,43 @@ class SqliteStore:
         return Holdings(
             tuple(HeldEnvelope(r[0], r[1], r[2]) for r in conn.execute(_SQL_HELD_ENVELOPES)),
             tuple(HeldBlob(r[0], r[1]) for r in conn.execute(_SQL_HELD_BLOBS)),
+            tuple(HeldDocument(r[0], r[1], r[2]) for r in conn.execute(_SQL_HELD_DOCUMENTS)),
         )
+
+    # -- documents ------------------------------------------------------------------------------------
+
+    async def put_document(self, document: StoredDocument) -> bool:
+        version = document.version.to_bytes(_VERSION_LEN, "big")
+
+        def op(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(_SQL_DOCUMENT, (document.address, document.kind)).fetchone()
+            if row is None:
+                conn.execute(
+                    _SQL_INSERT_DOCUMENT,
+                    (document.address, document.kind, version, document.expires_at_ms, document.data),
+                )
+                self._add_held(len(document.data))
+                return True
+            held = int.from_bytes(row[0], "big")
+            if held == document.version and hmac.compare_digest(bytes(row[2]), document.data):
+                return False
+            if held >= document.version:
+                raise Conflict(_STALE_DOCUMENT)
+            conn.execute(
+                _SQL_REPLACE_DOCUMENT,
+                (version, document.expires_at_ms, document.data, document.address, document.kind),
+            )
+            self._add_held(len(document.data) - len(row[2]))
+            self._writer.request_scrub()  # the replaced bytes leave the WAL too
+            return True
+
+        return await self._writer.submit(op)
+
+    async def document(self, address: bytes, kind: int) -> StoredDocument | None:
+        row = self._conn.execute(_SQL_DOCUMENT, (address, kind)).fetchone()
+        if row is None:
+            return None
+        return StoredDocument(address, kind, int.from_bytes(row[0], "big"), row[1], bytes(row[2]))
 
     # -- expiry ---------------------------------------------------------------------------------------
 
@@ -499,22 +552,26 @@ class SqliteStore:
             blobs = conn.execute(
                 "DELETE FROM blobs WHERE expires_at_ms <= ? RETURNING path, size", (now_ms,)
             ).fetchall()
+            documents = [r[0] for r in conn.execute(_SQL_EXPIRE_DOCUMENTS, (now_ms,)).fetchall()]
             n = len(sizes)
-            freed = sum(sizes) + sum(size for _, size in blobs)
+            freed = sum(sizes) + sum(size for _, size in blobs) + sum(documents)
             paths = [path for path, _ in blobs]
+            accounts = 0
             if self._account_ttl_ms is not None:
                 cutoff = now_ms - self._account_ttl_ms
                 for (address,) in conn.execute(_SQL_UNSEEN_ACCOUNTS, (cutoff,)).fetchall():
                     n_acct, acct_paths, acct_freed = self._delete_account(conn, address)
+                    accounts += 1
                     n += n_acct
                     paths.extend(acct_paths)
                     freed += acct_freed
                     self._tokens.clear()
             if n:
                 self._counts.clear()
-                self._writer.request_scrub()  # the expired ciphertext leaves the WAL even if no checkpoint follows
+            if n or documents or accounts:
+                self._writer.request_scrub()  # the expired bytes leave the WAL even if no checkpoint follows
             self._add_held(-freed)
-            return SweepResult(n, tuple(paths))
+            return SweepResult(n, tuple(paths), len(documents))
 
         return await self._writer.submit(op)
 
@@ -538,6 +595,7 @@ class SqliteStore:
                 "delivery_tokens",
             ):
                 conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (device_id,))  # noqa: S608
+        freed += sum(r[0] for r in conn.execute(_SQL_DELETE_DOCUMENTS, (address,)).fetchall())
         conn.execute("DELETE FROM devices WHERE address = ?", (address,))
         conn.execute("DELETE FROM accounts WHERE address = ?", (address,))
         return n, paths, freed

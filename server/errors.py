@@ -39,6 +39,13 @@ class Malformed(HttpError):
     code = "malformed"
 
 
+class Expired(HttpError):
+    """A signed document is past its expiry (400 ``expired``): nobody would accept it; re-sign it with a later
+    ``expires_at`` (and a higher version) and publish that."""
+
+    code = "expired"
+
+
 class Unauthorized(HttpError):
     """The device proof is missing, bad, expired or replayed (401 ``unauthorized``)."""
 
@@ -137,6 +144,7 @@ class Unavailable(HttpError):
 __all__ = [
     "BadRequest",
     "Conflict",
+    "Expired",
     "Forbidden",
     "HttpError",
     "InsufficientStorage",

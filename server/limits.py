@@ -8,6 +8,7 @@ in-process replay cache, a SQLite transaction) live beside that implementation.
 from __future__ import annotations
 
 from confide.protocol.auth import REPLAY_WINDOW_S
+from confide.protocol.documents import MAX_DOCUMENT_LEN
 
 # -- accounts and keys ------------------------------------------------------------------------------
 
@@ -75,6 +76,18 @@ a person's use (a sync is a pull and an ack per 100-500 envelopes). A device ove
 NONCE_MEMORY_S = 2 * REPLAY_WINDOW_S
 """A proof stamped ``t`` is accepted until ``t + window`` and ``t`` is at most ``window`` ahead of the clock
 when first seen, so a nonce must be kept ``2 * window`` after it was first seen (by every replay cache)."""
+
+# -- signed public documents -----------------------------------------------------------------------
+
+MAX_DOCUMENT_BODY = MAX_DOCUMENT_LEN
+"""Largest ``PUT /v1/documents/{address}`` body: the longest document SPEC section 12 allows (a full directory of
+100 therapists, 228,524 bytes); anything longer cannot parse, so it is refused before it is read."""
+
+PUBLISHED_KINDS = ("revocations", "directory", "availability", "policy")
+"""The document kinds the relay stores, by name (SPEC section 12). A credential is never published alone: it
+reaches clients inside the practice's directory or a therapist's contact card, and a relay holding single
+credentials would only be a second, unversioned copy of the directory's. The relay holds the newest of each
+kind per address, so at most 4 x 228,524 bytes (under 1 MiB) per registered address, whatever it publishes."""
 
 # -- push -------------------------------------------------------------------------------------------
 

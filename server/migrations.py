@@ -99,3 +99,14 @@ def _device_floor(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE devices ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE devices ADD COLUMN replay_nonces BLOB NOT NULL DEFAULT x''")
     db.execute("UPDATE devices SET last_seen_ms = ?", [int(time.time() * 1000)])
+
+
+@migration("0003_documents")
+def _documents(db: sqlite_utils.Database) -> None:
+    # Signed public documents (SPEC section 12): the newest version per (address, kind), its expiry and its
+    # bytes. ``version`` is a u64, over SQLite's signed range: kept as 8 big-endian bytes (compared in Python).
+    db.execute(
+        "CREATE TABLE documents (address BLOB NOT NULL, kind INTEGER NOT NULL, version BLOB NOT NULL, "
+        "expires_at_ms INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (address, kind))"
+    )
+    db.execute("CREATE INDEX documents_expiry ON documents (expires_at_ms)")

@@ -24,6 +24,8 @@ from confide.protocol.auth import (
     NONCE_LEN,
     REPLAY_WINDOW_S,
 )
+from confide.protocol.documents import HEADER_LEN as DOCUMENT_HEADER_LEN
+from confide.protocol.documents import SIGNATURE_LEN as DOCUMENT_SIGNATURE_LEN
 from confide.protocol.envelope import (
     DELIVERY_TOKEN_LEN,
     ENVELOPE_HEADER_LEN,
@@ -36,10 +38,12 @@ from confide.protocol.envelope import (
 from .config import DEFAULT_MAX_BLOB_BYTES
 from .limits import (
     MAX_BATCH_BODY,
+    MAX_DOCUMENT_BODY,
     MAX_JSON_BODY,
     MAX_KEM_ONE_TIME_UPLOAD,
     MAX_ONE_TIME_UPLOAD,
     MAX_TOKEN_HASHES,
+    PUBLISHED_KINDS,
     WORK_CHALLENGE_TTL_S,
 )
 from .ranges import MAX_RANGE_HEADER_LEN
@@ -55,6 +59,10 @@ MAX_LIFETIME_PARAM = 0xFFFFFFFF
 
 BATCH_MIN_BODY = 2 + 4 + ENVELOPE_HEADER_LEN
 """Shortest batch body: a u16 count of 1, one u32 length and one envelope with an empty ciphertext."""
+
+DOCUMENT_MIN_BODY = DOCUMENT_HEADER_LEN + 2 + DOCUMENT_SIGNATURE_LEN
+"""Shortest document a relay can store: header, the shortest published body (an empty revocation list or
+directory: a u16 count of 0) and the signature (SPEC section 12)."""
 
 _B64 = "[A-Za-z0-9+/]"
 _HEX = "[0-9a-f]"
@@ -192,6 +200,7 @@ _ERROR_CODES = [
     "not_found",
     "method_not_allowed",
     "conflict",
+    "expired",
     "too_large",
     "unsupported_media_type",
     "range_not_satisfiable",
@@ -202,11 +211,13 @@ _ERROR_CODES = [
 ]
 
 _ERROR_DESCRIPTIONS = {
-    "400": "malformed request, body, field or parameter (`malformed`, `bad_request`)",
+    "400": "malformed request, body, field or parameter (`malformed`, `bad_request`), or a document past its "
+    "expiry (`expired`)",
     "401": "missing, malformed, expired, replayed or wrong device signature (`unauthorized`)",
     "403": "not allowed (`forbidden`), or registration without valid work (`work_required`)",
-    "404": "no such address, device or attachment (`not_found`)",
-    "409": "the envelope id is already used for another device (`conflict`)",
+    "404": "no such address, device, attachment or document (`not_found`)",
+    "409": "the envelope id is already used for another device, or the relay holds a newer version of the document "
+    "(`conflict`)",
     "413": "the body is over its limit (`too_large`)",
     "415": "the body is declared as another media type (`unsupported_media_type`)",
     "416": "the byte range starts at or past the end of the attachment (`range_not_satisfiable`); "
@@ -310,6 +321,21 @@ _UPLOADED = _object(
         "expires_at_ms": _int(0, _U64, "when the relay forgets it (unix milliseconds)"),
     },
     ["blob_id", "size", "expires_at_ms"],
+)
+_DOCUMENT_KIND = {
+    "type": "string",
+    "enum": list(PUBLISHED_KINDS),
+    "pattern": f"^(?:{'|'.join(PUBLISHED_KINDS)})$",
+    "description": "a published document kind (SPEC section 12; a credential is never published alone)",
+}
+_PUBLISHED = _object(
+    {
+        "address": _ADDRESS,
+        "kind": {"type": "string", "enum": list(PUBLISHED_KINDS)},
+        "version": _int(0, 2**64 - 1, "the document's version"),
+        "expires_at": _int(0, _U64, "the document's expiry (unix seconds); the relay forgets it then"),
+    },
+    ["address", "kind", "version", "expires_at"],
 )
 _HEALTH = _object({"status": {"type": "string", "enum": ["ok"]}, "version": {"type": "string"}}, ["status", "version"])
 
@@ -588,6 +614,48 @@ def openapi_document(version: str, *, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYT
                     auth=True,
                     parameters=[blob_id],
                 ),
+            },
+            "/v1/documents/{address}": {
+                "put": _op(
+                    "publishDocument",
+                    "Publish a signed document (directory, revocations, availability, policy) under its signer's "
+                    "address, which must be registered here; kept only if newer than the one held",
+                    {
+                        **_ok("this exact document is already held", _PUBLISHED),
+                        **_ok("stored as the newest of its kind", _PUBLISHED, "201"),
+                        **_errors(403, 409, 413, 415, 507),
+                    },
+                    body=_octet_body(
+                        DOCUMENT_MIN_BODY,
+                        MAX_DOCUMENT_BODY,
+                        "one signed document (protocol/documents.py SignedDocument.to_bytes)",
+                    ),
+                    parameters=[_path_param("address", _ADDRESS)],
+                )
+            },
+            "/v1/documents/{address}/{kind}": {
+                "get": _op(
+                    "fetchDocument",
+                    "Fetch the newest unexpired document of a kind published under an address (unsigned request)",
+                    {
+                        "200": {
+                            "description": "the signed document's bytes, to verify with protocol/documents.py "
+                            "parse_document",
+                            "content": {
+                                "application/octet-stream": {
+                                    "schema": {
+                                        "type": "string",
+                                        "format": "binary",
+                                        "minLength": DOCUMENT_MIN_BODY,
+                                        "maxLength": MAX_DOCUMENT_BODY,
+                                    }
+                                }
+                            },
+                        },
+                        **_errors(404),
+                    },
+                    parameters=[_path_param("address", _ADDRESS), _path_param("kind", _DOCUMENT_KIND)],
+                )
             },
             "/v1/health": {"get": _op("health", "Liveness and version", {**_ok("alive", _HEALTH), **_errors()})},
             "/openapi.json": {

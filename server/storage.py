@@ -1,10 +1,12 @@
-"""The relay's storage interface: accounts, prekeys, mailboxes, blobs, expiry.
+"""The relay's storage interface: accounts, prekeys, mailboxes, blobs, signed public documents, expiry.
 
 Request handlers speak only to :class:`RelayStore`; no SQL leaves :mod:`confide.server.db` (the embedded
 SQLite implementation), so a PostgreSQL implementation can replace it without touching a handler; only
 :mod:`confide.server.backends` names an implementation.
 Everything stored is public (identities, certificates, prekeys) or ciphertext, plus the minimum of
-metadata needed to deliver and to forget: recipient device, receive and expiry times, blob sizes.
+metadata needed to deliver and to forget: recipient device, receive and expiry times, blob sizes; signed public
+documents (a practice's directory, revocation list, policy, a therapist's availability card) are public and kept
+only in their newest version, with the address, kind, version and expiry needed to serve and forget them.
 """
 
 from __future__ import annotations
@@ -143,11 +145,29 @@ class BlobRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A signed public document as the relay keeps it (verified by the handler before storing): the address
+    it is published under (its signer's), its ``kind`` byte (SPEC section 12), its version, when it expires
+    (unix milliseconds) and its exact bytes."""
+
+    address: bytes
+    kind: int
+    version: int
+    expires_at_ms: int
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"StoredDocument(kind={self.kind}, version={self.version}, {len(self.data)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
 class SweepResult:
-    """What a sweep deleted: a count of envelopes and the names of expired blobs (whose bytes to remove)."""
+    """What a sweep deleted: a count of envelopes, the names of expired blobs (whose bytes to remove) and a
+    count of expired documents."""
 
     envelopes: int
     blob_paths: tuple[str, ...]
+    documents: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +193,24 @@ class HeldBlob:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldDocument:
+    """What :func:`~confide.server.backends.describe_holdings` shows of one signed public document: its kind
+    byte, size and expiry (not the address it is published under)."""
+
+    kind: int
+    size: int
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Holdings:
     """Everything a relay holds that a sender or recipient wrote, as an operator could see it: sizes and
-    times, oldest first. Nothing names a sender; the contents are ciphertext."""
+    times, oldest first. Nothing names a sender; the contents are ciphertext. ``documents``: the signed public
+    documents held (the newest version of each), by kind and size, in the order first published."""
 
     envelopes: tuple[HeldEnvelope, ...]
     blobs: tuple[HeldBlob, ...]
+    documents: tuple[HeldDocument, ...] = ()
 
 
 class RelayStore(Protocol):
@@ -212,7 +244,7 @@ class RelayStore(Protocol):
         ...
 
     async def bytes_held(self) -> int:
-        """Bytes of envelope ciphertext and attachments held now, for the global storage budget."""
+        """Bytes of envelope ciphertext, attachments and documents held now, for the global storage budget."""
         ...
 
     async def device(self, device_id: bytes) -> DeviceRecord | None:
@@ -274,13 +306,30 @@ class RelayStore(Protocol):
         """Names (``BlobRecord.path``) of every recorded blob, to find orphaned bytes at start."""
         ...
 
+    async def put_document(self, document: StoredDocument) -> bool:
+        """Keep ``document`` as the newest of its (address, kind), atomically: store it if none is held or the
+        held one has a lower version (the old bytes are deleted and scrubbed from every file, as an
+        acknowledged envelope's); True if stored, False if the held one is this exact document (idempotent).
+
+        Raises:
+            Conflict: the held document has a higher version, or the same version with other bytes (nothing
+                changes).
+        """
+        ...
+
+    async def document(self, address: bytes, kind: int) -> StoredDocument | None:
+        """The newest document published under ``address`` of ``kind``, or None."""
+        ...
+
     async def holdings(self) -> Holdings:
-        """Sizes and times of every waiting envelope (mailbox order) and every blob (upload order)."""
+        """Sizes and times of every waiting envelope (mailbox order), every blob (upload order) and every
+        document (the order first published)."""
         ...
 
     async def sweep(self, now_ms: int) -> SweepResult:
-        """Delete every envelope and blob row expired at ``now_ms``, and every account none of whose devices
-        was seen within the store's account lifetime, with everything of it (keys, mailboxes, blob rows)."""
+        """Delete every envelope, blob row and document expired at ``now_ms``, and every account none of whose
+        devices was seen within the store's account lifetime, with everything of it (keys, mailboxes, blob rows,
+        documents)."""
         ...
 
     async def checkpoint(self) -> None:

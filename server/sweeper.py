@@ -1,7 +1,7 @@
 """Expiry: delete what has expired, then make the deletion final on disk.
 
-:func:`sweep` deletes expired envelope and blob rows (``secure_delete`` zeroes their pages), removes the
-expired blobs' bytes, and truncates the write-ahead log, where copies of deleted and acknowledged pages would
+:func:`sweep` deletes expired envelope, blob and document rows (``secure_delete`` zeroes their pages), removes
+the expired blobs' bytes, and truncates the write-ahead log, where copies of deleted and acknowledged pages would
 otherwise linger. Nothing is kept about what was deleted: no tombstone, no counter, no log line.
 """
 
@@ -19,7 +19,7 @@ _log = logging.getLogger(__name__)
 
 
 async def sweep(store: RelayStore, blobs: BlobStore, now_ms: int) -> SweepResult:
-    """Delete every envelope and blob expired at ``now_ms`` and truncate the WAL.
+    """Delete every envelope, blob and signed document expired at ``now_ms`` and truncate the WAL.
 
     Raises:
         Unavailable: the store is closed or failed (nothing was deleted; the next sweep retries).

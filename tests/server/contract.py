@@ -55,6 +55,9 @@ NO_POSITIVE_ACCEPTANCE = {
     "POST /v1/messages/batch": "a batch's byte layout (u16 count, u32 lengths, envelopes) is binary",
     "GET /v1/accounts/{address}/bundle": "an address carries a SHA-256 checksum, which no pattern can state",
     "GET /v1/ws": "a WebSocket upgrade needs Upgrade/Sec-WebSocket-* headers an HTTP fuzzer does not send",
+    "PUT /v1/documents/{address}": "a document must carry a valid Ed25519 signature by the identity whose address "
+    "the path names (SPEC section 12), which no schema can state",
+    "GET /v1/documents/{address}/{kind}": "an address carries a SHA-256 checksum, which no pattern can state",
 }
 """Operations where ``positive_data_acceptance`` is off, each with why: a request the schema allows can still
 fail a check that is cryptographic or binary (400 ``malformed``). Every other check stays on for them."""

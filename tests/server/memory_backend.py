@@ -27,6 +27,7 @@ from confide.server.storage import (
     BundleParts,
     DeviceRecord,
     HeldBlob,
+    HeldDocument,
     HeldEnvelope,
     Holdings,
     KeyRecord,
@@ -35,6 +36,7 @@ from confide.server.storage import (
     PrekeyUpdate,
     Registration,
     SendResult,
+    StoredDocument,
     StoredEnvelope,
     SweepResult,
 )
@@ -80,6 +82,7 @@ class MemoryStore(_Lifecycle):
         self.envelopes: dict[bytes, _Stored] = {}
         self.blobs: dict[str, BlobRecord] = {}
         self.floors: dict[bytes, int] = {}
+        self.documents: dict[tuple[bytes, int], StoredDocument] = {}
         self._seq = 0
 
     async def register(self, reg: Registration) -> bool:
@@ -110,8 +113,10 @@ class MemoryStore(_Lifecycle):
         self.floors[device_id] = max(self.floors.get(device_id, 0), stamp)
 
     async def bytes_held(self) -> int:
-        return sum(len(e.envelope.ciphertext) for e in self.envelopes.values()) + sum(
-            b.size for b in self.blobs.values()
+        return (
+            sum(len(e.envelope.ciphertext) for e in self.envelopes.values())
+            + sum(b.size for b in self.blobs.values())
+            + sum(len(d.data) for d in self.documents.values())
         )
 
     async def token_hashes(self, device_id: bytes) -> tuple[bytes, ...] | None:
@@ -200,11 +205,27 @@ class MemoryStore(_Lifecycle):
     async def blob_names(self) -> set[str]:
         return {b.path for b in self.blobs.values()}
 
+    async def put_document(self, document: StoredDocument) -> bool:
+        key = (document.address, document.kind)
+        held = self.documents.get(key)
+        if held is not None:
+            if held.version == document.version and held.data == document.data:
+                return False
+            if held.version >= document.version:
+                raise Conflict("the relay holds a newer version of this document, or this version with other bytes")
+            # Replacing keeps the first publication's place, as the SQLite store's row does.
+        self.documents[key] = document
+        return True
+
+    async def document(self, address: bytes, kind: int) -> StoredDocument | None:
+        return self.documents.get((address, kind))
+
     async def holdings(self) -> Holdings:
         envelopes = sorted((s.envelope for s in self.envelopes.values()), key=lambda e: e.seq)
         return Holdings(
             tuple(HeldEnvelope(len(e.ciphertext), e.received_at_ms, e.expires_at_ms) for e in envelopes),
             tuple(HeldBlob(b.size, b.expires_at_ms) for b in self.blobs.values()),
+            tuple(HeldDocument(d.kind, len(d.data), d.expires_at_ms) for d in self.documents.values()),
         )
 
     async def sweep(self, now_ms: int) -> SweepResult:
@@ -214,7 +235,10 @@ class MemoryStore(_Lifecycle):
         expired = [b for b in self.blobs.values() if b.expires_at_ms <= now_ms]
         for b in expired:
             del self.blobs[b.blob_id]
-        return SweepResult(len(gone), tuple(b.path for b in expired))
+        stale = [k for k, d in self.documents.items() if d.expires_at_ms <= now_ms]
+        for key in stale:
+            del self.documents[key]
+        return SweepResult(len(gone), tuple(b.path for b in expired), len(stale))
 
     async def checkpoint(self) -> None:
         self.events.append("checkpoint")

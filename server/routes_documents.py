@@ -1,0 +1,123 @@
+"""Signed public documents: a practice's directory, revocation list and policy, a therapist's availability card
+(SPEC section 12, docs/relay-api.md).
+
+``PUT /v1/documents/{address}`` takes a document's bytes, unsigned by any device: the document signs itself. In
+order: the body is read within :data:`~confide.server.limits.MAX_DOCUMENT_BODY`, parsed and verified
+(:func:`~confide.protocol.documents.parse_document`: every field, the signer's identity, the signature and the
+nested ones, the times), its signer's address must be the path's, the kind one the relay publishes, the address
+an account registered here (so publishing costs a registration's proof of work), then the storage budget and the
+daily byte budgets of the client address and of the publishing address; only then is it kept, and only as the
+newest version (:meth:`~confide.server.storage.RelayStore.put_document`). ``GET
+/v1/documents/{address}/{kind}`` serves the bytes to anyone, unsigned: the relay learns that a document was
+fetched, never by whom. Nothing here logs an address.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from confide.keys import Address
+from confide.protocol.document_errors import (
+    DocumentError,
+    DocumentExpired,
+    DocumentNotYetValid,
+    DocumentSignatureError,
+)
+from confide.protocol.documents import DocumentKind, SignedDocument, parse_document
+
+from .bodies import only_query_params, read_limited, require_content_type
+from .errors import BadRequest, Expired, Forbidden, Malformed, NotFound
+from .limits import MAX_DOCUMENT_BODY, PUBLISHED_KINDS
+from .room import ensure_room, spend_bytes
+from .state import RELAY, Relay
+from .storage import StoredDocument
+
+routes = web.RouteTableDef()
+
+_KINDS: dict[str, DocumentKind] = {name: DocumentKind[name.upper()] for name in PUBLISHED_KINDS}
+"""Published kinds by their name in a path."""
+
+_PUBLISHER_KEY = b"confide-document-publisher:"
+"""Prefix of the publishing address's key in the daily upload budget (device ids there are bare 16 bytes)."""
+
+
+def _parse(data: bytes, now: int) -> SignedDocument:
+    """Parse and verify a document (no expected signer or kind: the path says who, the body what).
+
+    Raises:
+        Malformed: malformed, or a signature or identity that does not verify.
+        Expired: past its ``expires_at``.
+        BadRequest: issued further in the future than the allowed clock skew.
+    """
+    try:
+        return parse_document(data, expected_signer=None, expected_kind=None, now=now)
+    except DocumentSignatureError:
+        raise Malformed("the document's signature does not verify; sign it again with the practice's key") from None
+    except DocumentExpired:
+        raise Expired("the document has expired; sign it with a later expiry and a higher version") from None
+    except DocumentNotYetValid:
+        raise BadRequest("the document is issued in the future; check the signing device's clock") from None
+    except DocumentError as exc:
+        raise Malformed(f"not a signed document: {exc}") from None
+
+
+def _kind_name(kind: DocumentKind) -> str:
+    return kind.name.lower()
+
+
+def _answer(address: Address, document: SignedDocument, status: int) -> web.Response:
+    return web.json_response(
+        {
+            "address": address.text,
+            "kind": _kind_name(document.kind),
+            "version": document.version,
+            "expires_at": document.expires_at,
+        },
+        status=status,
+    )
+
+
+async def _spend(relay: Relay, request: web.Request, publisher: bytes, size: int) -> None:
+    """Charge ``size`` bytes to the client address's and the publishing address's daily budgets."""
+    await spend_bytes(relay, relay.backend.address_bytes, (request.remote or "").encode(), size, "of this address")
+    await spend_bytes(relay, relay.backend.upload_bytes, _PUBLISHER_KEY + publisher, size, "of this publisher")
+
+
+@routes.put("/v1/documents/{address}")
+async def publish(request: web.Request) -> web.Response:
+    """Keep a signed document as the newest of its kind under its signer's address (docs/relay-api.md)."""
+    relay: Relay = request.app[RELAY]
+    require_content_type(request, "application/octet-stream")
+    only_query_params(request, frozenset())
+    address = Address.parse(request.match_info["address"])
+    data = await read_limited(request, MAX_DOCUMENT_BODY)
+    document = _parse(data, int(relay.clock()))
+    if not hmac.compare_digest(document.signer.address.raw, address.raw):
+        raise Forbidden("a document is published only under its signer's own address")
+    if _kind_name(document.kind) not in _KINDS:
+        raise BadRequest("a credential is not published alone: list it in the practice's directory")
+    if await relay.store.device_count(address.raw) == 0:
+        raise Forbidden("documents are published only under an address registered on this relay; register first")
+    await ensure_room(relay, len(data))
+    await _spend(relay, request, address.raw, len(data))
+    stored = await relay.store.put_document(
+        StoredDocument(address.raw, int(document.kind), document.version, 1000 * document.expires_at, data)
+    )
+    return _answer(address, document, 201 if stored else 200)
+
+
+@routes.get("/v1/documents/{address}/{kind}")
+async def fetch(request: web.Request) -> web.Response:
+    """Serve the newest unexpired document of a kind published under an address; nobody signs the request."""
+    relay: Relay = request.app[RELAY]
+    only_query_params(request, frozenset())
+    address = Address.parse(request.match_info["address"])
+    kind = _KINDS.get(request.match_info["kind"])
+    if kind is None:
+        raise Malformed(f"the document kind is one of: {', '.join(PUBLISHED_KINDS)}")
+    held = await relay.store.document(address.raw, int(kind))
+    if held is None or held.expires_at_ms <= relay.now_ms():
+        raise NotFound("no such document is published under this address on this relay")
+    return web.Response(body=held.data, content_type="application/octet-stream")
