@@ -408,3 +408,35 @@ async def test_an_app_on_the_test_backend_stores_documents_through_the_interface
         assert parts.limiter.taken == [("127.0.0.1", 1.0)] * 4
     finally:
         await stop_relay(running)
+
+
+async def test_documents_and_their_versions_survive_a_restart(tmp_path: Path) -> None:
+    config = relay_config(tmp_path)
+    w = _practice()
+    v2 = _sign(w.practice.identity, _policy("Version two of the notice."), version=2)
+    v1 = _sign(w.practice.identity, _policy("Version one of the notice."), version=1)
+    running = await run_relay(config)
+    try:
+        await _registered(running.api, w.practice)
+        assert (await _put(running.api, w.practice.address, v2.to_bytes()))[0] == 201
+    finally:
+        await stop_relay(running)
+    running = await run_relay(config)
+    try:
+        assert await _get(running.api, w.practice.address, "policy") == (200, v2.to_bytes())
+        assert (await _put(running.api, w.practice.address, v1.to_bytes()))[0] == 409
+        assert await running.relay.store.bytes_held() == len(v2.to_bytes())
+    finally:
+        await stop_relay(running)
+
+
+async def test_versions_beyond_sqlites_signed_range_order_as_numbers(relay: RunningRelay) -> None:
+    """A version is a u64: 2**63 and 2**64 - 1 do not fit SQLite's signed integers and must still compare."""
+    api, w = relay.api, _practice()
+    await _registered(api, w.practice)
+    low, high, top = (_sign(w.practice.identity, RevocationList(()), version=v) for v in (255, 2**63, 2**64 - 1))
+    assert await _put(api, w.practice.address, high.to_bytes()) == (201, _published(w.practice, high))
+    assert (await _put(api, w.practice.address, low.to_bytes()))[0] == 409
+    assert await _put(api, w.practice.address, top.to_bytes()) == (201, _published(w.practice, top))
+    assert (await _put(api, w.practice.address, high.to_bytes()))[0] == 409
+    assert await _get(api, w.practice.address, "revocations") == (200, top.to_bytes())
