@@ -49,7 +49,8 @@ class Backend:
     address_bytes: Budget
     """Bytes per day (envelopes and uploads) per client address."""
     upload_bytes: Budget
-    """Attachment bytes per day per uploading device."""
+    """Bytes per day per uploading device (attachments) and per publishing address (practice documents, keyed
+    ``confide-document-publisher:`` + address, so the two never share a bucket)."""
 
 
 @dataclass(eq=False)
