@@ -2,10 +2,12 @@
 (SPEC section 12, docs/relay-api.md).
 
 ``PUT /v1/documents/{address}`` takes a document's bytes, unsigned by any device: the document signs itself. In
-order: the body is read within :data:`~confide.server.limits.MAX_DOCUMENT_BODY`, parsed and verified
+order: the path's address must be an account registered here (one lookup, before the body is read: so an
+unregistered address costs the relay no signature check), the body is read within
+:data:`~confide.server.limits.MAX_DOCUMENT_BODY`, parsed and verified
 (:func:`~confide.protocol.documents.parse_document`: every field, the signer's identity, the signature and the
-nested ones, the times), its signer's address must be the path's, the kind one the relay publishes, the address
-an account registered here (so publishing costs a registration's proof of work), then the storage budget and the
+nested ones, the times), its signer's address must be the path's, the kind one the relay publishes (registration is what
+makes publishing cost a registration's proof of work), then the storage budget and the
 daily byte budgets of the client address and of the publishing address; only then is it kept, and only as the
 newest version (:meth:`~confide.server.storage.RelayStore.put_document`). ``GET
 /v1/documents/{address}/{kind}`` serves the bytes to anyone, unsigned: the relay learns that a document was
@@ -92,14 +94,16 @@ async def publish(request: web.Request) -> web.Response:
     require_content_type(request, "application/octet-stream")
     only_query_params(request, frozenset())
     address = Address.parse(request.match_info["address"])
+    # Before the body is read or any signature checked (a directory holds up to a few hundred): an address no
+    # account holds is refused for the cost of one lookup.
+    if await relay.store.device_count(address.raw) == 0:
+        raise Forbidden("documents are published only under an address registered on this relay; register first")
     data = await read_limited(request, MAX_DOCUMENT_BODY)
     document = _parse(data, int(relay.clock()))
     if not hmac.compare_digest(document.signer.address.raw, address.raw):
         raise Forbidden("a document is published only under its signer's own address")
     if _kind_name(document.kind) not in _KINDS:
         raise BadRequest("a credential is not published alone: list it in the practice's directory")
-    if await relay.store.device_count(address.raw) == 0:
-        raise Forbidden("documents are published only under an address registered on this relay; register first")
     await ensure_room(relay, len(data))
     await _spend(relay, request, address.raw, len(data))
     stored = await relay.store.put_document(
