@@ -16,6 +16,7 @@ client.
 ``Inbox``          turning deliveries into stored messages and events (:mod:`.inbox`)
 ``Attachments``    upload, download, save (:mod:`.attachments`)
 ``Expiry``         local deletion and disappearing messages (:mod:`.expiry`)
+``Filing``         contacts' records: filing messages in the open, export (:mod:`.filing`)
 ``Sync``           catch-up and the live connection (:mod:`.sync`)
 =================  ==========================================================================
 """
@@ -51,9 +52,10 @@ from .errors import ProfileError, RelayError, RelayUnreachable
 from .events import Event, MessageReceived, PrekeysLow, ProfileWiped
 from .expiry import Expiry
 from .export import thread_document
+from .filing import Filing
 from .inbox import Inbox
 from .messaging import Messaging
-from .models import Contact, Message, QueuedItem, Role
+from .models import Contact, Message, QueuedItem, RecordEntry, Role
 from .outbox import Outbox
 from .prekey_store import PreKeyStore
 from .profile import (
@@ -184,6 +186,7 @@ class Client:
             self._bus,
             rng=rng,
         )
+        self._filing = Filing(store, paths, self._contacts, self._messaging, self._attachments, rng=rng)
         self._retry = Retry(store, self._contacts, self._sessions, self._messaging)
         self._uploads = PendingUploads(store, paths, self._attachments, self._messaging.queue)
         self._messaging.keep_upload = self._uploads.add
@@ -614,11 +617,15 @@ class Client:
         contact = self._contacts.rename(peer, new_name)
         return public_contact(self._messaging.accept_request(self._contacts.find(contact.address)))
 
-    def remove_contact(self, peer: str) -> None:
+    def remove_contact(self, peer: str, *, delete_records: bool = False) -> None:
         """Remove a contact and everything of theirs from this device: the thread with its attachment files,
         the sessions, anything still queued to them. Their sealed bytes leave every file of the profile
         before this returns (as after any deletion). What they send on their old session afterwards cannot be
         read (a :class:`MessageUndecryptable` names their address); they would have to be added again.
+
+        Their record (messages filed with :meth:`file`) is KEPT: clinical records outlive the thread. It stays
+        reachable by their address (:meth:`records`, :meth:`export_records`); ``delete_records=True`` deletes it
+        too, rows and files, gone from every file like the thread. A panic wipe destroys it in any case.
 
         Raises:
             UnknownContact.
@@ -629,6 +636,8 @@ class Client:
             self._store.delete_contact(rec.contact_id)
         for message in thread:
             self._expiry.remove_attachment_file(message)
+        if delete_records:
+            self._filing.delete_record_of(rec.address)
 
     def accept_contact(self, peer: str) -> Contact:
         """Accept a contact that a stranger's first message created (:attr:`Contact.request`): from now on
@@ -760,15 +769,64 @@ class Client:
         """Set the thread's disappearing timer (0 = off); the peer sees the change as a message too."""
         return await self._messaging.set_timer(peer, seconds)
 
-    async def delete_for_everyone(self, peer: str, message_id: str) -> None:
-        """Delete one of your own messages here and on the peer's devices.
+    async def delete_for_everyone(self, peer: str, message_id: str) -> bool:
+        """Delete one of your own messages here and on the peer's devices. Returns True when the peer had told
+        us they filed it into their record (:attr:`Message.filed_by_peer`): their thread copy goes, but the filed
+        copy remains in their record, and their client confirms it with a :class:`FiledCopyKept` event.
 
         Raises:
             UnknownMessage: no such message of yours in this thread.
             RelayError: the relay refused the deletion for good (the message is kept here).
         """
         self._expiry.before_read()
-        await self._messaging.delete_for_everyone(peer, message_id)
+        return await self._messaging.delete_for_everyone(peer, message_id)
+
+    # -- records (filing in the open) -----------------------------------------------------------------
+    async def file(self, peer: str, message_id: str) -> RecordEntry:
+        """File a text or file of the thread with ``peer`` (either direction) into your record of them: a copy
+        on this device that no disappearing timer, delete for everyone or thread deletion removes (a file's
+        bytes are re-encrypted under the record's own key). They are told (their thread shows the message as
+        "filed in your record by YOU"): nothing is filed silently. Filing a message twice returns its record.
+
+        Raises:
+            UnknownContact; UnknownMessage: no such live message in this thread. ClientError: not a text or a
+            file, or the contact cannot be written to. UntrustedIdentity; AttachmentError; RelayUnreachable,
+            RelayError (a file not downloaded yet, or no session yet). Nothing was filed or sent then.
+        """
+        self._expiry.before_read()
+        return await self._filing.file(peer, message_id)
+
+    def records(self, peer: str) -> list[RecordEntry]:
+        """Your record of ``peer`` (a contact's name or address, or the address of a removed contact whose
+        record was kept), in the order the messages were filed.
+
+        Raises:
+            UnknownContact: no contact and no kept record matches.
+        """
+        return self._filing.records(peer)
+
+    def export_records(self, peer: str, path: str | os.PathLike[str], *, overwrite: bool = False) -> int:
+        """Write your record of ``peer`` as JSON (``"format": "confide-records-export-v1"``) for the practice's
+        records system; returns the number of filed copies written. NOT encrypted. The file is new, mode 0600,
+        written whole or not at all, never through a symlink (like :meth:`export_thread`).
+
+        Raises:
+            UnknownContact; FileExistsConflict: something is at ``path`` and ``overwrite`` is False (nothing was
+            written); OSError: the file cannot be written.
+        """
+        return self._filing.export(self.address, peer, path, overwrite=overwrite)
+
+    async def save_record_file(
+        self, peer: str, message_id: str, path: str | os.PathLike[str], *, overwrite: bool = False
+    ) -> Path:
+        """Decrypt a filed file of your record of ``peer`` to ``path`` (a file, or a folder to put it in under
+        its name); 0600, never over an existing file unless ``overwrite``. Returns the path written.
+
+        Raises:
+            UnknownContact; UnknownMessage: no filed message with that id in the record. AttachmentError: it has
+            no file, failed its integrity check, or cannot be written. FileExistsConflict.
+        """
+        return await self._filing.save_file(peer, message_id, path, overwrite=overwrite)
 
     def delete_message(self, message_id: str) -> None:
         """Delete a message (and its attachment file) from this device only. Its sealed row and attachment

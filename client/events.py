@@ -47,6 +47,25 @@ class MessageDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageFiled:
+    """The peer filed a message of your thread into their record of you (a therapist's clinical record): a copy
+    stays on their device whatever timers or deletions do to the thread. The message now has
+    ``filed_by_peer`` set; show it as "filed in your record by PEER"."""
+
+    peer: str = field(repr=False)
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FiledCopyKept:
+    """You deleted a message for everyone that the peer had filed into their record: their thread copy is gone,
+    but a filed copy remains in their record (they told us so, answering the deletion)."""
+
+    peer: str = field(repr=False)
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class IdentityChanged:
     """A contact's identity key differs from the pinned one: sending is blocked until it is accepted
     (:meth:`Client.accept_identity`) or re-verified (:meth:`Client.verify`)."""
@@ -124,6 +143,8 @@ Event = (
     | ReceiptReceived
     | TimerChanged
     | MessageDeleted
+    | MessageFiled
+    | FiledCopyKept
     | IdentityChanged
     | PrekeysLow
     | RelayOffline

@@ -14,8 +14,10 @@ from typing import Any, assert_never
 from .events import (
     Connected,
     Event,
+    FiledCopyKept,
     IdentityChanged,
     MessageDeleted,
+    MessageFiled,
     MessageReceived,
     MessageUndecryptable,
     PrekeysLow,
@@ -25,10 +27,12 @@ from .events import (
     SessionReset,
     TimerChanged,
 )
-from .models import AttachmentInfo, Contact, Message
+from .models import AttachmentInfo, Contact, Message, RecordEntry
 
 THREAD_EXPORT_FORMAT = "confide-thread-export-v1"
 """The ``"format"`` of the file :func:`thread_document` describes; a reader checks it before anything else."""
+RECORDS_EXPORT_FORMAT = "confide-records-export-v1"
+"""The ``"format"`` of the file :func:`records_document` describes (a contact's record, for a records system)."""
 
 
 def attachment_to_json(a: AttachmentInfo) -> dict[str, Any]:
@@ -38,7 +42,8 @@ def attachment_to_json(a: AttachmentInfo) -> dict[str, Any]:
 
 def message_to_json(m: Message) -> dict[str, Any]:
     """One thread entry; ``attachment`` is ``None`` or :func:`attachment_to_json`'s form; ``failure`` is the
-    relay's reason when ``status`` is ``"failed"`` (else empty)."""
+    relay's reason when ``status`` is ``"failed"`` (else empty); ``filed_by_peer`` / ``filed_here``: the peer
+    filed it into their record / you filed it into yours."""
     return {
         "id": m.message_id,
         "peer": m.peer,
@@ -53,6 +58,39 @@ def message_to_json(m: Message) -> dict[str, Any]:
         "expires_at_ms": m.expires_at_ms,
         "unverified_identity": m.unverified_identity,
         "attachment": None if m.attachment is None else attachment_to_json(m.attachment),
+        "filed_by_peer": m.filed_by_peer,
+        "filed_here": m.filed_here,
+    }
+
+
+def record_to_json(r: RecordEntry) -> dict[str, Any]:
+    """One filed copy of a contact's record (:class:`RecordEntry`); ``attachment`` as in :func:`message_to_json`."""
+    return {
+        "id": r.message_id,
+        "peer": r.peer,
+        "address": r.address,
+        "direction": str(r.direction),
+        "kind": str(r.kind),
+        "text": r.text,
+        "sent_at_ms": r.sent_at_ms,
+        "filed_at_ms": r.filed_at_ms,
+        "kept_after_delete": r.kept_after_delete,
+        "attachment": None if r.attachment is None else attachment_to_json(r.attachment),
+    }
+
+
+def records_document(
+    me: str, peer: str, address: str, records: Sequence[RecordEntry], exported_at_ms: int
+) -> dict[str, Any]:
+    """The records export file (``"format": "confide-records-export-v1"``): who exported it (``me``, an address)
+    and when, the contact's name and address, and every filed copy in :func:`record_to_json`'s form, in the
+    order they were filed. Attachments are described, not included (``confide records save`` writes one)."""
+    return {
+        "format": RECORDS_EXPORT_FORMAT,
+        "exported_at_ms": exported_at_ms,
+        "me": me,
+        "peer": {"name": peer, "address": address},
+        "records": [record_to_json(r) for r in records],
     }
 
 
@@ -74,7 +112,8 @@ def contact_to_json(c: Contact) -> dict[str, Any]:
 def event_to_json(e: Event) -> dict[str, Any]:
     """Any event, as ``{"type": ..., <its fields>}``; a received message is nested in :func:`message_to_json`'s
     form. The ``type`` names are stable: ``message_received``, ``receipt_received``, ``timer_changed``,
-    ``message_deleted``, ``identity_changed``, ``message_undecryptable``, ``session_reset``, ``prekeys_low``,
+    ``message_deleted``, ``message_filed``, ``filed_copy_kept``, ``identity_changed``,
+    ``message_undecryptable``, ``session_reset``, ``prekeys_low``,
     ``relay_offline``, ``connected``, ``profile_wiped``."""
     match e:
         case MessageReceived():
@@ -85,6 +124,10 @@ def event_to_json(e: Event) -> dict[str, Any]:
             return {"type": "timer_changed", "peer": e.peer, "seconds": e.seconds, "by_peer": e.by_peer}
         case MessageDeleted():
             return {"type": "message_deleted", "peer": e.peer, "message_id": e.message_id, "reason": e.reason}
+        case MessageFiled():
+            return {"type": "message_filed", "peer": e.peer, "message_id": e.message_id}
+        case FiledCopyKept():
+            return {"type": "filed_copy_kept", "peer": e.peer, "message_id": e.message_id}
         case IdentityChanged():
             return {
                 "type": "identity_changed",
@@ -148,11 +191,14 @@ def profile_to_json(
 
 
 __all__ = [
+    "RECORDS_EXPORT_FORMAT",
     "THREAD_EXPORT_FORMAT",
     "attachment_to_json",
     "contact_to_json",
     "event_to_json",
     "message_to_json",
     "profile_to_json",
+    "record_to_json",
+    "records_document",
     "thread_document",
 ]

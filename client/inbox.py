@@ -46,6 +46,8 @@ from confide.protocol.content import (
     AttachmentPointer,
     Content,
     Delete,
+    Filed,
+    FiledKind,
     Receipt,
     ReceiptKind,
     ResetRequest,
@@ -67,17 +69,19 @@ from .bus import EventBus
 from .contacts import Contacts
 from .events import (
     Event,
+    FiledCopyKept,
     IdentityChanged,
     MessageDeleted,
+    MessageFiled,
     MessageReceived,
     MessageUndecryptable,
     ReceiptReceived,
     TimerChanged,
 )
-from .expiry import Expiry
+from .expiry import Expiry, is_live
 from .models import OUTGOING_RANK, Direction, MessageKind, MessageStatus
 from .prekey_store import PreKeyStore
-from .records import AttachmentRecord, ContactRecord, MessageRecord
+from .records import AttachmentRecord, ContactRecord, FiledRecord, MessageRecord
 from .sessions import Sessions
 from .store import Store
 from .views import public_message, sender_name
@@ -103,13 +107,15 @@ def _sealed_id(ciphertext: bytes) -> bytes:
 class FollowUps:
     """Network work owed for what the inbox stored: downloads, a prekey check, session resets (contact id →
     the peer device ids of the messages that did not decrypt, one per message) and resends asked for by a reset
-    request (contact id → the number of failed messages it reports). Delivery receipts are not here: they are
+    request (contact id → the number of failed messages it reports), and KEPT notices owed for deletes for
+    everyone of messages filed here (contact id → the message ids). Delivery receipts are not here: they are
     owed in the store, in the transaction that stores their message (``Store.owe_receipts``)."""
 
     downloads: list[str] = field(default_factory=list)
     prekeys_used: bool = False
     resets: dict[str, list[bytes]] = field(default_factory=dict)
     resends: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, list[bytes]] = field(default_factory=dict)
 
 
 class Inbox:
@@ -369,3 +375,39 @@ class Inbox:
                 store.delete_message(m.message_id)
                 self._expiry.remove_attachment_file(m)
                 events.append(MessageDeleted(rec.name, m.message_id.hex(), "deleted"))
+            self._keep_filed(rec, body.target_id)
+        elif isinstance(body, Filed):
+            self._apply_filed(rec, body, now, events)
+
+    def _keep_filed(self, rec: ContactRecord, target: bytes) -> None:
+        """A delete for everyone from ``rec`` named ``target``: when it is one of their messages filed in their
+        record here, the record copy stays (untouched by the deletion), is marked kept, and a KEPT notice is
+        owed to them (SPEC §8, filing)."""
+        row = self._store.filed(target)
+        if row is None or row[0] != self._store.record_owner(rec.address):
+            return
+        copy = FiledRecord.from_json(row[1])
+        if copy.direction != Direction.IN:
+            return  # only its sender may delete a message for everyone
+        if not copy.kept_after_delete:
+            copy.kept_after_delete = True
+            self._store.save_filed(row[0], target, copy.to_json())
+        self._follow_ups.kept.setdefault(rec.contact_id, []).append(target)
+
+    def _apply_filed(self, rec: ContactRecord, body: Filed, now: int, events: list[Event]) -> None:
+        """A records notice from ``rec`` (SPEC §8, filing). FILED marks the message it names, when that is a live
+        text or file of this thread; any other id (never received, gone, another thread's) is ignored: no
+        marker, no event. KEPT answers our delete for everyone: the message is gone from our thread already, so
+        it is reported as the peer's statement about their own record."""
+        if body.kind == FiledKind.KEPT:
+            events.append(FiledCopyKept(rec.name, body.target_id.hex()))
+            return
+        m = self._store.message(body.target_id)
+        if m is None or m.contact_id != rec.contact_id or not is_live(m, now):
+            _log.info("ignoring a filed notice for a message not in this thread")
+            return
+        if m.kind not in (MessageKind.TEXT, MessageKind.ATTACHMENT) or m.filed_by_peer:
+            return
+        m.filed_by_peer = True
+        self._store.save_message(m)
+        events.append(MessageFiled(rec.name, m.message_id.hex()))

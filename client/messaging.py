@@ -37,6 +37,8 @@ from confide.protocol.content import (
     Body,
     Content,
     Delete,
+    Filed,
+    FiledKind,
     Receipt,
     ReceiptKind,
     ResetRequest,
@@ -151,6 +153,16 @@ class Messaging:
         if not self._sessions.of(rec):
             rec = await self._sessions.start(rec)
         return self.accept_request(rec)  # writing to someone accepts them
+
+    async def writable(self, rec: ContactRecord) -> ContactRecord:
+        """``rec`` as it can be written to now (sessions started if there were none; a request accepted), for a
+        service that queues its own content with :meth:`queue` (filing: :mod:`confide.client.filing`).
+
+        Raises:
+            UntrustedIdentity; ClientError: the contact has no invite yet; RelayUnreachable, RelayError: no
+                session yet and the peer's keys cannot be fetched.
+        """
+        return await self._prepare(rec)
 
     def accept_request(self, rec: ContactRecord) -> ContactRecord:
         """Accept a contact that a stranger's first message created: receipts flow from now on, starting with
@@ -304,9 +316,11 @@ class Messaging:
         self._bus.emit(TimerChanged(rec.name, seconds, False))
         return public_contact(self._store.contact(rec.contact_id) or rec)
 
-    async def delete_for_everyone(self, peer: str, message_id: str) -> None:
+    async def delete_for_everyone(self, peer: str, message_id: str) -> bool:
         """Delete one of your own messages here and on the peer's devices; an attachment's encrypted blob is
-        deleted from the relay too (best effort: a relay that is down keeps it until it expires).
+        deleted from the relay too (best effort: a relay that is down keeps it until it expires). Returns
+        whether the peer had told us they filed it into their record: then their record copy remains (their
+        client answers the deletion, :class:`~confide.client.events.FiledCopyKept`).
 
         Raises:
             UnknownMessage: no such message of yours in this thread.
@@ -319,6 +333,24 @@ class Messaging:
         if msg.attachment is not None:
             await self._attachments.delete_blob(msg.attachment.blob_id)
         self._expiry.delete(msg, "deleted")
+        return msg.filed_by_peer
+
+    async def send_kept(self, contact_id: str, message_ids: list[bytes]) -> None:
+        """Answer the contact's deletes for everyone of these messages, which are filed in their record here: a
+        KEPT notice each (SPEC §8), so that they learn a filed copy remains. Skipped for a contact that is gone,
+        cannot be written to or has no session (the deletion itself came on one).
+
+        Raises:
+            StorageError: nothing was queued.
+        """
+        rec = self._store.contact(contact_id)
+        if rec is None or rec.token is None or rec.changed or not self._sessions.of(rec):
+            return
+        with self._store.transaction():
+            for target in message_ids:
+                notice = Content(new_message_id(self._rng), _now_ms(), 0, Filed(FiledKind.KEPT, target))
+                self.queue(rec, notice, None)
+        await self.flush()
 
     def delete_message(self, message_id: str) -> None:
         """Delete a message (and its attachment file) from this device only."""

@@ -102,6 +102,21 @@ def _v5(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+@migration(6)
+def _v6(db: sqlite3.Connection) -> None:
+    """The records folder (issue 11): copies of messages the user filed into a contact's record, kept apart from
+    the thread so that timers, deletes for everyone and thread deletion do not touch them. ``id`` is a blind
+    index of the message id (a message is filed once), ``owner`` a blind index of the contact's ADDRESS (not of
+    the contact row: a record outlives the contact unless its removal asks otherwise), ``data`` the sealed
+    copy (:class:`~confide.client.filing.FiledRecord`)."""
+    for statement in (
+        "CREATE TABLE IF NOT EXISTS filed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, owner TEXT NOT NULL, "
+        "data BLOB NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS filed_owner ON filed (owner, seq)",
+    ):
+        db.execute(statement)
+
+
 LATEST_VERSION = MIGRATIONS[-1][0]
 """The schema version this code writes."""
 

@@ -93,7 +93,9 @@ class Message:
 
     ``message_id`` is the hex id both sides share; ``status`` is a :class:`MessageStatus`;
     ``unverified_identity`` flags a message that arrived while the peer's identity was changed and not yet
-    accepted; ``failure`` is the relay's reason when ``status`` is ``failed`` (else empty).
+    accepted; ``failure`` is the relay's reason when ``status`` is ``failed`` (else empty). ``filed_by_peer``:
+    the peer told us they filed this message into their record of you (:class:`MessageFiled`); ``filed_here``:
+    you filed it into your record of the peer (:meth:`Client.file`).
     """
 
     message_id: str
@@ -109,6 +111,32 @@ class Message:
     attachment: AttachmentInfo | None = None
     unverified_identity: bool = False
     failure: str = ""
+    filed_by_peer: bool = False
+    filed_here: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEntry:
+    """One message filed into a contact's record (:meth:`Client.file`): a copy kept on this device outside the
+    thread, which no disappearing timer, delete-for-everyone or thread deletion removes.
+
+    ``peer`` is the contact's name when it was filed, ``address`` their address; ``direction``, ``kind``,
+    ``text`` (the caption of a file) and ``sent_at_ms`` are the message's; ``filed_at_ms`` is when it was
+    filed; ``attachment`` describes a filed file (``downloaded`` is always True: its bytes are in the record,
+    encrypted under the record's own key; :meth:`Client.save_record_file` writes them out). ``kept_after_delete``:
+    the sender deleted it for everyone afterwards; the record copy stayed (and they were told).
+    """
+
+    message_id: str
+    peer: str = field(repr=False)
+    address: str = field(repr=False)
+    direction: Direction
+    kind: MessageKind
+    text: str = field(repr=False)
+    sent_at_ms: int
+    filed_at_ms: int
+    attachment: AttachmentInfo | None = None
+    kept_after_delete: bool = False
 
 
 @dataclass(frozen=True, slots=True)

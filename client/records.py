@@ -178,6 +178,10 @@ class MessageRecord:
     unverified_identity: bool = False
     failure: str = ""
     """The relay's reason when an outgoing message was refused for good (status ``failed``)."""
+    filed_by_peer: bool = False
+    """The peer said (a FILED notice, SPEC §8) that they filed this message into their record."""
+    filed_here: bool = False
+    """This profile filed the message into its record of the peer (:mod:`confide.client.filing`)."""
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -193,6 +197,8 @@ class MessageRecord:
                 "attachment": None if self.attachment is None else self.attachment.to_obj(),
                 "unverified_identity": self.unverified_identity,
                 "failure": self.failure,
+                "filed_by_peer": self.filed_by_peer,
+                "filed_here": self.filed_here,
             }
         ).encode()
 
@@ -216,6 +222,100 @@ class MessageRecord:
                 None if att is None else AttachmentRecord.from_obj(att),
                 bool(o.get("unverified_identity", False)),
                 str(o.get("failure", "")),
+                bool(o.get("filed_by_peer", False)),
+                bool(o.get("filed_here", False)),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400
             raise StorageError("a stored message is damaged") from exc
+
+
+@dataclass(slots=True)
+class FiledFile:
+    """The file of a filed attachment: re-encrypted under the record's own ``key`` into ``file`` (a random name
+    under the profile's ``attachments/records/``), so that it outlives the thread's copy and its key."""
+
+    name: str = field(repr=False)
+    mime: str
+    size: int
+    caption: str = field(repr=False)
+    file: str
+    key: bytes = field(repr=False)
+    digest: bytes = field(repr=False)
+
+    def to_obj(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mime": self.mime,
+            "size": self.size,
+            "caption": self.caption,
+            "file": self.file,
+            "key": _b(self.key),
+            "digest": _b(self.digest),
+        }
+
+    @classmethod
+    def from_obj(cls, o: dict[str, Any]) -> FiledFile:
+        return cls(
+            str(o["name"]),
+            str(o["mime"]),
+            int(o["size"]),
+            str(o["caption"]),
+            str(o["file"]),
+            _ub(o["key"]) or b"",
+            _ub(o["digest"]) or b"",
+        )
+
+
+@dataclass(slots=True)
+class FiledRecord:
+    """A copy of one message filed into the record of the contact at ``address`` (:mod:`confide.client.filing`),
+    kept apart from the thread: ``peer`` is the contact's name when it was filed, ``kept_after_delete`` says the
+    sender deleted it for everyone afterwards (the copy stayed, and they were told)."""
+
+    message_id: bytes
+    address: bytes
+    peer: str = field(repr=False)
+    direction: str
+    kind: str
+    text: str = field(repr=False)
+    sent_at_ms: int
+    filed_at_ms: int
+    attachment: FiledFile | None = None
+    kept_after_delete: bool = False
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "message_id": _b(self.message_id),
+                "address": _b(self.address),
+                "peer": self.peer,
+                "direction": self.direction,
+                "kind": self.kind,
+                "text": self.text,
+                "sent_at_ms": self.sent_at_ms,
+                "filed_at_ms": self.filed_at_ms,
+                "attachment": None if self.attachment is None else self.attachment.to_obj(),
+                "kept_after_delete": self.kept_after_delete,
+            }
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> FiledRecord:
+        """Parse the JSON form. Raises :class:`StorageError` when it is not a filed record."""
+        o = _loads(data)
+        try:
+            att = o["attachment"]
+            return cls(
+                _ub(o["message_id"]) or b"",
+                _ub(o["address"]) or b"",
+                str(o["peer"]),
+                str(o["direction"]),
+                str(o["kind"]),
+                str(o["text"]),
+                int(o["sent_at_ms"]),
+                int(o["filed_at_ms"]),
+                None if att is None else FiledFile.from_obj(att),
+                bool(o["kept_after_delete"]),
+            )
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400
+            raise StorageError("a stored record copy is damaged") from exc

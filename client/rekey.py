@@ -10,7 +10,8 @@ every sealed value opened under the old store key and sealed again under the new
 every blind index computed again under the new key (the index keys derive from the store key too,
 :mod:`confide.client.sealing`): contact addresses, session ids (parsed from the sessions themselves),
 archived sessions, accepted base keys (recomputed from the base keys of the sessions kept; an entry whose
-session is gone is dropped), message ids (from the message). The one index whose input the store never
+session is gone is dropped), message ids (from the message), filed record copies (from the copy's message id
+and contact address). The one index whose input the store never
 keeps, processed envelope ids (``seen_envelopes``), cannot be recomputed and is dropped: after a passphrase
 change a redelivered envelope is still caught by the message-id check and by the ratchet (its message key
 is used up). A table this module does not know makes the change refuse (nothing is changed), so a new
@@ -60,7 +61,7 @@ from .profile import (
     read_keystore_file,
     write_private,
 )
-from .records import ContactRecord, MessageRecord
+from .records import ContactRecord, FiledRecord, MessageRecord
 from .sealing import Sealer
 from .shred import fsync_dir, overwrite_in_place, shred_file
 from .store import truncate_wal
@@ -152,6 +153,20 @@ def _receipts_owed(row: Row, old: Sealer, new: Sealer, _: _Preimages) -> Row:
     return {**row, "id": rid, "data": new.seal("receipts_owed", "data", rid, plain)}
 
 
+def _filed(row: Row, old: Sealer, new: Sealer, _: _Preimages) -> Row:
+    """A filed record copy: its row index is recomputed from the sealed message id, its owner index from the
+    sealed address of the contact (filed files need nothing: each is under its own key, held in the row)."""
+    plain = old.open("filed", "data", row["id"], row["data"])
+    copy = FiledRecord.from_json(plain)
+    rid = new.index("filed", copy.message_id)
+    return {
+        **row,
+        "id": rid,
+        "owner": new.index("record-owner", copy.address),
+        "data": new.seal("filed", "data", rid, plain),
+    }
+
+
 def _accepted_base_keys(row: Row, old: Sealer, new: Sealer, pre: _Preimages) -> Row | None:
     for key in pre.session_keys:
         if old.index("accepted-base-key", key) == row["idx"]:
@@ -172,6 +187,7 @@ RULES: dict[str, Rule] = {
     "prekeys": _prekeys,
     "outbox": _outbox,
     "receipts_owed": _receipts_owed,
+    "filed": _filed,
     "accepted_base_keys": _accepted_base_keys,
     "seen_envelopes": _drop,
 }

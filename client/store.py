@@ -2,7 +2,7 @@
 
 SQLite runs in WAL mode with ``secure_delete=ON`` so deleted rows are overwritten, not just unlinked from
 the b-tree. Every sensitive value (message bodies, contact names and identities, delivery tokens, thread
-timers, session state, private prekeys, queued envelopes, receipts owed, settings) is sealed by
+timers, session state, private prekeys, queued envelopes, receipts owed, filed record copies, settings) is sealed by
 :class:`Sealer` with its row id as associated data; lookups go through blind indexes. What stays visible to
 someone holding only ``store.db``: how many rows each table has, their sizes, which messages (and receipts
 owed) belong to the same (randomly named) thread, and when messages are due to expire (needed to delete them
@@ -681,6 +681,42 @@ class Store:
     def forget_receipts_owed(self, row_ids: Iterable[str]) -> None:
         """These receipts are no longer owed (queued in the outbox, or not to be sent)."""
         self._db.executemany("DELETE FROM receipts_owed WHERE id = ?", [(rid,) for rid in row_ids])
+
+    # -- the records folder (filed copies) ------------------------------------------------------------
+    def _filed_row_id(self, message_id: bytes) -> str:
+        return self._sealer.index("filed", message_id)
+
+    def record_owner(self, address: bytes) -> str:
+        """The blind index that files a record under a contact's address (it outlives the contact row)."""
+        return self._sealer.index("record-owner", address)
+
+    def save_filed(self, owner: str, message_id: bytes, data: bytes) -> None:
+        """Insert or update the filed copy of ``message_id`` (sealed JSON ``data``) in the record of ``owner``."""
+        rid = self._filed_row_id(message_id)
+        sealed = self._sealer.seal("filed", "data", rid, data)
+        if self._db.execute("UPDATE filed SET data = ? WHERE id = ?", (sealed, rid)).rowcount == 0:
+            self._db.execute(
+                "INSERT INTO filed (id, seq, owner, data) SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM filed",
+                (rid, owner, sealed),
+            )
+
+    def filed(self, message_id: bytes) -> tuple[str, bytes] | None:
+        """``(owner, opened data)`` of the filed copy of ``message_id``, or None when it was never filed."""
+        rid = self._filed_row_id(message_id)
+        row = self._db.execute("SELECT owner, data FROM filed WHERE id = ?", (rid,)).fetchone()
+        return None if row is None else (row[0], self._sealer.open("filed", "data", rid, row[1]))
+
+    def filed_of(self, owner: str) -> list[bytes]:
+        """The opened data of every filed copy in the record of ``owner``, in the order they were filed."""
+        rows = self._db.execute("SELECT id, data FROM filed WHERE owner = ? ORDER BY seq", (owner,)).fetchall()
+        return [self._sealer.open("filed", "data", rid, sealed) for rid, sealed in rows]
+
+    def delete_filed_of(self, owner: str) -> None:
+        """Delete the whole record of ``owner``; the WAL is scrubbed once the transaction commits, as after any
+        deletion (:meth:`delete_message`)."""
+        self._db.execute("DELETE FROM filed WHERE owner = ?", (owner,))
+        self._scrub_due = True
+        self._scrub_after_delete()
 
     def __repr__(self) -> str:
         return f"Store({self.path.name})"

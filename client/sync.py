@@ -249,6 +249,11 @@ class Sync:
                 await self._messaging.resend_after_reset(contact_id, failed)
             except ClientError as exc:
                 _log.info("resend after a reset failed: %s", type(exc).__name__)
+        for contact_id, kept in owed.kept.items():  # SPEC §8: a deleted message that is filed here
+            try:
+                await self._messaging.send_kept(contact_id, kept)
+            except ClientError as exc:
+                _log.info("kept notice not sent: %s", type(exc).__name__)
         if self.auto_download:
             for message_id in owed.downloads:
                 with contextlib.suppress(ClientError):

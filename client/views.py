@@ -29,6 +29,8 @@ def public_message(m: MessageRecord, peer: str) -> Message:
         att,
         m.unverified_identity,
         m.failure,
+        m.filed_by_peer,
+        m.filed_here,
     )
 
 

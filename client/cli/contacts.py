@@ -49,7 +49,7 @@ async def cmd_contacts(args: argparse.Namespace) -> int:
         elif args.contacts_cmd == "accept":
             print(render.contact_accepted(client.accept_contact(args.peer)))
         elif args.contacts_cmd == "remove":
-            client.remove_contact(args.peer)
+            client.remove_contact(args.peer, delete_records=args.delete_records)
             print(render.contact_removed(args.peer))
         else:
             contacts = client.contacts()

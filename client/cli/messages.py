@@ -180,8 +180,8 @@ async def cmd_save(args: argparse.Namespace) -> int:
 async def cmd_delete(args: argparse.Namespace) -> int:
     """Delete one of your messages for everyone."""
     async with open_client(args) as client:
-        await client.delete_for_everyone(args.peer, args.message_id)
-    print("Deleted here; the deletion was sent to your contact.")
+        filed_by_peer = await client.delete_for_everyone(args.peer, args.message_id)
+    print(render.deleted_for_everyone(filed_by_peer, args.peer))
     return EXIT_OK
 
 

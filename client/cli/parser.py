@@ -17,6 +17,7 @@ from .messages import cmd_delete, cmd_expire, cmd_export, cmd_read, cmd_retry, c
 from .options import DEFAULT_PROFILE, ENV_PROFILE
 from .profile import cmd_init, cmd_passwd, cmd_recovery, cmd_restore, cmd_server, cmd_whoami, cmd_wipe
 from .prompts import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE, ENV_RECOVERY_CODE
+from .records import cmd_file, cmd_records
 from .trust import cmd_accept, cmd_reject, cmd_verify
 
 WEAK_HELP = "keep a passphrase that is easy to guess (you are warned; the default refuses it)"
@@ -136,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     prm = csub.add_parser("remove", parents=[common], help="remove a contact and your whole thread with them")
     prm.add_argument("peer", metavar="PEER")
     prm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    prm.add_argument(
+        "--delete-records",
+        action="store_true",
+        help="also delete your record of them (messages you filed); by default it is kept",
+    )
 
     p = add("block", cmd_block, "block one contact: the relay refuses their messages (nobody else's)")
     p.add_argument("peer", metavar="PEER", help="contact name or address")
@@ -215,6 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("delete", cmd_delete, "delete one of your messages for everyone")
     p.add_argument("peer", metavar="PEER")
     p.add_argument("message_id", metavar="MESSAGE_ID")
+
+    p = add("file", cmd_file, "file a message into your record of the contact (kept past timers; they are told)")
+    p.add_argument("peer", metavar="PEER")
+    p.add_argument("message_id", metavar="MESSAGE_ID")
+
+    p = add(
+        "records",
+        cmd_records,
+        "your record of a contact: 'records NAME' lists it, 'records export NAME FILE' writes it as JSON for "
+        "your records system (not encrypted, 0600), 'records save NAME MESSAGE_ID PATH' decrypts a filed file",
+    )
+    p.add_argument("words", nargs="+", metavar="NAME | export NAME FILE | save NAME MESSAGE_ID PATH")
+    p.add_argument("--json", action="store_true", help="machine-readable output (listing)")
+    p.add_argument("--force", action="store_true", help="replace an existing file (never follows a symlink)")
 
     p = add("export", cmd_export, "write your own readable copy of a thread (JSON, not encrypted)")
     p.add_argument("peer", metavar="PEER")

@@ -21,13 +21,16 @@ from confide.client import (
     Contact,
     Direction,
     Event,
+    FiledCopyKept,
     IdentityChanged,
     Message,
     MessageDeleted,
+    MessageFiled,
     MessageKind,
     MessageReceived,
     MessageStatus,
     MessageUndecryptable,
+    RecordEntry,
     SessionReset,
     TimerChanged,
     Trust,
@@ -119,8 +122,51 @@ def message_line(m: Message, now_ms: int | None = None) -> str:
         )
     if m.unverified_identity:
         flags.append("UNVERIFIED IDENTITY")
+    if m.filed_by_peer:
+        flags.append(f"filed in your record by {_inline(m.peer)}")
+    if m.filed_here:
+        flags.append(f"filed in your record of {_inline(m.peer)}")
     tail = f"  ({', '.join(flags)})" if flags else ""
     return f"[{_time(m.sent_at_ms)}] {who}: {body}{tail}"
+
+
+def record_line(r: RecordEntry) -> str:
+    """One filed copy of a record: ``[time] who: text  (id ..., filed at ...)``, like a thread entry."""
+    who = "you" if r.direction == Direction.OUT else _inline(r.peer)
+    body = _multiline(r.text)
+    if r.attachment is not None:
+        a = r.attachment
+        body = f"[file {_inline(a.name)}, {a.size} bytes, {_inline(a.mime)}]" + (f" {body}" if r.text else "")
+    flags = [f"id {r.message_id}", f"filed {_time(r.filed_at_ms)}"]
+    if r.kept_after_delete:
+        flags.append("deleted for everyone by the sender; kept in the record")
+    return f"[{_time(r.sent_at_ms)}] {who}: {body}  ({', '.join(flags)})"
+
+
+def record_header(peer: str, count: int) -> str:
+    """The line above a record: whose it is and how many copies it holds."""
+    return f"Record of {_inline(peer)}: {count} filed message{'' if count == 1 else 's'}"
+
+
+def records_exported(count: int, path: str) -> str:
+    """What ``confide records export`` says once the file is written."""
+    return (
+        f"Wrote {count} filed message{'' if count == 1 else 's'} to {_inline(path)}. This copy is NOT encrypted: "
+        "hand it to your records system."
+    )
+
+
+def filed(r: RecordEntry) -> str:
+    """What ``confide file`` says once a message is filed (and the peer is being told)."""
+    return f"Filed message {r.message_id} in your record of {_inline(r.peer)}; {_inline(r.peer)} is told."
+
+
+def deleted_for_everyone(filed_by_peer: bool, peer: str) -> str:
+    """What ``confide delete`` says: deleted, and whether a filed copy remains in the peer's record."""
+    line = "Deleted here; the deletion was sent to your contact."
+    if filed_by_peer:
+        line += f" {_inline(peer)} filed this message: a filed copy remains in their record."
+    return line
 
 
 def event_line(e: Event) -> str | None:
@@ -136,6 +182,13 @@ def event_line(e: Event) -> str | None:
         return f"a message from {_inline(e.peer)} could not be decrypted; ask them to send it again"
     if isinstance(e, MessageDeleted) and e.reason == "deleted":
         return f"{_inline(e.peer)} deleted a message"
+    if isinstance(e, MessageFiled):
+        return f"{_inline(e.peer)} filed a message in your record (id {_inline(e.message_id)})"
+    if isinstance(e, FiledCopyKept):
+        return (
+            f"your deleted message (id {_inline(e.message_id)}) is gone from the thread, but a filed copy remains "
+            f"in {_inline(e.peer)}'s record"
+        )
     if isinstance(e, SessionReset):
         if e.by_peer:
             return f"{_inline(e.peer)} could not read {e.failed} of your messages: sent them again on a new session"

@@ -17,9 +17,11 @@ from confide.client import (
     Contact,
     Direction,
     Event,
+    FiledCopyKept,
     IdentityChanged,
     Message,
     MessageDeleted,
+    MessageFiled,
     MessageKind,
     MessageReceived,
     MessageStatus,
@@ -81,6 +83,8 @@ TEXT_JSON = {
     "expires_at_ms": 3_601_000,
     "unverified_identity": False,
     "attachment": None,
+    "filed_by_peer": False,
+    "filed_here": False,
 }
 FILE_JSON = {
     "id": "cd" * 16,
@@ -96,6 +100,8 @@ FILE_JSON = {
     "expires_at_ms": None,
     "unverified_identity": True,
     "attachment": {"name": "notes.txt", "mime": "text/plain", "size": 1500, "downloaded": True, "caption": "my notes"},
+    "filed_by_peer": False,
+    "filed_here": False,
 }
 CONTACT_JSON = {
     "name": "Dr R",
@@ -118,6 +124,14 @@ EVENTS: list[tuple[Any, dict[str, Any]]] = [
     (
         MessageDeleted("Dr R", "ab" * 16, "expired"),
         {"type": "message_deleted", "peer": "Dr R", "message_id": "ab" * 16, "reason": "expired"},
+    ),
+    (
+        MessageFiled("Dr R", "ab" * 16),
+        {"type": "message_filed", "peer": "Dr R", "message_id": "ab" * 16},
+    ),
+    (
+        FiledCopyKept("Dr R", "ab" * 16),
+        {"type": "filed_copy_kept", "peer": "Dr R", "message_id": "ab" * 16},
     ),
     (
         IdentityChanged("Dr R", "old fp", "new fp"),
@@ -175,7 +189,7 @@ def test_message_form_keeps_every_key_of_both_old_forms() -> None:
         "attachment",
     }
     old_export = {"id", "direction", "kind", "text", "sent_at_ms", "received_at_ms", "status", "attachment"}
-    assert set(message_to_json(TEXT)) == old_cli | old_export | {"failure"}
+    assert set(message_to_json(TEXT)) == old_cli | old_export | {"failure", "filed_by_peer", "filed_here"}
     assert set(message_to_json(FILE)["attachment"]) == {"name", "mime", "size", "downloaded", "caption"}
 
 

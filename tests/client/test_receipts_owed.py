@@ -240,12 +240,12 @@ async def test_a_profile_from_version_4_owes_receipts_after_the_upgrade(
     make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A store written before ``receipts_owed`` existed (schema 4) is upgraded on open and keeps receipts owed."""
-    assert LATEST_VERSION == 5
+    assert LATEST_VERSION == 6
     a, b = await make_client("alice"), await make_client("bob")
     await introduce(a, b)
     await a.close()
     db = sqlite3.connect(tmp_path / "alice" / "store.db")
-    db.executescript("DROP TABLE receipts_owed; PRAGMA user_version = 4;")
+    db.executescript("DROP TABLE receipts_owed; DROP TABLE filed; PRAGMA user_version = 4;")  # as schema 4 was
     db.close()
     m1 = await b.send_text("a", "m1")
     with monkeypatch.context() as m:
