@@ -107,15 +107,14 @@ def _sealed_id(ciphertext: bytes) -> bytes:
 class FollowUps:
     """Network work owed for what the inbox stored: downloads, a prekey check, session resets (contact id →
     the peer device ids of the messages that did not decrypt, one per message) and resends asked for by a reset
-    request (contact id → the number of failed messages it reports), and KEPT notices owed for deletes for
-    everyone of messages filed here (contact id → the message ids). Delivery receipts are not here: they are
-    owed in the store, in the transaction that stores their message (``Store.owe_receipts``)."""
+    request (contact id → the number of failed messages it reports). Delivery receipts and KEPT notices are not
+    here: they are owed in the store, in the transaction that stores their message or applies the deletion
+    (``Store.owe_receipts``, ``Store.owe_kept``)."""
 
     downloads: list[str] = field(default_factory=list)
     prekeys_used: bool = False
     resets: dict[str, list[bytes]] = field(default_factory=dict)
     resends: dict[str, int] = field(default_factory=dict)
-    kept: dict[str, list[bytes]] = field(default_factory=dict)
 
 
 class Inbox:
@@ -392,7 +391,7 @@ class Inbox:
         if not copy.kept_after_delete:
             copy.kept_after_delete = True
             self._store.save_filed(row[0], target, copy.to_json())
-        self._follow_ups.kept.setdefault(rec.contact_id, []).append(target)
+        self._store.owe_kept(rec.contact_id, target)  # owed with the deletion: survives a crash
 
     def _apply_filed(self, rec: ContactRecord, body: Filed, now: int, events: list[Event]) -> None:
         """A records notice from ``rec`` (SPEC §8, filing). FILED marks the message it names, when that is a live

@@ -335,21 +335,27 @@ class Messaging:
         self._expiry.delete(msg, "deleted")
         return msg.filed_by_peer
 
-    async def send_kept(self, contact_id: str, message_ids: list[bytes]) -> None:
-        """Answer the contact's deletes for everyone of these messages, which are filed in their record here: a
-        KEPT notice each (SPEC §8), so that they learn a filed copy remains. Skipped for a contact that is gone,
-        cannot be written to or has no session (the deletion itself came on one).
+    async def send_kept_owed(self) -> None:
+        """Answer the deletes for everyone of messages filed here (owed in the store by the inbox, in the
+        transaction that applied the deletion): in ONE transaction, queue a KEPT notice per message (SPEC §8) and
+        forget them, then post. Notices to a contact that is gone, cannot be written to or has no session are
+        forgotten unsent. Read inside the transaction, so no notice is queued twice; a crash before it leaves
+        them owed for the next batch.
 
         Raises:
-            StorageError: nothing was queued.
+            StorageError: nothing was queued or forgotten.
         """
-        rec = self._store.contact(contact_id)
-        if rec is None or rec.token is None or rec.changed or not self._sessions.of(rec):
+        if not self._store.kept_owed():
             return
         with self._store.transaction():
-            for target in message_ids:
+            owed = self._store.kept_owed()
+            for contact_id, target in owed:
+                rec = self._store.contact(contact_id)
+                if rec is None or rec.token is None or rec.changed or not self._sessions.of(rec):
+                    continue
                 notice = Content(new_message_id(self._rng), _now_ms(), 0, Filed(FiledKind.KEPT, target))
                 self.queue(rec, notice, None)
+            self._store.forget_kept_owed()
         await self.flush()
 
     def delete_message(self, message_id: str) -> None:

@@ -15,6 +15,7 @@ All methods are synchronous and short; callers group writes that must land toget
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sqlite3
@@ -159,6 +160,9 @@ def _storage_error(exc: sqlite3.Error, failed: str, consequence: str) -> Storage
         )
     return StorageError(f"{failed} ({exc}); {consequence}")
 
+
+KEPT_OWED_META = "filed.kept-owed"
+"""The ``meta`` row listing the KEPT notices owed (answers to deletes for everyone of filed messages, SPEC §8)."""
 
 ROW_ID_BYTES = 16
 """Random bytes of a contact or outbox row id: 128 bits never collide and say nothing about the row."""
@@ -717,6 +721,32 @@ class Store:
         self._db.execute("DELETE FROM filed WHERE owner = ?", (owner,))
         self._scrub_due = True
         self._scrub_after_delete()
+
+    def owe_kept(self, contact_id: str, message_id: bytes) -> None:
+        """Record that a KEPT notice for ``message_id`` is owed to the contact ``contact_id`` (once). Call inside
+        the transaction that applies their delete for everyone, so a crash cannot lose the answer."""
+        owed = self.kept_owed()
+        if (contact_id, message_id) not in owed:
+            owed.append((contact_id, message_id))
+            self.set_meta(KEPT_OWED_META, json.dumps([[c, m.hex()] for c, m in owed]).encode())
+
+    def kept_owed(self) -> list[tuple[str, bytes]]:
+        """Every KEPT notice owed, oldest first: ``(contact id, message id)``.
+
+        Raises:
+            StorageError: the stored list is damaged.
+        """
+        raw = self.get_meta(KEPT_OWED_META)
+        if raw is None:
+            return []
+        try:
+            return [(str(c), bytes.fromhex(m)) for c, m in json.loads(raw)]
+        except (ValueError, TypeError) as exc:
+            raise StorageError("the stored list of notices owed is damaged; restore the profile") from exc
+
+    def forget_kept_owed(self) -> None:
+        """No KEPT notice is owed any more (queued in the outbox, or not to be sent)."""
+        self._db.execute("DELETE FROM meta WHERE k = ?", (KEPT_OWED_META,))
 
     def __repr__(self) -> str:
         return f"Store({self.path.name})"

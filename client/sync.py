@@ -249,11 +249,10 @@ class Sync:
                 await self._messaging.resend_after_reset(contact_id, failed)
             except ClientError as exc:
                 _log.info("resend after a reset failed: %s", type(exc).__name__)
-        for contact_id, kept in owed.kept.items():  # SPEC §8: a deleted message that is filed here
-            try:
-                await self._messaging.send_kept(contact_id, kept)
-            except ClientError as exc:
-                _log.info("kept notice not sent: %s", type(exc).__name__)
+        try:  # SPEC §8: deletes for everyone of messages filed here are answered (owed in the store)
+            await self._messaging.send_kept_owed()
+        except ClientError as exc:
+            _log.info("kept notices not sent: %s", type(exc).__name__)
         if self.auto_download:
             for message_id in owed.downloads:
                 with contextlib.suppress(ClientError):

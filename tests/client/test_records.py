@@ -27,6 +27,7 @@ from confide.client import (
     UnknownMessage,
 )
 from confide.client.cli.exits import EXIT_NOT_FOUND, EXIT_OS
+from confide.client.messaging import Messaging
 from confide.client.migrations import LATEST_VERSION
 from confide.keys.keystore import TEST_KDF
 from confide.protocol.content import Content, Filed, FiledKind, new_message_id
@@ -366,3 +367,32 @@ async def test_panic_wipe_destroys_the_record(make_client: MakeClient, tmp_path:
     assert len(list((tmp_path / "rivera" / "attachments" / "records").iterdir())) == 1
     await rivera.wipe()
     assert [p for p in (tmp_path / "rivera").rglob("*") if p.is_file()] == []
+
+
+async def _not_now(self: Messaging) -> None:
+    """Stands in for ``send_kept_owed``: the process "dies" before the notice is queued."""
+
+
+async def test_the_answer_to_a_delete_survives_a_crash(
+    make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack on the KEPT answer: Rivera's client applies Sam's delete for everyone of a filed message and stops
+    before queueing the answer. Opened again, it must still answer exactly once."""
+    sam, rivera = await _practice(make_client)
+    msg = await sam.send_text("Dr Rivera", SECRET)
+    await rivera.sync()
+    await rivera.file("Sam", msg.message_id)
+    await sam.sync()
+    assert await sam.delete_for_everyone("Dr Rivera", msg.message_id) is True
+    with monkeypatch.context() as m:
+        m.setattr(Messaging, "send_kept_owed", _not_now)
+        await rivera.sync()
+    await rivera.close()
+    assert [e for e in await sam.sync() if isinstance(e, FiledCopyKept)] == []
+    async with Client.open(tmp_path / "rivera", PASSPHRASE) as reopened:
+        await reopened.sync()
+    kept = [e for e in await sam.sync() if isinstance(e, FiledCopyKept)]
+    assert kept == [FiledCopyKept("Dr Rivera", msg.message_id)]
+    async with Client.open(tmp_path / "rivera", PASSPHRASE) as again:
+        await again.sync()
+    assert [e for e in await sam.sync() if isinstance(e, FiledCopyKept)] == []  # answered once
