@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from confide.client.attachment_files import decrypt_file
 from confide.client.errors import AttachmentError, InvalidInvite, StorageError
 from confide.client.invite import Invite
-from confide.client.records import AttachmentRecord, ContactRecord, MessageRecord
+from confide.client.records import AttachmentRecord, ContactRecord, FiledRecord, MessageRecord
 from confide.client.sealing import Sealer
 from confide.client.store import OwedReceipt
 from confide.client.timers import parse_duration
@@ -104,7 +104,7 @@ from confide.protocol import (
     unpad,
 )
 from confide.protocol.auth import H_CONTENT, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP
-from confide.protocol.content import ResetRequest
+from confide.protocol.content import Filed, FiledKind, ResetRequest
 from confide.protocol.padding import bucket_for
 from confide.protocol.session import accept_session, parse_inner
 
@@ -264,6 +264,8 @@ _CONTENTS = (
     Content(_MID, 4, 60, TimerChange(86400)),
     Content(_MID, 5, 0, Delete(bytes(range(16, 32)))),
     Content(_MID, 6, 0, ResetRequest(3)),
+    Content(_MID, 7, 0, Filed(FiledKind.FILED, bytes(range(16)))),
+    Content(_MID, 8, 0, Filed(FiledKind.KEPT, bytes(16))),
 )
 
 
@@ -731,10 +733,11 @@ _ATT_RECORD = AttachmentRecord.from_obj(
     }
 )
 _MESSAGE = MessageRecord(bytes(16), "c1", "in", "text", "hello", 1, 2, "read", 60, None, _ATT_RECORD)
+_FILED = FiledRecord(bytes(16), _PUB.address.raw, "Dr. Example", "in", "text", "filed text", 1, 2)
 _OWED = OwedReceipt("r1", "c1", ReceiptKind.DELIVERED, bytes(range(16)))
 
 
-def _json_again(parse: Callable[[bytes], ContactRecord | MessageRecord]) -> Callable[[bytes], bytes]:
+def _json_again(parse: Callable[[bytes], ContactRecord | MessageRecord | FiledRecord]) -> Callable[[bytes], bytes]:
     return lambda x: parse(x).to_json()
 
 
@@ -795,6 +798,16 @@ CLIENT: dict[str, Decoder[bytes]] = {
             (_OWED.to_bytes(), OwedReceipt("r1", "c1", ReceiptKind.READ, bytes(16)).to_bytes()),
             again=lambda x: OwedReceipt.from_bytes("r1", "c1", x).to_bytes(),
             size=40,
+        ),
+        Decoder(
+            "filed record (records folder)",
+            (StorageError,),
+            FiledRecord.from_json,
+            (FiledRecord.from_json,),
+            (_FILED.to_json(),),
+            again=_json_again(FiledRecord.from_json),
+            canonical=False,
+            size=600,
         ),
         Decoder(
             "message record",
