@@ -23,7 +23,7 @@ import harness
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.reliability.harness import LoadPlan, RelayProcess, Tally, profiles_dir, run_load
+from tests.reliability.harness import LoadPlan, Tally, run_load_on_new_relay
 
 QUICK_DEVICES = 10
 QUICK_MESSAGES = 500
@@ -41,13 +41,7 @@ def _failed(tally: Tally) -> bool:
 
 async def _run(plan: LoadPlan, *, sync_full: bool) -> Tally:
     with tempfile.TemporaryDirectory(prefix="confide-soak-") as scratch:
-        relay = RelayProcess(Path(scratch) / "relay", sync_full=sync_full)
-        await relay.start()
-        try:
-            with profiles_dir(Path(scratch) / "profiles") as root:
-                return await run_load(plan, root, relay)
-        finally:
-            relay.stop()
+        return await run_load_on_new_relay(plan, Path(scratch), sync_full=sync_full)
 
 
 def main() -> int:

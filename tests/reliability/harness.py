@@ -523,6 +523,18 @@ async def _create(devices: list[Device], relay_url: str) -> None:
     await asyncio.gather(*(one(d) for d in devices))
 
 
+async def run_load_on_new_relay(plan: LoadPlan, folder: Path, *, sync_full: bool = False) -> Tally:
+    """Start a relay process on ``folder/relay``, run ``plan`` on profiles under ``folder/profiles`` (tmpfs when
+    available: :func:`profiles_dir`), stop the relay, return the tally."""
+    relay = RelayProcess(folder / "relay", sync_full=sync_full)
+    await relay.start()
+    try:
+        with profiles_dir(folder / "profiles") as root:
+            return await run_load(plan, root, relay)
+    finally:
+        relay.stop()
+
+
 async def run_load(plan: LoadPlan, root: Path, relay: RelayProcess) -> Tally:
     """Create ``plan.devices`` profiles under ``root`` on the running ``relay``, run the plan, wait until every
     send is reported at its recipient (at most ``plan.settle_s``), close everything and return the tally."""

@@ -15,20 +15,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .harness import LoadPlan, RelayProcess, profiles_dir, run_load
+from .harness import LoadPlan, run_load_on_new_relay
 
 PLAN = LoadPlan(devices=50, messages=5000, peers=4, seed=10, offline_per_device=2)
 """The issue's numbers: at least 50 devices and 5,000 messages."""
 
 
 async def test_load_without_loss(tmp_path: Path) -> None:
-    relay = RelayProcess(tmp_path / "relay")
-    await relay.start()
-    try:
-        with profiles_dir(tmp_path / "profiles") as root:
-            tally = await run_load(PLAN, root, relay)
-    finally:
-        relay.stop()
+    tally = await run_load_on_new_relay(PLAN, tmp_path)
     print(json.dumps(tally.as_dict()))
     assert tally.devices == 50
     assert tally.offline_periods == 100

@@ -33,7 +33,7 @@ import pytest
 
 from confide.client import INSECURE_TEST_KDF, Client, MessageStatus
 
-from .harness import PASSPHRASE, LoadPlan, RelayProcess, profiles_dir, run_load
+from .harness import PASSPHRASE, LoadPlan, RelayProcess, profiles_dir, run_load_on_new_relay
 
 PLAN = LoadPlan(devices=50, messages=5000, peers=4, seed=11, offline_per_device=2, kill_at=(0.35, 0.7), down_s=1.0)
 """The load of ``test_load.py`` (50 devices, 5,000 messages, offline periods), with two SIGKILLs of the relay."""
@@ -59,13 +59,7 @@ _SYNC_LINE = re.compile(r"^\d+\s+(\d+\.\d+) (?:f(?:data)?sync\(\d+<([^>]*)>\) = 
 
 
 async def test_relay_sigkill_mid_load_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    relay = RelayProcess(tmp_path / "relay")
-    await relay.start()
-    try:
-        with profiles_dir(tmp_path / "profiles") as root:
-            tally = await run_load(PLAN, root, relay)
-    finally:
-        relay.stop()
+    tally = await run_load_on_new_relay(PLAN, tmp_path)
     print(json.dumps(tally.as_dict()))
     assert tally.relay_kills == 2
     assert tally.sends_in_flight_at_kills > 0  # sends were under way when it died
