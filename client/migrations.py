@@ -117,6 +117,23 @@ def _v6(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+@migration(7)
+def _v7(db: sqlite3.Connection) -> None:
+    """Signed documents and franking data (issue 11): pinned practices with the newest directory, revocation
+    list and policy seen (and the versions seen, so a relay can never serve an older one), contacts' credentials,
+    availability cards and franking keys, this profile's own credential and card, the practice's own state, and
+    for each reportable message the franked bytes. ``id`` is a blind index of ``(scope, key)``, ``scope`` says
+    what the row is (a fixed word), ``owner`` the contact row it belongs to (deleted with the contact) or NULL,
+    ``data`` the sealed value."""
+    for statement in (
+        "CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, scope TEXT NOT NULL, owner TEXT, seq INTEGER NOT NULL, "
+        "data BLOB NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS docs_scope ON docs (scope, seq)",
+        "CREATE INDEX IF NOT EXISTS docs_owner ON docs (owner) WHERE owner IS NOT NULL",
+    ):
+        db.execute(statement)
+
+
 LATEST_VERSION = MIGRATIONS[-1][0]
 """The schema version this code writes."""
 

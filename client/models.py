@@ -58,14 +58,67 @@ class Trust(StrEnum):
 
 
 class Role(StrEnum):
-    """The two kinds of profile. The role is local information (shown in ``whoami``), never sent."""
+    """The kinds of profile. The role is local information (shown in ``whoami``), never sent."""
 
     CLIENT = "client"
     THERAPIST = "therapist"
+    PRACTICE = "practice"
+    """A practice's own profile (``confide practice init``): it signs credentials, directories, revocation lists
+    and its policy, and reviews abuse reports with its moderation key."""
 
 
-ROLES: tuple[str, ...] = tuple(Role)
-"""The role names, for argument parsers."""
+ROLES: tuple[str, ...] = (Role.CLIENT, Role.THERAPIST)
+"""The role names a person picks for their profile, for argument parsers (a practice profile is made by
+``confide practice init``)."""
+
+
+class ProviderStatus(StrEnum):
+    """Whether a contact is a verified provider of a practice this profile trusts (:attr:`Contact.provider`),
+    from the most to the least serious warning; only ``verified`` is good news."""
+
+    OTHER_KEY = "other_key"
+    """The credential shown for this contact was issued to another identity key: this is not that therapist."""
+    REVOKED = "revoked"
+    """The practice revoked the credential."""
+    EXPIRED = "expired"
+    """The credential (or the document carrying it) is past its validity."""
+    NOT_YET_VALID = "not_yet_valid"
+    """The credential's validity has not started."""
+    UNTRUSTED_PRACTICE = "untrusted_practice"
+    """A credential signed by a practice this profile has not pinned: it proves nothing here."""
+    MISSING = "missing"
+    """No credential from any practice this profile trusts names this contact."""
+    REVOCATIONS_STALE = "revocations_stale"
+    """Otherwise valid, but the practice's revocation list is missing or past its expiry, so a revocation may be
+    hidden (a relay serving an old list); refresh, and treat with caution until it is current."""
+    VERIFIED = "verified"
+    """A current credential from a trusted practice, issued to exactly this contact's identity key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    """What a trusted practice says about a contact (:attr:`Contact.provider`).
+
+    ``status`` is the verdict; the credential's details (empty strings and zeros when ``status`` is ``missing``)
+    are ``display_name``, ``licence_number``, ``licensing_body``, ``jurisdiction``, ``not_before`` and
+    ``not_after`` (unix seconds); ``practice_name`` and ``practice_address`` name the practice that signed it
+    (from its signed policy; empty when unknown). Every text is the practice's own words: escape before display.
+    """
+
+    status: ProviderStatus
+    practice_name: str = field(default="", repr=False)
+    practice_address: str = field(default="", repr=False)
+    display_name: str = field(default="", repr=False)
+    licence_number: str = field(default="", repr=False)
+    licensing_body: str = field(default="", repr=False)
+    jurisdiction: str = field(default="", repr=False)
+    not_before: int = 0
+    not_after: int = 0
+
+    @property
+    def verified(self) -> bool:
+        """Only a ``verified`` status is good news."""
+        return self.status == ProviderStatus.VERIFIED
 
 OUTGOING_RANK: dict[MessageStatus, int] = {
     MessageStatus.PENDING: 0,
@@ -156,6 +209,9 @@ class Contact:
     blocked: bool = False
     """Blocked (:meth:`Client.block`): the relay refuses their delivery token, and whatever still reaches this
     device from them is dropped unread; :meth:`Client.unblock` restores delivery."""
+    provider: ProviderInfo | None = None
+    """Whether they are a verified provider of a practice this profile trusts (:class:`ProviderInfo`); None when
+    there is nothing to say (this profile trusts no practice and holds no credential for them)."""
 
 
 @dataclass(frozen=True, slots=True)

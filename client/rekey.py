@@ -5,20 +5,20 @@ Why: a passphrase is changed because someone else knew it. A key store sealed un
 backup, a copy, the blocks it occupied on disk) must then open nothing: not the store as it is now, nor
 anything written later. Re-sealing only the key store (same keys) would leave that old copy as good as ever.
 
-**What is re-sealed.** :func:`rekey_store` builds a NEW database file holding every row of every table with
-every sealed value opened under the old store key and sealed again under the new one (fresh nonces), and
-every blind index computed again under the new key (the index keys derive from the store key too,
-:mod:`confide.client.sealing`): contact addresses, session ids (parsed from the sessions themselves),
-archived sessions, accepted base keys (recomputed from the base keys of the sessions kept; an entry whose
-session is gone is dropped), message ids (from the message), filed record copies (from the copy's message id
-and contact address). The one index whose input the store never
-keeps, processed envelope ids (``seen_envelopes``), cannot be recomputed and is dropped: after a passphrase
-change a redelivered envelope is still caught by the message-id check and by the ratchet (its message key
-is used up). A table this module does not know makes the change refuse (nothing is changed), so a new
-table cannot silently keep old-key values. Because the new file is written from scratch, no page of it ever
-held an old sealed value (no freed pages to scrub, no ``VACUUM`` needed); the old file, its WAL and shm are
-overwritten in place and unlinked. **Attachments** need nothing: each file is encrypted under its own random
-key, which is held only inside its (re-sealed) message row; the files hold no store-key material.
+**What is re-sealed.** :func:`rekey_store` builds a NEW database file holding every row of every table with every
+sealed value opened under the old store key and sealed again under the new one (fresh nonces), and every blind
+index computed again under the new key (the index keys derive from the store key too,
+:mod:`confide.client.sealing`): contact addresses, session ids (parsed from the sessions themselves), archived
+sessions, accepted base keys (recomputed from the base keys of the sessions kept; an entry whose session is gone is
+dropped), message ids (from the message), filed record copies (from the copy's message id and contact address),
+signed documents and franking data (from the scope and the key sealed in the row). The one index whose input the
+store never keeps, processed envelope ids (``seen_envelopes``), cannot be recomputed and is dropped: after a
+passphrase change a redelivered envelope is still caught by the message-id check and by the ratchet (its message
+key is used up). A table this module does not know makes the change refuse (nothing is changed), so a new table
+cannot silently keep old-key values. Because the new file is written from scratch, no page of it ever held an old
+sealed value (no freed pages to scrub, no ``VACUUM`` needed); the old file, its WAL and shm are overwritten in
+place and unlinked. **Attachments** need nothing: each file is encrypted under its own random key, which is held
+only inside its (re-sealed) message row; the files hold no store-key material.
 
 **Crash safety.** The steps, each flushed to disk before the next::
 
@@ -64,7 +64,7 @@ from .profile import (
 from .records import ContactRecord, FiledRecord, MessageRecord
 from .sealing import Sealer
 from .shred import fsync_dir, overwrite_in_place, shred_file
-from .store import truncate_wal
+from .store import truncate_wal, unpack_doc
 
 PART = ".part"
 """Suffix of a file still being written: never trusted, shredded by the next open."""
@@ -167,6 +167,16 @@ def _filed(row: Row, old: Sealer, new: Sealer, _: _Preimages) -> Row:
     }
 
 
+def _docs(row: Row, old: Sealer, new: Sealer, _: _Preimages) -> Row:
+    """A signed document, franking key or reportable message: its row index is recomputed from its scope and the
+    key sealed with it (its owner is a contact's random row id, unchanged)."""
+    rid_old = row["id"]
+    plain = old.open("docs", "data", rid_old, row["data"])
+    key, _value = unpack_doc(plain)
+    rid = new.index("doc:" + row["scope"], key)
+    return {**row, "id": rid, "data": new.seal("docs", "data", rid, plain)}
+
+
 def _accepted_base_keys(row: Row, old: Sealer, new: Sealer, pre: _Preimages) -> Row | None:
     for key in pre.session_keys:
         if old.index("accepted-base-key", key) == row["idx"]:
@@ -188,6 +198,7 @@ RULES: dict[str, Rule] = {
     "outbox": _outbox,
     "receipts_owed": _receipts_owed,
     "filed": _filed,
+    "docs": _docs,
     "accepted_base_keys": _accepted_base_keys,
     "seen_envelopes": _drop,
 }

@@ -28,6 +28,7 @@ import aiohttp
 from confide.keys.address import Address
 from confide.keys.device import DeviceKeyPair
 from confide.protocol.auth import EMPTY_SHA256, NONCE_LEN, sign_request, solve_work
+from confide.protocol.documents import MAX_DOCUMENT_LEN
 from confide.protocol.envelope import MAX_IDS_PER_REQUEST
 from confide.protocol.errors import AuthError
 
@@ -373,6 +374,47 @@ class RelayClient:
     async def delete_blob(self, blob_id: str) -> None:
         """``DELETE /v1/blobs/{id}`` (uploader only)."""
         await self._request("DELETE", "/v1/blobs/" + quote(blob_id, safe=""), auth=True)
+
+    # -- signed public documents (SPEC section 12) ----------------------------------------------------
+    async def put_document(self, address: Address, document: bytes) -> dict[str, Any]:
+        """``PUT /v1/documents/{address}``: publish a signed document under the signer's own address. The
+        document signs itself, so the request is unsigned (anonymous channel); the address must be registered.
+
+        Raises:
+            RelayError: refused (409 ``conflict``: the relay holds a newer or other version; 400 ``malformed``;
+                410 ``expired``; 404: address not registered here; 413: too long).
+            RelayUnreachable: the relay cannot be reached.
+        """
+        path = f"/v1/documents/{quote(address.text, safe='')}"
+        result: dict[str, Any] = await self._request(
+            "PUT", path, data=document, content_type="application/octet-stream"
+        )
+        return result
+
+    async def get_document(self, address: Address, kind: str) -> bytes | None:
+        """``GET /v1/documents/{address}/{kind}``: the bytes the relay holds (not yet parsed: verify them), or None
+        when it holds none (404). Unsigned, on the anonymous channel: the relay learns a document was fetched,
+        not by whom.
+
+        Raises:
+            RelayError: another refusal, or an answer longer than any document.
+            RelayUnreachable: the relay cannot be reached.
+        """
+        url = f"{self.base_url}/v1/documents/{quote(address.text, safe='')}/{quote(kind, safe='')}"
+        try:
+            async with self._ensure_anonymous().get(url) as resp:
+                if resp.status == 404:
+                    return None
+                await self._raise_for(resp)
+                data = await resp.content.read(MAX_DOCUMENT_LEN + 1)
+        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+            raise RelayUnreachable(
+                f"cannot reach the relay at {self.base_url}: {connection_failure(exc)}; "
+                "check the address and your connection, then retry"
+            ) from exc
+        if len(data) > MAX_DOCUMENT_LEN:
+            raise RelayError(200, "malformed", "the relay sent a document longer than any document can be")
+        return data
 
     def __repr__(self) -> str:
         return f"RelayClient({self.base_url})"

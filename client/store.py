@@ -164,6 +164,27 @@ def _storage_error(exc: sqlite3.Error, failed: str, consequence: str) -> Storage
 KEPT_OWED_META = "filed.kept-owed"
 """The ``meta`` row listing the KEPT notices owed (answers to deletes for everyone of filed messages, SPEC §8)."""
 
+MESSAGE_DOC_SCOPE = "franked"
+"""The ``docs`` scope keyed by a message id (what makes a message reportable): deleted with its message."""
+
+
+def pack_doc(key: bytes, data: bytes) -> bytes:
+    """What a ``docs`` row seals: ``len(key) u16 || key || value``."""
+    return len(key).to_bytes(2, "big") + key + data
+
+
+def unpack_doc(plain: bytes) -> tuple[bytes, bytes]:
+    """``(key, value)`` of an opened ``docs`` row.
+
+    Raises:
+        StorageError: the row is damaged (shorter than its key length says).
+    """
+    n = int.from_bytes(plain[:2], "big")
+    if len(plain) < 2 + n:
+        raise StorageError("a stored document row is damaged; restore the profile")
+    return plain[2 : 2 + n], plain[2 + n :]
+
+
 ROW_ID_BYTES = 16
 """Random bytes of a contact or outbox row id: 128 bits never collide and say nothing about the row."""
 
@@ -538,14 +559,17 @@ class Store:
         self._db.executemany(
             "DELETE FROM receipts_owed WHERE id = ?", [(self._owed_row_id(k, message_id),) for k in ReceiptKind]
         )
+        self._db.execute("DELETE FROM docs WHERE id = ?", (self._doc_row_id(MESSAGE_DOC_SCOPE, message_id),))
         self._scrub_due = True
         self._scrub_after_delete()
 
     def delete_contact(self, contact_id: str) -> None:
         """Delete a contact with everything of theirs: messages, current and archived sessions, queued
-        envelopes, receipts owed. The WAL is scrubbed like after any deletion (:meth:`delete_message`)."""
+        envelopes, receipts owed, and every ``docs`` row it owns (its credential, card, franking key, reportable
+        messages). The WAL is scrubbed like after any deletion (:meth:`delete_message`)."""
         for table in ("messages", "sessions", "archived_sessions", "outbox", "receipts_owed"):
             self._db.execute(f"DELETE FROM {table} WHERE contact_id = ?", (contact_id,))  # noqa: S608 - fixed names
+        self._db.execute("DELETE FROM docs WHERE owner = ?", (contact_id,))
         self._db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
         self._scrub_due = True
         self._scrub_after_delete()
@@ -747,6 +771,51 @@ class Store:
     def forget_kept_owed(self) -> None:
         """No KEPT notice is owed any more (queued in the outbox, or not to be sent)."""
         self._db.execute("DELETE FROM meta WHERE k = ?", (KEPT_OWED_META,))
+
+    # -- signed documents and franking data (scopes: see client/peer_documents.py) ----------------------
+    def _doc_row_id(self, scope: str, key: bytes) -> str:
+        return self._sealer.index("doc:" + scope, key)
+
+    def put_doc(self, scope: str, key: bytes, data: bytes, *, owner: str | None = None) -> None:
+        """Insert or replace the value of ``(scope, key)`` (sealed together with its key, so that a passphrase change
+        can recompute the blind row id), owned by the contact row ``owner`` (deleted with it by
+        :meth:`delete_contact`) or by nobody. A replaced value's old bytes are scrubbed from every file once the
+        transaction commits, as after a deletion."""
+        rid = self._doc_row_id(scope, key)
+        sealed = self._sealer.seal("docs", "data", rid, pack_doc(key, data))
+        if self._db.execute("UPDATE docs SET data = ?, owner = ? WHERE id = ?", (sealed, owner, rid)).rowcount == 0:
+            self._db.execute(
+                "INSERT INTO docs (id, scope, owner, seq, data) SELECT ?, ?, ?, COALESCE(MAX(seq), 0) + 1, ? FROM docs",
+                (rid, scope, owner, sealed),
+            )
+        else:
+            self._scrub_due = True
+            self._scrub_after_delete()
+
+    def get_doc(self, scope: str, key: bytes) -> bytes | None:
+        """The opened value of ``(scope, key)``, or None.
+
+        Raises:
+            StorageError: the row is damaged.
+        """
+        rid = self._doc_row_id(scope, key)
+        row = self._db.execute("SELECT data FROM docs WHERE id = ?", (rid,)).fetchone()
+        return None if row is None else unpack_doc(self._sealer.open("docs", "data", rid, row[0]))[1]
+
+    def docs(self, scope: str) -> list[tuple[bytes, bytes]]:
+        """Every ``(key, value)`` of ``scope``, oldest first.
+
+        Raises:
+            StorageError: a row is damaged.
+        """
+        rows = self._db.execute("SELECT id, data FROM docs WHERE scope = ? ORDER BY seq", (scope,)).fetchall()
+        return [unpack_doc(self._sealer.open("docs", "data", rid, sealed)) for rid, sealed in rows]
+
+    def delete_doc(self, scope: str, key: bytes) -> None:
+        """Delete ``(scope, key)`` if present; its bytes leave every file once the transaction commits."""
+        self._db.execute("DELETE FROM docs WHERE id = ?", (self._doc_row_id(scope, key),))
+        self._scrub_due = True
+        self._scrub_after_delete()
 
     def __repr__(self) -> str:
         return f"Store({self.path.name})"
