@@ -120,6 +120,7 @@ class ProviderInfo:
         """Only a ``verified`` status is good news."""
         return self.status == ProviderStatus.VERIFIED
 
+
 OUTGOING_RANK: dict[MessageStatus, int] = {
     MessageStatus.PENDING: 0,
     MessageStatus.SENT: 1,
