@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Coroutine
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from confide.client import ROLES
 
+from . import card, practice, practices, report
 from .blocking import cmd_block, cmd_unblock
 from .contacts import cmd_contacts
 from .demo import cmd_demo
@@ -19,11 +18,9 @@ from .profile import cmd_init, cmd_passwd, cmd_recovery, cmd_restore, cmd_server
 from .prompts import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE, ENV_RECOVERY_CODE
 from .records import cmd_file, cmd_records
 from .trust import cmd_accept, cmd_reject, cmd_verify
+from .verbs import Command
 
 WEAK_HELP = "keep a passphrase that is easy to guess (you are warned; the default refuses it)"
-
-Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
-"""A verb: takes the parsed arguments, returns the exit code."""
 
 
 def _version() -> str:
@@ -243,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("wipe", cmd_wipe, "panic wipe, no passphrase needed: shred the keys, then every file")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    for part in (practice, practices, card, report):
+        part.register(add, common)
 
     p = add("demo", cmd_demo, "a guided tour: local relay, a therapist and a client, side by side")
     p.add_argument("--expire-s", type=int, default=2, help=argparse.SUPPRESS)
