@@ -9,6 +9,7 @@ client.
 ``Account``        settings, delivery tokens, registration, prekey upkeep (:mod:`.account`)
 ``Contacts``       local names for addresses and invites (:mod:`.contacts`)
 ``Blocking``       blocking and unblocking one contact (:mod:`.blocking`)
+``Practices``      trusted practices, provider state, directory, availability (:mod:`.practices`)
 ``Sessions``       prekey bundles, session start, encryption to every device (:mod:`.sessions`)
 ``Trust``          safety numbers, verification, accepting a changed identity (:mod:`.trust`)
 ``Outbox``         queued envelopes, posted in order (:mod:`.outbox`)
@@ -57,6 +58,7 @@ from .inbox import Inbox
 from .messaging import Messaging
 from .models import Contact, Message, QueuedItem, RecordEntry, Role
 from .outbox import Outbox
+from .practices import Practices
 from .prekey_store import PreKeyStore
 from .profile import (
     ProfileLock,
@@ -170,6 +172,7 @@ class Client:
         self._account = Account(store, keys, self._relay, prekeys, self._bus, rng=rng)
         self._contacts = Contacts(store, self._bus, rng=rng)
         self._blocking = Blocking(store, self._contacts, self._account, rng=rng)
+        self._practices = Practices(store, self._relay, self._contacts, keys.identity.public, self._account.role)
         self._sessions = Sessions(store, keys, self._relay, self._bus, rng=rng)
         self._trust = Trust(store, keys, self._contacts, self._sessions)
         self._outbox = Outbox(store, self._relay)

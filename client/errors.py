@@ -77,18 +77,45 @@ class UnknownMessage(ClientError):
     """No message with this id exists in this profile (it may have expired or been deleted)."""
 
 
+class NotReportable(ClientError):
+    """This message cannot be reported: you sent it, or it was not franked for the moderation key of a practice
+    you trust (or its franking did not verify). Only a message whose franking held when it arrived can be."""
+
+
+class CredentialError(ClientError):
+    """A credential cannot be used by this profile: it names another identity (it was issued to someone else),
+    or this profile has none yet ('confide credential import FILE' with the file your practice gave you)."""
+
+
+class UnknownPractice(ClientError):
+    """This profile trusts no practice of this name or address (see ``confide practices list``)."""
+
+
+class PracticeUnavailable(ClientError):
+    """The relay holds no valid signed policy for this practice address, so it cannot be trusted (yet)."""
+
+
+class UnknownListing(ClientError):
+    """A practice's directory lists no therapist under this number or credential id."""
+
+
 __all__ = [
     "AttachmentError",
     "ClientError",
     "ContactExists",
+    "CredentialError",
     "FileExistsConflict",
     "InvalidInvite",
+    "NotReportable",
+    "PracticeUnavailable",
     "ProfileError",
     "ProfileWipedError",
     "RelayError",
     "RelayUnreachable",
     "StorageError",
     "UnknownContact",
+    "UnknownListing",
     "UnknownMessage",
+    "UnknownPractice",
     "VerificationFailed",
 ]
