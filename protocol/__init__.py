@@ -6,6 +6,7 @@ Synchronous and pure: no asyncio, no sqlite, no clock and no randomness of its o
 
 from .attachment import AttachmentDecryptor, AttachmentEncryptor, expected_blob_size, new_attachment_key
 from .auth import AuthProof, sign_request
+from .contact_card import ContactCard, ContactCardError, card_text, parse_card_text, parse_contact_card
 from .content import (
     AttachmentPointer,
     Body,
@@ -14,10 +15,13 @@ from .content import (
     Delete,
     Filed,
     FiledKind,
+    Franked,
     Receipt,
     ReceiptKind,
     Text,
     TimerChange,
+    check_franked,
+    frank_content,
     new_message_id,
 )
 from .document_bodies import (
@@ -48,6 +52,7 @@ from .errors import (
     AuthError,
     DecryptionError,
     DuplicateMessage,
+    FrankingBindingError,
     KeySubstitution,
     LocalProtocolError,
     MalformedFranking,
@@ -59,9 +64,11 @@ from .errors import (
 from .franking import Franking, FrankingKeyPair, FrankingPublicKey, frank
 from .franking import judge as judge_franking
 from .franking import verify as verify_franking
+from .franking_binding import FrankingBinding, bind_franking_key, franking_key_of
 from .franking_report import Report
 from .office_hours import Availability, availability
 from .padding import MAX_PLAINTEXT, pad, unpad
+from .report_file import ReportFile, ReportVerdict, parse_report_file
 from .sealed import Opened, SenderCertificate, open_sealed, seal_message
 from .session import PreKeyLookup, Session, initiate_session
 
@@ -76,6 +83,8 @@ __all__ = [
     "AvailabilityCard",
     "AwayNote",
     "Body",
+    "ContactCard",
+    "ContactCardError",
     "Content",
     "ContentType",
     "Credential",
@@ -96,7 +105,10 @@ __all__ = [
     "Envelope",
     "Filed",
     "FiledKind",
+    "Franked",
     "Franking",
+    "FrankingBinding",
+    "FrankingBindingError",
     "FrankingKeyPair",
     "FrankingPublicKey",
     "KeySubstitution",
@@ -111,6 +123,8 @@ __all__ = [
     "ReceiptKind",
     "RemoteProtocolError",
     "Report",
+    "ReportFile",
+    "ReportVerdict",
     "Revocation",
     "RevocationList",
     "SenderCertificate",
@@ -123,19 +137,27 @@ __all__ = [
     "VersionGuard",
     "Weekday",
     "availability",
+    "bind_franking_key",
+    "card_text",
     "check_credential",
+    "check_franked",
     "decode_batch",
     "delivery_token_hash",
     "encode_batch",
     "expected_blob_size",
     "frank",
+    "frank_content",
+    "franking_key_of",
     "initiate_session",
     "judge_franking",
     "new_attachment_key",
     "new_message_id",
     "open_sealed",
     "pad",
+    "parse_card_text",
+    "parse_contact_card",
     "parse_document",
+    "parse_report_file",
     "seal_message",
     "sign_document",
     "sign_request",

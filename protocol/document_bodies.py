@@ -8,6 +8,7 @@ availability card and practice policy (the directory, which holds credentials an
     availability  = time_zone var8 || reply_within_s u32 || count u8 || (day u8 || start u16 || end u16) * count
                     || has_away u8 || [away_from u64 || away_until u64 || note var16]
     policy        = practice_name var8 || crisis_notice var16 || count u8 || (label var8 || number var8) * count
+                    || moderation_key(32)
 
 Every body is canonical (one byte string per value). Building a value outside the rules raises
 ``ValueError`` (texts are normalised to NFC first); :meth:`from_bytes` refuses anything else with
@@ -19,7 +20,7 @@ from __future__ import annotations
 import enum
 import itertools
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from confide.keys.encoding import Reader, Writer
@@ -28,6 +29,9 @@ from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityPublicKey
 
 from . import document_text as text
 from .document_errors import DocumentError, DocumentSignatureError
+from .errors import MalformedFranking
+from .franking import FrankingPublicKey
+from .franking_group import POINT_LEN
 
 CREDENTIAL_ID_LEN = 16
 """128 random bits: credential ids never collide by chance, so a revocation list can name one."""
@@ -73,6 +77,8 @@ MAX_CRISIS_LABEL_BYTES = 64
 MAX_CRISIS_NUMBER_BYTES = 64
 """A crisis entry's number as the practice writes it: a phone number with country code and extension, or
 an instruction such as ``Text HOME to 741741``."""
+MODERATION_KEY_LEN = POINT_LEN
+"""The practice's moderation (judge) key in a policy: a franking public key, one group element (SPEC 13.2)."""
 
 _ZONE_ALPHABET = frozenset(string.ascii_letters + string.digits + "_+-/")
 """The characters of IANA time zone names (``America/Port-au-Prince``, ``Etc/GMT+5``)."""
@@ -383,11 +389,15 @@ class CrisisContact:
 @dataclass(frozen=True, slots=True)
 class PracticePolicy:
     """The body of a POLICY document: the practice's name and its crisis notice (text and numbers the
-    practice supplies; Confide hard-codes none), shown when a thread starts and outside office hours."""
+    practice supplies; Confide hard-codes none), shown when a thread starts and outside office hours, and the
+    practice's ``moderation_key``: the franking public key of its judge (SPEC 13.2), for which its clients
+    frank messages and to which they report them. ``moderation_key`` is keyword-only (it follows the contacts
+    on the wire)."""
 
     practice_name: str
     crisis_notice: str
     crisis_contacts: tuple[CrisisContact, ...] = ()
+    moderation_key: FrankingPublicKey = field(kw_only=True)
 
     def __post_init__(self) -> None:
         _set(self, "practice_name", text.normalise("practice name", self.practice_name, MAX_DISPLAY_NAME_BYTES))
@@ -396,20 +406,23 @@ class PracticePolicy:
         _set(self, "crisis_contacts", tuple(self.crisis_contacts))
         if len(self.crisis_contacts) > MAX_CRISIS_CONTACTS:
             raise ValueError(f"a policy lists at most {MAX_CRISIS_CONTACTS} crisis contacts")
+        if not isinstance(self.moderation_key, FrankingPublicKey):
+            raise TypeError("the moderation key must be a FrankingPublicKey")
 
     def to_bytes(self) -> bytes:
         w = Writer().var8(self.practice_name.encode()).var16(self.crisis_notice.encode())
         w.u8(len(self.crisis_contacts))
         for contact in self.crisis_contacts:
             w.var8(contact.label.encode()).var8(contact.number.encode())
-        return w.bytes()
+        return w.raw(self.moderation_key.to_bytes()).bytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PracticePolicy:
         """Parse a practice policy body.
 
         Raises:
-            DocumentError: malformed, a text rule broken or a limit exceeded.
+            DocumentError: malformed, a text rule broken, a limit exceeded, or a moderation key that is not a
+                valid franking public key (a canonical point of the prime-order group).
         """
         r = Reader(data, DocumentError)
         name = text.decode("practice name", r.var8(MAX_DISPLAY_NAME_BYTES), MAX_DISPLAY_NAME_BYTES)
@@ -422,8 +435,15 @@ class PracticePolicy:
             label = text.decode("crisis label", r.var8(MAX_CRISIS_LABEL_BYTES), MAX_CRISIS_LABEL_BYTES)
             number = text.decode("crisis number", r.var8(MAX_CRISIS_NUMBER_BYTES), MAX_CRISIS_NUMBER_BYTES)
             contacts.append((label, number))
+        key_bytes = r.raw(MODERATION_KEY_LEN)
         r.end()
         try:
-            return cls(name, notice, tuple(CrisisContact(label, number) for label, number in contacts))
+            key = FrankingPublicKey.from_bytes(key_bytes)
+        except MalformedFranking:
+            raise DocumentError("the policy's moderation key is not a valid franking public key") from None
+        try:
+            return cls(
+                name, notice, tuple(CrisisContact(label, number) for label, number in contacts), moderation_key=key
+            )
         except ValueError as exc:
             raise DocumentError(f"invalid policy: {exc}") from None

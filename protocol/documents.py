@@ -49,6 +49,7 @@ from .document_bodies import (
     MAX_REVOCATIONS,
     MAX_TIME_ZONE_BYTES,
     MAX_TIMESTAMP,
+    MODERATION_KEY_LEN,
     AvailabilityCard,
     Credential,
     PracticePolicy,
@@ -102,7 +103,8 @@ _MAX_BODY = {
     + 2
     + MAX_CRISIS_NOTICE_BYTES
     + 1
-    + MAX_CRISIS_CONTACTS * (2 + MAX_CRISIS_LABEL_BYTES + MAX_CRISIS_NUMBER_BYTES),
+    + MAX_CRISIS_CONTACTS * (2 + MAX_CRISIS_LABEL_BYTES + MAX_CRISIS_NUMBER_BYTES)
+    + MODERATION_KEY_LEN,
 }
 MAX_CREDENTIAL_LEN = HEADER_LEN + _MAX_BODY["credential"] + SIGNATURE_LEN
 """The longest credential document (770 bytes)."""

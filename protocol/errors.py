@@ -35,6 +35,11 @@ class MalformedFranking(RemoteProtocolError):
     over the limit, or a value that is not a canonical group element or a reduced scalar. Nothing was checked."""
 
 
+class FrankingBindingError(MalformedFranking):
+    """A franking key binding (SPEC 13.8) does not verify for the identity it is presented with: the franking
+    key is not one that identity signed, so nothing franked with it can be tied to that identity's address."""
+
+
 class LocalProtocolError(ProtocolError):
     """This side asked for something the protocol does not allow (e.g. a message larger than the limit)."""
 
@@ -76,6 +81,7 @@ __all__ = [
     "AuthError",
     "DecryptionError",
     "DuplicateMessage",
+    "FrankingBindingError",
     "KeySubstitution",
     "LocalProtocolError",
     "MalformedFranking",

@@ -104,8 +104,11 @@ from confide.protocol import (
     unpad,
 )
 from confide.protocol.auth import H_CONTENT, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP
-from confide.protocol.content import Filed, FiledKind, ResetRequest
+from confide.protocol.contact_card import ContactCard, ContactCardError, parse_contact_card
+from confide.protocol.content import Filed, FiledKind, ResetRequest, frank_content
+from confide.protocol.franking_binding import FrankingBinding, franking_key_of
 from confide.protocol.padding import bucket_for
+from confide.protocol.report_file import ReportFile, parse_report_file
 from confide.protocol.session import accept_session, parse_inner
 
 from .keys.mutations import mutated, mutated_text
@@ -444,6 +447,68 @@ def _franking_decoders() -> tuple[Decoder[bytes], ...]:
 
 
 PROTOCOL.update({d.name: d for d in _franking_decoders()})
+
+
+def _practice_decoders() -> tuple[Decoder[bytes], ...]:
+    """A FRANKED content, a franking key binding, a contact card and a report file (SPEC 8, 13.8, 13.9, 14),
+    on the vectors' sample practice (its therapist franks to the 'other' identity)."""
+    rng = _rng("practice")
+    sender, recipient = _PRACTICE.rivera, _PRACTICE.other
+    inner = Content(_MID, 9, 0, Text("a franked message"))
+    franked = frank_content(
+        inner,
+        sender=sender,
+        recipient_key=franking_key_of(recipient).public,
+        judge=_PRACTICE.moderation.public,
+        rng=rng,
+    )
+    file = ReportFile.of_franked(franked, sender=sender.public, recipient=recipient, reported_at=DOCUMENTS_NOW)
+    full = ContactCard.sign(
+        sender, _PRACTICE.token, credential=_PRACTICE.credential, availability=_PRACTICE.card, issued_at=DOCUMENTS_NOW
+    )
+    bare = ContactCard.sign(recipient, bytes(32), credential=None, availability=None, issued_at=DOCUMENTS_NOW)
+    return (
+        Decoder(
+            "content (franked)",
+            (RemoteProtocolError,),
+            Content.from_bytes,
+            (Content.from_bytes,),
+            (franked.to_bytes(),),
+            again=lambda x: Content.from_bytes(x).to_bytes(),
+            size=800,
+        ),
+        Decoder(
+            "franking key binding",
+            (MalformedFranking,),
+            FrankingBinding.from_bytes,
+            (FrankingBinding.from_bytes,),
+            (FrankingBinding.bind(sender).to_bytes(),),
+            again=lambda x: FrankingBinding.from_bytes(x).to_bytes(),
+            size=120,
+        ),
+        Decoder(
+            "contact card",
+            (ContactCardError,),
+            lambda x: parse_contact_card(x, now=DOCUMENTS_NOW),
+            (parse_contact_card,),
+            (full.to_bytes(), bare.to_bytes()),
+            again=lambda x: parse_contact_card(x, now=DOCUMENTS_NOW).to_bytes(),
+            authenticated=True,
+            size=len(full.to_bytes()) + 64,
+        ),
+        Decoder(
+            "report file",
+            (MalformedFranking,),
+            parse_report_file,
+            (parse_report_file,),
+            (file.to_bytes(),),
+            again=lambda x: parse_report_file(x).to_bytes(),
+            size=1200,
+        ),
+    )
+
+
+PROTOCOL.update({d.name: d for d in _practice_decoders()})
 
 
 def _attachment() -> tuple[bytes, int, bytes, bytes]:

@@ -52,6 +52,7 @@ from confide.protocol.session import MSG_PREKEY, accept_session, parse_inner
 
 from .protocol.test_documents_vectors import check_documents
 from .test_vectors_franking import check_franking
+from .test_vectors_practice import check_contact_card, check_franking_binding, check_report_file
 from .vectors.generate import RecordingRng
 
 Json = dict[str, Any]
@@ -84,6 +85,9 @@ REQUIRED = {
     "ed25519",
     "documents",
     "franking",
+    "franking_binding",
+    "report_file",
+    "contact_card",
 }
 """Every scenario of protocol/SPEC.md section 11: each must be present, and each has a check."""
 FILES = sorted(VECTORS.glob("*.json"))
@@ -926,6 +930,9 @@ CHECKS: dict[str, Callable[[Json, Path], None]] = {
     "ed25519": check_ed25519,
     "documents": check_documents,
     "franking": check_franking,
+    "franking_binding": check_franking_binding,
+    "report_file": check_report_file,
+    "contact_card": check_contact_card,
 }
 
 

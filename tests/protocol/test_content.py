@@ -13,6 +13,7 @@ from confide.protocol.content import (
     MAX_BLOB_ID_BYTES,
     MAX_CAPTION_BYTES,
     MAX_CONTENT_LEN,
+    MAX_FRANKABLE_LEN,
     MAX_RECEIPT_IDS,
     MAX_TEXT_BYTES,
     MAX_TIMER_S,
@@ -29,6 +30,7 @@ from confide.protocol.content import (
     new_message_id,
 )
 from confide.protocol.errors import RemoteProtocolError
+from confide.protocol.padding import MAX_PLAINTEXT
 
 MID = bytes(range(16))
 KEY = b"K" * 32
@@ -115,8 +117,9 @@ _BAD_NAME = "no path separators, control or text-direction characters"
 
 def test_limits_are_within_the_plaintext_bucket() -> None:
     longest = Content(MID, 2**64 - 1, MAX_TIMER_S, Text("x" * MAX_TEXT_BYTES)).to_bytes()
-    assert len(longest) == MAX_CONTENT_LEN
-    assert MAX_CONTENT_LEN < 64 * 1024 - 1
+    assert len(longest) == MAX_FRANKABLE_LEN == 60_034
+    assert MAX_CONTENT_LEN == MAX_FRANKABLE_LEN + 32 + 96 + 4 + 353 + 30 == 60_549  # a franked longest text
+    assert MAX_CONTENT_LEN <= MAX_PLAINTEXT
     biggest_pointer = pointer(
         blob_id="a" * MAX_BLOB_ID_BYTES, name="n" * 255, mime="m" * 255, caption="c" * MAX_CAPTION_BYTES
     )

@@ -345,7 +345,7 @@ def test_the_version_guard() -> None:
 )
 def test_bad_line_texts_are_refused_both_ways(name: str) -> None:
     with pytest.raises(ValueError, match=r"^the practice name (holds|is)"):
-        PracticePolicy(name, "Call us.")
+        PracticePolicy(name, "Call us.", moderation_key=W.moderation.public)
     with pytest.raises(DocumentError):
         parse(forge(W.practice, DocumentKind.POLICY, policy_body(name, "Call us.")), kind=DocumentKind.POLICY)
 
@@ -353,13 +353,15 @@ def test_bad_line_texts_are_refused_both_ways(name: str) -> None:
 @pytest.mark.parametrize("notice", ["Call\rus", "Call\x1b]0;title\x07", "Call\tus", "Call\u202eus", "Call\x9bus"])
 def test_bad_paragraph_texts_are_refused_both_ways(notice: str) -> None:
     with pytest.raises(ValueError, match=r"^the crisis notice holds a (control|text-direction)"):
-        PracticePolicy("Harbor", notice)
+        PracticePolicy("Harbor", notice, moderation_key=W.moderation.public)
     with pytest.raises(DocumentError):
         parse(forge(W.practice, DocumentKind.POLICY, policy_body("Harbor", notice)), kind=DocumentKind.POLICY)
 
 
 def test_newlines_are_allowed_in_paragraphs_and_texts_are_normalised() -> None:
-    policy = PracticePolicy("Cafe\u0301 Clinic", "Line one.\nLine two.", (CrisisContact("Line", "988"),))
+    policy = PracticePolicy(
+        "Cafe\u0301 Clinic", "Line one.\nLine two.", (CrisisContact("Line", "988"),), moderation_key=W.moderation.public
+    )
     assert policy.practice_name == "Caf\u00e9 Clinic"
     signed = SignedDocument.sign(W.practice, policy, version=1, issued_at=ISSUED, expires_at=EXPIRES)
     assert parse(signed.to_bytes(), kind=DocumentKind.POLICY).body == policy
@@ -381,7 +383,7 @@ def test_invalid_utf8_is_refused() -> None:
 def test_crisis_contacts_are_bounded() -> None:
     many = tuple(CrisisContact(f"Line {i}", "988") for i in range(MAX_CRISIS_CONTACTS + 1))
     with pytest.raises(ValueError, match="at most 16"):
-        PracticePolicy("Harbor", "Call us.", many)
+        PracticePolicy("Harbor", "Call us.", many, moderation_key=W.moderation.public)
 
 
 # -- availability cards ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nacl.bindings import crypto_core_ed25519_scalar_reduce
 
 from confide.keys.errors import ConfideError
 from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
@@ -24,6 +25,8 @@ from confide.protocol import (
     Directory,
     DirectoryEntry,
     DocumentKind,
+    FrankingKeyPair,
+    FrankingPublicKey,
     OfficeHours,
     PracticePolicy,
     Revocation,
@@ -105,12 +108,13 @@ def body_of(kind: str, j: Json, now: int) -> Any:
         j["practice_name"],
         j["crisis_notice"],
         tuple(CrisisContact(c["label"], c["number"]) for c in j["crisis_contacts"]),
+        moderation_key=FrankingPublicKey.from_bytes(b(j["moderation_key"])),
     )
 
 
 def test_draws_are_the_drbg_outputs(vectors: Json) -> None:
     seed, outputs = b(vectors["seed"]), vectors["inputs"]["rng_outputs"]
-    sizes = [32] * 8 + [16, 16, 16, 32]
+    sizes = [32] * 8 + [16, 16, 16, 32, 64]
     assert len(outputs) == len(sizes)
     for k, (out, n) in enumerate(zip(outputs, sizes, strict=True), start=1):
         assert out == hashlib.shake_256(seed + k.to_bytes(8, "big")).digest(n).hex()
@@ -118,6 +122,10 @@ def test_draws_are_the_drbg_outputs(vectors: Json) -> None:
     assert [keys[n].private_bytes().hex() for n in ("practice", "rivera", "okafor", "other")] == [
         outputs[i] + outputs[i + 1] for i in range(0, 8, 2)
     ]
+    # the moderation key: the last draw reduced mod l, its public half in the policy
+    moderation = FrankingKeyPair(crypto_core_ed25519_scalar_reduce(b(outputs[-1])))
+    (policy,) = (v for v in vectors["inputs"]["values"] if v["kind"] == "policy")
+    assert policy["body"]["moderation_key"] == moderation.public.to_bytes().hex()
 
 
 def test_each_document_encodes_and_parses(vectors: Json) -> None:
@@ -143,7 +151,7 @@ def test_each_document_encodes_and_parses(vectors: Json) -> None:
 def test_each_malformed_document_gets_its_outcome(vectors: Json) -> None:
     keys = identities(vectors)
     cases, outcomes = vectors["inputs"]["malformed"], vectors["expected"]["malformed"]
-    assert len(cases) == len(outcomes) == 37
+    assert len(cases) == len(outcomes) == 40
     for case, want in zip(cases, outcomes, strict=True):
         signer = keys[case["expected_signer"]].public if case["expected_signer"] else None
         kind = DocumentKind[case["expected_kind"].upper()] if case["expected_kind"] else None

@@ -34,6 +34,7 @@ from confide.protocol.documents import (
     DocumentKind,
     SignedDocument,
 )
+from confide.protocol.franking import FrankingKeyPair
 from confide.server import describe_holdings, sweep
 from confide.server.storage import HeldDocument, Holdings
 
@@ -58,7 +59,8 @@ def _sign(
 
 
 def _policy(notice: str = "If you are in danger now, call the crisis line below.") -> PracticePolicy:
-    return PracticePolicy("Harbour Therapy", notice, (CrisisContact("Crisis line", "988"),))
+    moderation = FrankingKeyPair.derive(b"tests/server/test_documents moderation key").public
+    return PracticePolicy("Harbour Therapy", notice, (CrisisContact("Crisis line", "988"),), moderation_key=moderation)
 
 
 def _card() -> AvailabilityCard:

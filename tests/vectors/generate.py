@@ -36,6 +36,7 @@ if not __package__:  # run as a script (``make vectors``) or loaded from its pat
 
 from tests.vectors.gen.attachment import attachment
 from tests.vectors.gen.common import Json
+from tests.vectors.gen.contact_card import contact_card
 from tests.vectors.gen.content import content
 from tests.vectors.gen.device_auth import device_auth
 from tests.vectors.gen.documents import documents
@@ -43,6 +44,7 @@ from tests.vectors.gen.drbg import RecordingRng, SeededRng
 from tests.vectors.gen.ed25519 import ed25519
 from tests.vectors.gen.envelope import envelope
 from tests.vectors.gen.franking import franking
+from tests.vectors.gen.franking_binding import franking_binding
 from tests.vectors.gen.identity import address, bundle_forged_signature, identity_and_bundle
 from tests.vectors.gen.keystore import keystore
 from tests.vectors.gen.padding import padding
@@ -50,6 +52,7 @@ from tests.vectors.gen.pqxdh import pqxdh_first_message, pqxdh_tampered
 from tests.vectors.gen.qr import qr_texts
 from tests.vectors.gen.ratchet import ratchet_conversation, ratchet_duplicate, ratchet_limits, ratchet_tampered
 from tests.vectors.gen.recovery import recovery
+from tests.vectors.gen.report_file import report_file
 from tests.vectors.gen.safety import safety_number
 from tests.vectors.gen.sealed import sealed_sender, sealed_wrong_recipient
 
@@ -84,6 +87,9 @@ SCENARIOS: dict[str, Callable[[], Json]] = {
     "ed25519.json": ed25519,
     "franking.json": franking,
     "documents.json": documents,
+    "franking_binding.json": franking_binding,
+    "report_file.json": report_file,
+    "contact_card.json": contact_card,
 }
 """Reproducible scenarios, by file name."""
 OPTIONAL = frozenset({"content.json", "keystore.json", "safety_number.json"})

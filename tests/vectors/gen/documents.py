@@ -39,9 +39,11 @@ from confide.protocol.documents import (
     check_credential,
     parse_document,
 )
+from confide.protocol.franking import FrankingKeyPair
 
 from .common import NOW, Json, attempt, flip, h, seed_of, vector
 from .drbg import RecordingRng, SeededRng
+from .franking import ORDER_8
 
 DAY = 86400
 ISSUED = NOW - DAY
@@ -69,6 +71,8 @@ class World:
     directory: SignedDocument
     policy: SignedDocument
     token: bytes
+    moderation: FrankingKeyPair
+    """The practice's moderation (judge) key pair, whose public half its policy publishes."""
     draws: list[str]
 
     @property
@@ -86,11 +90,12 @@ class World:
 
 def world(seed: bytes = seed_of("documents")) -> World:
     """Build the sample practice from the DRBG seeded with ``seed`` (draw order: four identities, two
-    credential ids, one more revoked id, the delivery token)."""
+    credential ids, one more revoked id, the delivery token, the moderation key's 64 bytes)."""
     rng = RecordingRng(SeededRng(seed))
     practice, rivera, okafor, other = (IdentityKeyPair.generate(rng) for _ in range(4))
     rivera_id, okafor_id, old_id = rng(16), rng(16), rng(16)
     token = rng(32)
+    moderation = FrankingKeyPair.generate(rng)
     draws = rng.take()
     credential = SignedDocument.sign(
         practice,
@@ -168,6 +173,7 @@ def world(seed: bytes = seed_of("documents")) -> World:
                 CrisisContact("Crisis Text Line", "Text HOME to 741741"),
                 CrisisContact("Emergency services", "911"),
             ),
+            moderation_key=moderation.public,
         ),
         version=1,
         issued_at=ISSUED,
@@ -185,6 +191,7 @@ def world(seed: bytes = seed_of("documents")) -> World:
         directory,
         policy,
         token,
+        moderation,
         draws,
     )
 
@@ -218,12 +225,18 @@ def forge(
     return prefix + signer.sign(label + prefix)
 
 
-def policy_body(name: str, notice: str, contacts: tuple[tuple[str, str], ...] = ()) -> bytes:
-    """A policy body from raw texts (no normalisation, no checks)."""
+MODERATION_KEY = FrankingKeyPair.derive(b"confide-vectors/documents moderation key").public
+"""A valid moderation key for policies assembled byte by byte (any valid point would do)."""
+
+
+def policy_body(
+    name: str, notice: str, contacts: tuple[tuple[str, str], ...] = (), key: bytes = MODERATION_KEY.to_bytes()
+) -> bytes:
+    """A policy body from raw texts and raw key bytes (no normalisation, no checks)."""
     w = Writer().var8(name.encode()).var16(notice.encode()).u8(len(contacts))
     for label, number in contacts:
         w.var8(label.encode()).var8(number.encode())
-    return w.bytes()
+    return w.raw(key).bytes()
 
 
 def card_body(zone: str, hours: tuple[tuple[int, int, int], ...], reply: int = DAY) -> bytes:
@@ -273,6 +286,7 @@ def body_json(body: Any) -> Json:
         "practice_name": body.practice_name,
         "crisis_notice": body.crisis_notice,
         "crisis_contacts": [{"label": c.label, "number": c.number} for c in body.crisis_contacts],
+        "moderation_key": h(body.moderation_key.to_bytes()),
     }
 
 
@@ -421,6 +435,24 @@ def documents() -> Json:
         "policy",
     )
     case("empty crisis notice", forge(w.practice, 5, policy_body("Harbor", "")), "practice", "policy")
+    case(
+        "moderation key is the identity point",
+        forge(w.practice, 5, policy_body("Harbor", notice, key=b"\x01" + bytes(31))),
+        "practice",
+        "policy",
+    )
+    case(
+        "moderation key is a point of order 8",
+        forge(w.practice, 5, policy_body("Harbor", notice, key=ORDER_8)),
+        "practice",
+        "policy",
+    )
+    case(
+        "moderation key truncated to 31 bytes",
+        forge(w.practice, 5, policy_body("Harbor", notice, key=MODERATION_KEY.to_bytes()[:31])),
+        "practice",
+        "policy",
+    )
     case("unknown time zone", forge(w.rivera, 4, card_body("Mars/Olympus_Mons", ())), "rivera", "availability")
     case("time zone given as a path", forge(w.rivera, 4, card_body("../zoneinfo/UTC", ())), "rivera", "availability")
     case(
@@ -559,6 +591,7 @@ def documents() -> Json:
             "okafor credential id",
             "older revoked credential id",
             "rivera delivery token",
+            "practice moderation key (64, reduced mod l)",
         ],
         "rng_outputs": w.draws,
         "identities": {name: h(k.private_bytes()) for name, k in who.items()},
@@ -585,7 +618,8 @@ def documents() -> Json:
         "'malformed' document is parsed with its expected_signer (a name or null), expected_kind (or null) and "
         "now, and must give the listed result: forged, tampered, wrong-label, wrong-kind, expired and future "
         "documents; texts not in NFC or holding a control or a bidirectional control (a newline in the crisis "
-        "notice is accepted); bad time zones and office hours; unsorted revocations; bad directory entries. "
+        "notice is accepted); policies whose moderation key is not a valid franking public key; bad time zones "
+        "and office hours; unsorted revocations; bad directory entries. "
         "credential_checks give check_credential's status for a credential (a name in values, with "
         "'stale_revocations' the extra list given), a revocation list (or null), the contact's identity and "
         "now. replacements: each document against what was seen (inputs.seen), with the version guard.",
