@@ -41,6 +41,7 @@ from confide.keys.qr import QR_TEXT_PREFIX
 from confide.keys.recovery import RECOVERY_QR_PREFIX, create_recovery, recovery_code_from_qr, restore_recovery
 from confide.keys.safety import SafetyNumber
 from confide.keys.secret_keys import SecretKeys
+from confide.protocol.office_hours import Availability
 from confide.protocol.static_agreement import forget_static_agreements
 
 from .account import Account, check_server_url, server_url_of, write_new_settings
@@ -58,7 +59,7 @@ from .inbox import Inbox
 from .messaging import Messaging
 from .models import Contact, Message, QueuedItem, RecordEntry, Role
 from .outbox import Outbox
-from .practices import Practices
+from .practices import CrisisNotice, Listing, PracticeInfo, Practices, PracticeWarning
 from .prekey_store import PreKeyStore
 from .profile import (
     ProfileLock,
@@ -580,7 +581,10 @@ class Client:
             RelayUnreachable, RelayError; StorageError (the local store failed: nothing that was not stored
             was acknowledged, so the relay still holds it).
         """
-        return await self._sync.sync()
+        events = await self._sync.sync()
+        with contextlib.suppress(RelayUnreachable, RelayError):  # kept documents serve; the next sync retries
+            await self._practices.refresh_due()
+        return events
 
     async def maintain_prekeys(self, *, now: int | None = None) -> PrekeysLow | None:
         """Check the relay's stock of this device's prekeys and the signed prekey's age; refill and rotate
@@ -590,12 +594,12 @@ class Client:
 
     # -- contacts and trust ---------------------------------------------------------------------------
     def contacts(self) -> list[Contact]:
-        """All contacts, sorted by name."""
-        return self._contacts.all()
+        """All contacts, sorted by name, each with what trusted practices say of them (:attr:`Contact.provider`)."""
+        return [self._practices.with_provider(c) for c in self._contacts.all()]
 
     def contact(self, peer: str) -> Contact:
-        """One contact. Raises :class:`UnknownContact`."""
-        return public_contact(self._contacts.find(peer))
+        """One contact, with :attr:`Contact.provider`. Raises :class:`UnknownContact`."""
+        return self._practices.with_provider(public_contact(self._contacts.find(peer)))
 
     def add_contact(self, name: str, invite: str, *, token: bytes | None = None) -> Contact:
         """Add (or update) a contact from an invite code, or from an address text plus its ``token``.
@@ -612,7 +616,69 @@ class Client:
             ValueError: empty name.
         """
         contact = self._contacts.add(name, invite, token=token)
-        return public_contact(self._messaging.accept_request(self._contacts.find(contact.address)))
+        rec = self._messaging.accept_request(self._contacts.find(contact.address))
+        return self._practices.with_provider(public_contact(rec))
+
+    # -- trusted practices (the reader's side: provider state, directory, availability, crisis notice) ------
+    async def trust_practice(self, pin: str, *, now: int | None = None) -> PracticeInfo:
+        """Trust (pin) the practice whose address ``pin`` gives (the address, a file holding it, or its QR
+        code's text) and fetch its policy, directory and revocation list; again for a trusted one refreshes it.
+
+        Raises:
+            InvalidAddress: no address in ``pin``. PracticeUnavailable: the relay holds no valid policy signed by
+                that address (nothing is trusted). RelayUnreachable, RelayError.
+        """
+        return await self._practices.trust(pin, now=now)
+
+    def forget_practice(self, practice: str) -> None:
+        """Stop trusting a practice (by name or address): its documents leave this device.
+
+        Raises:
+            UnknownPractice.
+        """
+        self._practices.forget(practice)
+
+    def practices(self, *, now: int | None = None) -> list[PracticeInfo]:
+        """The trusted practices with their documents' versions and expiries and current warnings."""
+        return self._practices.list(now=now)
+
+    async def refresh_practices(self, *, now: int | None = None) -> list[PracticeWarning]:
+        """Fetch every trusted practice's documents and each credentialed contact's availability card (also
+        done by :meth:`sync` every :data:`~confide.client.practices.REFRESH_INTERVAL_S`). A document older than
+        one seen (a relay replaying) or that does not verify is refused and reported; nothing else changes.
+
+        Raises:
+            RelayUnreachable, RelayError.
+        """
+        return await self._practices.refresh(now=now)
+
+    def directory(self, practice: str, *, now: int | None = None) -> list[Listing]:
+        """The therapists a trusted practice lists, numbered from 1, with credential status and availability.
+
+        Raises:
+            UnknownPractice.
+        """
+        return self._practices.directory(practice, now=now)
+
+    def start_from_directory(self, practice: str, listing: str | int, name: str, *, now: int | None = None) -> Contact:
+        """Add the therapist numbered ``listing`` (or with that credential id) in a trusted practice's directory
+        as the contact ``name``, keeping their credential and availability card.
+
+        Raises:
+            UnknownPractice, UnknownListing; ClientError: the directory gives no way to write to them;
+            ContactExists; ValueError: empty name.
+        """
+        return self._practices.start_from_directory(practice, listing, name, now=now)
+
+    def availability(self, peer: str, *, now: int | None = None) -> Availability | None:
+        """How the contact's availability card reads now in this device's time zone (its ``line`` to show when
+        writing, ``in_office_hours``); None without a current card signed by them. Raises UnknownContact."""
+        return self._practices.availability(self._contacts.find(peer), now=now)
+
+    def crisis_notice(self, peer: str, *, now: int | None = None) -> CrisisNotice | None:
+        """The crisis notice of the trusted practice that names the contact (show it on a thread's first message
+        and when ``in_office_hours`` is False); None when no trusted practice names them. Raises UnknownContact."""
+        return self._practices.crisis_notice(self._contacts.find(peer), now=now)
 
     def rename_contact(self, peer: str, new_name: str) -> Contact:
         """Give a contact another local name (which also accepts a request). Raises :class:`UnknownContact`,

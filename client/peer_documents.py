@@ -85,6 +85,11 @@ def accept(store: Store, document: SignedDocument) -> None:
     store.put_doc(GUARD, _guard_key(new.signer, new.kind), json.dumps(value).encode())
 
 
+def forget_guard(store: Store, signer_address: bytes, kind: DocumentKind) -> None:
+    """Forget the newest version seen of ``signer_address``'s ``kind`` documents (a practice no longer trusted)."""
+    store.delete_doc(GUARD, _guard_key(signer_address, kind))
+
+
 __all__ = [
     "FRANKED",
     "GUARD",
@@ -99,5 +104,6 @@ __all__ = [
     "DocumentStale",
     "accept",
     "admit",
+    "forget_guard",
     "seen_guard",
 ]

@@ -22,6 +22,9 @@ Every text here is a practice's or a therapist's own words: escape it before dis
 
 from __future__ import annotations
 
+import asyncio
+import builtins
+import contextlib
 import hmac
 import json
 import time
@@ -32,9 +35,9 @@ from pathlib import Path
 
 from confide.keys.address import Address
 from confide.keys.errors import InvalidAddress
-from confide.keys.identity import IdentityPublicKey
-from confide.protocol.document_bodies import CrisisContact, PracticePolicy
-from confide.protocol.document_errors import DocumentError, DocumentExpired
+from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityPublicKey
+from confide.protocol.document_bodies import AvailabilityCard, CrisisContact, PracticePolicy
+from confide.protocol.document_errors import DocumentError, DocumentStale
 from confide.protocol.documents import (
     CredentialStatus,
     Directory,
@@ -46,10 +49,13 @@ from confide.protocol.documents import (
     parse_document,
 )
 from confide.protocol.franking import FrankingPublicKey
+from confide.protocol.office_hours import Availability
+from confide.protocol.office_hours import availability as availability_of
 
 from . import peer_documents as docs
 from .contacts import Contacts
-from .errors import StorageError, UnknownPractice
+from .errors import ClientError, PracticeUnavailable, StorageError, UnknownListing, UnknownPractice
+from .local_zone import local_zone_name
 from .models import Contact, ProviderInfo, ProviderStatus, Role
 from .records import ContactRecord
 from .relay import RelayClient
@@ -202,6 +208,22 @@ class _Candidate:
 
     credential: SignedDocument
     practice: _Pinned | None
+
+
+_ISSUED_AT = slice(1 + 1 + IDENTITY_PUBLIC_LEN + 8, 1 + 1 + IDENTITY_PUBLIC_LEN + 16)
+"""Where a document's ``issued_at`` lies (after format, kind, signer and version; SPEC section 12)."""
+
+
+def _undated(data: bytes, kind: DocumentKind) -> SignedDocument | None:
+    """A credential (or card) as it verified when issued, whatever the time now, or None when it does not
+    parse and verify. Its dates are then judged by the caller (:func:`check_credential` says ``expired``)
+    rather than hiding an expired credential: :func:`parse_document` runs in full, with its issue time as
+    ``now`` (read from the header only to choose that moment; the signature covers it)."""
+    issued_at = int.from_bytes(data[_ISSUED_AT], "big")
+    try:
+        return parse_document(data, expected_signer=None, expected_kind=kind, now=issued_at)
+    except DocumentError:
+        return None
 
 
 def _now(now: int | None) -> int:
@@ -364,9 +386,8 @@ class Practices:
         raw = self._store.get_doc(docs.SELF, docs.SELF_CREDENTIAL)
         if raw is None:
             return None
-        try:
-            credential = parse_document(raw, expected_signer=None, expected_kind=DocumentKind.CREDENTIAL, now=now)
-        except DocumentError:
+        credential = _undated(raw, DocumentKind.CREDENTIAL)
+        if credential is None:
             return None
         practice = self._pinned_at(credential.signer.address.raw)
         if practice is None:
@@ -394,12 +415,7 @@ class Practices:
         naming someone else), then the pinned practices' directory entries naming their address."""
         raw = self._store.get_doc(docs.PEER_CREDENTIAL, rec.address)
         if raw is not None:
-            try:
-                own = parse_document(raw, expected_signer=None, expected_kind=DocumentKind.CREDENTIAL, now=now)
-            except DocumentExpired:
-                own = None
-            except DocumentError:
-                own = None
+            own = _undated(raw, DocumentKind.CREDENTIAL)
             if own is not None:
                 yield _Candidate(own, self._pinned_at(own.signer.address.raw))
         for practice in self._pinned():
@@ -428,7 +444,7 @@ class Practices:
                 best = (candidate, status)
         return best
 
-    def provider_of(self, rec: ContactRecord, *, now: int) -> ProviderInfo | None:
+    def provider_of(self, rec: ContactRecord, *, now: int | None = None) -> ProviderInfo | None:
         """What the pinned practices say about the contact (see :class:`~confide.client.models.ProviderStatus`):
         the best verdict of every credential naming them; ``missing`` for a client-role profile that trusts a
         practice none of whose credentials names them; None when there is nothing to say.
@@ -436,7 +452,7 @@ class Practices:
         Raises:
             StorageError: the store is damaged.
         """
-        best = self._best(rec, now)
+        best = self._best(rec, _now(now))
         if best is None:
             if self._role == Role.CLIENT and self._store.docs(docs.PRACTICE):
                 return ProviderInfo(ProviderStatus.MISSING)
@@ -456,7 +472,7 @@ class Practices:
             min(body.not_after, candidate.credential.expires_at),
         )
 
-    def with_provider(self, contact: Contact, *, now: int) -> Contact:
+    def with_provider(self, contact: Contact, *, now: int | None = None) -> Contact:
         """``contact`` with :attr:`Contact.provider` filled in.
 
         Raises:
@@ -465,4 +481,369 @@ class Practices:
         rec = self._store.contact_by_address(Address.parse(contact.address).raw)
         if rec is None:
             return contact
+        return replace(contact, provider=self.provider_of(rec, now=_now(now)))
+
+    # -- trusting and refreshing ------------------------------------------------------------------------
+    async def _fetch(self, address: Address) -> dict[DocumentKind, bytes | None]:
+        """The bytes the relay holds of each kind a practice publishes (None: it holds none).
+
+        Raises:
+            RelayUnreachable, RelayError.
+        """
+        kinds = list(_KIND_NAMES)
+        fetched = await asyncio.gather(*(self._relay.get_document(address, _KIND_NAMES[k]) for k in kinds))
+        return dict(zip(kinds, fetched, strict=True))
+
+    def _admit(
+        self, kept: _Kept | None, data: bytes | None, signer: IdentityPublicKey, kind: DocumentKind, now: int
+    ) -> tuple[_Kept | None, WarningKind | None]:
+        """What to keep of ``kind`` after the relay served ``data``: the new document when it verifies as the
+        practice's and is not older than the one seen (accepted through the version guard), else what was
+        kept, with the reason it was refused. Call inside the store transaction that saves the result."""
+        if data is None:
+            return kept, None
+        try:
+            document = parse_document(data, expected_signer=signer, expected_kind=kind, now=now)
+        except DocumentError:
+            return kept, WarningKind.INVALID
+        if kept is not None and hmac.compare_digest(document.digest, kept.document.digest):
+            return kept, None
+        try:
+            docs.accept(self._store, document)
+        except DocumentStale:
+            return kept, WarningKind.STALE_REFUSED
+        return _Kept(document, now), None
+
+    def _warn(self, pinned: _Pinned, kind: WarningKind, what: str = "") -> PracticeWarning:
+        texts = {
+            WarningKind.STALE_REFUSED: f"the relay served an older {what} than one already seen: refused, kept "
+            "the newer one (the relay may be hiding a change)",
+            WarningKind.INVALID: f"the relay served a {what} that does not verify as the practice's: ignored",
+            WarningKind.REVOCATIONS_STALE: "its revocation list is past its expiry: a revocation since may be "
+            "hidden; refresh later, and treat its credentials with caution",
+            WarningKind.REVOCATIONS_MISSING: "no revocation list of it has been seen: a revocation may be hidden",
+            WarningKind.UNREACHABLE: "the relay could not be asked for its documents",
+        }
+        return PracticeWarning(kind, pinned.name, Address(pinned.address).text, texts[kind])
+
+    def _standing(self, pinned: _Pinned, now: int) -> list[PracticeWarning]:
+        """The warnings about what is kept of ``pinned`` at ``now`` (and the refusals of the last refresh)."""
+        found = [self._warn(pinned, WarningKind.STALE_REFUSED, what) for what in pinned.refused]
+        if pinned.revocations is None:
+            found.append(self._warn(pinned, WarningKind.REVOCATIONS_MISSING))
+        elif now >= pinned.revocations.document.expires_at:
+            found.append(self._warn(pinned, WarningKind.REVOCATIONS_STALE))
+        return found
+
+    def _update(
+        self, address: Address, fetched: dict[DocumentKind, bytes | None], now: int
+    ) -> tuple[_Pinned, list[PracticeWarning]]:
+        """Pin (or update) the practice at ``address`` from what the relay served, in one transaction.
+
+        Raises:
+            PracticeUnavailable: it was not pinned and the relay holds no valid policy signed by that address.
+        """
+        with self._store.transaction():
+            old = self._pinned_at(address.raw)
+            signer = old.policy.document.signer if old is not None else None
+            if signer is None:
+                policy_bytes = fetched[DocumentKind.POLICY]
+                if policy_bytes is None:
+                    raise PracticeUnavailable(
+                        "the relay holds no policy for that practice address: check the address, or ask the "
+                        "practice to publish ('confide practice publish') on this relay"
+                    )
+                try:
+                    found = parse_document(
+                        policy_bytes, expected_signer=None, expected_kind=DocumentKind.POLICY, now=now
+                    )
+                except DocumentError as exc:
+                    raise PracticeUnavailable(f"the practice's policy on the relay is not valid ({exc})") from None
+                if not hmac.compare_digest(found.signer.address.raw, address.raw):
+                    raise PracticeUnavailable("the relay served a policy signed by someone else: not trusted")
+                signer = found.signer
+            refused: list[str] = []
+            bad: list[tuple[WarningKind, str]] = []
+            kept: dict[DocumentKind, _Kept | None] = {}
+            for kind, name in _KIND_NAMES.items():
+                before = (
+                    None
+                    if old is None
+                    else {
+                        DocumentKind.POLICY: old.policy,
+                        DocumentKind.DIRECTORY: old.directory,
+                        DocumentKind.REVOCATIONS: old.revocations,
+                    }[kind]
+                )
+                kept[kind], problem = self._admit(before, fetched[kind], signer, kind, now)
+                if problem == WarningKind.STALE_REFUSED:
+                    refused.append(name)
+                elif problem is not None:
+                    bad.append((problem, name))
+            policy = kept[DocumentKind.POLICY]
+            if policy is None:
+                raise PracticeUnavailable("the practice's policy on the relay is not valid: not trusted")
+            pinned = _Pinned(
+                address.raw, policy, kept[DocumentKind.DIRECTORY], kept[DocumentKind.REVOCATIONS], tuple(refused)
+            )
+            self._save(pinned)
+        warnings = [self._warn(pinned, kind, what) for kind, what in bad]
+        return pinned, warnings + self._standing(pinned, now)
+
+    def _info(self, pinned: _Pinned, now: int, warnings: list[PracticeWarning] | None = None) -> PracticeInfo:
+        def version(k: _Kept | None) -> tuple[int, int]:
+            return (0, 0) if k is None else (k.document.version, k.document.expires_at)
+
+        d, r = version(pinned.directory), version(pinned.revocations)
+        return PracticeInfo(
+            pinned.name,
+            Address(pinned.address).text,
+            pinned.policy.document.version,
+            pinned.policy.document.expires_at,
+            d[0],
+            d[1],
+            r[0],
+            r[1],
+            len(pinned.entries()),
+            tuple(self._standing(pinned, now) if warnings is None else warnings),
+        )
+
+    async def trust(self, pin: str, *, now: int | None = None) -> PracticeInfo:
+        """Pin the practice at the address ``pin`` names (see :func:`pin_text`) and fetch its policy, directory
+        and revocation list at once; trusting a pinned practice again refreshes it.
+
+        Raises:
+            InvalidAddress: ``pin`` names no address.
+            PracticeUnavailable: the relay holds no valid policy signed by that address (nothing is pinned).
+            RelayUnreachable, RelayError.
+        """
+        now = _now(now)
+        address = pin_text(pin)
+        pinned, warnings = self._update(address, await self._fetch(address), now)
+        return self._info(pinned, now, warnings)
+
+    def forget(self, practice: str) -> None:
+        """Stop trusting a practice: its documents and the versions seen of them leave the store.
+
+        Raises:
+            UnknownPractice.
+        """
+        pinned = self.find(practice)
+        with self._store.transaction():
+            self._store.delete_doc(docs.PRACTICE, pinned.address)
+            for kind in _KIND_NAMES:
+                docs.forget_guard(self._store, pinned.address, kind)
+
+    def list(self, *, now: int | None = None) -> builtins.list[PracticeInfo]:
+        """The pinned practices, oldest pin first, with their current warnings.
+
+        Raises:
+            StorageError.
+        """
+        now = _now(now)
+        return [self._info(p, now) for p in self._pinned()]
+
+    async def refresh(self, *, now: int | None = None) -> builtins.list[PracticeWarning]:
+        """Fetch every pinned practice's documents and every credentialed contact's availability card; keep
+        only what verifies and is not older than what was seen. Returns the warnings (stale or invalid documents
+        refused, revocation lists missing or past expiry).
+
+        Raises:
+            RelayUnreachable, RelayError (what was fetched before is kept); StorageError.
+        """
+        now = _now(now)
+        warnings: builtins.list[PracticeWarning] = []
+        for pinned in self._pinned():
+            address = Address(pinned.address)
+            _, found = self._update(address, await self._fetch(address), now)
+            warnings += found
+        for rec in self._store.contacts():
+            identity = self._card_signer(rec, now)
+            if identity is None:
+                continue
+            data = await self._relay.get_document(Address(rec.address), "availability")
+            if data is not None:
+                self._keep_card(rec, data, identity, now)
+        self._store.set_meta_int(_M_REFRESHED, now)
+        return warnings
+
+    async def refresh_due(self, *, now: int | None = None) -> builtins.list[PracticeWarning]:
+        """:meth:`refresh` when the last one is :data:`REFRESH_INTERVAL_S` old (or never ran) and a practice is
+        pinned or a contact is credentialed; else nothing. Raises as :meth:`refresh`."""
+        now = _now(now)
+        last = self._store.get_meta_int(_M_REFRESHED, 0)
+        if 0 <= now - last < REFRESH_INTERVAL_S:
+            return []
+        if not self._store.docs(docs.PRACTICE) and not self._store.docs(docs.PEER_CREDENTIAL):
+            return []
+        return await self.refresh(now=now)
+
+    # -- availability -----------------------------------------------------------------------------------
+    def _card_signer(self, rec: ContactRecord, now: int) -> IdentityPublicKey | None:
+        """Whose signature a contact's availability card must carry: their pinned identity, or (before the
+        first session) the identity a credential naming their address names; None for a contact no credential
+        names (no card is looked for)."""
+        best = self._best(rec, now)
+        if best is None:
+            return None
+        return self._identity_of(rec, best[0])
+
+    def _keep_card(self, rec: ContactRecord, data: bytes, signer: IdentityPublicKey, now: int) -> bool:
+        """Keep ``data`` as the contact's availability card when it is signed by ``signer``, current, and not
+        older than the card seen (owned by the contact's row); a forged or older card is ignored."""
+        try:
+            card = parse_document(data, expected_signer=signer, expected_kind=DocumentKind.AVAILABILITY, now=now)
+        except DocumentError:
+            return False
+        if not docs.admit(self._store, card):
+            return False
+        with self._store.transaction():
+            docs.accept(self._store, card)
+            self._store.put_doc(docs.PEER_AVAILABILITY, rec.address, data, owner=rec.contact_id)
+        return True
+
+    def _card_of(self, rec: ContactRecord, now: int) -> AvailabilityCard | None:
+        """The contact's current availability card: the kept one, else the one a pinned practice's directory
+        lists with their credential; None when neither is current and signed by them."""
+        signer = self._card_signer(rec, now)
+        if signer is None:
+            return None
+        raw = self._store.get_doc(docs.PEER_AVAILABILITY, rec.address)
+        found: builtins.list[SignedDocument] = []
+        if raw is not None:
+            with contextlib.suppress(DocumentError):
+                found.append(
+                    parse_document(raw, expected_signer=signer, expected_kind=DocumentKind.AVAILABILITY, now=now)
+                )
+        for practice in self._pinned():
+            for entry in practice.entries():
+                card = entry.availability
+                if card is not None and card.signer == signer and card.issued_at <= now < card.expires_at:
+                    found.append(card)
+        if not found:
+            return None
+        body = max(found, key=lambda d: d.version).body
+        assert isinstance(body, AvailabilityCard)
+        return body
+
+    def availability(
+        self, rec: ContactRecord, *, zone: str | None = None, now: int | None = None
+    ) -> Availability | None:
+        """How the contact's availability card reads in this device's time zone (``zone``: another IANA zone)
+        now: the line to show when writing and whether they are in office hours; None without a current card
+        signed by them.
+
+        Raises:
+            StorageError.
+        """
+        now = _now(now)
+        card = self._card_of(rec, now)
+        if card is None:
+            return None
+        info = self.provider_of(rec, now=now)
+        name = info.display_name if info is not None and info.display_name else rec.name
+        return availability_of(card, therapist_name=name, client_zone=zone or local_zone_name(), now=now)
+
+    def crisis_notice(self, rec: ContactRecord, *, now: int | None = None) -> CrisisNotice | None:
+        """The crisis notice of the pinned practice whose credential names the contact (any verdict but
+        ``other_key``: a person in distress should see it even when the credential lapsed), with whether the
+        contact is in office hours now; None when no pinned practice names them.
+
+        Raises:
+            StorageError.
+        """
+        now = _now(now)
+        best = self._best(rec, now)
+        if best is None or best[0].practice is None or best[1] == ProviderStatus.OTHER_KEY:
+            return None
+        policy = best[0].practice.policy_body
+        seen = self.availability(rec, now=now)
+        return CrisisNotice(
+            policy.practice_name,
+            policy.crisis_notice,
+            policy.crisis_contacts,
+            seen is not None and seen.in_office_hours,
+        )
+
+    # -- directory ----------------------------------------------------------------------------------------
+    def directory(self, practice: str, *, zone: str | None = None, now: int | None = None) -> builtins.list[Listing]:
+        """The therapists a pinned practice's directory lists (as of the last refresh), numbered from 1, each
+        credential judged against the identity it names with the practice's revocation list.
+
+        Raises:
+            UnknownPractice; StorageError.
+        """
+        now = _now(now)
+        pinned = self.find(practice)
+        revocations = self._revocations(pinned)
+        listings = []
+        for number, entry in enumerate(pinned.entries(), start=1):
+            body = credential_of(entry.credential)
+            status = _STATUS_OF[check_credential(entry.credential, revocations, entry.therapist, now)]
+            line = None
+            card = entry.availability
+            if card is not None and card.issued_at <= now < card.expires_at:
+                assert isinstance(card.body, AvailabilityCard)
+                line = availability_of(
+                    card.body, therapist_name=body.display_name, client_zone=zone or local_zone_name(), now=now
+                ).line
+            listings.append(
+                Listing(
+                    number,
+                    body.credential_id.hex(),
+                    Address(entry.therapist.address.raw).text,
+                    body.display_name,
+                    body.licence_number,
+                    body.licensing_body,
+                    body.jurisdiction,
+                    min(body.not_after, entry.credential.expires_at),
+                    status,
+                    entry.delivery_token is not None,
+                    line,
+                )
+            )
+        return listings
+
+    def start_from_directory(self, practice: str, listing: str | int, name: str, *, now: int | None = None) -> Contact:
+        """Add the therapist listed as ``listing`` (its number, or its credential id in hex) in a pinned
+        practice's directory as the contact ``name``, with the delivery token the directory gives, and keep
+        their credential and availability card with the new contact.
+
+        Raises:
+            UnknownPractice, UnknownListing; ClientError: the directory gives no way to write to them (ask them
+                for their contact card); ContactExists; ValueError: empty name; StorageError.
+        """
+        now = _now(now)
+        pinned = self.find(practice)
+        entries = pinned.entries()
+        entry = _pick(entries, listing)
+        if entry.delivery_token is None:
+            raise ClientError(
+                "the directory lists this therapist without a way to write to them; ask them for their contact card"
+            )
+        address = Address(entry.therapist.address.raw)
+        with self._store.transaction():
+            contact = self._contacts.add(name, address.text, token=entry.delivery_token)
+            rec = self._store.contact_by_address(address.raw)
+            assert rec is not None
+            self._store.put_doc(docs.PEER_CREDENTIAL, address.raw, entry.credential.to_bytes(), owner=rec.contact_id)
+            card = entry.availability
+            if card is not None and card.issued_at <= now < card.expires_at and docs.admit(self._store, card):
+                docs.accept(self._store, card)
+                self._store.put_doc(docs.PEER_AVAILABILITY, address.raw, card.to_bytes(), owner=rec.contact_id)
         return replace(contact, provider=self.provider_of(rec, now=now))
+
+
+def _pick(entries: tuple[DirectoryEntry, ...], listing: str | int) -> DirectoryEntry:
+    """The entry numbered ``listing`` (from 1) or whose credential id is the hex ``listing``.
+
+    Raises:
+        UnknownListing.
+    """
+    text = str(listing).strip().lower()
+    if text.isdigit() and 1 <= int(text) <= len(entries):
+        return entries[int(text) - 1]
+    for entry in entries:
+        if hmac.compare_digest(credential_of(entry.credential).credential_id.hex(), text):
+            return entry
+    raise UnknownListing("the directory lists no therapist under that number or id; see 'confide directory PRACTICE'")
