@@ -37,12 +37,16 @@ from .errors import (
     ContactExists,
     FileExistsConflict,
     InvalidInvite,
+    NotAPractice,
+    PracticeError,
+    PracticeNotReady,
     ProfileError,
     ProfileWipedError,
     RelayError,
     RelayUnreachable,
     StorageError,
     UnknownContact,
+    UnknownCredential,
     UnknownMessage,
     VerificationFailed,
 )
@@ -79,6 +83,7 @@ from .models import (
     Trust,
 )
 from .passphrase import MIN_PASSPHRASE_SCORE, PassphraseStrength, passphrase_strength
+from .practice import PracticeAdmin
 from .profile import INSECURE_TEST_KDF, MAX_RECOVERY_BACKUP_BYTES
 from .relay import ProgressCallback
 from .timers import format_duration, parse_duration
@@ -107,6 +112,7 @@ __all__ = [
     "IdentityChanged",
     "InvalidAddress",
     "InvalidInvite",
+    "NotAPractice",
     "InvalidRecoveryCode",
     "Invite",
     "KdfParams",
@@ -120,6 +126,9 @@ __all__ = [
     "MessageStatus",
     "MessageUndecryptable",
     "PassphraseStrength",
+    "PracticeAdmin",
+    "PracticeError",
+    "PracticeNotReady",
     "PrekeysLow",
     "ProfileError",
     "ProfileWiped",
@@ -143,6 +152,7 @@ __all__ = [
     "TimerChanged",
     "Trust",
     "UnknownContact",
+    "UnknownCredential",
     "UnknownMessage",
     "UntrustedIdentity",
     "VerificationFailed",

@@ -50,7 +50,7 @@ from .attachments import Attachments
 from .blocking import Blocking
 from .bus import EventBus, Hook
 from .contacts import Contacts
-from .errors import ProfileError, RelayError, RelayUnreachable
+from .errors import NotAPractice, ProfileError, RelayError, RelayUnreachable
 from .events import Event, MessageReceived, PrekeysLow, ProfileWiped
 from .expiry import Expiry
 from .export import thread_document
@@ -59,6 +59,7 @@ from .inbox import Inbox
 from .messaging import Messaging
 from .models import Contact, Message, QueuedItem, RecordEntry, Role
 from .outbox import Outbox
+from .practice import PracticeAdmin
 from .practices import CrisisNotice, Listing, PracticeInfo, Practices, PracticeWarning
 from .prekey_store import PreKeyStore
 from .profile import (
@@ -533,6 +534,17 @@ class Client:
         :meth:`restore` for what a restored profile has and what it lacks.
         """
         return create_recovery(self._keys, rng=self._rng)
+
+    def practice_admin(self) -> PracticeAdmin:
+        """The practice's own side (:class:`~confide.client.practice.PracticeAdmin`: policy, credentials,
+        publishing, report review), for a profile made with ``role="practice"``.
+
+        Raises:
+            NotAPractice: this profile's role is not ``practice``.
+        """
+        if self.role != Role.PRACTICE:
+            raise NotAPractice("this profile is not a practice's; create one with 'confide practice init'")
+        return PracticeAdmin(self._store, self._keys.identity, self._relay, rng=self._rng)
 
     def invite_code(self) -> str:
         """The invite code (address + delivery token) to give to someone who should be able to write here."""

@@ -99,6 +99,24 @@ class UnknownListing(ClientError):
     """A practice's directory lists no therapist under this number or credential id."""
 
 
+class PracticeError(ClientError):
+    """A practice's own operation was refused (``confide practice ...``): base of the errors below, and on its
+    own a practice limit reached (its directory or its live credentials are full)."""
+
+
+class NotAPractice(PracticeError):
+    """This profile is not a practice's profile: create one with ``confide practice init``."""
+
+
+class PracticeNotReady(PracticeError):
+    """The practice's set-up is incomplete: no moderation key yet (``confide practice init``) or no policy yet
+    (``confide practice policy``) to publish."""
+
+
+class UnknownCredential(PracticeError):
+    """The practice holds no live credential with this id or for this therapist address."""
+
+
 __all__ = [
     "AttachmentError",
     "ClientError",
@@ -106,7 +124,10 @@ __all__ = [
     "CredentialError",
     "FileExistsConflict",
     "InvalidInvite",
+    "NotAPractice",
     "NotReportable",
+    "PracticeError",
+    "PracticeNotReady",
     "PracticeUnavailable",
     "ProfileError",
     "ProfileWipedError",
@@ -114,6 +135,7 @@ __all__ = [
     "RelayUnreachable",
     "StorageError",
     "UnknownContact",
+    "UnknownCredential",
     "UnknownListing",
     "UnknownMessage",
     "UnknownPractice",

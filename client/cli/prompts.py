@@ -29,17 +29,20 @@ def _has_terminal() -> bool:
     return True
 
 
-def passphrase(*, confirm: bool = False, prompt: str = "Passphrase", use_tty: bool = False) -> str:
-    """The passphrase from ``CONFIDE_PASSPHRASE`` or the terminal (asked twice with ``confirm``).
+def passphrase(
+    *, confirm: bool = False, prompt: str = "Passphrase", use_tty: bool = False, env_name: str = ENV_PASSPHRASE
+) -> str:
+    """The passphrase from ``CONFIDE_PASSPHRASE`` (or the variable ``env_name``, e.g. a practice's) or the
+    terminal (asked twice with ``confirm``).
 
     ``use_tty``: standard input is taken (e.g. it carries the message), so ask on the controlling terminal
     if there is one.
     """
-    env = os.environ.get(ENV_PASSPHRASE)
+    env = os.environ.get(env_name)
     if env:
         return env
     if not sys.stdin.isatty() and not (use_tty and _has_terminal()):
-        raise ProfileError(f"no passphrase: set {ENV_PASSPHRASE} or run in a terminal")
+        raise ProfileError(f"no passphrase: set {env_name} or run in a terminal")
     first = getpass.getpass(f"{prompt}: ")
     if confirm and getpass.getpass("Repeat passphrase: ") != first:
         raise ProfileError("the two passphrases differ; nothing was created")
