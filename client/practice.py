@@ -63,7 +63,7 @@ from confide.protocol.documents import (
 from confide.protocol.franking import FrankingKeyPair, FrankingPublicKey
 from confide.protocol.report_file import ReportVerdict, parse_report_file
 
-from .errors import PracticeError, PracticeNotReady, StorageError, UnknownCredential
+from .errors import PracticeError, PracticeNotReady, RelayError, StorageError, UnknownCredential
 from .peer_documents import PRACTICE_STATE
 from .relay import RelayClient
 from .store import Store
@@ -87,8 +87,10 @@ DEFAULT_VALID_DAYS = 365
 """A credential lasts a licence year unless the practice says otherwise."""
 MAX_VALID_DAYS = MAX_DOCUMENT_LIFETIME_S // DAY_S
 """The longest credential (400 days): its document expires with it, and no document may live longer."""
-MAX_CREDENTIALS = MAX_REVOCATIONS
-"""Live credentials a practice may hold at once (4,096): every one of them can be revoked in one list."""
+MAX_CREDENTIALS = 1024
+"""Live credentials a practice may hold at once: ten for each of the 100 therapists a directory can list
+(overlapping renewals, re-issues after a lost device). Every one of them fits in one revocation list, and the
+practice's state (rewritten whole on each change) stays within a few MiB."""
 CREDENTIAL_ID_HEX_LEN = 2 * CREDENTIAL_ID_LEN
 """A credential id as people copy it: 32 hex digits."""
 
@@ -100,6 +102,9 @@ _LIFETIMES = {
 _PUBLISHED_KINDS = (DocumentKind.REVOCATIONS, DocumentKind.DIRECTORY, DocumentKind.POLICY)
 """Publishing order: the revocation list first, so a revocation reaches the relay even if a later PUT fails."""
 _U64_MAX = 2**64 - 1
+assert MAX_CREDENTIALS <= MAX_REVOCATIONS
+CONFLICT = 409
+"""The relay's answer to a version that is not above the one it holds (docs/relay-api.md)."""
 assert REVOCATIONS_LIFETIME_S <= MAX_REVOCATIONS_LIFETIME_S
 assert max(DIRECTORY_LIFETIME_S, POLICY_LIFETIME_S) <= MAX_DOCUMENT_LIFETIME_S
 
@@ -174,6 +179,11 @@ class _State:
 
     def last(self, kind: DocumentKind) -> Published | None:
         return next((p for p in self.published if p.kind == kind), None)
+
+
+def _unlisted(credential: IssuedCredential) -> IssuedCredential:
+    """``credential`` out of the directory: its holder's delivery token and card are no longer kept."""
+    return dataclasses.replace(credential, listed=False, delivery_token=None, availability=None)
 
 
 def _hex_or_none(value: bytes | None) -> str | None:
@@ -391,7 +401,7 @@ class PracticeAdmin:
             if len(live) >= MAX_CREDENTIALS:
                 raise PracticeError(f"this practice already holds {MAX_CREDENTIALS} live credentials")
             if list_in_directory:
-                live = [dataclasses.replace(c, listed=False) if c.therapist == therapist else c for c in live]
+                live = [_unlisted(c) if c.therapist == therapist else c for c in live]
                 if sum(c.listed for c in live) >= MAX_DIRECTORY_ENTRIES:
                     raise PracticeError(f"the directory already lists {MAX_DIRECTORY_ENTRIES} therapists")
             self._save(dataclasses.replace(state, credentials=(*live, issued)), at)
@@ -429,7 +439,7 @@ class PracticeAdmin:
             if not matches:
                 raise UnknownCredential("this practice holds no live credential with that id or for that address")
             credentials = tuple(
-                dataclasses.replace(c, listed=False, revoked_at=at if c.revoked_at is None else c.revoked_at)
+                dataclasses.replace(_unlisted(c), revoked_at=at if c.revoked_at is None else c.revoked_at)
                 if c.credential_id in matches
                 else c
                 for c in state.credentials
@@ -490,11 +500,42 @@ class PracticeAdmin:
             )
         return documents
 
+    async def _put(self, document: SignedDocument, at: int) -> SignedDocument:
+        """PUT ``document``; if the relay holds a newer version of ours (this state was restored from an older
+        copy), sign it again one version above that and PUT once more. Returns what the relay accepted."""
+        try:
+            await self._relay.put_document(self.address, document.to_bytes())
+            return document
+        except RelayError as exc:
+            if exc.status != CONFLICT:
+                raise
+            held = await self._relay.get_document(self.address, document.kind.name.lower())
+            if held is None:
+                raise
+            try:
+                current = parse_document(
+                    held, expected_signer=self._identity.public, expected_kind=document.kind, now=at
+                )
+            except DocumentError:
+                raise exc from None
+            if current.version >= _U64_MAX:
+                raise
+        again = SignedDocument.sign(
+            self._identity,
+            document.body,
+            version=current.version + 1,
+            issued_at=document.issued_at,
+            expires_at=document.expires_at,
+        )
+        await self._relay.put_document(self.address, again.to_bytes())
+        return again
+
     async def publish(self, *, now: int | None = None) -> list[Published]:
         """Sign the revocation list, the directory and the policy (each with version = the last accepted + 1
         and expiry ``now`` + :data:`REVOCATIONS_LIFETIME_S`, :data:`DIRECTORY_LIFETIME_S`,
         :data:`POLICY_LIFETIME_S`) and PUT each to the relay, in that order; each version is recorded once the
-        relay accepted it. Returns what was published.
+        relay accepted it. If the relay holds a newer version signed by this practice (the state was restored
+        from an older copy), that document goes out one version above it. Returns what was published.
 
         Raises:
             PracticeNotReady: no policy yet (nothing is published), or see the class.
@@ -505,8 +546,8 @@ class PracticeAdmin:
         documents = self._documents(self._load(), at)
         done = []
         for document in documents:
-            await self._relay.put_document(self.address, document.to_bytes())
-            published = Published(document.kind, document.version, document.expires_at)
+            sent = await self._put(document, at)
+            published = Published(sent.kind, sent.version, sent.expires_at)
             with self._store.transaction():
                 state = self._load()
                 last = state.last(document.kind)

@@ -184,6 +184,8 @@ async def test_revoke_names_the_id_unlists_and_versions_grow(make_client: MakeCl
     assert isinstance(directory.body, Directory)
     assert directory.body.entries == ()
 
+    assert all(c.delivery_token is None and c.availability is None for c in admin.show().credentials)
+
     versions = [p.version for p in await admin.publish()]
     assert versions == [4, 4, 4]
     assert (await _fetch(practice, DocumentKind.POLICY)).version == 4
@@ -464,3 +466,30 @@ def test_cli_not_a_practice(practice_env: Path, relay_thread: str, capsys: pytes
     code, _out, err = run(capsys, "practice", "show", "--practice", str(practice_env.parent / "nowhere"))
     assert code == EXIT_PROFILE
     _one_line(err)
+
+
+async def test_publish_after_restoring_an_older_state_goes_above_the_relay(make_client: MakeClient) -> None:
+    practice, admin = await _practice(make_client)
+    now = _now()
+    await admin.publish(now=now)
+    older = practice._store.get_doc(PRACTICE_STATE, STATE_KEY)
+    assert older is not None
+    await admin.publish(now=now + 60)
+    practice._store.put_doc(PRACTICE_STATE, STATE_KEY, older)  # a copy of the profile from before version 2
+
+    published = await admin.publish(now=now + 120)
+    assert [p.version for p in published] == [3, 3, 3]
+    assert [p.version for p in admin.show().published] == [3, 3, 3]
+    assert (await _fetch(practice, DocumentKind.REVOCATIONS)).version == 3
+
+
+async def test_a_renewed_listed_credential_takes_the_listing(make_client: MakeClient) -> None:
+    practice, admin = await _practice(make_client)
+    pair = IdentityKeyPair.generate(os.urandom)
+    old = admin.issue(_card(pair, os.urandom(32)), "Dr Old", "L-1", "Board", "UK", list_in_directory=True)
+    new = admin.issue(_card(pair, os.urandom(32)), "Dr New", "L-1", "Board", "UK", list_in_directory=True)
+    await admin.publish()
+    directory = await _fetch(practice, DocumentKind.DIRECTORY)
+    assert isinstance(directory.body, Directory)
+    assert [e.credential.to_bytes() for e in directory.body.entries] == [new]
+    assert [(c.document == old, c.listed) for c in admin.show().credentials] == [(True, False), (False, True)]
