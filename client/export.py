@@ -27,7 +27,8 @@ from .events import (
     SessionReset,
     TimerChanged,
 )
-from .models import AttachmentInfo, Contact, Message, RecordEntry
+from .models import AttachmentInfo, Contact, Message, ProviderInfo, RecordEntry
+from .practices import Listing, PracticeInfo, PracticeWarning
 
 THREAD_EXPORT_FORMAT = "confide-thread-export-v1"
 """The ``"format"`` of the file :func:`thread_document` describes; a reader checks it before anything else."""
@@ -94,9 +95,30 @@ def records_document(
     }
 
 
+def provider_to_json(p: ProviderInfo | None) -> dict[str, Any] | None:
+    """What trusted practices say of a contact (:class:`ProviderInfo`): ``status`` (a
+    :class:`~confide.client.models.ProviderStatus` string), the signing practice's name and address, the
+    credential's words (name, licence, body, jurisdiction) and validity (unix seconds); None: nothing to say."""
+    if p is None:
+        return None
+    return {
+        "status": str(p.status),
+        "verified": p.verified,
+        "practice_name": p.practice_name,
+        "practice_address": p.practice_address,
+        "display_name": p.display_name,
+        "licence_number": p.licence_number,
+        "licensing_body": p.licensing_body,
+        "jurisdiction": p.jurisdiction,
+        "not_before": p.not_before,
+        "not_after": p.not_after,
+    }
+
+
 def contact_to_json(c: Contact) -> dict[str, Any]:
     """A contact: local name, address, trust state, thread timer, fingerprint, whether sending is allowed,
-    whether it is a request (someone who wrote first, not yet accepted), and whether it is blocked."""
+    whether it is a request (someone who wrote first, not yet accepted), whether it is blocked, and
+    ``provider`` (:func:`provider_to_json`)."""
     return {
         "name": c.name,
         "address": c.address,
@@ -106,6 +128,51 @@ def contact_to_json(c: Contact) -> dict[str, Any]:
         "can_send": c.can_send,
         "request": c.request,
         "blocked": c.blocked,
+        "provider": provider_to_json(c.provider),
+    }
+
+
+def practice_warning_to_json(w: PracticeWarning) -> dict[str, Any]:
+    """A warning about a trusted practice's documents: its ``kind`` (a
+    :class:`~confide.client.practices.WarningKind` string), the practice and a plain sentence."""
+    return {
+        "kind": str(w.kind),
+        "practice_name": w.practice_name,
+        "practice_address": w.practice_address,
+        "text": w.text,
+    }
+
+
+def practice_to_json(p: PracticeInfo) -> dict[str, Any]:
+    """A trusted practice (``confide practices list --json``): name (its own words), address, each document's
+    version and expiry (unix seconds; 0 when none was seen), how many therapists it lists, and its warnings."""
+    return {
+        "name": p.name,
+        "address": p.address,
+        "policy": {"version": p.policy_version, "expires_at": p.policy_expires_at},
+        "directory": {"version": p.directory_version, "expires_at": p.directory_expires_at},
+        "revocations": {"version": p.revocations_version, "expires_at": p.revocations_expires_at},
+        "listed": p.listed,
+        "warnings": [practice_warning_to_json(w) for w in p.warnings],
+    }
+
+
+def listing_to_json(entry: Listing) -> dict[str, Any]:
+    """A therapist of a practice's directory (``confide directory PRACTICE --json``): number, credential id,
+    address, the credential's words, validity end, ``status`` (a :class:`ProviderStatus` string), whether the
+    directory gives a way to write to them, and the availability line (None without a current card)."""
+    return {
+        "number": entry.number,
+        "credential_id": entry.credential_id,
+        "address": entry.address,
+        "display_name": entry.display_name,
+        "licence_number": entry.licence_number,
+        "licensing_body": entry.licensing_body,
+        "jurisdiction": entry.jurisdiction,
+        "not_after": entry.not_after,
+        "status": str(entry.status),
+        "can_write": entry.can_write,
+        "availability": entry.availability,
     }
 
 
@@ -196,8 +263,12 @@ __all__ = [
     "attachment_to_json",
     "contact_to_json",
     "event_to_json",
+    "listing_to_json",
     "message_to_json",
+    "practice_to_json",
+    "practice_warning_to_json",
     "profile_to_json",
+    "provider_to_json",
     "record_to_json",
     "records_document",
     "thread_document",

@@ -59,5 +59,6 @@ async def cmd_contacts(args: argparse.Namespace) -> int:
                 print("No contacts yet. Add one with: confide contacts add NAME INVITE")
             else:
                 for c in contacts:
-                    print(render.contact_line(c))
+                    for line in render.contact_lines(c):
+                        print(line)
     return EXIT_OK

@@ -23,6 +23,7 @@ from confide.client import (
     UntrustedIdentity,
     VerificationFailed,
 )
+from confide.client.errors import PracticeUnavailable, UnknownListing, UnknownPractice
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -54,6 +55,9 @@ EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
     (KeySubstitution, EXIT_UNTRUSTED, "the relay served keys that are not the contact's: nothing was sent"),
     (UnknownContact, EXIT_NOT_FOUND, "no such contact or message"),
     (UnknownMessage, EXIT_NOT_FOUND, "no such message"),
+    (UnknownPractice, EXIT_NOT_FOUND, "no trusted practice of that name or address"),
+    (PracticeUnavailable, EXIT_NOT_FOUND, "the relay holds no valid policy for that practice address"),
+    (UnknownListing, EXIT_NOT_FOUND, "the practice's directory lists no such therapist"),
     (UnknownCredential, EXIT_NOT_FOUND, "no such credential of this practice"),
     (VerificationFailed, EXIT_VERIFY, "safety numbers do not match, or the code is not a safety number"),
     (QRPayloadError, EXIT_VERIFY, "not a safety-number code"),

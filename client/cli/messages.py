@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -11,6 +12,8 @@ from collections.abc import AsyncGenerator
 
 from confide.client import (
     Client,
+    Contact,
+    Direction,
     Event,
     Message,
     MessageReceived,
@@ -18,6 +21,7 @@ from confide.client import (
     ProfileWiped,
     ProfileWipedError,
     RelayUnreachable,
+    UnknownContact,
     parse_duration,
 )
 from confide.client.export import contact_to_json, event_to_json, message_to_json
@@ -65,6 +69,9 @@ async def cmd_send(args: argparse.Namespace) -> int:
         raise UsageError("give the caption either as TEXT or with --caption, not both")
     text = args.caption if args.file and args.caption is not None else _message_text(args)
     async with open_client(args, stdin_is_message=not sys.stdin.isatty()) as client:
+        with contextlib.suppress(UnknownContact):  # the send itself says so
+            for line in before_writing(client, client.contact(args.peer), client.history(args.peer)):
+                print(line, file=sys.stderr)
         try:
             if args.file:
                 msg = await client.send_file(
@@ -80,6 +87,21 @@ async def cmd_send(args: argparse.Namespace) -> int:
         except RelayUnreachable as exc:
             raise RelayUnreachable(render.not_sent_unreachable(args.peer)) from exc
     return _report(msg)
+
+
+def before_writing(client: Client, contact: Contact, history: list[Message], *, provider: bool = False) -> list[str]:
+    """What to know before writing to ``contact`` (``read``; on stderr before ``send``): what trusted practices
+    say of them (with ``provider``), their availability, and the crisis notice of the practice that vouches for
+    them on a thread's first message or outside their office hours."""
+    lines = [render.provider_line(contact.provider)] if provider and contact.provider is not None else []
+    seen = client.availability(contact.address)
+    if seen is not None:
+        lines.append(render.availability_line(seen.line))
+    notice = client.crisis_notice(contact.address)
+    first = not any(m.direction == Direction.OUT for m in history)
+    if notice is not None and (first or not notice.in_office_hours):
+        lines += render.crisis_notice_lines(notice)
+    return lines
 
 
 def _report(msg: Message) -> int:
@@ -151,6 +173,7 @@ async def cmd_read(args: argparse.Namespace) -> int:
         history = client.history(args.peer)
         contact = client.contact(args.peer)
         shown = history
+        notes = before_writing(client, contact, history, provider=True)
         if not args.no_mark:
             await client.mark_read(args.peer)
             shown = client.history(args.peer)  # the timers of what was just read run from now
@@ -164,6 +187,8 @@ async def cmd_read(args: argparse.Namespace) -> int:
         )
     else:
         print(render.thread_header(contact))
+        for line in notes:
+            print(line)
         for m in shown:
             print(render.message_line(m, now_ms))
     return EXIT_OK

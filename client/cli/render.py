@@ -36,6 +36,8 @@ from confide.client import (
     Trust,
     format_duration,
 )
+from confide.client.models import ProviderInfo, ProviderStatus
+from confide.client.practices import CrisisNotice, Listing, PracticeInfo, PracticeWarning
 
 NOTHING_REMOVED = "Nothing was removed."
 
@@ -321,6 +323,99 @@ def not_sent_unreachable(peer: str) -> str:
         f"not sent: the relay is unreachable and you have never written to {_inline(peer)} before (their keys "
         "must be fetched first); nothing was kept: send it again when you are online"
     )
+
+
+def _until(seconds: int) -> str:
+    """A validity date (UTC) from a signed document; a nonsense one is shown as such, not raised."""
+    try:
+        return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d")
+    except (ValueError, OverflowError, OSError):
+        return "????-??-??"
+
+
+def _credential(p: ProviderInfo) -> str:
+    return (
+        f"{_inline(p.display_name)}, licence {_inline(p.licence_number)}, {_inline(p.licensing_body)}, "
+        f"{_inline(p.jurisdiction)}, valid until {_until(p.not_after)}"
+    )
+
+
+def provider_line(p: ProviderInfo) -> str:
+    """What trusted practices say of a contact (``contacts list``, ``read``): a tick only for a verified
+    provider, a warning for every other state (every text the practice's: escaped)."""
+    practice = _inline(p.practice_name) or _inline(p.practice_address)
+    name = _inline(p.display_name)
+    match p.status:
+        case ProviderStatus.VERIFIED:
+            return f"\u2713 verified provider of {practice}: {_credential(p)}"
+        case ProviderStatus.REVOCATIONS_STALE:
+            return (
+                f"? provider of {practice}: {_credential(p)}; BUT the practice's revocation list is missing or out of "
+                "date, so a revocation may be hidden: 'confide practices refresh', and be careful until it is current"
+            )
+        case ProviderStatus.OTHER_KEY:
+            return (
+                f"WARNING: the credential shown for this contact ({name}) was issued to ANOTHER identity key: "
+                "this is not that therapist"
+            )
+        case ProviderStatus.REVOKED:
+            return f"WARNING: {practice} has REVOKED the credential of {name}: not a provider of that practice"
+        case ProviderStatus.EXPIRED:
+            return f"WARNING: the credential of {name} from {practice} EXPIRED on {_until(p.not_after)}"
+        case ProviderStatus.NOT_YET_VALID:
+            return f"WARNING: the credential of {name} from {practice} is NOT VALID YET"
+        case ProviderStatus.UNTRUSTED_PRACTICE:
+            return (
+                f"not verified: the credential of {name} is signed by a practice you do not trust "
+                f"({_inline(p.practice_address)}); it proves nothing here"
+            )
+    return "not verified: no practice you trust vouches for this contact"
+
+
+def contact_lines(c: Contact) -> list[str]:
+    """A contact of ``contacts list``: :func:`contact_line`, then what trusted practices say, indented."""
+    return [contact_line(c)] + ([f"    {provider_line(c.provider)}"] if c.provider is not None else [])
+
+
+def availability_line(line: str) -> str:
+    """The therapist's availability (``Dr. Rivera usually replies within one day; ...``), quoting their name."""
+    return _inline(line)
+
+
+def crisis_notice_lines(n: CrisisNotice) -> list[str]:
+    """A practice's crisis notice, its numbers one per line (the practice's words: escaped)."""
+    lines = [f"Crisis notice from {_inline(n.practice_name)}:", f"    {_multiline(n.text)}"]
+    lines += [f"    {_inline(c.label)}: {_inline(c.number)}" for c in n.contacts]
+    return lines
+
+
+def practice_warning(w: PracticeWarning) -> str:
+    """One warning about a trusted practice's documents."""
+    return f"WARNING ({_inline(w.practice_name)}): {_inline(w.text)}"
+
+
+def practice_lines(p: PracticeInfo) -> list[str]:
+    """A trusted practice (``practices list``, ``practices trust``): name and address, its documents' versions
+    and expiries, then each warning."""
+    directory = f"directory v{p.directory_version} ({p.listed} listed)" if p.directory_version else "no directory"
+    revocations = (
+        f"revocations v{p.revocations_version} until {_until(p.revocations_expires_at)}"
+        if p.revocations_version
+        else "no revocation list"
+    )
+    head = f"{_inline(p.name)}  {_inline(p.address)}  [policy v{p.policy_version}, {directory}, {revocations}]"
+    return [head] + [f"    {practice_warning(w)}" for w in p.warnings]
+
+
+def listing_line(entry: Listing) -> str:
+    """One therapist of ``confide directory``: number, name, licence, jurisdiction, status, availability."""
+    status = "\u2713 verified" if entry.status == ProviderStatus.VERIFIED else f"WARNING: {entry.status}"
+    line = (
+        f"{entry.number:>3}. {_inline(entry.display_name)}  licence {_inline(entry.licence_number)} "
+        f"({_inline(entry.licensing_body)}, {_inline(entry.jurisdiction)})  [{status}]"
+    )
+    line += f"  {availability_line(entry.availability)}" if entry.availability else "  (no availability card)"
+    return line if entry.can_write else line + "  (no way to write listed: ask them for their contact card)"
 
 
 def fields(info: Mapping[str, object]) -> list[str]:

@@ -8,6 +8,7 @@ the relay."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import time
@@ -24,6 +25,7 @@ from confide.client.models import ProviderStatus
 from confide.client.practices import WarningKind
 from confide.keys.address import Address
 from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
+from confide.keys.keystore import TEST_KDF
 from confide.protocol.document_bodies import (
     AvailabilityCard,
     Credential,
@@ -35,7 +37,7 @@ from confide.protocol.document_bodies import (
 from confide.protocol.documents import Body, Directory, DirectoryEntry, DocumentKind, SignedDocument
 from confide.protocol.franking import FrankingKeyPair
 
-from .conftest import MakeClient
+from .conftest import PASSPHRASE, MakeClient, run
 
 DAY = 86400
 NOTICE = "If you are in danger, call emergency services now."
@@ -408,3 +410,78 @@ async def test_a_forged_availability_card_is_ignored(make_client: MakeClient, tm
     seen = alice.availability("bob")
     assert seen is not None
     assert "within 3 hours" in seen.line
+
+
+# -- the command line ----------------------------------------------------------------------------------------
+def test_cli_trust_directory_and_writing(
+    relay_thread: str, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    addresses: dict[str, str] = {}
+
+    async def set_up() -> None:
+        async with (
+            Client.create(tmp_path / "practice", PASSPHRASE, relay_thread, "p", "practice", kdf=TEST_KDF) as p,
+            Client.create(tmp_path / "bob", PASSPHRASE, relay_thread, "Bob", "therapist", kdf=TEST_KDF) as bob,
+        ):
+            practice = Practice(p)
+            await practice.publish_policy()
+            no_hours = _sign(_identity(bob), AvailabilityCard("UTC", (), DAY), version=1)
+            credential = practice.credential(_identity(bob).public)
+            await practice.publish_directory(_entry(credential, bob, no_hours))
+            await practice.publish_revocations()
+            addresses.update(practice=p.address, bob=bob.address)
+
+    asyncio.run(set_up())
+    alice = ("--profile", str(tmp_path / "alice"))
+    assert run(capsys, "init", *alice, "--server", relay_thread, "--name", "Alice")[0] == 0
+
+    code, out, err = run(capsys, "practices", "trust", "not-an-address", *alice)
+    assert (code, out, err.count("\n"), "Traceback" in err) == (1, "", 1, False)
+    code, out, err = run(capsys, "practices", "trust", addresses["bob"], *alice)  # published no policy
+    assert (code, out, err.count("\n")) == (8, "", 1)
+    assert run(capsys, "directory", "Nowhere", *alice)[0] == 8
+
+    code, out, _ = run(capsys, "practices", "trust", addresses["practice"], *alice)
+    assert code == 0
+    assert out.startswith(f"Trusted Harbor Therapy  {addresses['practice']}  [policy v1, directory v1 (1 listed)")
+    code, out, _ = run(capsys, "practices", "list", "--json", *alice)
+    assert [(p["name"], p["listed"], p["warnings"]) for p in json.loads(out)] == [("Harbor Therapy", 1, [])]
+
+    code, out, _ = run(capsys, "directory", "Harbor Therapy", *alice)
+    assert code == 0
+    assert out == (
+        "  1. Dr. Ana Rivera  licence PSY 12345 (State Board, US-CA)  [\u2713 verified]  "
+        "Dr. Ana Rivera usually replies within one day\n"
+    )
+    assert run(capsys, "directory", "Harbor Therapy", "--add", "7", "Rivera", *alice)[0] == 8
+    code, out, _ = run(capsys, "directory", "Harbor Therapy", "--add", "1", "Rivera", *alice)
+    assert code == 0
+    assert "\u2713 verified provider of Harbor Therapy: Dr. Ana Rivera, licence PSY 12345" in out
+
+    code, out, _ = run(capsys, "contacts", "list", "--json", *alice)
+    [contact] = json.loads(out)
+    assert (contact["provider"]["status"], contact["provider"]["practice_name"]) == ("verified", "Harbor Therapy")
+    code, out, _ = run(capsys, "contacts", "list", *alice)
+    assert out.splitlines()[1].startswith("    \u2713 verified provider of Harbor Therapy: ")
+
+    # Writing: the availability line and (first message, and outside office hours) the crisis notice on stderr.
+    code, out, err = run(capsys, "send", "Rivera", "hello", *alice)
+    assert code == 0
+    assert out.startswith("Sent")
+    assert err.splitlines() == [
+        "Dr. Ana Rivera usually replies within one day",
+        "Crisis notice from Harbor Therapy:",
+        f"    {NOTICE}",
+        "    Emergency: 112",
+    ]
+    code, out, _ = run(capsys, "read", "Rivera", *alice)
+    assert out.splitlines()[1:3] == [
+        "\u2713 verified provider of Harbor Therapy: Dr. Ana Rivera, licence PSY 12345, State Board, US-CA, "
+        f"valid until {time.strftime('%Y-%m-%d', time.gmtime(_now() + 365 * DAY))}",
+        "Dr. Ana Rivera usually replies within one day",
+    ]
+    assert out.splitlines()[3] == "Crisis notice from Harbor Therapy:"  # outside office hours: always
+
+    code, out, _ = run(capsys, "practices", "forget", "Harbor Therapy", *alice)
+    assert code == 0
+    assert run(capsys, "practices", "list", *alice)[1].startswith("No trusted practice yet")
