@@ -16,8 +16,10 @@ import pytest
 
 from confide.client import (
     Client,
+    MessageReceived,
     NotAPractice,
     PracticeNotReady,
+    ProviderStatus,
     UnknownCredential,
 )
 from confide.client.cli.exits import EXIT_NOT_FOUND, EXIT_OK, EXIT_OS, EXIT_PROFILE, EXIT_PROTOCOL, EXIT_USAGE
@@ -493,3 +495,35 @@ async def test_a_renewed_listed_credential_takes_the_listing(make_client: MakeCl
     assert isinstance(directory.body, Directory)
     assert [e.credential.to_bytes() for e in directory.body.entries] == [new]
     assert [(c.document == old, c.listed) for c in admin.show().credentials] == [(True, False), (False, True)]
+
+
+async def test_a_client_trusts_what_the_practice_publishes(make_client: MakeClient) -> None:
+    """End to end with the reader's side: a client pins the practice's address, sees the listed therapist as
+    verified, writes to them through the directory, and sees the revocation after the practice revokes."""
+    practice, admin = await _practice(make_client)
+    therapist = await make_client("therapist", "therapist")
+    card, _token = _therapist_card(therapist)
+    admin.issue(card, "Dr Ana Rivera", LICENCE, "Board of Psychology", "US-CA", list_in_directory=True)
+    await admin.publish()
+
+    client = await make_client("client")
+    info = await client.trust_practice(practice.address)
+    assert info.name == "Harbour Therapy"
+    assert (info.policy_version, info.directory_version, info.revocations_version) == (1, 1, 1)
+    [listing] = client.directory(practice.address)
+    assert listing.address == therapist.address
+    assert listing.status == ProviderStatus.VERIFIED
+    contact = client.start_from_directory(practice.address, 1, "Dr Rivera")
+    assert contact.provider is not None
+    assert contact.provider.status == ProviderStatus.VERIFIED
+    await client.send_text("Dr Rivera", "hello from the directory")
+    assert [e.message.text for e in await therapist.sync() if isinstance(e, MessageReceived)] == [
+        "hello from the directory"
+    ]
+
+    await admin.revoke(therapist.address)
+    await client.refresh_practices()
+    provider = client.contact("Dr Rivera").provider
+    assert provider is not None
+    assert provider.status == ProviderStatus.REVOKED
+    assert client.directory(practice.address) == []
