@@ -12,12 +12,14 @@ Version 1 layout (all integers big-endian; ``varN`` is an N-bit length prefix th
     RESET      (6): failed u16 (1..65535)
     FILED      (7): kind u8 (1 filed, 2 kept) || target_id(16)
     FRANKED    (8): judge_key(32) || sender_binding(96) || inner var32 || franking(353)
+    FRANKING_KEY (9): sender_binding(96) || judge_key(32)
 
 A FRANKED content wraps a TEXT or ATTACHMENT content ``inner`` (its exact canonical bytes, with the outer
 message id, clock and expiry) with the sender's asymmetric franking of those bytes (SPEC 13) for the recipient
-and the practice's judge, and the binding of the sender's franking key to its identity (SPEC 13.8), so that
-the recipient can later report it. Parsing checks every field (lengths, points, scalars, the inner content);
-:func:`check_franked` runs the signature checks.
+and the practice's judge, and the binding of the sender's franking key to its identity (SPEC 13.8), so that the
+recipient can later report it. A FRANKING_KEY content tells a contact the sender's franking key and the judge it
+reports to, so that the contact can frank what it sends back. Parsing checks every field (lengths, points,
+scalars, the inner content); :func:`check_franked` runs the signature checks.
 
 Encoding is canonical: exactly one byte string per value, so ``Content.from_bytes(x).to_bytes() == x`` for
 every accepted ``x``. Parsing rejects trailing bytes, unknown versions, types and kinds, invalid UTF-8 and
@@ -118,6 +120,7 @@ class ContentType(enum.IntEnum):
     RESET = 6
     FILED = 7
     FRANKED = 8
+    FRANKING_KEY = 9
 
 
 FRANKABLE_TYPES = frozenset({ContentType.TEXT, ContentType.ATTACHMENT})
@@ -359,7 +362,29 @@ class Franked:
         return f"Franked({self._content.type.name}, judge={self.judge.fingerprint()})"
 
 
-Body = Text | AttachmentPointer | Receipt | TimerChange | Delete | ResetRequest | Filed | Franked
+@dataclass(frozen=True, slots=True)
+class FrankingKeyNotice:
+    """A sender's franking key and the moderation key it asks to be franked for (SPEC 8 type 9, SPEC 13.6): sent
+    once to a contact whose franking key the sender lacks, so that the contact can frank what it sends back (a
+    FRANKED content needs the recipient's key). ``binding`` is the sender's franking key binding (SPEC 13.8),
+    ``judge`` the moderation key of the practice the sender reports to. Never stored as a message.
+
+    Raises:
+        TypeError: (on construction) a field of the wrong type.
+    """
+
+    binding: FrankingBinding
+    judge: FrankingPublicKey
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.binding, FrankingBinding) or not isinstance(self.judge, FrankingPublicKey):
+            raise TypeError("a franking key notice holds a FrankingBinding and a FrankingPublicKey judge")
+
+    def __repr__(self) -> str:
+        return f"FrankingKeyNotice(judge={self.judge.fingerprint()})"
+
+
+Body = Text | AttachmentPointer | Receipt | TimerChange | Delete | ResetRequest | Filed | Franked | FrankingKeyNotice
 
 _TYPE_OF: dict[type, ContentType] = {
     Text: ContentType.TEXT,
@@ -370,6 +395,7 @@ _TYPE_OF: dict[type, ContentType] = {
     ResetRequest: ContentType.RESET,
     Filed: ContentType.FILED,
     Franked: ContentType.FRANKED,
+    FrankingKeyNotice: ContentType.FRANKING_KEY,
 }
 
 
@@ -392,7 +418,8 @@ class Content:
         _check_int("expire_after_s", self.expire_after_s, MAX_TIMER_S)
         if type(self.body) not in _TYPE_OF:
             raise TypeError(
-                "body must be Text, AttachmentPointer, Receipt, TimerChange, Delete, ResetRequest, Filed or Franked"
+                "body must be Text, AttachmentPointer, Receipt, TimerChange, Delete, ResetRequest, Filed, Franked "
+                "or FrankingKeyNotice"
             )
         if isinstance(self.body, Franked):
             inner = self.body.content
@@ -443,6 +470,8 @@ class Content:
             w.u8(body.kind).raw(body.target_id)
         elif isinstance(body, Franked):
             w.raw(body.judge.to_bytes()).raw(body.binding.to_bytes()).var32(body.inner).raw(body.franking.to_bytes())
+        elif isinstance(body, FrankingKeyNotice):
+            w.raw(body.binding.to_bytes()).raw(body.judge.to_bytes())
         else:
             w.raw(body.target_id)
         return w.bytes()
@@ -508,6 +537,9 @@ def _parse_body(kind: int, r: Reader) -> Body:
             inner,
             Franking.from_bytes(franking),
         )
+    if kind == ContentType.FRANKING_KEY:
+        binding, judge_key = r.raw(FRANKING_BINDING_LEN), r.raw(POINT_LEN)
+        return FrankingKeyNotice(FrankingBinding.from_bytes(binding), FrankingPublicKey.from_bytes(judge_key))
     raise RemoteProtocolError("unknown content type: the sender may need to update Confide")
 
 
@@ -570,6 +602,7 @@ __all__ = [
     "Filed",
     "FiledKind",
     "Franked",
+    "FrankingKeyNotice",
     "Receipt",
     "ReceiptKind",
     "ResetRequest",

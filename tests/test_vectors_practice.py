@@ -22,7 +22,7 @@ from confide.keys.errors import ConfideError
 from confide.keys.identity import IdentityKeyPair
 from confide.protocol import contact_card as cc
 from confide.protocol import errors as protocol_errors
-from confide.protocol.content import Content, Franked, Text, check_franked, frank_content
+from confide.protocol.content import Content, Franked, FrankingKeyNotice, Text, check_franked, frank_content
 from confide.protocol.documents import DocumentKind, parse_document
 from confide.protocol.franking import FrankingKeyPair, FrankingPublicKey
 from confide.protocol.franking_binding import FrankingBinding, franking_key_of
@@ -148,6 +148,19 @@ def check_franking_binding(d: Json, folder: Path) -> None:
         parsed_binding = FrankingBinding.from_bytes(_b(case["binding"]))
         _refused(want, parsed_binding.verify, people[case["identity"]].public)
     for case, want in zip(i["malformed"], e["malformed"], strict=True):
+        _refused(want, Content.from_bytes, _b(case["data"]))
+
+    # the FRANKING_KEY notice (type 9): header, the sender's binding, the judge key
+    notice = _b(e["notice"])
+    n = i["notice"]
+    head = Content(_b(n["message_id"]), n["sent_at_ms"], 0, Text("x")).to_bytes()[:30]
+    assert notice == head[:1] + b"\x09" + head[2:] + _b(e["keys"]["sender"]["binding"]) + judge.public.to_bytes()
+    parsed_notice = Content.from_bytes(notice)
+    assert isinstance(parsed_notice.body, FrankingKeyNotice)
+    parsed_notice.body.binding.verify(sender.public)
+    assert parsed_notice.body.judge == judge.public
+    assert parsed_notice.to_bytes() == notice
+    for case, want in zip(i["notice_malformed"], e["notice_malformed"], strict=True):
         _refused(want, Content.from_bytes, _b(case["data"]))
 
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from confide.keys.encoding import Writer
 from confide.keys.identity import IdentityKeyPair
-from confide.protocol.content import Content, ContentType, Receipt, ReceiptKind, Text, check_franked, frank_content
+from confide.protocol.content import (
+    Content,
+    ContentType,
+    FrankingKeyNotice,
+    Receipt,
+    ReceiptKind,
+    Text,
+    check_franked,
+    frank_content,
+)
 from confide.protocol.errors import FrankingBindingError, MalformedFranking, RemoteProtocolError
 from confide.protocol.franking import FrankingKeyPair
 from confide.protocol.franking_binding import (
@@ -26,6 +35,8 @@ from .franking import ORDER_8
 TEXT = "I will find out where you live."
 """The franked message's text."""
 SENT_AT_MS = 1_700_000_000_000
+NOTICE_ID = bytes(range(16))
+"""The FRANKING_KEY content's message id (a fixed value: the notice adds no draws)."""
 IDENTITY_POINT = b"\x01" + bytes(31)
 """The encoding of the group's identity element: never a valid franking key."""
 
@@ -134,6 +145,16 @@ def franking_binding() -> Json:
     ]
     assert franked.type == ContentType.FRANKED
 
+    notice = Content(NOTICE_ID, SENT_AT_MS, 0, FrankingKeyNotice(bindings["sender"], judge.public))
+    notice_raw = notice.to_bytes()
+    assert Content.from_bytes(notice_raw) == notice
+    notice_malformed = [
+        ("judge key of order 8", notice_raw[:-32] + ORDER_8),
+        ("binding key is the identity point", notice_raw[:30] + IDENTITY_POINT + notice_raw[62:]),
+        ("truncated by one byte", notice_raw[:-1]),
+        ("one trailing byte", notice_raw + b"\x00"),
+    ]
+
     return vector(
         "franking_binding",
         "Franking key binding (SPEC 13.8) and the FRANKED content (SPEC 8, type 8). Each identity's franking key "
@@ -143,7 +164,8 @@ def franking_binding() -> Json:
         "beta, then the proof's six, 64 bytes each). 'checks' run check_franked (binding verifies for the named "
         "sender identity, and Verify with the named recipient's key). 'bad_bindings' fail to parse with "
         "MalformedFranking; 'refused' parse and fail verify with FrankingBindingError; every 'malformed' content "
-        "is refused with RemoteProtocolError.",
+        "is refused with RemoteProtocolError. 'notice' is the sender's FRANKING_KEY content (SPEC 8, type 9: its "
+        "binding, then the judge key), and every 'notice_malformed' is refused with RemoteProtocolError.",
         seed,
         {
             "draw_order": ["sender identity (32+32)", "recipient identity (32+32)", "judge key (64)", "message id"],
@@ -157,6 +179,8 @@ def franking_binding() -> Json:
             "bad_bindings": [{"why": w, "binding": h(b)} for w, b in bad_bindings],
             "refused": [{"why": w, "binding": h(b), "identity": who} for w, b, who in refused],
             "malformed": [{"why": w, "data": h(d)} for w, d in malformed],
+            "notice": {"message_id": h(NOTICE_ID), "sent_at_ms": SENT_AT_MS},
+            "notice_malformed": [{"why": w, "data": h(d)} for w, d in notice_malformed],
         },
         {
             "result": "ok",
@@ -170,5 +194,9 @@ def franking_binding() -> Json:
             ],
             "refused": refused_out,
             "malformed": [{"why": w, **expect_error(RemoteProtocolError, Content.from_bytes, d)} for w, d in malformed],
+            "notice": h(notice_raw),
+            "notice_malformed": [
+                {"why": w, **expect_error(RemoteProtocolError, Content.from_bytes, d)} for w, d in notice_malformed
+            ],
         },
     )
