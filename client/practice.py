@@ -63,7 +63,7 @@ from confide.protocol.documents import (
 from confide.protocol.franking import FrankingKeyPair, FrankingPublicKey
 from confide.protocol.report_file import ReportVerdict, parse_report_file
 
-from .errors import PracticeError, PracticeNotReady, RelayError, StorageError, UnknownCredential
+from .errors import PracticeError, PracticeNotReady, RelayError, RelayUnreachable, StorageError, UnknownCredential
 from .peer_documents import PRACTICE_STATE
 from .relay import RelayClient
 from .store import Store
@@ -446,7 +446,15 @@ class PracticeAdmin:
             )
             self._save(dataclasses.replace(state, credentials=credentials), at)
         revoked = tuple(c for c in credentials if c.credential_id in matches)
-        await self.publish(now=at)
+        kept = "revoked on this device but not published yet"
+        try:
+            await self.publish(now=at)
+        except PracticeNotReady:
+            raise PracticeNotReady(f"{kept}: set the policy ('confide practice policy'), then publish") from None
+        except RelayUnreachable as exc:
+            raise RelayUnreachable(f"{kept} ({exc}); run 'confide practice publish' again") from exc
+        except RelayError as exc:
+            raise RelayError(exc.status, exc.code, f"{kept}: {exc.relay_message}") from exc
         return revoked
 
     # -- publishing -----------------------------------------------------------------------------------

@@ -527,3 +527,22 @@ async def test_a_client_trusts_what_the_practice_publishes(make_client: MakeClie
     assert provider is not None
     assert provider.status == ProviderStatus.REVOKED
     assert client.directory(practice.address) == []
+
+
+async def test_a_revocation_that_could_not_be_published_is_kept(make_client: MakeClient) -> None:
+    practice = await make_client("practice", "practice")
+    admin = practice.practice_admin()
+    admin.set_up()
+    pair = IdentityKeyPair.generate(os.urandom)
+    admin.issue(_card(pair, os.urandom(32)), "Dr Gone", "L-1", "Board", "UK", list_in_directory=True)
+    with pytest.raises(PracticeNotReady, match="revoked on this device but not published yet"):
+        await admin.revoke(pair.public.address.text)
+    [kept] = admin.show().credentials
+    assert kept.revoked_at is not None
+    assert not kept.listed
+
+    admin.set_policy("Harbour Therapy", NOTICE, [])
+    await admin.publish()
+    revocations = await _fetch(practice, DocumentKind.REVOCATIONS)
+    assert isinstance(revocations.body, RevocationList)
+    assert [r.credential_id for r in revocations.body.revoked] == [kept.credential_id]
