@@ -26,15 +26,18 @@ from confide.keys.keystore import DEFAULT_KDF, KdfParams
 from confide.keys.qr import parse_qr_text, qr_terminal, qr_text, write_qr_png, write_text_qr_png
 from confide.keys.recovery import RECOVERY_QR_PREFIX, is_recovery_qr_text, recovery_qr_text
 from confide.keys.safety import SafetyNumber, ScanResult
+from confide.protocol.contact_card import CARD_TEXT_PREFIX, ContactCardError, card_text
 from confide.protocol.content import MAX_TEXT_BYTES
 from confide.protocol.errors import KeySubstitution, ProtocolError, UntrustedIdentity
 
 from .account import check_server_url
+from .card import AVAILABILITY_LIFETIME_S, KEEP_AWAY, CardAdded, CredentialInfo
 from .client import Client
 from .errors import (
     AttachmentError,
     ClientError,
     ContactExists,
+    CredentialError,
     FileExistsConflict,
     InvalidInvite,
     NotAPractice,
@@ -66,6 +69,7 @@ from .events import (
     SessionReset,
     TimerChanged,
 )
+from .hours import away_period, parse_office_hours, parse_reply_time
 from .invite import Invite
 from .models import (
     ROLES,
@@ -89,8 +93,11 @@ from .relay import ProgressCallback
 from .timers import format_duration, parse_duration
 
 __all__ = [
+    "AVAILABILITY_LIFETIME_S",
+    "CARD_TEXT_PREFIX",
     "DEFAULT_KDF",
     "INSECURE_TEST_KDF",
+    "KEEP_AWAY",
     "MAX_RECOVERY_BACKUP_BYTES",
     "MAX_TEXT_BYTES",
     "MIN_PASSPHRASE_SCORE",
@@ -98,13 +105,17 @@ __all__ = [
     "ROLES",
     "AttachmentError",
     "AttachmentInfo",
+    "CardAdded",
     "Client",
     "ClientError",
     "ConfideError",
     "Connected",
     "Contact",
+    "ContactCardError",
     "ContactExists",
     "CorruptKeyStore",
+    "CredentialError",
+    "CredentialInfo",
     "Direction",
     "Event",
     "FileExistsConflict",
@@ -112,7 +123,6 @@ __all__ = [
     "IdentityChanged",
     "InvalidAddress",
     "InvalidInvite",
-    "NotAPractice",
     "InvalidRecoveryCode",
     "Invite",
     "KdfParams",
@@ -125,6 +135,7 @@ __all__ = [
     "MessageReceived",
     "MessageStatus",
     "MessageUndecryptable",
+    "NotAPractice",
     "PassphraseStrength",
     "PracticeAdmin",
     "PracticeError",
@@ -157,11 +168,15 @@ __all__ = [
     "UntrustedIdentity",
     "VerificationFailed",
     "WrongPassphrase",
+    "away_period",
+    "card_text",
     "check_server_url",
     "format_duration",
     "is_recovery_qr_text",
     "parse_duration",
+    "parse_office_hours",
     "parse_qr_text",
+    "parse_reply_time",
     "passphrase_strength",
     "qr_terminal",
     "qr_text",

@@ -18,6 +18,7 @@ client.
 ``Attachments``    upload, download, save (:mod:`.attachments`)
 ``Expiry``         local deletion and disappearing messages (:mod:`.expiry`)
 ``Filing``         contacts' records: filing messages in the open, export (:mod:`.filing`)
+``Cards``          own credential and availability card, contact cards (:mod:`.card`)
 ``Sync``           catch-up and the live connection (:mod:`.sync`)
 =================  ==========================================================================
 """
@@ -34,6 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from confide.keys.address import Address
 from confide.keys.encoding import RNG
 from confide.keys.identity import IdentityPublicKey
 from confide.keys.keystore import DEFAULT_KDF, KdfParams
@@ -41,6 +43,9 @@ from confide.keys.qr import QR_TEXT_PREFIX
 from confide.keys.recovery import RECOVERY_QR_PREFIX, create_recovery, recovery_code_from_qr, restore_recovery
 from confide.keys.safety import SafetyNumber
 from confide.keys.secret_keys import SecretKeys
+from confide.protocol.document_bodies import OfficeHours
+from confide.protocol.documents import SignedDocument
+from confide.protocol.errors import ProtocolError
 from confide.protocol.office_hours import Availability
 from confide.protocol.static_agreement import forget_static_agreements
 
@@ -49,8 +54,9 @@ from .attachment_files import write_private
 from .attachments import Attachments
 from .blocking import Blocking
 from .bus import EventBus, Hook
+from .card import KEEP_AWAY, CardAdded, Cards, CredentialInfo
 from .contacts import Contacts
-from .errors import NotAPractice, ProfileError, RelayError, RelayUnreachable
+from .errors import ClientError, NotAPractice, ProfileError, RelayError, RelayUnreachable
 from .events import Event, MessageReceived, PrekeysLow, ProfileWiped
 from .expiry import Expiry
 from .export import thread_document
@@ -175,6 +181,7 @@ class Client:
         self._contacts = Contacts(store, self._bus, rng=rng)
         self._blocking = Blocking(store, self._contacts, self._account, rng=rng)
         self._practices = Practices(store, self._relay, self._contacts, keys.identity.public, self._account.role)
+        self._cards = Cards(store, keys.identity, self._relay, self._account, self._contacts)
         self._sessions = Sessions(store, keys, self._relay, self._bus, rng=rng)
         self._trust = Trust(store, keys, self._contacts, self._sessions)
         self._outbox = Outbox(store, self._relay)
@@ -549,6 +556,74 @@ class Client:
     def invite_code(self) -> str:
         """The invite code (address + delivery token) to give to someone who should be able to write here."""
         return self._account.invite_code()
+
+    # -- own credential, availability card and contact card ---------------------------------------------
+    async def import_credential(self, data: bytes, *, now: int | None = None) -> CredentialInfo:
+        """Keep the credential a practice issued to this profile (the file ``confide practice issue`` wrote);
+        it goes into every contact card from now on. The issuing practice is trusted too when it is not yet
+        (:meth:`Practices.trust` by its address; when the relay cannot give its policy now, the credential is
+        kept all the same: trust it later with ``confide practices trust``).
+
+        Raises:
+            DocumentError (a ProtocolError): not a signed credential, forged, or past its expiry.
+            CredentialError: it names another identity than this profile's. Nothing is stored then.
+        """
+        info = self._cards.import_credential(data, now=now)
+        if not any(p.address == info.practice_address for p in self._practices.list(now=now)):
+            with contextlib.suppress(ClientError, ProtocolError):  # kept; trusting can be done later
+                await self._practices.trust(info.practice_address, now=now)
+        return info
+
+    def credential(self, *, now: int | None = None) -> CredentialInfo | None:
+        """This profile's own credential (None: none imported, or past its document's expiry)."""
+        return self._cards.credential(now=now)
+
+    def availability_card(self, *, now: int | None = None) -> SignedDocument | None:
+        """This profile's current availability card as published (None: none, or past its expiry)."""
+        return self._cards.availability(now=now)
+
+    async def set_availability(
+        self,
+        *,
+        time_zone: str | None = None,
+        hours: tuple[OfficeHours, ...] | None = None,
+        reply_within_s: int | None = None,
+        away: object = KEEP_AWAY,
+        away_note: str | None = None,
+        now: int | None = None,
+    ) -> SignedDocument:
+        """Sign and publish a new availability card: what is not given is kept from the current one (``away``:
+        an :class:`AwayNote`, None to clear it, or left out to keep it, then ``away_note`` replaces its note),
+        so an update is one call. It is kept
+        here only once the relay accepted it; it expires after
+        :data:`~confide.client.card.AVAILABILITY_LIFETIME_S` (call again to re-sign it).
+
+        Raises:
+            ValueError: an unknown time zone, bad hours or reply time, or a field missing without a current
+                card. RelayUnreachable, RelayError: not published; nothing changed.
+        """
+        return await self._cards.update_availability(
+            time_zone=time_zone, hours=hours, reply_within_s=reply_within_s, away=away, away_note=away_note, now=now
+        )
+
+    def contact_card(self, *, now: int | None = None) -> bytes:
+        """This profile's signed contact card: invite, franking key binding, current credential and
+        availability card. Whoever holds it can write here (like the invite code): give it only to those who
+        should. :func:`~confide.protocol.contact_card.card_text` gives its ``CONFIDE-CARD1:`` text."""
+        return self._cards.contact_card(now=now)
+
+    def add_contact_card(self, name: str, card: bytes | str, *, now: int | None = None) -> tuple[Contact, CardAdded]:
+        """Add (or update) a contact from their contact card (its bytes, or its ``CONFIDE-CARD1:`` text) like
+        :meth:`add_contact` from an invite, and keep their credential, availability card (never replacing a
+        newer one) and franking key binding. Returns the contact and what the card brought.
+
+        Raises:
+            ContactCardError (a ProtocolError): not a card, damaged, altered or forged; nothing was stored.
+            ContactExists: the card's address belongs to another contact. ValueError: empty name.
+        """
+        added = self._cards.add_from_card(name, card, now=now)
+        rec = self._messaging.accept_request(self._contacts.find(added.contact.name))
+        return self.contact(Address(rec.address).text), added
 
     # -- events ---------------------------------------------------------------------------------------
     def on(self, event_type: type, callback: Hook) -> None:

@@ -9,7 +9,11 @@ the client itself can use it without an import cycle.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
+
+from confide.protocol.document_bodies import AvailabilityCard
+from confide.protocol.documents import SignedDocument
+from confide.protocol.office_hours import reply_time_text
 
 from .events import (
     Connected,
@@ -27,7 +31,11 @@ from .events import (
     SessionReset,
     TimerChanged,
 )
+from .hours import hours_text
 from .models import AttachmentInfo, Contact, Message, ProviderInfo, RecordEntry
+
+if TYPE_CHECKING:
+    from .card import CredentialInfo
 from .practices import Listing, PracticeInfo, PracticeWarning
 
 THREAD_EXPORT_FORMAT = "confide-thread-export-v1"
@@ -273,3 +281,46 @@ __all__ = [
     "records_document",
     "thread_document",
 ]
+
+
+def credential_to_json(c: CredentialInfo) -> dict[str, Any]:
+    """A credential (``confide credential show --json``): the signing practice's address, the practice's words
+    (name, licence, body, jurisdiction), validity (unix seconds), the document's expiry and the ``status``
+    (a :class:`~confide.protocol.documents.CredentialStatus` string)."""
+    return {
+        "practice_address": c.practice_address,
+        "display_name": c.display_name,
+        "licence_number": c.licence_number,
+        "licensing_body": c.licensing_body,
+        "jurisdiction": c.jurisdiction,
+        "not_before": c.not_before,
+        "not_after": c.not_after,
+        "expires_at": c.expires_at,
+        "status": str(c.status),
+    }
+
+
+def availability_to_json(document: SignedDocument) -> dict[str, Any]:
+    """An availability card (``confide availability show --json``): version, issue and expiry times (unix
+    seconds), the IANA ``time_zone``, ``hours`` as typed (``"mon 09:00-17:00"``, in that zone), the reply time in
+    seconds and in words, and ``away`` (``{"from", "until", "note"}``, unix seconds, or None).
+
+    Raises:
+        ValueError: ``document`` is not an availability card (a programmer mistake).
+    """
+    card = document.body
+    if not isinstance(card, AvailabilityCard):
+        raise ValueError("not an availability card")
+    away = None
+    if card.away is not None:
+        away = {"from": card.away.starts_at, "until": card.away.ends_at, "note": card.away.note}
+    return {
+        "version": document.version,
+        "issued_at": document.issued_at,
+        "expires_at": document.expires_at,
+        "time_zone": card.time_zone,
+        "hours": hours_text(card.hours),
+        "reply_within_s": card.reply_within_s,
+        "reply_within": reply_time_text(card.reply_within_s),
+        "away": away,
+    }

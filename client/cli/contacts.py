@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from confide.client import Client, Contact, Invite, Trust, UnknownContact
+from confide.client import CARD_TEXT_PREFIX, Client, Contact, Invite, Trust, UnknownContact
 from confide.client.export import contact_to_json
 
 from . import render
-from .exits import EXIT_OK
+from .exits import EXIT_OK, UsageError
 from .options import open_client
 from .prompts import confirm
 
@@ -26,7 +27,45 @@ def _known(client: Client, peer: str) -> Contact | None:
         return None
 
 
+MAX_CARD_FILE_BYTES = 8 * 1024
+"""Largest file read as a contact card: the longest card is 2,580 bytes, its text 4,142 characters; a larger
+file is the wrong one, refused before it is read whole."""
+
+
+def _card_of(invite: str) -> bytes | str | None:
+    """The contact card the INVITE argument gives (its ``CONFIDE-CARD1:`` text, or a card file's bytes), or
+    None for an invite code or an address."""
+    text = invite.strip()
+    if text.lower().startswith("cfi1:"):
+        return None
+    if text.upper().startswith(CARD_TEXT_PREFIX):
+        return text
+    path = Path(invite)
+    if not path.is_file():
+        return None
+    with path.open("rb") as fh:
+        data = fh.read(MAX_CARD_FILE_BYTES + 1)
+    if len(data) > MAX_CARD_FILE_BYTES:
+        raise UsageError(f"{path} is larger than any contact card; check that you chose the right file")
+    return data
+
+
+def _add_card(client: Client, args: argparse.Namespace, card: bytes | str) -> str:
+    if args.token:
+        raise UsageError("--token goes with a plain address, not with a contact card")
+    before = {c.address: c for c in client.contacts()}
+    had_name = _known(client, args.name.strip())
+    added, brought = client.add_contact_card(args.name, card)
+    had_address = before.get(added.address)
+    if had_address is None and had_name is not None and had_name.trust == Trust.CHANGED:
+        had_address = had_name
+    return "\n".join(render.card_added(added, brought, had_address=had_address, had_name=had_name))
+
+
 def _add(client: Client, args: argparse.Namespace) -> str:
+    card = _card_of(args.invite)
+    if card is not None:
+        return _add_card(client, args, card)
     token = bytes.fromhex(args.token) if args.token else None
     had_address = _known(client, _address_of(args.invite))
     had_name = _known(client, args.name.strip())

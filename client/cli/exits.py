@@ -5,6 +5,7 @@ from __future__ import annotations
 from confide.client import (
     AttachmentError,
     ConfideError,
+    CredentialError,
     FileExistsConflict,
     KeyStoreError,
     KeySubstitution,
@@ -61,6 +62,7 @@ EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
     (UnknownCredential, EXIT_NOT_FOUND, "no such credential of this practice"),
     (VerificationFailed, EXIT_VERIFY, "safety numbers do not match, or the code is not a safety number"),
     (QRPayloadError, EXIT_VERIFY, "not a safety-number code"),
+    (CredentialError, EXIT_VERIFY, "the credential names another identity, or there is none"),
     (
         AttachmentError,
         EXIT_ATTACHMENT,

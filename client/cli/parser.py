@@ -120,9 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("contacts", cmd_contacts, "add, list, rename, accept or remove contacts")
     csub = p.add_subparsers(dest="contacts_cmd", metavar="ACTION", required=True)
-    pa = csub.add_parser("add", parents=[common], help="add a contact from an invite code")
+    pa = csub.add_parser("add", parents=[common], help="add a contact from an invite code or a contact card")
     pa.add_argument("name", metavar="NAME", help="local name for the contact")
-    pa.add_argument("invite", metavar="INVITE", help="their invite code (cfi1:...) or their address with --token")
+    pa.add_argument(
+        "invite",
+        metavar="INVITE",
+        help="their invite code (cfi1:...), contact card (a file, or its CONFIDE-CARD1: text), or address with --token",
+    )
     pa.add_argument("--token", metavar="HEX", help="delivery token (64 hex digits) when giving a plain address")
     pl = csub.add_parser("list", parents=[common], help="list contacts")
     pl.add_argument("--json", action="store_true", help="machine-readable output")

@@ -16,9 +16,12 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from confide.client import (
+    CardAdded,
     Contact,
+    CredentialInfo,
     Direction,
     Event,
     FiledCopyKept,
@@ -416,6 +419,107 @@ def listing_line(entry: Listing) -> str:
     )
     line += f"  {availability_line(entry.availability)}" if entry.availability else "  (no availability card)"
     return line if entry.can_write else line + "  (no way to write listed: ask them for their contact card)"
+
+
+def _day(seconds: int) -> str:
+    """A date (UTC) of a document's validity; a nonsense one is shown as such, not raised."""
+    try:
+        return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d")
+    except (ValueError, OverflowError, OSError):
+        return "????-??-??"
+
+
+_CREDENTIAL_WARNINGS = {
+    "other_key": "WARNING: this credential was issued to ANOTHER identity key: it says nothing about this one",
+    "expired": "WARNING: this credential has expired",
+    "not_yet_valid": "WARNING: this credential is not valid yet",
+}
+"""What each bad dated state of a credential says (statuses from ``CredentialStatus``)."""
+
+
+def credential_lines(c: CredentialInfo) -> list[str]:
+    """A credential's details (the practice's words, escaped), its validity, and a warning when it is not in its
+    dates or names another identity."""
+    lines = [
+        f"Credential signed by the practice {_inline(c.practice_address)}:",
+        f"  {_inline(c.display_name)}, licence {_inline(c.licence_number)} ({_inline(c.licensing_body)}, "
+        f"{_inline(c.jurisdiction)})",
+        f"  valid {_day(c.not_before)} to {_day(c.not_after)}",
+    ]
+    warning = _CREDENTIAL_WARNINGS.get(str(c.status))
+    if warning is not None:
+        lines.append(warning)
+    return lines
+
+
+def credential_imported(c: CredentialInfo, *, practice_trusted: bool) -> list[str]:
+    """Confirms ``credential import``; says so when the issuing practice could not be trusted now."""
+    lines = ["Imported your credential; it goes into your contact card ('confide card export').", *credential_lines(c)]
+    if not practice_trusted:
+        lines.append(
+            f"The practice is not trusted yet (the relay gave no policy for it now): 'confide practices trust "
+            f"{_inline(c.practice_address)}' later"
+        )
+    return lines
+
+
+def availability_lines(card: Mapping[str, Any]) -> list[str]:
+    """This profile's availability card (:func:`~confide.client.export.availability_to_json`'s form)."""
+    zone = _inline(str(card["time_zone"]))
+    lines = [f"Availability card, version {card['version']}, valid until {_day(int(card['expires_at']))}:"]
+    hours = card["hours"]
+    lines.append(f"  office hours ({zone}): {'; '.join(_inline(str(h)) for h in hours) if hours else 'none listed'}")
+    lines.append(f"  usually replies within {_inline(str(card['reply_within']))}")
+    away = card["away"]
+    if away is not None:
+        lines.append(f"  away from {_time(int(away['from']) * 1000)} until {_time(int(away['until']) * 1000)}")
+        if away["note"]:
+            lines.append(f"  note: {_multiline(str(away['note']))}")
+    return lines
+
+
+def card_exported(path: str | None, qr: str | None, *, credential: bool, availability: bool) -> list[str]:
+    """Confirms ``card export``: where it went, what it carries, and that it is a capability."""
+    carries = " and ".join(
+        part for part, present in (("your credential", credential), ("your availability card", availability)) if present
+    )
+    lines = []
+    if path is not None:
+        lines.append(f"Wrote your contact card to {_inline(path)} (mode 0600)")
+    if qr is not None:
+        lines.append(f"Wrote its QR code to {_inline(qr)}")
+    lines.append(f"It carries your invite and franking key{', ' + carries if carries else ''}.")
+    if not credential:
+        lines.append("It carries no credential: import the one your practice issued ('confide credential import').")
+    lines.append("Whoever has it can write to you: give it only to those who should.")
+    return lines
+
+
+def card_added(
+    c: Contact, added: CardAdded, *, had_address: Contact | None = None, had_name: Contact | None = None
+) -> list[str]:
+    """Says what ``contacts add NAME CARD`` did: the contact, the card's credential (details escaped, or a
+    warning when it carries none or a bad one) with the provider state, and what became of its availability."""
+    lines = [contact_added(c, had_address=had_address, had_name=had_name)]
+    if added.credential is None:
+        lines.append(f"WARNING: the card carries no credential: nothing shows that {_inline(c.name)} is licensed")
+    else:
+        lines += credential_lines(added.credential)
+        provider = c.provider
+        if provider is not None and provider.verified:
+            lines.append(f"Verified provider of {_inline(provider.practice_name or provider.practice_address)}")
+        elif provider is not None and str(provider.status) not in ("untrusted_practice", "missing"):
+            lines.append(f"WARNING: NOT a verified provider ({provider.status}); see 'confide contacts list'")
+        elif str(added.credential.status) not in _CREDENTIAL_WARNINGS:
+            lines.append(
+                "Not verified: you do not trust this practice; trust it only if you know it is your practice "
+                f"('confide practices trust {_inline(added.credential.practice_address)}')"
+            )
+    if added.availability == "kept_newer":
+        lines.append("Kept the newer availability card you already had from them")
+    elif added.availability == "expired":
+        lines.append("Their availability card on this card has expired: not kept")
+    return lines
 
 
 def fields(info: Mapping[str, object]) -> list[str]:
