@@ -43,6 +43,7 @@ from .errors import (
     NotAPractice,
     PracticeError,
     PracticeNotReady,
+    PracticeUnavailable,
     ProfileError,
     ProfileWipedError,
     RelayError,
@@ -50,7 +51,9 @@ from .errors import (
     StorageError,
     UnknownContact,
     UnknownCredential,
+    UnknownListing,
     UnknownMessage,
+    UnknownPractice,
     VerificationFailed,
 )
 from .events import (
@@ -88,6 +91,7 @@ from .models import (
 )
 from .passphrase import MIN_PASSPHRASE_SCORE, PassphraseStrength, passphrase_strength
 from .practice import PracticeAdmin
+from .practices import REFRESH_INTERVAL_S, CrisisNotice, Listing, PracticeInfo, PracticeWarning, WarningKind
 from .profile import INSECURE_TEST_KDF, MAX_RECOVERY_BACKUP_BYTES
 from .relay import ProgressCallback
 from .timers import format_duration, parse_duration
@@ -102,6 +106,7 @@ __all__ = [
     "MAX_TEXT_BYTES",
     "MIN_PASSPHRASE_SCORE",
     "RECOVERY_QR_PREFIX",
+    "REFRESH_INTERVAL_S",
     "ROLES",
     "AttachmentError",
     "AttachmentInfo",
@@ -116,6 +121,7 @@ __all__ = [
     "CorruptKeyStore",
     "CredentialError",
     "CredentialInfo",
+    "CrisisNotice",
     "Direction",
     "Event",
     "FileExistsConflict",
@@ -128,6 +134,7 @@ __all__ = [
     "KdfParams",
     "KeyStoreError",
     "KeySubstitution",
+    "Listing",
     "Message",
     "MessageDeleted",
     "MessageFiled",
@@ -139,7 +146,10 @@ __all__ = [
     "PassphraseStrength",
     "PracticeAdmin",
     "PracticeError",
+    "PracticeInfo",
     "PracticeNotReady",
+    "PracticeUnavailable",
+    "PracticeWarning",
     "PrekeysLow",
     "ProfileError",
     "ProfileWiped",
@@ -164,9 +174,12 @@ __all__ = [
     "Trust",
     "UnknownContact",
     "UnknownCredential",
+    "UnknownListing",
     "UnknownMessage",
+    "UnknownPractice",
     "UntrustedIdentity",
     "VerificationFailed",
+    "WarningKind",
     "WrongPassphrase",
     "away_period",
     "card_text",

@@ -771,7 +771,8 @@ class Client:
         """Give a contact another local name (which also accepts a request). Raises :class:`UnknownContact`,
         :class:`ContactExists`."""
         contact = self._contacts.rename(peer, new_name)
-        return public_contact(self._messaging.accept_request(self._contacts.find(contact.address)))
+        rec = self._messaging.accept_request(self._contacts.find(contact.address))
+        return self._practices.with_provider(public_contact(rec))
 
     def remove_contact(self, peer: str, *, delete_records: bool = False) -> None:
         """Remove a contact and everything of theirs from this device: the thread with its attachment files,
@@ -799,7 +800,7 @@ class Client:
         """Accept a contact that a stranger's first message created (:attr:`Contact.request`): from now on
         delivery and read receipts are sent, starting with those held back (queued; they go out with the next
         sync or flush). Replying, renaming them or adding their invite accepts them too."""
-        return public_contact(self._messaging.accept_request(self._contacts.find(peer)))
+        return self._practices.with_provider(public_contact(self._messaging.accept_request(self._contacts.find(peer))))
 
     async def block(self, peer: str, *, rotate_invite: bool = False) -> Contact:
         """Block one contact: the relay refuses their delivery token (their messages end ``failed``, "delivery
@@ -815,7 +816,7 @@ class Client:
             UnknownContact. RelayUnreachable, RelayError: blocked on this device already; the relay is told by
                 the next :meth:`sync`.
         """
-        return await self._blocking.block(peer, rotate_invite=rotate_invite)
+        return self._practices.with_provider(await self._blocking.block(peer, rotate_invite=rotate_invite))
 
     async def unblock(self, peer: str) -> Contact:
         """Unblock a contact: they get a fresh delivery token, registered now and sent with your next message
@@ -825,7 +826,7 @@ class Client:
             UnknownContact. RelayUnreachable, RelayError: unblocked on this device; the relay is told by the next
                 :meth:`sync`.
         """
-        return await self._blocking.unblock(peer)
+        return self._practices.with_provider(await self._blocking.unblock(peer))
 
     async def start_thread(self, peer: str) -> Contact:
         """Fetch the peer's prekey bundles and run key agreement with each device that has no session yet.
@@ -836,7 +837,7 @@ class Client:
             UntrustedIdentity: the identity differs from the pinned one.
             RelayUnreachable, RelayError, RemoteProtocolError: fetching or checking keys failed.
         """
-        return public_contact(await self._sessions.start(self._contacts.find(peer)))
+        return self._practices.with_provider(public_contact(await self._sessions.start(self._contacts.find(peer))))
 
     async def safety_number(self, peer: str) -> SafetyNumber:
         """The safety number of this profile and ``peer`` (fetching the peer's keys if none are known).
@@ -852,15 +853,15 @@ class Client:
         Raises:
             VerificationFailed: the payload is for other keys, another version, or not a payload at all.
         """
-        return await self._trust.verify(peer, scanned_payload)
+        return self._practices.with_provider(await self._trust.verify(peer, scanned_payload))
 
     def mark_verified(self, peer: str) -> Contact:
         """Mark a contact verified after comparing the safety-number digits in person or on a call."""
-        return self._trust.mark_verified(peer)
+        return self._practices.with_provider(self._trust.mark_verified(peer))
 
     def accept_identity(self, peer: str) -> Contact:
         """Accept a contact's changed identity (as unverified) so that sending works again."""
-        return self._trust.accept(peer)
+        return self._practices.with_provider(self._trust.accept(peer))
 
     def reject_identity(self, peer: str) -> Contact:
         """Reject a contact's pending identity change and keep the identity pinned before it.
@@ -869,7 +870,7 @@ class Client:
         timer changes and deletions are ignored) and its messages are named by its own address. Rejecting
         moves what it wrote to a contact of its own, named by its address; sending to ``peer`` works again.
         """
-        return self._trust.reject(peer)
+        return self._practices.with_provider(self._trust.reject(peer))
 
     # -- sending --------------------------------------------------------------------------------------
     async def send_text(self, peer: str, text: str, *, expire_after_s: int | None = None) -> Message:
@@ -923,7 +924,7 @@ class Client:
 
     async def set_timer(self, peer: str, seconds: int) -> Contact:
         """Set the thread's disappearing timer (0 = off); the peer sees the change as a message too."""
-        return await self._messaging.set_timer(peer, seconds)
+        return self._practices.with_provider(await self._messaging.set_timer(peer, seconds))
 
     async def delete_for_everyone(self, peer: str, message_id: str) -> bool:
         """Delete one of your own messages here and on the peer's devices. Returns True when the peer had told

@@ -22,7 +22,7 @@ from confide.client import peer_documents as docs
 from confide.client.errors import PracticeUnavailable, UnknownListing, UnknownPractice
 from confide.client.invite import Invite
 from confide.client.models import ProviderStatus
-from confide.client.practices import WarningKind
+from confide.client.practices import REFRESH_INTERVAL_S, WarningKind
 from confide.keys.address import Address
 from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
 from confide.keys.keystore import TEST_KDF
@@ -485,3 +485,29 @@ def test_cli_trust_directory_and_writing(
     code, out, _ = run(capsys, "practices", "forget", "Harbor Therapy", *alice)
     assert code == 0
     assert run(capsys, "practices", "list", *alice)[1].startswith("No trusted practice yet")
+
+
+async def test_sync_refreshes_at_most_once_per_interval(make_client: MakeClient) -> None:
+    practice = await _practice(make_client)
+    bob = await make_client("bob", "therapist")
+    credential = practice.credential(_identity(bob).public)
+    await practice.publish_directory(_entry(credential, bob))
+    await practice.publish_revocations()
+    alice = await make_client("alice")
+    await alice.trust_practice(practice.address)
+    alice.start_from_directory(practice.address, 1, "bob")
+
+    await practice.publish_revocations(_credential_id(credential))
+    await alice.sync()  # never refreshed yet: this sync does
+    assert alice.contact("bob").provider.status == ProviderStatus.REVOKED  # type: ignore[union-attr]
+
+    carol = await make_client("carol", "therapist")
+    await practice.publish_directory(
+        _entry(credential, bob), _entry(practice.credential(_identity(carol).public), carol)
+    )
+    await alice.sync()  # refreshed a moment ago: not again
+    assert alice.practices()[0].listed == 1
+    assert await alice._practices.refresh_due(now=_now() + REFRESH_INTERVAL_S - 60) == []
+    assert alice.practices()[0].listed == 1
+    await alice._practices.refresh_due(now=_now() + REFRESH_INTERVAL_S + 1)
+    assert alice.practices()[0].listed == 2
