@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from confide.client import Client, CredentialError, MessageReceived, RelayUnreachable
+from confide.client import Client, CredentialError, MessageReceived, ProviderStatus, RelayUnreachable
 from confide.client.card import AVAILABILITY_LIFETIME_S
 from confide.client.hours import away_period, parse_office_hours
 from confide.client.peer_documents import PEER_AVAILABILITY, PEER_CREDENTIAL, PEER_FRANKING, SELF, SELF_CREDENTIAL
@@ -398,3 +398,33 @@ def test_cli_a_tampered_card_is_one_line_and_exit_11(
     assert err.startswith("confide contacts: ")
     code, out, err = run(capsys, "contacts", "list", "--json", "--profile", str(c))
     assert out.strip() == "[]"
+
+
+async def test_end_to_end_a_practice_credential_travels_in_the_card(make_client: MakeClient) -> None:
+    """The practice issues a credential from the therapist's own card; importing it trusts the practice; a client
+    who trusts the practice and adds the therapist's new card sees a verified provider (issue 11)."""
+    now = int(time.time())
+    practice = await make_client("practice", "practice")
+    admin = practice.practice_admin()
+    admin.set_up()
+    admin.set_policy("Harbour Therapy", "If you are in danger, call 911.", [("Crisis line", "988")])
+    therapist = await make_client("therapist", "therapist")
+    document = admin.issue(therapist.contact_card(now=now), "Dr Ana Rivera", "PSY 1", "Board", "US-CA", now=now)
+    await admin.publish(now=now)
+
+    info = await therapist.import_credential(document, now=now)
+    assert info.practice_address == practice.address
+    assert [p.address for p in therapist.practices(now=now)] == [practice.address]  # pinned by the import
+
+    client = await make_client("client")
+    stranger = await make_client("stranger")
+    card = therapist.contact_card(now=now)
+    untrusted, _ = stranger.add_contact_card("Dr Rivera", card, now=now)
+    assert untrusted.provider is None or untrusted.provider.status != ProviderStatus.VERIFIED
+
+    await client.trust_practice(practice.address, now=now)
+    contact, added = client.add_contact_card("Dr Rivera", card, now=now)
+    assert added.credential is not None
+    assert added.credential.display_name == "Dr Ana Rivera"
+    assert contact.provider is not None
+    assert contact.provider.status == ProviderStatus.VERIFIED
