@@ -551,7 +551,8 @@ class Client:
         """
         if self.role != Role.PRACTICE:
             raise NotAPractice("this profile is not a practice's; create one with 'confide practice init'")
-        return PracticeAdmin(self._store, self._keys.identity, self._relay, rng=self._rng)
+        registered = self._account.ensure_registered
+        return PracticeAdmin(self._store, self._keys.identity, self._relay, rng=self._rng, ensure_registered=registered)
 
     def invite_code(self) -> str:
         """The invite code (address + delivery token) to give to someone who should be able to write here."""

@@ -31,6 +31,7 @@ import dataclasses
 import hmac
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,17 +270,29 @@ def _decode(raw: bytes) -> _State:
 
 class PracticeAdmin:
     """The practice's side, over its profile's ``store``, its ``identity`` (the signing key of every document it
-    publishes) and its ``relay``. Obtain one from :meth:`confide.client.Client.practice_admin`.
+    publishes) and its ``relay``; ``rng`` draws the moderation key and credential ids. Obtain one from
+    :meth:`confide.client.Client.practice_admin`.
 
     Every method but :meth:`set_up` raises :class:`PracticeNotReady` before ``set_up`` ran, and
     :class:`StorageError` if the stored state is damaged.
     """
 
-    def __init__(self, store: Store, identity: IdentityKeyPair, relay: RelayClient, *, rng: RNG) -> None:
+    def __init__(
+        self,
+        store: Store,
+        identity: IdentityKeyPair,
+        relay: RelayClient,
+        *,
+        rng: RNG,
+        ensure_registered: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """``ensure_registered`` finishes the profile's registration with the relay if an outage interrupted it
+        (the relay keeps documents only of registered addresses); :meth:`publish` awaits it first."""
         self._store = store
         self._identity = identity
         self._relay = relay
         self._rng = rng
+        self._ensure_registered = ensure_registered
 
     def __repr__(self) -> str:
         return "PracticeAdmin()"
@@ -552,6 +565,8 @@ class PracticeAdmin:
         """
         at = _now(now)
         documents = self._documents(self._load(), at)
+        if self._ensure_registered is not None:
+            await self._ensure_registered()
         done = []
         for document in documents:
             sent = await self._put(document, at)

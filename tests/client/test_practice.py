@@ -20,6 +20,7 @@ from confide.client import (
     NotAPractice,
     PracticeNotReady,
     ProviderStatus,
+    RelayUnreachable,
     UnknownCredential,
 )
 from confide.client.cli.exits import EXIT_NOT_FOUND, EXIT_OK, EXIT_OS, EXIT_PROFILE, EXIT_PROTOCOL, EXIT_USAGE
@@ -35,6 +36,7 @@ from confide.client.practice import (
 )
 from confide.keys.address import Address
 from confide.keys.identity import IdentityKeyPair
+from confide.keys.keystore import TEST_KDF
 from confide.protocol.contact_card import ContactCard, ContactCardError, card_text
 from confide.protocol.content import Content, Text, frank_content
 from confide.protocol.document_bodies import (
@@ -49,6 +51,7 @@ from confide.protocol.franking import FrankingKeyPair, FrankingPublicKey
 from confide.protocol.franking_binding import franking_key_of
 from confide.protocol.franking_report import Report
 from confide.protocol.report_file import ReportFile
+from confide.server import RelayConfig, start_relay
 
 from .conftest import PASSPHRASE, MakeClient, run
 
@@ -546,3 +549,19 @@ async def test_a_revocation_that_could_not_be_published_is_kept(make_client: Mak
     revocations = await _fetch(practice, DocumentKind.REVOCATIONS)
     assert isinstance(revocations.body, RevocationList)
     assert [r.credential_id for r in revocations.body.revoked] == [kept.credential_id]
+
+
+async def test_publish_finishes_a_registration_an_outage_interrupted(tmp_path: Path, unused_tcp_port: int) -> None:
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    with pytest.raises(RelayUnreachable):
+        await Client.create(tmp_path / "practice", PASSPHRASE, url, "Harbour", "practice", kdf=TEST_KDF)
+    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
+    async with (
+        start_relay(config, host="127.0.0.1", port=unused_tcp_port),
+        Client.open(tmp_path / "practice", PASSPHRASE) as practice,
+    ):
+        admin = practice.practice_admin()
+        admin.set_up()
+        admin.set_policy("Harbour Therapy", NOTICE, [])
+        assert [p.version for p in await admin.publish()] == [1, 1, 1]
+        assert (await _fetch(practice, DocumentKind.POLICY)).version == 1
