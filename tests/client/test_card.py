@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from confide.client import Client, CredentialError, MessageReceived, ProviderStatus, RelayUnreachable
-from confide.client.card import AVAILABILITY_LIFETIME_S
-from confide.client.hours import away_period, parse_office_hours
+from confide.client.card import AVAILABILITY_LIFETIME_S, CredentialInfo
+from confide.client.cli import render
+from confide.client.hours import away_period, hours_text, parse_office_hours, parse_reply_time
 from confide.client.peer_documents import PEER_AVAILABILITY, PEER_CREDENTIAL, PEER_FRANKING, SELF, SELF_CREDENTIAL
 from confide.keys.address import Address
 from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
@@ -428,3 +429,71 @@ async def test_end_to_end_a_practice_credential_travels_in_the_card(make_client:
     assert added.credential.display_name == "Dr Ana Rivera"
     assert contact.provider is not None
     assert contact.provider.status == ProviderStatus.VERIFIED
+
+
+def test_office_hours_as_typed() -> None:
+    hours = parse_office_hours(["mon,wed 09:00-12:00,13:00-17:00", "fri-sun 20:00-24:00"])
+    assert [(int(h.day), h.start, h.end) for h in hours] == [
+        (0, 540, 720),
+        (0, 780, 1020),
+        (2, 540, 720),
+        (2, 780, 1020),
+        (4, 1200, 1440),
+        (5, 1200, 1440),
+        (6, 1200, 1440),
+    ]
+    assert hours_text(hours) == [
+        "mon 09:00-12:00,13:00-17:00",
+        "wed 09:00-12:00,13:00-17:00",
+        "fri 20:00-24:00",
+        "sat 20:00-24:00",
+        "sun 20:00-24:00",
+    ]
+    assert parse_office_hours(["Monday 09:00-10:00"]) == (OfficeHours(0, 540, 600),)
+    assert parse_reply_time("1d") == 86400
+    assert parse_reply_time("4h") == 4 * 3600
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "fri-mon 09:00-17:00",  # backwards
+        "mon 09:00-17:00,16:00-18:00",  # overlapping
+        "mon 9am-5pm",
+        "mon 24:00-24:00",
+        "mon 09:60-10:00",
+        "mon",
+        "mon-fri 09:00-17:00 extra",
+    ],
+)
+def test_office_hours_that_cannot_be_read_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match=r"\S"):
+        parse_office_hours([spec])
+
+
+@pytest.mark.parametrize("text", ["0", "31d", "soon", "-1h"])
+def test_reply_times_out_of_range_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="reply time"):
+        parse_reply_time(text)
+
+
+def test_away_dates_are_read_in_the_card_zone() -> None:
+    away = away_period("2026-12-01", "2026-12-03", "Europe/Berlin", "")
+    assert (away.starts_at, away.ends_at) == (
+        1796079600,
+        1796252400,
+    )  # 2026-11-30 and 12-02 23:00 UTC: midnights in Berlin
+    with pytest.raises(ValueError, match="ends before it starts"):
+        away_period("2026-12-03", "2026-12-03", "UTC")
+    with pytest.raises(ValueError, match="without an offset"):
+        away_period("2026-12-01T00:00+02:00", "2026-12-03", "UTC")
+
+
+def test_what_a_card_brings_is_escaped_on_the_terminal() -> None:
+    info = CredentialInfo(
+        "cf1-x", "Dr \x1b[2J\u202eEvil", "\x1b]0;t\x07", "B\nfake line", "J", 0, 1, 1, CredentialStatus.EXPIRED
+    )
+    lines = render.credential_lines(info)
+    assert not any(ch in "".join(lines) for ch in ("\x1b", "\x07", "\u202e"))
+    assert all("\n" not in line for line in lines)
+    assert lines[-1].startswith("WARNING: this credential has expired")
