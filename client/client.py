@@ -18,6 +18,7 @@ client.
 ``Attachments``    upload, download, save (:mod:`.attachments`)
 ``Expiry``         local deletion and disappearing messages (:mod:`.expiry`)
 ``Filing``         contacts' records: filing messages in the open, export (:mod:`.filing`)
+``Reporting``      franking texts and files, reportable messages, report files (:mod:`.reporting`)
 ``Cards``          own credential and availability card, contact cards (:mod:`.card`)
 ``Sync``           catch-up and the live connection (:mod:`.sync`)
 =================  ==========================================================================
@@ -35,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from confide.keys.address import Address
 from confide.keys.address import Address
 from confide.keys.encoding import RNG
 from confide.keys.identity import IdentityPublicKey
@@ -78,6 +80,7 @@ from .profile import (
 )
 from .rekey import change_passphrase_rekeying, has_pending_rekey, open_keys_recovering
 from .relay import ProgressCallback, RelayClient
+from .reporting import Reporting
 from .retry import Retry
 from .sessions import Sessions
 from .shred import overwrite_in_place
@@ -181,6 +184,7 @@ class Client:
         self._contacts = Contacts(store, self._bus, rng=rng)
         self._blocking = Blocking(store, self._contacts, self._account, rng=rng)
         self._practices = Practices(store, self._relay, self._contacts, keys.identity.public, self._account.role)
+        self._reporting = Reporting(store, keys.identity, self._contacts, self._practices, rng=rng)
         self._cards = Cards(store, keys.identity, self._relay, self._account, self._contacts)
         self._sessions = Sessions(store, keys, self._relay, self._bus, rng=rng)
         self._trust = Trust(store, keys, self._contacts, self._sessions)
@@ -197,12 +201,23 @@ class Client:
             self._expiry,
             self._bus,
             rng=rng,
+            frank=self._reporting.frank,
         )
         self._filing = Filing(store, paths, self._contacts, self._messaging, self._attachments, rng=rng)
         self._retry = Retry(store, self._contacts, self._sessions, self._messaging)
         self._uploads = PendingUploads(store, paths, self._attachments, self._messaging.queue)
         self._messaging.keep_upload = self._uploads.add
-        self._inbox = Inbox(store, keys, prekeys, self._sessions, self._contacts, self._expiry, self._bus, rng=rng)
+        self._inbox = Inbox(
+            store,
+            keys,
+            prekeys,
+            self._sessions,
+            self._contacts,
+            self._expiry,
+            self._bus,
+            rng=rng,
+            reporting=self._reporting,
+        )
         self._sync = Sync(
             store,
             self._relay,
@@ -985,6 +1000,53 @@ class Client:
             no file, failed its integrity check, or cannot be written. FileExistsConflict.
         """
         return await self._filing.save_file(peer, message_id, path, overwrite=overwrite)
+
+    # -- reporting (franked messages) -----------------------------------------------------------------
+    def report(self, peer: str, message_id: str) -> bytes:
+        """The report file (SPEC 13.9) of a message received from ``peer`` (:attr:`Message.reportable`): the
+        message's exact bytes, its franking, both identities with their franking key bindings and the time.
+        Send it to the practice it was franked for (:meth:`report_practice`); only that practice's moderation
+        key can check it, and to anyone else it proves nothing.
+
+        Raises:
+            UnknownContact; UnknownMessage: no such live message in this thread. NotReportable: a message you
+            sent, or one not franked for the moderation key of a practice you trust (or whose franking did not
+            verify when it arrived). StorageError.
+        """
+        self._expiry.before_read()
+        return self._reporting.report(peer, message_id, now_s=int(time.time()))
+
+    def report_practice(self, peer: str, message_id: str) -> str | None:
+        """The name (from its signed policy: the practice's own words, escape before display) of the trusted
+        practice a reportable message was franked for: where to send its report. None when no practice you trust
+        now has that moderation key (you stopped trusting it, or it changed its key).
+
+        Raises:
+            What :meth:`report` raises.
+        """
+        self._expiry.before_read()
+        judge = self._reporting.judge_of(peer, message_id)
+        address = self._practices.practice_of_judge(judge)
+        if address is None:
+            return None
+        pinned = Address(address).text
+        return next((p.name for p in self._practices.list() if p.address == pinned), None)
+
+    def export_report(
+        self, peer: str, message_id: str, path: str | os.PathLike[str], *, overwrite: bool = False
+    ) -> str | None:
+        """Write the report file of a reportable message (:meth:`report`) to ``path``: new, mode 0600, written
+        whole or not at all, never through a symlink (like :meth:`export_thread`). Returns
+        :meth:`report_practice`: the practice to send it to.
+
+        Raises:
+            What :meth:`report` raises; FileExistsConflict: something is at ``path`` and ``overwrite`` is False
+            (nothing was written); OSError: the file cannot be written.
+        """
+        data = self.report(peer, message_id)
+        practice = self.report_practice(peer, message_id)
+        write_private(Path(path), lambda fh: fh.write(data), overwrite=overwrite)
+        return practice
 
     def delete_message(self, message_id: str) -> None:
         """Delete a message (and its attachment file) from this device only. Its sealed row and attachment

@@ -52,7 +52,7 @@ def attachment_to_json(a: AttachmentInfo) -> dict[str, Any]:
 def message_to_json(m: Message) -> dict[str, Any]:
     """One thread entry; ``attachment`` is ``None`` or :func:`attachment_to_json`'s form; ``failure`` is the
     relay's reason when ``status`` is ``"failed"`` (else empty); ``filed_by_peer`` / ``filed_here``: the peer
-    filed it into their record / you filed it into yours."""
+    filed it into their record / you filed it into yours; ``reportable``: it can be reported (:meth:`Client.report`)."""
     return {
         "id": m.message_id,
         "peer": m.peer,
@@ -69,6 +69,7 @@ def message_to_json(m: Message) -> dict[str, Any]:
         "attachment": None if m.attachment is None else attachment_to_json(m.attachment),
         "filed_by_peer": m.filed_by_peer,
         "filed_here": m.filed_here,
+        "reportable": m.reportable,
     }
 
 

@@ -13,6 +13,11 @@ A message from a known contact that does not decrypt starts a session reset afte
 and a :class:`~confide.protocol.content.ResetRequest` on it); a reset request received makes its session
 current and has the unconfirmed messages resent (see :class:`~confide.client.messaging.Messaging`).
 
+A FRANKED content (SPEC 13.6) is unwrapped and its inner text or file processed exactly as if it had come
+alone; :class:`~confide.client.reporting.Reporting` checks its franking in the transaction that stores the
+message, which is marked reportable when the franking holds for a trusted practice's judge. A franking that
+fails never drops or flags the message: it is stored, only not reportable.
+
 A message whose sealed sender is a blocked contact (:meth:`Client.block`) is acknowledged and dropped right
 after the sealed layer is opened: never decrypted further, stored, marked seen, receipted or reported.
 
@@ -48,6 +53,7 @@ from confide.protocol.content import (
     Delete,
     Filed,
     FiledKind,
+    Franked,
     Receipt,
     ReceiptKind,
     ResetRequest,
@@ -82,6 +88,7 @@ from .expiry import Expiry, is_live
 from .models import OUTGOING_RANK, Direction, MessageKind, MessageStatus
 from .prekey_store import PreKeyStore
 from .records import AttachmentRecord, ContactRecord, FiledRecord, MessageRecord
+from .reporting import Reporting
 from .sessions import Sessions
 from .store import Store
 from .views import public_message, sender_name
@@ -131,9 +138,11 @@ class Inbox:
         bus: EventBus,
         *,
         rng: RNG,
+        reporting: Reporting | None = None,
     ) -> None:
         self._store = store
         self._keys = keys
+        self._reporting = reporting
         self._prekeys = prekeys
         self._sessions = sessions
         self._contacts = contacts
@@ -248,6 +257,8 @@ class Inbox:
                 self._sessions.adopt(rec.contact_id, opened.session)
                 owed = self._follow_ups.resends
                 owed[rec.contact_id] = owed.get(rec.contact_id, 0) + content.body.failed
+        elif content is not None and isinstance(content.body, Franked):
+            self._apply(rec, content.body.content, flagged, now, events, franked=content)
         elif content is not None:
             self._apply(rec, content, flagged, now, events)
         store.save_contact(rec)
@@ -287,12 +298,22 @@ class Inbox:
         rec.token = sender.reply_token
         return rec, False
 
-    def _apply(self, rec: ContactRecord, content: Content, flagged: bool, now: int, events: list[Event]) -> None:
+    def _apply(
+        self,
+        rec: ContactRecord,
+        content: Content,
+        flagged: bool,
+        now: int,
+        events: list[Event],
+        *,
+        franked: Content | None = None,
+    ) -> None:
         """Store a message, or apply a receipt, timer change or deletion.
 
         ``flagged``: the sender is an identity the user has not accepted for this contact. Its messages are
         stored (marked, and named by the sender's own address), but it cannot act on the thread: its receipts,
-        timer changes and deletions are ignored.
+        timer changes and deletions are ignored. ``franked``: the FRANKED content ``content`` came in (a text
+        or file), checked when the message is stored.
         """
         store = self._store
         body = content.body
@@ -326,6 +347,8 @@ class Inbox:
                 att,
                 flagged,
             )
+            if franked is not None and self._reporting is not None:
+                msg.reportable = self._reporting.received(rec, franked, flagged=flagged)
             store.save_message(msg)
             store.mark_unreported(mid)
             shown_as = sender_name(rec, msg)

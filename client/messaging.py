@@ -123,6 +123,7 @@ class Messaging:
         bus: EventBus,
         *,
         rng: RNG,
+        frank: Callable[[ContactRecord, Content], Content] | None = None,
     ) -> None:
         self._store = store
         self._contacts = contacts
@@ -133,6 +134,9 @@ class Messaging:
         self._expiry = expiry
         self._bus = bus
         self._rng = rng
+        self._frank = frank
+        """Franks a text or file for the contact when the thread has a judge (:mod:`confide.client.reporting`);
+        None: nothing is franked."""
         self.keep_upload: Callable[[MessageRecord, Path, int], None] | None = None
         """Keeps a file whose upload found the relay unreachable (set by the client: ``PendingUploads.add``);
         None: such a send raises and keeps nothing."""
@@ -181,7 +185,10 @@ class Messaging:
         return rec
 
     def queue(self, rec: ContactRecord, content: Content, record: MessageRecord | None) -> None:
-        """Encrypt ``content`` for every device of ``rec``; commit sessions, message and outbox together."""
+        """Encrypt ``content`` for every device of ``rec`` (a text or file franked first when the thread has a
+        judge: :mod:`confide.client.reporting`); commit sessions, message and outbox together."""
+        if self._frank is not None:
+            content = self._frank(rec, content)
         plaintext = content.to_bytes()
         cert = self._account.sender_certificate(rec)
         lifetime = relay_lifetime(content.expire_after_s)

@@ -149,7 +149,8 @@ class Message:
     ``unverified_identity`` flags a message that arrived while the peer's identity was changed and not yet
     accepted; ``failure`` is the relay's reason when ``status`` is ``failed`` (else empty). ``filed_by_peer``:
     the peer told us they filed this message into their record of you (:class:`MessageFiled`); ``filed_here``:
-    you filed it into your record of the peer (:meth:`Client.file`).
+    you filed it into your record of the peer (:meth:`Client.file`). ``reportable``: a received message franked
+    for the moderation key of a practice you trust, whose franking held (:meth:`Client.report`).
     """
 
     message_id: str
@@ -167,6 +168,7 @@ class Message:
     failure: str = ""
     filed_by_peer: bool = False
     filed_here: bool = False
+    reportable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,6 +182,8 @@ class MessageRecord:
     """The peer said (a FILED notice, SPEC §8) that they filed this message into their record."""
     filed_here: bool = False
     """This profile filed the message into its record of the peer (:mod:`confide.client.filing`)."""
+    reportable: bool = False
+    """A received message whose franking held for a trusted practice's judge (:mod:`confide.client.reporting`)."""
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -199,6 +201,7 @@ class MessageRecord:
                 "failure": self.failure,
                 "filed_by_peer": self.filed_by_peer,
                 "filed_here": self.filed_here,
+                "reportable": self.reportable,
             }
         ).encode()
 
@@ -224,6 +227,7 @@ class MessageRecord:
                 str(o.get("failure", "")),
                 bool(o.get("filed_by_peer", False)),
                 bool(o.get("filed_here", False)),
+                bool(o.get("reportable", False)),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400
             raise StorageError("a stored message is damaged") from exc

@@ -31,6 +31,7 @@ def public_message(m: MessageRecord, peer: str) -> Message:
         m.failure,
         m.filed_by_peer,
         m.filed_here,
+        m.reportable,
     )
 
 

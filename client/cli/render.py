@@ -295,6 +295,20 @@ def timer_set(c: Contact) -> str:
     return f"Disappearing timer with {_inline(c.name)}: {format_duration(c.timer_s)}"
 
 
+def report_written(path: str | os.PathLike[str], practice: str | None) -> str:
+    """Confirms ``report``: where the report file is and which practice to send it to (its name is the
+    practice's own words, from its signed policy)."""
+    to = (
+        f"send it to {_inline(practice)}, the practice it was franked for"
+        if practice is not None
+        else "no practice you trust now holds the key it was franked for: send it to the practice that did"
+    )
+    return (
+        f"Wrote the report to {_inline(os.fspath(path))}: {to}. It is NOT encrypted (it holds the message): "
+        "keep it private until then"
+    )
+
+
 def saved(path: str | os.PathLike[str]) -> str:
     """Confirms ``save`` (the path may end in the file name the sender chose)."""
     return f"Saved {_inline(os.fspath(path))}"
