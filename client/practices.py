@@ -17,7 +17,8 @@ What this profile learns about a contact, in order of trust:
   a thread"), and :meth:`Practices.practice_of_judge` for a received one.
 - :meth:`Practices.availability` and :meth:`Practices.crisis_notice`: what to show when writing.
 
-Every text here is a practice's or a therapist's own words: escape it before display.
+Every text here is a practice's or a therapist's own words: escape it before display. The rows are read and
+written by :mod:`.pinned_practices`; the values returned are in :mod:`.practice_views`.
 """
 
 from __future__ import annotations
@@ -26,21 +27,16 @@ import asyncio
 import builtins
 import contextlib
 import hmac
-import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 from confide.keys.address import Address
-from confide.keys.errors import InvalidAddress
-from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityPublicKey
-from confide.protocol.document_bodies import AvailabilityCard, CrisisContact, PracticePolicy
+from confide.keys.identity import IdentityPublicKey
+from confide.protocol.document_bodies import AvailabilityCard
 from confide.protocol.document_errors import DocumentError, DocumentStale
 from confide.protocol.documents import (
     CredentialStatus,
-    Directory,
     DirectoryEntry,
     DocumentKind,
     SignedDocument,
@@ -54,9 +50,11 @@ from confide.protocol.office_hours import availability as availability_of
 
 from . import peer_documents as docs
 from .contacts import Contacts
-from .errors import ClientError, PracticeUnavailable, StorageError, UnknownListing, UnknownPractice
+from .errors import ClientError, PracticeUnavailable, UnknownListing
 from .local_zone import local_zone_name
 from .models import Contact, ProviderInfo, ProviderStatus, Role
+from .pinned_practices import KIND_NAMES, KeptDocument, PinnedPractice, PinnedPractices, pin_text, undated
+from .practice_views import CrisisNotice, Listing, PracticeInfo, PracticeWarning, WarningKind
 from .records import ContactRecord
 from .relay import RelayClient
 from .store import Store
@@ -65,16 +63,7 @@ REFRESH_INTERVAL_S = 6 * 3600
 """How often :meth:`Practices.refresh_due` (run by every ``sync``) fetches the pinned practices' documents: a
 revocation is noticed within hours, while a client that syncs every minute asks the relay for three small
 documents per practice only four times a day (each fetch also tells the relay someone reads them)."""
-MAX_PIN_FILE_BYTES = 4096
-"""A pin file holds one address or the text of its QR code (a few dozen characters); a longer file is not a
-pin, and is not read further."""
 _M_REFRESHED = "practices.refreshed_at"
-_KIND_NAMES: dict[DocumentKind, str] = {
-    DocumentKind.POLICY: "policy",
-    DocumentKind.DIRECTORY: "directory",
-    DocumentKind.REVOCATIONS: "revocations",
-}
-"""The kinds a pinned practice publishes, by the name the relay serves them under."""
 _STATUS_OF: dict[CredentialStatus, ProviderStatus] = {
     CredentialStatus.OTHER_KEY: ProviderStatus.OTHER_KEY,
     CredentialStatus.REVOKED: ProviderStatus.REVOKED,
@@ -89,171 +78,16 @@ _COVERING = (ProviderStatus.VERIFIED, ProviderStatus.REVOCATIONS_STALE)
 """The verdicts under which a practice's credential covers a contact (its judge franks, its notice shows)."""
 
 
-class WarningKind(StrEnum):
-    """What went wrong with a pinned practice's documents."""
-
-    STALE_REFUSED = "stale_refused"
-    """The relay served an older version than one already accepted (a replay hiding a change): refused."""
-    INVALID = "invalid"
-    """The relay served a document that does not verify as the practice's: ignored."""
-    REVOCATIONS_STALE = "revocations_stale"
-    """The practice's revocation list is past its expiry: a revocation since may be hidden."""
-    REVOCATIONS_MISSING = "revocations_missing"
-    """No revocation list of the practice was ever seen: a revocation may be hidden."""
-    UNREACHABLE = "unreachable"
-    """The relay could not be asked; what was kept is used meanwhile."""
-
-
-@dataclass(frozen=True, slots=True)
-class PracticeWarning:
-    """One warning about a pinned practice: its ``kind``, the practice's name (its own words: escape) and
-    address, and a plain sentence ``text`` (which quotes no peer-supplied text)."""
-
-    kind: WarningKind
-    practice_name: str = field(repr=False)
-    practice_address: str = field(repr=False)
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class PracticeInfo:
-    """A pinned practice as kept on this device: its name (from its signed policy: escape before display),
-    address, and the version and expiry (unix seconds; 0 when none was seen) of its policy, directory and
-    revocation list, the number of therapists its directory lists, and the current warnings."""
-
-    name: str = field(repr=False)
-    address: str
-    policy_version: int
-    policy_expires_at: int
-    directory_version: int
-    directory_expires_at: int
-    revocations_version: int
-    revocations_expires_at: int
-    listed: int
-    warnings: tuple[PracticeWarning, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One therapist of a practice's directory, numbered from 1 in the practice's order: their credential's
-    details (their own words, via the practice: escape), ``status`` (the credential judged against the identity
-    it names), whether the directory gives a way to write to them (``can_write``), their availability line
-    (None without a current card) and their address."""
-
-    number: int
-    credential_id: str
-    address: str = field(repr=False)
-    display_name: str = field(repr=False)
-    licence_number: str = field(repr=False)
-    licensing_body: str = field(repr=False)
-    jurisdiction: str = field(repr=False)
-    not_after: int
-    status: ProviderStatus
-    can_write: bool
-    availability: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class CrisisNotice:
-    """The crisis notice of the practice that vouches for a contact (:meth:`Practices.crisis_notice`): shown
-    on the first message of a thread and whenever the therapist is not in office hours (``in_office_hours``
-    False, also when no availability card is known). Every text is the practice's: escape before display."""
-
-    practice_name: str = field(repr=False)
-    text: str = field(repr=False)
-    contacts: tuple[CrisisContact, ...] = field(repr=False)
-    in_office_hours: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Kept:
-    """A document kept for a pinned practice, parsed again from its bytes as of when it was accepted."""
-
-    document: SignedDocument
-    accepted_at: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Pinned:
-    """A pinned practice as stored: its address and the documents kept (the policy is always there)."""
-
-    address: bytes
-    policy: _Kept
-    directory: _Kept | None
-    revocations: _Kept | None
-    refused: tuple[str, ...] = ()
-    """The kinds the last refresh refused as stale (reported by :meth:`Practices.list` until a newer one)."""
-
-    @property
-    def policy_body(self) -> PracticePolicy:
-        body = self.policy.document.body
-        assert isinstance(body, PracticePolicy)
-        return body
-
-    @property
-    def name(self) -> str:
-        return self.policy_body.practice_name
-
-    def entries(self) -> tuple[DirectoryEntry, ...]:
-        if self.directory is None:
-            return ()
-        body = self.directory.document.body
-        assert isinstance(body, Directory)
-        return body.entries
-
-
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     """A credential naming a contact, and the pinned practice that signed it (None: not pinned)."""
 
     credential: SignedDocument
-    practice: _Pinned | None
-
-
-_ISSUED_AT = slice(1 + 1 + IDENTITY_PUBLIC_LEN + 8, 1 + 1 + IDENTITY_PUBLIC_LEN + 16)
-"""Where a document's ``issued_at`` lies (after format, kind, signer and version; SPEC section 12)."""
-
-
-def _undated(data: bytes, kind: DocumentKind) -> SignedDocument | None:
-    """A credential (or card) as it verified when issued, whatever the time now, or None when it does not
-    parse and verify. Its dates are then judged by the caller (:func:`check_credential` says ``expired``)
-    rather than hiding an expired credential: :func:`parse_document` runs in full, with its issue time as
-    ``now`` (read from the header only to choose that moment; the signature covers it)."""
-    issued_at = int.from_bytes(data[_ISSUED_AT], "big")
-    try:
-        return parse_document(data, expected_signer=None, expected_kind=kind, now=issued_at)
-    except DocumentError:
-        return None
+    practice: PinnedPractice | None
 
 
 def _now(now: int | None) -> int:
     return int(time.time()) if now is None else now
-
-
-def pin_text(pin: str) -> Address:
-    """The address a pin names: the address text, the text of its QR code (anything up to a last ``:``, then
-    the address), or the path of a file holding either.
-
-    Raises:
-        InvalidAddress: neither an address nor a readable file holding one.
-    """
-    text = pin.strip()
-    path = Path(text)
-    if text and not text.lower().startswith("cf1-") and path.is_file():
-        try:
-            with path.open("rb") as f:
-                data = f.read(MAX_PIN_FILE_BYTES + 1)
-        except OSError as exc:
-            raise InvalidAddress(f"cannot read the pin file: {exc.strerror or 'unreadable'}") from None
-        if len(data) > MAX_PIN_FILE_BYTES:
-            raise InvalidAddress("that file is too long to hold a practice's address")
-        try:
-            text = data.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise InvalidAddress("that file does not hold a practice's address") from None
-    if ":" in text:
-        text = text.rsplit(":", 1)[1]
-    return Address.parse(text)
 
 
 class Practices:
@@ -267,87 +101,15 @@ class Practices:
         self._contacts = contacts
         self._identity = identity
         self._role = role
-        self._parsed: dict[bytes, SignedDocument] = {}
+        self._pins = PinnedPractices(store)
 
-    # -- stored documents ---------------------------------------------------------------------------
-    def _parse_kept(self, data: bytes, signer: IdentityPublicKey | None, kind: DocumentKind, at: int) -> SignedDocument:
-        """A kept document parsed again as of ``at`` (it verified then; its dates are judged by the caller).
-
-        Raises:
-            StorageError: it no longer parses (the store is damaged).
-        """
-        cached = self._parsed.get(data)
-        if cached is None:
-            try:
-                cached = parse_document(data, expected_signer=signer, expected_kind=kind, now=at)
-            except DocumentError as exc:
-                raise StorageError("a stored practice document is damaged; trust the practice again") from exc
-            self._parsed[data] = cached
-        return cached
-
-    def _load(self, address: bytes, raw: bytes) -> _Pinned:
-        try:
-            obj = json.loads(raw)
-            kept: dict[str, _Kept | None] = {}
-            signer: IdentityPublicKey | None = None
-            for kind in (DocumentKind.POLICY, DocumentKind.DIRECTORY, DocumentKind.REVOCATIONS):
-                item = obj[_KIND_NAMES[kind]]
-                if item is None:
-                    kept[_KIND_NAMES[kind]] = None
-                    continue
-                at, data = int(item[0]), bytes.fromhex(item[1])
-                document = self._parse_kept(data, signer, kind, at)
-                signer = signer or document.signer
-                kept[_KIND_NAMES[kind]] = _Kept(document, at)
-            refused = tuple(str(k) for k in obj.get("refused", []))
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
-            raise StorageError("a stored practice is damaged; trust the practice again") from exc
-        policy = kept["policy"]
-        if policy is None or policy.document.signer.address.raw != address:
-            raise StorageError("a stored practice is damaged; trust the practice again")
-        return _Pinned(address, policy, kept["directory"], kept["revocations"], refused)
-
-    def _save(self, pinned: _Pinned) -> None:
-        def item(k: _Kept | None) -> list[object] | None:
-            return None if k is None else [k.accepted_at, k.document.to_bytes().hex()]
-
-        value = {
-            "policy": item(pinned.policy),
-            "directory": item(pinned.directory),
-            "revocations": item(pinned.revocations),
-            "refused": list(pinned.refused),
-        }
-        self._store.put_doc(docs.PRACTICE, pinned.address, json.dumps(value).encode())
-
-    def _pinned(self) -> list[_Pinned]:
-        return [self._load(key, raw) for key, raw in self._store.docs(docs.PRACTICE)]
-
-    def _pinned_at(self, address: bytes) -> _Pinned | None:
-        raw = self._store.get_doc(docs.PRACTICE, address)
-        return None if raw is None else self._load(address, raw)
-
-    def find(self, practice: str) -> _Pinned:
-        """The pinned practice with that address or name (exact, then a unique case-insensitive match).
+    def find(self, practice: str) -> PinnedPractice:
+        """The pinned practice with that address or name (see :meth:`PinnedPractices.find`).
 
         Raises:
-            UnknownPractice: none matches.
+            UnknownPractice; StorageError.
         """
-        pinned = self._pinned()
-        try:
-            address = pin_text(practice).raw
-        except InvalidAddress:
-            pass
-        else:
-            for p in pinned:
-                if p.address == address:
-                    return p
-        for p in pinned:
-            if p.name == practice:
-                return p
-        folded = [p for p in pinned if p.name.casefold() == practice.strip().casefold()]
-        if len(folded) == 1:
-            return folded[0]
-        raise UnknownPractice("this profile trusts no practice of that name or address; see 'confide practices list'")
+        return self._pins.find(practice)
 
     # -- judges -------------------------------------------------------------------------------------
     def judge_for(self, contact_address: bytes, *, now: int | None = None) -> FrankingPublicKey | None:
@@ -376,49 +138,45 @@ class Practices:
             StorageError: the store is damaged.
         """
         wanted = judge.to_bytes()
-        for p in self._pinned():
+        for p in self._pins.all():
             if hmac.compare_digest(p.policy_body.moderation_key.to_bytes(), wanted):
                 return p.address
         return None
 
-    def _own_practice(self, now: int) -> _Pinned | None:
+    def _own_practice(self, now: int) -> PinnedPractice | None:
         """The pinned practice that issued this profile's own current credential (scope ``self``), or None."""
         raw = self._store.get_doc(docs.SELF, docs.SELF_CREDENTIAL)
         if raw is None:
             return None
-        credential = _undated(raw, DocumentKind.CREDENTIAL)
+        credential = undated(raw, DocumentKind.CREDENTIAL)
         if credential is None:
             return None
-        practice = self._pinned_at(credential.signer.address.raw)
+        practice = self._pins.at(credential.signer.address.raw)
         if practice is None:
             return None
         status = self._status(credential, practice, self._identity, now)
         return practice if status in _COVERING else None
 
     # -- provider state ---------------------------------------------------------------------------------
-    @staticmethod
-    def _revocations(practice: _Pinned) -> SignedDocument | None:
-        return None if practice.revocations is None else practice.revocations.document
-
     def _status(
-        self, credential: SignedDocument, practice: _Pinned | None, identity: IdentityPublicKey, now: int
+        self, credential: SignedDocument, practice: PinnedPractice | None, identity: IdentityPublicKey, now: int
     ) -> ProviderStatus:
         if practice is None:
             therapist = credential_of(credential).therapist
             if not hmac.compare_digest(therapist.to_bytes(), identity.to_bytes()):
                 return ProviderStatus.OTHER_KEY
             return ProviderStatus.UNTRUSTED_PRACTICE
-        return _STATUS_OF[check_credential(credential, self._revocations(practice), identity, now)]
+        return _STATUS_OF[check_credential(credential, practice.revocation_list, identity, now)]
 
     def _candidates(self, rec: ContactRecord, now: int) -> Iterator[_Candidate]:
         """Every credential that claims the contact: their own (scope ``peer-credential``, any signer, possibly
         naming someone else), then the pinned practices' directory entries naming their address."""
         raw = self._store.get_doc(docs.PEER_CREDENTIAL, rec.address)
         if raw is not None:
-            own = _undated(raw, DocumentKind.CREDENTIAL)
+            own = undated(raw, DocumentKind.CREDENTIAL)
             if own is not None:
-                yield _Candidate(own, self._pinned_at(own.signer.address.raw))
-        for practice in self._pinned():
+                yield _Candidate(own, self._pins.at(own.signer.address.raw))
+        for practice in self._pins.all():
             for entry in practice.entries():
                 if entry.therapist.address.raw == rec.address:
                     yield _Candidate(entry.credential, practice)
@@ -454,7 +212,7 @@ class Practices:
         """
         best = self._best(rec, _now(now))
         if best is None:
-            if self._role == Role.CLIENT and self._store.docs(docs.PRACTICE):
+            if self._role == Role.CLIENT and self._pins.any():
                 return ProviderInfo(ProviderStatus.MISSING)
             return None
         candidate, status = best
@@ -490,13 +248,13 @@ class Practices:
         Raises:
             RelayUnreachable, RelayError.
         """
-        kinds = list(_KIND_NAMES)
-        fetched = await asyncio.gather(*(self._relay.get_document(address, _KIND_NAMES[k]) for k in kinds))
+        kinds = list(KIND_NAMES)
+        fetched = await asyncio.gather(*(self._relay.get_document(address, KIND_NAMES[k]) for k in kinds))
         return dict(zip(kinds, fetched, strict=True))
 
     def _admit(
-        self, kept: _Kept | None, data: bytes | None, signer: IdentityPublicKey, kind: DocumentKind, now: int
-    ) -> tuple[_Kept | None, WarningKind | None]:
+        self, kept: KeptDocument | None, data: bytes | None, signer: IdentityPublicKey, kind: DocumentKind, now: int
+    ) -> tuple[KeptDocument | None, WarningKind | None]:
         """What to keep of ``kind`` after the relay served ``data``: the new document when it verifies as the
         practice's and is not older than the one seen (accepted through the version guard), else what was
         kept, with the reason it was refused. Call inside the store transaction that saves the result."""
@@ -512,9 +270,9 @@ class Practices:
             docs.accept(self._store, document)
         except DocumentStale:
             return kept, WarningKind.STALE_REFUSED
-        return _Kept(document, now), None
+        return KeptDocument(document, now), None
 
-    def _warn(self, pinned: _Pinned, kind: WarningKind, what: str = "") -> PracticeWarning:
+    def _warn(self, pinned: PinnedPractice, kind: WarningKind, what: str = "") -> PracticeWarning:
         texts = {
             WarningKind.STALE_REFUSED: f"the relay served an older {what} than one already seen: refused, kept "
             "the newer one (the relay may be hiding a change)",
@@ -526,7 +284,7 @@ class Practices:
         }
         return PracticeWarning(kind, pinned.name, Address(pinned.address).text, texts[kind])
 
-    def _standing(self, pinned: _Pinned, now: int) -> list[PracticeWarning]:
+    def _standing(self, pinned: PinnedPractice, now: int) -> list[PracticeWarning]:
         """The warnings about what is kept of ``pinned`` at ``now`` (and the refusals of the last refresh)."""
         found = [self._warn(pinned, WarningKind.STALE_REFUSED, what) for what in pinned.refused]
         if pinned.revocations is None:
@@ -537,14 +295,14 @@ class Practices:
 
     def _update(
         self, address: Address, fetched: dict[DocumentKind, bytes | None], now: int
-    ) -> tuple[_Pinned, list[PracticeWarning]]:
+    ) -> tuple[PinnedPractice, list[PracticeWarning]]:
         """Pin (or update) the practice at ``address`` from what the relay served, in one transaction.
 
         Raises:
             PracticeUnavailable: it was not pinned and the relay holds no valid policy signed by that address.
         """
         with self._store.transaction():
-            old = self._pinned_at(address.raw)
+            old = self._pins.at(address.raw)
             signer = old.policy.document.signer if old is not None else None
             if signer is None:
                 policy_bytes = fetched[DocumentKind.POLICY]
@@ -564,8 +322,8 @@ class Practices:
                 signer = found.signer
             refused: list[str] = []
             bad: list[tuple[WarningKind, str]] = []
-            kept: dict[DocumentKind, _Kept | None] = {}
-            for kind, name in _KIND_NAMES.items():
+            kept: dict[DocumentKind, KeptDocument | None] = {}
+            for kind, name in KIND_NAMES.items():
                 before = (
                     None
                     if old is None
@@ -583,15 +341,15 @@ class Practices:
             policy = kept[DocumentKind.POLICY]
             if policy is None:
                 raise PracticeUnavailable("the practice's policy on the relay is not valid: not trusted")
-            pinned = _Pinned(
+            pinned = PinnedPractice(
                 address.raw, policy, kept[DocumentKind.DIRECTORY], kept[DocumentKind.REVOCATIONS], tuple(refused)
             )
-            self._save(pinned)
+            self._pins.save(pinned)
         warnings = [self._warn(pinned, kind, what) for kind, what in bad]
         return pinned, warnings + self._standing(pinned, now)
 
-    def _info(self, pinned: _Pinned, now: int, warnings: list[PracticeWarning] | None = None) -> PracticeInfo:
-        def version(k: _Kept | None) -> tuple[int, int]:
+    def _info(self, pinned: PinnedPractice, now: int, warnings: list[PracticeWarning] | None = None) -> PracticeInfo:
+        def version(k: KeptDocument | None) -> tuple[int, int]:
             return (0, 0) if k is None else (k.document.version, k.document.expires_at)
 
         d, r = version(pinned.directory), version(pinned.revocations)
@@ -628,11 +386,7 @@ class Practices:
         Raises:
             UnknownPractice.
         """
-        pinned = self.find(practice)
-        with self._store.transaction():
-            self._store.delete_doc(docs.PRACTICE, pinned.address)
-            for kind in _KIND_NAMES:
-                docs.forget_guard(self._store, pinned.address, kind)
+        self._pins.delete(self._pins.find(practice).address)
 
     def list(self, *, now: int | None = None) -> builtins.list[PracticeInfo]:
         """The pinned practices, oldest pin first, with their current warnings.
@@ -641,7 +395,7 @@ class Practices:
             StorageError.
         """
         now = _now(now)
-        return [self._info(p, now) for p in self._pinned()]
+        return [self._info(p, now) for p in self._pins.all()]
 
     async def refresh(self, *, now: int | None = None) -> builtins.list[PracticeWarning]:
         """Fetch every pinned practice's documents and every credentialed contact's availability card; keep
@@ -653,7 +407,7 @@ class Practices:
         """
         now = _now(now)
         warnings: builtins.list[PracticeWarning] = []
-        for pinned in self._pinned():
+        for pinned in self._pins.all():
             address = Address(pinned.address)
             _, found = self._update(address, await self._fetch(address), now)
             warnings += found
@@ -674,7 +428,7 @@ class Practices:
         last = self._store.get_meta_int(_M_REFRESHED, 0)
         if 0 <= now - last < REFRESH_INTERVAL_S:
             return []
-        if not self._store.docs(docs.PRACTICE) and not self._store.docs(docs.PEER_CREDENTIAL):
+        if not self._pins.any() and not self._store.docs(docs.PEER_CREDENTIAL):
             return []
         return await self.refresh(now=now)
 
@@ -715,7 +469,7 @@ class Practices:
                 found.append(
                     parse_document(raw, expected_signer=signer, expected_kind=DocumentKind.AVAILABILITY, now=now)
                 )
-        for practice in self._pinned():
+        for practice in self._pins.all():
             for entry in practice.entries():
                 card = entry.availability
                 if card is not None and card.signer == signer and card.issued_at <= now < card.expires_at:
@@ -774,8 +528,8 @@ class Practices:
             UnknownPractice; StorageError.
         """
         now = _now(now)
-        pinned = self.find(practice)
-        revocations = self._revocations(pinned)
+        pinned = self._pins.find(practice)
+        revocations = pinned.revocation_list
         listings = []
         for number, entry in enumerate(pinned.entries(), start=1):
             body = credential_of(entry.credential)
@@ -814,7 +568,7 @@ class Practices:
                 for their contact card); ContactExists; ValueError: empty name; StorageError.
         """
         now = _now(now)
-        pinned = self.find(practice)
+        pinned = self._pins.find(practice)
         entries = pinned.entries()
         entry = _pick(entries, listing)
         if entry.delivery_token is None:
@@ -847,3 +601,14 @@ def _pick(entries: tuple[DirectoryEntry, ...], listing: str | int) -> DirectoryE
         if hmac.compare_digest(credential_of(entry.credential).credential_id.hex(), text):
             return entry
     raise UnknownListing("the directory lists no therapist under that number or id; see 'confide directory PRACTICE'")
+
+
+__all__ = [
+    "REFRESH_INTERVAL_S",
+    "CrisisNotice",
+    "Listing",
+    "PracticeInfo",
+    "PracticeWarning",
+    "Practices",
+    "WarningKind",
+]

@@ -511,3 +511,30 @@ async def test_sync_refreshes_at_most_once_per_interval(make_client: MakeClient)
     assert alice.practices()[0].listed == 1
     await alice._practices.refresh_due(now=_now() + REFRESH_INTERVAL_S + 1)
     assert alice.practices()[0].listed == 2
+
+
+async def test_documents_signed_by_another_key_are_ignored(make_client: MakeClient, tmp_path: Path) -> None:
+    practice = await _practice(make_client)
+    bob = await make_client("bob", "therapist")
+    await practice.publish_directory(_entry(practice.credential(_identity(bob).public), bob))
+    await practice.publish_revocations()
+    alice = await make_client("alice")
+    await alice.trust_practice(practice.address)
+    before = alice.directory(practice.address)
+
+    # The relay serves, under the practice's address, a newer policy with another moderation key and an empty
+    # directory, both signed by someone else: neither replaces what the practice signed.
+    mallory = IdentityKeyPair.generate(os.urandom)
+    judge = FrankingKeyPair.generate(os.urandom)
+    policy = _sign(mallory, PracticePolicy("Harbor Therapy", NOTICE, moderation_key=judge.public), version=9)
+    _replay(tmp_path, practice.address, DocumentKind.POLICY, policy)
+    _replay(tmp_path, practice.address, DocumentKind.DIRECTORY, _sign(mallory, Directory(()), version=9))
+    warnings = await alice.refresh_practices()
+    assert sorted((w.kind, w.text) for w in warnings) == [
+        (WarningKind.INVALID, "the relay served a directory that does not verify as the practice's: ignored"),
+        (WarningKind.INVALID, "the relay served a policy that does not verify as the practice's: ignored"),
+    ]
+    assert alice.directory(practice.address) == before
+    assert alice._practices.practice_of_judge(judge.public) is None
+    assert alice._practices.practice_of_judge(practice.judge.public) == Address.parse(practice.address).raw
+    assert alice.practices()[0].policy_version == 1
