@@ -27,6 +27,10 @@ from .verbs import AddVerb
 MAX_CREDENTIAL_FILE_BYTES = 64 * 1024
 """Largest file ``credential import`` reads: a credential document is at most 770 bytes; anything much larger
 is the wrong file, refused before it is read whole."""
+MAX_QR_CARD_TEXT = 3391
+"""Longest card text one QR code holds: 3,391 characters of the QR alphanumeric set at the largest version (40)
+and the error correction level (M) Confide's codes use. A card with a long credential and a full week of split
+office hours can be longer (up to 4,142): it goes as a file or as text then."""
 
 
 def _read_credential(path: Path) -> bytes:
@@ -86,7 +90,8 @@ async def cmd_availability(args: argparse.Namespace) -> int:
             document = await client.set_availability(
                 time_zone=args.tz, hours=hours, reply_within_s=reply, away=away, away_note=note
             )
-            print("Published your availability card; it goes into your contact card too.")
+            if not args.json:
+                print("Published your availability card; it goes into your contact card too.")
         else:
             current = client.availability_card()
             if current is None:
@@ -126,6 +131,8 @@ async def cmd_card(args: argparse.Namespace) -> int:
         credential = client.credential() is not None
         availability = client.availability_card() is not None
     text = card_text(card)
+    if args.qr is not None and len(text) > MAX_QR_CARD_TEXT:
+        raise UsageError("this card is too long for one QR code; share it with --out FILE or --text (nothing written)")
     _write_card(None if args.out is None else Path(args.out), None if args.qr is None else Path(args.qr), card, text)
     if args.text:
         print(text)

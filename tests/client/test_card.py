@@ -497,3 +497,43 @@ def test_what_a_card_brings_is_escaped_on_the_terminal() -> None:
     assert not any(ch in "".join(lines) for ch in ("\x1b", "\x07", "\u202e"))
     assert all("\n" not in line for line in lines)
     assert lines[-1].startswith("WARNING: this credential has expired")
+
+
+@pytest.mark.usefixtures("env")
+def test_cli_note_back_json_and_a_card_too_long_for_a_qr_code(
+    capsys: pytest.CaptureFixture[str], relay_thread: str, tmp_path: Path
+) -> None:
+    t = tmp_path / "t"
+    _init(capsys, relay_thread, t, "therapist")
+    base = ["availability", "set", "--profile", str(t), "--json"]
+    code, out, err = run(capsys, *base, "--tz", "UTC", "--hours", "mon-fri 09:00-17:00", "--reply", "4h")
+    assert code == 0, err
+    assert json.loads(out)["reply_within"] == "4 hours"
+    code, out, err = run(capsys, *base, "--away", "2026-12-01", "2026-12-03", "--note", "first")
+    assert code == 0, err
+    away = json.loads(out)["away"]
+    code, out, err = run(capsys, *base, "--note", "second")  # the dates are kept, the note replaced
+    assert code == 0, err
+    card = json.loads(out)
+    assert card["away"] == {**away, "note": "second"}
+    assert card["version"] == 3
+    code, out, err = run(capsys, *base, "--back")
+    assert code == 0, err
+    assert json.loads(out)["away"] is None
+
+    long_note = "\n".join(["Dr. Lee covers for me; write to the practice for anything urgent."] * 15)
+    hours = ["mon-sun 06:00-07:00,08:00-09:00,10:00-11:00,12:00-13:00"]
+    code, out, err = run(capsys, *base, "--hours", *hours, "--away", "2026-12-01", "2026-12-03", "--note", long_note)
+    assert code == 0, err
+    practice, now = IdentityKeyPair.generate(os.urandom), int(time.time())
+    body = Credential(_identity_of(t), bytes(16), "N" * 128, "L" * 64, "B" * 128, "J" * 64, now - 60, now + YEAR)
+    cred = tmp_path / "cred.doc"
+    cred.write_bytes(SignedDocument.sign(practice, body, version=1, issued_at=now, expires_at=now + YEAR).to_bytes())
+    code, out, err = run(capsys, "credential", "import", str(cred), "--profile", str(t))
+    assert code == 0, err
+    qr = tmp_path / "me.png"
+    code, out, err = run(capsys, "card", "export", "--qr", str(qr), "--profile", str(t))
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "too long for one QR code" in err
+    assert not qr.exists()
