@@ -565,3 +565,29 @@ async def test_publish_finishes_a_registration_an_outage_interrupted(tmp_path: P
         admin.set_policy("Harbour Therapy", NOTICE, [])
         assert [p.version for p in await admin.publish()] == [1, 1, 1]
         assert (await _fetch(practice, DocumentKind.POLICY)).version == 1
+
+
+def test_cli_card_to_credential(
+    practice_env: Path, relay_thread: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The round trip by hand: the therapist exports a card, the practice issues from it, the therapist imports."""
+    at = ["--practice", str(practice_env)]
+    me = ["--profile", str(tmp_path / "therapist")]
+    code, _out, err = run(capsys, "init", *me, "--server", relay_thread, "--name", "Ana", "--role", "therapist")
+    assert code == EXIT_OK, err
+    card = tmp_path / "me.card"
+    code, _out, err = run(capsys, "card", "export", *me, "--out", str(card))
+    assert code == EXIT_OK, err
+    code, _out, err = run(capsys, "practice", "init", *at, "--server", relay_thread, "--name", "Harbour")
+    assert code == EXIT_OK, err
+    code, _out, err = run(capsys, "practice", "policy", *at, "--crisis-notice", NOTICE, "--crisis", "Crisis line=988")
+    assert code == EXIT_OK, err
+    cred = tmp_path / "cred.doc"
+    details = ["--name", "Dr Ana Rivera", "--licence", "PSY 1", "--body", "Board", "--jurisdiction", "US-CA"]
+    code, out, err = run(capsys, "practice", "issue", *at, str(card), *details, "--list", "--out", str(cred))
+    assert code == EXIT_OK, err
+    code, _out, err = run(capsys, "practice", "publish", *at)
+    assert code == EXIT_OK, err
+    code, out, err = run(capsys, "credential", "import", *me, str(cred))
+    assert code == EXIT_OK, err
+    assert "Dr Ana Rivera" in out
