@@ -36,7 +36,7 @@ from .models import AttachmentInfo, Contact, Message, ProviderInfo, RecordEntry
 
 if TYPE_CHECKING:
     from .card import CredentialInfo
-from .practices import Listing, PracticeInfo, PracticeWarning
+from .practice_views import Listing, PracticeInfo, PracticeWarning
 
 THREAD_EXPORT_FORMAT = "confide-thread-export-v1"
 """The ``"format"`` of the file :func:`thread_document` describes; a reader checks it before anything else."""

@@ -11,6 +11,7 @@ from confide.client import (
     KeySubstitution,
     NotAPractice,
     PracticeNotReady,
+    PracticeUnavailable,
     ProfileError,
     ProfileWipedError,
     ProtocolError,
@@ -20,11 +21,12 @@ from confide.client import (
     StorageError,
     UnknownContact,
     UnknownCredential,
+    UnknownListing,
     UnknownMessage,
+    UnknownPractice,
     UntrustedIdentity,
     VerificationFailed,
 )
-from confide.client.errors import PracticeUnavailable, UnknownListing, UnknownPractice
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -22,10 +22,12 @@ from confide.client import (
     CardAdded,
     Contact,
     CredentialInfo,
+    CrisisNotice,
     Direction,
     Event,
     FiledCopyKept,
     IdentityChanged,
+    Listing,
     Message,
     MessageDeleted,
     MessageFiled,
@@ -33,14 +35,16 @@ from confide.client import (
     MessageReceived,
     MessageStatus,
     MessageUndecryptable,
+    PracticeInfo,
+    PracticeWarning,
+    ProviderInfo,
+    ProviderStatus,
     RecordEntry,
     SessionReset,
     TimerChanged,
     Trust,
     format_duration,
 )
-from confide.client.models import ProviderInfo, ProviderStatus
-from confide.client.practices import CrisisNotice, Listing, PracticeInfo, PracticeWarning
 
 NOTHING_REMOVED = "Nothing was removed."
 
