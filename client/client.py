@@ -201,7 +201,7 @@ class Client:
             self._expiry,
             self._bus,
             rng=rng,
-            frank=self._reporting.frank,
+            reporting=self._reporting,
         )
         self._filing = Filing(store, paths, self._contacts, self._messaging, self._attachments, rng=rng)
         self._retry = Retry(store, self._contacts, self._sessions, self._messaging)

@@ -54,6 +54,7 @@ from confide.protocol.content import (
     Filed,
     FiledKind,
     Franked,
+    FrankingKeyNotice,
     Receipt,
     ReceiptKind,
     ResetRequest,
@@ -400,6 +401,8 @@ class Inbox:
             self._keep_filed(rec, body.target_id)
         elif isinstance(body, Filed):
             self._apply_filed(rec, body, now, events)
+        elif isinstance(body, FrankingKeyNotice) and self._reporting is not None:
+            self._reporting.key_notice(rec, body, flagged=flagged)
 
     def _keep_filed(self, rec: ContactRecord, target: bytes) -> None:
         """A delete for everyone from ``rec`` named ``target``: when it is one of their messages filed in their

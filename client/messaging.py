@@ -59,6 +59,7 @@ from .outbox import TRANSIENT_RELAY_STATUSES, Outbox
 from .pinning import require_trusted
 from .records import AttachmentRecord, ContactRecord, MessageRecord
 from .relay import ProgressCallback
+from .reporting import Reporting
 from .sessions import Sessions
 from .store import Store
 from .timers import check_timer, expiry_from, relay_lifetime
@@ -123,7 +124,7 @@ class Messaging:
         bus: EventBus,
         *,
         rng: RNG,
-        frank: Callable[[ContactRecord, Content], Content] | None = None,
+        reporting: Reporting | None = None,
     ) -> None:
         self._store = store
         self._contacts = contacts
@@ -134,9 +135,9 @@ class Messaging:
         self._expiry = expiry
         self._bus = bus
         self._rng = rng
-        self._frank = frank
-        """Franks a text or file for the contact when the thread has a judge (:mod:`confide.client.reporting`);
-        None: nothing is franked."""
+        self._reporting = reporting
+        """Franks texts and files and owes franking key notices (:mod:`confide.client.reporting`); None: nothing
+        is franked."""
         self.keep_upload: Callable[[MessageRecord, Path, int], None] | None = None
         """Keeps a file whose upload found the relay unreachable (set by the client: ``PendingUploads.add``);
         None: such a send raises and keeps nothing."""
@@ -185,15 +186,22 @@ class Messaging:
         return rec
 
     def queue(self, rec: ContactRecord, content: Content, record: MessageRecord | None) -> None:
-        """Encrypt ``content`` for every device of ``rec`` (a text or file franked first when the thread has a
-        judge: :mod:`confide.client.reporting`); commit sessions, message and outbox together."""
-        if self._frank is not None:
-            content = self._frank(rec, content)
+        """Encrypt ``content`` for every device of ``rec`` (a text or file franked first, and preceded by a
+        franking key notice when one is owed: :mod:`confide.client.reporting`); commit sessions, message and
+        outbox together."""
+        notice = None
+        if self._reporting is not None:
+            notice = self._reporting.notice_for(rec, content)
+            content = self._reporting.frank(rec, content)
         plaintext = content.to_bytes()
         cert = self._account.sender_certificate(rec)
         lifetime = relay_lifetime(content.expire_after_s)
         mid = record.message_id if record is not None else None
         with self._store.transaction():
+            if notice is not None and self._reporting is not None:
+                for env in self._sessions.encrypt(rec, notice.to_bytes(), cert, relay_lifetime(0)):
+                    self._outbox.add(rec.contact_id, None, env)
+                self._reporting.notice_sent(rec, notice)
             for env in self._sessions.encrypt(rec, plaintext, cert, lifetime):
                 self._outbox.add(rec.contact_id, mid, env)
             if record is not None:

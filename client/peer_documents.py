@@ -12,12 +12,15 @@ scope                  key                                     value
 ``peer-credential``    the contact's address                   their credential document, as received
 ``peer-availability``  the contact's address                   their newest availability card
 ``peer-franking``      the contact's address                   their franking key binding (96 bytes)
+``peer-judge``         the contact's address                   the judge key they asked to be franked for
+``franking-notice``    the contact's address                   the judge key of the FRANKING_KEY notice sent
 ``self``               ``b"credential"``, ``b"availability"``  this profile's own credential and card
 ``guard``              signer address || kind byte             the newest version seen (:class:`VersionGuard`)
 ``franked``            a message id                            what makes that message reportable
 =====================  ======================================  ============================================
 
-``peer-*`` rows are owned by the contact's row and deleted with it; ``franked`` rows with their message.
+``peer-*`` and ``franking-notice`` rows are owned by the contact's row and deleted with it; ``franked`` rows
+with their message (and their contact).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ PRACTICE_STATE = "practice-state"
 PEER_CREDENTIAL = "peer-credential"
 PEER_AVAILABILITY = "peer-availability"
 PEER_FRANKING = "peer-franking"
+PEER_JUDGE = "peer-judge"
+FRANKING_NOTICE = "franking-notice"
 SELF = "self"
 GUARD = "guard"
 FRANKED = MESSAGE_DOC_SCOPE
@@ -92,10 +97,12 @@ def forget_guard(store: Store, signer_address: bytes, kind: DocumentKind) -> Non
 
 __all__ = [
     "FRANKED",
+    "FRANKING_NOTICE",
     "GUARD",
     "PEER_AVAILABILITY",
     "PEER_CREDENTIAL",
     "PEER_FRANKING",
+    "PEER_JUDGE",
     "PRACTICE",
     "PRACTICE_STATE",
     "SELF",

@@ -190,7 +190,13 @@ class Practices:
         return therapist if therapist.address.raw == rec.address else None
 
     def _best(self, rec: ContactRecord, now: int) -> tuple[_Candidate, ProviderStatus] | None:
+        """The verdict to show: a pinned practice's credential before any other (a revocation by a trusted
+        practice is not hidden behind "signed by a practice you do not trust"), then the best news."""
         best: tuple[_Candidate, ProviderStatus] | None = None
+
+        def rank(c: _Candidate, status: ProviderStatus) -> tuple[bool, int]:
+            return c.practice is not None, _RANK[status]
+
         for candidate in self._candidates(rec, now):
             identity = self._identity_of(rec, candidate)
             status = (
@@ -198,7 +204,7 @@ class Practices:
                 if identity is None
                 else self._status(candidate.credential, candidate.practice, identity, now)
             )
-            if best is None or _RANK[status] > _RANK[best[1]]:
+            if best is None or rank(candidate, status) > rank(*best):
                 best = (candidate, status)
         return best
 

@@ -1,13 +1,21 @@
 """Franking inside messages, and reports of them (SPEC 13.6, 13.9): both sides of a thread.
 
 **Sending.** A text or file to a contact is franked (:func:`~confide.protocol.content.frank_content`) when two
-things are known: the judge of the thread (the moderation key of a trusted practice,
-:meth:`Judges.judge_for`) and the contact's franking key (their binding, scope ``peer-franking``, checked
-against their pinned identity each time it is used). Otherwise it goes unfranked, as before franking existed.
-Franking happens where a content is encrypted (:meth:`~confide.client.messaging.Messaging.queue`), so a resend
-after a session reset, a retry and a deferred upload are franked like a first send. A FRANKED content carries
-the message id, clock and expiry of the content it wraps: receipts, deletes, filing and timers name the same
-message whether or not it was franked.
+things are known: the judge (the one the contact asked for with a FRANKING_KEY notice, else the thread's own:
+the moderation key of a trusted practice, :meth:`Judges.judge_for`) and the contact's franking key (their
+binding, scope ``peer-franking``, checked against their pinned identity each time it is used). Otherwise it
+goes unfranked, as before franking existed. Franking happens where a content is encrypted
+(:meth:`~confide.client.messaging.Messaging.queue`), so a resend after a session reset, a retry and a deferred
+upload are franked like a first send. A FRANKED content carries the message id, clock and expiry of the
+content it wraps: receipts, deletes, filing and timers name the same message whether or not it was franked.
+
+**Franking key notices (SPEC 8, type 9).** A thread started from an invite or a directory listing carries no
+franking key, so nobody could frank. When a thread has a judge of its own, the first text or file to the
+contact is preceded (in the same transaction, so queued in order) by a FRANKING_KEY notice: this profile's
+binding and that judge key; sent again only when the judge changes (scope ``franking-notice`` remembers the one
+sent). A notice received is kept (binding in ``peer-franking``, judge in ``peer-judge``) only from an accepted
+contact (not a message request, not an identity change pending) whose identity the binding verifies for; it is
+never a message of the thread.
 
 **Receiving.** The inbox unwraps a FRANKED content and processes the inner content exactly as if it had come
 alone (every receiving rule applies), and calls :meth:`Reporting.received` in the transaction that stores the
@@ -45,7 +53,15 @@ from typing import Protocol
 from confide.keys.encoding import RNG
 from confide.keys.errors import InvalidSignature, MalformedKey
 from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublicKey
-from confide.protocol.content import FRANKABLE_TYPES, Content, Franked, check_franked, frank_content
+from confide.protocol.content import (
+    FRANKABLE_TYPES,
+    Content,
+    Franked,
+    FrankingKeyNotice,
+    check_franked,
+    frank_content,
+    new_message_id,
+)
 from confide.protocol.document_bodies import MAX_TIMESTAMP
 from confide.protocol.errors import MalformedFranking, RemoteProtocolError
 from confide.protocol.franking import FrankingPublicKey
@@ -55,7 +71,7 @@ from confide.protocol.report_file import ReportFile
 from .contacts import Contacts
 from .errors import NotReportable, StorageError, UnknownMessage
 from .models import Direction
-from .peer_documents import FRANKED, PEER_FRANKING
+from .peer_documents import FRANKED, FRANKING_NOTICE, PEER_FRANKING, PEER_JUDGE
 from .records import ContactRecord, MessageRecord
 from .store import Store
 
@@ -83,6 +99,7 @@ class Reporting:
         self._store = store
         self._identity = identity
         self._own = franking_key_of(identity)
+        self._binding = FrankingBinding.bind(identity)
         self._contacts = contacts
         self._judges = judges
         self._rng = rng
@@ -107,16 +124,53 @@ class Reporting:
             return None
         return binding if binding.holds_for(identity) else None
 
+    def peer_judge(self, rec: ContactRecord) -> FrankingPublicKey | None:
+        """The judge key the contact asked to be franked for (their FRANKING_KEY notice), or None.
+
+        Raises:
+            StorageError: the store cannot be read.
+        """
+        raw = self._store.get_doc(PEER_JUDGE, rec.address)
+        if raw is None:
+            return None
+        try:
+            return FrankingPublicKey.from_bytes(raw)
+        except MalformedFranking:
+            return None
+
+    def notice_for(self, rec: ContactRecord, content: Content) -> Content | None:
+        """The FRANKING_KEY notice to send the contact ``rec`` before ``content``: when ``content`` is a text or
+        file, the thread has a judge of its own (:meth:`Judges.judge_for`) and no notice naming that judge was
+        sent to them yet; else None. Call :meth:`notice_sent` in the transaction that queues it.
+
+        Raises:
+            StorageError: the store cannot be read.
+        """
+        if not isinstance(content, Content) or content.type not in FRANKABLE_TYPES:
+            return None
+        judge = self._judges.judge_for(rec.address)
+        if judge is None or self._store.get_doc(FRANKING_NOTICE, rec.address) == judge.to_bytes():
+            return None
+        notice = FrankingKeyNotice(self._binding, judge)
+        return Content(new_message_id(self._rng), content.sent_at_ms, 0, notice)
+
+    def notice_sent(self, rec: ContactRecord, notice: Content) -> None:
+        """Remember that ``notice`` (from :meth:`notice_for`) is queued to ``rec``: inside that transaction."""
+        body = notice.body
+        assert isinstance(body, FrankingKeyNotice)
+        self._store.put_doc(FRANKING_NOTICE, rec.address, body.judge.to_bytes(), owner=rec.contact_id)
+
     def frank(self, rec: ContactRecord, content: Content) -> Content:
-        """``content`` franked for the contact ``rec`` when it is a text or file, the thread has a judge and the
-        contact's franking key is known; otherwise ``content`` unchanged (sent unfranked).
+        """``content`` franked for the contact ``rec`` when it is a text or file, a judge is known (the one they
+        asked for, else the thread's own) and the contact's franking key is known; otherwise ``content``
+        unchanged (sent unfranked).
 
         Raises:
             StorageError: the store cannot be read (nothing was sent).
         """
         if not isinstance(content, Content) or content.type not in FRANKABLE_TYPES:
             return content
-        judge = self._judges.judge_for(rec.address)
+        judge = self.peer_judge(rec) or self._judges.judge_for(rec.address)
         if judge is None:
             return content
         binding = self.peer_binding(rec)
@@ -147,6 +201,23 @@ class Reporting:
         stored = sender.to_bytes() + content.to_bytes()
         self._store.put_doc(FRANKED, content.message_id, stored, owner=rec.contact_id)
         return True
+
+    def key_notice(self, rec: ContactRecord, notice: FrankingKeyNotice, *, flagged: bool) -> None:
+        """A FRANKING_KEY notice from ``rec``, in the inbox's transaction: keep their binding and the judge they
+        asked for, when they are an accepted contact (not ``flagged``, not a request, no identity change
+        pending) and the binding verifies for their pinned identity; otherwise ignore it.
+
+        Raises:
+            StorageError: the store cannot be read or written (the whole delivery is rolled back).
+        """
+        if flagged or rec.request or rec.changed or rec.identity is None:
+            _log.info("ignoring a franking key notice from a contact not accepted")
+            return
+        if not notice.binding.holds_for(IdentityPublicKey.from_bytes(rec.identity)):
+            _log.info("ignoring a franking key notice whose binding does not verify")
+            return
+        self._store.put_doc(PEER_FRANKING, rec.address, notice.binding.to_bytes(), owner=rec.contact_id)
+        self._store.put_doc(PEER_JUDGE, rec.address, notice.judge.to_bytes(), owner=rec.contact_id)
 
     # -- reporting ------------------------------------------------------------------------------------
     def _franked(self, peer: str, message_id: str) -> tuple[IdentityPublicKey, Content]:

@@ -24,10 +24,18 @@ import pytest
 from confide.client import Client, NotReportable, UnknownMessage
 from confide.client.cli import render
 from confide.client.cli.exits import EXIT_ERROR, EXIT_OS
-from confide.client.peer_documents import FRANKED, PEER_CREDENTIAL, PEER_FRANKING, SELF, SELF_CREDENTIAL
+from confide.client.peer_documents import FRANKED, PEER_CREDENTIAL, PEER_FRANKING, PEER_JUDGE, SELF, SELF_CREDENTIAL
 from confide.keys.identity import IdentityKeyPair
 from confide.keys.keystore import TEST_KDF
-from confide.protocol.content import Content, ContentType, Franked, Text, frank_content, new_message_id
+from confide.protocol.content import (
+    Content,
+    ContentType,
+    Franked,
+    FrankingKeyNotice,
+    Text,
+    frank_content,
+    new_message_id,
+)
 from confide.protocol.document_bodies import Credential, PracticePolicy
 from confide.protocol.documents import sign_document
 from confide.protocol.franking import FrankingKeyPair, r_forge
@@ -128,11 +136,11 @@ async def test_a_franked_message_is_reportable_and_its_report_holds(make_client:
     sam, rivera, judge = await _harbour(make_client)
     rivera_sent = _sent_types(rivera)
     await rivera.send_text("Sam", "Welcome to the practice")  # she has a judge, but no franking key for Sam yet
-    assert rivera_sent == [ContentType.TEXT]
+    assert rivera_sent == [ContentType.FRANKING_KEY, ContentType.TEXT]
     await sam.sync()
     sam_sent = _sent_types(sam)
     sent = await sam.send_text("Dr Rivera", SECRET)
-    assert sam_sent == [ContentType.FRANKED]
+    assert sam_sent == [ContentType.FRANKING_KEY, ContentType.FRANKED]
     await rivera.sync()
     (_welcome, got) = rivera.history("Sam")
     assert (got.message_id, got.text, got.reportable) == (sent.message_id, SECRET, True)
@@ -152,10 +160,74 @@ async def test_a_franked_message_is_reportable_and_its_report_holds(make_client:
     (_welcome, mine) = sam.history("Dr Rivera")
     assert (mine.status, mine.reportable) == ("delivered", False)
     reply = await rivera.send_text("Sam", "Thank you for telling me. Are you safe right now?")
-    assert rivera_sent[1:] == [ContentType.RECEIPT, ContentType.FRANKED]
+    assert rivera_sent[2:] == [ContentType.RECEIPT, ContentType.FRANKED]  # the notice went once
     await sam.sync()
     assert [m.reportable for m in sam.history("Dr Rivera")] == [False, False, True]
     assert parse_report_file(sam.report("Dr Rivera", reply.message_id)).review(judge).authentic
+
+
+async def test_a_thread_started_from_an_invite_becomes_reportable(make_client: MakeClient) -> None:
+    """SPEC 8 type 9: Sam trusts Harbour but knows nothing of Rivera (an invite: no credential, no franking key),
+    so his first text goes plain. Rivera's thread has a judge (her Harbour credential): her first text is
+    preceded by a FRANKING_KEY notice, once, which Sam keeps (it is no message of the thread). From then on
+    each franks for the other: both sides' messages are reportable."""
+    sam = await make_client("sam")
+    rivera = await make_client("rivera", "therapist")
+    harbour = await make_client("harbour", "practice")
+    judge = FrankingKeyPair.generate(os.urandom)
+    await _publish_practice(harbour, judge)
+    await introduce(sam, rivera, "Dr Rivera", "Sam")
+    for client in (sam, rivera):
+        await client.trust_practice(harbour.address)
+    rivera._store.put_doc(SELF, SELF_CREDENTIAL, _credential(harbour._keys.identity, rivera))
+
+    sam_sent, rivera_sent = _sent_types(sam), _sent_types(rivera)
+    await sam.send_text("Dr Rivera", "hello")
+    await rivera.sync()
+    await rivera.send_text("Sam", "Welcome. How are you feeling this week?")
+    await sam.sync()
+    assert [m.text for m in sam.history("Dr Rivera")] == ["hello", "Welcome. How are you feeling this week?"]
+    sent = await sam.send_text("Dr Rivera", SECRET)
+    await rivera.sync()
+    reply = await rivera.send_text("Sam", "Thank you for telling me")
+    await sam.sync()
+    assert sam_sent == [ContentType.TEXT, ContentType.RECEIPT, ContentType.FRANKED, ContentType.RECEIPT]
+    assert rivera_sent == [
+        ContentType.RECEIPT,
+        ContentType.FRANKING_KEY,
+        ContentType.TEXT,
+        ContentType.RECEIPT,
+        ContentType.FRANKED,
+    ]
+    assert [m.reportable for m in rivera.history("Sam")] == [False, False, True, False]
+    assert [m.reportable for m in sam.history("Dr Rivera")] == [False, False, False, True]
+    assert parse_report_file(rivera.report("Sam", sent.message_id)).review(judge).authentic
+    assert parse_report_file(sam.report("Dr Rivera", reply.message_id)).review(judge).authentic
+
+
+async def test_a_franking_key_notice_is_kept_only_from_an_accepted_contact_with_a_valid_binding(
+    make_client: MakeClient,
+) -> None:
+    """Attack: a notice carrying a third person's binding (from Sam), and a notice from a stranger who wrote
+    with Rivera's invite (a message request) are ignored: no franking key, no judge kept for either."""
+    sam, rivera, judge = await _harbour(make_client)
+    eve = await make_client("eve")
+    eve.add_contact("Rivera", rivera.invite_code())
+    stranger = IdentityKeyPair.generate(os.urandom)
+
+    def notice(binding: FrankingBinding) -> Content:
+        return Content(new_message_id(os.urandom), int(time.time() * 1000), 0, FrankingKeyNotice(binding, judge.public))
+
+    await _send_content(sam, "Dr Rivera", notice(FrankingBinding.bind(stranger)))
+    await _send_content(eve, "Rivera", notice(FrankingBinding.bind(eve._keys.identity)))
+    await eve.send_text("Rivera", "hi")
+    await rivera.sync()
+    for rec in (rivera._contacts.find("Sam"), rivera._contacts.find(eve.address)):
+        assert rivera._store.get_doc(PEER_FRANKING, rec.address) is None
+        assert rivera._store.get_doc(PEER_JUDGE, rec.address) is None
+    assert rivera._contacts.find(eve.address).request
+    assert [m.text for m in rivera.history(eve.address)] == ["hi"]
+    assert rivera.history("Sam") == []
 
 
 async def test_an_altered_or_misattributed_or_forged_report_does_not_hold(make_client: MakeClient) -> None:
@@ -339,6 +411,19 @@ async def test_delete_for_everyone_of_a_franked_message(make_client: MakeClient,
     await rivera.sync()
     assert rivera.history("Sam") == []
     assert rivera._store.docs(FRANKED) == []
+
+
+async def test_removing_the_contact_removes_what_made_their_messages_reportable(make_client: MakeClient) -> None:
+    """Removing Sam removes his franking key binding and every franked row of his messages with the thread."""
+    sam, rivera, _judge = await _harbour(make_client)
+    await sam.send_text("Dr Rivera", SECRET)
+    await rivera.sync()
+    address = rivera._contacts.find("Sam").address
+    assert len(rivera._store.docs(FRANKED)) == 1
+    assert rivera._store.get_doc(PEER_FRANKING, address) is not None
+    rivera.remove_contact("Sam")
+    assert rivera._store.docs(FRANKED) == []
+    assert rivera._store.get_doc(PEER_FRANKING, address) is None
 
 
 async def test_the_relay_sees_a_padded_envelope_one_bucket_up(make_client: MakeClient, tmp_path: Path) -> None:

@@ -300,6 +300,14 @@ async def test_a_revoked_credential_is_revoked_after_refresh(make_client: MakeCl
     assert alice.directory(practice.address)[0].status == ProviderStatus.REVOKED
     assert alice._practices.judge_for(Address.parse(bob.address).raw) is None
 
+    # A credential from a practice this profile does not trust does not cover the revocation up.
+    rec = alice._store.contact_by_address(Address.parse(bob.address).raw)
+    assert rec is not None
+    elsewhere = practice.credential(_identity(bob).public, signer=IdentityKeyPair.generate(os.urandom))
+    with alice._store.transaction():
+        alice._store.put_doc(docs.PEER_CREDENTIAL, rec.address, elsewhere.to_bytes(), owner=rec.contact_id)
+    assert alice.contact("bob").provider.status == ProviderStatus.REVOKED  # type: ignore[union-attr]
+
 
 async def test_an_expired_credential_is_expired(make_client: MakeClient) -> None:
     practice = await _practice(make_client)
