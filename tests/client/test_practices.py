@@ -546,3 +546,30 @@ async def test_documents_signed_by_another_key_are_ignored(make_client: MakeClie
     assert alice._practices.practice_of_judge(judge.public) is None
     assert alice._practices.practice_of_judge(practice.judge.public) == Address.parse(practice.address).raw
     assert alice.practices()[0].policy_version == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        (
+            ProviderStatus.VERIFIED,
+            "\u2713 verified provider of Harbor \\u202eTherapy: Dr. A, licence L 1, Board, US-CA, valid",
+        ),
+        (ProviderStatus.REVOCATIONS_STALE, "? provider of Harbor \\u202eTherapy: Dr. A, licence L 1, Board, US-CA, "),
+        (ProviderStatus.OTHER_KEY, "WARNING: the credential shown for this contact (Dr. A) was issued to ANOTHER"),
+        (ProviderStatus.REVOKED, "WARNING: Harbor \\u202eTherapy has REVOKED the credential of Dr. A"),
+        (ProviderStatus.EXPIRED, "WARNING: the credential of Dr. A from Harbor \\u202eTherapy EXPIRED on "),
+        (ProviderStatus.NOT_YET_VALID, "WARNING: the credential of Dr. A from Harbor \\u202eTherapy is NOT VALID YET"),
+        (ProviderStatus.UNTRUSTED_PRACTICE, "not verified: the credential of Dr. A is signed by a practice you do not"),
+        (ProviderStatus.MISSING, "not verified: no practice you trust vouches for this contact"),
+    ],
+)
+def test_every_provider_state_has_its_own_line(status: ProviderStatus, line: str) -> None:
+    from confide.client.cli import render
+    from confide.client.models import ProviderInfo
+
+    info = ProviderInfo(status, "Harbor \u202eTherapy", "cf1-x", "Dr. A", "L 1", "Board", "US-CA", 0, 2_000_000_000)
+    shown = render.provider_line(info)
+    assert shown.startswith(line)
+    assert "\u202e" not in shown
+    assert ("\u2713" in shown) == (status == ProviderStatus.VERIFIED)
