@@ -573,3 +573,23 @@ def test_every_provider_state_has_its_own_line(status: ProviderStatus, line: str
     assert shown.startswith(line)
     assert "\u202e" not in shown
     assert ("\u2713" in shown) == (status == ProviderStatus.VERIFIED)
+
+
+async def test_a_therapist_franks_for_the_practice_that_credentialed_them(make_client: MakeClient) -> None:
+    practice = await _practice(make_client)
+    await practice.publish_revocations()
+    bob, alice = await make_client("bob", "therapist"), await make_client("alice")
+    bob.add_contact("alice", alice.invite_code())
+    alice_address = Address.parse(alice.address).raw
+    assert bob._practices.judge_for(alice_address) is None  # no credential yet
+
+    credential = practice.credential(_identity(bob).public)
+    await bob.import_credential(credential.to_bytes())  # trusts the practice too
+    assert [p.address for p in bob.practices()] == [practice.address]
+    judge = bob._practices.judge_for(alice_address)
+    assert judge is not None
+    assert judge.to_bytes() == practice.judge.public.to_bytes()
+
+    await practice.publish_revocations(_credential_id(credential))
+    await bob.refresh_practices()
+    assert bob._practices.judge_for(alice_address) is None  # revoked: no longer vouched for
