@@ -205,6 +205,40 @@ async def test_a_thread_started_from_an_invite_becomes_reportable(make_client: M
     assert parse_report_file(sam.report("Dr Rivera", reply.message_id)).review(judge).authentic
 
 
+async def test_end_to_end_with_the_practice_profile(make_client: MakeClient, tmp_path: Path) -> None:
+    """The whole path through public calls only: the practice sets up its moderation key and policy, issues
+    Rivera a credential from her contact card and publishes; she imports it; Sam trusts the practice and adds
+    Rivera from her card. His text to her and her reply are franked; her report of his text, written by
+    export_report, is authentic in the practice's own review (PracticeAdmin.review)."""
+    sam = await make_client("sam")
+    rivera = await make_client("rivera", "therapist")
+    harbour = await make_client("harbour", "practice")
+    admin = harbour.practice_admin()
+    admin.set_up()
+    admin.set_policy(PRACTICE_NAME, "If you are in danger, call 112.", [("Emergency", "112")])
+    credential = admin.issue(rivera.contact_card(), "Dr Ana Rivera", "PSY-4411", "HCPC", "UK")
+    await admin.publish()
+    await rivera.import_credential(credential)
+    await sam.trust_practice(harbour.address)
+    sam.add_contact_card("Dr Rivera", rivera.contact_card())
+    rivera.add_contact("Sam", sam.invite_code())
+
+    sent = await sam.send_text("Dr Rivera", SECRET)
+    await rivera.sync()
+    reply = await rivera.send_text("Sam", "Thank you for telling me")
+    await sam.sync()
+    assert [m.reportable for m in rivera.history("Sam")] == [True, False]
+    assert [m.reportable for m in sam.history("Dr Rivera")] == [False, True]
+    dest = tmp_path / "report.bin"
+    assert rivera.export_report("Sam", sent.message_id, dest) == PRACTICE_NAME
+    verdict = admin.review(dest.read_bytes())
+    assert verdict.authentic
+    assert (verdict.sender_address.text, verdict.recipient_address.text) == (sam.address, rivera.address)
+    assert verdict.content is not None
+    assert verdict.content.body == Text(SECRET)
+    assert admin.review(sam.report("Dr Rivera", reply.message_id)).authentic
+
+
 async def test_a_franking_key_notice_is_kept_only_from_an_accepted_contact_with_a_valid_binding(
     make_client: MakeClient,
 ) -> None:
