@@ -85,6 +85,7 @@ TEXT_JSON = {
     "attachment": None,
     "filed_by_peer": False,
     "filed_here": False,
+    "reportable": False,
 }
 FILE_JSON = {
     "id": "cd" * 16,
@@ -102,6 +103,7 @@ FILE_JSON = {
     "attachment": {"name": "notes.txt", "mime": "text/plain", "size": 1500, "downloaded": True, "caption": "my notes"},
     "filed_by_peer": False,
     "filed_here": False,
+    "reportable": False,
 }
 CONTACT_JSON = {
     "name": "Dr R",
@@ -190,7 +192,7 @@ def test_message_form_keeps_every_key_of_both_old_forms() -> None:
         "attachment",
     }
     old_export = {"id", "direction", "kind", "text", "sent_at_ms", "received_at_ms", "status", "attachment"}
-    assert set(message_to_json(TEXT)) == old_cli | old_export | {"failure", "filed_by_peer", "filed_here"}
+    assert set(message_to_json(TEXT)) == old_cli | old_export | {"failure", "filed_by_peer", "filed_here", "reportable"}
     assert set(message_to_json(FILE)["attachment"]) == {"name", "mime", "size", "downloaded", "caption"}
 
 
