@@ -591,3 +591,46 @@ def test_cli_card_to_credential(
     code, out, err = run(capsys, "credential", "import", *me, str(cred))
     assert code == EXIT_OK, err
     assert "Dr Ana Rivera" in out
+
+
+def test_cli_review_of_a_real_report(
+    practice_env: Path, relay_thread: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A client reports a franked message from the practice's therapist with ``confide report``; ``confide
+    practice review`` finds it authentic and names the therapist's credential."""
+
+    async def exchange() -> str:
+        practice = await Client.create(practice_env, PASSPHRASE, relay_thread, "Harbour", "practice", kdf=TEST_KDF)
+        therapist = await Client.create(tmp_path / "t", PASSPHRASE, relay_thread, "Ana", "therapist", kdf=TEST_KDF)
+        client = await Client.create(tmp_path / "c", PASSPHRASE, relay_thread, "Sam", kdf=TEST_KDF)
+        async with practice, therapist, client:
+            admin = practice.practice_admin()
+            admin.set_up()
+            admin.set_policy("Harbour Therapy", NOTICE, [])
+            credential = admin.issue(
+                therapist.contact_card(), "Dr Ana Rivera", "PSY 1", "Board", "US-CA", list_in_directory=True
+            )
+            await admin.publish()
+            await therapist.import_credential(credential)
+            await client.trust_practice(practice.address)
+            client.start_from_directory(practice.address, 1, "Dr Rivera")
+            received = []
+            for text in ("first", "second"):
+                await client.send_text("Dr Rivera", f"{text} from the client")
+                await therapist.sync()
+                await therapist.send_text(therapist.contacts()[0].name, f"{text} from the therapist")
+                received += [e.message for e in await client.sync() if isinstance(e, MessageReceived)]
+            assert received[-1].reportable
+            return received[-1].message_id
+
+    message_id = asyncio.run(exchange())
+    report = tmp_path / "report.bin"
+    code, _out, err = run(
+        capsys, "report", "--profile", str(tmp_path / "c"), "Dr Rivera", message_id, "--out", str(report)
+    )
+    assert code == EXIT_OK, err
+    code, out, err = run(capsys, "practice", "review", "--practice", str(practice_env), str(report))
+    assert code == EXIT_OK, err
+    assert out.startswith("Verdict: AUTHENTIC")
+    assert "(credential of Dr Ana Rivera)" in out.split("Sender:")[1].splitlines()[0]
+    assert "second from the therapist" in out
