@@ -634,3 +634,19 @@ def test_cli_review_of_a_real_report(
     assert out.startswith("Verdict: AUTHENTIC")
     assert "(credential of Dr Ana Rivera)" in out.split("Sender:")[1].splitlines()[0]
     assert "second from the therapist" in out
+
+
+async def test_versions_are_recorded_only_once_the_relay_accepted(tmp_path: Path, unused_tcp_port: int) -> None:
+    config = RelayConfig(data_dir=tmp_path / "relay", rate_per_s=0, bundle_rate_per_min=0, device_rate_per_s=0)
+    async with start_relay(config, host="127.0.0.1", port=unused_tcp_port) as url:
+        practice = await Client.create(tmp_path / "practice", PASSPHRASE, url, "Harbour", "practice", kdf=TEST_KDF)
+        admin = practice.practice_admin()
+        admin.set_up()
+        admin.set_policy("Harbour Therapy", NOTICE, [])
+        await admin.publish()
+    async with practice:
+        with pytest.raises(RelayUnreachable):
+            await admin.publish()  # the relay is down
+        assert [p.version for p in admin.show().published] == [1, 1, 1]
+        async with start_relay(config, host="127.0.0.1", port=unused_tcp_port):
+            assert [p.version for p in await admin.publish()] == [2, 2, 2]
