@@ -18,8 +18,8 @@ client.
 ``Attachments``    upload, download, save (:mod:`.attachments`)
 ``Expiry``         local deletion and disappearing messages (:mod:`.expiry`)
 ``Filing``         contacts' records: filing messages in the open, export (:mod:`.filing`)
-``Reporting``      franking texts and files, reportable messages, report files (:mod:`.reporting`)
 ``Cards``          own credential and availability card, contact cards (:mod:`.card`)
+``Reporting``      franking texts and files, reportable messages, report files (:mod:`.reporting`)
 ``Sync``           catch-up and the live connection (:mod:`.sync`)
 =================  ==========================================================================
 """
@@ -36,7 +36,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from confide.keys.address import Address
 from confide.keys.address import Address
 from confide.keys.encoding import RNG
 from confide.keys.identity import IdentityPublicKey
@@ -184,8 +183,8 @@ class Client:
         self._contacts = Contacts(store, self._bus, rng=rng)
         self._blocking = Blocking(store, self._contacts, self._account, rng=rng)
         self._practices = Practices(store, self._relay, self._contacts, keys.identity.public, self._account.role)
-        self._reporting = Reporting(store, keys.identity, self._contacts, self._practices, rng=rng)
         self._cards = Cards(store, keys.identity, self._relay, self._account, self._contacts)
+        self._reporting = Reporting(store, keys.identity, self._contacts, self._practices, rng=rng)
         self._sessions = Sessions(store, keys, self._relay, self._bus, rng=rng)
         self._trust = Trust(store, keys, self._contacts, self._sessions)
         self._outbox = Outbox(store, self._relay)

@@ -33,10 +33,10 @@ from .events import (
 )
 from .hours import hours_text
 from .models import AttachmentInfo, Contact, Message, ProviderInfo, RecordEntry
+from .practice_views import Listing, PracticeInfo, PracticeWarning
 
 if TYPE_CHECKING:
     from .card import CredentialInfo
-from .practice_views import Listing, PracticeInfo, PracticeWarning
 
 THREAD_EXPORT_FORMAT = "confide-thread-export-v1"
 """The ``"format"`` of the file :func:`thread_document` describes; a reader checks it before anything else."""
