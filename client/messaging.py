@@ -46,6 +46,7 @@ from confide.protocol.content import (
     TimerChange,
     new_message_id,
 )
+from confide.protocol.padding import FRANKED_THREAD_BUCKET, MIN_BUCKET
 
 from .account import Account
 from .attachments import Attachments, UploadUnreachable
@@ -190,19 +191,24 @@ class Messaging:
         franking key notice when one is owed: :mod:`confide.client.reporting`); commit sessions, message and
         outbox together."""
         notice = None
+        min_bucket = MIN_BUCKET
         if self._reporting is not None:
             notice = self._reporting.notice_for(rec, content)
             content = self._reporting.frank(rec, content)
+            if self._reporting.franks(rec):
+                min_bucket = FRANKED_THREAD_BUCKET  # a franked text must not stand out from a receipt by size
         plaintext = content.to_bytes()
         cert = self._account.sender_certificate(rec)
         lifetime = relay_lifetime(content.expire_after_s)
         mid = record.message_id if record is not None else None
         with self._store.transaction():
             if notice is not None and self._reporting is not None:
-                for env in self._sessions.encrypt(rec, notice.to_bytes(), cert, relay_lifetime(0)):
+                for env in self._sessions.encrypt(
+                    rec, notice.to_bytes(), cert, relay_lifetime(0), min_bucket=min_bucket
+                ):
                     self._outbox.add(rec.contact_id, None, env)
                 self._reporting.notice_sent(rec, notice)
-            for env in self._sessions.encrypt(rec, plaintext, cert, lifetime):
+            for env in self._sessions.encrypt(rec, plaintext, cert, lifetime, min_bucket=min_bucket):
                 self._outbox.add(rec.contact_id, mid, env)
             if record is not None:
                 self._store.save_message(record)

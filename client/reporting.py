@@ -160,6 +160,16 @@ class Reporting:
         assert isinstance(body, FrankingKeyNotice)
         self._store.put_doc(FRANKING_NOTICE, rec.address, body.judge.to_bytes(), owner=rec.contact_id)
 
+    def franks(self, rec: ContactRecord) -> bool:
+        """Whether texts and files sent to ``rec`` are franked now (a judge and their franking key are known): then
+        every content of the thread is padded to :data:`~confide.protocol.padding.FRANKED_THREAD_BUCKET`.
+
+        Raises:
+            StorageError: the store cannot be read.
+        """
+        judge = self.peer_judge(rec) or self._judges.judge_for(rec.address)
+        return judge is not None and self.peer_binding(rec) is not None
+
     def frank(self, rec: ContactRecord, content: Content) -> Content:
         """``content`` franked for the contact ``rec`` when it is a text or file, a judge is known (the one they
         asked for, else the thread's own) and the contact's franking key is known; otherwise ``content``

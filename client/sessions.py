@@ -19,6 +19,7 @@ from confide.keys.prekeys import PreKeyBundle
 from confide.keys.secret_keys import SecretKeys
 from confide.protocol.envelope import ENVELOPE_ID_LEN, Envelope
 from confide.protocol.errors import KeySubstitution, RemoteProtocolError
+from confide.protocol.padding import MIN_BUCKET
 from confide.protocol.sealed import Opened, SenderCertificate, seal_message
 from confide.protocol.session import MAX_ARCHIVED_SESSIONS, Session, initiate_session, prefer_session
 
@@ -223,15 +224,29 @@ class Sessions:
         self._store.put_session(contact_id, session.peer_identity.signing, session.peer_device_id, session.to_bytes())
 
     def encrypt(
-        self, rec: ContactRecord, plaintext: bytes, sender: SenderCertificate, lifetime_s: int
+        self,
+        rec: ContactRecord,
+        plaintext: bytes,
+        sender: SenderCertificate,
+        lifetime_s: int,
+        *,
+        min_bucket: int = MIN_BUCKET,
     ) -> list[Envelope]:
-        """Seal ``plaintext`` to every device of the contact and store each advanced session; returns one
-        envelope per device. Call inside a transaction that also queues the envelopes: the sessions are read
-        here, inside it, so another process cannot advance them in between (no message key is used twice)."""
+        """Seal ``plaintext`` (padded to at least ``min_bucket`` bytes) to every device of the contact and store
+        each advanced session; returns one envelope per device. Call inside a transaction that also queues the
+        envelopes: the sessions are read here, inside it, so another process cannot advance them in between (no
+        message key is used twice)."""
         assert rec.token is not None
         out = []
         for session in self.of(rec):
-            sealed = seal_message(session, plaintext, sender_identity=self._keys.identity, sender=sender, rng=self._rng)
+            sealed = seal_message(
+                session,
+                plaintext,
+                sender_identity=self._keys.identity,
+                sender=sender,
+                rng=self._rng,
+                min_bucket=min_bucket,
+            )
             out.append(Envelope(self._rng(ENVELOPE_ID_LEN), session.peer_device_id, rec.token, lifetime_s, sealed))
             self.save(rec.contact_id, session)
         return out

@@ -15,22 +15,40 @@ MAX_PADDED = 64 * 1024
 """Largest padded plaintext: long letters fit; files travel as attachments, not inline."""
 MAX_PLAINTEXT = MAX_PADDED - 1
 """Largest plaintext that can be padded (one byte goes to the 0x80 marker)."""
+FRANKED_THREAD_BUCKET = 1024
+"""Smallest padded size of every content in a thread whose texts are franked (SPEC 4, 13.6): a franked short
+text (515 bytes of franking around it) needs 1,024 bytes, so receipts, timer changes and the other control
+contents of that thread are padded to 1,024 too, and the relay cannot tell a franked text from a receipt by its
+size. A receiver accepts any bucket (SPEC 4), so this is the sender's choice alone."""
 
 
-def bucket_for(length: int) -> int:
-    """The padded size for a plaintext of ``length`` bytes. Raises :class:`LocalProtocolError` if too long."""
+def bucket_for(length: int, min_bucket: int = MIN_BUCKET) -> int:
+    """The padded size for a plaintext of ``length`` bytes: the smallest power of two from ``min_bucket`` up that
+    holds ``length + 1``.
+
+    Raises:
+        LocalProtocolError: the plaintext is longer than :data:`MAX_PLAINTEXT`.
+        ValueError: ``min_bucket`` is not a power of two from :data:`MIN_BUCKET` to :data:`MAX_PADDED`.
+    """
+    if not MIN_BUCKET <= min_bucket <= MAX_PADDED or min_bucket & (min_bucket - 1):
+        raise ValueError("a minimum bucket is a power of two from MIN_BUCKET to MAX_PADDED")
     needed = length + 1
     if needed > MAX_PADDED:
         raise LocalProtocolError(f"message too long: at most {MAX_PLAINTEXT} bytes; send a file instead")
-    size = MIN_BUCKET
+    size = min_bucket
     while size < needed:
         size <<= 1
     return size
 
 
-def pad(plaintext: bytes) -> bytes:
-    """Pad ``plaintext`` to its bucket. Raises :class:`LocalProtocolError` if it is too long."""
-    size = bucket_for(len(plaintext))
+def pad(plaintext: bytes, min_bucket: int = MIN_BUCKET) -> bytes:
+    """Pad ``plaintext`` to its bucket, at least ``min_bucket`` bytes.
+
+    Raises:
+        LocalProtocolError: it is too long.
+        ValueError: ``min_bucket`` is not a valid bucket.
+    """
+    size = bucket_for(len(plaintext), min_bucket)
     return plaintext + b"\x80" + bytes(size - len(plaintext) - 1)
 
 

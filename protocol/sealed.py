@@ -38,6 +38,7 @@ from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityKeyPair, Identity
 from .envelope import DELIVERY_TOKEN_LEN
 from .errors import DecryptionError, DuplicateMessage, ProtocolError, RemoteProtocolError, UndecryptableMessage
 from .kdf import LABEL_SEALED_MESSAGE, LABEL_SEALED_STATIC, ZERO_NONCE, hkdf
+from .padding import MIN_BUCKET
 from .session import MSG_PREKEY, PreKeyLookup, Session, accept_session, parse_inner
 from .static_agreement import STATIC_AGREEMENTS
 from .x25519 import agree, generate
@@ -180,14 +181,23 @@ def unseal(local: IdentityKeyPair, sealed: bytes) -> tuple[SenderCertificate, by
 
 
 def seal_message(
-    session: Session, plaintext: bytes, *, sender_identity: IdentityKeyPair, sender: SenderCertificate, rng: RNG
+    session: Session,
+    plaintext: bytes,
+    *,
+    sender_identity: IdentityKeyPair,
+    sender: SenderCertificate,
+    rng: RNG,
+    min_bucket: int = MIN_BUCKET,
 ) -> bytes:
-    """Ratchet-encrypt ``plaintext`` with ``session`` (mutating it: persist it) and seal it to the peer.
+    """Ratchet-encrypt ``plaintext`` (padded to at least ``min_bucket`` bytes) with ``session`` (mutating it:
+    persist it) and seal it to the peer.
 
     Raises:
         LocalProtocolError: ``plaintext`` is larger than the padding limit.
+        ValueError: ``min_bucket`` is not a valid bucket (a programmer mistake).
     """
-    return seal(sender_identity, sender, session.peer_identity, session.encrypt(plaintext, rng), rng)
+    inner = session.encrypt(plaintext, rng, min_bucket=min_bucket)
+    return seal(sender_identity, sender, session.peer_identity, inner, rng)
 
 
 FindSession = Callable[[IdentityPublicKey, bytes], Session | None]

@@ -19,7 +19,7 @@ from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityKeyPair, Identity
 from confide.keys.prekeys import KemPreKeyRecord, OneTimePreKeyRecord, PreKeyBundle, SignedPreKeyRecord
 
 from .errors import DecryptionError, ProtocolError, RemoteProtocolError
-from .padding import pad, unpad
+from .padding import MIN_BUCKET, pad, unpad
 from .pqxdh import PreKeyHeader, initiate, respond
 from .ratchet import RatchetState
 
@@ -96,16 +96,19 @@ class Session:
         """True once this side knows the peer holds the session (a reply was decrypted, or we are responder)."""
         return self.pending is None
 
-    def encrypt(self, plaintext: bytes, rng: RNG) -> bytes:
-        """Pad and encrypt ``plaintext``; advances the sending chain (persist the session afterwards).
+    def encrypt(self, plaintext: bytes, rng: RNG, *, min_bucket: int = MIN_BUCKET) -> bytes:
+        """Pad (to at least ``min_bucket`` bytes) and encrypt ``plaintext``; advances the sending chain (persist
+        the session afterwards).
 
         Raises:
             LocalProtocolError: the plaintext is larger than :data:`~confide.protocol.padding.MAX_PLAINTEXT`.
+            ValueError: ``min_bucket`` is not a valid bucket (a programmer mistake).
         """
+        padded = pad(plaintext, min_bucket)
         pending = self.pending
         if pending is not None:
-            return bytes((MSG_PREKEY,)) + pending + self.ratchet.encrypt(pad(plaintext), self.ad + pending, rng)
-        return bytes((MSG_RATCHET,)) + self.ratchet.encrypt(pad(plaintext), self.ad, rng)
+            return bytes((MSG_PREKEY,)) + pending + self.ratchet.encrypt(padded, self.ad + pending, rng)
+        return bytes((MSG_RATCHET,)) + self.ratchet.encrypt(padded, self.ad, rng)
 
     def decrypt(self, inner: bytes, rng: RNG) -> bytes:
         """Decrypt an inner message of this session; all-or-nothing.

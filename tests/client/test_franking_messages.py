@@ -41,7 +41,7 @@ from confide.protocol.documents import sign_document
 from confide.protocol.franking import FrankingKeyPair, r_forge
 from confide.protocol.franking_binding import FrankingBinding, franking_key_of
 from confide.protocol.franking_report import Report
-from confide.protocol.padding import bucket_for
+from confide.protocol.padding import FRANKED_THREAD_BUCKET, bucket_for
 from confide.protocol.report_file import ReportFile, parse_report_file
 
 from .conftest import PASSPHRASE, MakeClient, introduce, run
@@ -460,11 +460,15 @@ async def test_removing_the_contact_removes_what_made_their_messages_reportable(
     assert rivera._store.get_doc(PEER_FRANKING, address) is None
 
 
-async def test_the_relay_sees_a_padded_envelope_one_bucket_up(make_client: MakeClient, tmp_path: Path) -> None:
-    """What the relay can tell: a franked text is sealed and padded like any message, but its franking (485
-    bytes with the judge key and binding) moves a short text from the 256-byte bucket to the 1,024-byte one. So
-    an envelope in the 1,024 bucket says "probably a franked text", where before a short text looked like a
-    receipt or a timer change. Stated here exactly, so a change in either size is noticed."""
+async def test_in_a_franked_thread_a_text_and_a_receipt_look_alike_to_the_relay(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """What the relay can tell: a franked text's franking (515 bytes with the judge key and binding) moves a short
+    text from the 256-byte bucket to the 1,024-byte one. So that an envelope's size does not say "a franked text"
+    where a short text used to look like a receipt or a timer change, every content of a franked thread is padded
+    to FRANKED_THREAD_BUCKET: the relay holds envelopes of one size for the text and the control message. (It can
+    tell a franked thread from an unfranked one by that size; stated in SECURITY.md.) Fails if control messages go
+    back to the smallest bucket."""
     sam, rivera, _judge = await _harbour(make_client)
     relay_db = tmp_path / "relay" / "relay.db"
 
@@ -486,15 +490,17 @@ async def test_the_relay_sees_a_padded_envelope_one_bucket_up(make_client: MakeC
         judge=_judge.public,
         rng=os.urandom,
     )
-    assert (bucket_for(len(plain.to_bytes())), bucket_for(len(franked.to_bytes()))) == (256, 1024)
+    assert (bucket_for(len(plain.to_bytes())), bucket_for(len(franked.to_bytes()))) == (256, FRANKED_THREAD_BUCKET)
     await sam.send_text("Dr Rivera", "ok")  # the first envelope carries the session set-up too
     await rivera.sync()
     await sam.sync()
     assert sam.history("Dr Rivera")[-1].status == "delivered"  # Rivera's receipt: the session is confirmed
     await sam.send_text("Dr Rivera", "ok")
-    await sam.set_timer("Dr Rivera", 3600)  # a control message: never franked, 256-byte bucket like a short text
+    await sam.set_timer("Dr Rivera", 3600)  # a control message: never franked
     franked_len, control_len = held()
-    assert franked_len - control_len == 1024 - 256
+    assert franked_len == control_len
+    await rivera.sync()
+    assert all(m.reportable for m in rivera.history("Sam") if m.kind == "text")  # both texts were franked
 
 
 def test_cli_report(tmp_path: Path, relay_thread: str, capsys: pytest.CaptureFixture[str], env: None) -> None:
