@@ -26,12 +26,21 @@ from confide.keys.keystore import DEFAULT_KDF, KdfParams
 from confide.keys.qr import parse_qr_text, qr_terminal, qr_text, write_qr_png, write_text_qr_png
 from confide.keys.recovery import RECOVERY_QR_PREFIX, is_recovery_qr_text, recovery_qr_text
 from confide.keys.safety import SafetyNumber, ScanResult
-from confide.protocol.contact_card import CARD_TEXT_PREFIX, ContactCardError, card_text
+from confide.protocol.contact_card import (
+    CARD_TEXT_PREFIX,
+    MAX_CARD_BYTES,
+    MAX_CARD_TEXT_LEN,
+    ContactCardError,
+    card_text,
+    parse_card_text,
+)
 from confide.protocol.content import MAX_TEXT_BYTES
-from confide.protocol.errors import KeySubstitution, ProtocolError, UntrustedIdentity
+from confide.protocol.document_bodies import MAX_CRISIS_NOTICE_BYTES
+from confide.protocol.errors import KeySubstitution, MalformedFranking, ProtocolError, UntrustedIdentity
+from confide.protocol.report_file import MAX_REPORT_FILE_LEN
 
 from .account import check_server_url
-from .card import AVAILABILITY_LIFETIME_S, KEEP_AWAY, CardAdded, CredentialInfo
+from .card import AVAILABILITY_LIFETIME_S, KEEP_AWAY, CardAdded
 from .client import Client
 from .errors import (
     AttachmentError,
@@ -91,7 +100,19 @@ from .models import (
     Trust,
 )
 from .passphrase import MIN_PASSPHRASE_SCORE, PassphraseStrength, passphrase_strength
-from .practice import PracticeAdmin
+from .practice import DEFAULT_VALID_DAYS, PracticeAdmin
+from .practice_views import (
+    AvailabilityInfo,
+    AwayInfo,
+    CredentialInfo,
+    IssuedCredential,
+    PolicyFields,
+    PracticeSummary,
+    Published,
+    ReportCheck,
+    ReportedMessage,
+    ReportReview,
+)
 from .practices import REFRESH_INTERVAL_S, CrisisNotice, Listing, PracticeInfo, PracticeWarning, WarningKind
 from .profile import INSECURE_TEST_KDF, MAX_RECOVERY_BACKUP_BYTES
 from .relay import ProgressCallback
@@ -101,9 +122,14 @@ __all__ = [
     "AVAILABILITY_LIFETIME_S",
     "CARD_TEXT_PREFIX",
     "DEFAULT_KDF",
+    "DEFAULT_VALID_DAYS",
     "INSECURE_TEST_KDF",
     "KEEP_AWAY",
+    "MAX_CARD_BYTES",
+    "MAX_CARD_TEXT_LEN",
+    "MAX_CRISIS_NOTICE_BYTES",
     "MAX_RECOVERY_BACKUP_BYTES",
+    "MAX_REPORT_FILE_LEN",
     "MAX_TEXT_BYTES",
     "MIN_PASSPHRASE_SCORE",
     "RECOVERY_QR_PREFIX",
@@ -111,6 +137,8 @@ __all__ = [
     "ROLES",
     "AttachmentError",
     "AttachmentInfo",
+    "AvailabilityInfo",
+    "AwayInfo",
     "CardAdded",
     "Client",
     "ClientError",
@@ -132,10 +160,12 @@ __all__ = [
     "InvalidInvite",
     "InvalidRecoveryCode",
     "Invite",
+    "IssuedCredential",
     "KdfParams",
     "KeyStoreError",
     "KeySubstitution",
     "Listing",
+    "MalformedFranking",
     "Message",
     "MessageDeleted",
     "MessageFiled",
@@ -146,10 +176,12 @@ __all__ = [
     "NotAPractice",
     "NotReportable",
     "PassphraseStrength",
+    "PolicyFields",
     "PracticeAdmin",
     "PracticeError",
     "PracticeInfo",
     "PracticeNotReady",
+    "PracticeSummary",
     "PracticeUnavailable",
     "PracticeWarning",
     "PrekeysLow",
@@ -160,6 +192,7 @@ __all__ = [
     "ProtocolError",
     "ProviderInfo",
     "ProviderStatus",
+    "Published",
     "QRPayloadError",
     "QueuedItem",
     "ReceiptReceived",
@@ -167,6 +200,9 @@ __all__ = [
     "RelayError",
     "RelayOffline",
     "RelayUnreachable",
+    "ReportCheck",
+    "ReportReview",
+    "ReportedMessage",
     "Role",
     "SafetyNumber",
     "ScanResult",
@@ -188,6 +224,7 @@ __all__ = [
     "check_server_url",
     "format_duration",
     "is_recovery_qr_text",
+    "parse_card_text",
     "parse_duration",
     "parse_office_hours",
     "parse_qr_text",

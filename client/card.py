@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
 from confide.protocol.contact_card import (
@@ -34,7 +34,6 @@ from confide.protocol.document_bodies import AvailabilityCard, AwayNote, OfficeH
 from confide.protocol.document_errors import DocumentError
 from confide.protocol.documents import (
     MAX_CLOCK_SKEW_S,
-    CredentialStatus,
     DocumentKind,
     SignedDocument,
     _decode_document,
@@ -42,10 +41,12 @@ from confide.protocol.documents import (
     credential_of,
     parse_document,
 )
+from confide.protocol.office_hours import reply_time_text
 
 from .account import Account
 from .contacts import Contacts
 from .errors import CredentialError
+from .hours import hours_text
 from .invite import Invite
 from .peer_documents import (
     PEER_AVAILABILITY,
@@ -57,6 +58,7 @@ from .peer_documents import (
     accept,
     admit,
 )
+from .practice_views import AvailabilityInfo, AwayInfo, CredentialInfo
 from .records import ContactRecord
 from .relay import RelayClient
 from .store import Store
@@ -78,44 +80,42 @@ def _now(now: int | None) -> int:
     return int(time.time()) if now is None else now
 
 
-@dataclass(frozen=True, slots=True)
-class CredentialInfo:
-    """A credential as this profile holds it (its own, or a contact's from their card).
+def credential_info(document: SignedDocument, holder: IdentityPublicKey, now: int) -> CredentialInfo:
+    """What ``document`` (a verified credential) says, dated at ``now`` for the identity ``holder``."""
+    body = credential_of(document)
+    return CredentialInfo(
+        document.signer.address.text,
+        body.display_name,
+        body.licence_number,
+        body.licensing_body,
+        body.jurisdiction,
+        body.not_before,
+        body.not_after,
+        document.expires_at,
+        check_credential(document, None, holder, now),
+    )
 
-    ``practice_address`` is the address of the practice that signed it (verified: the signature holds);
-    ``display_name``, ``licence_number``, ``licensing_body`` and ``jurisdiction`` are the practice's words
-    (escape before display); ``not_before``/``not_after`` its validity and ``expires_at`` the document's
-    expiry (unix seconds); ``status`` is :func:`~confide.protocol.documents.check_credential` without a
-    revocation list: ``other_key``, ``expired``, ``not_yet_valid``, or ``revocations_stale`` for one that is
-    in its dates (whether the practice revoked it is known only from its list: see ``confide practices``).
+
+def availability_info(document: SignedDocument) -> AvailabilityInfo:
+    """What the availability card ``document`` says, as typed (hours ``"mon 09:00-17:00"``, reply time in words).
+
+    Raises:
+        ValueError: ``document`` is not an availability card (a programmer mistake).
     """
-
-    practice_address: str
-    display_name: str = field(repr=False)
-    licence_number: str = field(repr=False)
-    licensing_body: str = field(repr=False)
-    jurisdiction: str = field(repr=False)
-    not_before: int
-    not_after: int
-    expires_at: int
-    status: CredentialStatus
-
-    @classmethod
-    def of(cls, document: SignedDocument, holder: IdentityPublicKey, now: int) -> CredentialInfo:
-        """What ``document`` (a verified credential) says, dated at ``now`` for the identity ``holder``."""
-        body = credential_of(document)
-        identity = holder
-        return cls(
-            document.signer.address.text,
-            body.display_name,
-            body.licence_number,
-            body.licensing_body,
-            body.jurisdiction,
-            body.not_before,
-            body.not_after,
-            document.expires_at,
-            check_credential(document, None, identity, now),
-        )
+    card = document.body
+    if not isinstance(card, AvailabilityCard):
+        raise ValueError("not an availability card")
+    away = None if card.away is None else AwayInfo(card.away.starts_at, card.away.ends_at, card.away.note)
+    return AvailabilityInfo(
+        document.version,
+        document.issued_at,
+        document.expires_at,
+        card.time_zone,
+        tuple(hours_text(card.hours)),
+        card.reply_within_s,
+        reply_time_text(card.reply_within_s),
+        away,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +192,7 @@ class Cards:
             )
         with self._store.transaction():
             self._store.put_doc(SELF, SELF_CREDENTIAL, document.to_bytes())
-        return CredentialInfo.of(document, self._identity.public, moment)
+        return credential_info(document, self._identity.public, moment)
 
     def _own(self, key: bytes, kind: DocumentKind, now: int) -> SignedDocument | None:
         """The own document stored under ``key``, verified and dated, or None (none, or past its expiry)."""
@@ -208,7 +208,7 @@ class Cards:
         """This profile's credential, or None when none was imported (or it is past the document's expiry)."""
         moment = _now(now)
         document = self._own(SELF_CREDENTIAL, DocumentKind.CREDENTIAL, moment)
-        return None if document is None else CredentialInfo.of(document, self._identity.public, moment)
+        return None if document is None else credential_info(document, self._identity.public, moment)
 
     def issuer_address(self) -> str | None:
         """The address of the practice that issued this profile's credential (None without one)."""
@@ -217,9 +217,10 @@ class Cards:
         return None if document is None else document.signer.address.text
 
     # -- the own availability card ----------------------------------------------------------------------
-    def availability(self, *, now: int | None = None) -> SignedDocument | None:
-        """This profile's current availability card (signed, as published), or None (none set, or expired)."""
-        return self._own(SELF_AVAILABILITY, DocumentKind.AVAILABILITY, _now(now))
+    def availability(self, *, now: int | None = None) -> AvailabilityInfo | None:
+        """This profile's current availability card (as published), or None (none set, or expired)."""
+        document = self._own(SELF_AVAILABILITY, DocumentKind.AVAILABILITY, _now(now))
+        return None if document is None else availability_info(document)
 
     async def _published_version(self, now: int) -> int:
         """The version of the availability card the relay holds for this profile (0: none, or unreadable), so a
@@ -247,7 +248,7 @@ class Cards:
         away: AwayNote | None = None,
         *,
         now: int | None = None,
-    ) -> SignedDocument:
+    ) -> AvailabilityInfo:
         """Sign a new availability card (version one above the last, valid for :data:`AVAILABILITY_LIFETIME_S`),
         publish it on the relay under this profile's address and keep it once the relay accepted it.
 
@@ -268,7 +269,7 @@ class Cards:
         await self._relay.put_document(self._identity.address, document.to_bytes())
         with self._store.transaction():
             self._store.put_doc(SELF, SELF_AVAILABILITY, document.to_bytes())
-        return document
+        return availability_info(document)
 
     async def update_availability(
         self,
@@ -279,7 +280,7 @@ class Cards:
         away: object = KEEP_AWAY,
         away_note: str | None = None,
         now: int | None = None,
-    ) -> SignedDocument:
+    ) -> AvailabilityInfo:
         """:meth:`set_availability` keeping what is not given from the current card: the one-command update
         (``away``: an :class:`AwayNote`, None to clear it, or left out to keep it; ``away_note`` with ``away``
         left out: the kept away period with this note instead).
@@ -289,7 +290,7 @@ class Cards:
                 :meth:`set_availability`. RelayUnreachable, RelayError.
         """
         moment = _now(now)
-        current = self.availability(now=moment)
+        current = self._own(SELF_AVAILABILITY, DocumentKind.AVAILABILITY, moment)
         old = current.body if current is not None and isinstance(current.body, AvailabilityCard) else None
         zone = time_zone if time_zone is not None else old.time_zone if old is not None else None
         blocks = hours if hours is not None else old.hours if old is not None else None
@@ -364,7 +365,7 @@ class Cards:
                     accept(self._store, parsed.availability)
                     self._store.put_doc(PEER_AVAILABILITY, key, parsed.availability.to_bytes(), owner=owner)
                     kept = "stored"
-        info = None if parsed.credential is None else CredentialInfo.of(parsed.credential, parsed.identity, moment)
+        info = None if parsed.credential is None else credential_info(parsed.credential, parsed.identity, moment)
         return CardAdded(rec, info, kept)
 
     def _keep_credential(self, key: bytes, document: SignedDocument, owner: str) -> None:
@@ -387,7 +388,7 @@ class Cards:
         document = _stored(raw, DocumentKind.CREDENTIAL)
         if document is None:
             return None
-        return CredentialInfo.of(document, identity, _now(now))
+        return credential_info(document, identity, _now(now))
 
 
-__all__ = ["AVAILABILITY_LIFETIME_S", "KEEP_AWAY", "CardAdded", "Cards", "CredentialInfo"]
+__all__ = ["AVAILABILITY_LIFETIME_S", "KEEP_AWAY", "CardAdded", "Cards", "availability_info", "credential_info"]

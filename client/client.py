@@ -45,7 +45,6 @@ from confide.keys.recovery import RECOVERY_QR_PREFIX, create_recovery, recovery_
 from confide.keys.safety import SafetyNumber
 from confide.keys.secret_keys import SecretKeys
 from confide.protocol.document_bodies import OfficeHours
-from confide.protocol.documents import SignedDocument
 from confide.protocol.errors import ProtocolError
 from confide.protocol.office_hours import Availability
 from confide.protocol.static_agreement import forget_static_agreements
@@ -55,7 +54,7 @@ from .attachment_files import write_private
 from .attachments import Attachments
 from .blocking import Blocking
 from .bus import EventBus, Hook
-from .card import KEEP_AWAY, CardAdded, Cards, CredentialInfo
+from .card import KEEP_AWAY, CardAdded, Cards
 from .contacts import Contacts
 from .errors import ClientError, NotAPractice, ProfileError, RelayError, RelayUnreachable
 from .events import Event, MessageReceived, PrekeysLow, ProfileWiped
@@ -67,6 +66,7 @@ from .messaging import Messaging
 from .models import Contact, Message, QueuedItem, RecordEntry, Role
 from .outbox import Outbox
 from .practice import PracticeAdmin
+from .practice_views import AvailabilityInfo, CredentialInfo
 from .practices import CrisisNotice, Listing, PracticeInfo, Practices, PracticeWarning
 from .prekey_store import PreKeyStore
 from .profile import (
@@ -593,7 +593,7 @@ class Client:
         """This profile's own credential (None: none imported, or past its document's expiry)."""
         return self._cards.credential(now=now)
 
-    def availability_card(self, *, now: int | None = None) -> SignedDocument | None:
+    def availability_card(self, *, now: int | None = None) -> AvailabilityInfo | None:
         """This profile's current availability card as published (None: none, or past its expiry)."""
         return self._cards.availability(now=now)
 
@@ -606,10 +606,10 @@ class Client:
         away: object = KEEP_AWAY,
         away_note: str | None = None,
         now: int | None = None,
-    ) -> SignedDocument:
+    ) -> AvailabilityInfo:
         """Sign and publish a new availability card: what is not given is kept from the current one (``away``:
         an :class:`AwayNote`, None to clear it, or left out to keep it, then ``away_note`` replaces its note),
-        so an update is one call. It is kept
+        so an update is one call; returns the card as published. It is kept
         here only once the relay accepted it; it expires after
         :data:`~confide.client.card.AVAILABILITY_LIFETIME_S` (call again to re-sign it).
 

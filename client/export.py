@@ -2,18 +2,14 @@
 
 Every JSON the product emits goes through here (``confide ... --json``, the file ``confide export`` writes, the
 web app), so a message looks the same wherever it appears. Values are plain JSON types: ``StrEnum`` members
-become their strings, tuples become lists. This module depends on :mod:`.models` and :mod:`.events` only, so
-the client itself can use it without an import cycle.
+become their strings, tuples become lists. This module depends on :mod:`.models`, :mod:`.events` and
+:mod:`.practice_views` only, so the client itself can use it without an import cycle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, assert_never
-
-from confide.protocol.document_bodies import AvailabilityCard
-from confide.protocol.documents import SignedDocument
-from confide.protocol.office_hours import reply_time_text
+from typing import Any, assert_never
 
 from .events import (
     Connected,
@@ -31,12 +27,17 @@ from .events import (
     SessionReset,
     TimerChanged,
 )
-from .hours import hours_text
 from .models import AttachmentInfo, Contact, Message, ProviderInfo, RecordEntry
-from .practice_views import Listing, PracticeInfo, PracticeWarning
-
-if TYPE_CHECKING:
-    from .card import CredentialInfo
+from .practice_views import (
+    AvailabilityInfo,
+    CredentialInfo,
+    Listing,
+    PracticeInfo,
+    PracticeSummary,
+    PracticeWarning,
+    ReportedMessage,
+    ReportReview,
+)
 
 THREAD_EXPORT_FORMAT = "confide-thread-export-v1"
 """The ``"format"`` of the file :func:`thread_document` describes; a reader checks it before anything else."""
@@ -266,24 +267,6 @@ def profile_to_json(
     }
 
 
-__all__ = [
-    "RECORDS_EXPORT_FORMAT",
-    "THREAD_EXPORT_FORMAT",
-    "attachment_to_json",
-    "contact_to_json",
-    "event_to_json",
-    "listing_to_json",
-    "message_to_json",
-    "practice_to_json",
-    "practice_warning_to_json",
-    "profile_to_json",
-    "provider_to_json",
-    "record_to_json",
-    "records_document",
-    "thread_document",
-]
-
-
 def credential_to_json(c: CredentialInfo) -> dict[str, Any]:
     """A credential (``confide credential show --json``): the signing practice's address, the practice's words
     (name, licence, body, jurisdiction), validity (unix seconds), the document's expiry and the ``status``
@@ -301,27 +284,100 @@ def credential_to_json(c: CredentialInfo) -> dict[str, Any]:
     }
 
 
-def availability_to_json(document: SignedDocument) -> dict[str, Any]:
+def availability_to_json(card: AvailabilityInfo) -> dict[str, Any]:
     """An availability card (``confide availability show --json``): version, issue and expiry times (unix
     seconds), the IANA ``time_zone``, ``hours`` as typed (``"mon 09:00-17:00"``, in that zone), the reply time in
-    seconds and in words, and ``away`` (``{"from", "until", "note"}``, unix seconds, or None).
-
-    Raises:
-        ValueError: ``document`` is not an availability card (a programmer mistake).
-    """
-    card = document.body
-    if not isinstance(card, AvailabilityCard):
-        raise ValueError("not an availability card")
+    seconds and in words, and ``away`` (``{"from", "until", "note"}``, unix seconds, or None)."""
     away = None
     if card.away is not None:
         away = {"from": card.away.starts_at, "until": card.away.ends_at, "note": card.away.note}
     return {
-        "version": document.version,
-        "issued_at": document.issued_at,
-        "expires_at": document.expires_at,
+        "version": card.version,
+        "issued_at": card.issued_at,
+        "expires_at": card.expires_at,
         "time_zone": card.time_zone,
-        "hours": hours_text(card.hours),
+        "hours": list(card.hours),
         "reply_within_s": card.reply_within_s,
-        "reply_within": reply_time_text(card.reply_within_s),
+        "reply_within": card.reply_within,
         "away": away,
     }
+
+
+def summary_to_json(summary: PracticeSummary) -> dict[str, Any]:
+    """The JSON of ``confide practice show --json`` (no token, no secret): address, moderation key fingerprint,
+    policy (None until set), live credentials and the last publication of each kind."""
+    policy = summary.policy
+    return {
+        "address": summary.address,
+        "moderation_key": summary.moderation_key.fingerprint(),
+        "policy": None
+        if policy is None
+        else {
+            "name": policy.practice_name,
+            "crisis_notice": policy.crisis_notice,
+            "crisis_contacts": [{"label": c.label, "number": c.number} for c in policy.crisis_contacts],
+        },
+        "credentials": [
+            {
+                "id": c.id_text,
+                "therapist": c.therapist,
+                "name": c.display_name,
+                "licence_number": c.licence_number,
+                "licensing_body": c.licensing_body,
+                "jurisdiction": c.jurisdiction,
+                "not_before": c.not_before,
+                "not_after": c.not_after,
+                "listed": c.listed,
+                "revoked_at": c.revoked_at,
+            }
+            for c in summary.credentials
+        ],
+        "published": {p.kind_text: {"version": p.version, "expires_at": p.expires_at} for p in summary.published},
+    }
+
+
+def reported_message_to_json(m: ReportedMessage | None) -> dict[str, Any] | None:
+    """A reported message: ``{"type": "text", "text"}``, ``{"type": "file", "name", "mime", "size",
+    "caption"}``, ``{"type": "other"}``, or None (not a readable message)."""
+    if m is None:
+        return None
+    if m.kind == "text":
+        return {"type": "text", "text": m.text}
+    if m.kind == "file":
+        return {"type": "file", "name": m.name, "mime": m.mime, "size": m.size, "caption": m.caption}
+    return {"type": "other"}
+
+
+def review_to_json(r: ReportReview) -> dict[str, Any]:
+    """The verdict on a report file (``confide practice review --json``): ``authentic``, each check's outcome
+    by name, the sender's and recipient's addresses and the message (:func:`reported_message_to_json`)."""
+    return {
+        "authentic": r.authentic,
+        "checks": {c.name: c.holds for c in r.checks},
+        "sender": r.sender_address,
+        "recipient": r.recipient_address,
+        "message": reported_message_to_json(r.message),
+    }
+
+
+__all__ = [
+    "RECORDS_EXPORT_FORMAT",
+    "THREAD_EXPORT_FORMAT",
+    "attachment_to_json",
+    "availability_to_json",
+    "contact_to_json",
+    "credential_to_json",
+    "event_to_json",
+    "listing_to_json",
+    "message_to_json",
+    "practice_to_json",
+    "practice_warning_to_json",
+    "profile_to_json",
+    "provider_to_json",
+    "record_to_json",
+    "records_document",
+    "reported_message_to_json",
+    "review_to_json",
+    "summary_to_json",
+    "thread_document",
+]

@@ -40,6 +40,7 @@ from confide.keys.encoding import RNG
 from confide.keys.errors import InvalidAddress
 from confide.keys.identity import IdentityKeyPair
 from confide.protocol.contact_card import parse_contact_card
+from confide.protocol.content import AttachmentPointer, Content, Text
 from confide.protocol.document_bodies import (
     CREDENTIAL_ID_LEN,
     MAX_REVOCATIONS,
@@ -62,10 +63,11 @@ from confide.protocol.documents import (
     parse_document,
 )
 from confide.protocol.franking import FrankingKeyPair, FrankingPublicKey
-from confide.protocol.report_file import ReportVerdict, parse_report_file
+from confide.protocol.report_file import parse_report_file
 
 from .errors import PracticeError, PracticeNotReady, RelayError, RelayUnreachable, StorageError, UnknownCredential
 from .peer_documents import PRACTICE_STATE
+from .practice_views import IssuedCredential, PolicyFields, PracticeSummary, Published, ReportedMessage, ReportReview
 from .relay import RelayClient
 from .store import Store
 
@@ -112,63 +114,6 @@ assert max(DIRECTORY_LIFETIME_S, POLICY_LIFETIME_S) <= MAX_DOCUMENT_LIFETIME_S
 
 def _now(now: int | None) -> int:
     return int(time.time()) if now is None else now
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedCredential:
-    """One live credential the practice issued: its id, its signed ``document``, its holder's address and the
-    credential's fields, whether it is ``listed`` in the directory (with the holder's ``delivery_token`` and
-    signed ``availability`` card from their contact card), and when it was revoked (``None``: it was not).
-    ``repr`` shows no token."""
-
-    credential_id: bytes
-    document: bytes = field(repr=False)
-    therapist: str
-    display_name: str
-    licence_number: str
-    licensing_body: str
-    jurisdiction: str
-    not_before: int
-    not_after: int
-    listed: bool
-    delivery_token: bytes | None = field(default=None, repr=False)
-    availability: bytes | None = field(default=None, repr=False)
-    revoked_at: int | None = None
-
-    @property
-    def id_text(self) -> str:
-        """The credential id as people copy it (32 hex digits), for ``confide practice revoke``."""
-        return self.credential_id.hex()
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    """The last publication of one kind the relay accepted: its version and when it expires (unix seconds)."""
-
-    kind: DocumentKind
-    version: int
-    expires_at: int
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyFields:
-    """What the practice wrote for its policy (the moderation key is added when it is signed)."""
-
-    practice_name: str
-    crisis_notice: str
-    crisis_contacts: tuple[CrisisContact, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PracticeSummary:
-    """What ``confide practice show`` shows: the address clients pin, the moderation key, the policy (``None``
-    until set), every live credential, and the last publication of each kind."""
-
-    address: str
-    moderation_key: FrankingPublicKey
-    policy: PolicyFields | None
-    credentials: tuple[IssuedCredential, ...]
-    published: tuple[Published, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -604,54 +549,52 @@ class PracticeAdmin:
         Raises:
             PracticeNotReady, StorageError: see the class.
         """
-        at = _now(None)
-        mine = [c for c in self._load().credentials if c.therapist == address.text and c.not_after > at]
-        return max(mine, key=lambda c: c.not_before, default=None)
+        return _holder(self._load(), address, _now(None))
 
-    def review(self, report_file: bytes) -> ReportVerdict:
+    def review(self, report_file: bytes, *, now: int | None = None) -> ReportReview:
         """The verdict on a report file a client sent (``confide report``): only when ``authentic`` does it
-        prove that the named sender sent exactly the reported message to the named recipient.
+        prove that the named sender sent exactly the reported message to the named recipient. Each party is
+        named with the display name of this practice's newest credential live at ``now`` that they hold.
 
         Raises:
             MalformedFranking: not a report file (nothing of it can be shown).
             PracticeNotReady, StorageError: see the class.
         """
         parsed = parse_report_file(report_file)
-        return parsed.review(self._judge(self._load()))
+        at = _now(now)
+        state = self._load()
+        verdict = parsed.review(self._judge(state))
+        sender = _holder(state, verdict.sender_address, at)
+        recipient = _holder(state, verdict.recipient_address, at)
+        return ReportReview(
+            judge_matches=verdict.judge_matches,
+            sender_bound=verdict.sender_bound,
+            recipient_bound=verdict.recipient_bound,
+            franking_holds=verdict.franking_holds,
+            sender_address=verdict.sender_address.text,
+            recipient_address=verdict.recipient_address.text,
+            sender_credential=None if sender is None else sender.display_name,
+            recipient_credential=None if recipient is None else recipient.display_name,
+            message=_reported(verdict.content),
+        )
 
 
-def summary_to_json(summary: PracticeSummary) -> dict[str, Any]:
-    """The JSON of ``confide practice show --json`` (no token, no secret)."""
-    policy = summary.policy
-    return {
-        "address": summary.address,
-        "moderation_key": summary.moderation_key.fingerprint(),
-        "policy": None
-        if policy is None
-        else {
-            "name": policy.practice_name,
-            "crisis_notice": policy.crisis_notice,
-            "crisis_contacts": [{"label": c.label, "number": c.number} for c in policy.crisis_contacts],
-        },
-        "credentials": [
-            {
-                "id": c.id_text,
-                "therapist": c.therapist,
-                "name": c.display_name,
-                "licence_number": c.licence_number,
-                "licensing_body": c.licensing_body,
-                "jurisdiction": c.jurisdiction,
-                "not_before": c.not_before,
-                "not_after": c.not_after,
-                "listed": c.listed,
-                "revoked_at": c.revoked_at,
-            }
-            for c in summary.credentials
-        ],
-        "published": {
-            p.kind.name.lower(): {"version": p.version, "expires_at": p.expires_at} for p in summary.published
-        },
-    }
+def _holder(state: _State, address: Address, at: int) -> IssuedCredential | None:
+    """The newest credential in ``state`` live at ``at`` that was issued to ``address``."""
+    mine = [c for c in state.credentials if c.therapist == address.text and c.not_after > at]
+    return max(mine, key=lambda c: c.not_before, default=None)
+
+
+def _reported(content: Content | None) -> ReportedMessage | None:
+    """The reported message as a view: a text, a file (its name, type, size and caption) or something else."""
+    if content is None:
+        return None
+    body = content.body
+    if isinstance(body, Text):
+        return ReportedMessage("text", text=body.body)
+    if isinstance(body, AttachmentPointer):
+        return ReportedMessage("file", name=body.name, mime=body.mime, size=body.size, caption=body.caption)
+    return ReportedMessage("other")
 
 
 __all__ = [
@@ -666,5 +609,4 @@ __all__ = [
     "PracticeAdmin",
     "PracticeSummary",
     "Published",
-    "summary_to_json",
 ]

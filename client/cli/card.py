@@ -73,10 +73,10 @@ def _away(args: argparse.Namespace, client: Client) -> object:
     if args.away is None:
         return KEEP_AWAY
     current = client.availability_card()
-    zone = args.tz if args.tz is not None else None if current is None else availability_to_json(current)["time_zone"]
+    zone = args.tz if args.tz is not None else None if current is None else current.time_zone
     if zone is None:
         raise ValueError("there is no availability card yet: give --tz, --hours and --reply with --away")
-    return away_period(args.away[0], args.away[1], str(zone), args.note or "")
+    return away_period(args.away[0], args.away[1], zone, args.note or "")
 
 
 async def cmd_availability(args: argparse.Namespace) -> int:
@@ -87,7 +87,7 @@ async def cmd_availability(args: argparse.Namespace) -> int:
             reply = parse_reply_time(args.reply) if args.reply is not None else None
             away = _away(args, client)
             note = args.note if args.away is None and not args.back else None
-            document = await client.set_availability(
+            card = await client.set_availability(
                 time_zone=args.tz, hours=hours, reply_within_s=reply, away=away, away_note=note
             )
             if not args.json:
@@ -100,11 +100,11 @@ async def cmd_availability(args: argparse.Namespace) -> int:
                     return EXIT_OK
                 print("No availability card yet: 'confide availability set --tz ZONE --hours ... --reply ...'")
                 return EXIT_NOT_FOUND
-            document = current
+            card = current
     if args.json:
-        print(json.dumps(availability_to_json(document), indent=2))
+        print(json.dumps(availability_to_json(card), indent=2))
     else:
-        for line in render.availability_lines(availability_to_json(document)):
+        for line in render.availability_lines(card):
             print(line)
     return EXIT_OK
 

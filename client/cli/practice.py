@@ -3,41 +3,35 @@
 
 The practice is a profile of its own (``--practice DIR``, env ``CONFIDE_PRACTICE``, default
 ``~/.confide-practice``) with its own passphrase (env ``CONFIDE_PRACTICE_PASSPHRASE``, else asked). Every text
-shown that a therapist, a client or the practice wrote goes through :func:`.render.safe`.
+shown that a therapist, a client or the practice wrote is formatted (and escaped) by :mod:`.render`; the JSON
+comes from :mod:`confide.client.export`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-from confide.client import Client, check_server_url, write_text_qr_png
-from confide.client.practice import (
-    DEFAULT_VALID_DAYS,
-    IssuedCredential,
-    PracticeAdmin,
-    PracticeSummary,
-    Published,
-    summary_to_json,
-)
-from confide.keys.address import Address
-from confide.protocol.contact_card import (
+from confide.client import (
     CARD_TEXT_PREFIX,
+    DEFAULT_VALID_DAYS,
     MAX_CARD_BYTES,
     MAX_CARD_TEXT_LEN,
+    MAX_CRISIS_NOTICE_BYTES,
+    MAX_REPORT_FILE_LEN,
+    Client,
     ContactCardError,
+    MalformedFranking,
+    PracticeAdmin,
+    check_server_url,
     parse_card_text,
+    write_text_qr_png,
 )
-from confide.protocol.content import AttachmentPointer, Content, Text
-from confide.protocol.document_bodies import MAX_CRISIS_NOTICE_BYTES
-from confide.protocol.errors import MalformedFranking
-from confide.protocol.report_file import MAX_REPORT_FILE_LEN, ReportVerdict
+from confide.client.export import review_to_json, summary_to_json
 
 from . import render
 from .exits import EXIT_OK, UsageError
@@ -72,20 +66,6 @@ async def _open(args: argparse.Namespace) -> AsyncIterator[tuple[Client, Practic
         admin = client.practice_admin()
         admin.set_up()
         yield client, admin
-
-
-def _line(text: str) -> str:
-    """Text someone wrote, shown within one line."""
-    return render.safe(text).replace("\n", "\\x0a")
-
-
-def _paragraph(text: str) -> str:
-    """Text someone wrote that may span lines; every further line starts with the continuation mark."""
-    return render.safe(text.replace("\r\n", "\n")).replace("\n", "\n" + render.CONTINUATION)
-
-
-def _date(t: int) -> str:
-    return datetime.datetime.fromtimestamp(t, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _read_bounded(path: Path, limit: int, what: str) -> bytes:
@@ -166,7 +146,7 @@ async def _policy(args: argparse.Namespace) -> int:
     contacts = _crisis(args.crisis or [])
     async with _open(args) as (client, admin):
         fields = admin.set_policy(args.name or client.name, notice, contacts)
-    print(f"Policy of {_line(fields.practice_name)} set: {len(fields.crisis_contacts)} crisis number(s).")
+    print(render.policy_set(fields))
     print("Publish it with 'confide practice publish'.")
     return EXIT_OK
 
@@ -193,11 +173,8 @@ async def _issue(args: argparse.Namespace) -> int:
             raise ContactCardError(f"the contact card is not valid: {exc}") from None
         issued = next(c for c in admin.show().credentials if c.document == document)
     write_new_private(out, document)
-    print(f"Credential {issued.id_text} issued to {_line(issued.display_name)} ({issued.therapist}),")
-    print(f"valid until {_date(issued.not_after)}; written to {out}.")
-    print("Give the file to the therapist: 'confide credential import FILE'.")
-    if issued.listed:
-        print("They are listed in the directory from the next 'confide practice publish'.")
+    for line in render.credential_issued(issued, out):
+        print(line)
     return EXIT_OK
 
 
@@ -205,51 +182,19 @@ async def _revoke(args: argparse.Namespace) -> int:
     async with _open(args) as (_client, admin):
         revoked = await admin.revoke(args.target)
     for c in revoked:
-        print(f"Revoked credential {c.id_text} of {_line(c.display_name)} ({c.therapist}).")
+        print(render.credential_revoked(c))
     print("Published: the revocation list names it and the directory no longer lists them.")
     return EXIT_OK
-
-
-def _published_lines(published: list[Published] | tuple[Published, ...]) -> list[str]:
-    return [f"  {p.kind.name.lower():12} version {p.version}, expires {_date(p.expires_at)}" for p in published]
 
 
 async def _publish(args: argparse.Namespace) -> int:
     async with _open(args) as (_client, admin):
         published = await admin.publish()
     print("Published to the relay:")
-    for line in _published_lines(published):
+    for line in render.published_lines(published):
         print(line)
     print("Publish again at least weekly so the revocation list never goes stale.")
     return EXIT_OK
-
-
-def _credential_line(c: IssuedCredential) -> str:
-    flags = ["listed"] if c.listed else []
-    if c.revoked_at is not None:
-        flags.append(f"REVOKED {_date(c.revoked_at)}")
-    extra = f"  [{', '.join(flags)}]" if flags else ""
-    return (
-        f"  {c.id_text}  {_line(c.display_name)}; {_line(c.licence_number)}, {_line(c.licensing_body)}, "
-        f"{_line(c.jurisdiction)}; {c.therapist}; valid until {_date(c.not_after)}{extra}"
-    )
-
-
-def _summary_lines(s: PracticeSummary) -> list[str]:
-    lines = [
-        f"Practice:       {_line(s.policy.practice_name) if s.policy else '(no policy yet)'}",
-        f"Address:        {s.address}",
-        f"Moderation key: {s.moderation_key.fingerprint()}",
-        f"Pin it with:    confide practices trust {s.address}",
-    ]
-    if s.policy is not None:
-        lines.append(f"Crisis notice:  {_paragraph(s.policy.crisis_notice)}")
-        lines += [f"  {_line(c.label)}: {_line(c.number)}" for c in s.policy.crisis_contacts]
-    lines.append(f"Credentials ({len(s.credentials)} live):")
-    lines += [_credential_line(c) for c in s.credentials]
-    lines.append("Published:" if s.published else "Published:      nothing yet ('confide practice publish')")
-    lines += _published_lines(s.published)
-    return lines
 
 
 async def _show(args: argparse.Namespace) -> int:
@@ -260,79 +205,24 @@ async def _show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary_to_json(summary), indent=2))
     else:
-        for line in _summary_lines(summary):
+        for line in render.practice_summary_lines(summary):
             print(line)
         if args.qr:
             print(f"QR code of the address written to {args.qr}.")
     return EXIT_OK
 
 
-_REASONS = (
-    ("judge_matches", "it was franked for another moderation key than this practice's"),
-    ("sender_bound", "the sender's franking key is not bound to the named sender"),
-    ("recipient_bound", "the recipient's franking key is not bound to the named recipient"),
-    ("franking_holds", "the franking does not hold: the message was altered or the report forged"),
-)
-
-
-def _message_json(content: Content | None) -> dict[str, Any] | None:
-    if content is None:
-        return None
-    body = content.body
-    if isinstance(body, Text):
-        return {"type": "text", "text": body.body}
-    if isinstance(body, AttachmentPointer):
-        return {"type": "file", "name": body.name, "mime": body.mime, "size": body.size, "caption": body.caption}
-    return {"type": "other"}
-
-
-def _message_lines(content: Content | None, proven: bool) -> list[str]:
-    head = "Reported message" + ("" if proven else " (NOT proven)")
-    if content is None:
-        return [f"{head}: (not a readable message)"]
-    body = content.body
-    if isinstance(body, Text):
-        return [f"{head}:", f"  {_paragraph(body.body)}"]
-    if isinstance(body, AttachmentPointer):
-        caption = f"; caption: {_paragraph(body.caption)}" if body.caption else ""
-        return [f"{head}: a file {_line(body.name)} ({_line(body.mime)}, {body.size} bytes){caption}"]
-    return [f"{head}: (not a text or a file)"]
-
-
-def _party(admin: PracticeAdmin, address: Address) -> str:
-    """An address in a verdict, with the name of this practice's credential held by it (if any)."""
-    holder = admin.holder(address)
-    return address.text + (f" (credential of {_line(holder.display_name)})" if holder is not None else "")
-
-
 async def _review(args: argparse.Namespace) -> int:
     data = _read_bounded(Path(args.report), MAX_REPORT_FILE_LEN, "report file")
     async with _open(args) as (_client, admin):
         try:
-            verdict: ReportVerdict = admin.review(data)
+            review = admin.review(data)
         except MalformedFranking as exc:
             raise MalformedFranking(f"this is not a Confide report file: {exc}") from None
-        sender, recipient = _party(admin, verdict.sender_address), _party(admin, verdict.recipient_address)
-    reasons = [text for name, text in _REASONS if not getattr(verdict, name)]
     if args.json:
-        obj = {
-            "authentic": verdict.authentic,
-            "checks": {name: bool(getattr(verdict, name)) for name, _ in _REASONS},
-            "sender": verdict.sender_address.text,
-            "recipient": verdict.recipient_address.text,
-            "message": _message_json(verdict.content),
-        }
-        print(json.dumps(obj, indent=2))
+        print(json.dumps(review_to_json(review), indent=2))
         return EXIT_OK
-    if verdict.authentic:
-        print("Verdict: AUTHENTIC: the sender sent exactly this message to the recipient.")
-    else:
-        print("Verdict: NOT AUTHENTIC: this report proves nothing.")
-        for reason in reasons:
-            print(f"  - {reason}")
-    print(f"Sender:    {sender}")
-    print(f"Recipient: {recipient}")
-    for line in _message_lines(verdict.content, verdict.authentic):
+    for line in render.review_lines(review):
         print(line)
     return EXIT_OK
 

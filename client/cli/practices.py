@@ -49,7 +49,7 @@ async def cmd_directory(args: argparse.Namespace) -> int:
             number, name = args.add
             contact = client.start_from_directory(args.practice, number, name)
             lines = [render.contact_added(contact), *render.contact_lines(contact)[1:]]
-            seen = client.availability(contact.name)
+            seen = client.availability(contact.address)
             if seen is not None:
                 lines.append(render.availability_line(seen.line))
         else:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from confide.client import (
+    AvailabilityInfo,
     CardAdded,
     Contact,
     CredentialInfo,
@@ -27,6 +27,7 @@ from confide.client import (
     Event,
     FiledCopyKept,
     IdentityChanged,
+    IssuedCredential,
     Listing,
     Message,
     MessageDeleted,
@@ -35,11 +36,16 @@ from confide.client import (
     MessageReceived,
     MessageStatus,
     MessageUndecryptable,
+    PolicyFields,
     PracticeInfo,
+    PracticeSummary,
     PracticeWarning,
     ProviderInfo,
     ProviderStatus,
+    Published,
     RecordEntry,
+    ReportedMessage,
+    ReportReview,
     SessionReset,
     TimerChanged,
     Trust,
@@ -481,18 +487,19 @@ def credential_imported(c: CredentialInfo, *, practice_trusted: bool) -> list[st
     return lines
 
 
-def availability_lines(card: Mapping[str, Any]) -> list[str]:
-    """This profile's availability card (:func:`~confide.client.export.availability_to_json`'s form)."""
-    zone = _inline(str(card["time_zone"]))
-    lines = [f"Availability card, version {card['version']}, valid until {_day(int(card['expires_at']))}:"]
-    hours = card["hours"]
-    lines.append(f"  office hours ({zone}): {'; '.join(_inline(str(h)) for h in hours) if hours else 'none listed'}")
-    lines.append(f"  usually replies within {_inline(str(card['reply_within']))}")
-    away = card["away"]
+def availability_lines(card: AvailabilityInfo) -> list[str]:
+    """This profile's availability card: version, expiry, office hours, reply time, the away period and its note
+    (the note is the therapist's own words: escaped, its further lines marked)."""
+    zone = _inline(card.time_zone)
+    lines = [f"Availability card, version {card.version}, valid until {_day(card.expires_at)}:"]
+    hours = card.hours
+    lines.append(f"  office hours ({zone}): {'; '.join(_inline(h) for h in hours) if hours else 'none listed'}")
+    lines.append(f"  usually replies within {_inline(card.reply_within)}")
+    away = card.away
     if away is not None:
-        lines.append(f"  away from {_time(int(away['from']) * 1000)} until {_time(int(away['until']) * 1000)}")
-        if away["note"]:
-            lines.append(f"  note: {_multiline(str(away['note']))}")
+        lines.append(f"  away from {_time(away.starts_at * 1000)} until {_time(away.ends_at * 1000)}")
+        if away.note:
+            lines.append(f"  note: {_multiline(away.note)}")
     return lines
 
 
@@ -538,6 +545,104 @@ def card_added(
     elif added.availability == "expired":
         lines.append("Their availability card on this card has expired: not kept")
     return lines
+
+
+# -- a practice's own side (``confide practice ...``) -------------------------------------------------------
+def _utc(seconds: int) -> str:
+    """A moment (UTC, to the minute) of the practice's own records; a nonsense one is shown as such."""
+    try:
+        return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (ValueError, OverflowError, OSError):
+        return "????-??-?? ??:?? UTC"
+
+
+def policy_set(fields: PolicyFields) -> str:
+    """Confirms ``practice policy``: the practice's name (escaped) and how many crisis numbers it gives."""
+    return f"Policy of {_inline(fields.practice_name)} set: {len(fields.crisis_contacts)} crisis number(s)."
+
+
+def credential_issued(c: IssuedCredential, out: str | os.PathLike[str]) -> list[str]:
+    """Confirms ``practice issue``: the credential's id, holder (name escaped) and validity, and where it went."""
+    lines = [
+        f"Credential {c.id_text} issued to {_inline(c.display_name)} ({_inline(c.therapist)}),",
+        f"valid until {_utc(c.not_after)}; written to {_inline(os.fspath(out))}.",
+        "Give the file to the therapist: 'confide credential import FILE'.",
+    ]
+    if c.listed:
+        lines.append("They are listed in the directory from the next 'confide practice publish'.")
+    return lines
+
+
+def credential_revoked(c: IssuedCredential) -> str:
+    """Confirms one credential ``practice revoke`` revoked."""
+    return f"Revoked credential {c.id_text} of {_inline(c.display_name)} ({_inline(c.therapist)})."
+
+
+def published_lines(published: Sequence[Published]) -> list[str]:
+    """The last publication of each kind: kind, version and expiry, one indented line each."""
+    return [f"  {p.kind_text:12} version {p.version}, expires {_utc(p.expires_at)}" for p in published]
+
+
+def issued_credential_line(c: IssuedCredential) -> str:
+    """One credential of ``practice show``: id, the credential's words (escaped), holder, validity, flags."""
+    flags = ["listed"] if c.listed else []
+    if c.revoked_at is not None:
+        flags.append(f"REVOKED {_utc(c.revoked_at)}")
+    extra = f"  [{', '.join(flags)}]" if flags else ""
+    return (
+        f"  {c.id_text}  {_inline(c.display_name)}; {_inline(c.licence_number)}, {_inline(c.licensing_body)}, "
+        f"{_inline(c.jurisdiction)}; {_inline(c.therapist)}; valid until {_utc(c.not_after)}{extra}"
+    )
+
+
+def practice_summary_lines(s: PracticeSummary) -> list[str]:
+    """``practice show``: name, address (and how clients pin it), moderation key, crisis notice and numbers
+    (the practice's words: escaped), every live credential and the last publications."""
+    lines = [
+        f"Practice:       {_inline(s.policy.practice_name) if s.policy else '(no policy yet)'}",
+        f"Address:        {_inline(s.address)}",
+        f"Moderation key: {s.moderation_key.fingerprint()}",
+        f"Pin it with:    confide practices trust {_inline(s.address)}",
+    ]
+    if s.policy is not None:
+        lines.append(f"Crisis notice:  {_multiline(s.policy.crisis_notice)}")
+        lines += [f"  {_inline(c.label)}: {_inline(c.number)}" for c in s.policy.crisis_contacts]
+    lines.append(f"Credentials ({len(s.credentials)} live):")
+    lines += [issued_credential_line(c) for c in s.credentials]
+    lines.append("Published:" if s.published else "Published:      nothing yet ('confide practice publish')")
+    lines += published_lines(s.published)
+    return lines
+
+
+def _reported_lines(m: ReportedMessage | None, proven: bool) -> list[str]:
+    head = "Reported message" + ("" if proven else " (NOT proven)")
+    if m is None:
+        return [f"{head}: (not a readable message)"]
+    if m.kind == "text":
+        return [f"{head}:", f"  {_multiline(m.text)}"]
+    if m.kind == "file":
+        caption = f"; caption: {_multiline(m.caption)}" if m.caption else ""
+        return [f"{head}: a file {_inline(m.name)} ({_inline(m.mime)}, {m.size} bytes){caption}"]
+    return [f"{head}: (not a text or a file)"]
+
+
+def _party(address: str, credential: str | None) -> str:
+    """An address in a verdict, with the name of the practice's credential it holds (if any)."""
+    return _inline(address) + (f" (credential of {_inline(credential)})" if credential is not None else "")
+
+
+def review_lines(r: ReportReview) -> list[str]:
+    """``practice review``: the verdict (with what each failed check means), the parties (named by the
+    practice's credentials) and the reported message (the sender's words, or anyone's when not proven: escaped,
+    its further lines marked)."""
+    if r.authentic:
+        lines = ["Verdict: AUTHENTIC: the sender sent exactly this message to the recipient."]
+    else:
+        lines = ["Verdict: NOT AUTHENTIC: this report proves nothing."]
+        lines += [f"  - {c.reason}" for c in r.checks if not c.holds]
+    lines.append(f"Sender:    {_party(r.sender_address, r.sender_credential)}")
+    lines.append(f"Recipient: {_party(r.recipient_address, r.recipient_credential)}")
+    return lines + _reported_lines(r.message, r.authentic)
 
 
 def fields(info: Mapping[str, object]) -> list[str]:

@@ -11,11 +11,27 @@ from pathlib import Path
 
 import pytest
 
-from confide.client import Client, CredentialError, MessageReceived, ProviderStatus, RelayUnreachable
-from confide.client.card import AVAILABILITY_LIFETIME_S, CredentialInfo
+from confide.client import (
+    AVAILABILITY_LIFETIME_S,
+    AvailabilityInfo,
+    AwayInfo,
+    Client,
+    CredentialError,
+    CredentialInfo,
+    MessageReceived,
+    ProviderStatus,
+    RelayUnreachable,
+)
 from confide.client.cli import render
 from confide.client.hours import away_period, hours_text, parse_office_hours, parse_reply_time
-from confide.client.peer_documents import PEER_AVAILABILITY, PEER_CREDENTIAL, PEER_FRANKING, SELF, SELF_CREDENTIAL
+from confide.client.peer_documents import (
+    PEER_AVAILABILITY,
+    PEER_CREDENTIAL,
+    PEER_FRANKING,
+    SELF,
+    SELF_AVAILABILITY,
+    SELF_CREDENTIAL,
+)
 from confide.keys.address import Address
 from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
 from confide.protocol.contact_card import (
@@ -94,14 +110,19 @@ async def test_availability_is_published_and_the_relay_serves_it_verified(make_c
         time_zone="America/New_York", hours=WEEKDAYS, reply_within_s=86400, now=now
     )
     raw = await therapist._relay.get_document(Address.parse(therapist.address), "availability")
-    assert raw == first.to_bytes()
+    assert raw is not None
+    assert raw == therapist._store.get_doc(SELF, SELF_AVAILABILITY)  # kept as the relay took it
     served = parse_document(raw, expected_signer=therapist.identity, expected_kind=DocumentKind.AVAILABILITY, now=now)
     assert served.body == AvailabilityCard("America/New_York", WEEKDAYS, 86400)
     assert (served.version, served.issued_at, served.expires_at) == (1, now, now + AVAILABILITY_LIFETIME_S)
+    assert first == AvailabilityInfo(
+        1, now, now + AVAILABILITY_LIFETIME_S, "America/New_York", tuple(hours_text(WEEKDAYS)), 86400, "one day"
+    )
 
     second = await therapist.set_availability(reply_within_s=4 * 3600, now=now + 1)
-    assert second.version == 2
-    assert second.body == AvailabilityCard("America/New_York", WEEKDAYS, 4 * 3600)
+    assert second == AvailabilityInfo(
+        2, now + 1, now + 1 + AVAILABILITY_LIFETIME_S, "America/New_York", first.hours, 4 * 3600, "4 hours"
+    )
     assert therapist.availability_card(now=now + 1) == second
 
 
@@ -111,10 +132,21 @@ async def test_an_away_update_keeps_the_hours_and_the_rest(make_client: MakeClie
     await therapist.set_availability(time_zone="Europe/Berlin", hours=WEEKDAYS, reply_within_s=86400, now=now)
     away = away_period("2026-12-01", "2026-12-03", "Europe/Berlin", "Dr. Lee covers for me.")
     card = await therapist.set_availability(away=away, now=now + 1)
-    assert card.body == AvailabilityCard("Europe/Berlin", WEEKDAYS, 86400, away)
+    hours = tuple(hours_text(WEEKDAYS))
+    assert (card.time_zone, card.hours, card.reply_within_s) == ("Europe/Berlin", hours, 86400)
+    assert card.away == AwayInfo(away.starts_at, away.ends_at, "Dr. Lee covers for me.")
     assert card.version == 2
     cleared = await therapist.set_availability(away=None, now=now + 2)
-    assert cleared.body == AvailabilityCard("Europe/Berlin", WEEKDAYS, 86400)
+    assert (cleared.time_zone, cleared.hours, cleared.reply_within_s, cleared.away) == (
+        "Europe/Berlin",
+        hours,
+        86400,
+        None,
+    )
+    stored = therapist._store.get_doc(SELF, SELF_AVAILABILITY)
+    assert stored is not None
+    kept = parse_document(stored, expected_signer=therapist.identity, expected_kind=DocumentKind.AVAILABILITY, now=now)
+    assert kept.body == AvailabilityCard("Europe/Berlin", WEEKDAYS, 86400)
 
 
 async def test_a_restored_store_still_publishes_a_newer_version(make_client: MakeClient) -> None:
@@ -225,7 +257,9 @@ async def test_an_older_card_does_not_replace_a_newer_availability(make_client: 
     therapist, _practice = await _therapist_with_card(make_client, now)
     client = await make_client("client")
     old_card = therapist.contact_card(now=now)
-    newer = await therapist.set_availability(reply_within_s=3600, now=now + 1)
+    await therapist.set_availability(reply_within_s=3600, now=now + 1)
+    newer = therapist._store.get_doc(SELF, SELF_AVAILABILITY)
+    assert newer is not None
     new_card = therapist.contact_card(now=now + 1)
     key = Address.parse(therapist.address).raw
 
@@ -233,7 +267,7 @@ async def test_an_older_card_does_not_replace_a_newer_availability(make_client: 
     assert first.availability == "stored"
     _, second = client.add_contact_card("Dr Rivera", old_card, now=now + 3)
     assert second.availability == "kept_newer"
-    assert client._store.get_doc(PEER_AVAILABILITY, key) == newer.to_bytes()
+    assert client._store.get_doc(PEER_AVAILABILITY, key) == newer
     assert len(client.contacts()) == 1
 
 

@@ -34,7 +34,16 @@ from confide.client import (
     TimerChanged,
     Trust,
 )
-from confide.client.export import contact_to_json, event_to_json, message_to_json, profile_to_json, thread_document
+from confide.client.export import (
+    availability_to_json,
+    contact_to_json,
+    event_to_json,
+    message_to_json,
+    profile_to_json,
+    review_to_json,
+    thread_document,
+)
+from confide.client.practice_views import AvailabilityInfo, AwayInfo, ReportedMessage, ReportReview
 
 EXPORT_PY = Path(__file__).resolve().parents[2] / "client" / "export.py"
 
@@ -258,3 +267,57 @@ def test_export_depends_on_models_and_events_only() -> None:
         ".events",
         ".practice_views",  # frozen values over .models only
     }
+
+
+def _review(message: ReportedMessage | None, *, franking_holds: bool = True) -> ReportReview:
+    return ReportReview(True, True, True, franking_holds, "cf1-s", "cf1-r", None, "Dr R", message)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (ReportedMessage("text", text="leave now"), {"type": "text", "text": "leave now"}),
+        (
+            ReportedMessage("file", name="a.pdf", mime="application/pdf", size=7, caption="see"),
+            {"type": "file", "name": "a.pdf", "mime": "application/pdf", "size": 7, "caption": "see"},
+        ),
+        (ReportedMessage("other"), {"type": "other"}),
+        (None, None),
+    ],
+)
+def test_review_form(message: ReportedMessage | None, expected: dict[str, Any] | None) -> None:
+    """``confide practice review --json``: the verdict, each check by name, both addresses, the message; the
+    practice's credential names are for the terminal only (the form is the one it always was)."""
+    assert review_to_json(_review(message, franking_holds=False)) == {
+        "authentic": False,
+        "checks": {"judge_matches": True, "sender_bound": True, "recipient_bound": True, "franking_holds": False},
+        "sender": "cf1-s",
+        "recipient": "cf1-r",
+        "message": expected,
+    }
+
+
+def test_availability_form() -> None:
+    card = AvailabilityInfo(3, 10, 20, "Europe/Berlin", ("mon 09:00-17:00",), 3600, "one hour", AwayInfo(11, 12, "n"))
+    assert availability_to_json(card) == {
+        "version": 3,
+        "issued_at": 10,
+        "expires_at": 20,
+        "time_zone": "Europe/Berlin",
+        "hours": ["mon 09:00-17:00"],
+        "reply_within_s": 3600,
+        "reply_within": "one hour",
+        "away": {"from": 11, "until": 12, "note": "n"},
+    }
+    assert availability_to_json(AvailabilityInfo(1, 2, 3, "UTC", (), 60, "one minute"))["away"] is None
+
+
+def test_practice_views_show_no_peer_text_in_repr() -> None:
+    """A review holds what the sender wrote and the practice's names; an away period the therapist's note."""
+    secret = "SECRET-\u00e9"
+    review = ReportReview(
+        True, True, True, True, "cf1-s", "cf1-r", secret, secret, ReportedMessage("text", text=secret)
+    )
+    file = ReportedMessage("file", name=secret, mime=secret, size=1, caption=secret)
+    for value in (review, file, AwayInfo(1, 2, secret)):
+        assert secret not in repr(value)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from confide.client import Client, NotReportable, UnknownMessage
+from confide.client import Client, NotReportable, ReportedMessage, UnknownMessage
 from confide.client.cli import render
 from confide.client.cli.exits import EXIT_ERROR, EXIT_OS
 from confide.client.peer_documents import FRANKED, PEER_CREDENTIAL, PEER_FRANKING, PEER_JUDGE, SELF, SELF_CREDENTIAL
@@ -233,9 +233,9 @@ async def test_end_to_end_with_the_practice_profile(make_client: MakeClient, tmp
     assert rivera.export_report("Sam", sent.message_id, dest) == PRACTICE_NAME
     verdict = admin.review(dest.read_bytes())
     assert verdict.authentic
-    assert (verdict.sender_address.text, verdict.recipient_address.text) == (sam.address, rivera.address)
-    assert verdict.content is not None
-    assert verdict.content.body == Text(SECRET)
+    assert (verdict.sender_address, verdict.recipient_address) == (sam.address, rivera.address)
+    assert (verdict.sender_credential, verdict.recipient_credential) == (None, "Dr Ana Rivera")
+    assert verdict.message == ReportedMessage("text", text=SECRET)
     assert admin.review(sam.report("Dr Rivera", reply.message_id)).authentic
 
 

@@ -16,13 +16,20 @@ import pytest
 
 from confide.client import (
     Client,
+    IssuedCredential,
     MessageReceived,
     NotAPractice,
+    PolicyFields,
     PracticeNotReady,
+    PracticeSummary,
     ProviderStatus,
+    Published,
     RelayUnreachable,
+    ReportedMessage,
+    ReportReview,
     UnknownCredential,
 )
+from confide.client.cli import render
 from confide.client.cli.exits import EXIT_NOT_FOUND, EXIT_OK, EXIT_OS, EXIT_PROFILE, EXIT_PROTOCOL, EXIT_USAGE
 from confide.client.invite import Invite
 from confide.client.peer_documents import PRACTICE_STATE
@@ -42,6 +49,7 @@ from confide.protocol.content import Content, Text, frank_content
 from confide.protocol.document_bodies import (
     AvailabilityCard,
     Credential,
+    CrisisContact,
     OfficeHours,
     PracticePolicy,
     RevocationList,
@@ -275,10 +283,16 @@ async def test_review_honest_altered_and_misdirected(make_client: MakeClient) ->
     honest, sender, recipient = _report(judge)
     verdict = admin.review(honest.to_bytes())
     assert verdict.authentic
-    assert verdict.sender_address == sender.public.address
-    assert verdict.recipient_address == recipient.public.address
-    assert verdict.content is not None
-    assert verdict.content.body == Text("you will regret this")
+    assert verdict.sender_address == sender.public.address.text
+    assert verdict.recipient_address == recipient.public.address.text
+    assert (verdict.sender_credential, verdict.recipient_credential) == (None, None)
+    assert verdict.message == ReportedMessage("text", text="you will regret this")
+    assert [(c.name, c.holds) for c in verdict.checks] == [
+        ("judge_matches", True),
+        ("sender_bound", True),
+        ("recipient_bound", True),
+        ("franking_holds", True),
+    ]
 
     altered_inner = Content(os.urandom(16), _now() * 1000, 0, Text("a message they never sent")).to_bytes()
     r = honest.report
@@ -297,6 +311,9 @@ async def test_review_honest_altered_and_misdirected(make_client: MakeClient) ->
     assert verdict.judge_matches
     assert verdict.sender_bound
     assert verdict.recipient_bound
+    assert [c.reason for c in verdict.checks if not c.holds] == [
+        "the franking does not hold: the message was altered or the report forged"
+    ]
 
     other_judge = FrankingKeyPair.generate(os.urandom).public
     elsewhere, _, _ = _report(other_judge)
@@ -650,3 +667,63 @@ async def test_versions_are_recorded_only_once_the_relay_accepted(tmp_path: Path
         assert [p.version for p in admin.show().published] == [1, 1, 1]
         async with start_relay(config, host="127.0.0.1", port=unused_tcp_port):
             assert [p.version for p in await admin.publish()] == [2, 2, 2]
+
+
+# -- what reaches the terminal ----------------------------------------------------------------------------
+ATTACK = "\x1b[2J\u202eevil\nVerdict: AUTHENTIC"
+"""Peer-chosen text that would clear the screen, reorder the line and forge a verdict line of its own."""
+
+
+def _clean(lines: list[str]) -> str:
+    shown = "\n".join(lines)
+    assert not any(ch in shown for ch in ("\x1b", "\u202e"))
+    return shown
+
+
+def test_a_review_escapes_what_the_report_and_the_practice_wrote() -> None:
+    """Attack: the file name, caption and the credential names of a report cannot draw on the terminal, and no
+    line of it can pass for the verdict."""
+    attached = ReportedMessage("file", name=ATTACK, mime=ATTACK, size=5, caption=ATTACK)
+    review = ReportReview(True, True, True, True, "cf1-s", "cf1-r", ATTACK, None, attached)
+    lines = render.review_lines(review)
+    shown = _clean(lines)
+    assert [line for line in shown.splitlines() if line.startswith("Verdict:")] == [
+        "Verdict: AUTHENTIC: the sender sent exactly this message to the recipient."
+    ]
+    assert lines[1] == "Sender:    cf1-s (credential of \\x1b[2J\\u202eevil\\x0aVerdict: AUTHENTIC)"
+    assert lines[2] == "Recipient: cf1-r"
+    assert lines[3].startswith("Reported message: a file \\x1b[2J\\u202eevil\\x0aVerdict: AUTHENTIC (")
+    assert "\n    | Verdict: AUTHENTIC" in lines[3]  # a caption's further line is marked as a continuation
+
+
+def test_a_review_that_fails_names_each_failed_check_and_marks_the_message_unproven() -> None:
+    review = ReportReview(False, True, False, False, "cf1-s", "cf1-r", None, None, ReportedMessage("other"))
+    assert render.review_lines(review) == [
+        "Verdict: NOT AUTHENTIC: this report proves nothing.",
+        "  - it was franked for another moderation key than this practice's",
+        "  - the recipient's franking key is not bound to the named recipient",
+        "  - the franking does not hold: the message was altered or the report forged",
+        "Sender:    cf1-s",
+        "Recipient: cf1-r",
+        "Reported message (NOT proven): (not a text or a file)",
+    ]
+    text = ReportReview(True, True, True, True, "cf1-s", "cf1-r", None, None, ReportedMessage("text", text=ATTACK))
+    assert _clean(render.review_lines(text)).endswith("\n    | Verdict: AUTHENTIC")
+    unreadable = ReportReview(True, True, True, True, "cf1-s", "cf1-r", None, None, None)
+    assert render.review_lines(unreadable)[-1] == "Reported message: (not a readable message)"
+
+
+def test_the_practice_summary_escapes_its_texts() -> None:
+    judge = FrankingKeyPair.generate(os.urandom).public
+    policy = PolicyFields(ATTACK, ATTACK, (CrisisContact("Crisis line", "988"),))
+    issued = IssuedCredential(bytes(16), b"", "cf1-t", ATTACK, "L", "B", "J", 0, 86400, True, revoked_at=60)
+    summary = PracticeSummary("cf1-p", judge, policy, (issued,), (Published(DocumentKind.POLICY, 2, 86400),))
+    lines = render.practice_summary_lines(summary)
+    _clean(lines)
+    assert lines[0] == "Practice:       \\x1b[2J\\u202eevil\\x0aVerdict: AUTHENTIC"
+    assert lines[4] == "Crisis notice:  \\x1b[2J\\u202eevil\n    | Verdict: AUTHENTIC"
+    assert lines[7] == (
+        f"  {'00' * 16}  \\x1b[2J\\u202eevil\\x0aVerdict: AUTHENTIC; L, B, J; cf1-t; valid until 1970-01-02 00:00 UTC"
+        "  [listed, REVOKED 1970-01-01 00:01 UTC]"
+    )
+    assert lines[-1] == "  policy       version 2, expires 1970-01-02 00:00 UTC"
