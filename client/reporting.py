@@ -214,14 +214,16 @@ class Reporting:
 
     def key_notice(self, rec: ContactRecord, notice: FrankingKeyNotice, *, flagged: bool) -> None:
         """A FRANKING_KEY notice from ``rec``, in the inbox's transaction: keep their binding and the judge they
-        asked for, when they are an accepted contact (not ``flagged``, not a request, no identity change
-        pending) and the binding verifies for their pinned identity; otherwise ignore it.
+        asked for, when the identity is the pinned one (not ``flagged``, no identity change pending) and the
+        binding verifies for it; otherwise ignore it. A message request's notice is kept too (its identity is
+        pinned on first use): it only says how to frank for them, nothing is sent back before the user replies
+        or accepts, and a client starting a thread from a directory listing is always a request at first.
 
         Raises:
             StorageError: the store cannot be read or written (the whole delivery is rolled back).
         """
-        if flagged or rec.request or rec.changed or rec.identity is None:
-            _log.info("ignoring a franking key notice from a contact not accepted")
+        if flagged or rec.changed or rec.identity is None:
+            _log.info("ignoring a franking key notice from an identity not accepted")
             return
         if not notice.binding.holds_for(IdentityPublicKey.from_bytes(rec.identity)):
             _log.info("ignoring a franking key notice whose binding does not verify")

@@ -239,11 +239,12 @@ async def test_end_to_end_with_the_practice_profile(make_client: MakeClient, tmp
     assert admin.review(sam.report("Dr Rivera", reply.message_id)).authentic
 
 
-async def test_a_franking_key_notice_is_kept_only_from_an_accepted_contact_with_a_valid_binding(
+async def test_a_franking_key_notice_is_kept_only_with_a_valid_binding_for_the_pinned_identity(
     make_client: MakeClient,
 ) -> None:
-    """Attack: a notice carrying a third person's binding (from Sam), and a notice from a stranger who wrote
-    with Rivera's invite (a message request) are ignored: no franking key, no judge kept for either."""
+    """Attack: a notice carrying a third person's binding (from Sam) is ignored: no franking key, no judge kept.
+    A stranger who wrote with Rivera's invite (a message request, the way every thread from a directory listing
+    starts) has their own valid notice kept, so Rivera's reply can be franked; nothing is sent back for it."""
     sam, rivera, judge = await _harbour(make_client)
     eve = await make_client("eve")
     eve.add_contact("Rivera", rivera.invite_code())
@@ -256,10 +257,13 @@ async def test_a_franking_key_notice_is_kept_only_from_an_accepted_contact_with_
     await _send_content(eve, "Rivera", notice(FrankingBinding.bind(eve._keys.identity)))
     await eve.send_text("Rivera", "hi")
     await rivera.sync()
-    for rec in (rivera._contacts.find("Sam"), rivera._contacts.find(eve.address)):
-        assert rivera._store.get_doc(PEER_FRANKING, rec.address) is None
-        assert rivera._store.get_doc(PEER_JUDGE, rec.address) is None
-    assert rivera._contacts.find(eve.address).request
+    sam_rec, eve_rec = rivera._contacts.find("Sam"), rivera._contacts.find(eve.address)
+    assert rivera._store.get_doc(PEER_FRANKING, sam_rec.address) is None
+    assert rivera._store.get_doc(PEER_JUDGE, sam_rec.address) is None
+    assert rivera._store.get_doc(PEER_FRANKING, eve_rec.address) == FrankingBinding.bind(eve._keys.identity).to_bytes()
+    assert rivera._store.get_doc(PEER_JUDGE, eve_rec.address) == judge.public.to_bytes()
+    assert eve_rec.request
+    assert rivera.queued() == []  # nothing goes back to a request for it
     assert [m.text for m in rivera.history(eve.address)] == ["hi"]
     assert rivera.history("Sam") == []
 
