@@ -35,10 +35,10 @@ count = int(count)
 _encrypt = _session.Session.encrypt
 
 
-def _recording(self, plaintext, rng):
+def _recording(self, plaintext, rng, **options):
     with open(record, "a", encoding="utf-8") as fh:  # every (ratchet key, index) this process encrypts under
         fh.write(json.dumps([self.ratchet.dhs_pub.hex(), self.ratchet.ns]) + "\n")
-    return _encrypt(self, plaintext, rng)
+    return _encrypt(self, plaintext, rng, **options)
 
 
 _session.Session.encrypt = _recording
