@@ -40,7 +40,7 @@ from confide.protocol.errors import KeySubstitution, MalformedFranking, Protocol
 from confide.protocol.report_file import MAX_REPORT_FILE_LEN
 
 from .account import check_server_url
-from .card import AVAILABILITY_LIFETIME_S, KEEP_AWAY, CardAdded
+from .card import AVAILABILITY_LIFETIME_S, AVAILABILITY_RENEW_BEFORE_S, KEEP_AWAY, CardAdded
 from .client import Client
 from .errors import (
     AttachmentError,
@@ -120,6 +120,7 @@ from .timers import format_duration, parse_duration
 
 __all__ = [
     "AVAILABILITY_LIFETIME_S",
+    "AVAILABILITY_RENEW_BEFORE_S",
     "CARD_TEXT_PREFIX",
     "DEFAULT_KDF",
     "DEFAULT_VALID_DAYS",

@@ -69,6 +69,11 @@ and caseloads; a card nobody re-signed for three months may promise hours its th
 expires (the relay drops it, clients ignore it) rather than mislead. ``confide availability set`` with no
 options re-signs the current card for another season."""
 
+AVAILABILITY_RENEW_BEFORE_S = 14 * 24 * 3600
+"""``sync()`` re-signs the own availability card (same hours, reply time and away period, a higher version) once it
+has less than two weeks left: a therapist who keeps the app running never has their card lapse unnoticed, while
+a card nobody runs Confide for still expires within a season. Two weeks leave many syncs to succeed in."""
+
 AVAILABILITY_KIND = "availability"
 """The kind name of an availability card in the relay's document paths (SPEC section 12)."""
 
@@ -309,6 +314,23 @@ class Cards:
             raise TypeError("away must be an AwayNote or None")
         return await self.set_availability(zone, blocks, reply, new_away, now=moment)
 
+    async def renew_due(self, *, now: int | None = None) -> AvailabilityInfo | None:
+        """Re-sign and publish the own availability card, unchanged but for its version and dates, when it has
+        less than :data:`AVAILABILITY_RENEW_BEFORE_S` left; returns the renewed card, or None (no card, already
+        expired, or not due). An away period already over is dropped on the way.
+
+        Raises:
+            RelayUnreachable, RelayError: not published; the card held stays (the next sync tries again).
+        """
+        moment = _now(now)
+        current = self._own(SELF_AVAILABILITY, DocumentKind.AVAILABILITY, moment)
+        if current is None or current.expires_at - moment > AVAILABILITY_RENEW_BEFORE_S:
+            return None
+        card = current.body
+        assert isinstance(card, AvailabilityCard)
+        away = card.away if card.away is not None and card.away.ends_at > moment else None
+        return await self.set_availability(card.time_zone, card.hours, card.reply_within_s, away, now=moment)
+
     # -- contact cards ----------------------------------------------------------------------------------
     def contact_card(self, *, now: int | None = None) -> bytes:
         """This profile's contact card, signed: its invite (address and introduction token), its franking key
@@ -391,4 +413,12 @@ class Cards:
         return credential_info(document, identity, _now(now))
 
 
-__all__ = ["AVAILABILITY_LIFETIME_S", "KEEP_AWAY", "CardAdded", "Cards", "availability_info", "credential_info"]
+__all__ = [
+    "AVAILABILITY_LIFETIME_S",
+    "AVAILABILITY_RENEW_BEFORE_S",
+    "KEEP_AWAY",
+    "CardAdded",
+    "Cards",
+    "availability_info",
+    "credential_info",
+]

@@ -686,6 +686,8 @@ class Client:
         events = await self._sync.sync()
         with contextlib.suppress(RelayUnreachable, RelayError):  # kept documents serve; the next sync retries
             await self._practices.refresh_due()
+        with contextlib.suppress(RelayUnreachable, RelayError):  # the card held stays; the next sync retries
+            await self._cards.renew_due()
         return events
 
     async def maintain_prekeys(self, *, now: int | None = None) -> PrekeysLow | None:

@@ -13,6 +13,7 @@ import pytest
 
 from confide.client import (
     AVAILABILITY_LIFETIME_S,
+    AVAILABILITY_RENEW_BEFORE_S,
     AvailabilityInfo,
     AwayInfo,
     Client,
@@ -124,6 +125,30 @@ async def test_availability_is_published_and_the_relay_serves_it_verified(make_c
         2, now + 1, now + 1 + AVAILABILITY_LIFETIME_S, "America/New_York", first.hours, 4 * 3600, "4 hours"
     )
     assert therapist.availability_card(now=now + 1) == second
+
+
+async def test_sync_renews_an_availability_card_before_it_lapses(make_client: MakeClient) -> None:
+    """A card with less than AVAILABILITY_RENEW_BEFORE_S left is re-signed by sync() (same hours and reply time,
+    a higher version, a new season) and published; one with more left is not touched. Fails if a therapist's card
+    can silently lapse while they keep using Confide."""
+    therapist = await make_client("therapist", "therapist")
+    now = int(time.time())
+    fresh = await therapist.set_availability(time_zone="Europe/Berlin", hours=WEEKDAYS, reply_within_s=86400)
+    await therapist.sync()
+    assert therapist.availability_card() == fresh  # months left: not renewed
+    issued = now - AVAILABILITY_LIFETIME_S + 7 * 86400  # a week left
+    old = await therapist.set_availability(time_zone="Europe/Berlin", hours=WEEKDAYS, reply_within_s=7200, now=issued)
+    assert old.expires_at - now < AVAILABILITY_RENEW_BEFORE_S
+    await therapist.sync()
+    renewed = therapist.availability_card()
+    assert renewed is not None
+    assert renewed.version == old.version + 1
+    assert renewed.expires_at >= now + AVAILABILITY_LIFETIME_S
+    assert (renewed.time_zone, renewed.hours, renewed.reply_within_s) == (old.time_zone, old.hours, 7200)
+    raw = await therapist._relay.get_document(Address.parse(therapist.address), "availability")
+    assert raw is not None
+    served = parse_document(raw, expected_signer=therapist.identity, expected_kind=DocumentKind.AVAILABILITY, now=now)
+    assert served.version == renewed.version
 
 
 async def test_an_away_update_keeps_the_hours_and_the_rest(make_client: MakeClient) -> None:
