@@ -40,6 +40,8 @@ from confide.protocol.franking import (
 )
 from confide.protocol.franking_report import Report
 
+from .vectors.generate import ReplayRng
+
 Json = dict[str, Any]
 VECTOR = Path(__file__).resolve().parent / "vectors" / "franking.json"
 LABEL_CHALLENGE = b"Confide-franking-v1-challenge"
@@ -48,21 +50,6 @@ LABEL_DERIVE = b"Confide-franking-v1-key"
 
 def _b(value: str) -> bytes:
     return bytes.fromhex(value)
-
-
-class _Replay:
-    """An RNG that hands out the listed draws, in order, and insists on each one's length."""
-
-    def __init__(self, draws: list[str]) -> None:
-        self._draws = [_b(d) for d in draws]
-
-    def __call__(self, n: int) -> bytes:
-        out = self._draws.pop(0)
-        assert len(out) == n
-        return out
-
-    def done(self) -> bool:
-        return not self._draws
 
 
 def _sub_mul(z: bytes, c: bytes, base: bytes | None, point: bytes) -> bytes:
@@ -102,7 +89,7 @@ def check_franking(d: Json, folder: Path) -> None:
     pub = {role: kp.public for role, kp in pairs.items()}
     s, r, j = pub["sender"], pub["recipient"], pub["judge"]
     message = _b(i["message"])
-    algorithms: dict[str, Callable[[_Replay], Franking]] = {
+    algorithms: dict[str, Callable[[ReplayRng], Franking]] = {
         "frank": lambda rng: frank(pairs["sender"], r, j, message, rng),
         "forge": lambda rng: forge(s, r, j, message, rng),
         "r_forge": lambda rng: r_forge(pairs["recipient"], s, j, message, rng),
@@ -113,7 +100,7 @@ def check_franking(d: Json, folder: Path) -> None:
     for case, want in zip(i["signatures"], e["signatures"], strict=True):
         assert len(case["rng_outputs"]) == len(case["draw_order"])
         assert case["draws_reduced"] == [crypto_core_ed25519_scalar_reduce(_b(x)).hex() for x in case["rng_outputs"]]
-        rng = _Replay(case["rng_outputs"])
+        rng = ReplayRng(case["rng_outputs"])
         f = algorithms[case["algorithm"]](rng)
         assert rng.done()
         made[case["algorithm"]] = f

@@ -28,6 +28,8 @@ from confide.protocol.franking import FrankingKeyPair, FrankingPublicKey
 from confide.protocol.franking_binding import FrankingBinding, franking_key_of
 from confide.protocol.report_file import ReportFile, parse_report_file
 
+from .vectors.generate import ReplayRng
+
 Json = dict[str, Any]
 VECTORS = Path(__file__).resolve().parent / "vectors"
 LABEL_DERIVE = b"Confide-franking-v1-key"
@@ -43,21 +45,6 @@ ERRORS: dict[str, type[ConfideError]] = {
 
 def _b(value: str) -> bytes:
     return bytes.fromhex(value)
-
-
-class _Replay:
-    """Hands out the listed draws, in order, each of the length asked for."""
-
-    def __init__(self, draws: list[str]) -> None:
-        self._draws = [_b(d) for d in draws]
-
-    def __call__(self, n: int) -> bytes:
-        out = self._draws.pop(0)
-        assert len(out) == n
-        return out
-
-    def done(self) -> bool:
-        return not self._draws
 
 
 def _refused(want: Json, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
@@ -115,7 +102,7 @@ def check_franking_binding(d: Json, folder: Path) -> None:
     v = i["inner"]
     inner = Content(_b(v["message_id"]), v["sent_at_ms"], v["expire_after_s"], Text(v["text"]))
     assert inner.to_bytes().hex() == e["inner"]
-    rng = _Replay(i["frank_draws"])
+    rng = ReplayRng(i["frank_draws"])
     made = frank_content(
         inner, sender=sender, recipient_key=franking_key_of(recipient).public, judge=judge.public, rng=rng
     )

@@ -40,7 +40,7 @@ from tests.vectors.gen.contact_card import contact_card
 from tests.vectors.gen.content import content
 from tests.vectors.gen.device_auth import device_auth
 from tests.vectors.gen.documents import documents
-from tests.vectors.gen.drbg import RecordingRng, SeededRng
+from tests.vectors.gen.drbg import RecordingRng, ReplayRng, SeededRng
 from tests.vectors.gen.ed25519 import ed25519
 from tests.vectors.gen.envelope import envelope
 from tests.vectors.gen.franking import franking
@@ -56,7 +56,7 @@ from tests.vectors.gen.report_file import report_file
 from tests.vectors.gen.safety import safety_number
 from tests.vectors.gen.sealed import sealed_sender, sealed_wrong_recipient
 
-__all__ = ["OPTIONAL", "SCENARIOS", "RecordingRng", "SeededRng", "dump", "generate", "main"]
+__all__ = ["OPTIONAL", "SCENARIOS", "RecordingRng", "ReplayRng", "SeededRng", "dump", "generate", "main"]
 
 DEFAULT_OUT = Path(__file__).resolve().parent
 KEM_FILE = "pqxdh_first_message.json"

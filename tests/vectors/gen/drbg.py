@@ -1,4 +1,5 @@
-"""The vectors' DRBG, as protocol/SPEC.md section 11 describes it, and a recorder of what it hands out."""
+"""The vectors' DRBG, as protocol/SPEC.md section 11 describes it, a recorder of what it hands out, and a
+replayer of what a file lists."""
 
 from __future__ import annotations
 
@@ -47,3 +48,23 @@ class RecordingRng:
         out = [o.hex() for o in self.outputs]
         self.outputs.clear()
         return out
+
+
+class ReplayRng:
+    """An RNG that hands out a vector file's listed draws (hex), in order, and insists on each one's length.
+
+    The counterpart of :class:`RecordingRng`, for the checkers that rerun an algorithm with the listed draws.
+    An ``AssertionError`` when asked for a length other than the next draw's, an ``IndexError`` past the last.
+    """
+
+    def __init__(self, draws: list[str]) -> None:
+        self._draws = [bytes.fromhex(d) for d in draws]
+
+    def __call__(self, n: int) -> bytes:
+        out = self._draws.pop(0)
+        assert len(out) == n
+        return out
+
+    def done(self) -> bool:
+        """Whether every listed draw has been handed out."""
+        return not self._draws
