@@ -122,6 +122,20 @@ async def _practice(make_client: MakeClient) -> Practice:
     return practice
 
 
+async def _listed_bob(make_client: MakeClient) -> tuple[Practice, Client, SignedDocument, Client]:
+    """A practice listing therapist bob (nothing revoked), and alice trusting it with bob started from its
+    directory: (practice, bob, bob's credential, alice)."""
+    practice = await _practice(make_client)
+    bob = await make_client("bob", "therapist")
+    credential = practice.credential(_identity(bob).public)
+    await practice.publish_directory(_entry(credential, bob))
+    await practice.publish_revocations()
+    alice = await make_client("alice")
+    await alice.trust_practice(practice.address)
+    alice.start_from_directory(practice.address, 1, "bob")
+    return practice, bob, credential, alice
+
+
 def _replay(tmp_path: Path, address: str, kind: DocumentKind, document: SignedDocument) -> None:
     """What a hostile relay does: serve an older document in place of the newest (the relay's row rewritten)."""
     with sqlite3.connect(tmp_path / "relay" / "relay.db") as db:
@@ -281,14 +295,7 @@ async def test_a_credential_for_another_identity_is_other_key(make_client: MakeC
 
 
 async def test_a_revoked_credential_is_revoked_after_refresh(make_client: MakeClient) -> None:
-    practice = await _practice(make_client)
-    bob = await make_client("bob", "therapist")
-    credential = practice.credential(_identity(bob).public)
-    await practice.publish_directory(_entry(credential, bob))
-    await practice.publish_revocations()
-    alice = await make_client("alice")
-    await alice.trust_practice(practice.address)
-    alice.start_from_directory(practice.address, 1, "bob")
+    practice, bob, credential, alice = await _listed_bob(make_client)
     assert alice.contact("bob").provider.status == ProviderStatus.VERIFIED  # type: ignore[union-attr]
 
     await practice.publish_revocations(_credential_id(credential))
@@ -496,14 +503,7 @@ def test_cli_trust_directory_and_writing(
 
 
 async def test_sync_refreshes_at_most_once_per_interval(make_client: MakeClient) -> None:
-    practice = await _practice(make_client)
-    bob = await make_client("bob", "therapist")
-    credential = practice.credential(_identity(bob).public)
-    await practice.publish_directory(_entry(credential, bob))
-    await practice.publish_revocations()
-    alice = await make_client("alice")
-    await alice.trust_practice(practice.address)
-    alice.start_from_directory(practice.address, 1, "bob")
+    practice, bob, credential, alice = await _listed_bob(make_client)
 
     await practice.publish_revocations(_credential_id(credential))
     await alice.sync()  # never refreshed yet: this sync does
