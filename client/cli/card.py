@@ -14,13 +14,12 @@ from confide.client import (
     card_text,
     parse_office_hours,
     parse_reply_time,
-    write_text_qr_png,
 )
 from confide.client.export import availability_to_json, credential_to_json
 
 from . import render
 from .exits import EXIT_NOT_FOUND, EXIT_OK, UsageError
-from .files import write_new_private
+from .files import write_new_private, write_new_qr
 from .options import open_client
 from .verbs import AddVerb
 
@@ -114,12 +113,7 @@ def _write_card(out: Path | None, qr: Path | None, card: bytes, text: str) -> No
     if out is not None:
         write_new_private(out, card)
     if qr is not None:
-        write_new_private(qr, b"")
-        try:
-            write_text_qr_png(text, qr)
-        except BaseException:
-            qr.unlink(missing_ok=True)
-            raise
+        write_new_qr(qr, text)
 
 
 async def cmd_card(args: argparse.Namespace) -> int:

@@ -1,11 +1,12 @@
-"""Local files the command writes or reads on the person's behalf: new private files, recovery backups."""
+"""Local files the command writes or reads on the person's behalf: new private files, QR pictures, recovery
+backups."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from confide.client import MAX_RECOVERY_BACKUP_BYTES, CorruptKeyStore
+from confide.client import MAX_RECOVERY_BACKUP_BYTES, CorruptKeyStore, write_text_qr_png
 
 
 def write_new_private(path: Path, data: bytes) -> None:
@@ -21,6 +22,21 @@ def write_new_private(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def write_new_qr(path: Path, text: str) -> None:
+    """A QR picture of ``text`` in a new file, created 0600 before anything is drawn (a card is a capability).
+
+    Raises:
+        FileExistsError: the file (or a symlink) is already there; it is left as it was.
+        OSError: the picture cannot be written; the new file is removed again (likewise for any other error).
+    """
+    write_new_private(path, b"")
+    try:
+        write_text_qr_png(text, path)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

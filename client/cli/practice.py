@@ -29,13 +29,12 @@ from confide.client import (
     PracticeAdmin,
     check_server_url,
     parse_card_text,
-    write_text_qr_png,
 )
 from confide.client.export import review_to_json, summary_to_json
 
 from . import render
 from .exits import EXIT_OK, UsageError
-from .files import write_new_private
+from .files import write_new_private, write_new_qr
 from .options import kdf
 from .prompts import WEAK_OK_FLAG, check_strength, passphrase
 from .verbs import AddVerb
@@ -94,16 +93,6 @@ def _refuse_existing(path: Path) -> None:
     """Refuse before anything is issued if the output file (or a symlink) is already there."""
     if path.exists() or path.is_symlink():
         raise FileExistsError(17, "the file exists; choose another name (a file is never overwritten)", str(path))
-
-
-def _write_qr(path: Path, text: str) -> None:
-    """A QR code of ``text`` in a new file (created exclusively: never through a symlink, never over a file)."""
-    write_new_private(path, b"")
-    try:
-        write_text_qr_png(text, path)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
 
 
 def _crisis(entries: list[str]) -> list[tuple[str, str]]:
@@ -201,7 +190,7 @@ async def _show(args: argparse.Namespace) -> int:
     async with _open(args) as (_client, admin):
         summary = admin.show()
     if args.qr:
-        _write_qr(Path(args.qr), summary.address)
+        write_new_qr(Path(args.qr), summary.address)
     if args.json:
         print(json.dumps(summary_to_json(summary), indent=2))
     else:
