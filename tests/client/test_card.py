@@ -342,13 +342,19 @@ def _init(capsys: pytest.CaptureFixture[str], url: str, profile: Path, role: str
     assert code == 0, err
 
 
+def _therapist_and_client(capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path) -> tuple[Path, Path]:
+    """Two new profiles on the relay at ``url``: a therapist's (``tmp_path/t``) and a client's (``tmp_path/c``)."""
+    t, c = tmp_path / "t", tmp_path / "c"
+    _init(capsys, url, t, "therapist")
+    _init(capsys, url, c, "client")
+    return t, c
+
+
 @pytest.mark.usefixtures("env")
 def test_cli_credential_availability_and_card(
     capsys: pytest.CaptureFixture[str], relay_thread: str, tmp_path: Path
 ) -> None:
-    t, c = tmp_path / "t", tmp_path / "c"
-    _init(capsys, relay_thread, t, "therapist")
-    _init(capsys, relay_thread, c, "client")
+    t, c = _therapist_and_client(capsys, relay_thread, tmp_path)
     code, out, err = run(capsys, "whoami", "--profile", str(t), "--json")
     assert code == 0, err
     me = json.loads(out)
@@ -445,9 +451,7 @@ def test_cli_bad_availability_input_is_one_line_and_exit_2(
 def test_cli_a_tampered_card_is_one_line_and_exit_11(
     capsys: pytest.CaptureFixture[str], relay_thread: str, tmp_path: Path
 ) -> None:
-    t, c = tmp_path / "t", tmp_path / "c"
-    _init(capsys, relay_thread, t, "therapist")
-    _init(capsys, relay_thread, c, "client")
+    t, c = _therapist_and_client(capsys, relay_thread, tmp_path)
     code, out, err = run(capsys, "card", "export", "--text", "--profile", str(t))
     assert code == 0, err
     text = next(line for line in out.splitlines() if line.startswith("CONFIDE-CARD1:"))

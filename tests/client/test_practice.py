@@ -338,6 +338,17 @@ def _moderation_key(practice_dir: Path) -> FrankingPublicKey:
     return asyncio.run(read())
 
 
+def _init_practice(
+    capsys: pytest.CaptureFixture[str], practice_env: Path, url: str, name: str
+) -> tuple[list[str], str]:
+    """``confide practice init`` of ``practice_env`` on the relay at ``url``, which succeeds: the ``--practice``
+    arguments for the next commands, and what init printed."""
+    at = ["--practice", str(practice_env)]
+    code, out, err = run(capsys, "practice", "init", *at, "--server", url, "--name", name)
+    assert code == EXIT_OK, err
+    return at, out
+
+
 def _one_line(err: str) -> None:
     assert err.count("\n") == 1
     assert err.startswith("confide practice: ")
@@ -347,9 +358,7 @@ def _one_line(err: str) -> None:
 def test_cli_practice_end_to_end(
     practice_env: Path, relay_thread: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    at = ["--practice", str(practice_env)]
-    code, out, err = run(capsys, "practice", "init", *at, "--server", relay_thread, "--name", "Harbour Therapy")
-    assert code == EXIT_OK, err
+    at, out = _init_practice(capsys, practice_env, relay_thread, "Harbour Therapy")
     address = out.split("Practice address: ")[1].split()[0]
     assert f"confide practices trust {address}" in out
 
@@ -439,9 +448,7 @@ def test_cli_practice_end_to_end(
 def test_cli_review_and_escaping(
     practice_env: Path, relay_thread: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    at = ["--practice", str(practice_env)]
-    code, out, err = run(capsys, "practice", "init", *at, "--server", relay_thread, "--name", "Harbour")
-    assert code == EXIT_OK, err
+    at, _out = _init_practice(capsys, practice_env, relay_thread, "Harbour")
     judge = _moderation_key(practice_env)
 
     honest, sender, recipient = _report(judge, "leave now\n[12:00] practice: \u202eall is forgiven")
