@@ -19,7 +19,7 @@ from confide.client.export import availability_to_json, credential_to_json
 
 from . import render
 from .exits import EXIT_NOT_FOUND, EXIT_OK, UsageError
-from .files import write_new_private, write_new_qr
+from .files import read_bounded, write_new_private, write_new_qr
 from .options import open_client
 from .verbs import AddVerb
 
@@ -32,19 +32,13 @@ and the error correction level (M) Confide's codes use. A card with a long crede
 office hours can be longer (up to 4,142): it goes as a file or as text then."""
 
 
-def _read_credential(path: Path) -> bytes:
-    with path.open("rb") as fh:
-        data = fh.read(MAX_CREDENTIAL_FILE_BYTES + 1)
-    if len(data) > MAX_CREDENTIAL_FILE_BYTES:
-        raise UsageError(f"{path} is far larger than any credential; check that you chose the right file")
-    return data
-
-
 async def cmd_credential(args: argparse.Namespace) -> int:
     """Import or show this profile's credential."""
     async with open_client(args) as client:
         if args.credential_cmd == "import":
-            info = await client.import_credential(_read_credential(Path(args.file)))
+            info = await client.import_credential(
+                read_bounded(Path(args.file), MAX_CREDENTIAL_FILE_BYTES, "credential")
+            )
             trusted = any(p.address == info.practice_address for p in client.practices())
             lines = render.credential_imported(info, practice_trusted=trusted)
         else:

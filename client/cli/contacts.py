@@ -11,6 +11,7 @@ from confide.client.export import contact_to_json
 
 from . import render
 from .exits import EXIT_OK, UsageError
+from .files import read_bounded
 from .options import open_client
 from .prompts import confirm
 
@@ -43,11 +44,7 @@ def _card_of(invite: str) -> bytes | str | None:
     path = Path(invite)
     if not path.is_file():
         return None
-    with path.open("rb") as fh:
-        data = fh.read(MAX_CARD_FILE_BYTES + 1)
-    if len(data) > MAX_CARD_FILE_BYTES:
-        raise UsageError(f"{path} is larger than any contact card; check that you chose the right file")
-    return data
+    return read_bounded(path, MAX_CARD_FILE_BYTES, "contact card")
 
 
 def _add_card(client: Client, args: argparse.Namespace, card: bytes | str) -> str:

@@ -1,5 +1,5 @@
-"""Local files the command writes or reads on the person's behalf: new private files, QR pictures, recovery
-backups."""
+"""Local files the command writes or reads on the person's behalf: new private files, QR pictures, small input
+files, recovery backups."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 from confide.client import MAX_RECOVERY_BACKUP_BYTES, CorruptKeyStore, write_text_qr_png
+
+from .exits import UsageError
 
 
 def write_new_private(path: Path, data: bytes) -> None:
@@ -40,6 +42,21 @@ def write_new_qr(path: Path, text: str) -> None:
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of ``path``, a file that holds one ``what`` (a contact card, a credential): at most ``limit``
+    bytes, and never more than ``limit + 1`` read.
+
+    Raises:
+        UsageError: the file is larger than ``limit`` (the wrong file chosen).
+        OSError: the file cannot be read.
+    """
+    with path.open("rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"{path} is larger than any {what}; check that you chose the right file")
+    return data
 
 
 def read_backup(path: Path) -> bytes:

@@ -34,7 +34,7 @@ from confide.client.export import review_to_json, summary_to_json
 
 from . import render
 from .exits import EXIT_OK, UsageError
-from .files import write_new_private, write_new_qr
+from .files import read_bounded, write_new_private, write_new_qr
 from .options import kdf
 from .prompts import WEAK_OK_FLAG, check_strength, passphrase
 from .verbs import AddVerb
@@ -67,19 +67,11 @@ async def _open(args: argparse.Namespace) -> AsyncIterator[tuple[Client, Practic
         yield client, admin
 
 
-def _read_bounded(path: Path, limit: int, what: str) -> bytes:
-    with path.open("rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise UsageError(f"{path} is larger than any {what}; check that you chose the right file")
-    return data
-
-
 def _card_bytes(arg: str) -> bytes:
     """A contact card from ``CONFIDE-CARD1:`` text or a file holding the card's bytes or its text."""
     if arg.strip().upper().startswith(CARD_TEXT_PREFIX):
         return parse_card_text(arg)
-    data = _read_bounded(Path(arg), MAX_CARD_FILE_BYTES, "contact card")
+    data = read_bounded(Path(arg), MAX_CARD_FILE_BYTES, "contact card")
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
@@ -125,7 +117,7 @@ async def _init(args: argparse.Namespace) -> int:
 
 async def _policy(args: argparse.Namespace) -> int:
     if args.crisis_notice_file is not None:
-        raw = _read_bounded(Path(args.crisis_notice_file), MAX_NOTICE_FILE_BYTES, "crisis notice")
+        raw = read_bounded(Path(args.crisis_notice_file), MAX_NOTICE_FILE_BYTES, "crisis notice")
         try:
             notice = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
@@ -202,7 +194,7 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def _review(args: argparse.Namespace) -> int:
-    data = _read_bounded(Path(args.report), MAX_REPORT_FILE_LEN, "report file")
+    data = read_bounded(Path(args.report), MAX_REPORT_FILE_LEN, "report file")
     async with _open(args) as (_client, admin):
         try:
             review = admin.review(data)
