@@ -23,6 +23,7 @@ from confide.client.errors import PracticeUnavailable, UnknownListing, UnknownPr
 from confide.client.invite import Invite
 from confide.client.models import ProviderStatus
 from confide.client.practices import REFRESH_INTERVAL_S, WarningKind
+from confide.client.records import ContactRecord
 from confide.keys.address import Address
 from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
 from confide.keys.keystore import TEST_KDF
@@ -120,6 +121,13 @@ async def _practice(make_client: MakeClient) -> Practice:
     practice = Practice(await make_client("practice", "practice"))
     await practice.publish_policy()
     return practice
+
+
+def _plant_credential(client: Client, contact: ContactRecord, credential: bytes) -> None:
+    """Put ``credential`` in ``client``'s store as ``contact``'s, past every check on the way in, so that what is
+    tested is the check when it is read."""
+    with client._store.transaction():
+        client._store.put_doc(docs.PEER_CREDENTIAL, contact.address, credential, owner=contact.contact_id)
 
 
 async def _listed_bob(make_client: MakeClient) -> tuple[Practice, Client, SignedDocument, Client]:
@@ -255,8 +263,7 @@ async def test_a_forged_credential_is_not_verified(make_client: MakeClient) -> N
     # A credential made by someone else's key, claiming to be the practice's: only the pinned key counts.
     mallory = IdentityKeyPair.generate(os.urandom)
     forged = practice.credential(_identity(bob).public, signer=mallory)
-    with alice._store.transaction():
-        alice._store.put_doc(docs.PEER_CREDENTIAL, rec.address, forged.to_bytes(), owner=rec.contact_id)
+    _plant_credential(alice, rec, forged.to_bytes())
     provider = alice.contact("bob").provider
     assert provider is not None
     assert provider.status == ProviderStatus.UNTRUSTED_PRACTICE
@@ -265,8 +272,7 @@ async def test_a_forged_credential_is_not_verified(make_client: MakeClient) -> N
     # The practice's genuine credential with one byte changed: its signature fails, it is ignored.
     genuine = bytearray(practice.credential(_identity(bob).public).to_bytes())
     genuine[-70] ^= 1
-    with alice._store.transaction():
-        alice._store.put_doc(docs.PEER_CREDENTIAL, rec.address, bytes(genuine), owner=rec.contact_id)
+    _plant_credential(alice, rec, bytes(genuine))
     provider = alice.contact("bob").provider
     assert provider is not None
     assert provider.status == ProviderStatus.MISSING
@@ -285,8 +291,7 @@ async def test_a_credential_for_another_identity_is_other_key(make_client: MakeC
 
     # Bob shows Carol's genuine credential as his own.
     carols = practice.credential(_identity(carol).public)
-    with alice._store.transaction():
-        alice._store.put_doc(docs.PEER_CREDENTIAL, rec.address, carols.to_bytes(), owner=rec.contact_id)
+    _plant_credential(alice, rec, carols.to_bytes())
     provider = alice.contact("bob").provider
     assert provider is not None
     assert provider.status == ProviderStatus.OTHER_KEY
@@ -311,8 +316,7 @@ async def test_a_revoked_credential_is_revoked_after_refresh(make_client: MakeCl
     rec = alice._store.contact_by_address(Address.parse(bob.address).raw)
     assert rec is not None
     elsewhere = practice.credential(_identity(bob).public, signer=IdentityKeyPair.generate(os.urandom))
-    with alice._store.transaction():
-        alice._store.put_doc(docs.PEER_CREDENTIAL, rec.address, elsewhere.to_bytes(), owner=rec.contact_id)
+    _plant_credential(alice, rec, elsewhere.to_bytes())
     assert alice.contact("bob").provider.status == ProviderStatus.REVOKED  # type: ignore[union-attr]
 
 
