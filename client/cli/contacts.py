@@ -11,7 +11,7 @@ from confide.client.export import contact_to_json
 
 from . import render
 from .exits import EXIT_OK, UsageError
-from .files import read_bounded
+from .files import read_card_file
 from .options import open_client
 from .prompts import confirm
 
@@ -28,11 +28,6 @@ def _known(client: Client, peer: str) -> Contact | None:
         return None
 
 
-MAX_CARD_FILE_BYTES = 8 * 1024
-"""Largest file read as a contact card: the longest card is 2,580 bytes, its text 4,142 characters; a larger
-file is the wrong one, refused before it is read whole."""
-
-
 def _card_of(invite: str) -> bytes | str | None:
     """The contact card the INVITE argument gives (its ``CONFIDE-CARD1:`` text, or a card file's bytes), or
     None for an invite code or an address."""
@@ -44,7 +39,7 @@ def _card_of(invite: str) -> bytes | str | None:
     path = Path(invite)
     if not path.is_file():
         return None
-    return read_bounded(path, MAX_CARD_FILE_BYTES, "contact card")
+    return read_card_file(path)
 
 
 def _add_card(client: Client, args: argparse.Namespace, card: bytes | str) -> str:

@@ -6,9 +6,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from confide.client import MAX_RECOVERY_BACKUP_BYTES, CorruptKeyStore, write_text_qr_png
+from confide.client import (
+    MAX_CARD_BYTES,
+    MAX_CARD_TEXT_LEN,
+    MAX_RECOVERY_BACKUP_BYTES,
+    CorruptKeyStore,
+    write_text_qr_png,
+)
 
 from .exits import UsageError
+
+MAX_CARD_FILE_BYTES = max(MAX_CARD_BYTES, MAX_CARD_TEXT_LEN + 64)
+"""A contact card file holds the card's bytes or its text form (with some whitespace around it): anything longer
+is not a card, and is refused after reading this much."""
+
+
+def read_card_file(path: Path) -> bytes:
+    """The bytes of a contact card file (the card, or its ``CONFIDE-CARD1:`` text), read within
+    :data:`MAX_CARD_FILE_BYTES`.
+
+    Raises:
+        UsageError: the file is longer than any card file; OSError: it cannot be read.
+    """
+    return read_bounded(path, MAX_CARD_FILE_BYTES, "contact card")
 
 
 def write_new_private(path: Path, data: bytes) -> None:

@@ -19,8 +19,6 @@ from pathlib import Path
 from confide.client import (
     CARD_TEXT_PREFIX,
     DEFAULT_VALID_DAYS,
-    MAX_CARD_BYTES,
-    MAX_CARD_TEXT_LEN,
     MAX_CRISIS_NOTICE_BYTES,
     MAX_REPORT_FILE_LEN,
     Client,
@@ -34,7 +32,7 @@ from confide.client.export import review_to_json, summary_to_json
 
 from . import render
 from .exits import EXIT_OK, UsageError
-from .files import read_bounded, write_new_private, write_new_qr
+from .files import read_bounded, read_card_file, write_new_private, write_new_qr
 from .options import kdf
 from .prompts import WEAK_OK_FLAG, check_strength, passphrase
 from .verbs import AddVerb
@@ -42,9 +40,6 @@ from .verbs import AddVerb
 ENV_PRACTICE = "CONFIDE_PRACTICE"
 ENV_PRACTICE_PASSPHRASE = "CONFIDE_PRACTICE_PASSPHRASE"  # noqa: S105 - the name of an environment variable
 DEFAULT_PRACTICE = "~/.confide-practice"
-MAX_CARD_FILE_BYTES = max(MAX_CARD_BYTES, MAX_CARD_TEXT_LEN + 64)
-"""A card file holds the card's bytes or its text form (with some whitespace): anything longer is not a card,
-and is refused after reading this much."""
 MAX_NOTICE_FILE_BYTES = MAX_CRISIS_NOTICE_BYTES + 64
 """A crisis notice file: the longest notice, with room for trailing newlines and NFC changes."""
 
@@ -71,7 +66,7 @@ def _card_bytes(arg: str) -> bytes:
     """A contact card from ``CONFIDE-CARD1:`` text or a file holding the card's bytes or its text."""
     if arg.strip().upper().startswith(CARD_TEXT_PREFIX):
         return parse_card_text(arg)
-    data = read_bounded(Path(arg), MAX_CARD_FILE_BYTES, "contact card")
+    data = read_card_file(Path(arg))
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:

@@ -507,10 +507,12 @@ async def test_in_a_franked_thread_a_text_and_a_receipt_look_alike_to_the_relay(
     assert all(m.reportable for m in rivera.history("Sam") if m.kind == "text")  # both texts were franked
 
 
-def test_cli_report(tmp_path: Path, relay_thread: str, capsys: pytest.CaptureFixture[str], env: None) -> None:
-    """``confide report NAME MESSAGE_ID --out FILE``: a 0600 file the judge accepts, never over an existing
-    file without --force, the practice's name shown escaped; a message that cannot be reported is one line
-    and an exit code."""
+def test_cli_report(
+    tmp_path: Path, relay_thread: str, capsys: pytest.CaptureFixture[str], env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``confide report NAME MESSAGE_ID [--out FILE]``: a 0600 file the judge accepts (by default named after the
+    message, in the current folder), never over an existing file without --force, the practice's name shown
+    escaped; a message that cannot be reported is one line and an exit code."""
     sam_dir, rivera_dir = tmp_path / "sam", tmp_path / "rivera"
     assert run(capsys, "init", "--profile", str(sam_dir), "--server", relay_thread, "--name", "Sam")[0] == 0
     argv = ["init", "--profile", str(rivera_dir), "--server", relay_thread, "--name", "R", "--role", "therapist"]
@@ -564,3 +566,12 @@ def test_cli_report(tmp_path: Path, relay_thread: str, capsys: pytest.CaptureFix
     assert out == ""
     assert err == "confide report: you can report only a message you received, not one you sent\n"
     assert not other.exists()
+
+    # Without --out: a new file named after the message, in the current folder.
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "report", "--profile", str(rivera_dir), "Sam", franked_id)
+    assert code == 0, err
+    default = tmp_path / f"confide-report-{franked_id[:8]}.cfr"
+    assert default.stat().st_mode & 0o777 == 0o600
+    assert parse_report_file(default.read_bytes()).report == parse_report_file(out_file.read_bytes()).report
+    assert str(default.name) in out
