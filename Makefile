@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench vectors format clean
+.PHONY: run desk test lint typecheck unit bench vectors format clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/confide serve --host 127.0.0.1
+
+# Confide Desk for the profile in CONFIDE_PROFILE (default ~/.confide): prints a single-use login link and
+# opens the browser on it. DESK_ARGS passes options, e.g. make desk DESK_ARGS="--port 8765 --no-open".
+desk: $(STAMP)
+	$(BIN)/confide desk $(DESK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -138,8 +138,8 @@ def test_client_imports_the_relay_only_lazily_and_only_in_front_ends() -> None:
 
 
 # -- the client: a facade over services ---------------------------------------------------------------
-FRONT_ENDS = ("client/cli",)
-"""Folders of front ends (the Desk web app joins when it lands)."""
+FRONT_ENDS = ("client/cli", "client/desk")
+"""Folders of front ends: the ``confide`` command and the Desk web app."""
 
 
 def _library_files() -> list[Path]:
@@ -269,8 +269,16 @@ def test_client_is_a_facade_with_no_base_class() -> None:
 FRONT_END_PUBLIC = ("confide.client", "confide.client.export")
 """What a front end may import from Confide: the public names, and the one serializer."""
 
-FRONT_END_LAZY = {"client/cli/serve.py": "confide.server.cli", "client/cli/demo.py": "confide.client.demo"}
-"""The two commands that start something else, imported inside their function only."""
+FRONT_END_LAZY = {
+    "client/cli/serve.py": "confide.server.cli",
+    "client/cli/demo.py": "confide.client.demo",
+    "client/cli/desk.py": "confide.client.desk",
+}
+"""The commands that start something else, imported inside their function only."""
+
+FRONT_END_LIBRARIES = {"client/desk": ("aiohttp", "aiohttp_jinja2", "jinja2", "multidict", "yarl")}
+"""Third-party libraries a front end may import besides Confide's public names: the Desk's web server and
+templates."""
 
 
 def test_front_ends_import_only_public_names() -> None:
@@ -281,7 +289,7 @@ def test_front_ends_import_only_public_names() -> None:
             package = ".".join(["confide", *folder.split("/")])
             for imp in _imports(path):
                 root = imp.module.split(".")[0]
-                if root in stdlib or imp.module == "__future__":
+                if root in stdlib or imp.module == "__future__" or root in FRONT_END_LIBRARIES.get(folder, ()):
                     continue
                 if imp.module in FRONT_END_PUBLIC or imp.module == package or imp.module.startswith(package + "."):
                     continue

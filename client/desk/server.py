@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import webbrowser
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -131,6 +132,14 @@ async def serve_desk(app: web.Application) -> AsyncIterator[RunningDesk]:
         await runner.cleanup()
 
 
+def _has_graphical_browser() -> bool:
+    """Whether opening a browser can show a window: on Linux and the BSDs only with a display (else Python's
+    ``webbrowser`` may start a text browser in the very terminal that shows the login link)."""
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
 async def run_desk(
     client_opener: ClientOpener,
     passphrase: str,
@@ -155,6 +164,6 @@ async def run_desk(
     async with serve_desk(app) as desk:
         announce(f"Confide Desk: open {desk.login_url}")
         announce("The link works once. Stop the Desk with Ctrl-C.")
-        if config.open_browser:
+        if config.open_browser and _has_graphical_browser():
             await asyncio.to_thread(webbrowser.open, desk.login_url)
         await (stop or asyncio.Event()).wait()

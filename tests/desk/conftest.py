@@ -7,15 +7,44 @@ Without one, every test that asks for :func:`browser` is skipped with a reason t
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from confide.client import messaging
+from confide.client import Client, messaging
+from confide.client.desk import DEFAULT_LOCK_AFTER_S, DeskConfig, RunningDesk, create_desk_app, serve_desk
+from confide.keys.keystore import TEST_KDF
 from confide.server import RelayConfig, start_relay
+
+# -- a Desk for a fresh profile, over a real loopback socket (K1: server and security tests) ----------
+DESK_PASSPHRASE = "correct horse battery staple"
+"""The passphrase of every profile :func:`start_desk` makes (cheap test KDF)."""
+
+StartDesk = Callable[..., Awaitable[RunningDesk]]
+"""``await start_desk(name="me", role="therapist", lock_after_s=...)``: a running Desk, not logged in yet."""
+
+
+@pytest.fixture
+async def start_desk(tmp_path: Path, relay_url: str) -> AsyncIterator[StartDesk]:
+    """Start Desks for fresh profiles ``tmp_path/<name>`` registered with the test relay, each unlocked and
+    listening on a free 127.0.0.1 port; all are stopped (and their Clients closed) at the end."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(
+            name: str = "me", role: str = "therapist", *, lock_after_s: float = DEFAULT_LOCK_AFTER_S
+        ) -> RunningDesk:
+            profile = tmp_path / name
+            client = await Client.create(profile, DESK_PASSPHRASE, relay_url, name, role, kdf=TEST_KDF)
+            config = DeskConfig(profile, lock_after_s=lock_after_s, open_browser=False)
+            app = create_desk_app(lambda secret: Client.open(profile, secret), config, client=client)
+            return await stack.enter_async_context(serve_desk(app))
+
+        yield start
+
 
 CHROMIUM_ENV = "CONFIDE_CHROMIUM"
 """Environment variable naming a Chromium binary to use instead of Debian's."""
