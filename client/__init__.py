@@ -97,6 +97,7 @@ from .models import (
     QueuedItem,
     RecordEntry,
     Role,
+    ThreadSummary,
     Trust,
 )
 from .passphrase import MIN_PASSPHRASE_SCORE, PassphraseStrength, passphrase_strength
@@ -116,6 +117,7 @@ from .practice_views import (
 from .practices import REFRESH_INTERVAL_S, CrisisNotice, Listing, PracticeInfo, PracticeWarning, WarningKind
 from .profile import INSECURE_TEST_KDF, MAX_RECOVERY_BACKUP_BYTES
 from .relay import ProgressCallback
+from .threads import MAX_SEARCH_QUERY_CHARS
 from .timers import format_duration, parse_duration
 
 __all__ = [
@@ -131,6 +133,7 @@ __all__ = [
     "MAX_CRISIS_NOTICE_BYTES",
     "MAX_RECOVERY_BACKUP_BYTES",
     "MAX_REPORT_FILE_LEN",
+    "MAX_SEARCH_QUERY_CHARS",
     "MAX_TEXT_BYTES",
     "MIN_PASSPHRASE_SCORE",
     "RECOVERY_QR_PREFIX",
@@ -209,6 +212,7 @@ __all__ = [
     "ScanResult",
     "SessionReset",
     "StorageError",
+    "ThreadSummary",
     "TimerChanged",
     "Trust",
     "UnknownContact",

@@ -21,6 +21,7 @@ client.
 ``Cards``          own credential and availability card, contact cards (:mod:`.card`)
 ``Reporting``      franking texts and files, reportable messages, report files (:mod:`.reporting`)
 ``Sync``           catch-up and the live connection (:mod:`.sync`)
+``Threads``        the inbox and search, from an index in memory only (:mod:`.threads`)
 =================  ==========================================================================
 """
 
@@ -63,7 +64,7 @@ from .export import thread_document
 from .filing import Filing
 from .inbox import Inbox
 from .messaging import Messaging
-from .models import Contact, Message, QueuedItem, RecordEntry, Role
+from .models import Contact, Message, QueuedItem, RecordEntry, Role, ThreadSummary
 from .outbox import Outbox
 from .practice import PracticeAdmin
 from .practice_views import AvailabilityInfo, CredentialInfo
@@ -85,6 +86,7 @@ from .sessions import Sessions
 from .shred import overwrite_in_place
 from .store import Store
 from .sync import Sync
+from .threads import DEFAULT_SEARCH_LIMIT, Threads
 from .trust import Trust
 from .uploads import PendingUploads
 from .views import public_contact, public_message
@@ -229,6 +231,7 @@ class Client:
             self._contacts,
             self._bus,
         )
+        self._threads = Threads(store)
         self._bus.on_handed = lambda event: self._sync.reported([event])
         self._sync.before_flush = self._uploads.flush
         self._sync.wiped = self._watch.wiped
@@ -454,6 +457,7 @@ class Client:
             await self._bus.close()
             if destroy is not None:
                 await asyncio.to_thread(destroy)
+            self._threads.forget()  # the plaintext index lives no longer than the unlocked client
             if wiped:
                 self._store.abandon()  # its files were destroyed: write nothing more into them
             else:
@@ -1080,6 +1084,37 @@ class Client:
         """The thread with ``peer``, oldest first. What expired is deleted first and never returned, whether or
         not the relay can be reached. Raises :class:`UnknownContact`."""
         return self._messaging.history(peer)
+
+    def threads(self, *, now_ms: int | None = None) -> list[ThreadSummary]:
+        """The inbox: every contact's thread with its newest message, unread count and since when they have been
+        waiting for your reply (:class:`ThreadSummary`), the most recent activity first, then threads without
+        messages by name. What expired is deleted first and never counted or shown.
+
+        The first call (after opening or unlocking) opens every message once to build an index held in memory
+        only (never written to a file; dropped when the client closes); later calls read only what changed
+        since, whether this process or another one on the same profile changed it (:mod:`confide.client.threads`).
+
+        Raises:
+            StorageError: a stored message or contact is damaged.
+        """
+        self._expiry.before_read()
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        records = self._store.contacts()
+        return self._threads.summaries([(r, self._practices.with_provider(public_contact(r))) for r in records], now)
+
+    def search(self, query: str, *, limit: int = DEFAULT_SEARCH_LIMIT, now_ms: int | None = None) -> list[Message]:
+        """Messages of every thread whose text, caption or file name contains ``query``, ignoring case, newest
+        first, at most ``limit``; none for a blank query. A deleted or expired message is never found (the index
+        :meth:`threads` describes follows deletions before answering).
+
+        Raises:
+            ClientError: the query is longer than :data:`~confide.client.threads.MAX_SEARCH_QUERY_CHARS`.
+            ValueError: ``limit`` is below 1.
+            StorageError: a stored message is damaged.
+        """
+        self._expiry.before_read()
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return self._threads.search(query, self._store.contacts(), now, limit=limit)
 
     async def mark_read(self, peer: str, *, now_ms: int | None = None) -> int:
         """Mark the peer's unread messages read: starts their disappearing timers and sends READ receipts.

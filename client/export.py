@@ -27,7 +27,7 @@ from .events import (
     SessionReset,
     TimerChanged,
 )
-from .models import AttachmentInfo, Contact, Message, ProviderInfo, RecordEntry
+from .models import AttachmentInfo, Contact, Message, ProviderInfo, RecordEntry, ThreadSummary
 from .practice_views import (
     AvailabilityInfo,
     CredentialInfo,
@@ -139,6 +139,18 @@ def contact_to_json(c: Contact) -> dict[str, Any]:
         "request": c.request,
         "blocked": c.blocked,
         "provider": provider_to_json(c.provider),
+    }
+
+
+def thread_summary_to_json(t: ThreadSummary) -> dict[str, Any]:
+    """One inbox line (:class:`ThreadSummary`): ``contact`` in :func:`contact_to_json`'s form, ``last_activity_ms``,
+    ``last_message`` in :func:`message_to_json`'s form (or None), ``unread`` and ``waiting_since_ms``."""
+    return {
+        "contact": contact_to_json(t.contact),
+        "last_activity_ms": t.last_activity_ms,
+        "last_message": None if t.last_message is None else message_to_json(t.last_message),
+        "unread": t.unread,
+        "waiting_since_ms": t.waiting_since_ms,
     }
 
 

@@ -230,3 +230,22 @@ class QueuedItem:
     peer: str = field(repr=False)
     kind: str
     queued_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSummary:
+    """One thread as an inbox shows it (:meth:`Client.threads`).
+
+    ``contact`` is the contact (with :attr:`Contact.provider`); ``last_activity_ms`` is when the thread's newest
+    message was stored on this device (sent from it, or received), None for a thread with no message;
+    ``last_message`` is that message (its text is the preview; None without one); ``unread`` counts the
+    received messages not yet marked read (:meth:`Client.mark_read`); ``waiting_since_ms`` is when the oldest
+    unread text or file that came after your last text or file to them was received: they have been waiting
+    for your reply since then (None when nothing is waiting). Times are this device's clock, never the sender's.
+    """
+
+    contact: Contact = field(repr=False)
+    last_activity_ms: int | None
+    last_message: Message | None = field(repr=False)
+    unread: int
+    waiting_since_ms: int | None

@@ -20,7 +20,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,6 +187,15 @@ def unpack_doc(plain: bytes) -> tuple[bytes, bytes]:
 
 ROW_ID_BYTES = 16
 """Random bytes of a contact or outbox row id: 128 bits never collide and say nothing about the row."""
+
+
+_FINGERPRINT = "substr(data, -16)"
+"""SQL for a sealed value's authentication tag (its last 16 bytes, :mod:`.sealing`): every write of a row seals it
+under a fresh random nonce, so its tag is new too (a collision is a 2^-128 event); it stands for the row's version
+without opening it."""
+
+_ROWS_PER_QUERY = 500
+"""Row ids per ``IN (...)`` query: below SQLite's smallest limit on bound parameters (999 before 3.32)."""
 
 
 class Store:
@@ -526,6 +535,46 @@ class Store:
             "SELECT id, contact_id, expires_at_ms, data FROM messages WHERE contact_id = ? ORDER BY seq", (contact_id,)
         ).fetchall()
         return [self._message_from_row(r) for r in rows]
+
+    # -- change tracking for in-memory views (client/threads.py) -------------------------------------
+    def change_stamp(self) -> tuple[int, int]:
+        """A value that differs from an earlier one whenever a write was committed since: by another connection
+        (another process on this profile: ``PRAGMA data_version``) or by this one (its total row changes). Read
+        inside a transaction, it differs from every stamp read outside one, since what the transaction wrote may
+        still be rolled back.
+
+        Raises:
+            ProfileWipedError, StorageError: the store is closed.
+        """
+        version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        changes = self._db.total_changes
+        return version, -changes - 1 if self._db.in_transaction else changes
+
+    def message_fingerprints(self) -> list[tuple[str, str, bytes]]:
+        """``(row id, thread, fingerprint)`` of every message row, without opening any: the fingerprint is the
+        sealed value's authentication tag, which changes whenever the row is written again (every save seals it
+        afresh), so comparing them tells what changed since a row was read."""
+        rows = self._db.execute(f"SELECT id, contact_id, {_FINGERPRINT} FROM messages").fetchall()  # noqa: S608 - fixed SQL
+        return [(r[0], r[1], bytes(r[2])) for r in rows]
+
+    def messages_at(self, row_ids: Collection[str] | None) -> list[tuple[str, int, bytes, MessageRecord]]:
+        """``(row id, seq, fingerprint, message)`` of the message rows ``row_ids`` still present (every row when
+        None), opened; the fingerprint is read with the row (see :meth:`message_fingerprints`).
+
+        Raises:
+            StorageError: a row does not open under the store key or is not a message.
+        """
+        query = f"SELECT id, contact_id, expires_at_ms, data, seq, {_FINGERPRINT} FROM messages"  # noqa: S608 - fixed SQL
+        if row_ids is None:
+            rows = self._db.execute(query).fetchall()
+        else:
+            ids = list(row_ids)
+            rows = []
+            for i in range(0, len(ids), _ROWS_PER_QUERY):
+                chunk = ids[i : i + _ROWS_PER_QUERY]
+                marks = ",".join("?" * len(chunk))
+                rows += self._db.execute(f"{query} WHERE id IN ({marks})", chunk).fetchall()
+        return [(r[0], int(r[4]), bytes(r[5]), self._message_from_row((r[0], r[1], r[2], r[3]))) for r in rows]
 
     def move_message(self, message_id: bytes, contact_id: str) -> None:
         """Put a message in another thread (its sealed data is bound to its row id, not to the thread)."""

@@ -49,7 +49,7 @@ def public_contact(rec: ContactRecord) -> Contact:
     )
 
 
-def sender_name(rec: ContactRecord, m: MessageRecord) -> str:
+def sender_name(rec: ContactRecord, m: MessageRecord | Message) -> str:
     """Who a thread entry is shown as coming from: the contact's name, except a message from an identity the
     user has not accepted yet, which is named by that identity's address (never by the trusted name)."""
     if m.unverified_identity and rec.changed and rec.pending_address is not None:
