@@ -46,8 +46,9 @@ PUBLIC_PATHS = frozenset({"/login"})
 UNLOCKED_ONLY_EXEMPT = frozenset({"/locked", "/unlock", "/lock", "/panic", "/login"})
 """Paths served while locked (everything else redirects to ``/locked``); ``/static/`` too."""
 
-FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
-"""Bodies whose ``csrf`` field is read when the request has no ``X-CSRF-Token`` header."""
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
+"""Bodies whose ``csrf`` field is read when the request has no ``X-CSRF-Token`` header. A multipart body (an
+upload) is streamed by its handler, never read here before the check: it must carry the header."""
 
 
 def _plain(status: int, text: str) -> web.Response:

@@ -143,6 +143,7 @@ class DeskSession:
         if self._client is not None and self._client.wiped:
             self._client = None
             self._wiped = True
+            self._tell(None)
         return self._client
 
     @property

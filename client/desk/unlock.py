@@ -23,7 +23,8 @@ MAX_PASSPHRASE_CHARS = 1024
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    """``GET /login?token=``: the single-use login link becomes the session cookie, then the inbox."""
+    """``GET /login?token=``: the single-use login link becomes the session cookie, then the inbox (303).
+    A used, wrong or missing token gets 403 and a line saying how to get a new link."""
     cookie = session_of(request).redeem_login(request.query.get("token"))
     if cookie is None:
         return web.Response(
@@ -83,7 +84,7 @@ async def panic(request: web.Request) -> web.StreamResponse:
 
 def add_lock_routes(app: web.Application) -> None:
     """The routes of this module: ``/login``, ``/locked``, ``/unlock``, ``/lock``, ``/panic``."""
-    app.router.add_get("/login", login)
+    app.router.add_get("/login", login, allow_head=False)  # a HEAD (a link preview) must not use up the link
     app.router.add_get("/locked", locked)
     app.router.add_post("/unlock", unlock)
     app.router.add_post("/lock", lock)

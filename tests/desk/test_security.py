@@ -78,7 +78,7 @@ class LoggedIn:
             allow_redirects=False,
         )
 
-    async def post(self, path: str, data: dict[str, str], **headers: str) -> aiohttp.ClientResponse:
+    async def post(self, path: str, data: dict[str, str] | aiohttp.FormData, **headers: str) -> aiohttp.ClientResponse:
         return await self.http.post(
             self.desk.url + path,
             data=data,
@@ -264,6 +264,28 @@ async def test_a_cross_site_post_without_the_csrf_token_is_refused(
     )
     assert (response.status, response.headers["Location"]) == (303, "/locked")
     assert logged_in.client is None
+
+
+async def test_a_multipart_post_needs_the_csrf_header(start_desk: StartDesk, http: aiohttp.ClientSession) -> None:
+    """A multipart body is streamed by its handler, so its ``csrf`` field is not read: only the header counts."""
+    desk = await start_desk()
+    logged_in = await _login(desk, http)
+    form = aiohttp.FormData()
+    form.add_field("csrf", logged_in.csrf)
+    form.add_field("file", b"x" * 10, filename="a.txt")
+    response = await logged_in.post("/lock", form)
+    assert response.status == 403
+    assert logged_in.client is not None
+
+
+async def test_a_head_request_does_not_use_up_the_login_link(
+    start_desk: StartDesk, http: aiohttp.ClientSession
+) -> None:
+    desk = await start_desk()
+    response = await http.head(desk.login_url, allow_redirects=False)
+    assert response.status == 405
+    assert SESSION_COOKIE not in response.cookies
+    assert (await http.get(desk.login_url, allow_redirects=False)).status == 303
 
 
 async def test_the_csrf_token_may_come_in_the_header(start_desk: StartDesk, http: aiohttp.ClientSession) -> None:
