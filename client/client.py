@@ -92,6 +92,9 @@ from .uploads import PendingUploads
 from .views import public_contact, public_message
 from .wipe_watch import WIPE_POLL_INTERVAL_S, WipeWatch
 
+_M_NOTIFY_TEXT = "settings.notify_text"
+"""Store setting: a message's text may be shown in desktop notifications (:attr:`Client.notify_text`)."""
+
 
 def _check_profile_arguments(name: str, role: str) -> Role:
     try:
@@ -539,6 +542,16 @@ class Client:
     @auto_download.setter
     def auto_download(self, value: bool) -> None:
         self._sync.auto_download = value
+
+    @property
+    def notify_text(self) -> bool:
+        """Whether a front end may show a message's text in a desktop notification (default False: "New message"
+        only). Kept in the profile's sealed store, so it holds for every front end and survives a restart."""
+        return self._store.get_meta_int(_M_NOTIFY_TEXT, 0) == 1
+
+    @notify_text.setter
+    def notify_text(self, value: bool) -> None:
+        self._store.set_meta_int(_M_NOTIFY_TEXT, int(value))
 
     @property
     def catch_up_interval_s(self) -> float:

@@ -1,0 +1,378 @@
+"""The Desk's pages, actions and live stream over a real loopback socket (no browser): a therapist's Desk on a
+real relay, and a client profile writing to it through the library.
+
+Each page renders for a real profile; peer text holding HTML or script shows as text on every page that shows
+it; sending, uploading and saving files, delete for everyone, the timer, verification and export work; a file a
+peer sent is only ever a download; a POST without the CSRF token changes nothing; the live stream tells an open
+page of a new message within a second of it reaching the relay, and tells it nothing of its text unless the
+person opted in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from confide.client import Client, Direction, MessageStatus, Trust, qr_text
+from confide.client.desk import DESK_SESSION, RunningDesk
+from confide.keys.keystore import TEST_KDF
+
+from .conftest import DESK_PASSPHRASE, StartDesk
+
+SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)><b>bold</b>'
+"""A message a hostile peer writes: it must reach every page as text."""
+
+LIVE_BUDGET_S = 1.0
+"""The issue's promise: a message that reaches the relay shows in an open Desk within a second."""
+
+
+@dataclass
+class Desk:
+    """A logged-in therapist's Desk: its URL, its HTTP session (with the cookie), its CSRF token, the Client it
+    runs, and a client profile ``peer`` introduced both ways (``address``: the peer's address at the Desk)."""
+
+    url: str
+    http: aiohttp.ClientSession
+    csrf: str
+    client: Client
+    peer: Client
+    address: str
+
+    def at(self, path: str) -> str:
+        return self.url + path
+
+    def thread(self, suffix: str = "") -> str:
+        return self.at(f"/t/{self.address}{suffix}")
+
+
+@pytest.fixture
+async def desk(start_desk: StartDesk, tmp_path: Path, relay_url: str) -> AsyncIterator[Desk]:
+    running: RunningDesk = await start_desk("therapist", "therapist")
+    client = running.app[DESK_SESSION].client
+    assert client is not None
+    peer = await Client.create(tmp_path / "alex", DESK_PASSPHRASE, relay_url, "alex", "client", kdf=TEST_KDF)
+    contact = client.add_contact("Alex", peer.invite_code())
+    peer.add_contact("Dr Lee", client.invite_code())
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(running.login_url) as r:
+            assert r.status == 200
+        yield Desk(running.url, http, running.app[DESK_SESSION].csrf, client, peer, contact.address)
+    await peer.close()
+
+
+async def _page(desk: Desk, path: str) -> str:
+    async with desk.http.get(desk.at(path), allow_redirects=False) as r:
+        assert r.status == 200, path
+        assert r.headers["Content-Type"].startswith("text/html")
+        assert r.headers["Cache-Control"] == "no-store"
+        return await r.text()
+
+
+async def _post(desk: Desk, path: str, data: dict[str, str], *, csrf: bool = True) -> aiohttp.ClientResponse:
+    form = dict(data, csrf=desk.csrf) if csrf else data
+    async with desk.http.post(desk.at(path), data=form, allow_redirects=False) as r:
+        await r.read()
+        return r
+
+
+async def _peer_writes(desk: Desk, text: str) -> str:
+    sent = await desk.peer.send_text("Dr Lee", text)
+    await desk.client.sync()
+    return sent.message_id
+
+
+async def _peer_sees(desk: Desk) -> list[str]:
+    await desk.peer.sync()
+    return [m.text for m in desk.peer.history("Dr Lee") if m.direction == Direction.IN]
+
+
+# -- pages ----------------------------------------------------------------------------------------------------
+async def test_every_page_renders_for_a_real_profile(desk: Desk) -> None:
+    await _peer_writes(desk, "Hello, can we move Thursday?")
+    inbox = await _page(desk, "/")
+    assert "Alex" in inbox
+    assert "1 unread" in inbox
+    assert "Waiting for your reply since" in inbox
+    assert "Hello, can we move Thursday?" in inbox
+    assert f'href="/t/{desk.address}"' in inbox
+    thread = await _page(desk, f"/t/{desk.address}")
+    assert "Hello, can we move Thursday?" in thread
+    assert 'name="csrf"' in thread
+    assert '<label for="compose-text">' in thread
+    assert "Not verified" in thread
+    assert "Hello, can we move Thursday?" in await _page(desk, f"/t/{desk.address}/messages")
+    assert "Alex" in await _page(desk, "/inbox/list")
+    search = await _page(desk, "/search?q=THURSDAY")
+    assert "1 result" in search
+    assert "Hello, can we move Thursday?" in search
+    assert "0 results" in await _page(desk, "/search?q=nowhere")
+    safety = await _page(desk, f"/t/{desk.address}/safety")
+    number = await desk.client.safety_number(desk.address)
+    assert number.display() in safety
+    async with desk.http.get(desk.thread("/safety.png")) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"] == "image/png"
+        assert (await r.read()).startswith(b"\x89PNG\r\n\x1a\n")
+    settings = await _page(desk, "/settings")
+    assert '<label for="notify-text">' in settings
+
+
+async def test_opening_a_thread_marks_it_read(desk: Desk) -> None:
+    message_id = await _peer_writes(desk, "are you there?")
+    await _page(desk, f"/t/{desk.address}")
+    [received] = desk.client.history(desk.address)
+    assert received.status == MessageStatus.READ
+    await desk.peer.sync()
+    [sent] = [m for m in desk.peer.history("Dr Lee") if m.message_id == message_id]
+    assert sent.status == MessageStatus.READ
+    assert "unread" not in await _page(desk, "/")
+
+
+async def test_unknown_thread_is_a_plain_404(desk: Desk) -> None:
+    async with desk.http.get(desk.at("/t/cf1-nobody")) as r:
+        assert r.status == 404
+        assert "Traceback" not in await r.text()
+
+
+async def test_a_message_holding_html_and_script_shows_as_text(desk: Desk) -> None:
+    desk.peer.rename_contact("Dr Lee", "Dr Lee")
+    await _peer_writes(desk, SCRIPT)
+    desk.client.rename_contact(desk.address, "<i>Alex</i>\u202eexe.txt")
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&lt;b&gt;bold&lt;/b&gt;"
+    for path in ("/", "/inbox/list", f"/t/{desk.address}", f"/t/{desk.address}/messages", "/search?q=alert"):
+        page = await _page(desk, path)
+        assert "<script>alert" not in page, path
+        assert "<img src=x" not in page, path
+        assert "<b>bold" not in page, path
+        assert "<i>Alex" not in page, path
+        assert "\u202e" not in page, path  # a bidi override is made visible, never applied
+        assert "&lt;i&gt;Alex&lt;/i&gt;\\u202eexe.txt" in page, path
+        if path != "/" and path != "/inbox/list":
+            assert escaped in page, path
+    assert "&lt;script&gt;alert" in await _page(desk, "/")
+
+
+# -- actions --------------------------------------------------------------------------------------------------
+async def test_sending_a_text(desk: Desk) -> None:
+    r = await _post(desk, f"/t/{desk.address}/send", {"text": "See you at 3.\r\nBest, Dr Lee"})
+    assert r.status == 303
+    assert r.headers["Location"] == f"/t/{desk.address}"
+    assert await _peer_sees(desk) == ["See you at 3.\nBest, Dr Lee"]
+    assert "See you at 3." in await _page(desk, f"/t/{desk.address}")
+
+
+async def test_an_empty_text_is_refused_in_one_sentence(desk: Desk) -> None:
+    r = await _post(desk, f"/t/{desk.address}/send", {"text": "   "})
+    assert r.status == 400
+    assert desk.client.history(desk.address) == []
+
+
+async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(desk: Desk) -> None:
+    r = await _post(desk, f"/t/{desk.address}/send", {"text": "forged"}, csrf=False)
+    assert r.status == 403
+    r = await _post(desk, f"/t/{desk.address}/timer", {"seconds": "300"}, csrf=False)
+    assert r.status == 403
+    r = await _post(desk, "/settings", {"notify_text": "yes"}, csrf=False)
+    assert r.status == 403
+    assert desk.client.history(desk.address) == []
+    assert desk.client.contact(desk.address).timer_s == 0
+    assert desk.client.notify_text is False
+    assert await _peer_sees(desk) == []
+
+
+async def test_uploading_a_file_sends_it_and_leaves_no_plaintext_behind(desk: Desk, tmp_path: Path) -> None:
+    data = b"session notes\n" * 5000
+    form = aiohttp.FormData()
+    form.add_field("caption", "notes for Thursday")
+    form.add_field("file", data, filename="../notes.txt", content_type="text/plain")
+    headers = {"X-CSRF-Token": desk.csrf, "Accept": "application/json"}
+    async with desk.http.post(desk.thread("/upload"), data=form, headers=headers) as r:
+        assert r.status == 200
+        assert (await r.json())["ok"] is True
+    [sent] = desk.client.history(desk.address)
+    assert sent.attachment is not None
+    assert sent.attachment.name == "notes.txt"
+    assert sent.attachment.caption == "notes for Thursday"
+    temp = Client.temp_dir_of(desk.client.profile_dir)
+    assert not temp.exists() or list(temp.iterdir()) == []
+    await desk.peer.sync()
+    [received] = [m for m in desk.peer.history("Dr Lee") if m.attachment is not None]
+    saved = await desk.peer.save_attachment(received.message_id, tmp_path / "got")
+    assert saved.read_bytes() == data
+
+
+async def test_an_upload_without_the_csrf_header_is_refused(desk: Desk) -> None:
+    form = aiohttp.FormData()
+    form.add_field("file", b"x", filename="x.txt")
+    async with desk.http.post(desk.thread("/upload"), data=form, headers={"Accept": "application/json"}) as r:
+        assert r.status == 403
+    assert desk.client.history(desk.address) == []
+
+
+async def test_a_received_file_is_only_ever_a_download(desk: Desk) -> None:
+    page = b"<html><script>document.title='owned'</script></html>"
+    source = desk.peer.profile_dir.parent / "page.html"
+    source.write_bytes(page)
+    sent = await desk.peer.send_file("Dr Lee", source, caption="<b>see this</b>")
+    await desk.client.sync()
+    thread = await _page(desk, f"/t/{desk.address}")
+    assert f"/t/{desk.address}/files/{sent.message_id}" in thread
+    assert "&lt;b&gt;see this&lt;/b&gt;" in thread
+    async with desk.http.get(desk.thread(f"/files/{sent.message_id}")) as r:
+        assert r.status == 200
+        body = await r.read()
+        assert r.headers["Content-Type"] == "application/octet-stream"
+        assert r.headers["Content-Disposition"].startswith('attachment; filename="page.html"')
+        assert r.headers["Content-Security-Policy"].endswith("; sandbox")
+        assert r.headers["Cache-Control"] == "no-store"
+    assert body == page
+    temp = Client.temp_dir_of(desk.client.profile_dir)
+    assert list(temp.iterdir()) == []
+
+
+async def test_downloading_a_message_that_is_not_a_received_file_is_a_404(desk: Desk) -> None:
+    mine = await desk.client.send_text(desk.address, "hi")
+    async with desk.http.get(desk.thread(f"/files/{mine.message_id}")) as r:
+        assert r.status == 404
+    async with desk.http.get(desk.thread("/files/00ff")) as r:
+        assert r.status == 404
+
+
+async def test_delete_for_everyone(desk: Desk) -> None:
+    mine = await desk.client.send_text(desk.address, "sent to the wrong person")
+    assert await _peer_sees(desk) == ["sent to the wrong person"]
+    r = await _post(desk, f"/t/{desk.address}/delete", {"message_id": mine.message_id})
+    assert r.status == 303
+    assert desk.client.history(desk.address) == []
+    assert await _peer_sees(desk) == []
+    r = await _post(desk, f"/t/{desk.address}/delete", {"message_id": mine.message_id})
+    assert r.status == 404
+
+
+async def test_the_timer(desk: Desk) -> None:
+    r = await _post(desk, f"/t/{desk.address}/timer", {"seconds": "3600", "custom": ""})
+    assert r.status == 303
+    assert desk.client.contact(desk.address).timer_s == 3600
+    await desk.peer.sync()
+    assert desk.peer.contact("Dr Lee").timer_s == 3600
+    r = await _post(desk, f"/t/{desk.address}/timer", {"seconds": "0", "custom": "90m"})
+    assert r.status == 303
+    assert desk.client.contact(desk.address).timer_s == 5400
+    r = await _post(desk, f"/t/{desk.address}/timer", {"seconds": "0", "custom": "soon"})
+    assert r.status == 400
+    assert desk.client.contact(desk.address).timer_s == 5400
+    mine = await desk.client.send_text(desk.address, "this one disappears")
+    thread = await _page(desk, f"/t/{desk.address}")
+    assert f'id="m-{mine.message_id}" data-expires="{mine.expires_at_ms}"' in thread
+    assert "Disappearing messages: 1h30m" in thread
+
+
+async def test_verifying_by_the_digits(desk: Desk) -> None:
+    r = await _post(desk, f"/t/{desk.address}/verify", {})
+    assert r.status == 400
+    assert desk.client.contact(desk.address).trust == Trust.UNVERIFIED
+    r = await _post(desk, f"/t/{desk.address}/verify", {"confirm": "yes"})
+    assert r.status == 303
+    assert desk.client.contact(desk.address).trust == Trust.VERIFIED
+    assert "Verified" in await _page(desk, f"/t/{desk.address}/safety")
+
+
+async def test_verifying_by_a_scanned_code_checks_it(desk: Desk) -> None:
+    other = await desk.client.safety_number(desk.address)
+    wrong = qr_text(other.qr_payload()[:-1] + bytes([other.qr_payload()[-1] ^ 1]))
+    r = await _post(desk, f"/t/{desk.address}/verify", {"scanned": wrong})
+    assert r.status == 400
+    assert desk.client.contact(desk.address).trust == Trust.UNVERIFIED
+    r = await _post(desk, f"/t/{desk.address}/verify", {"scanned": "not a code"})
+    assert r.status == 400
+    assert desk.client.contact(desk.address).trust == Trust.UNVERIFIED
+    theirs = await desk.peer.safety_number("Dr Lee")
+    r = await _post(desk, f"/t/{desk.address}/verify", {"scanned": qr_text(theirs.qr_payload())})
+    assert r.status == 303
+    assert desk.client.contact(desk.address).trust == Trust.VERIFIED
+
+
+async def test_exporting_a_thread(desk: Desk) -> None:
+    await _peer_writes(desk, "first")
+    await desk.client.send_text(desk.address, "second")
+    async with desk.http.post(desk.thread("/export"), data={"csrf": desk.csrf}) as r:
+        assert r.status == 200
+        assert r.headers["Content-Disposition"] == 'attachment; filename="confide-thread.json"'
+        assert r.headers["Cache-Control"] == "no-store"
+        doc = json.loads(await r.read())
+    assert [m["text"] for m in doc["messages"]] == ["first", "second"]
+
+
+async def test_the_notification_setting_is_kept_in_the_profile(desk: Desk) -> None:
+    assert desk.client.notify_text is False
+    r = await _post(desk, "/settings", {"notify_text": "yes"})
+    assert r.status == 303
+    assert desk.client.notify_text is True
+    assert re.search(r'id="notify-text"[^>]* checked', await _page(desk, "/settings"))
+    r = await _post(desk, "/settings", {})
+    assert desk.client.notify_text is False
+
+
+# -- live -----------------------------------------------------------------------------------------------------
+async def _next_event(stream: aiohttp.StreamReader) -> tuple[str, dict[str, str]]:
+    kind = ""
+    while True:
+        line = (await stream.readline()).decode().rstrip("\n")
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: ") and kind:
+            return kind, json.loads(line.removeprefix("data: "))
+
+
+async def test_the_live_stream_tells_of_a_new_message_within_a_second(desk: Desk) -> None:
+    async with desk.http.get(desk.at("/events")) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"] == "text/event-stream"
+        assert r.headers["Cache-Control"] == "no-store"
+        assert await r.content.readline() == b": live\n"
+        await asyncio.sleep(0.3)  # the Client's live connection is up
+        started = time.monotonic()
+        await desk.peer.send_text("Dr Lee", "a secret the stream must not carry")
+        kind, data = await asyncio.wait_for(_next_event(r.content), LIVE_BUDGET_S)
+        assert time.monotonic() - started < LIVE_BUDGET_S
+    assert kind == "message"
+    assert data == {"thread": desk.address, "text": ""}
+
+
+async def test_the_live_stream_carries_text_only_when_opted_in(desk: Desk) -> None:
+    desk.client.notify_text = True
+    async with desk.http.get(desk.at("/events")) as r:
+        await r.content.readline()
+        await asyncio.sleep(0.3)
+        await desk.peer.send_text("Dr Lee", "running late")
+        kind, data = await asyncio.wait_for(_next_event(r.content), LIVE_BUDGET_S * 3)
+    assert (kind, data) == ("message", {"thread": desk.address, "text": "running late"})
+
+
+async def test_the_live_stream_tells_of_a_receipt(desk: Desk) -> None:
+    await desk.client.send_text(desk.address, "hello")
+    async with desk.http.get(desk.at("/events")) as r:
+        await r.content.readline()
+        await asyncio.sleep(0.3)
+        await desk.peer.sync()
+        await desk.peer.mark_read("Dr Lee")
+        kind, data = await asyncio.wait_for(_next_event(r.content), LIVE_BUDGET_S * 3)
+    assert (kind, data) == ("update", {"thread": desk.address, "text": ""})
+
+
+async def test_the_client_view_renders(start_desk: StartDesk, tmp_path: Path, relay_url: str) -> None:
+    running = await start_desk("alex", "client")
+    client = running.app[DESK_SESSION].client
+    assert client is not None
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http, http.get(running.login_url) as r:
+        assert r.status == 200
+        assert "Your conversations" in await r.text()
