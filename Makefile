@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/confide serve --host 127.0.0.1
 
-# Confide Desk for the profile in CONFIDE_PROFILE (default ~/.confide): prints a single-use login link and
-# opens the browser on it. DESK_ARGS passes options, e.g. make desk DESK_ARGS="--port 8765 --no-open".
+# Confide Desk for a newcomer: a local relay, a therapist and a client (throwaway profiles, deleted on
+# Ctrl-C), each with a Desk; prints both single-use login links and opens the browser on them. Your own
+# profile: confide desk (see README).
 desk: $(STAMP)
-	$(BIN)/confide desk $(DESK_ARGS)
+	$(BIN)/confide desk --demo $(DESK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ session cookie, CSRF tokens, a Host check, a strict Content-Security-Policy and 
 
 from .config import DEFAULT_LOCK_AFTER_S, LOOPBACK_HOST, DeskConfig
 from .errors import DeskError, NotLoopback
-from .server import DESK_CONFIG, RunningDesk, create_desk_app, login_path, run_desk, serve_desk
+from .server import DESK_CONFIG, RunningDesk, create_desk_app, login_path, open_in_browser, run_desk, serve_desk
 from .session import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -39,6 +39,7 @@ __all__ = [
     "csrf_token",
     "desk_client",
     "login_path",
+    "open_in_browser",
     "run_desk",
     "serve_desk",
 ]

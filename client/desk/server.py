@@ -140,6 +140,14 @@ def _has_graphical_browser() -> bool:
     return True
 
 
+async def open_in_browser(url: str) -> bool:
+    """Ask the system's browser to open ``url``; False when there is no window to show it in or it failed."""
+    if not _has_graphical_browser():
+        return False
+    opened: bool = await asyncio.to_thread(webbrowser.open, url)
+    return opened
+
+
 async def run_desk(
     client_opener: ClientOpener,
     passphrase: str,
@@ -164,6 +172,6 @@ async def run_desk(
     async with serve_desk(app) as desk:
         announce(f"Confide Desk: open {desk.login_url}")
         announce("The link works once. Stop the Desk with Ctrl-C.")
-        if config.open_browser and _has_graphical_browser():
-            await asyncio.to_thread(webbrowser.open, desk.login_url)
+        if config.open_browser:
+            await open_in_browser(desk.login_url)
         await (stop or asyncio.Event()).wait()

@@ -527,3 +527,38 @@ async def test_confide_desk_with_a_wrong_passphrase_stops_with_one_line(
     assert out == ""
     assert err.count("\n") == 1
     assert "Traceback" not in err
+
+
+async def test_confide_desk_demo_serves_a_therapist_and_a_client_and_leaves_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    """``make desk``: two logged-in-able Desks on one local relay, the client's first message in the
+    therapist's Desk; on Ctrl-C the throwaway profiles are gone."""
+    import tempfile
+
+    from confide.client.cli.parser import build_parser
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    args = build_parser().parse_args(["desk", "--demo", "--no-open"])
+    task = asyncio.create_task(args.func(args))
+    out = ""
+    while out.count("/login?token=") < 2:
+        assert not task.done()
+        await asyncio.sleep(0.05)
+        out += capsys.readouterr().out
+    links = [line.split(": ", 1)[1] for line in out.splitlines() if "/login?token=" in line]
+    assert len(links) == 2
+    assert "Dr Lee (therapist)" in out
+    assert "Sam (client)" in out
+    assert [p.name.startswith("confide-desk-demo-") for p in tmp_path.iterdir()] == [True]
+    for link in links:
+        response = await http.get(link, allow_redirects=False)
+        assert response.status == 303
+        cookie = response.cookies[SESSION_COOKIE].value
+        base = link.split("/login", 1)[0]
+        page = await http.get(base + "/", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}, allow_redirects=False)
+        assert page.status == 200
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert list(tmp_path.iterdir()) == []
