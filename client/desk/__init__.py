@@ -9,6 +9,7 @@ from .config import DEFAULT_LOCK_AFTER_S, LOOPBACK_HOST, DeskConfig
 from .errors import DeskError, NotLoopback
 from .server import DESK_CONFIG, RunningDesk, create_desk_app, login_path, open_in_browser, run_desk, serve_desk
 from .session import (
+    BACKGROUND_HEADER,
     CSRF_FIELD,
     CSRF_HEADER,
     DESK_SESSION,
@@ -21,6 +22,7 @@ from .session import (
 from .unlock import WIPE_CONFIRMATION
 
 __all__ = [
+    "BACKGROUND_HEADER",
     "CSRF_FIELD",
     "CSRF_HEADER",
     "DEFAULT_LOCK_AFTER_S",

@@ -6,7 +6,8 @@
 - **CSRF:** every state-changing request needs the session's CSRF token (form field or header) and, when the
   browser says where it comes from, an ``Origin`` that is the Desk's own (403 otherwise).
 - **Idle lock:** a request after :attr:`DeskSession.lock_after_s` of idleness finds the Desk locked; a locked
-  Desk sends every page to ``/locked``.
+  Desk sends every page to ``/locked``. The live stream, static files and requests marked with
+  ``X-Desk-Background: 1`` (the script's own re-fetches) are not activity.
 - **Headers:** a strict Content-Security-Policy, no framing, no sniffing, no referrer, and ``Cache-Control:
   no-store`` on every response, errors and static files included.
 """
@@ -17,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .config import LOOPBACK_HOST
-from .session import CSRF_FIELD, CSRF_HEADER, LIVE_PATHS, SESSION_COOKIE, session_of
+from .session import BACKGROUND_HEADER, CSRF_FIELD, CSRF_HEADER, LIVE_PATHS, SESSION_COOKIE, session_of
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -113,12 +114,13 @@ async def session_guard(request: web.Request, handler: Handler) -> web.StreamRes
 
 @web.middleware
 async def lock_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Lock when idle too long; count this request as activity (unless it is the live stream); send a locked
-    Desk's pages to ``/locked``."""
+    """Lock when idle too long; count this request as activity (unless it is the live stream, a static file or
+    marked as the page's own background request); send a locked Desk's pages to ``/locked``."""
     session = session_of(request)
     if not session.locked and session.idle_expired():
         await session.lock()
-    if request.path not in LIVE_PATHS and not request.path.startswith("/static/"):
+    background = request.headers.get(BACKGROUND_HEADER) == "1"
+    if request.path not in LIVE_PATHS and not request.path.startswith("/static/") and not background:
         session.touch()
     exempt = request.path in UNLOCKED_ONLY_EXEMPT or request.path.startswith("/static/")
     if session.locked and not exempt:

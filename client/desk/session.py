@@ -40,6 +40,11 @@ local program that may try many requests a second."""
 LIVE_PATHS = frozenset({"/events"})
 """Requests that do not count as the person's activity for the idle lock: the live stream stays open by itself."""
 
+BACKGROUND_HEADER = "X-Desk-Background"
+"""A request the page's script makes by itself (a fragment re-fetched after a live event, a read mark) sends
+this header with the value ``1``: it does not count as the person's activity, so a busy inbox does not keep
+an unattended Desk unlocked."""
+
 ClientOpener = Callable[[str], Awaitable[Client]]
 """Opens the profile's Client with a passphrase, e.g. ``lambda p: Client.open(profile_dir, p)``; raises
 ``WrongPassphrase`` for a wrong one."""

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from confide.client import Client, WrongPassphrase
 from confide.client.desk import (
+    BACKGROUND_HEADER,
     CSRF_HEADER,
     DESK_SESSION,
     SESSION_COOKIE,
@@ -408,6 +409,20 @@ async def test_requests_keep_the_desk_awake_but_the_live_stream_does_not(
     end = loop.time() + 2.0
     while loop.time() < end and logged_in.client is not None:
         (await logged_in.get("/events")).close()
+        await asyncio.sleep(0.1)
+    assert logged_in.client is None
+
+
+async def test_the_pages_own_background_requests_do_not_keep_the_desk_awake(
+    start_desk: StartDesk, http: aiohttp.ClientSession
+) -> None:
+    desk = await start_desk(lock_after_s=0.8)
+    logged_in = await _login(desk, http)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 3.0
+    while loop.time() < end and logged_in.client is not None:
+        (await logged_in.get("/", **{BACKGROUND_HEADER: "1"})).close()
+        (await logged_in.get("/static/desk.js")).close()
         await asyncio.sleep(0.1)
     assert logged_in.client is None
 
