@@ -179,6 +179,12 @@ def _preview(kind: MessageKind, text: str, file_name: str | None) -> str:
     return text[:PREVIEW_CHARS]
 
 
+def is_provider(contact: Contact) -> bool:
+    """Whether a contact shows as a provider (a therapist): some practice this profile trusts has a credential
+    naming them, good or not (a revoked or expired one is shown as such, never hidden)."""
+    return contact.provider is not None and contact.provider.status != ProviderStatus.MISSING
+
+
 def _row(summary: ThreadSummary) -> ThreadRow:
     last = summary.last_message
     preview = ""
@@ -190,7 +196,7 @@ def _row(summary: ThreadSummary) -> ThreadRow:
         preview=preview,
         unread=summary.unread,
         waiting_since_ms=summary.waiting_since_ms,
-        provider=summary.contact.provider is not None,
+        provider=is_provider(summary.contact),
     )
 
 

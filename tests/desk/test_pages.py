@@ -24,6 +24,7 @@ import pytest
 from confide.client import Client, Direction, MessageStatus, Trust, qr_text
 from confide.client.desk import DESK_SESSION, RunningDesk
 from confide.keys.keystore import TEST_KDF
+from confide.protocol.document_bodies import OfficeHours, Weekday
 
 from .conftest import DESK_PASSPHRASE, StartDesk
 
@@ -368,11 +369,56 @@ async def test_the_live_stream_tells_of_a_receipt(desk: Desk) -> None:
     assert (kind, data) == ("update", {"thread": desk.address, "text": ""})
 
 
-async def test_the_client_view_renders(start_desk: StartDesk, tmp_path: Path, relay_url: str) -> None:
-    running = await start_desk("alex", "client")
-    client = running.app[DESK_SESSION].client
-    assert client is not None
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as http, http.get(running.login_url) as r:
-        assert r.status == 200
-        assert "Your conversations" in await r.text()
+async def test_the_client_view_centres_on_the_therapist(start_desk: StartDesk, tmp_path: Path, relay_url: str) -> None:
+    """A client's Desk: their therapist first, as a verified provider, with the availability line on the inbox and
+    the thread, and the practice's crisis notice on a new thread; the practice's words are escaped too."""
+    practice = await Client.create(
+        tmp_path / "harbour", DESK_PASSPHRASE, relay_url, "harbour", "practice", kdf=TEST_KDF
+    )
+    therapist = await Client.create(tmp_path / "ana", DESK_PASSPHRASE, relay_url, "ana", "therapist", kdf=TEST_KDF)
+    try:
+        admin = practice.practice_admin()
+        admin.set_up()
+        admin.set_policy("<b>Harbour</b> Therapy", "In an emergency call 911.", [("Emergency", "911")])
+        await therapist.set_availability(
+            time_zone="Europe/London", hours=(OfficeHours(Weekday.MONDAY, 9 * 60, 17 * 60),), reply_within_s=86400
+        )
+        card = therapist.contact_card()
+        credential = admin.issue(card, "Dr. Ana Rivera", "PSY 1", "Board", "GB", list_in_directory=True)
+        await admin.publish()
+        await therapist.import_credential(credential)
+
+        running = await start_desk("sam", "client")
+        client = running.app[DESK_SESSION].client
+        assert client is not None
+        friend = await Client.create(tmp_path / "friend", DESK_PASSPHRASE, relay_url, "friend", "client", kdf=TEST_KDF)
+        client.add_contact("a friend", friend.invite_code())
+        await friend.close()
+        pinned = await client.trust_practice(practice.address)
+        listing = client.directory(pinned.address)[0]
+        contact = client.start_from_directory(pinned.address, listing.number, "Dr. Rivera")
+        assert contact.provider is not None
+        assert contact.provider.verified
+        line = client.availability(contact.address)
+        assert line is not None
+
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            async with http.get(running.login_url) as r:
+                inbox = await r.text()
+            async with http.get(f"{running.url}/t/{contact.address}") as r:
+                thread = await r.text()
+        assert "Your conversations" in inbox
+        assert inbox.index("Your therapists") < inbox.index("Dr. Rivera") < inbox.index("Other conversations")
+        assert inbox.index("Dr. Rivera") < inbox.index("a friend")
+        assert "Verified provider (&lt;b&gt;Harbour&lt;/b&gt; Therapy)" in inbox
+        assert "usually replies within" in inbox
+        assert "Verified provider: Dr. Ana Rivera, Board PSY 1" in thread
+        assert "usually replies within" in thread
+        assert "If you need help now" in thread
+        assert "In an emergency call 911." in thread
+        assert "Emergency: 911" in thread
+        assert "<b>Harbour" not in thread
+    finally:
+        await practice.close()
+        await therapist.close()
