@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from confide.client import Client, ProfileWipedError
+from confide.client import Client, KeyStoreError, ProfileWipedError
 
 SESSION_COOKIE = "confide_desk"
 """Name of the session cookie (``HttpOnly; SameSite=Strict; Path=/``)."""
@@ -39,6 +39,10 @@ local program that may try many requests a second."""
 
 LIVE_PATHS = frozenset({"/events"})
 """Requests that do not count as the person's activity for the idle lock: the live stream stays open by itself."""
+
+UNLOCK_FAILURE_DELAY_S = 1.0
+"""Pause after a wrong passphrase, with further attempts waiting behind it: someone guessing at an unattended
+Desk gets at most one try a second, however cheap the profile's key derivation is."""
 
 BACKGROUND_HEADER = "X-Desk-Background"
 """A request the page's script makes by itself (a fragment re-fetched after a live event, a read mark) sends
@@ -93,6 +97,7 @@ class DeskSession:
         self._last_activity = clock()
         self._wiped = False
         self._changing = asyncio.Lock()
+        self._unlocking = asyncio.Lock()
         self._listeners: list[ClientListener] = []
 
     def __repr__(self) -> str:
@@ -182,20 +187,31 @@ class DeskSession:
         """Open the profile again with ``passphrase`` (nothing happens when it is open already).
 
         Raises:
-            WrongPassphrase: the passphrase does not open the key store (the Desk stays locked).
+            WrongPassphrase: the passphrase does not open the key store (the Desk stays locked; the answer comes
+                after :data:`UNLOCK_FAILURE_DELAY_S`, and other attempts wait behind it).
             ProfileError: the profile is gone (wiped).
             KeyStoreError, StorageError: damaged files.
         """
-        async with self._changing:
+        async with self._unlocking:  # guesses wait here, never in front of a lock or a panic wipe
             if self._wiped:
                 raise ProfileWipedError("the profile was wiped; there is nothing to unlock")
             if self._client is not None:
                 return
-            client = await self._opener(passphrase)
-            self._client = client
-            self.touch()
-            client.start()
-            self._tell(client)
+            try:
+                client = await self._opener(passphrase)
+            except KeyStoreError:
+                await asyncio.sleep(UNLOCK_FAILURE_DELAY_S)
+                raise
+            async with self._changing:
+                if self._wiped or self._client is not None:  # wiped (or opened) while the key store opened
+                    await client.close()
+                    if self._wiped:
+                        raise ProfileWipedError("the profile was wiped; there is nothing to unlock")
+                    return
+                self._client = client
+                self.touch()
+                client.start()
+                self._tell(client)
 
     async def wipe(self) -> None:
         """Panic wipe: shred the keys, then every file of the profile (with the Client open or not).

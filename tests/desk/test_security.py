@@ -32,6 +32,7 @@ from confide.client.desk import (
     create_desk_app,
     run_desk,
 )
+from confide.client.desk import session as session_module
 from confide.client.desk.security import CONTENT_SECURITY_POLICY
 from confide.keys.keystore import TEST_KDF
 
@@ -373,7 +374,10 @@ async def test_idle_lock_drops_the_client_and_the_passphrase_unlocks_it(
     assert (await logged_in.get("/")).status == 200
 
 
-async def test_a_wrong_passphrase_leaves_the_desk_locked(start_desk: StartDesk, http: aiohttp.ClientSession) -> None:
+async def test_a_wrong_passphrase_leaves_the_desk_locked(
+    start_desk: StartDesk, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session_module, "UNLOCK_FAILURE_DELAY_S", 0.0)
     desk = await start_desk()
     logged_in = await _login(desk, http)
     await logged_in.post("/lock", {"csrf": logged_in.csrf})
@@ -424,6 +428,47 @@ async def test_the_pages_own_background_requests_do_not_keep_the_desk_awake(
         (await logged_in.get("/", **{BACKGROUND_HEADER: "1"})).close()
         (await logged_in.get("/static/desk.js")).close()
         await asyncio.sleep(0.1)
+    assert logged_in.client is None
+
+
+async def test_wrong_passphrases_are_answered_one_a_second_at_most(
+    start_desk: StartDesk, http: aiohttp.ClientSession
+) -> None:
+    """Guesses sent all at once still wait behind each other: four take at least four seconds."""
+    desk = await start_desk()
+    logged_in = await _login(desk, http)
+    await logged_in.post("/lock", {"csrf": logged_in.csrf})
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    responses = await asyncio.gather(
+        *(logged_in.post("/unlock", {"csrf": logged_in.csrf, "passphrase": f"guess {i}"}) for i in range(4))
+    )
+    assert [r.status for r in responses] == [403] * 4
+    assert loop.time() - start >= 4 * session_module.UNLOCK_FAILURE_DELAY_S
+    assert logged_in.client is None
+
+
+async def test_queued_guesses_do_not_hold_up_a_panic_wipe(start_desk: StartDesk, http: aiohttp.ClientSession) -> None:
+    desk = await start_desk()
+    logged_in = await _login(desk, http)
+    client = logged_in.client
+    assert client is not None
+    profile_dir = client.profile_dir
+    await logged_in.post("/lock", {"csrf": logged_in.csrf})
+    guesses = [
+        asyncio.create_task(logged_in.post("/unlock", {"csrf": logged_in.csrf, "passphrase": f"guess {i}"}))
+        for i in range(5)
+    ]
+    await asyncio.sleep(0.2)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    response = await logged_in.post("/panic", {"csrf": logged_in.csrf, "confirm": "WIPE"})
+    assert response.status == 303
+    assert loop.time() - start < 2 * session_module.UNLOCK_FAILURE_DELAY_S
+    assert not profile_dir.exists()
+    statuses = sorted(r.status for r in await asyncio.gather(*guesses))
+    assert statuses[0] == 403  # the one that was trying when the wipe came
+    assert set(statuses[1:]) <= {403, 410}
     assert logged_in.client is None
 
 
