@@ -21,7 +21,7 @@
     const response = await fetch(target.dataset.fragment, {
       credentials: "same-origin",
       cache: "no-store",
-      headers: { Accept: "text/html" },
+      headers: { Accept: "text/html", "X-Desk-Background": "1" },  // not the person's activity (idle lock)
     });
     if (response.redirected || !response.ok) {
       window.location.reload();
@@ -36,7 +36,7 @@
       method: "POST",
       credentials: "same-origin",
       cache: "no-store",
-      headers: { Accept: "application/json", "X-CSRF-Token": csrf },
+      headers: { Accept: "application/json", "X-CSRF-Token": csrf, "X-Desk-Background": "1" },
     });
   }
 
