@@ -103,6 +103,8 @@ async def session_guard(request: web.Request, handler: Handler) -> web.StreamRes
         return _plain(401, "Not logged in: open the login link that 'confide desk' printed (each link works once).")
     if request.method not in SAFE_METHODS:
         origin = request.headers.get("Origin")
+        if origin == "null" and request.headers.get("Sec-Fetch-Site") == "same-origin":
+            origin = None  # under Referrer-Policy no-referrer a browser's own form posts say "null" (Fetch spec)
         if origin is not None and origin != f"http://{request.headers.get('Host')}":
             return _plain(403, "Refused: this request came from another site.")
         if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
