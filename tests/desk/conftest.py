@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from confide.client import Client, messaging
-from confide.client.desk import DEFAULT_LOCK_AFTER_S, DeskConfig, RunningDesk, create_desk_app, serve_desk
+from confide.client.desk import DEFAULT_LOCK_AFTER_S, DESK_SESSION, DeskConfig, RunningDesk, create_desk_app, serve_desk
 from confide.keys.keystore import TEST_KDF
 from confide.server import RelayConfig, start_relay
 
@@ -64,6 +66,9 @@ CHROMIUM_ARGS = (
 """Launch flags: headless in a container without a user namespace sandbox or GPU, and no traffic of
 Chromium's own (updates, sync, field trials) that could slow a test or leave the loopback."""
 
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+"""The browser window's size: a laptop screen (the screenshots in docs/ are taken at it)."""
+
 BROWSER_TIMEOUT_MS = 10_000
 """Playwright's default wait for a page event: long enough for a loaded 2-core CI box, short enough that a
 missing element fails the test in seconds instead of the default 30."""
@@ -76,9 +81,16 @@ def chromium_path() -> Path | None:
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
+LaunchBrowser = Callable[..., Awaitable[Browser]]
+"""``await launch_browser(*extra_args)``: one more Chromium with the standard flags plus ``extra_args``."""
+
+
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """A headless Chromium for this test, closed afterwards (so no state carries from one test to the next)."""
+async def launch_browser() -> AsyncIterator[LaunchBrowser]:
+    """Launch headless Chromiums for this test (all closed afterwards, so no state carries over to the next).
+
+    Skips the test when there is no Chromium, with a reason saying how to get one.
+    """
     path = chromium_path()
     if path is None:
         pytest.skip(
@@ -86,11 +98,91 @@ async def browser() -> AsyncIterator[Browser]:
             "`apt-get install chromium` or set CONFIDE_CHROMIUM to run the Desk's browser tests"
         )
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(path), args=list(CHROMIUM_ARGS))
+        launched: list[Browser] = []
+
+        async def launch(*extra_args: str) -> Browser:
+            browser = await playwright.chromium.launch(executable_path=str(path), args=[*CHROMIUM_ARGS, *extra_args])
+            launched.append(browser)
+            return browser
+
         try:
-            yield launched
+            yield launch
         finally:
-            await launched.close()
+            for browser in launched:
+                await browser.close()
+
+
+@pytest.fixture
+async def browser(launch_browser: LaunchBrowser) -> Browser:
+    """A headless Chromium for this test."""
+    return await launch_browser()
+
+
+# -- a Desk in a browser tab --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeskTab:
+    """A running Desk and a browser tab logged in to it (its own browser context: its own cookies)."""
+
+    desk: RunningDesk
+    page: Page
+
+    @property
+    def client(self) -> Client:
+        """The Client the Desk runs (for set-up and for checking what the Desk really did)."""
+        client = self.desk.app[DESK_SESSION].client
+        assert client is not None, "the Desk is locked"
+        return client
+
+    def thread_url(self, peer: Client) -> str:
+        """The URL of this Desk's conversation with ``peer``."""
+        return f"{self.desk.url}/t/{quote(peer.address, safe='')}"
+
+
+async def log_in(browser: Browser, desk: RunningDesk) -> Page:
+    """A fresh browser context that opens ``desk``'s single-use login link and lands on the inbox."""
+    context = await browser.new_context(viewport=VIEWPORT)
+    page = await context.new_page()
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
+    response = await page.goto(desk.login_url)
+    assert response is not None
+    assert response.status == 200, "the login link did not lead to the inbox"
+    assert page.url == desk.url + "/"
+    return page
+
+
+OpenDesk = Callable[..., Awaitable[DeskTab]]
+"""``await open_desk(name, role, lock_after_s=...)``: a Desk for a fresh profile and a tab logged in to it."""
+
+
+@pytest.fixture
+async def open_desk(start_desk: StartDesk, browser: Browser) -> OpenDesk:
+    """Start a Desk for a fresh profile (see :func:`start_desk`) and log a new browser context in to it."""
+
+    async def open_(name: str, role: str, *, lock_after_s: float = DEFAULT_LOCK_AFTER_S) -> DeskTab:
+        desk = await start_desk(name, role, lock_after_s=lock_after_s)
+        return DeskTab(desk, await log_in(browser, desk))
+
+    return open_
+
+
+THERAPIST_AS_SEEN = "Dr Lee"
+"""How the client's Desk names the therapist in :func:`desk_pair`."""
+
+CLIENT_AS_SEEN = "Sam"
+"""How the therapist's Desk names the client in :func:`desk_pair`."""
+
+
+@pytest.fixture
+async def desk_pair(open_desk: OpenDesk) -> tuple[DeskTab, DeskTab]:
+    """``(therapist, client)``: two Desks on one relay, each with the other as a contact and a tab on its
+    inbox."""
+    therapist = await open_desk("lee", "therapist")
+    client = await open_desk("sam", "client")
+    therapist.client.add_contact(CLIENT_AS_SEEN, client.client.invite_code())
+    client.client.add_contact(THERAPIST_AS_SEEN, therapist.client.invite_code())
+    for tab in (therapist, client):
+        await tab.page.reload()  # the inbox now lists the new contact
+    return therapist, client
 
 
 @pytest.fixture
