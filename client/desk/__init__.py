@@ -18,6 +18,7 @@ from .session import (
     DeskSession,
     csrf_token,
     desk_client,
+    session_cookie_name,
 )
 from .unlock import WIPE_CONFIRMATION
 
@@ -44,4 +45,5 @@ __all__ = [
     "open_in_browser",
     "run_desk",
     "serve_desk",
+    "session_cookie_name",
 ]

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .config import LOOPBACK_HOST
-from .session import BACKGROUND_HEADER, CSRF_FIELD, CSRF_HEADER, LIVE_PATHS, SESSION_COOKIE, session_of
+from .session import BACKGROUND_HEADER, CSRF_FIELD, CSRF_HEADER, LIVE_PATHS, session_cookie_name, session_of
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -99,7 +99,7 @@ async def session_guard(request: web.Request, handler: Handler) -> web.StreamRes
     if request.path in PUBLIC_PATHS:
         return await handler(request)
     session = session_of(request)
-    if not session.cookie_ok(request.cookies.get(SESSION_COOKIE)):
+    if not session.cookie_ok(request.cookies.get(session_cookie_name(request))):
         return _plain(401, "Not logged in: open the login link that 'confide desk' printed (each link works once).")
     if request.method not in SAFE_METHODS:
         origin = request.headers.get("Origin")

@@ -25,7 +25,9 @@ from aiohttp import web
 from confide.client import Client, KeyStoreError, ProfileWipedError
 
 SESSION_COOKIE = "confide_desk"
-"""Name of the session cookie (``HttpOnly; SameSite=Strict; Path=/``)."""
+"""The session cookie's name before its port: ``confide_desk_PORT`` (``HttpOnly; SameSite=Strict; Path=/``).
+Browsers keep cookies per host, not per port, so two Desks in one browser (``confide desk --demo``: the therapist
+and the client) would otherwise overwrite each other's session."""
 
 CSRF_FIELD = "csrf"
 """Form field carrying the CSRF token (every ``<form method="post">``: see ``_macros.html``'s ``csrf_field``)."""
@@ -236,6 +238,14 @@ class DeskSession:
 
 DESK_SESSION = web.AppKey("desk_session", DeskSession)
 """The app's :class:`DeskSession`."""
+
+
+def session_cookie_name(request: web.Request) -> str:
+    """The session cookie's name for the Desk that ``request`` reached: :data:`SESSION_COOKIE` and its port."""
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else 0
+    return f"{SESSION_COOKIE}_{port}"
 
 
 def session_of(request: web.Request) -> DeskSession:

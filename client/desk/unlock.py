@@ -13,7 +13,7 @@ from aiohttp import web
 
 from confide.client import KeyStoreError, ProfileError
 
-from .session import SESSION_COOKIE, session_of
+from .session import session_cookie_name, session_of
 
 WIPE_CONFIRMATION = "WIPE"
 """What the person types to wipe from the panic form: a word, so that no stray click or key destroys a profile."""
@@ -33,7 +33,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             content_type="text/plain",
         )
     response = web.Response(status=303, headers={"Location": "/"})
-    response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="Strict", path="/")
+    response.set_cookie(session_cookie_name(request), cookie, httponly=True, samesite="Strict", path="/")
     return response
 
 

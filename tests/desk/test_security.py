@@ -76,7 +76,7 @@ class LoggedIn:
     async def get(self, path: str, **headers: str) -> aiohttp.ClientResponse:
         return await self.http.get(
             self.desk.url + path,
-            headers={"Cookie": f"{SESSION_COOKIE}={self.cookie}", **headers},
+            headers={"Cookie": f"{_cookie_name(self.desk.url)}={self.cookie}", **headers},
             allow_redirects=False,
         )
 
@@ -84,15 +84,20 @@ class LoggedIn:
         return await self.http.post(
             self.desk.url + path,
             data=data,
-            headers={"Cookie": f"{SESSION_COOKIE}={self.cookie}", **headers},
+            headers={"Cookie": f"{_cookie_name(self.desk.url)}={self.cookie}", **headers},
             allow_redirects=False,
         )
+
+
+def _cookie_name(url: str) -> str:
+    """The session cookie's name for the Desk at ``url`` (``http://127.0.0.1:PORT``)."""
+    return f"{SESSION_COOKIE}_{url.rsplit(':', 1)[1]}"
 
 
 async def _login(desk: RunningDesk, http: aiohttp.ClientSession) -> LoggedIn:
     response = await http.get(desk.login_url, allow_redirects=False)
     assert response.status == 303
-    return LoggedIn(desk, http, response.cookies[SESSION_COOKIE].value)
+    return LoggedIn(desk, http, response.cookies[_cookie_name(desk.url)].value)
 
 
 async def _eventually(condition: object, timeout_s: float = 5.0) -> None:
@@ -132,7 +137,7 @@ async def test_a_desk_app_served_on_another_address_serves_nothing(
         for host in (f"127.0.0.2:{port}", f"127.0.0.1:{port}", f"localhost:{port}"):
             response = await http.get(f"http://127.0.0.2:{port}{token_path}", headers={"Host": host})
             assert response.status == 421
-            assert SESSION_COOKIE not in response.cookies
+            assert len(response.cookies) == 0
     finally:
         await site.stop()
     assert desk.app[DESK_SESSION].login_token is not None
@@ -177,7 +182,7 @@ async def test_a_login_link_through_a_wrong_host_is_not_used_up(
     desk = await start_desk()
     response = await http.get(desk.login_url, headers={"Host": "attacker.example"}, allow_redirects=False)
     assert response.status == 421
-    assert SESSION_COOKIE not in response.cookies
+    assert len(response.cookies) == 0
     assert (await http.get(desk.login_url, allow_redirects=False)).status == 303
 
 
@@ -189,7 +194,8 @@ async def test_the_login_link_becomes_an_httponly_samesite_strict_cookie(
     response = await http.get(desk.login_url, allow_redirects=False)
     assert response.status == 303
     assert response.headers["Location"] == "/"
-    morsel = response.cookies[SESSION_COOKIE]
+    assert list(response.cookies) == [_cookie_name(desk.url)]
+    morsel = response.cookies[_cookie_name(desk.url)]
     assert morsel["httponly"] is True
     assert morsel["samesite"] == "Strict"
     assert morsel["path"] == "/"
@@ -197,12 +203,30 @@ async def test_the_login_link_becomes_an_httponly_samesite_strict_cookie(
     assert morsel.value not in desk.login_url  # the cookie is not the token from the link
 
 
+async def test_two_desks_in_one_browser_keep_their_own_sessions(
+    start_desk: StartDesk, http: aiohttp.ClientSession
+) -> None:
+    """Browsers keep cookies per host, not per port: the cookie's name carries the port, so logging in to a
+    second Desk (the demo's client beside its therapist) does not replace the first one's session, and neither
+    session opens the other Desk."""
+    first, second = await start_desk("therapist"), await start_desk("client", "client")
+    a, b = await _login(first, http), await _login(second, http)
+    assert _cookie_name(first.url) != _cookie_name(second.url)
+    both = f"{_cookie_name(first.url)}={a.cookie}; {_cookie_name(second.url)}={b.cookie}"
+    for desk in (first, second):
+        response = await http.get(desk.url + "/", headers={"Cookie": both}, allow_redirects=False)
+        assert response.status == 200
+    crossed = f"{_cookie_name(second.url)}={a.cookie}"
+    response = await http.get(second.url + "/", headers={"Cookie": crossed}, allow_redirects=False)
+    assert response.status == 401
+
+
 async def test_a_reused_login_token_is_refused(start_desk: StartDesk, http: aiohttp.ClientSession) -> None:
     desk = await start_desk()
     assert (await http.get(desk.login_url, allow_redirects=False)).status == 303
     again = await http.get(desk.login_url, allow_redirects=False)
     assert again.status == 403
-    assert SESSION_COOKIE not in again.cookies
+    assert len(again.cookies) == 0
     assert "used already" in await again.text()
 
 
@@ -214,7 +238,7 @@ async def test_a_wrong_login_token_is_refused_and_does_not_burn_the_real_one(
     for wrong in ("", "0" * 64, token[:-1], token + "0", token.upper()):
         response = await http.get(f"{desk.url}/login?token={wrong}", allow_redirects=False)
         assert response.status == 403, wrong
-        assert SESSION_COOKIE not in response.cookies
+        assert len(response.cookies) == 0
     assert (await http.get(f"{desk.url}/login", allow_redirects=False)).status == 403
     assert (await http.get(desk.login_url, allow_redirects=False)).status == 303
 
@@ -226,7 +250,9 @@ async def test_nothing_is_served_without_the_session_cookie(start_desk: StartDes
         response = await http.get(desk.url + path, allow_redirects=False)
         assert response.status == 401, path
         assert (await response.text()).startswith("Not logged in")
-    forged = await http.get(desk.url + "/", headers={"Cookie": f"{SESSION_COOKIE}={'0' * 64}"}, allow_redirects=False)
+    forged = await http.get(
+        desk.url + "/", headers={"Cookie": f"{_cookie_name(desk.url)}={'0' * 64}"}, allow_redirects=False
+    )
     assert forged.status == 401
     # Without the cookie nothing changes state, even with the right CSRF token.
     for path in ("/lock", "/panic"):
@@ -286,7 +312,7 @@ async def test_a_head_request_does_not_use_up_the_login_link(
     desk = await start_desk()
     response = await http.head(desk.login_url, allow_redirects=False)
     assert response.status == 405
-    assert SESSION_COOKIE not in response.cookies
+    assert len(response.cookies) == 0
     assert (await http.get(desk.login_url, allow_redirects=False)).status == 303
 
 
@@ -308,7 +334,7 @@ async def test_csp_and_no_store_on_every_response(start_desk: StartDesk, http: a
         await http.get(desk.url + "/login?token=wrong", allow_redirects=False),  # 403
         await http.get(desk.login_url, allow_redirects=False),  # 303 with the cookie
     ]
-    logged_in = LoggedIn(desk, http, responses[-1].cookies[SESSION_COOKIE].value)
+    logged_in = LoggedIn(desk, http, responses[-1].cookies[_cookie_name(desk.url)].value)
     responses += [
         await logged_in.get("/"),  # a page
         await logged_in.get("/static/desk.css"),
@@ -614,9 +640,9 @@ async def test_confide_desk_demo_serves_a_therapist_and_a_client_and_leaves_noth
     for link in links:
         response = await http.get(link, allow_redirects=False)
         assert response.status == 303
-        cookie = response.cookies[SESSION_COOKIE].value
         base = link.split("/login", 1)[0]
-        page = await http.get(base + "/", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}, allow_redirects=False)
+        cookie = response.cookies[_cookie_name(base)].value
+        page = await http.get(base + "/", headers={"Cookie": f"{_cookie_name(base)}={cookie}"}, allow_redirects=False)
         assert page.status == 200
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
