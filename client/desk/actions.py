@@ -39,7 +39,7 @@ from confide.client import (
 )
 from confide.client.export import thread_document
 
-from .pages import error_page, peer_of, thread_contact
+from .pages import error_page, thread_contact
 from .session import desk_client
 
 MAX_UPLOAD_BYTES = 4 * 1024**3
@@ -111,7 +111,7 @@ def _thread_url(address: str) -> str:
 async def send_text(request: web.Request) -> web.Response:
     """``POST /t/{address}/send`` (field ``text``): send a text message."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     form = await request.post()
     text = form.get("text")
     if not isinstance(text, str) or not text.strip():
@@ -180,7 +180,7 @@ async def upload(request: web.Request) -> web.Response:
     the ``X-CSRF-Token`` header: the file is streamed to the profile's private temporary folder, encrypted and
     sent (:meth:`Client.send_file`), then overwritten and deleted."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     try:
         reader = await request.multipart()
     except (AssertionError, KeyError, ValueError):
@@ -222,7 +222,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     (``Content-Disposition: attachment``, ``application/octet-stream``, sandboxed, never cached): a file a peer
     sent is never shown as a page of the Desk."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     message_id = request.match_info["message_id"]
     found = next((m for m in client.history(contact.address) if m.message_id == message_id), None)
     if found is None or found.attachment is None or found.direction != Direction.IN:
@@ -258,7 +258,7 @@ async def download(request: web.Request) -> web.StreamResponse:
 async def delete_for_everyone(request: web.Request) -> web.Response:
     """``POST /t/{address}/delete`` (field ``message_id``): delete one of your messages here and for the peer."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     form = await request.post()
     message_id = form.get("message_id")
     if not isinstance(message_id, str) or not message_id:
@@ -287,7 +287,7 @@ def parse_timer(choice: str | None, typed: str | None) -> int:
 async def set_timer(request: web.Request) -> web.Response:
     """``POST /t/{address}/timer`` (fields ``seconds``, or ``custom`` like ``"90m"``): set the thread's timer."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     form = await request.post()
     choice, typed = form.get("seconds"), form.get("custom")
     try:
@@ -306,7 +306,7 @@ async def verify(request: web.Request) -> web.Response:
     """``POST /t/{address}/verify``: mark the contact verified, either after comparing the digits (field
     ``confirm`` = ``yes``) or by the text a scanner read from their QR (field ``scanned``, checked)."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     form = await request.post()
     scanned, confirm = form.get("scanned"), form.get("confirm")
     try:
@@ -326,7 +326,7 @@ async def export(request: web.Request) -> web.Response:
     """``POST /t/{address}/export``: the thread as JSON (``confide-thread-export``), as a download. NOT
     encrypted: the page says so next to the button."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     try:
         messages = client.history(contact.address)
     except ConfideError as exc:
@@ -346,7 +346,7 @@ async def export(request: web.Request) -> web.Response:
 async def mark_read(request: web.Request) -> web.Response:
     """``POST /t/{address}/read``: the page shows the thread and is visible: mark the peer's messages read."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     with contextlib.suppress(RelayUnreachable, RelayError):
         marked = await client.mark_read(contact.address)
         return _done(request, _thread_url(contact.address), marked=marked)

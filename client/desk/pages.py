@@ -73,16 +73,17 @@ def error_page(request: web.Request, message: str, *, status: int) -> web.Respon
     return render(request, "error.html", {"message": message}, status=status)
 
 
-def thread_contact(client: Client, address: str) -> Contact:
-    """The contact of a thread URL.
+def thread_contact(request: web.Request, client: Client) -> Contact:
+    """The contact of a thread URL (``/t/{address}``).
 
     Raises:
-        web.HTTPNotFound: no contact has that address (an old link after a removal).
+        web.HTTPNotFound: no contact has that address (an old link after a removal), with the error page.
     """
     try:
-        return client.contact(address)
+        return client.contact(peer_of(request))
     except UnknownContact:
-        raise web.HTTPNotFound(text="No such conversation.") from None
+        page = aiohttp_jinja2.render_string("error.html", request, {"message": "There is no such conversation."})
+        raise web.HTTPNotFound(text=page, content_type="text/html") from None
 
 
 def _availability(client: Client, address: str) -> Availability | None:
@@ -157,7 +158,7 @@ async def thread(request: web.Request) -> web.Response:
     """``GET /t/{address}``: one thread. Opening it marks the peer's messages read (their timers start and
     read receipts go out)."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     with contextlib.suppress(RelayUnreachable, RelayError):  # receipts wait in the outbox meanwhile
         await client.mark_read(contact.address)
     return render(request, "thread.html", thread_context(client, contact))
@@ -167,7 +168,7 @@ async def thread_fragment(request: web.Request) -> web.Response:
     """``GET /t/{address}/messages``: the thread's messages alone (the page marks them read with a POST when it
     is visible)."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     return render(request, "_messages.html", thread_context(client, contact))
 
 
@@ -192,7 +193,7 @@ async def search(request: web.Request) -> web.Response:
 async def safety(request: web.Request) -> web.Response:
     """``GET /t/{address}/safety``: the safety number's digits and QR, and the ways to mark it verified."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     try:
         number = await client.safety_number(contact.address)
     except (RelayUnreachable, RelayError):
@@ -203,7 +204,7 @@ async def safety(request: web.Request) -> web.Response:
 async def safety_qr(request: web.Request) -> web.Response:
     """``GET /t/{address}/safety.png``: the safety number's QR (public key fingerprints, nothing secret)."""
     client = desk_client(request)
-    contact = thread_contact(client, peer_of(request))
+    contact = thread_contact(request, client)
     try:
         number = await client.safety_number(contact.address)
     except (RelayUnreachable, RelayError):

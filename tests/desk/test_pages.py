@@ -140,7 +140,10 @@ async def test_opening_a_thread_marks_it_read(desk: Desk) -> None:
 async def test_unknown_thread_is_a_plain_404(desk: Desk) -> None:
     async with desk.http.get(desk.at("/t/cf1-nobody")) as r:
         assert r.status == 404
-        assert "Traceback" not in await r.text()
+        assert r.headers["Content-Type"].startswith("text/html")
+        page = await r.text()
+    assert "There is no such conversation." in page
+    assert "Traceback" not in page
 
 
 async def test_a_message_holding_html_and_script_shows_as_text(desk: Desk) -> None:
