@@ -39,6 +39,7 @@ from confide.client import (
 )
 from confide.client.export import thread_document
 
+from .live import LIVE_HUB
 from .pages import error_page, thread_contact
 from .session import desk_client
 
@@ -200,7 +201,8 @@ async def upload(request: web.Request) -> web.Response:
         if path is None:
             return _refused(request, "Choose a file to send.", status=400)
         try:
-            message = await client.send_file(contact.address, path, caption=caption)
+            progress = request.app[LIVE_HUB].progress(contact.address)
+            message = await client.send_file(contact.address, path, caption=caption, progress=progress)
         except ConfideError as exc:
             why, status = _why(exc)
             return _refused(request, why, status=status)
@@ -256,7 +258,8 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 
 async def delete_for_everyone(request: web.Request) -> web.Response:
-    """``POST /t/{address}/delete`` (field ``message_id``): delete one of your messages here and for the peer."""
+    """``POST /t/{address}/delete`` (field ``message_id``): delete one of your messages here and for the peer.
+    When the peer had filed it into their record, the thread page says that a filed copy remains there."""
     client = desk_client(request)
     contact = thread_contact(request, client)
     form = await request.post()
@@ -268,7 +271,7 @@ async def delete_for_everyone(request: web.Request) -> web.Response:
     except ConfideError as exc:
         why, status = _why(exc)
         return _refused(request, why, status=status)
-    return _done(request, _thread_url(contact.address), filed_by_peer=filed)
+    return _done(request, _thread_url(contact.address) + ("?kept=1" if filed else ""), filed_by_peer=filed)
 
 
 def parse_timer(choice: str | None, typed: str | None) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -47,16 +48,22 @@ NOTIFY_PREVIEW_CHARS = 120
 @dataclass(frozen=True, slots=True)
 class LiveEvent:
     """What one page is told: ``kind`` (``message``: a new message arrived; ``update``: something in a thread
-    changed; ``reload``: re-fetch everything), the thread's contact ``address`` (empty: profile-wide), and the
-    notification's ``text`` (empty unless the person opted in to seeing message text in notifications)."""
+    changed; ``progress``: a file this Desk sends is on its way; ``reload``: re-fetch everything), the thread's
+    contact ``address`` (empty: profile-wide), and the notification's ``text`` (empty unless the person opted in
+    to seeing message text in notifications)."""
 
     kind: str
     address: str = field(default="", repr=False)
     text: str = field(default="", repr=False)
+    percent: int | None = None
+    """For ``progress``: how far a file being sent from this Desk is encrypted and uploaded to the relay."""
 
     def encode(self) -> bytes:
         """The event in the server-sent events wire format."""
-        data = json.dumps({"thread": self.address, "text": self.text}, ensure_ascii=True)
+        fields: dict[str, object] = {"thread": self.address, "text": self.text}
+        if self.percent is not None:
+            fields["percent"] = self.percent
+        data = json.dumps(fields, ensure_ascii=True)
         return f"event: {self.kind}\ndata: {data}\n\n".encode("ascii")
 
 
@@ -113,6 +120,20 @@ class LiveHub:
                 while not queue.empty():
                     queue.get_nowait()
                 queue.put_nowait(LiveEvent("reload"))
+
+    def progress(self, address: str) -> Callable[[int, int], None]:
+        """A ``send_file`` progress callback that tells the pages showing ``address``'s thread how far it is
+        (an event each time the whole percentage moves)."""
+        last = -1
+
+        def report(done: int, total: int) -> None:
+            nonlocal last
+            percent = 100 if total <= 0 else min(100, done * 100 // total)
+            if percent != last:
+                last = percent
+                self.publish(LiveEvent("progress", address, percent=percent))
+
+        return report
 
     def follow(self, client: Client) -> None:
         """Follow ``client``'s events (idempotent; a different client replaces the one followed)."""

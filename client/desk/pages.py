@@ -161,7 +161,9 @@ async def thread(request: web.Request) -> web.Response:
     contact = thread_contact(request, client)
     with contextlib.suppress(RelayUnreachable, RelayError):  # receipts wait in the outbox meanwhile
         await client.mark_read(contact.address)
-    return render(request, "thread.html", thread_context(client, contact))
+    context = thread_context(client, contact)
+    context["kept"] = request.query.get("kept") == "1"
+    return render(request, "thread.html", context)
 
 
 async def thread_fragment(request: web.Request) -> web.Response:

@@ -261,6 +261,21 @@ async def test_delete_for_everyone(desk: Desk) -> None:
     assert r.status == 404
 
 
+async def test_deleting_a_message_the_peer_filed_says_a_copy_remains(desk: Desk) -> None:
+    mine = await desk.client.send_text(desk.address, "your homework for next week")
+    await desk.peer.sync()
+    await desk.peer.file("Dr Lee", mine.message_id)
+    await desk.client.sync()
+    async with desk.http.post(
+        desk.thread("/delete"), data={"csrf": desk.csrf, "message_id": mine.message_id}, allow_redirects=False
+    ) as r:
+        assert r.status == 303
+        assert r.headers["Location"] == f"/t/{desk.address}?kept=1"
+    page = await _page(desk, f"/t/{desk.address}?kept=1")
+    assert "a filed copy remains there" in page
+    assert "your homework" not in page
+
+
 async def test_the_timer(desk: Desk) -> None:
     r = await _post(desk, f"/t/{desk.address}/timer", {"seconds": "3600", "custom": ""})
     assert r.status == 303
@@ -370,6 +385,24 @@ async def test_the_live_stream_tells_of_a_receipt(desk: Desk) -> None:
         await desk.peer.mark_read("Dr Lee")
         kind, data = await asyncio.wait_for(_next_event(r.content), LIVE_BUDGET_S * 3)
     assert (kind, data) == ("update", {"thread": desk.address, "text": ""})
+
+
+async def test_the_live_stream_tells_how_far_a_file_being_sent_is(desk: Desk) -> None:
+    async with desk.http.get(desk.at("/events")) as stream:
+        await stream.content.readline()
+        form = aiohttp.FormData()
+        form.add_field("file", b"x" * 300_000, filename="scan.pdf")
+        headers = {"X-CSRF-Token": desk.csrf, "Accept": "application/json"}
+        async with desk.http.post(desk.thread("/upload"), data=form, headers=headers) as r:
+            assert r.status == 200
+        seen: list[int] = []
+        while not seen or seen[-1] != 100:
+            kind, data = await asyncio.wait_for(_next_event(stream.content), LIVE_BUDGET_S)
+            assert kind == "progress"
+            assert data["thread"] == desk.address
+            seen.append(int(data["percent"]))
+    assert all(0 <= p <= 100 for p in seen)
+    assert seen[-1] == 100
 
 
 async def test_the_client_view_centres_on_the_therapist(start_desk: StartDesk, tmp_path: Path, relay_url: str) -> None:

@@ -99,6 +99,10 @@
       window.location.reload();
       return;
     }
+    if (kind === "progress") {
+      if (page === "thread" && data.thread === thread) sending(Number(data.percent));
+      return;
+    }
     if (kind === "message") notify(data.text || "");
     if (page === "inbox") {
       refresh("inbox-list");
@@ -108,9 +112,18 @@
     }
   }
 
+  // How far a file this Desk sends is encrypted and uploaded to the relay (after the browser's upload).
+  function sending(percent) {
+    const bar = document.getElementById("upload-progress");
+    const status = document.getElementById("upload-status");
+    if (!bar || !status || bar.hidden) return;
+    bar.value = percent;
+    status.textContent = "Encrypting and sending: " + percent + "%";
+  }
+
   if (page && "EventSource" in window) {
     const source = new EventSource("/events");
-    ["message", "update", "reload"].forEach(function (kind) {
+    ["message", "update", "progress", "reload"].forEach(function (kind) {
       source.addEventListener(kind, function (event) {
         let data = {};
         try { data = JSON.parse(event.data); } catch (e) { data = {}; }
@@ -171,8 +184,9 @@
       bar.value = 0;
       xhr.upload.addEventListener("progress", function (e) {
         if (e.lengthComputable) {
-          bar.value = Math.round((e.loaded / e.total) * 100);
-          if (e.loaded === e.total) say("Encrypting and sending…");
+          const percent = Math.round((e.loaded / e.total) * 100);
+          bar.value = percent;
+          say(e.loaded === e.total ? "Encrypting and sending…" : "Uploading to the Desk: " + percent + "%");
         }
       });
       xhr.addEventListener("load", function () {
