@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from confide.client import (
     Client,
     ConfideError,
     Contact,
-    Message,
     RelayError,
     RelayUnreachable,
     Role,
@@ -29,7 +27,7 @@ from confide.client import (
     write_qr_png,
 )
 
-from .present import PREVIEW_CHARS, inbox_rows
+from .present import inbox_rows
 from .session import desk_client
 
 MAX_QUERY_CHARS = 200
@@ -174,21 +172,16 @@ async def thread_fragment(request: web.Request) -> web.Response:
     return render(request, "_messages.html", thread_context(client, contact))
 
 
-def _search(client: Client, query: str) -> list[Message]:
-    found: list[Message] = client.search(query, limit=SEARCH_LIMIT)
-    return found
-
-
 async def search(request: web.Request) -> web.Response:
     """``GET /search?q=``: messages across every thread whose text, caption or file name holds the words."""
     client = desk_client(request)
     query = request.query.get("q", "").strip()[:MAX_QUERY_CHARS]
-    results = _search(client, query) if query else []
+    results = client.search(query, limit=SEARCH_LIMIT) if query else []
     addresses = {c.name: c.address for c in client.contacts()}
     return render(
         request,
         "search.html",
-        {"query": query, "results": results, "addresses": addresses, "preview_chars": PREVIEW_CHARS},
+        {"query": query, "results": results, "addresses": addresses},
     )
 
 
@@ -240,8 +233,3 @@ async def settings(request: web.Request) -> web.Response:
             "saved": request.query.get("saved") == "1",
         },
     )
-
-
-def now_ms() -> int:
-    """The wall clock in milliseconds."""
-    return int(time.time() * 1000)

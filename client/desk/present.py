@@ -161,7 +161,7 @@ GLOBALS: dict[str, Any] = {
 class ThreadRow:
     """One row of the inbox: the contact, when the thread last moved, a preview of its last message (plaintext,
     so hidden from ``repr``), unread count, since when an incoming message waits for a reply (None: nothing
-    waits), and whether the contact is a therapist of this client (a verified or credentialed provider)."""
+    waits), and whether the contact shows as a provider (:func:`is_provider`)."""
 
     contact: Contact = field(repr=False)
     last_ms: int
