@@ -387,6 +387,19 @@ async def test_the_live_stream_tells_of_a_receipt(desk: Desk) -> None:
     assert (kind, data) == ("update", {"thread": desk.address, "text": ""})
 
 
+async def test_locking_tells_every_open_page_to_reload(desk: Desk) -> None:
+    async with desk.http.get(desk.at("/events")) as stream:
+        await stream.content.readline()
+        await asyncio.sleep(0.1)
+        async with desk.http.post(desk.at("/lock"), data={"csrf": desk.csrf}, allow_redirects=False) as r:
+            assert r.status == 303
+        kind, data = await asyncio.wait_for(_next_event(stream.content), LIVE_BUDGET_S)
+    assert (kind, data) == ("reload", {"thread": "", "text": ""})
+    async with desk.http.get(desk.at("/"), allow_redirects=False) as r:
+        assert r.status == 303
+        assert r.headers["Location"] == "/locked"
+
+
 async def test_the_live_stream_tells_how_far_a_file_being_sent_is(desk: Desk) -> None:
     async with desk.http.get(desk.at("/events")) as stream:
         await stream.content.readline()
