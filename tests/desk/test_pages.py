@@ -253,6 +253,9 @@ async def test_downloading_a_message_that_is_not_a_received_file_is_a_404(desk: 
 async def test_delete_for_everyone(desk: Desk) -> None:
     mine = await desk.client.send_text(desk.address, "sent to the wrong person")
     assert await _peer_sees(desk) == ["sent to the wrong person"]
+    fragment = await _page(desk, f"/t/{desk.address}/messages")
+    assert fragment.count(f'name="csrf" value="{desk.csrf}"') == 1  # the delete form carries the token
+    assert f'name="message_id" value="{mine.message_id}"' in fragment
     r = await _post(desk, f"/t/{desk.address}/delete", {"message_id": mine.message_id})
     assert r.status == 303
     assert desk.client.history(desk.address) == []
