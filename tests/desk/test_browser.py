@@ -7,13 +7,29 @@ The security tests are the attacks themselves, made from the browser.
 
 from __future__ import annotations
 
+import base64
+import random
+import re
 import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 
-from tests.desk.conftest import BROWSER_TIMEOUT_MS, CLIENT_AS_SEEN, THERAPIST_AS_SEEN, DeskTab
+from confide.client import Client, Trust, qr_text
+from confide.client.desk import DESK_CONFIG, DESK_SESSION, SESSION_COOKIE
+from confide.keys.keystore import TEST_KDF
+from tests.desk.conftest import (
+    BROWSER_TIMEOUT_MS,
+    CLIENT_AS_SEEN,
+    DESK_PASSPHRASE,
+    THERAPIST_AS_SEEN,
+    DeskTab,
+    LaunchBrowser,
+    OpenDesk,
+)
 
 LIVE_BUDGET_MS = 1_000
 """The issue's promise: a message that reached the relay shows in an open Desk within a second."""
@@ -90,3 +106,285 @@ async def test_client_writes_therapist_sees_it_live_and_replies(desk_pair: tuple
     assert await _mark_kept(client.page), "the thread was reloaded instead of updated live"
     # The therapist opened the thread, so the client's message shows as read there, live too.
     await expect(client.page.locator(".msg-out .status")).to_have_text(["Read"])
+
+
+async def _open_thread(tab: DeskTab, peer: DeskTab) -> None:
+    await tab.page.goto(tab.thread_url(peer.client))
+
+
+HOSTILE_TEXT = '<script>window.__pwned = 1</script><img src="x" onerror="window.__pwned = 2"><b>bold</b> & more'
+"""What a hostile peer writes: markup that runs script if a page ever lets it through as HTML."""
+
+
+async def test_a_message_with_script_is_shown_as_text(desk_pair: tuple[DeskTab, DeskTab]) -> None:
+    therapist, client = desk_pair
+    await _open_thread(therapist, client)
+    await _open_thread(client, therapist)
+    await _send(client, HOSTILE_TEXT)
+    text = therapist.page.locator(".msg-in .text")
+    await expect(text).to_have_text([HOSTILE_TEXT])
+    assert await text.locator("script, img, b").count() == 0
+    # The inbox preview and the search results show it as text too (each is its own template).
+    for url in (therapist.desk.url + "/", therapist.desk.url + "/search?q=pwned"):
+        await therapist.page.goto(url)
+        await expect(therapist.page.get_by_text("window.__pwned = 2", exact=False).first).to_be_visible()
+        assert await therapist.page.locator("main img, main b, main script").count() == 0
+    await therapist.page.wait_for_timeout(100)  # an onerror handler would have run by now
+    assert await therapist.page.evaluate("window.__pwned") is None
+
+
+STORAGE_PROBE = """async () => ({
+    local: localStorage.length,
+    session: sessionStorage.length,
+    indexedDB: (await indexedDB.databases()).length,
+    caches: (await caches.keys()).length,
+    serviceWorkers: (await navigator.serviceWorker.getRegistrations()).length,
+})"""
+"""Everything a page could have kept in the browser, counted from the Desk's own origin."""
+
+
+async def test_browser_storage_is_empty_after_a_conversation(desk_pair: tuple[DeskTab, DeskTab]) -> None:
+    therapist, client = desk_pair
+    await _open_thread(therapist, client)
+    await _open_thread(client, therapist)
+    await _send(client, "Something private")
+    await expect(therapist.page.locator(".msg-in .text")).to_have_text(["Something private"])
+    await _send(therapist, "Noted")
+    await expect(client.page.locator(".msg-in .text")).to_have_text(["Noted"])
+    for tab in (therapist, client):
+        page = tab.page
+        for path in ("/", "/search?q=private", "/settings"):
+            await page.goto(tab.desk.url + path)
+        assert await page.evaluate(STORAGE_PROBE) == {
+            "local": 0,
+            "session": 0,
+            "indexedDB": 0,
+            "caches": 0,
+            "serviceWorkers": 0,
+        }
+        state = await page.context.storage_state()
+        assert state["origins"] == []
+        assert [(c["name"], c["httpOnly"], c["sameSite"]) for c in state["cookies"]] == [
+            (f"{SESSION_COOKIE}_{urlsplit(tab.desk.url).port}", True, "Strict")
+        ]
+
+
+DROP_FILE = """([name, b64]) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], name, { type: "application/octet-stream" }));
+    return transfer;
+}"""
+"""A DataTransfer holding one file, as the browser builds it when a person drops that file on the page."""
+
+
+async def test_attachments_both_ways(desk_pair: tuple[DeskTab, DeskTab], tmp_path: Path) -> None:
+    therapist, client = desk_pair
+    await _open_thread(therapist, client)
+    await _open_thread(client, therapist)
+    rng = random.Random(12)
+    worksheet = rng.randbytes(300_000)
+    scan = rng.randbytes(120_000)
+
+    # The therapist drops a file on the thread and sends it; the upload's progress bar comes and goes.
+    transfer = await therapist.page.evaluate_handle(DROP_FILE, ["worksheet.pdf", base64.b64encode(worksheet).decode()])
+    await therapist.page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    await expect(therapist.page.locator("#upload-status")).to_contain_text("Ready to send worksheet.pdf")
+    await therapist.page.get_by_label("Caption (optional)").fill("This week's worksheet")
+    await therapist.page.get_by_role("button", name="Send file").click()
+    await expect(therapist.page.locator("#upload-status")).to_have_text("File sent.")
+    await expect(therapist.page.locator("#upload-progress")).to_be_hidden()
+    await expect(therapist.page.locator(".msg-out .file-name")).to_have_text(["worksheet.pdf"])
+
+    # The client's open thread shows it live; saving it gives the very bytes.
+    incoming = client.page.locator(".msg-in", has_text="worksheet.pdf")
+    await expect(incoming.locator(".text")).to_have_text("This week's worksheet")
+    async with client.page.expect_download() as info:
+        await incoming.get_by_role("link", name="Save file").click()
+    download = await info.value
+    assert download.suggested_filename == "worksheet.pdf"
+    saved = tmp_path / "got-worksheet.pdf"
+    await download.save_as(saved)
+    assert saved.read_bytes() == worksheet
+
+    # The other way: the client chooses a file with the file picker.
+    picked = tmp_path / "scan.png"
+    picked.write_bytes(scan)
+    await client.page.get_by_label("File to send").set_input_files(picked)
+    await client.page.get_by_role("button", name="Send file").click()
+    await expect(client.page.locator("#upload-status")).to_have_text("File sent.")
+    incoming = therapist.page.locator(".msg-in", has_text="scan.png")
+    async with therapist.page.expect_download() as info:
+        await incoming.get_by_role("link", name="Save file").click()
+    download = await info.value
+    saved = tmp_path / "got-scan.png"
+    await download.save_as(saved)
+    assert (download.suggested_filename, saved.read_bytes()) == ("scan.png", scan)
+
+
+async def test_safety_numbers_compared_and_verified(desk_pair: tuple[DeskTab, DeskTab]) -> None:
+    therapist, client = desk_pair
+    digits = []
+    for tab, peer in ((therapist, client), (client, therapist)):
+        await tab.page.goto(tab.thread_url(peer.client) + "/safety")
+        digits.append(await tab.page.locator("#safety-digits").text_content())
+        qr = tab.page.get_by_role("img", name="QR code of the safety number")
+        assert await qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert digits[0] == digits[1]
+    assert digits[0] is not None
+    assert len([c for c in digits[0] if c.isdigit()]) == 60
+
+    # A code scanned from someone else (a third party's keys) is refused: the contact stays unverified.
+    stranger = await Client.create(
+        therapist.desk.app[DESK_CONFIG].profile_dir.parent / "stranger",
+        "x" * 12,
+        therapist.client.server_url,
+        "stranger",
+        kdf=TEST_KDF,
+    )
+    async with stranger:
+        stranger.add_contact("lee", therapist.client.invite_code())
+        wrong = qr_text((await stranger.safety_number("lee")).qr_payload())
+    await therapist.page.get_by_label("Or paste the text your scanner read").fill(wrong)
+    await therapist.page.get_by_role("button", name="Check the scanned code").click()
+    await expect(therapist.page.get_by_role("alert")).to_be_visible()
+    assert therapist.client.contact(CLIENT_AS_SEEN).trust == Trust.UNVERIFIED
+
+    # The therapist pastes what their scanner read from the client's code: verified.
+    right = qr_text((await client.client.safety_number(THERAPIST_AS_SEEN)).qr_payload())
+    await therapist.page.goto(therapist.thread_url(client.client) + "/safety")
+    await therapist.page.get_by_label("Or paste the text your scanner read").fill(right)
+    await therapist.page.get_by_role("button", name="Check the scanned code").click()
+    await expect(therapist.page.locator("p.trust")).to_have_text("Now: Verified.")
+    # The client compared the digits and confirms them.
+    await client.page.get_by_role("button", name="The numbers match: mark verified").click()
+    await expect(client.page.locator("p.trust")).to_have_text("Now: Verified.")
+    await client.page.goto(client.desk.url + "/")
+    await expect(client.page.locator(".thread-row .trust")).to_have_text(["Verified"])
+
+
+async def test_timer_counts_down_and_the_message_disappears(desk_pair: tuple[DeskTab, DeskTab]) -> None:
+    therapist, client = desk_pair
+    await _open_thread(therapist, client)
+    await _open_thread(client, therapist)
+    await therapist.page.get_by_label("or another duration").fill("4s")
+    async with therapist.page.expect_navigation():
+        await therapist.page.get_by_role("button", name="Set timer").click()
+    await expect(therapist.page.locator(".thread-facts .timer")).to_contain_text("4")
+    await _send(therapist, "This disappears")
+    sent = therapist.page.locator(".msg-out", has_text="This disappears")
+    countdown = sent.locator(".countdown")
+    await expect(countdown).to_have_text(re.compile(r"Disappears in [34] s"))
+    await expect(countdown).to_have_text(re.compile(r"Disappears in [12] s"))
+    # Read in the client's open thread, where its own countdown runs from the reading.
+    received = client.page.locator(".msg-in", has_text="This disappears")
+    await expect(received.locator(".countdown")).to_have_text(re.compile(r"Disappears in \d s"))
+    await expect(sent).to_have_count(0, timeout=4_000)
+    await expect(received).to_have_count(0, timeout=5_000)
+    for tab in (therapist, client):
+        await tab.page.reload()
+        await expect(tab.page.get_by_text("This disappears")).to_have_count(0)
+        assert [m for m in tab.client.history(tab.client.contacts()[0].address) if m.text == "This disappears"] == []
+
+
+async def test_idle_lock_and_unlock(open_desk: OpenDesk) -> None:
+    tab = await open_desk("lee", "therapist", lock_after_s=1.0)
+    session = tab.desk.app[DESK_SESSION]
+    await tab.page.wait_for_timeout(1_600)  # the inbox stays open, its live stream running, nobody clicks
+    assert session.locked, "the Desk kept its keys after the idle time"
+    await tab.page.goto(tab.desk.url + "/settings")
+    assert tab.page.url == tab.desk.url + "/locked"
+    await expect(tab.page.get_by_role("heading", level=1)).to_have_text("Confide Desk is locked")
+    await expect(tab.page.get_by_text("Signed in as")).to_have_count(0)
+
+    await tab.page.get_by_label("Passphrase").fill("not the passphrase")
+    await tab.page.get_by_role("button", name="Unlock").click()
+    await expect(tab.page.get_by_role("alert")).to_be_visible()
+    assert session.locked
+    await tab.page.get_by_label("Passphrase").fill(DESK_PASSPHRASE)
+    await tab.page.get_by_role("button", name="Unlock").click()
+    await expect(tab.page.get_by_role("heading", level=1)).to_have_text("Inbox")
+    assert not session.locked
+
+
+async def test_lock_button_locks_at_once(open_desk: OpenDesk) -> None:
+    tab = await open_desk("lee", "therapist")
+    await tab.page.get_by_role("button", name="Lock").click()
+    await expect(tab.page.get_by_role("heading", level=1)).to_have_text("Confide Desk is locked")
+    assert tab.desk.app[DESK_SESSION].locked
+
+
+async def test_a_reused_login_link_is_refused(open_desk: OpenDesk, browser: Browser) -> None:
+    tab = await open_desk("lee", "therapist")  # the link was used once, by this tab
+    other = await browser.new_context()
+    page = await other.new_page()
+    response = await page.goto(tab.desk.login_url)
+    assert response is not None
+    assert response.status == 403
+    await expect(page.locator("body")).to_contain_text("used already")
+    response = await page.goto(tab.desk.url + "/")
+    assert response is not None
+    assert response.status == 401
+    assert await other.cookies() == []
+    await expect(page.get_by_text("Signed in as")).to_have_count(0)
+
+
+def _attacker_app(target: str) -> web.Application:
+    """A page on another port of 127.0.0.1 (the same *site*, so SameSite=Strict still sends the Desk's cookie)
+    that submits a form to ``target`` as soon as it loads."""
+    form = (
+        f'<!doctype html><title>win a prize</title><form id="f" method="post" action="{target}">'
+        '<input name="text" value="forged by another site"><input name="csrf" value="guess"></form>'
+        '<script src="/go.js"></script>'
+    )
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text=form, content_type="text/html")
+
+    async def script(_: web.Request) -> web.Response:
+        return web.Response(text='document.getElementById("f").submit()', content_type="application/javascript")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    app.router.add_get("/go.js", script)
+    return app
+
+
+FORGED_FETCH = """async (target) => {
+    const body = new URLSearchParams({ text: "forged by a script", csrf: "guess" });
+    await fetch(target, { method: "POST", mode: "no-cors", credentials: "include", body }).catch(() => null);
+}"""
+"""A script on another site's page posting to the Desk with the browser's cookies."""
+
+
+async def test_a_cross_site_form_cannot_send_a_message(desk_pair: tuple[DeskTab, DeskTab]) -> None:
+    therapist, client = desk_pair
+    target = therapist.thread_url(client.client) + "/send"
+    async with TestServer(_attacker_app(target), host="127.0.0.1") as attacker:
+        # The therapist, logged in to the Desk, visits the attacker's page in the same browser.
+        evil = await therapist.page.context.new_page()
+        async with evil.expect_navigation(url=target):
+            await evil.goto(str(attacker.make_url("/")))
+        await expect(evil.locator("body")).to_contain_text("Refused")
+        # A script on the attacker's page posts too, the cookie going along (no-cors: it cannot read replies).
+        await evil.goto(str(attacker.make_url("/nothing")))
+        async with evil.expect_request(target):
+            await evil.evaluate(FORGED_FETCH, target)
+    assert therapist.client.history(CLIENT_AS_SEEN) == []
+    await therapist.page.reload()
+    await expect(therapist.page.get_by_text("forged")).to_have_count(0)
+
+
+async def test_a_rebound_host_name_gets_nothing(open_desk: OpenDesk, launch_browser: LaunchBrowser) -> None:
+    """DNS rebinding: an attacker's name that resolves to 127.0.0.1 reaches the Desk's socket, but the Desk
+    answers nothing but 421 to a Host that is not its own."""
+    tab = await open_desk("lee", "therapist")
+    port = urlsplit(tab.desk.url).port
+    rebinding = await launch_browser("--host-resolver-rules=MAP rebind.attacker.test 127.0.0.1")
+    page = await (await rebinding.new_context()).new_page()
+    for path in ("/", "/static/desk.js", "/login?token=x", "/locked"):
+        response = await page.goto(f"http://rebind.attacker.test:{port}{path}")
+        assert response is not None
+        assert response.status == 421, path
+        await expect(page.locator("body")).to_contain_text("Misdirected request")
+    assert not tab.desk.app[DESK_SESSION].locked
