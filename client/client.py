@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
@@ -94,6 +95,15 @@ from .wipe_watch import WIPE_POLL_INTERVAL_S, WipeWatch
 
 _M_NOTIFY_TEXT = "settings.notify_text"
 """Store setting: a message's text may be shown in desktop notifications (:attr:`Client.notify_text`)."""
+
+
+_log = logging.getLogger(__name__)
+
+
+def _log_index_failure(task: asyncio.Task[None]) -> None:
+    """A background index build that failed is logged by the type of its error (never its text)."""
+    if not task.cancelled() and task.exception() is not None:
+        _log.warning("building the message index failed: %s", type(task.exception()).__name__)
 
 
 def _check_profile_arguments(name: str, role: str) -> Role:
@@ -235,6 +245,7 @@ class Client:
             self._bus,
         )
         self._threads = Threads(store)
+        self._index_task: asyncio.Task[None] | None = None
         self._bus.on_handed = lambda event: self._sync.reported([event])
         self._sync.before_flush = self._uploads.flush
         self._sync.wiped = self._watch.wiped
@@ -460,6 +471,9 @@ class Client:
             await self._bus.close()
             if destroy is not None:
                 await asyncio.to_thread(destroy)
+            if self._index_task is not None:
+                self._index_task.cancel()
+                await asyncio.gather(self._index_task, return_exceptions=True)
             self._threads.forget()  # the plaintext index lives no longer than the unlocked client
             if wiped:
                 self._store.abandon()  # its files were destroyed: write nothing more into them
@@ -1114,6 +1128,19 @@ class Client:
         now = int(time.time() * 1000) if now_ms is None else now_ms
         records = self._store.contacts()
         return self._threads.summaries([(r, self._practices.with_provider(public_contact(r))) for r in records], now)
+
+    def prepare_index(self) -> None:
+        """Start building the index :meth:`threads` and :meth:`search` answer from, in the background, a page of
+        messages at a time (:meth:`~confide.client.threads.Threads.prepare`), so that a front end's first inbox is
+        quick and the event loop stays free meanwhile (idempotent). A long-running front end calls it once
+        unlocked; without it the first :meth:`threads` builds the index itself. A damaged row stops the build
+        quietly; the first :meth:`threads` then raises :class:`StorageError`.
+        """
+        if self._closed or self._index_task is not None:
+            return
+        task = asyncio.get_running_loop().create_task(self._threads.prepare(), name="confide-index")
+        task.add_done_callback(_log_index_failure)
+        self._index_task = task
 
     def search(self, query: str, *, limit: int = DEFAULT_SEARCH_LIMIT, now_ms: int | None = None) -> list[Message]:
         """Messages of every thread whose text, caption or file name contains ``query``, ignoring case, newest

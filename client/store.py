@@ -194,6 +194,9 @@ _FINGERPRINT = "substr(data, -16)"
 under a fresh random nonce, so its tag is new too (a collision is a 2^-128 event); it stands for the row's version
 without opening it."""
 
+_MESSAGE_ROWS = f"SELECT rowid, id, contact_id, expires_at_ms, data, seq, {_FINGERPRINT} FROM messages"  # noqa: S608
+"""What :meth:`Store.messages_at` and :meth:`Store.messages_after` read of a message row."""
+
 _ROWS_PER_QUERY = 500
 """Row ids per ``IN (...)`` query: below SQLite's smallest limit on bound parameters (999 before 3.32)."""
 
@@ -228,6 +231,8 @@ class Store:
                 os.chmod(str(path) + suffix, 0o600)
         self._depth = 0
         self._scrub_due = False
+        self._touched_messages: set[str] = set()
+        self._touched_threads: set[str] = set()
         self._check_key()
 
     @property
@@ -510,6 +515,7 @@ class Store:
     def save_message(self, rec: MessageRecord) -> None:
         """Insert a message, or update it in place (keeping its position in the thread)."""
         rid = self._message_row_id(rec.message_id)
+        self._touched_messages.add(rid)
         data = self._sealer.seal("messages", "data", rid, rec.to_json())
         cur = self._db.execute(
             "UPDATE messages SET expires_at_ms = ?, data = ? WHERE id = ?", (rec.expires_at_ms, data, rid)
@@ -550,6 +556,14 @@ class Store:
         changes = self._db.total_changes
         return version, -changes - 1 if self._db.in_transaction else changes
 
+    def take_message_changes(self) -> tuple[set[str], set[str]]:
+        """``(row ids, thread ids)``: the message rows this connection wrote (saved, moved or deleted) and the threads
+        it deleted whole since the last call, committed or not (a reader opens them again to see which). Writes by
+        other connections are not in it: :meth:`change_stamp` tells of those."""
+        taken = self._touched_messages, self._touched_threads
+        self._touched_messages, self._touched_threads = set(), set()
+        return taken
+
     def message_fingerprints(self) -> list[tuple[str, str, bytes]]:
         """``(row id, thread, fingerprint)`` of every message row, without opening any: the fingerprint is the
         sealed value's authentication tag, which changes whenever the row is written again (every save seals it
@@ -557,30 +571,42 @@ class Store:
         rows = self._db.execute(f"SELECT id, contact_id, {_FINGERPRINT} FROM messages").fetchall()  # noqa: S608 - fixed SQL
         return [(r[0], r[1], bytes(r[2])) for r in rows]
 
-    def messages_at(self, row_ids: Collection[str] | None) -> list[tuple[str, int, bytes, MessageRecord]]:
-        """``(row id, seq, fingerprint, message)`` of the message rows ``row_ids`` still present (every row when
-        None), opened; the fingerprint is read with the row (see :meth:`message_fingerprints`).
+    def messages_at(self, row_ids: Collection[str]) -> list[tuple[str, int, bytes, MessageRecord]]:
+        """``(row id, seq, fingerprint, message)`` of the message rows ``row_ids`` still present, opened; the
+        fingerprint is read with the row (see :meth:`message_fingerprints`).
 
         Raises:
             StorageError: a row does not open under the store key or is not a message.
         """
-        query = f"SELECT id, contact_id, expires_at_ms, data, seq, {_FINGERPRINT} FROM messages"  # noqa: S608 - fixed SQL
-        if row_ids is None:
-            rows = self._db.execute(query).fetchall()
-        else:
-            ids = list(row_ids)
-            rows = []
-            for i in range(0, len(ids), _ROWS_PER_QUERY):
-                chunk = ids[i : i + _ROWS_PER_QUERY]
-                marks = ",".join("?" * len(chunk))
-                rows += self._db.execute(f"{query} WHERE id IN ({marks})", chunk).fetchall()
-        return [(r[0], int(r[4]), bytes(r[5]), self._message_from_row((r[0], r[1], r[2], r[3]))) for r in rows]
+        ids = list(row_ids)
+        rows = []
+        for i in range(0, len(ids), _ROWS_PER_QUERY):
+            chunk = ids[i : i + _ROWS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            rows += self._db.execute(f"{_MESSAGE_ROWS} WHERE id IN ({marks})", chunk).fetchall()
+        return [r[1:] for r in self._opened(rows)]
+
+    def messages_after(self, position: int, limit: int) -> list[tuple[int, str, int, bytes, MessageRecord]]:
+        """A page of message rows in storage order: ``(position, row id, seq, fingerprint, message)`` of at most
+        ``limit`` rows after ``position`` (0: from the first), opened; the next page starts after the last
+        position. For reading every message a page at a time (a row written meanwhile may be in a later page).
+
+        Raises:
+            StorageError: a row does not open under the store key or is not a message.
+        """
+        query = f"{_MESSAGE_ROWS} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        return self._opened(self._db.execute(query, (position, limit)).fetchall())
+
+    def _opened(
+        self, rows: list[tuple[int, str, str, int | None, bytes, int, bytes]]
+    ) -> list[tuple[int, str, int, bytes, MessageRecord]]:
+        return [(r[0], r[1], int(r[5]), bytes(r[6]), self._message_from_row((r[1], r[2], r[3], r[4]))) for r in rows]
 
     def move_message(self, message_id: bytes, contact_id: str) -> None:
         """Put a message in another thread (its sealed data is bound to its row id, not to the thread)."""
-        self._db.execute(
-            "UPDATE messages SET contact_id = ? WHERE id = ?", (contact_id, self._message_row_id(message_id))
-        )
+        rid = self._message_row_id(message_id)
+        self._touched_messages.add(rid)
+        self._db.execute("UPDATE messages SET contact_id = ? WHERE id = ?", (contact_id, rid))
 
     def mark_unreported(self, message_id: bytes) -> None:
         """Flag a stored incoming message as not yet reported to the application."""
@@ -604,7 +630,9 @@ class Store:
         """Delete a message row, and any receipt still owed for it; once the transaction commits (or at once,
         outside one) the WAL is checkpointed and truncated (:meth:`scrub`), so its sealed bytes leave every
         file."""
-        self._db.execute("DELETE FROM messages WHERE id = ?", (self._message_row_id(message_id),))
+        rid = self._message_row_id(message_id)
+        self._touched_messages.add(rid)
+        self._db.execute("DELETE FROM messages WHERE id = ?", (rid,))
         self._db.executemany(
             "DELETE FROM receipts_owed WHERE id = ?", [(self._owed_row_id(k, message_id),) for k in ReceiptKind]
         )
@@ -616,6 +644,7 @@ class Store:
         """Delete a contact with everything of theirs: messages, current and archived sessions, queued
         envelopes, receipts owed, and every ``docs`` row it owns (its credential, card, franking key, reportable
         messages). The WAL is scrubbed like after any deletion (:meth:`delete_message`)."""
+        self._touched_threads.add(contact_id)
         for table in ("messages", "sessions", "archived_sessions", "outbox", "receipts_owed"):
             self._db.execute(f"DELETE FROM {table} WHERE contact_id = ?", (contact_id,))  # noqa: S608 - fixed names
         self._db.execute("DELETE FROM docs WHERE owner = ?", (contact_id,))

@@ -19,7 +19,8 @@ has deleted its row yet. An inbox line is recomputed only when its thread change
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from .errors import ClientError
@@ -27,6 +28,11 @@ from .models import Contact, Direction, Message, MessageKind, MessageStatus, Thr
 from .records import ContactRecord, MessageRecord
 from .store import Store
 from .views import public_message, sender_name
+
+INDEX_PAGE_ROWS = 500
+"""Message rows opened at a time while the index is built: a few tens of milliseconds of work, so a build in the
+background (:meth:`Threads.prepare`) never holds the event loop longer, and only one page of sealed rows is in
+memory at once."""
 
 MAX_SEARCH_QUERY_CHARS = 256
 """The longest search query: enough for any phrase a person looks for, and it bounds the work one query can ask
@@ -44,7 +50,7 @@ _SEPARATOR = "\x00"
 so it never matches across two of them."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Entry:
     """One indexed message row: ``message`` is its public form with an empty ``peer`` (named at answer time)."""
 
@@ -76,7 +82,8 @@ def _fields(m: Message) -> list[str]:
         if m.attachment.caption != m.text:
             fields.append(m.attachment.caption)
         fields.append(m.attachment.name)
-    return [f.casefold() for f in fields if f]
+    folded = [(f, f.casefold()) for f in fields if f]
+    return [f if f == c else c for f, c in folded]  # already casefolded: share the message's own string
 
 
 def _line(entries: Sequence[_Entry], now: int) -> _Line:
@@ -107,25 +114,77 @@ class Threads:
         self._by_thread: dict[str, dict[str, _Entry]] = {}
         self._lines: dict[str, _Line] = {}
         self._newest_first: list[_Entry] | None = None
+        self._thread_ids: dict[str, str] = {}
+        self._pending: tuple[tuple[int, int], int] | None = None
+        """A build under way (:meth:`prepare`): the stamp it started at and the position of its next page."""
+
+    async def prepare(self) -> None:
+        """Build the index a page of :data:`INDEX_PAGE_ROWS` rows at a time, letting the event loop run between
+        pages, so that a front end starting up stays responsive while it is built. An answer asked for meanwhile
+        builds it at once itself (and this stops); what is written meanwhile is read again by the next answer.
+
+        Raises:
+            StorageError: a row does not open.
+        """
+        stamp = self._store.change_stamp()
+        if self._stamp is not None or self._pending is not None or stamp[1] < 0:
+            return  # built or under way already, or inside a transaction: the first answer builds it
+        self.forget()
+        self._store.take_message_changes()  # from now on, what this connection writes is read again afterwards
+        self._pending = (stamp, 0)
+        while self._pending is not None:
+            started, position = self._pending
+            after = self._index_page(position)
+            if after is None:
+                self._pending, self._stamp = None, started  # what was written since: compared or read again next
+                return
+            self._pending = (started, after)
+            await asyncio.sleep(0)  # meanwhile an answer may finish the build, or the client close
 
     def forget(self) -> None:
         """Drop the whole index (the client is closing or locking): the next answer builds it again."""
+        self._pending = None
         self._stamp = None
         self._entries = {}
         self._by_thread = {}
         self._lines = {}
         self._newest_first = None
+        self._thread_ids = {}
 
     # -- following the store ----------------------------------------------------------------------------
     def _put(self, row_id: str, seq: int, fingerprint: bytes, rec: MessageRecord) -> None:
-        self._drop(row_id)
+        """Index a row as opened (new, or written again)."""
         message = public_message(rec, "")
-        entry = _Entry(fingerprint, rec.contact_id, seq, message, _SEPARATOR.join(_fields(message)))
+        fields = _fields(message)
+        haystack = fields[0] if len(fields) == 1 else _SEPARATOR.join(fields)  # one field: shares its string
+        contact_id = self._thread_ids.setdefault(rec.contact_id, rec.contact_id)  # one string per thread
+        entry = self._entries.get(row_id)
+        if entry is not None and entry.seq == seq:  # written again in place: it keeps its place in the order
+            self._lines.pop(entry.contact_id, None)
+            if entry.contact_id != contact_id:  # moved to another thread
+                self._by_thread[entry.contact_id].pop(row_id, None)
+                self._by_thread.setdefault(contact_id, {})[row_id] = entry
+            entry.fingerprint, entry.contact_id, entry.message, entry.haystack = (
+                fingerprint,
+                contact_id,
+                message,
+                haystack,
+            )
+            self._lines.pop(contact_id, None)
+            return
+        self._drop(row_id)
+        entry = _Entry(fingerprint, contact_id, seq, message, haystack)
         self._entries[row_id] = entry
-        self._by_thread.setdefault(rec.contact_id, {})[row_id] = entry
-        self._lines.pop(rec.contact_id, None)
+        self._by_thread.setdefault(contact_id, {})[row_id] = entry
+        self._lines.pop(contact_id, None)
+        order = self._newest_first
+        if order is not None and (not order or order[0].seq < seq):
+            order.insert(0, entry)  # the newest message: it goes first
+        else:
+            self._newest_first = None  # sorted again by the next search
 
     def _drop(self, row_id: str) -> None:
+        """Take a row out of the index (deleted, or gone with its thread)."""
         entry = self._entries.pop(row_id, None)
         if entry is None:
             return
@@ -135,6 +194,8 @@ class Threads:
             if not thread:
                 del self._by_thread[entry.contact_id]
         self._lines.pop(entry.contact_id, None)
+        if self._newest_first is not None:
+            self._newest_first.remove(entry)  # by identity: entries never compare equal
 
     def _refresh(self) -> None:
         """Bring the index up to what the store holds now (see the module docstring).
@@ -142,14 +203,31 @@ class Threads:
         Raises:
             StorageError: a changed row does not open.
         """
-        stamp = self._store.change_stamp()  # first: a write landing during the reads below is seen next time
+        if self._pending is not None:  # finish the build under way first
+            started, position = self._pending
+            self._pending = None
+            self._index_from(position)
+            self._stamp = started
+        stamp = self._store.change_stamp()  # before the reads below: a write landing during them is seen next time
         if stamp == self._stamp:
             return
-        if self._stamp is None:
-            self.forget()  # also clears the order
-            for row_id, seq, fingerprint, rec in self._store.messages_at(None):
-                self._put(row_id, seq, fingerprint, rec)
+        last, self._stamp = self._stamp, stamp
+        in_transaction = stamp[1] < 0  # what it wrote may be rolled back: those rows are read again afterwards
+        if last is None:
+            self.forget()
+            self._stamp = stamp
+            if not in_transaction:
+                self._store.take_message_changes()  # every row is read now
+            self._index_from(0)
+        elif last[0] == stamp[0] and not in_transaction and last[1] >= 0:
+            rows, threads = self._store.take_message_changes()  # only this connection wrote: read what it wrote
+            for contact_id in threads:
+                for row_id in list(self._by_thread.get(contact_id, {})):
+                    self._drop(row_id)
+            self._reread(rows)
         else:
+            if not in_transaction:
+                self._store.take_message_changes()  # the comparison below sees them
             present: set[str] = set()
             stale: list[str] = []
             for row_id, contact_id, fingerprint in self._store.message_fingerprints():
@@ -157,14 +235,46 @@ class Threads:
                 entry = self._entries.get(row_id)
                 if entry is None or entry.fingerprint != fingerprint or entry.contact_id != contact_id:
                     stale.append(row_id)
-            gone = self._entries.keys() - present
-            for row_id in [*gone, *stale]:
-                self._drop(row_id)  # a stale row too: it may have been deleted between the two reads
-            for row_id, seq, fingerprint, rec in self._store.messages_at(stale):
-                self._put(row_id, seq, fingerprint, rec)
-            if gone or stale:
-                self._newest_first = None
-        self._stamp = stamp
+            for row_id in self._entries.keys() - present:
+                self._drop(row_id)
+            self._reread(stale)
+
+    def _index_page(self, position: int) -> int | None:
+        """Open and index the :data:`INDEX_PAGE_ROWS` rows after ``position``; where the next page starts, or None
+        after the last.
+
+        Raises:
+            StorageError: a row does not open.
+        """
+        page = self._store.messages_after(position, INDEX_PAGE_ROWS)
+        for _, row_id, seq, fingerprint, rec in page:
+            self._put(row_id, seq, fingerprint, rec)
+        return page[-1][0] if page else None
+
+    def _index_from(self, position: int | None) -> None:
+        """Open and index every row after ``position``, a page at a time.
+
+        Raises:
+            StorageError: a row does not open.
+        """
+        while position is not None:
+            position = self._index_page(position)
+
+    def _reread(self, row_ids: Collection[str]) -> None:
+        """Open these rows again: a row gone from the store leaves the index.
+
+        Raises:
+            StorageError: a row does not open.
+        """
+        if not row_ids:
+            return
+        found = set()
+        for row_id, seq, fingerprint, rec in self._store.messages_at(row_ids):
+            found.add(row_id)
+            self._put(row_id, seq, fingerprint, rec)
+        for row_id in row_ids:
+            if row_id not in found:
+                self._drop(row_id)
 
     # -- answers ----------------------------------------------------------------------------------------
     def summaries(self, contacts: Sequence[tuple[ContactRecord, Contact]], now: int) -> list[ThreadSummary]:

@@ -78,6 +78,7 @@ def create_desk_app(
     async def background(app: web.Application) -> AsyncIterator[None]:
         if session.client is not None:
             session.client.start()  # live receiving, expiry sweep, outbox and prekey upkeep
+            session.client.prepare_index()  # the inbox and search index, built in the background
         watcher = asyncio.create_task(_idle_lock(session), name="confide-desk-idle-lock")
         yield
         watcher.cancel()

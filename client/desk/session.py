@@ -213,6 +213,7 @@ class DeskSession:
                 self._client = client
                 self.touch()
                 client.start()
+                client.prepare_index()
                 self._tell(client)
 
     async def wipe(self) -> None:

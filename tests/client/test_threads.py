@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from confide.client import MAX_SEARCH_QUERY_CHARS, Client, ClientError, ThreadSummary
+from confide.client import MAX_SEARCH_QUERY_CHARS, Client, ClientError, ThreadSummary, threads
 from confide.client.export import thread_summary_to_json
 
 from .conftest import PASSPHRASE, MakeClient, introduce
@@ -289,3 +289,56 @@ async def test_a_second_client_on_the_profile_sees_reads_made_by_the_first(make_
         assert desk.threads()[0].unread == 0
         assert desk.threads()[0].last_message is not None
         assert desk.threads()[0].last_message.status == "read"  # type: ignore[union-attr]
+
+
+async def test_an_index_built_in_the_background_sees_what_was_written_meanwhile(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "INDEX_PAGE_ROWS", 1)  # one row per page: writes land between pages
+    t = await make_client("therapist", "therapist")
+    c = await make_client("client")
+    await introduce(t, c, "client", "dr")
+    for i in range(4):
+        await c.send_text("dr", f"note {i}")
+    await t.sync()
+    first, second = t.history("client")[:2]
+    t.prepare_index()
+    await asyncio.sleep(0)  # the first page is in
+    t.delete_message(first.message_id)  # already indexed: must leave
+    t.delete_message(second.message_id)  # not indexed yet: must never come in
+    await c.send_text("dr", "note late")
+    await t.sync()  # stored meanwhile
+    task = t._index_task  # wait for the background build itself to finish
+    assert task is not None
+    await task
+    assert [m.text for m in t.search("note")] == ["note late", "note 3", "note 2"]
+    assert _line(t, "client").unread == 3
+
+
+async def test_an_answer_during_the_background_build_finishes_it(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "INDEX_PAGE_ROWS", 1)
+    t = await make_client("therapist", "therapist")
+    c = await make_client("client")
+    await introduce(t, c, "client", "dr")
+    for i in range(3):
+        await c.send_text("dr", f"note {i}")
+    await t.sync()
+    t.prepare_index()
+    await asyncio.sleep(0)
+    assert [m.text for m in t.search("note")] == ["note 2", "note 1", "note 0"]
+    assert _line(t, "client").unread == 3
+
+
+async def test_closing_drops_the_index(make_client: MakeClient) -> None:
+    t = await make_client("therapist", "therapist")
+    c = await make_client("client")
+    await introduce(t, c, "client", "dr")
+    await c.send_text("dr", "held in memory while unlocked")
+    await t.sync()
+    t.prepare_index()
+    assert len(t.search("held in memory")) == 1
+    index = t._threads  # what stays in memory after closing
+    await t.close()
+    assert (index._entries, index._by_thread, index._lines, index._newest_first) == ({}, {}, {}, None)
