@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
-from confide.client import Client, Trust, qr_text
+from confide.client import Client, ProfileError, Trust, qr_text
 from confide.client.desk import DESK_CONFIG, DESK_SESSION, SESSION_COOKIE
 from confide.keys.keystore import TEST_KDF
 from tests.desk.conftest import (
@@ -79,13 +80,34 @@ async def test_the_fixture_drives_chromium_against_a_local_page(browser: Browser
         await context.close()
 
 
+async def _tab_to(page: Page, target: Locator) -> None:
+    """Press Tab until ``target`` has the focus (a keyboard-only user's way there)."""
+    for _ in range(MAX_TABS):
+        if await target.evaluate("(el) => el === document.activeElement"):
+            return
+        await page.keyboard.press("Tab")
+    raise AssertionError(f"{target} cannot be reached with the Tab key")
+
+
+MAX_TABS = 40
+"""Tab presses allowed to reach a control: a page with more stops before its main control is unusable."""
+
+
 async def test_client_writes_therapist_sees_it_live_and_replies(desk_pair: tuple[DeskTab, DeskTab]) -> None:
     therapist, client = desk_pair
     await _set_mark(therapist.page)  # the therapist's inbox stays open, never reloaded
-    await client.page.get_by_role("link", name=THERAPIST_AS_SEEN).click()
-    await client.page.wait_for_url(client.thread_url(therapist.client))
 
-    await _send(client, "Can we move Thursday's session?")
+    # The client uses the keyboard alone: to the thread, into the compose box, Send.
+    await _tab_to(client.page, client.page.get_by_role("link", name=THERAPIST_AS_SEEN, exact=True))
+    async with client.page.expect_navigation(url=client.thread_url(therapist.client)):
+        await client.page.keyboard.press("Enter")
+    await _tab_to(client.page, client.page.get_by_label("Message to"))
+    await client.page.keyboard.type("Can we move Thursday's session?")
+    await _tab_to(client.page, client.page.get_by_role("button", name="Send", exact=True))
+    async with client.page.expect_navigation():
+        await client.page.keyboard.press("Enter")
+    await expect(client.page.locator(".msg-out .status")).to_have_text(["Sent"])
+
     started = time.monotonic()
     row = therapist.page.locator(".thread-row", has_text=CLIENT_AS_SEEN)
     await expect(row.locator(".preview")).to_have_text("Can we move Thursday's session?", timeout=LIVE_BUDGET_MS)
@@ -103,9 +125,19 @@ async def test_client_writes_therapist_sees_it_live_and_replies(desk_pair: tuple
     started = time.monotonic()
     await expect(client.page.locator(".msg-in .text")).to_have_text(["Yes: Friday at 10?"], timeout=LIVE_BUDGET_MS)
     assert time.monotonic() - started < LIVE_BUDGET_MS / 1000
-    assert await _mark_kept(client.page), "the thread was reloaded instead of updated live"
     # The therapist opened the thread, so the client's message shows as read there, live too.
     await expect(client.page.locator(".msg-out .status")).to_have_text(["Read"])
+
+    # The therapist takes the reply back: it leaves the client's open page, live.
+    reply = therapist.page.locator(".msg-out", has_text="Yes: Friday at 10?")
+    async with therapist.page.expect_navigation():
+        await reply.get_by_role("button", name="Delete for everyone").click()
+    await expect(therapist.page.get_by_text("Yes: Friday at 10?")).to_have_count(0)
+    await expect(client.page.get_by_text("Yes: Friday at 10?")).to_have_count(0)
+    assert await _mark_kept(client.page), "the thread was reloaded instead of updated live"
+    assert [m.text for m in client.client.history(THERAPIST_AS_SEEN)] == ["Can we move Thursday's session?"]
+    for tab in (therapist, client):
+        await _assert_browser_storage_empty(tab)
 
 
 async def _open_thread(tab: DeskTab, peer: DeskTab) -> None:
@@ -143,30 +175,24 @@ STORAGE_PROBE = """async () => ({
 """Everything a page could have kept in the browser, counted from the Desk's own origin."""
 
 
-async def test_browser_storage_is_empty_after_a_conversation(desk_pair: tuple[DeskTab, DeskTab]) -> None:
-    therapist, client = desk_pair
-    await _open_thread(therapist, client)
-    await _open_thread(client, therapist)
-    await _send(client, "Something private")
-    await expect(therapist.page.locator(".msg-in .text")).to_have_text(["Something private"])
-    await _send(therapist, "Noted")
-    await expect(client.page.locator(".msg-in .text")).to_have_text(["Noted"])
-    for tab in (therapist, client):
-        page = tab.page
-        for path in ("/", "/search?q=private", "/settings"):
-            await page.goto(tab.desk.url + path)
-        assert await page.evaluate(STORAGE_PROBE) == {
-            "local": 0,
-            "session": 0,
-            "indexedDB": 0,
-            "caches": 0,
-            "serviceWorkers": 0,
-        }
-        state = await page.context.storage_state()
-        assert state["origins"] == []
-        assert [(c["name"], c["httpOnly"], c["sameSite"]) for c in state["cookies"]] == [
-            (f"{SESSION_COOKIE}_{urlsplit(tab.desk.url).port}", True, "Strict")
-        ]
+async def _assert_browser_storage_empty(tab: DeskTab) -> None:
+    """Nothing of the Desk's is kept in the browser but its session cookie (HttpOnly, SameSite=Strict),
+    after visiting the pages that show plaintext."""
+    page = tab.page
+    for path in ("/", "/search?q=a", "/settings"):
+        await page.goto(tab.desk.url + path)
+    assert await page.evaluate(STORAGE_PROBE) == {
+        "local": 0,
+        "session": 0,
+        "indexedDB": 0,
+        "caches": 0,
+        "serviceWorkers": 0,
+    }
+    state = await page.context.storage_state()
+    assert state["origins"] == []
+    assert [(c["name"], c["httpOnly"], c["sameSite"]) for c in state["cookies"]] == [
+        (f"{SESSION_COOKIE}_{urlsplit(tab.desk.url).port}", True, "Strict")
+    ]
 
 
 DROP_FILE = """([name, b64]) => {
@@ -220,6 +246,8 @@ async def test_attachments_both_ways(desk_pair: tuple[DeskTab, DeskTab], tmp_pat
     saved = tmp_path / "got-scan.png"
     await download.save_as(saved)
     assert (download.suggested_filename, saved.read_bytes()) == ("scan.png", scan)
+    for tab in (therapist, client):
+        await _assert_browser_storage_empty(tab)
 
 
 async def test_safety_numbers_compared_and_verified(desk_pair: tuple[DeskTab, DeskTab]) -> None:
@@ -307,11 +335,66 @@ async def test_idle_lock_and_unlock(open_desk: OpenDesk) -> None:
     assert not session.locked
 
 
-async def test_lock_button_locks_at_once(open_desk: OpenDesk) -> None:
+async def test_lock_and_panic_buttons(open_desk: OpenDesk) -> None:
     tab = await open_desk("lee", "therapist")
+    session = tab.desk.app[DESK_SESSION]
+    profile = tab.desk.app[DESK_CONFIG].profile_dir
     await tab.page.get_by_role("button", name="Lock").click()
     await expect(tab.page.get_by_role("heading", level=1)).to_have_text("Confide Desk is locked")
-    assert tab.desk.app[DESK_SESSION].locked
+    assert session.locked
+    await tab.page.get_by_label("Passphrase").fill(DESK_PASSPHRASE)
+    await tab.page.get_by_role("button", name="Unlock").click()
+
+    # Panic without the typed confirmation (a slip of the hand) only locks.
+    await tab.page.get_by_label("Panic: type WIPE").fill("wipe")
+    await tab.page.get_by_role("button", name="Panic").click()
+    await expect(tab.page.get_by_role("heading", level=1)).to_have_text("Confide Desk is locked")
+    assert session.locked
+    assert not session.wiped
+    # From the locked page, WIPE erases the profile: nothing left to unlock.
+    await tab.page.get_by_label("Type WIPE to erase this profile").fill("WIPE")
+    await tab.page.get_by_role("button", name="Wipe").click()
+    await expect(tab.page.get_by_role("heading", level=1)).to_have_text("The profile was wiped")
+    assert session.wiped
+    with pytest.raises(ProfileError):
+        await Client.open(profile, DESK_PASSPHRASE)
+
+
+NOTIFICATION_RECORDER = """
+window.__notes = [];
+window.Notification = class {
+    constructor(title, options) { window.__notes.push({ title, body: (options || {}).body ?? null }); }
+    static get permission() { return "granted"; }
+    static requestPermission() { return Promise.resolve("granted"); }
+};
+Object.defineProperty(Document.prototype, "visibilityState", {
+    get() { return window.__hidden ? "hidden" : "visible"; },
+});
+"""
+"""Before any page script runs: desktop notifications recorded instead of shown (permission granted), and
+a switch that makes the page report itself hidden, as a tab in the background does."""
+
+
+async def test_notifications_say_new_message_and_the_text_only_after_opting_in(
+    desk_pair: tuple[DeskTab, DeskTab],
+) -> None:
+    therapist, client = desk_pair
+    await therapist.page.context.add_init_script(NOTIFICATION_RECORDER)
+    row = therapist.page.locator(".thread-row", has_text=CLIENT_AS_SEEN)
+    for opted_in, text in ((False, "I had a panic attack at work"), (True, "It is better now")):
+        await therapist.page.goto(therapist.desk.url + "/")
+        await therapist.page.evaluate("window.__hidden = true")
+        await client.client.send_text(THERAPIST_AS_SEEN, text)
+        await expect(row.locator(".preview")).to_have_text(text)
+        notes = await therapist.page.evaluate("window.__notes")
+        assert notes == [{"title": "New message", "body": text if opted_in else None}]
+        if not opted_in:
+            await therapist.page.goto(therapist.desk.url + "/settings")
+            await therapist.page.get_by_label("Show the message's text in notifications").check()
+            async with therapist.page.expect_navigation():
+                await therapist.page.get_by_role("button", name="Save").click()
+    # The opt-in lives in the profile, not in the browser.
+    assert therapist.client.notify_text
 
 
 async def test_a_reused_login_link_is_refused(open_desk: OpenDesk, browser: Browser) -> None:
