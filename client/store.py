@@ -564,12 +564,25 @@ class Store:
         self._touched_messages, self._touched_threads = set(), set()
         return taken
 
-    def message_fingerprints(self) -> list[tuple[str, str, bytes]]:
-        """``(row id, thread, fingerprint)`` of every message row, without opening any: the fingerprint is the
-        sealed value's authentication tag, which changes whenever the row is written again (every save seals it
-        afresh), so comparing them tells what changed since a row was read."""
-        rows = self._db.execute(f"SELECT id, contact_id, {_FINGERPRINT} FROM messages").fetchall()  # noqa: S608 - fixed SQL
-        return [(r[0], r[1], bytes(r[2])) for r in rows]
+    def thread_fingerprints(self) -> dict[str, str]:
+        """Each thread's messages summed up without opening any: the hex fingerprints (:meth:`message_fingerprints`)
+        of its rows in thread order, joined. Equal to an earlier value: no row of the thread was written, added,
+        moved or deleted since (one pass over the table in SQLite, not a row per message in Python)."""
+        rows = self._db.execute(  # the thread index gives the order, and no temporary b-tree (no temporary file)
+            f"SELECT contact_id, group_concat(hex({_FINGERPRINT}), '') "  # noqa: S608 - fixed SQL
+            "FROM messages INDEXED BY messages_thread GROUP BY contact_id"
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def message_fingerprints(self, contact_id: str) -> list[tuple[str, bytes]]:
+        """``(row id, fingerprint)`` of every message row of the thread ``contact_id``, without opening any: the
+        fingerprint is the sealed value's authentication tag, which changes whenever the row is written again (every
+        save seals it afresh), so comparing them tells what changed since a row was read."""
+        rows = self._db.execute(
+            f"SELECT id, {_FINGERPRINT} FROM messages WHERE contact_id = ?",  # noqa: S608 - fixed SQL
+            (contact_id,),
+        ).fetchall()
+        return [(r[0], bytes(r[1])) for r in rows]
 
     def messages_at(self, row_ids: Collection[str]) -> list[tuple[str, int, bytes, MessageRecord]]:
         """``(row id, seq, fingerprint, message)`` of the message rows ``row_ids`` still present, opened; the

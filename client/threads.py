@@ -115,6 +115,9 @@ class Threads:
         self._lines: dict[str, _Line] = {}
         self._newest_first: list[_Entry] | None = None
         self._thread_ids: dict[str, str] = {}
+        self._thread_summaries: dict[str, str] = {}
+        """Each thread's :meth:`Store.thread_fingerprints` when its rows were last compared with the index (it may
+        be older than the index, never newer: a thread that differs is compared row by row)."""
         self._pending: tuple[tuple[int, int], int] | None = None
         """A build under way (:meth:`prepare`): the stamp it started at and the position of its next page."""
 
@@ -131,6 +134,7 @@ class Threads:
             return  # built or under way already, or inside a transaction: the first answer builds it
         self.forget()
         self._store.take_message_changes()  # from now on, what this connection writes is read again afterwards
+        self._thread_summaries = self._store.thread_fingerprints()  # before any row is read
         self._pending = (stamp, 0)
         while self._pending is not None:
             started, position = self._pending
@@ -150,6 +154,7 @@ class Threads:
         self._lines = {}
         self._newest_first = None
         self._thread_ids = {}
+        self._thread_summaries = {}
 
     # -- following the store ----------------------------------------------------------------------------
     def _put(self, row_id: str, seq: int, fingerprint: bytes, rec: MessageRecord) -> None:
@@ -218,6 +223,7 @@ class Threads:
             self._stamp = stamp
             if not in_transaction:
                 self._store.take_message_changes()  # every row is read now
+                self._thread_summaries = self._store.thread_fingerprints()  # before any row is read
             self._index_from(0)
         elif last[0] == stamp[0] and not in_transaction and last[1] >= 0:
             rows, threads = self._store.take_message_changes()  # only this connection wrote: read what it wrote
@@ -228,16 +234,33 @@ class Threads:
         else:
             if not in_transaction:
                 self._store.take_message_changes()  # the comparison below sees them
+            self._compare()
+
+    def _compare(self) -> None:
+        """Another connection wrote: find the threads whose rows differ from when they were last compared (one
+        summary per thread), and in those the rows whose fingerprints differ from the index's; open those again.
+
+        Raises:
+            StorageError: a changed row does not open.
+        """
+        summaries = self._store.thread_fingerprints()  # before the rows are read: a later write shows next time
+        for contact_id in self._by_thread.keys() - summaries.keys():
+            self._reread(list(self._by_thread[contact_id]))  # every row gone (or moved: read where it is now)
+        for contact_id, summary in summaries.items():
+            if self._thread_summaries.get(contact_id) == summary:
+                continue
             present: set[str] = set()
             stale: list[str] = []
-            for row_id, contact_id, fingerprint in self._store.message_fingerprints():
+            for row_id, fingerprint in self._store.message_fingerprints(contact_id):
                 present.add(row_id)
                 entry = self._entries.get(row_id)
                 if entry is None or entry.fingerprint != fingerprint or entry.contact_id != contact_id:
                     stale.append(row_id)
-            for row_id in self._entries.keys() - present:
-                self._drop(row_id)
-            self._reread(stale)
+            gone = [row_id for row_id in self._by_thread.get(contact_id, {}) if row_id not in present]
+            self._reread(stale + gone)  # a row gone from this thread may have moved to another one
+            self._thread_summaries[contact_id] = summary
+        for contact_id in self._thread_summaries.keys() - summaries.keys():
+            del self._thread_summaries[contact_id]
 
     def _index_page(self, position: int) -> int | None:
         """Open and index the :data:`INDEX_PAGE_ROWS` rows after ``position``; where the next page starts, or None

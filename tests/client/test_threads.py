@@ -342,3 +342,24 @@ async def test_closing_drops_the_index(make_client: MakeClient) -> None:
     index = t._threads  # what stays in memory after closing
     await t.close()
     assert (index._entries, index._by_thread, index._lines, index._newest_first) == ({}, {}, {}, None)
+
+
+async def test_another_connection_changing_some_threads_of_many(make_client: MakeClient) -> None:
+    t = await make_client("therapist", "therapist")
+    peers = {name: await make_client(name) for name in ("ann", "ben", "cy")}
+    for name, peer in peers.items():
+        await introduce(t, peer, name, "dr")
+        await peer.send_text("dr", f"hello from {name}")
+    await t.sync()
+    assert {line.contact.name: line.unread for line in t.threads()} == {"ann": 1, "ben": 1, "cy": 1}
+    ben_hello = t.search("from ben")[0]
+    async with Client.open(t.profile_dir, PASSPHRASE) as other:  # another connection on the profile
+        await other.mark_read("ann")
+        other.delete_message(ben_hello.message_id)
+        other.remove_contact("cy")
+    assert {line.contact.name: line.unread for line in t.threads()} == {"ann": 0, "ben": 0}
+    assert [m.text for m in t.search("hello from")] == ["hello from ann"]
+    # This connection writes next: only what it wrote is read again, and the other's changes stay seen.
+    await peers["ben"].send_text("dr", "hello again from ben")
+    await t.sync()
+    assert [m.text for m in t.search("hello")] == ["hello again from ben", "hello from ann"]
