@@ -34,6 +34,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -1126,8 +1127,10 @@ class Client:
         """
         self._expiry.before_read()
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        records = self._store.contacts()
-        return self._threads.summaries([(r, self._practices.with_provider(public_contact(r))) for r in records], now)
+        contacts = [
+            (r, replace(public_contact(r), provider=self._practices.provider_of(r))) for r in self._store.contacts()
+        ]
+        return self._threads.summaries(contacts, now)
 
     def prepare_index(self) -> None:
         """Start building the index :meth:`threads` and :meth:`search` answer from, in the background, a page of
