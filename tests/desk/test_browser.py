@@ -8,6 +8,7 @@ The security tests are the attacks themselves, made from the browser.
 from __future__ import annotations
 
 import base64
+import json
 import random
 import re
 import time
@@ -156,13 +157,25 @@ async def test_a_message_with_script_is_shown_as_text(desk_pair: tuple[DeskTab, 
     text = therapist.page.locator(".msg-in .text")
     await expect(text).to_have_text([HOSTILE_TEXT])
     assert await text.locator("script, img, b").count() == 0
+    # Exported, it is data in a download, never a page: the very text, in JSON.
+    async with therapist.page.expect_download() as info:
+        await therapist.page.get_by_role("button", name="Export this conversation").click()
+    exported = Path(await (await info.value).path()).read_text(encoding="utf-8")
+    assert HOSTILE_TEXT in json.loads(exported)["messages"][0].values()
     # The inbox preview and the search results show it as text too (each is its own template).
-    for url in (therapist.desk.url + "/", therapist.desk.url + "/search?q=pwned"):
-        await therapist.page.goto(url)
-        await expect(therapist.page.get_by_text("window.__pwned = 2", exact=False).first).to_be_visible()
-        assert await therapist.page.locator("main img, main b, main script").count() == 0
-    await therapist.page.wait_for_timeout(100)  # an onerror handler would have run by now
-    assert await therapist.page.evaluate("window.__pwned") is None
+    page = therapist.page
+    await page.goto(therapist.desk.url + "/")
+    preview = await page.locator(".thread-row .preview").text_content()
+    assert preview is not None
+    assert preview.startswith("<script>window.__pwned = 1</script><img src=")
+    assert HOSTILE_TEXT.startswith(preview)  # the inbox shows the first characters only
+    await page.get_by_role("link", name="Search").click()
+    await page.get_by_label("Find messages").fill("PWNED")
+    await page.get_by_label("Find messages").press("Enter")
+    await expect(page.locator(".results .text")).to_have_text([HOSTILE_TEXT])
+    assert await page.locator("main img, main b, main script").count() == 0
+    await page.wait_for_timeout(100)  # an onerror handler would have run by now
+    assert await page.evaluate("window.__pwned") is None
 
 
 STORAGE_PROBE = """async () => ({
@@ -204,6 +217,11 @@ DROP_FILE = """([name, b64]) => {
 """A DataTransfer holding one file, as the browser builds it when a person drops that file on the page."""
 
 
+UPLOAD_THROTTLE_BPS = 400_000
+"""Bytes per second the therapist's browser may upload in the attachment test: the 300 kB file then takes
+most of a second, long enough to see the progress bar between 0 and 100 %."""
+
+
 async def test_attachments_both_ways(desk_pair: tuple[DeskTab, DeskTab], tmp_path: Path) -> None:
     therapist, client = desk_pair
     await _open_thread(therapist, client)
@@ -217,9 +235,24 @@ async def test_attachments_both_ways(desk_pair: tuple[DeskTab, DeskTab], tmp_pat
     await therapist.page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
     await expect(therapist.page.locator("#upload-status")).to_contain_text("Ready to send worksheet.pdf")
     await therapist.page.get_by_label("Caption (optional)").fill("This week's worksheet")
+    # A slow uplink (as over a busy laptop's loopback it never is) makes the progress bar observable.
+    cdp = await therapist.page.context.new_cdp_session(therapist.page)
+    await cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": UPLOAD_THROTTLE_BPS},
+    )
     await therapist.page.get_by_role("button", name="Send file").click()
+    bar = therapist.page.locator("#upload-progress")
+    await expect(bar).to_be_visible()
+    await therapist.page.wait_for_function(
+        "() => { const v = document.getElementById('upload-progress').value; return v > 0 && v < 100; }"
+    )
     await expect(therapist.page.locator("#upload-status")).to_have_text("File sent.")
-    await expect(therapist.page.locator("#upload-progress")).to_be_hidden()
+    await expect(bar).to_be_hidden()
+    await cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
     await expect(therapist.page.locator(".msg-out .file-name")).to_have_text(["worksheet.pdf"])
 
     # The client's open thread shows it live; saving it gives the very bytes.
