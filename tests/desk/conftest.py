@@ -20,6 +20,7 @@ from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 from confide.client import Client, messaging
 from confide.client.desk import DEFAULT_LOCK_AFTER_S, DESK_SESSION, DeskConfig, RunningDesk, create_desk_app, serve_desk
 from confide.keys.keystore import TEST_KDF
+from confide.protocol.document_bodies import OfficeHours, Weekday
 from confide.server import RelayConfig, start_relay
 
 # -- a Desk for a fresh profile, over a real loopback socket (K1: server and security tests) ----------
@@ -199,3 +200,24 @@ def prompt_receipts(monkeypatch: pytest.MonkeyPatch) -> None:
     shows in the other Desk within the tests' one-second budget."""
     monkeypatch.setattr(messaging, "RECEIPT_DELAY_MIN_S", 0.0)
     monkeypatch.setattr(messaging, "RECEIPT_DELAY_MAX_S", 0.0)
+
+
+@contextlib.asynccontextmanager
+async def practice_and_therapist(folder: Path, relay_url: str) -> AsyncIterator[tuple[Client, Client]]:
+    """``(practice, therapist)``: a practice with a crisis notice that lists a therapist it credentialed, who
+    publishes office hours; both profiles in ``folder``, open until the block ends."""
+    practice = await Client.create(folder / "harbour", DESK_PASSPHRASE, relay_url, "harbour", "practice", kdf=TEST_KDF)
+    therapist = await Client.create(folder / "ana", DESK_PASSPHRASE, relay_url, "ana", "therapist", kdf=TEST_KDF)
+    async with practice, therapist:
+        admin = practice.practice_admin()
+        admin.set_up()
+        admin.set_policy("Harbour Therapy", "In an emergency call 911.", [("Emergency", "911")])
+        await therapist.set_availability(
+            time_zone="Europe/London", hours=(OfficeHours(Weekday.MONDAY, 9 * 60, 17 * 60),), reply_within_s=86400
+        )
+        credential = admin.issue(
+            therapist.contact_card(), "Dr. Ana Rivera", "PSY 1", "Board", "GB", list_in_directory=True
+        )
+        await admin.publish()
+        await therapist.import_credential(credential)
+        yield practice, therapist

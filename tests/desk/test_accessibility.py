@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -17,7 +18,14 @@ from playwright.async_api import Browser, Page, expect
 
 from confide.client import Client
 from confide.keys.keystore import TEST_KDF
-from tests.desk.conftest import CLIENT_AS_SEEN, DESK_PASSPHRASE, THERAPIST_AS_SEEN, DeskTab
+from tests.desk.conftest import (
+    CLIENT_AS_SEEN,
+    DESK_PASSPHRASE,
+    THERAPIST_AS_SEEN,
+    DeskTab,
+    OpenDesk,
+    practice_and_therapist,
+)
 
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 """Where the screenshots go (README shows them)."""
@@ -116,3 +124,20 @@ async def test_the_scan_catches_a_page_a_screen_reader_cannot_use(browser: Brows
         await tab.goto(str(server.make_url("/")))
         found = await _violations(tab)
     assert sorted(line.split(" ")[0] for line in found) == ["button-name", "label"]
+
+
+async def test_the_client_view_with_a_practice_passes_axe(open_desk: OpenDesk, relay_url: str, tmp_path: Path) -> None:
+    """The client's view: their therapist first as a verified provider, the availability line and the practice's
+    crisis notice, as a person sees them in the browser."""
+    async with practice_and_therapist(tmp_path, relay_url) as (practice, _):
+        tab = await open_desk("sam", "client")
+        pinned = await tab.client.trust_practice(practice.address)
+        listing = tab.client.directory(pinned.address)[0]
+        therapist = tab.client.start_from_directory(pinned.address, listing.number, "Dr. Rivera")
+        thread = "/t/" + quote(therapist.address, safe="")
+        await tab.page.goto(tab.desk.url + "/")
+        await expect(tab.page.locator(".provider-thread .provider")).to_contain_text("Verified provider")
+        await tab.page.goto(tab.desk.url + thread)
+        await expect(tab.page.get_by_role("heading", name="If you need help now")).to_be_visible()
+        await expect(tab.page.locator(".availability")).to_be_visible()
+        assert await _scan(tab, ["/", thread, thread + "/safety"]) == {}
