@@ -197,6 +197,11 @@ without opening it."""
 _MESSAGE_ROWS = f"SELECT rowid, id, contact_id, expires_at_ms, data, seq, {_FINGERPRINT} FROM messages"  # noqa: S608
 """What :meth:`Store.messages_at` and :meth:`Store.messages_after` read of a message row."""
 
+TOUCHED_ROWS_LIMIT = 10_000
+"""The most written message rows remembered for a reader (:meth:`Store.take_message_changes`): a process that
+stores messages for days without asking (``confide sync --wait``) keeps no growing list; past it the reader
+compares every thread's rows instead, which costs the same as reading this many rows again."""
+
 _ROWS_PER_QUERY = 500
 """Row ids per ``IN (...)`` query: below SQLite's smallest limit on bound parameters (999 before 3.32)."""
 
@@ -231,8 +236,10 @@ class Store:
                 os.chmod(str(path) + suffix, 0o600)
         self._depth = 0
         self._scrub_due = False
-        self._touched_messages: set[str] = set()
-        self._touched_threads: set[str] = set()
+        self._touched: tuple[set[str], set[str]] | None = None
+        """Message rows and whole threads this connection wrote since :meth:`take_message_changes` (None: nobody
+        asked yet, or more than :data:`TOUCHED_ROWS_LIMIT` rows)."""
+        self._tracking = False
         self._check_key()
 
     @property
@@ -515,7 +522,7 @@ class Store:
     def save_message(self, rec: MessageRecord) -> None:
         """Insert a message, or update it in place (keeping its position in the thread)."""
         rid = self._message_row_id(rec.message_id)
-        self._touched_messages.add(rid)
+        self._touch(rid)
         data = self._sealer.seal("messages", "data", rid, rec.to_json())
         cur = self._db.execute(
             "UPDATE messages SET expires_at_ms = ?, data = ? WHERE id = ?", (rec.expires_at_ms, data, rid)
@@ -556,13 +563,20 @@ class Store:
         changes = self._db.total_changes
         return version, -changes - 1 if self._db.in_transaction else changes
 
-    def take_message_changes(self) -> tuple[set[str], set[str]]:
+    def take_message_changes(self) -> tuple[set[str], set[str]] | None:
         """``(row ids, thread ids)``: the message rows this connection wrote (saved, moved or deleted) and the threads
-        it deleted whole since the last call, committed or not (a reader opens them again to see which). Writes by
-        other connections are not in it: :meth:`change_stamp` tells of those."""
-        taken = self._touched_messages, self._touched_threads
-        self._touched_messages, self._touched_threads = set(), set()
+        it deleted whole since the last call, committed or not (a reader opens them again to see which); None when
+        that is not known (the first call, or more than :data:`TOUCHED_ROWS_LIMIT` rows were written): compare
+        them all. Writes by other connections are never in it: :meth:`change_stamp` tells of those."""
+        taken = self._touched if self._tracking else None
+        self._tracking, self._touched = True, (set(), set())
         return taken
+
+    def _touch(self, row_id: str) -> None:
+        if self._touched is not None:
+            self._touched[0].add(row_id)
+            if len(self._touched[0]) > TOUCHED_ROWS_LIMIT:
+                self._touched = None  # a reader compares every thread instead
 
     def thread_fingerprints(self) -> dict[str, str]:
         """Each thread's messages summed up without opening any: the hex fingerprints (:meth:`message_fingerprints`)
@@ -618,7 +632,7 @@ class Store:
     def move_message(self, message_id: bytes, contact_id: str) -> None:
         """Put a message in another thread (its sealed data is bound to its row id, not to the thread)."""
         rid = self._message_row_id(message_id)
-        self._touched_messages.add(rid)
+        self._touch(rid)
         self._db.execute("UPDATE messages SET contact_id = ? WHERE id = ?", (contact_id, rid))
 
     def mark_unreported(self, message_id: bytes) -> None:
@@ -644,7 +658,7 @@ class Store:
         outside one) the WAL is checkpointed and truncated (:meth:`scrub`), so its sealed bytes leave every
         file."""
         rid = self._message_row_id(message_id)
-        self._touched_messages.add(rid)
+        self._touch(rid)
         self._db.execute("DELETE FROM messages WHERE id = ?", (rid,))
         self._db.executemany(
             "DELETE FROM receipts_owed WHERE id = ?", [(self._owed_row_id(k, message_id),) for k in ReceiptKind]
@@ -657,7 +671,8 @@ class Store:
         """Delete a contact with everything of theirs: messages, current and archived sessions, queued
         envelopes, receipts owed, and every ``docs`` row it owns (its credential, card, franking key, reportable
         messages). The WAL is scrubbed like after any deletion (:meth:`delete_message`)."""
-        self._touched_threads.add(contact_id)
+        if self._touched is not None:
+            self._touched[1].add(contact_id)
         for table in ("messages", "sessions", "archived_sessions", "outbox", "receipts_owed"):
             self._db.execute(f"DELETE FROM {table} WHERE contact_id = ?", (contact_id,))  # noqa: S608 - fixed names
         self._db.execute("DELETE FROM docs WHERE owner = ?", (contact_id,))

@@ -226,7 +226,11 @@ class Threads:
                 self._thread_summaries = self._store.thread_fingerprints()  # before any row is read
             self._index_from(0)
         elif last[0] == stamp[0] and not in_transaction and last[1] >= 0:
-            rows, threads = self._store.take_message_changes()  # only this connection wrote: read what it wrote
+            changes = self._store.take_message_changes()  # only this connection wrote: read what it wrote
+            if changes is None:
+                self._compare()  # too many to remember
+                return
+            rows, threads = changes
             for contact_id in threads:
                 for row_id in list(self._by_thread.get(contact_id, {})):
                     self._drop(row_id)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from confide.client import MAX_SEARCH_QUERY_CHARS, Client, ClientError, ThreadSummary, threads
+from confide.client import MAX_SEARCH_QUERY_CHARS, Client, ClientError, ThreadSummary, store, threads
 from confide.client.export import thread_summary_to_json
 
 from .conftest import PASSPHRASE, MakeClient, introduce
@@ -363,3 +363,23 @@ async def test_another_connection_changing_some_threads_of_many(make_client: Mak
     await peers["ben"].send_text("dr", "hello again from ben")
     await t.sync()
     assert [m.text for m in t.search("hello")] == ["hello again from ben", "hello from ann"]
+
+
+async def test_more_own_writes_than_remembered_are_compared_instead(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "TOUCHED_ROWS_LIMIT", 1)
+    t = await make_client("therapist", "therapist")
+    c = await make_client("client")
+    await introduce(t, c, "client", "dr")
+    await c.send_text("dr", "before")
+    await t.sync()
+    assert _line(t, "client").unread == 1
+    for i in range(3):
+        await c.send_text("dr", f"after {i}")
+    await t.sync()  # three rows written: more than remembered
+    t.delete_message(t.search("before")[0].message_id)
+    await t.send_text("client", "a reply")
+    assert [m.text for m in t.search("a")] == ["a reply", "after 2", "after 1", "after 0"]
+    line = _line(t, "client")
+    assert (line.unread, line.waiting_since_ms) == (3, None)
