@@ -504,3 +504,42 @@ async def test_a_rebound_host_name_gets_nothing(open_desk: OpenDesk, launch_brow
         assert response.status == 421, path
         await expect(page.locator("body")).to_contain_text("Misdirected request")
     assert not tab.desk.app[DESK_SESSION].locked
+
+
+INJECT = """() => new Promise((done) => {
+    const script = document.createElement("script");
+    script.textContent = "window.__injected = 'script'";
+    document.body.appendChild(script);
+    document.body.insertAdjacentHTML("beforeend", '<img src="/nothing.png" onerror="window.__injected = \\'img\\'">');
+    setTimeout(() => done(window.__injected ?? null), 300);
+})"""
+"""What an escaping bug would let a peer's text do: add an inline script and an inline event handler."""
+
+
+async def test_the_content_security_policy_stops_injected_script(open_desk: OpenDesk) -> None:
+    """Defence in depth behind the escaping: even markup that got into the page cannot run inline script."""
+    tab = await open_desk("lee", "therapist")
+    refused: list[str] = []
+    tab.page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    assert await tab.page.evaluate(INJECT) is None
+    assert len(refused) == 2, refused  # both blocked by the policy, not by chance
+
+
+async def test_another_site_cannot_frame_the_desk(open_desk: OpenDesk) -> None:
+    """Clickjacking: a page on another port of 127.0.0.1 puts the logged-in Desk in a frame; nothing shows."""
+    tab = await open_desk("lee", "therapist")
+    html = f'<!doctype html><title>frame</title><iframe src="{tab.desk.url}/settings"></iframe>'
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    async with TestServer(app, host="127.0.0.1") as attacker:
+        evil = await tab.page.context.new_page()
+        async with evil.expect_response(f"{tab.desk.url}/settings") as info:
+            await evil.goto(str(attacker.make_url("/")))
+        assert (await info.value).status == 200  # the Desk answered, with the cookie: the browser must refuse
+        shown = await evil.frames[1].evaluate("() => document.body ? document.body.innerText : ''")
+        assert "Notifications" not in shown  # the settings page's content never rendered in the frame
+        assert "Confide Desk" not in shown
