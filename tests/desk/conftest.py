@@ -94,10 +94,9 @@ async def launch_browser() -> AsyncIterator[LaunchBrowser]:
     """
     path = chromium_path()
     if path is None:
-        pytest.skip(
-            f"no Chromium at {DEFAULT_CHROMIUM} (and {CHROMIUM_ENV} unset or not executable): "
-            "`apt-get install chromium` or set CONFIDE_CHROMIUM to run the Desk's browser tests"
-        )
+        named = os.environ.get(CHROMIUM_ENV)
+        where = f"{CHROMIUM_ENV}={named} is not an executable file" if named else f"no Chromium at {DEFAULT_CHROMIUM}"
+        pytest.skip(f"{where}: `apt-get install chromium` (or set {CHROMIUM_ENV}) to run the Desk's browser tests")
     async with async_playwright() as playwright:
         launched: list[Browser] = []
 
