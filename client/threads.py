@@ -9,12 +9,15 @@ authentication tag, :meth:`Store.message_fingerprints`). Nothing of the index is
 closing the client drops it.
 
 Following changes, made here or by another process on the same profile: before every answer
-:meth:`Store.change_stamp` says whether anything was committed since the last look (one pragma, no row read).
-Only then are the rows' fingerprints read, without opening a row, and compared with the index: a row that is new
-or was written again (a receipt, a read mark, a move to another thread) is opened again, and a row that is gone
-(deleted, expired and swept, its contact removed) leaves the index before the answer is given, so a search never
-finds a deleted message. What is past its timer is left out of every answer by the clock, whether or not a sweep
-has deleted its row yet. An inbox line is recomputed only when its thread changed or one of its messages expired.
+:meth:`Store.change_stamp` says whether anything was written since the last look (one pragma, no row read). When
+only this connection wrote, the rows it wrote are opened again (:meth:`Store.take_message_changes`). When another
+connection did, each thread's fingerprints joined (:meth:`Store.thread_fingerprints`, one pass in SQLite) tell
+which threads changed, and in those the rows' fingerprints, read without opening a row, are compared with the
+index. Either way a row that is new or was written again (a receipt, a read mark, a move to another thread) is
+opened again, and a row that is gone (deleted, expired and swept, its contact removed) leaves the index before the
+answer is given, so a search never finds a deleted message. What is past its timer is left out of every answer by
+the clock, whether or not a sweep has deleted its row yet. An inbox line is recomputed only when its thread changed
+or one of its messages expired.
 """
 
 from __future__ import annotations
@@ -167,7 +170,10 @@ class Threads:
         if entry is not None and entry.seq == seq:  # written again in place: it keeps its place in the order
             self._lines.pop(entry.contact_id, None)
             if entry.contact_id != contact_id:  # moved to another thread
-                self._by_thread[entry.contact_id].pop(row_id, None)
+                old = self._by_thread[entry.contact_id]
+                old.pop(row_id, None)
+                if not old:
+                    del self._by_thread[entry.contact_id]
                 self._by_thread.setdefault(contact_id, {})[row_id] = entry
             entry.fingerprint, entry.contact_id, entry.message, entry.haystack = (
                 fingerprint,
@@ -249,7 +255,7 @@ class Threads:
         """
         summaries = self._store.thread_fingerprints()  # before the rows are read: a later write shows next time
         for contact_id in self._by_thread.keys() - summaries.keys():
-            self._reread(list(self._by_thread[contact_id]))  # every row gone (or moved: read where it is now)
+            self._reread(list(self._by_thread.get(contact_id, {})))  # every row gone (or moved: read where it is now)
         for contact_id, summary in summaries.items():
             if self._thread_summaries.get(contact_id) == summary:
                 continue
