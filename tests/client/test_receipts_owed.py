@@ -240,7 +240,7 @@ async def test_a_profile_from_version_4_owes_receipts_after_the_upgrade(
     make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A store written before ``receipts_owed`` existed (schema 4) is upgraded on open and keeps receipts owed."""
-    assert LATEST_VERSION == 7
+    assert LATEST_VERSION == 8
     a, b = await make_client("alice"), await make_client("bob")
     await introduce(a, b)
     await a.close()

@@ -303,7 +303,7 @@ async def test_a_schema_5_profile_is_upgraded(make_client: MakeClient, tmp_path:
         await reopened.file("Sam", hello.message_id)
         assert [r.text for r in reopened.records("Sam")] == ["hello"]
     con = sqlite3.connect(store)
-    assert int(con.execute("PRAGMA user_version").fetchone()[0]) == LATEST_VERSION == 7
+    assert int(con.execute("PRAGMA user_version").fetchone()[0]) == LATEST_VERSION == 8
     con.close()
 
 
