@@ -138,15 +138,32 @@ class DeskTab:
         return f"{self.desk.url}/t/{quote(peer.address, safe='')}"
 
 
+LIVE_PROBE = """
+window.EventSource = class extends window.EventSource {
+    constructor(...args) { super(...args); window.__confideLive = this; }
+};
+"""
+"""Before a page's own script runs: keep a handle on the live stream it opens, so a test can wait until the page
+listens before it makes something happen elsewhere (an event sent earlier would never reach this page)."""
+
+
+async def wait_live(page: Page) -> None:
+    """Wait until ``page``'s live stream is open (the Desk has subscribed it to its events)."""
+    await page.wait_for_function("() => window.__confideLive?.readyState === EventSource.OPEN")
+
+
 async def log_in(browser: Browser, desk: RunningDesk) -> Page:
-    """A fresh browser context that opens ``desk``'s single-use login link and lands on the inbox."""
+    """A fresh browser context that opens ``desk``'s single-use login link and lands on the inbox (its live
+    stream open)."""
     context = await browser.new_context(viewport=VIEWPORT)
+    await context.add_init_script(LIVE_PROBE)
     page = await context.new_page()
     page.set_default_timeout(BROWSER_TIMEOUT_MS)
     response = await page.goto(desk.login_url)
     assert response is not None
     assert response.status == 200, "the login link did not lead to the inbox"
     assert page.url == desk.url + "/"
+    await wait_live(page)
     return page
 
 
@@ -182,6 +199,7 @@ async def desk_pair(open_desk: OpenDesk) -> tuple[DeskTab, DeskTab]:
     client.client.add_contact(THERAPIST_AS_SEEN, therapist.client.invite_code())
     for tab in (therapist, client):
         await tab.page.reload()  # the inbox now lists the new contact
+        await wait_live(tab.page)
     return therapist, client
 
 

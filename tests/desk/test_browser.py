@@ -30,6 +30,7 @@ from tests.desk.conftest import (
     DeskTab,
     LaunchBrowser,
     OpenDesk,
+    wait_live,
 )
 
 LIVE_BUDGET_MS = 1_000
@@ -48,10 +49,12 @@ async def _mark_kept(page: Page) -> bool:
 
 
 async def _send(tab: DeskTab, text: str) -> None:
-    """Type ``text`` into the open thread's compose box and send it (the form posts; the thread comes back)."""
+    """Type ``text`` into the open thread's compose box and send it (the form posts; the thread comes back and
+    listens live again)."""
     await tab.page.get_by_label("Message to").fill(text)
     async with tab.page.expect_navigation():
         await tab.page.get_by_role("button", name="Send", exact=True).click()
+    await wait_live(tab.page)
 
 
 async def _tab_to(page: Page, target: Locator) -> None:
@@ -81,6 +84,7 @@ async def test_client_writes_therapist_sees_it_live_and_replies(desk_pair: tuple
     async with client.page.expect_navigation():
         await client.page.keyboard.press("Enter")
     await expect(client.page.locator(".msg-out .status")).to_have_text(["Sent"])
+    await wait_live(client.page)
 
     started = time.monotonic()
     row = therapist.page.locator(".thread-row", has_text=CLIENT_AS_SEEN)
@@ -94,6 +98,7 @@ async def test_client_writes_therapist_sees_it_live_and_replies(desk_pair: tuple
     await _set_mark(client.page)
     await row.get_by_role("link", name=CLIENT_AS_SEEN).click()
     await therapist.page.wait_for_url(therapist.thread_url(client.client))
+    await wait_live(therapist.page)
     await expect(therapist.page.locator(".msg-in .text")).to_have_text(["Can we move Thursday's session?"])
     await _send(therapist, "Yes: Friday at 10?")
     started = time.monotonic()
@@ -115,7 +120,9 @@ async def test_client_writes_therapist_sees_it_live_and_replies(desk_pair: tuple
 
 
 async def _open_thread(tab: DeskTab, peer: DeskTab) -> None:
+    """Open ``tab``'s thread with ``peer`` and wait until it listens live."""
     await tab.page.goto(tab.thread_url(peer.client))
+    await wait_live(tab.page)
 
 
 HOSTILE_TEXT = '<script>window.__pwned = 1</script><img src="x" onerror="window.__pwned = 2"><b>bold</b> & more'
@@ -389,6 +396,7 @@ async def test_notifications_say_new_message_and_the_text_only_after_opting_in(
     row = therapist.page.locator(".thread-row", has_text=CLIENT_AS_SEEN)
     for opted_in, text in ((False, "I had a panic attack at work"), (True, "It is better now")):
         await therapist.page.goto(therapist.desk.url + "/")
+        await wait_live(therapist.page)
         await therapist.page.evaluate("window.__hidden = true")
         await client.client.send_text(THERAPIST_AS_SEEN, text)
         await expect(row.locator(".preview")).to_have_text(text)
