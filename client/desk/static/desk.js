@@ -130,6 +130,12 @@
         onEvent(kind, data);
       });
     });
+    // Whatever arrived between rendering this page and the stream opening (or while it reconnected) has no
+    // event of its own here: fetch the page's list again each time the stream (re)opens.
+    source.addEventListener("open", function () {
+      if (page === "inbox") refresh("inbox-list");
+      else if (page === "thread") refresh("messages");
+    });
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
