@@ -1,6 +1,7 @@
 """What the Desk's buttons do: send a text, upload a file (XHR with progress, then ``send_file``), save a
-received file, delete for everyone, set the timer, verify a safety number, export a thread, mark a thread read,
-and the notification setting.
+received file, delete for everyone, retry a failed message, set the timer, verify a safety number, export a
+thread, mark a thread read, accept or rename a message request, accept or reject a changed identity, block and
+unblock, download a report file for a practice, and the notification setting.
 
 Every action is a POST carrying the CSRF token (checked by the security middleware before a handler runs)
 except the two downloads, which change nothing. A form post answers with a redirect back to its page (so a
@@ -27,7 +28,10 @@ from confide.client import (
     Client,
     ClientError,
     ConfideError,
+    ContactExists,
     Direction,
+    MessageStatus,
+    NotReportable,
     QRPayloadError,
     RelayError,
     RelayUnreachable,
@@ -59,6 +63,13 @@ CHUNK = 256 * 1024
 EXPORT_NAME = "confide-thread.json"
 """File name the browser offers for an exported thread (no contact name: the name would tell whose it is)."""
 
+MAX_NAME_CHARS = 200
+"""Longest local name accepted for a contact (a rename): a name is a few words; a longer one is refused."""
+
+REPORT_NAME_ID_CHARS = 8
+"""Hex digits of the message id in a report file's download name (as ``confide report`` names it): enough to
+tell a day's reports apart; the whole id is inside the file."""
+
 
 def _wants_json(request: web.Request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
@@ -81,7 +92,11 @@ def _refused(request: web.Request, message: str, *, status: int) -> web.Response
 def _why(exc: ConfideError) -> tuple[str, int]:
     """The sentence and HTTP status for a library refusal."""
     if isinstance(exc, UntrustedIdentity):
-        return "This contact's identity changed: compare safety numbers before writing again.", 409
+        return (
+            "This contact's identity changed: compare safety numbers, then accept or reject the change before "
+            "writing again.",
+            409,
+        )
     if isinstance(exc, RelayUnreachable):
         return "The relay cannot be reached; try again in a moment.", 502
     if isinstance(exc, RelayError):
@@ -90,6 +105,10 @@ def _why(exc: ConfideError) -> tuple[str, int]:
         return "That message is gone (deleted or expired).", 404
     if isinstance(exc, VerificationFailed | QRPayloadError):
         return "That is not this contact's safety number: do not mark them verified.", 400
+    if isinstance(exc, NotReportable):
+        return "That message cannot be reported: no practice you trust can check it.", 400
+    if isinstance(exc, ContactExists):
+        return "Another contact already has that name: choose another.", 409
     if isinstance(exc, AttachmentError):
         return "The file could not be handled (unreadable, too large, or failed its check).", 400
     if isinstance(exc, ClientError):
@@ -362,3 +381,146 @@ async def save_settings(request: web.Request) -> web.Response:
     form = await request.post()
     client.notify_text = form.get("notify_text") == "yes"
     return _done(request, "/settings?saved=1")
+
+
+def _own_failed(client: Client, address: str, message_id: str) -> bool:
+    return any(
+        m.message_id == message_id and m.direction == Direction.OUT and m.status == MessageStatus.FAILED
+        for m in client.history(address)
+    )
+
+
+async def retry(request: web.Request) -> web.Response:
+    """``POST /t/{address}/retry`` (field ``message_id``): send again one of your messages of this thread that the
+    relay refused (status ``failed``; :meth:`Client.retry`). Any other message is a 404."""
+    client = desk_client(request)
+    contact = thread_contact(request, client)
+    form = await request.post()
+    message_id = form.get("message_id")
+    if not isinstance(message_id, str) or not _own_failed(client, contact.address, message_id):
+        return _refused(request, "That message is not one of yours that failed to send.", status=404)
+    try:
+        message = await client.retry(message_id)
+    except ConfideError as exc:
+        why, status = _why(exc)
+        return _refused(request, why, status=status)
+    return _done(request, _thread_url(contact.address), status=str(message.status))
+
+
+async def accept_contact(request: web.Request) -> web.Response:
+    """``POST /t/{address}/accept``: accept a message request (:meth:`Client.accept_contact`): from now on the
+    stranger gets delivery and read receipts."""
+    client = desk_client(request)
+    contact = thread_contact(request, client)
+    try:
+        client.accept_contact(contact.address)
+    except ConfideError as exc:
+        why, status = _why(exc)
+        return _refused(request, why, status=status)
+    return _done(request, _thread_url(contact.address))
+
+
+async def rename_contact(request: web.Request) -> web.Response:
+    """``POST /t/{address}/rename`` (field ``name``): give the contact another local name (which also accepts a
+    request; :meth:`Client.rename_contact`). An empty, too long or taken name is refused and nothing changes."""
+    client = desk_client(request)
+    contact = thread_contact(request, client)
+    form = await request.post()
+    name = form.get("name")
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
+        return _refused(request, f"Give a name of 1 to {MAX_NAME_CHARS} printable characters.", status=400)
+    try:
+        client.rename_contact(contact.address, name)
+    except ConfideError as exc:
+        why, status = _why(exc)
+        return _refused(request, why, status=status)
+    return _done(request, _thread_url(contact.address))
+
+
+async def accept_identity(request: web.Request) -> web.Response:
+    """``POST /t/{address}/identity/accept``: accept the contact's changed identity (as unverified;
+    :meth:`Client.accept_identity`), so sending works again. The contact's address becomes the new identity's,
+    so this answers with the thread's new URL (``address`` in JSON)."""
+    client = desk_client(request)
+    contact = thread_contact(request, client)
+    try:
+        accepted = client.accept_identity(contact.address)
+    except ConfideError as exc:
+        why, status = _why(exc)
+        return _refused(request, why, status=status)
+    return _done(request, _thread_url(accepted.address), address=accepted.address)
+
+
+async def reject_identity(request: web.Request) -> web.Response:
+    """``POST /t/{address}/identity/reject``: reject the pending identity change and keep the identity pinned
+    before it (:meth:`Client.reject_identity`); what the new identity wrote moves to a contact of its own."""
+    client = desk_client(request)
+    contact = thread_contact(request, client)
+    try:
+        client.reject_identity(contact.address)
+    except ConfideError as exc:
+        why, status = _why(exc)
+        return _refused(request, why, status=status)
+    return _done(request, _thread_url(contact.address))
+
+
+async def block(request: web.Request) -> web.Response:
+    """``POST /t/{address}/block``: block the contact (:meth:`Client.block`). Blocked on this device at once; when
+    the relay cannot be reached now it is told by the next sync, so that is no refusal."""
+    client = desk_client(request)
+    contact = thread_contact(request, client)
+    try:
+        await client.block(contact.address)
+    except (RelayUnreachable, RelayError):
+        pass  # blocked here already; the next sync tells the relay
+    except ConfideError as exc:
+        why, status = _why(exc)
+        return _refused(request, why, status=status)
+    return _done(request, _thread_url(contact.address))
+
+
+async def unblock(request: web.Request) -> web.Response:
+    """``POST /t/{address}/unblock``: unblock the contact (:meth:`Client.unblock`); as with blocking, a relay out
+    of reach is told by the next sync."""
+    client = desk_client(request)
+    contact = thread_contact(request, client)
+    try:
+        await client.unblock(contact.address)
+    except (RelayUnreachable, RelayError):
+        pass  # unblocked here already; the next sync tells the relay
+    except ConfideError as exc:
+        why, status = _why(exc)
+        return _refused(request, why, status=status)
+    return _done(request, _thread_url(contact.address))
+
+
+def report_name(message_id: str) -> str:
+    """The file name a report downloads as: ``confide-report-<first id digits>.cfr``."""
+    digits = "".join(c for c in message_id.lower() if c in "0123456789abcdef")[:REPORT_NAME_ID_CHARS]
+    return f"confide-report-{digits or 'message'}.cfr"
+
+
+async def report(request: web.Request) -> web.Response:
+    """``POST /t/{address}/report`` (field ``message_id``): the report file of a reportable message you received
+    (:meth:`Client.report`), as a download (``application/octet-stream``, attachment, sandboxed, never cached),
+    to send to the practice the thread names. NOT encrypted: the page says so next to the button."""
+    client = desk_client(request)
+    contact = thread_contact(request, client)
+    form = await request.post()
+    message_id = form.get("message_id")
+    if not isinstance(message_id, str) or not message_id:
+        return _refused(request, "Choose a message to report.", status=400)
+    try:
+        data = client.report(contact.address, message_id)
+    except ConfideError as exc:
+        why, status = _why(exc)
+        return _refused(request, why, status=status)
+    return web.Response(
+        body=data,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="{report_name(message_id)}"',
+            "Cache-Control": "no-store",
+        },
+    )

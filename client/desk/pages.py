@@ -94,8 +94,10 @@ def _availability(client: Client, address: str) -> Availability | None:
 
 def thread_context(client: Client, contact: Contact) -> dict[str, Any]:
     """What the thread page and its messages fragment show: the contact, its messages oldest first, the
-    therapist's availability line, and the practice's crisis notice when it is due (on a thread's first
-    message, and whenever the therapist is outside office hours).
+    therapist's availability line, the practice's crisis notice when it is due (on a thread's first
+    message, and whenever the therapist is outside office hours), and for each reportable message the practice
+    its report goes to (``reports``: message id to the practice's name; a message no trusted practice can check
+    now has none, and shows no report button).
 
     Raises:
         StorageError: the profile's store failed.
@@ -107,9 +109,17 @@ def thread_context(client: Client, contact: Contact) -> dict[str, Any]:
         notice = client.crisis_notice(contact.address)
         if notice is not None and (not notice.in_office_hours or len(messages) <= 1):
             crisis = notice
+    reports: dict[str, str] = {}
+    for message in messages:
+        if message.reportable:
+            with contextlib.suppress(ConfideError):
+                practice = client.report_practice(contact.address, message.message_id)
+                if practice is not None:
+                    reports[message.message_id] = practice
     return {
         "contact": contact,
         "messages": messages,
+        "reports": reports,
         "availability": availability,
         "crisis": crisis,
         "timer_choices": TIMER_CHOICES,

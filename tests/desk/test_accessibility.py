@@ -101,7 +101,7 @@ async def test_every_page_passes_axe(desk_pair: tuple[DeskTab, DeskTab], relay_u
     await therapist.page.screenshot(path=DOCS / "desk-thread.png", full_page=True)
 
     # The locked page, last.
-    await therapist.page.get_by_role("button", name="Lock").click()
+    await therapist.page.get_by_role("button", name="Lock", exact=True).click()
     await expect(therapist.page.get_by_role("heading", level=1)).to_have_text("Confide Desk is locked")
     if found := await _violations(therapist.page):
         failing["/locked"] = found

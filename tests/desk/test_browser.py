@@ -32,6 +32,7 @@ from tests.desk.conftest import (
     OpenDesk,
     wait_live,
 )
+from tests.desk.test_accessibility import _violations
 
 LIVE_BUDGET_MS = 1_000
 """The issue's promise: a message that reached the relay shows in an open Desk within a second."""
@@ -352,7 +353,7 @@ async def test_lock_and_panic_buttons(open_desk: OpenDesk) -> None:
     tab = await open_desk("lee", "therapist")
     session = tab.desk.app[DESK_SESSION]
     profile = tab.desk.app[DESK_CONFIG].profile_dir
-    await tab.page.get_by_role("button", name="Lock").click()
+    await tab.page.get_by_role("button", name="Lock", exact=True).click()
     await expect(tab.page.get_by_role("heading", level=1)).to_have_text("Confide Desk is locked")
     assert session.locked
     await tab.page.get_by_label("Passphrase").fill(DESK_PASSPHRASE)
@@ -524,3 +525,61 @@ async def test_another_site_cannot_frame_the_desk(open_desk: OpenDesk) -> None:
         shown = await evil.frames[1].evaluate("() => document.body ? document.body.innerText : ''")
         assert "Notifications" not in shown  # the settings page's content never rendered in the frame
         assert "Confide Desk" not in shown
+
+
+async def test_a_request_is_named_and_blocked_and_a_failed_message_retried_by_keyboard(
+    desk_pair: tuple[DeskTab, DeskTab], relay_url: str, tmp_path: Path
+) -> None:
+    """The therapist names a stranger's request and blocks them with the keyboard alone (the inbox row says
+    Blocked); the client's message refused by the relay shows why, and its Retry sends it once the therapist
+    unblocked them. No serious accessibility violation on either page in these states."""
+    therapist, client = desk_pair
+    await therapist.client.send_text(CLIENT_AS_SEEN, "Welcome to the practice.")
+    await therapist.client.block(CLIENT_AS_SEEN)  # the client now writes with a token the relay refuses
+    async with await Client.create(
+        tmp_path / "kim", DESK_PASSPHRASE, relay_url, "kim", "client", kdf=TEST_KDF
+    ) as stranger:
+        stranger.add_contact(THERAPIST_AS_SEEN, therapist.client.invite_code())
+        await stranger.send_text(THERAPIST_AS_SEEN, "I found you in the directory.")
+        row = therapist.page.locator(".thread-row", has_text="New contact request")
+        await expect(row).to_have_count(1)  # live, on the open inbox
+        await _tab_to(therapist.page, row.get_by_role("link", name=stranger.address))
+        async with therapist.page.expect_navigation():
+            await therapist.page.keyboard.press("Enter")
+        await expect(
+            therapist.page.get_by_role("heading", level=2, name=re.compile("^New contact request"))
+        ).to_have_text("New contact request: they get no delivery or read receipts until you accept")
+        assert await _violations(therapist.page) == []
+        await _tab_to(therapist.page, therapist.page.get_by_label("Name", exact=True))
+        await therapist.page.keyboard.type("Kim")
+        async with therapist.page.expect_navigation():
+            await therapist.page.keyboard.press("Enter")
+        await expect(therapist.page.get_by_role("heading", level=1)).to_have_text("Kim")
+        await expect(therapist.page.get_by_text("New contact request")).to_have_count(0)
+        await _tab_to(therapist.page, therapist.page.get_by_role("button", name="Block", exact=True))
+        async with therapist.page.expect_navigation():
+            await therapist.page.keyboard.press("Enter")
+        await expect(therapist.page.locator(".blocked-note")).to_contain_text("You blocked Kim")
+        await expect(therapist.page.get_by_role("button", name="Unblock", exact=True)).to_be_visible()
+        assert therapist.client.contact(stranger.address).blocked
+        await therapist.page.goto(therapist.desk.url + "/")
+        blocked = therapist.page.locator(".thread-row .blocked")
+        await expect(blocked).to_have_text(["Blocked", "Blocked"])  # Kim, and the client blocked above
+
+    await _open_thread(client, therapist)
+    await expect(client.page.locator(".msg-in .text")).to_have_text(["Welcome to the practice."])
+    await _send(client, "Is Thursday still on?")
+    failed = client.page.locator(".msg-out", has_text="Is Thursday still on?")
+    await expect(failed.locator(".status")).to_have_text(re.compile(r"^Not sent: \S"))
+    assert await _violations(client.page) == []
+    await therapist.client.unblock(CLIENT_AS_SEEN)
+    await therapist.client.send_text(CLIENT_AS_SEEN, "Sorry, that was a mistake.")  # carries the fresh token
+    await expect(client.page.locator(".msg-in .text")).to_have_count(2)  # live
+    await _tab_to(client.page, failed.get_by_role("button", name=re.compile("^Retry")))
+    async with client.page.expect_navigation():
+        await client.page.keyboard.press("Enter")
+    await expect(failed.locator(".status")).to_have_text(re.compile("^(Sent|Delivered|Read)$"))
+    await expect(failed.get_by_role("button", name=re.compile("^Retry"))).to_have_count(0)
+    await therapist.client.sync()
+    theirs = [m.text for m in therapist.client.history(CLIENT_AS_SEEN)]
+    assert "Is Thursday still on?" in theirs

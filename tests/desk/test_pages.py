@@ -474,3 +474,224 @@ async def test_the_client_view_centres_on_the_therapist(start_desk: StartDesk, t
     finally:
         await practice.close()
         await therapist.close()
+
+
+# -- what a therapist still could not do: requests, identity changes, failures, blocking, reports -----------------
+async def test_a_message_request_is_accepted_or_renamed_from_its_thread(
+    desk: Desk, tmp_path: Path, relay_url: str
+) -> None:
+    stranger = await Client.create(tmp_path / "kim", DESK_PASSPHRASE, relay_url, "kim", "client", kdf=TEST_KDF)
+    async with stranger:
+        stranger.add_contact("Dr Lee", desk.client.invite_code())
+        sent = await stranger.send_text("Dr Lee", "I found you in the <b>directory</b>")
+        await desk.client.sync()
+        [contact] = [c for c in desk.client.contacts() if c.request]
+        assert contact.name == stranger.address  # strangers appear under their address
+        inbox = await _page(desk, "/")
+        assert '<li class="request">New contact request</li>' in inbox
+        thread = await _page(desk, f"/t/{contact.address}")
+        assert "New contact request: they get no delivery or read receipts until you accept" in thread
+        assert f'action="/t/{contact.address}/accept"' in thread
+        assert '<label for="rename-name">Name</label>' in thread
+        assert "I found you in the &lt;b&gt;directory&lt;/b&gt;" in thread
+        await stranger.sync()
+        assert [m.status for m in stranger.history("Dr Lee")] == [MessageStatus.SENT]  # no receipt went out
+
+        assert (await _post(desk, f"/t/{contact.address}/accept", {}, csrf=False)).status == 403
+        assert (await _post(desk, f"/t/{contact.address}/rename", {"name": "Kim"}, csrf=False)).status == 403
+        assert desk.client.contact(contact.address).request is True
+        assert desk.client.contact(contact.address).name == stranger.address
+
+        assert (await _post(desk, f"/t/{contact.address}/rename", {"name": "  "})).status == 400
+        assert (await _post(desk, f"/t/{contact.address}/rename", {"name": "Alex"})).status == 409  # taken
+        assert (await _post(desk, f"/t/{contact.address}/rename", {"name": "K" * 201})).status == 400
+        assert desk.client.contact(contact.address).request is True
+        r = await _post(desk, f"/t/{contact.address}/rename", {"name": "Kim <new>"})
+        assert r.status == 303
+        assert r.headers["Location"] == f"/t/{contact.address}"
+        renamed = desk.client.contact(contact.address)
+        assert (renamed.name, renamed.request) == ("Kim <new>", False)  # a rename accepts them too
+        thread = await _page(desk, f"/t/{contact.address}")
+        assert "New contact request" not in thread
+        assert "<h1>Kim &lt;new&gt;</h1>" in thread
+        await desk.client.flush_outbox()
+        await stranger.sync()
+        [mine] = stranger.history("Dr Lee")
+        assert (mine.message_id, mine.status) == (sent.message_id, MessageStatus.READ)  # held-back receipts went
+
+
+async def test_accepting_a_message_request(desk: Desk, tmp_path: Path, relay_url: str) -> None:
+    stranger = await Client.create(tmp_path / "kim", DESK_PASSPHRASE, relay_url, "kim", "client", kdf=TEST_KDF)
+    async with stranger:
+        stranger.add_contact("Dr Lee", desk.client.invite_code())
+        await stranger.send_text("Dr Lee", "hello?")
+        await desk.client.sync()
+        r = await _post(desk, f"/t/{stranger.address}/accept", {})
+        assert r.status == 303
+        assert desk.client.contact(stranger.address).request is False
+        assert "New contact request" not in await _page(desk, f"/t/{stranger.address}")
+        assert "New contact request" not in await _page(desk, "/")
+
+
+async def _identity_changes(desk: Desk, tmp_path: Path, relay_url: str) -> Client:
+    """The therapist is talked into adding another person's invite under Alex's name: Alex's identity changed."""
+    other = await Client.create(tmp_path / "mallory", DESK_PASSPHRASE, relay_url, "m", "client", kdf=TEST_KDF)
+    desk.client.add_contact("Alex", other.invite_code())
+    assert desk.client.contact(desk.address).trust == Trust.CHANGED
+    return other
+
+
+async def test_an_identity_change_refuses_sending_until_accepted(desk: Desk, tmp_path: Path, relay_url: str) -> None:
+    other = await _identity_changes(desk, tmp_path, relay_url)
+    async with other:
+        thread = await _page(desk, f"/t/{desk.address}")
+        assert "This contact's identity changed" in thread
+        assert f'href="/t/{desk.address}/safety"' in thread
+        assert f'action="/t/{desk.address}/identity/accept"' in thread
+        assert f'action="/t/{desk.address}/identity/reject"' in thread
+        assert "Sending is refused until you accept or reject" in thread
+
+        r = await _post(desk, f"/t/{desk.address}/send", {"text": "are you still there?"})
+        assert r.status == 409
+        assert "accept or reject the change before writing again" in await r.text()
+        headers = {"Accept": "application/json"}
+        async with desk.http.post(
+            desk.thread("/send"), data={"csrf": desk.csrf, "text": "x"}, headers=headers, allow_redirects=False
+        ) as j:
+            assert j.status == 409
+            assert (await j.json())["ok"] is False
+        assert desk.client.history(desk.address) == []
+
+        assert (await _post(desk, f"/t/{desk.address}/identity/accept", {}, csrf=False)).status == 403
+        assert (await _post(desk, f"/t/{desk.address}/identity/reject", {}, csrf=False)).status == 403
+        assert desk.client.contact(desk.address).trust == Trust.CHANGED
+
+        r = await _post(desk, f"/t/{desk.address}/identity/accept", {})
+        assert r.status == 303
+        assert r.headers["Location"] == f"/t/{other.address}"  # the contact now has the new identity's address
+        accepted = desk.client.contact("Alex")
+        assert (accepted.address, accepted.trust) == (other.address, Trust.UNVERIFIED)
+        assert "identity changed" not in await _page(desk, f"/t/{other.address}")
+        assert (await _post(desk, f"/t/{other.address}/send", {"text": "hello again"})).status == 303
+        await other.sync()
+        assert [m.text for m in other.history(desk.client.address)] == ["hello again"]
+
+
+async def test_rejecting_an_identity_change_keeps_the_old_one(desk: Desk, tmp_path: Path, relay_url: str) -> None:
+    before = desk.client.contact(desk.address).fingerprint
+    other = await _identity_changes(desk, tmp_path, relay_url)
+    async with other:
+        r = await _post(desk, f"/t/{desk.address}/identity/reject", {})
+        assert r.status == 303
+        kept = desk.client.contact(desk.address)
+        assert (kept.trust, kept.fingerprint) == (Trust.UNVERIFIED, before)
+        assert (await _post(desk, f"/t/{desk.address}/send", {"text": "still you?"})).status == 303
+        assert await _peer_sees(desk) == ["still you?"]
+
+
+async def test_a_failed_message_shows_the_relays_reason_and_can_be_retried(desk: Desk) -> None:
+    await _peer_writes(desk, "hello")  # the Desk now writes with the delivery token Alex gave
+    await desk.peer.block("Dr Lee")
+    failed = await desk.client.send_text(desk.address, "see you Tuesday")
+    assert failed.status == MessageStatus.FAILED
+    assert failed.failure
+    fragment = await _page(desk, f"/t/{desk.address}/messages")
+    assert f"Not sent: {failed.failure}" in fragment
+    assert f'action="/t/{desk.address}/retry"' in fragment
+    assert fragment.count(f'name="message_id" value="{failed.message_id}"') == 2  # retry and delete
+
+    assert (await _post(desk, f"/t/{desk.address}/retry", {"message_id": failed.message_id}, csrf=False)).status == 403
+    assert (await _post(desk, f"/t/{desk.address}/retry", {"message_id": "00ff"})).status == 404
+    await desk.peer.unblock("Dr Lee")
+    await desk.peer.send_text("Dr Lee", "sorry, that was a mistake")  # carries the fresh delivery token
+    await desk.client.sync()
+    r = await _post(desk, f"/t/{desk.address}/retry", {"message_id": failed.message_id})
+    assert r.status == 303
+    [retried] = [m for m in desk.client.history(desk.address) if m.message_id == failed.message_id]
+    assert retried.status == MessageStatus.SENT
+    assert "see you Tuesday" in await _peer_sees(desk)
+    assert f'action="/t/{desk.address}/retry"' not in await _page(desk, f"/t/{desk.address}/messages")
+    received = [m for m in desk.client.history(desk.address) if m.direction == Direction.IN]
+    r = await _post(desk, f"/t/{desk.address}/retry", {"message_id": received[0].message_id})
+    assert r.status == 404  # not one of ours
+
+
+async def test_blocking_and_unblocking_from_the_thread(desk: Desk) -> None:
+    await desk.client.send_text(desk.address, "welcome")
+    assert await _peer_sees(desk) == ["welcome"]  # Alex now writes with the Desk's delivery token
+    thread = await _page(desk, f"/t/{desk.address}")
+    assert f'action="/t/{desk.address}/block"' in thread
+    assert (await _post(desk, f"/t/{desk.address}/block", {}, csrf=False)).status == 403
+    assert desk.client.contact(desk.address).blocked is False
+    r = await _post(desk, f"/t/{desk.address}/block", {})
+    assert r.status == 303
+    assert r.headers["Location"] == f"/t/{desk.address}"
+    assert desk.client.contact(desk.address).blocked is True
+    assert '<li class="blocked">Blocked</li>' in await _page(desk, "/")
+    thread = await _page(desk, f"/t/{desk.address}")
+    assert "You blocked Alex" in thread
+    assert f'action="/t/{desk.address}/unblock"' in thread
+    assert f'action="/t/{desk.address}/block"' not in thread
+    refused = await desk.peer.send_text("Dr Lee", "let me in")
+    assert refused.status == MessageStatus.FAILED
+    assert (await _post(desk, f"/t/{desk.address}/unblock", {}, csrf=False)).status == 403
+    assert desk.client.contact(desk.address).blocked is True
+    assert (await _post(desk, f"/t/{desk.address}/unblock", {})).status == 303
+    assert desk.client.contact(desk.address).blocked is False
+    assert '<li class="blocked">' not in await _page(desk, "/")
+
+
+async def test_reporting_a_message_downloads_its_report_for_the_practice(
+    start_desk: StartDesk, tmp_path: Path, relay_url: str
+) -> None:
+    """Sam writes to a therapist credentialed by a practice both trust: the message is reportable, its thread
+    offers "Report to <practice>" (the practice's own words escaped), and the button downloads the report file
+    that the practice's review finds authentic; without the CSRF token nothing is given out."""
+    running = await start_desk("rivera", "therapist")
+    rivera = running.app[DESK_SESSION].client
+    assert rivera is not None
+    harbour = await Client.create(tmp_path / "harbour", DESK_PASSPHRASE, relay_url, "h", "practice", kdf=TEST_KDF)
+    sam = await Client.create(tmp_path / "sam", DESK_PASSPHRASE, relay_url, "sam", "client", kdf=TEST_KDF)
+    async with harbour, sam:
+        admin = harbour.practice_admin()
+        admin.set_up()
+        admin.set_policy("<b>Harbour</b> Therapy", "In an emergency call 911.", [("Emergency", "911")])
+        credential = admin.issue(rivera.contact_card(), "Dr Ana Rivera", "PSY 1", "Board", "GB")
+        await admin.publish()
+        await rivera.import_credential(credential)
+        await sam.trust_practice(harbour.address)
+        sam.add_contact_card("Dr Rivera", rivera.contact_card())
+        contact = rivera.add_contact("Sam", sam.invite_code())
+        sent = await sam.send_text("Dr Rivera", "something you should not have said")
+        await rivera.sync()
+        mine = await rivera.send_text(contact.address, "a reply of mine")
+
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(running.login_url) as r:
+                assert r.status == 200
+            csrf = running.app[DESK_SESSION].csrf
+            base = f"{running.url}/t/{contact.address}"
+            async with http.get(base + "/messages") as r:
+                fragment = await r.text()
+            assert fragment.count("Report to &lt;b&gt;Harbour&lt;/b&gt; Therapy") == 1  # only the received one
+            assert "<b>Harbour" not in fragment
+            assert f'name="message_id" value="{sent.message_id}"' in fragment
+            form = {"message_id": sent.message_id}
+            async with http.post(base + "/report", data=form, allow_redirects=False) as r:
+                assert r.status == 403
+                assert await r.read() != rivera.report(contact.address, sent.message_id)
+            async with http.post(base + "/report", data={**form, "csrf": csrf}) as r:
+                assert r.status == 200
+                assert r.headers["Content-Type"] == "application/octet-stream"
+                assert r.headers["Content-Disposition"] == (
+                    f'attachment; filename="confide-report-{sent.message_id[:8]}.cfr"'
+                )
+                assert r.headers["Cache-Control"] == "no-store"
+                assert r.headers["Content-Security-Policy"].endswith("; sandbox")
+                data = await r.read()
+            verdict = admin.review(data)
+            assert verdict.authentic
+            assert (verdict.sender_address, verdict.recipient_address) == (sam.address, rivera.address)
+            async with http.post(base + "/report", data={"message_id": mine.message_id, "csrf": csrf}) as r:
+                assert r.status == 400  # one's own message is no report
+                assert "cannot be reported" in await r.text()
