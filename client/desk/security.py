@@ -2,6 +2,8 @@
 
 - **DNS rebinding:** the request must have reached our own loopback socket and name it in ``Host`` exactly
   (``127.0.0.1:PORT`` or ``localhost:PORT``); anything else gets 421 and a short plain page, nothing more.
+- **Another user's program:** a connection whose client end another user of the computer owns gets 403, even
+  with the session cookie (:mod:`.peer`; Linux).
 - **Session:** every request except the login link needs the session cookie (401 otherwise).
 - **CSRF:** every state-changing request needs the session's CSRF token (form field or header) and, when the
   browser says where it comes from, an ``Origin`` that is the Desk's own (403 otherwise).
@@ -14,9 +16,12 @@
 
 from __future__ import annotations
 
+import os
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from . import peer
 from .config import LOOPBACK_HOST
 from .session import BACKGROUND_HEADER, CSRF_FIELD, CSRF_HEADER, LIVE_PATHS, session_cookie_name, session_of
 
@@ -81,6 +86,31 @@ async def host_guard(request: web.Request, handler: Handler) -> web.StreamRespon
     return await handler(request)
 
 
+def _from_another_user(request: web.Request) -> bool:
+    """Whether the connection's client end belongs to another user than the Desk's (:mod:`.peer`): True also
+    when the kernel's table is readable but does not show the connection (fail closed); False where the table
+    cannot be read at all (the Desk warned at start)."""
+    transport = request.transport
+    if transport is None:
+        return True
+    server, client = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
+    if not (isinstance(server, tuple) and isinstance(client, tuple)):
+        return True
+    if not peer.can_check():
+        return False
+    uid = peer.client_uid((str(client[0]), int(client[1])), (str(server[0]), int(server[1])))
+    return uid != os.getuid()
+
+
+@web.middleware
+async def user_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """403 for a connection from a program of another user of this computer, cookie or not (a browser hands the
+    session cookie to any port of 127.0.0.1, so a cookie alone does not prove it is the person's browser)."""
+    if _from_another_user(request):
+        return _plain(403, "Refused: this Desk serves only the user who started it.")
+    return await handler(request)
+
+
 async def _csrf_value(request: web.Request) -> str | None:
     header = request.headers.get(CSRF_HEADER)
     if header is not None:
@@ -135,5 +165,6 @@ async def set_security_headers(request: web.Request, response: web.StreamRespons
     response.headers.update(SECURITY_HEADERS)
 
 
-MIDDLEWARES = (host_guard, session_guard, lock_guard)
-"""In order: the Host check first (a misdirected request learns nothing), then the session, then the lock."""
+MIDDLEWARES = (host_guard, user_guard, session_guard, lock_guard)
+"""In order: the Host check first (a misdirected request learns nothing), then the connection's user, then the
+session, then the lock."""

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from confide.client import Client
 
-from . import routes
+from . import peer, routes
 from .config import LOOPBACK_HOST, DeskConfig
 from .security import MIDDLEWARES, set_security_headers
 from .session import DESK_SESSION, ClientOpener, DeskSession, template_context
@@ -173,6 +173,11 @@ async def run_desk(
     async with serve_desk(app) as desk:
         announce(f"Confide Desk: open {desk.login_url}")
         announce("The link works once. Stop the Desk with Ctrl-C.")
+        if not peer.can_check():
+            announce(
+                "Note: this system does not say which user a local connection comes from, so another user of this "
+                "computer who obtains the session cookie is not refused (see SECURITY.md, the Desk)."
+            )
         if config.open_browser:
             await open_in_browser(desk.login_url)
         await (stop or asyncio.Event()).wait()

@@ -11,7 +11,9 @@ the typed confirmation.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ from confide.client.desk import (
     NotLoopback,
     RunningDesk,
     create_desk_app,
+    peer,
     run_desk,
 )
 from confide.client.desk import session as session_module
@@ -648,3 +651,67 @@ async def test_confide_desk_demo_serves_a_therapist_and_a_client_and_leaves_noth
     with pytest.raises(asyncio.CancelledError):
         await task
     assert list(tmp_path.iterdir()) == []
+
+
+# -- another user's program holding the cookie ---------------------------------------------------------
+def test_the_owner_of_a_loopback_connection_is_read_from_the_kernels_table(tmp_path: Path) -> None:
+    """``/proc/net/tcp`` rows name both ends in little-endian hex and the owning uid in column 8."""
+    table = tmp_path / "tcp"
+    table.write_text(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 0100007F:A1B2 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 1 1\n"
+        "   1: 0100007F:1F90 0100007F:A1B2 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n"
+    )
+    assert peer.client_uid(("127.0.0.1", 0xA1B2), ("127.0.0.1", 8080), table) == 1000
+    assert peer.client_uid(("127.0.0.1", 8080), ("127.0.0.1", 0xA1B2), table) == 0
+    assert peer.client_uid(("127.0.0.1", 1), ("127.0.0.1", 8080), table) is None
+    assert peer.client_uid(("127.0.0.1", 1), ("127.0.0.1", 8080), tmp_path / "missing") is None
+    assert not peer.can_check(tmp_path / "missing")
+
+
+def _get_as(uid: int | None, port: int, path: str, cookie: str) -> str:
+    """The status line and start of the body of ``GET path`` with ``cookie`` from a forked process running as
+    ``uid`` (None: this user), over a plain socket (nothing to exec, so no interpreter the other user can run)."""
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child only
+        try:
+            os.close(reader)
+            if uid is not None:
+                os.setgid(uid)
+                os.setuid(uid)
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                request = (
+                    f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+                )
+                sock.sendall(request.encode())
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            os.write(writer, answer[:4096])
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        answer = pipe.read()
+    os.waitpid(child, 0)
+    return answer.decode(errors="replace")
+
+
+@pytest.mark.skipif(not peer.can_check(), reason="this system's kernel does not say who owns a loopback connection")
+@pytest.mark.skipif(os.geteuid() != 0, reason="acting as another user of the computer needs root")
+async def test_another_users_program_with_the_stolen_cookie_is_refused(
+    start_desk: StartDesk, http: aiohttp.ClientSession
+) -> None:
+    """Attack: a browser hands the session cookie to any port of 127.0.0.1, so a program of another user may hold
+    it. The same request with the same cookie is served to the Desk's own user and refused (403, nothing of the
+    page) to a process of another user (uid 65534, nobody). Fails if the cookie alone opens the Desk."""
+    desk = await start_desk()
+    logged_in = await _login(desk, http)
+    cookie = f"{_cookie_name(desk.url)}={logged_in.cookie}"
+    port = int(desk.url.rsplit(":", 1)[1])
+    own = await asyncio.to_thread(_get_as, None, port, "/settings", cookie)
+    assert own.startswith("HTTP/1.1 200 "), own[:200]
+    other = await asyncio.to_thread(_get_as, 65534, port, "/settings", cookie)
+    assert other.startswith("HTTP/1.1 403 "), other[:200]
+    assert "csrf" not in other.lower()
