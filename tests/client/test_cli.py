@@ -315,12 +315,17 @@ def test_send_says_what_became_of_the_message(
 
 
 CLI_DIR = Path(__file__).resolve().parents[2] / "client" / "cli"
-LAZY_ONLY = {"serve.py": {"confide.server.cli"}, "demo.py": {"confide.client.demo"}}
+LAZY_ONLY = {
+    "serve.py": {"confide.server.cli"},
+    "demo.py": {"confide.client.demo"},
+    "desk.py": {"confide.client.desk", "confide.server"},
+}
 
 
 def test_the_command_imports_only_the_public_library() -> None:
     """Front ends are thin: the standard library, ``confide.client`` itself and its serializer, and (inside
-    the function that needs it) the relay for ``serve`` and the tour for ``demo``."""
+    the function that needs it) the relay for ``serve``, the tour for ``demo``, and the Desk (and, for its demo,
+    the relay) for ``desk``."""
     assert (CLI_DIR / "__init__.py").exists()
     bad = []
     for path in sorted(CLI_DIR.glob("*.py")):
