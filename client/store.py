@@ -624,6 +624,22 @@ class Store:
         query = f"{_MESSAGE_ROWS} WHERE rowid > ? ORDER BY rowid LIMIT ?"
         return self._opened(self._db.execute(query, (position, limit)).fetchall())
 
+    def thread_newest_first(self, contact_id: str, batch: int) -> Iterator[tuple[int, str, int, bytes, MessageRecord]]:
+        """The thread's message rows from the newest back, opened ``batch`` at a time as the caller goes on
+        (``(position, row id, seq, fingerprint, message)``): for reading only a thread's most recent rows.
+
+        Raises:
+            StorageError: a row does not open under the store key or is not a message.
+        """
+        query = f"{_MESSAGE_ROWS} INDEXED BY messages_thread WHERE contact_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        before = 2**63 - 1
+        while True:
+            page = self._opened(self._db.execute(query, (contact_id, before, batch)).fetchall())
+            yield from page
+            if len(page) < batch:
+                return
+            before = page[-1][2]
+
     def _opened(
         self, rows: list[tuple[int, str, str, int | None, bytes, int, bytes]]
     ) -> list[tuple[int, str, int, bytes, MessageRecord]]:

@@ -23,7 +23,7 @@ or one of its messages expired.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from .errors import ClientError
@@ -105,6 +105,25 @@ def _line(entries: Sequence[_Entry], now: int) -> _Line:
                 waiting = m.received_at_ms
     expiries = [e.message.expires_at_ms for e in live if e.message.expires_at_ms is not None]
     return _Line(live[-1].message if live else None, unread, waiting, min(expiries) if expiries else None)
+
+
+TAIL_BATCH_ROWS = 16
+"""Rows opened at a time from a thread's newest end for a quick inbox line (:meth:`Threads.summaries` while the
+index is being built): a thread's line usually needs only its last few messages."""
+
+
+def _tail_line(rows: Iterator[tuple[int, str, int, bytes, MessageRecord]], now: int) -> _Line:
+    """A thread's inbox line from its newest rows back, read only until an incoming message already read: the
+    person reads a thread as a whole (:meth:`Client.mark_read` marks every unread message of it), so whatever is
+    older is read too and changes neither the unread count nor since when they have been waiting."""
+    newest_first: list[_Entry] = []
+    for _, _row_id, seq, fingerprint, rec in rows:
+        entry = _Entry(fingerprint, rec.contact_id, seq, public_message(rec, ""), "")
+        newest_first.append(entry)
+        m = entry.message
+        if entry.live(now) and m.direction == Direction.IN and m.status == MessageStatus.READ:
+            break
+    return _line(newest_first[::-1], now)
 
 
 class Threads:
@@ -312,19 +331,27 @@ class Threads:
     # -- answers ----------------------------------------------------------------------------------------
     def summaries(self, contacts: Sequence[tuple[ContactRecord, Contact]], now: int) -> list[ThreadSummary]:
         """Every contact's inbox line at ``now``: the most recent activity first, then threads without messages
-        by name.
+        by name. While a build started by :meth:`prepare` is under way, each line is read from its thread's
+        newest rows instead (:func:`_tail_line`), so a front end's first inbox does not wait for every message of
+        the profile to be opened; the index answers once built.
 
         Raises:
             StorageError: a changed row does not open.
         """
-        self._refresh()
+        building = self._pending is not None
+        if not building:
+            self._refresh()
         out = []
         for rec, contact in contacts:
-            line = self._lines.get(rec.contact_id)
-            if line is None or (line.valid_until is not None and line.valid_until <= now):
-                thread = self._by_thread.get(rec.contact_id, {})
-                line = _line(sorted(thread.values(), key=lambda e: e.seq), now)
-                self._lines[rec.contact_id] = line
+            if building:  # the background build goes on: answer from each thread's newest rows meanwhile
+                line = _tail_line(self._store.thread_newest_first(rec.contact_id, TAIL_BATCH_ROWS), now)
+            else:
+                cached = self._lines.get(rec.contact_id)
+                if cached is None or (cached.valid_until is not None and cached.valid_until <= now):
+                    thread = self._by_thread.get(rec.contact_id, {})
+                    cached = _line(sorted(thread.values(), key=lambda e: e.seq), now)
+                    self._lines[rec.contact_id] = cached
+                line = cached
             last = None if line.last is None else replace(line.last, peer=sender_name(rec, line.last))
             activity = None if last is None else last.received_at_ms
             out.append(ThreadSummary(contact, activity, last, line.unread, line.waiting_since_ms))

@@ -383,3 +383,54 @@ async def test_more_own_writes_than_remembered_are_compared_instead(
     assert [m.text for m in t.search("a")] == ["a reply", "after 2", "after 1", "after 0"]
     line = _line(t, "client")
     assert (line.unread, line.waiting_since_ms) == (3, None)
+
+
+async def test_during_the_background_build_the_inbox_comes_from_each_threads_newest_rows(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A front end's first inbox does not wait for every message to be opened: while the build started by
+    prepare_index() goes on, threads() reads each thread only back to its last message already read, and gives
+    exactly the answer the finished index gives (unread counts, waiting since, last message, order)."""
+    monkeypatch.setattr(threads, "INDEX_PAGE_ROWS", 1)
+    monkeypatch.setattr(threads, "TAIL_BATCH_ROWS", 2)
+    t = await make_client("therapist", "therapist")
+    c = await make_client("client")
+    d = await make_client("other")
+    await introduce(t, c, "client", "dr")
+    await introduce(t, d, "other", "dr")
+    for i in range(5):
+        await c.send_text("dr", f"before {i}")
+    await t.sync()
+    await t.mark_read("client")
+    for i in range(3):
+        await c.send_text("dr", f"after {i}")
+    await d.send_text("dr", "hello")
+    await t.sync()
+    await t.send_text("client", "noted")
+    for i in range(2):
+        await c.send_text("dr", f"again {i}")
+    await t.sync()
+
+    opened: list[str] = []
+    newest_first = t._store.thread_newest_first
+
+    def counting(contact_id: str, batch: int):  # type: ignore[no-untyped-def]
+        for row in newest_first(contact_id, batch):
+            opened.append(row[1])
+            yield row
+
+    monkeypatch.setattr(t._store, "thread_newest_first", counting)
+    t.prepare_index()
+    await asyncio.sleep(0)
+    assert t._threads._pending is not None
+    during = t.threads()
+    assert t._threads._pending is not None  # answered without finishing the build
+    assert len(opened) < len(t.history("client")) + len(t.history("other"))  # the read part was not opened
+    line = next(x for x in during if x.contact.name == "client")
+    assert line.unread == 5
+    assert line.last_message is not None
+    assert line.last_message.text == "again 1"
+    assert t._index_task is not None
+    await t._index_task  # the build finishes in the background
+    assert t._threads._pending is None
+    assert t.threads() == during
