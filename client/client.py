@@ -1121,6 +1121,8 @@ class Client:
         The first call (after opening or unlocking) opens every message once to build an index held in memory
         only (never written to a file; dropped when the client closes); later calls read only what changed
         since, whether this process or another one on the same profile changed it (:mod:`confide.client.threads`).
+        While :meth:`prepare_index` builds it in the background, each thread's line is read from its newest
+        messages back to its last one already read, without waiting for the build.
 
         Raises:
             StorageError: a stored message or contact is damaged.
