@@ -15,6 +15,7 @@ panic wipe), and is overwritten and deleted as soon as the library has encrypted
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
@@ -22,6 +23,7 @@ import urllib.parse
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
+from aiohttp.typedefs import Handler
 
 from confide.client import (
     AttachmentError,
@@ -89,6 +91,21 @@ def _refused(request: web.Request, message: str, *, status: int) -> web.Response
     return error_page(request, message, status=status)
 
 
+def refusing(handler: Handler) -> Handler:
+    """A handler whose library call's refusal (a :class:`ConfideError`) becomes one sentence and its HTTP status
+    (:func:`_why`, :func:`_refused`), nothing else of the error shown."""
+
+    @functools.wraps(handler)
+    async def answer(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ConfideError as exc:
+            why, status = _why(exc)
+            return _refused(request, why, status=status)
+
+    return answer
+
+
 def _why(exc: ConfideError) -> tuple[str, int]:
     """The sentence and HTTP status for a library refusal."""
     if isinstance(exc, UntrustedIdentity):
@@ -128,6 +145,7 @@ def _thread_url(address: str) -> str:
     return "/t/" + urllib.parse.quote(address, safe="")
 
 
+@refusing
 async def send_text(request: web.Request) -> web.Response:
     """``POST /t/{address}/send`` (field ``text``): send a text message."""
     client = desk_client(request)
@@ -136,11 +154,7 @@ async def send_text(request: web.Request) -> web.Response:
     text = form.get("text")
     if not isinstance(text, str) or not text.strip():
         return _refused(request, "Write something to send.", status=400)
-    try:
-        message = await client.send_text(contact.address, text.replace("\r\n", "\n"))
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    message = await client.send_text(contact.address, text.replace("\r\n", "\n"))
     return _done(request, _thread_url(contact.address), status=str(message.status))
 
 
@@ -276,6 +290,7 @@ async def download(request: web.Request) -> web.StreamResponse:
             folder.rmdir()
 
 
+@refusing
 async def delete_for_everyone(request: web.Request) -> web.Response:
     """``POST /t/{address}/delete`` (field ``message_id``): delete one of your messages here and for the peer.
     When the peer had filed it into their record, the thread page says that a filed copy remains there."""
@@ -285,11 +300,7 @@ async def delete_for_everyone(request: web.Request) -> web.Response:
     message_id = form.get("message_id")
     if not isinstance(message_id, str) or not message_id:
         return _refused(request, "Choose a message to delete.", status=400)
-    try:
-        filed = await client.delete_for_everyone(contact.address, message_id)
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    filed = await client.delete_for_everyone(contact.address, message_id)
     return _done(request, _thread_url(contact.address) + ("?kept=1" if filed else ""), filed_by_peer=filed)
 
 
@@ -306,6 +317,7 @@ def parse_timer(choice: str | None, typed: str | None) -> int:
     return int(choice)
 
 
+@refusing
 async def set_timer(request: web.Request) -> web.Response:
     """``POST /t/{address}/timer`` (fields ``seconds``, or ``custom`` like ``"90m"``): set the thread's timer."""
     client = desk_client(request)
@@ -316,14 +328,11 @@ async def set_timer(request: web.Request) -> web.Response:
         seconds = parse_timer(choice if isinstance(choice, str) else None, typed if isinstance(typed, str) else None)
     except ValueError:
         return _refused(request, "Give the timer as a duration such as 30m, 12h or 7d (or choose Off).", status=400)
-    try:
-        updated = await client.set_timer(contact.address, seconds)
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    updated = await client.set_timer(contact.address, seconds)
     return _done(request, _thread_url(contact.address), timer_s=updated.timer_s)
 
 
+@refusing
 async def verify(request: web.Request) -> web.Response:
     """``POST /t/{address}/verify``: mark the contact verified, either after comparing the digits (field
     ``confirm`` = ``yes``) or by the text a scanner read from their QR (field ``scanned``, checked)."""
@@ -331,29 +340,22 @@ async def verify(request: web.Request) -> web.Response:
     contact = thread_contact(request, client)
     form = await request.post()
     scanned, confirm = form.get("scanned"), form.get("confirm")
-    try:
-        if isinstance(scanned, str) and scanned.strip():
-            await client.verify(contact.address, parse_qr_text(scanned.strip()))
-        elif confirm == "yes":
-            client.mark_verified(contact.address)
-        else:
-            return _refused(request, "Tick the box once the numbers match, or paste the scanned text.", status=400)
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    if isinstance(scanned, str) and scanned.strip():
+        await client.verify(contact.address, parse_qr_text(scanned.strip()))
+    elif confirm == "yes":
+        client.mark_verified(contact.address)
+    else:
+        return _refused(request, "Tick the box once the numbers match, or paste the scanned text.", status=400)
     return _done(request, _thread_url(contact.address) + "/safety")
 
 
+@refusing
 async def export(request: web.Request) -> web.Response:
     """``POST /t/{address}/export``: the thread as JSON (``confide-thread-export``), as a download. NOT
     encrypted: the page says so next to the button."""
     client = desk_client(request)
     contact = thread_contact(request, client)
-    try:
-        messages = client.history(contact.address)
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    messages = client.history(contact.address)
     doc = thread_document(client.address, contact, messages, int(time.time() * 1000))
     return web.Response(
         body=json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8"),
@@ -390,6 +392,7 @@ def _own_failed(client: Client, address: str, message_id: str) -> bool:
     )
 
 
+@refusing
 async def retry(request: web.Request) -> web.Response:
     """``POST /t/{address}/retry`` (field ``message_id``): send again one of your messages of this thread that the
     relay refused (status ``failed``; :meth:`Client.retry`). Any other message is a 404."""
@@ -399,27 +402,21 @@ async def retry(request: web.Request) -> web.Response:
     message_id = form.get("message_id")
     if not isinstance(message_id, str) or not _own_failed(client, contact.address, message_id):
         return _refused(request, "That message is not one of yours that failed to send.", status=404)
-    try:
-        message = await client.retry(message_id)
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    message = await client.retry(message_id)
     return _done(request, _thread_url(contact.address), status=str(message.status))
 
 
+@refusing
 async def accept_contact(request: web.Request) -> web.Response:
     """``POST /t/{address}/accept``: accept a message request (:meth:`Client.accept_contact`): from now on the
     stranger gets delivery and read receipts."""
     client = desk_client(request)
     contact = thread_contact(request, client)
-    try:
-        client.accept_contact(contact.address)
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    client.accept_contact(contact.address)
     return _done(request, _thread_url(contact.address))
 
 
+@refusing
 async def rename_contact(request: web.Request) -> web.Response:
     """``POST /t/{address}/rename`` (field ``name``): give the contact another local name (which also accepts a
     request; :meth:`Client.rename_contact`). An empty, too long or taken name is refused and nothing changes."""
@@ -430,68 +427,50 @@ async def rename_contact(request: web.Request) -> web.Response:
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
         return _refused(request, f"Give a name of 1 to {MAX_NAME_CHARS} printable characters.", status=400)
-    try:
-        client.rename_contact(contact.address, name)
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    client.rename_contact(contact.address, name)
     return _done(request, _thread_url(contact.address))
 
 
+@refusing
 async def accept_identity(request: web.Request) -> web.Response:
     """``POST /t/{address}/identity/accept``: accept the contact's changed identity (as unverified;
     :meth:`Client.accept_identity`), so sending works again. The contact's address becomes the new identity's,
     so this answers with the thread's new URL (``address`` in JSON)."""
     client = desk_client(request)
     contact = thread_contact(request, client)
-    try:
-        accepted = client.accept_identity(contact.address)
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    accepted = client.accept_identity(contact.address)
     return _done(request, _thread_url(accepted.address), address=accepted.address)
 
 
+@refusing
 async def reject_identity(request: web.Request) -> web.Response:
     """``POST /t/{address}/identity/reject``: reject the pending identity change and keep the identity pinned
     before it (:meth:`Client.reject_identity`); what the new identity wrote moves to a contact of its own."""
     client = desk_client(request)
     contact = thread_contact(request, client)
-    try:
-        client.reject_identity(contact.address)
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    client.reject_identity(contact.address)
     return _done(request, _thread_url(contact.address))
 
 
+@refusing
 async def block(request: web.Request) -> web.Response:
     """``POST /t/{address}/block``: block the contact (:meth:`Client.block`). Blocked on this device at once; when
     the relay cannot be reached now it is told by the next sync, so that is no refusal."""
     client = desk_client(request)
     contact = thread_contact(request, client)
-    try:
+    with contextlib.suppress(RelayUnreachable, RelayError):  # blocked here already; the next sync tells the relay
         await client.block(contact.address)
-    except (RelayUnreachable, RelayError):
-        pass  # blocked here already; the next sync tells the relay
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
     return _done(request, _thread_url(contact.address))
 
 
+@refusing
 async def unblock(request: web.Request) -> web.Response:
     """``POST /t/{address}/unblock``: unblock the contact (:meth:`Client.unblock`); as with blocking, a relay out
     of reach is told by the next sync."""
     client = desk_client(request)
     contact = thread_contact(request, client)
-    try:
+    with contextlib.suppress(RelayUnreachable, RelayError):  # unblocked here already; the next sync tells the relay
         await client.unblock(contact.address)
-    except (RelayUnreachable, RelayError):
-        pass  # unblocked here already; the next sync tells the relay
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
     return _done(request, _thread_url(contact.address))
 
 
@@ -501,6 +480,7 @@ def report_name(message_id: str) -> str:
     return f"confide-report-{digits or 'message'}.cfr"
 
 
+@refusing
 async def report(request: web.Request) -> web.Response:
     """``POST /t/{address}/report`` (field ``message_id``): the report file of a reportable message you received
     (:meth:`Client.report`), as a download (``application/octet-stream``, attachment, sandboxed, never cached),
@@ -511,11 +491,7 @@ async def report(request: web.Request) -> web.Response:
     message_id = form.get("message_id")
     if not isinstance(message_id, str) or not message_id:
         return _refused(request, "Choose a message to report.", status=400)
-    try:
-        data = client.report(contact.address, message_id)
-    except ConfideError as exc:
-        why, status = _why(exc)
-        return _refused(request, why, status=status)
+    data = client.report(contact.address, message_id)
     return web.Response(
         body=data,
         headers={
