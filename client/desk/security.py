@@ -16,7 +16,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -86,6 +88,11 @@ async def host_guard(request: web.Request, handler: Handler) -> web.StreamRespon
     return await handler(request)
 
 
+_CONNECTION_OWNERS: weakref.WeakKeyDictionary[asyncio.BaseTransport, bool] = weakref.WeakKeyDictionary()
+"""Each open connection's verdict, looked up once: a connection keeps its owner for its whole life, so a page's
+keep-alive requests (fragments, static files) do not read the kernel's table again."""
+
+
 def _from_another_user(request: web.Request) -> bool:
     """Whether the connection's client end belongs to another user than the Desk's (:mod:`.peer`): True also
     when the kernel's table is readable but does not show the connection (fail closed); False where the table
@@ -93,13 +100,19 @@ def _from_another_user(request: web.Request) -> bool:
     transport = request.transport
     if transport is None:
         return True
+    known = _CONNECTION_OWNERS.get(transport)
+    if known is not None:
+        return known
     server, client = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
     if not (isinstance(server, tuple) and isinstance(client, tuple)):
         return True
     if not peer.can_check():
-        return False
-    uid = peer.client_uid((str(client[0]), int(client[1])), (str(server[0]), int(server[1])))
-    return uid != os.getuid()
+        verdict = False
+    else:
+        uid = peer.client_uid((str(client[0]), int(client[1])), (str(server[0]), int(server[1])))
+        verdict = uid != os.getuid()
+    _CONNECTION_OWNERS[transport] = verdict
+    return verdict
 
 
 @web.middleware
