@@ -21,15 +21,21 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
+async def _pair(make_client: MakeClient) -> tuple[Client, Client]:
+    """A therapist and a client who know each other: the therapist calls them "client", they call her "dr"."""
+    t = await make_client("therapist", "therapist")
+    c = await make_client("client")
+    await introduce(t, c, "client", "dr")
+    return t, c
+
+
 def _line(client: Client, peer: str, now_ms: int | None = None) -> ThreadSummary:
     [line] = [t for t in client.threads(now_ms=now_ms) if t.contact.name == peer]
     return line
 
 
 async def test_unread_and_waiting_since_follow_sends_reads_and_replies(make_client: MakeClient) -> None:
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     assert _line(t, "client") == ThreadSummary(t.contact("client"), None, None, 0, None)
 
     first = await c.send_text("dr", "I had a hard week")
@@ -99,9 +105,7 @@ async def test_receipts_update_the_last_message_and_the_order_follows_activity(m
 
 
 async def test_deletes_leave_counts_and_search_at_once(make_client: MakeClient) -> None:
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     early = await c.send_text("dr", "the early secret")
     late = await c.send_text("dr", "the late secret")
     await t.sync()
@@ -124,9 +128,7 @@ async def test_deletes_leave_counts_and_search_at_once(make_client: MakeClient) 
 
 
 async def test_an_expired_message_is_never_counted_or_found(make_client: MakeClient) -> None:
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     await c.send_text("dr", "kept for good", expire_after_s=0)
     brief = await c.send_text("dr", "a brief confession", expire_after_s=60)
     await t.sync()
@@ -184,9 +186,7 @@ async def test_search_texts_captions_file_names_ignoring_case(make_client: MakeC
 
 
 async def test_a_renamed_contact_is_named_in_results(make_client: MakeClient) -> None:
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     await c.send_text("dr", "hello there")
     await t.sync()
     assert [m.peer for m in t.search("hello")] == ["client"]
@@ -199,9 +199,7 @@ async def test_a_renamed_contact_is_named_in_results(make_client: MakeClient) ->
 
 
 async def test_the_index_is_in_no_file(make_client: MakeClient) -> None:
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     await c.send_text("dr", "zebra-unique-plaintext")
     await t.sync()
     assert len(t.search("zebra-unique")) == 1
@@ -248,9 +246,7 @@ async def _other_process(profile: Path, action: str, arg: str = "") -> str:
 
 
 async def test_the_index_follows_another_process_on_the_same_profile(make_client: MakeClient) -> None:
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     await c.send_text("dr", "written before the index")
     await t.sync()
     assert len(t.search("written")) == 1  # the index is built now
@@ -278,9 +274,7 @@ async def test_the_index_follows_another_process_on_the_same_profile(make_client
 
 
 async def test_a_second_client_on_the_profile_sees_reads_made_by_the_first(make_client: MakeClient) -> None:
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     await c.send_text("dr", "one")
     await t.sync()
     async with Client.open(t.profile_dir, PASSPHRASE) as desk:
@@ -295,9 +289,7 @@ async def test_an_index_built_in_the_background_sees_what_was_written_meanwhile(
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(threads, "INDEX_PAGE_ROWS", 1)  # one row per page: writes land between pages
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     for i in range(4):
         await c.send_text("dr", f"note {i}")
     await t.sync()
@@ -319,9 +311,7 @@ async def test_an_answer_during_the_background_build_finishes_it(
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(threads, "INDEX_PAGE_ROWS", 1)
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     for i in range(3):
         await c.send_text("dr", f"note {i}")
     await t.sync()
@@ -332,9 +322,7 @@ async def test_an_answer_during_the_background_build_finishes_it(
 
 
 async def test_closing_drops_the_index(make_client: MakeClient) -> None:
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     await c.send_text("dr", "held in memory while unlocked")
     await t.sync()
     t.prepare_index()
@@ -369,9 +357,7 @@ async def test_more_own_writes_than_remembered_are_compared_instead(
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(store, "TOUCHED_ROWS_LIMIT", 1)
-    t = await make_client("therapist", "therapist")
-    c = await make_client("client")
-    await introduce(t, c, "client", "dr")
+    t, c = await _pair(make_client)
     await c.send_text("dr", "before")
     await t.sync()
     assert _line(t, "client").unread == 1
