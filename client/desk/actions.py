@@ -77,14 +77,14 @@ def _wants_json(request: web.Request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _done(request: web.Request, to: str, **data: object) -> web.Response:
+def done(request: web.Request, to: str, **data: object) -> web.Response:
     """Success: JSON for the page's script, else a redirect to ``to``."""
     if _wants_json(request):
         return web.json_response({"ok": True, **data})
     raise web.HTTPSeeOther(to)
 
 
-def _refused(request: web.Request, message: str, *, status: int) -> web.Response:
+def refused(request: web.Request, message: str, *, status: int) -> web.Response:
     """A refusal in one sentence: JSON for the page's script, else the error page."""
     if _wants_json(request):
         return web.json_response({"ok": False, "error": message}, status=status)
@@ -93,7 +93,7 @@ def _refused(request: web.Request, message: str, *, status: int) -> web.Response
 
 def refusing(handler: Handler) -> Handler:
     """A handler whose library call's refusal (a :class:`ConfideError`) becomes one sentence and its HTTP status
-    (:func:`_why`, :func:`_refused`), nothing else of the error shown."""
+    (:func:`_why`, :func:`refused`), nothing else of the error shown."""
 
     @functools.wraps(handler)
     async def answer(request: web.Request) -> web.StreamResponse:
@@ -101,7 +101,7 @@ def refusing(handler: Handler) -> Handler:
             return await handler(request)
         except ConfideError as exc:
             why, status = _why(exc)
-            return _refused(request, why, status=status)
+            return refused(request, why, status=status)
 
     return answer
 
@@ -153,9 +153,9 @@ async def send_text(request: web.Request) -> web.Response:
     form = await request.post()
     text = form.get("text")
     if not isinstance(text, str) or not text.strip():
-        return _refused(request, "Write something to send.", status=400)
+        return refused(request, "Write something to send.", status=400)
     message = await client.send_text(contact.address, text.replace("\r\n", "\n"))
-    return _done(request, _thread_url(contact.address), status=str(message.status))
+    return done(request, _thread_url(contact.address), status=str(message.status))
 
 
 def _upload_name(raw: str | None) -> str:
@@ -218,7 +218,7 @@ async def upload(request: web.Request) -> web.Response:
     try:
         reader = await request.multipart()
     except (AssertionError, KeyError, ValueError):
-        return _refused(request, "Choose a file to send.", status=400)
+        return refused(request, "Choose a file to send.", status=400)
     caption = ""
     folder = _private_folder(client)
     path: Path | None = None
@@ -232,14 +232,14 @@ async def upload(request: web.Request) -> web.Response:
                 path = folder / _upload_name(part.filename)
                 await _receive_file(part, path)
         if path is None:
-            return _refused(request, "Choose a file to send.", status=400)
+            return refused(request, "Choose a file to send.", status=400)
         try:
             progress = request.app[LIVE_HUB].progress(contact.address)
             message = await client.send_file(contact.address, path, caption=caption, progress=progress)
         except ConfideError as exc:
             why, status = _why(exc)
-            return _refused(request, why, status=status)
-        return _done(request, _thread_url(contact.address), status=str(message.status))
+            return refused(request, why, status=status)
+        return done(request, _thread_url(contact.address), status=str(message.status))
     finally:
         if path is not None:
             scrub(path)
@@ -299,9 +299,9 @@ async def delete_for_everyone(request: web.Request) -> web.Response:
     form = await request.post()
     message_id = form.get("message_id")
     if not isinstance(message_id, str) or not message_id:
-        return _refused(request, "Choose a message to delete.", status=400)
+        return refused(request, "Choose a message to delete.", status=400)
     filed = await client.delete_for_everyone(contact.address, message_id)
-    return _done(request, _thread_url(contact.address) + ("?kept=1" if filed else ""), filed_by_peer=filed)
+    return done(request, _thread_url(contact.address) + ("?kept=1" if filed else ""), filed_by_peer=filed)
 
 
 def parse_timer(choice: str | None, typed: str | None) -> int:
@@ -327,9 +327,9 @@ async def set_timer(request: web.Request) -> web.Response:
     try:
         seconds = parse_timer(choice if isinstance(choice, str) else None, typed if isinstance(typed, str) else None)
     except ValueError:
-        return _refused(request, "Give the timer as a duration such as 30m, 12h or 7d (or choose Off).", status=400)
+        return refused(request, "Give the timer as a duration such as 30m, 12h or 7d (or choose Off).", status=400)
     updated = await client.set_timer(contact.address, seconds)
-    return _done(request, _thread_url(contact.address), timer_s=updated.timer_s)
+    return done(request, _thread_url(contact.address), timer_s=updated.timer_s)
 
 
 @refusing
@@ -345,8 +345,8 @@ async def verify(request: web.Request) -> web.Response:
     elif confirm == "yes":
         client.mark_verified(contact.address)
     else:
-        return _refused(request, "Tick the box once the numbers match, or paste the scanned text.", status=400)
-    return _done(request, _thread_url(contact.address) + "/safety")
+        return refused(request, "Tick the box once the numbers match, or paste the scanned text.", status=400)
+    return done(request, _thread_url(contact.address) + "/safety")
 
 
 @refusing
@@ -373,8 +373,8 @@ async def mark_read(request: web.Request) -> web.Response:
     contact = thread_contact(request, client)
     with contextlib.suppress(RelayUnreachable, RelayError):
         marked = await client.mark_read(contact.address)
-        return _done(request, _thread_url(contact.address), marked=marked)
-    return _done(request, _thread_url(contact.address), marked=0)
+        return done(request, _thread_url(contact.address), marked=marked)
+    return done(request, _thread_url(contact.address), marked=0)
 
 
 async def save_settings(request: web.Request) -> web.Response:
@@ -382,7 +382,7 @@ async def save_settings(request: web.Request) -> web.Response:
     client = desk_client(request)
     form = await request.post()
     client.notify_text = form.get("notify_text") == "yes"
-    return _done(request, "/settings?saved=1")
+    return done(request, "/settings?saved=1")
 
 
 def _own_failed(client: Client, address: str, message_id: str) -> bool:
@@ -401,9 +401,9 @@ async def retry(request: web.Request) -> web.Response:
     form = await request.post()
     message_id = form.get("message_id")
     if not isinstance(message_id, str) or not _own_failed(client, contact.address, message_id):
-        return _refused(request, "That message is not one of yours that failed to send.", status=404)
+        return refused(request, "That message is not one of yours that failed to send.", status=404)
     message = await client.retry(message_id)
-    return _done(request, _thread_url(contact.address), status=str(message.status))
+    return done(request, _thread_url(contact.address), status=str(message.status))
 
 
 @refusing
@@ -413,7 +413,7 @@ async def accept_contact(request: web.Request) -> web.Response:
     client = desk_client(request)
     contact = thread_contact(request, client)
     client.accept_contact(contact.address)
-    return _done(request, _thread_url(contact.address))
+    return done(request, _thread_url(contact.address))
 
 
 @refusing
@@ -426,9 +426,9 @@ async def rename_contact(request: web.Request) -> web.Response:
     name = form.get("name")
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
-        return _refused(request, f"Give a name of 1 to {MAX_NAME_CHARS} printable characters.", status=400)
+        return refused(request, f"Give a name of 1 to {MAX_NAME_CHARS} printable characters.", status=400)
     client.rename_contact(contact.address, name)
-    return _done(request, _thread_url(contact.address))
+    return done(request, _thread_url(contact.address))
 
 
 @refusing
@@ -439,7 +439,7 @@ async def accept_identity(request: web.Request) -> web.Response:
     client = desk_client(request)
     contact = thread_contact(request, client)
     accepted = client.accept_identity(contact.address)
-    return _done(request, _thread_url(accepted.address), address=accepted.address)
+    return done(request, _thread_url(accepted.address), address=accepted.address)
 
 
 @refusing
@@ -449,7 +449,7 @@ async def reject_identity(request: web.Request) -> web.Response:
     client = desk_client(request)
     contact = thread_contact(request, client)
     client.reject_identity(contact.address)
-    return _done(request, _thread_url(contact.address))
+    return done(request, _thread_url(contact.address))
 
 
 @refusing
@@ -460,7 +460,7 @@ async def block(request: web.Request) -> web.Response:
     contact = thread_contact(request, client)
     with contextlib.suppress(RelayUnreachable, RelayError):  # blocked here already; the next sync tells the relay
         await client.block(contact.address)
-    return _done(request, _thread_url(contact.address))
+    return done(request, _thread_url(contact.address))
 
 
 @refusing
@@ -471,7 +471,7 @@ async def unblock(request: web.Request) -> web.Response:
     contact = thread_contact(request, client)
     with contextlib.suppress(RelayUnreachable, RelayError):  # unblocked here already; the next sync tells the relay
         await client.unblock(contact.address)
-    return _done(request, _thread_url(contact.address))
+    return done(request, _thread_url(contact.address))
 
 
 def report_name(message_id: str) -> str:
@@ -490,7 +490,7 @@ async def report(request: web.Request) -> web.Response:
     form = await request.post()
     message_id = form.get("message_id")
     if not isinstance(message_id, str) or not message_id:
-        return _refused(request, "Choose a message to report.", status=400)
+        return refused(request, "Choose a message to report.", status=400)
     data = client.report(contact.address, message_id)
     return web.Response(
         body=data,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from . import actions, live, pages
+from . import actions, devices, live, pages
 from .present import FILTERS, GLOBALS
 
 ADDRESS = r"{address:[^/]+}"
@@ -31,6 +31,10 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/inbox/list", pages.inbox_fragment)
     r.add_get("/search", pages.search)
     r.add_get("/settings", pages.settings)
+    r.add_get("/devices", devices.devices)
+    r.add_post("/devices/remove", devices.remove_device)
+    r.add_post("/devices/rename", devices.rename_device)
+    r.add_post("/devices/approve", devices.approve_device)
     r.add_post("/settings", actions.save_settings)
     r.add_get("/events", live.events)
     r.add_get(f"/t/{ADDRESS}", pages.thread)
