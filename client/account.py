@@ -19,11 +19,21 @@ device's public prekeys.
 of it is kept in ``meta``), so calling it often costs nothing. A profile written before per-contact tokens
 kept one token for everything: it is the introduction token now, still registered, so its contacts keep
 writing with it until a message of ours gives them their own.
+
+**Tokens every device of the identity shares.** A contact's token is derived, not drawn:
+``HMAC-SHA256(token_key, "Confide-contact-token-v1" || address || generation u32)`` (:func:`contact_token`),
+where ``token_key`` is 32 random bytes of this identity, created on first need and handed to each new device
+when it is linked (:meth:`Account.token_key`, :meth:`Account.adopt_token_key`). Two devices that meet a new
+contact at the same moment thus give them the same token, and the relay accepts it for every device of the
+identity. The generation (:attr:`ContactRecord.token_generation`) goes up by one when the contact is unblocked,
+so a blocked token is never given out again. Tokens minted at random before this (older profiles) stay as they
+are; every device learns them from the contact snapshots its other devices send (:mod:`confide.client.self_sync`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import time
 from urllib.parse import urlsplit
@@ -53,6 +63,12 @@ _M_TOKEN = "profile.delivery_token"  # noqa: S105 - a settings key name, not a s
 _M_REGISTERED = "profile.registered"
 _M_TOKEN_SET = "profile.token_set"  # noqa: S105 - a settings key name, not a secret
 _TOKEN_SET_LABEL = b"Confide-token-set-v1"
+_M_TOKEN_KEY = "profile.token_key"  # noqa: S105 - a settings key name, not a secret
+_CONTACT_TOKEN_LABEL = b"Confide-contact-token-v1"
+TOKEN_KEY_LEN = 32
+"""Bytes of the identity's token key: an HMAC-SHA256 key of the hash's full output size (RFC 2104 §3)."""
+MAX_TOKEN_GENERATION = 0xFFFFFFFF
+"""The generation is a u32 in the derivation: one unblock a second for 136 years."""
 
 MAX_DELIVERY_TOKENS = 1024
 """Delivery tokens this device registers at most: the introduction token and one per contact. The relay's cap
@@ -128,6 +144,37 @@ def mint_token(rng: RNG) -> bytes:
     return rng(DELIVERY_TOKEN_LEN)
 
 
+def token_key_of(store: Store, rng: RNG) -> bytes:
+    """This identity's token key (:data:`TOKEN_KEY_LEN` bytes in ``meta``), created on first need, in a
+    transaction of its own (or the caller's, which it joins).
+
+    Raises:
+        StorageError: the key could not be read or stored.
+    """
+    key = store.get_meta(_M_TOKEN_KEY)
+    if key is not None and len(key) == TOKEN_KEY_LEN:
+        return key
+    with store.transaction():  # read again under the write lock: another process may have made it meanwhile
+        key = store.get_meta(_M_TOKEN_KEY)
+        if key is None or len(key) != TOKEN_KEY_LEN:
+            key = rng(TOKEN_KEY_LEN)
+            store.set_meta(_M_TOKEN_KEY, key)
+    return key
+
+
+def contact_token(store: Store, rng: RNG, address: bytes, generation: int = 0) -> bytes:
+    """The delivery token for the contact at ``address`` (its raw bytes) in ``generation``: derived from the
+    identity's token key (see the module docstring), so every device of the identity gives them the same one.
+
+    Raises:
+        ValueError: ``generation`` is not a u32. StorageError: the token key could not be read or stored.
+    """
+    if not 0 <= generation <= MAX_TOKEN_GENERATION:
+        raise ValueError("a token generation is a u32")
+    message = _CONTACT_TOKEN_LABEL + address + generation.to_bytes(4, "big")
+    return hmac.digest(token_key_of(store, rng), message, "sha256")[:DELIVERY_TOKEN_LEN]
+
+
 def _token_set_digest(hashes: list[bytes]) -> bytes:
     return hashlib.sha256(_TOKEN_SET_LABEL + b"".join(sorted(hashes))).digest()
 
@@ -165,6 +212,26 @@ class Account:
         if token is None or len(token) != DELIVERY_TOKEN_LEN:
             raise ProfileError("this profile has no delivery token; it was not created completely")
         return token
+
+    def token_key(self) -> bytes:
+        """This identity's token key (created on first need), to provision a new device with.
+
+        Raises:
+            StorageError.
+        """
+        return token_key_of(self._store, self._rng)
+
+    def adopt_token_key(self, key: bytes) -> None:
+        """Use ``key``, the token key of another device of this identity (from the link exchange), so that the
+        tokens this device derives are that device's. Tokens already given to contacts are not changed.
+
+        Raises:
+            ValueError: not :data:`TOKEN_KEY_LEN` bytes. StorageError.
+        """
+        if not isinstance(key, bytes) or len(key) != TOKEN_KEY_LEN:
+            raise ValueError(f"a token key is {TOKEN_KEY_LEN} bytes")
+        with self._store.transaction():
+            self._store.set_meta(_M_TOKEN_KEY, key)
 
     def invite_code(self) -> str:
         """The invite code (address + introduction token)."""
@@ -208,7 +275,7 @@ class Account:
                 contacts = store.contacts()
                 for rec in contacts:
                     if rec.inbound_token is None:
-                        rec.inbound_token = mint_token(self._rng)
+                        rec.inbound_token = contact_token(store, self._rng, rec.address, rec.token_generation)
                         store.save_contact(rec, tokens=True)
         wanted = [c for c in contacts if not c.blocked and c.inbound_token is not None]
         wanted.sort(key=lambda c: not c.inbound_live)  # stable: registered ones keep their place under the cap

@@ -9,15 +9,16 @@ Each contact writes here with a delivery token of their own (:mod:`confide.clien
 3. with ``rotate_invite``, also replaces the introduction token (a new invite code), so they cannot start again
    from the invite they kept.
 
-Unblocking gives them a fresh token (the blocked one is never registered again), registers it, and our next
-message to them carries it. Every other contact's token stays registered throughout.
+Unblocking gives them a fresh token (the next generation of their derived token, :func:`contact_token`; the
+blocked one is never registered again), registers it, and our next message to them carries it. Every other
+contact's token stays registered throughout.
 """
 
 from __future__ import annotations
 
 from confide.keys.encoding import RNG
 
-from .account import Account, mint_token
+from .account import Account, contact_token
 from .contacts import Contacts
 from .errors import RelayUnreachable, UnknownContact
 from .models import Contact
@@ -42,11 +43,24 @@ class Blocking:
             rec = self._store.contact(contact_id)
             if rec is None:
                 raise UnknownContact("that contact was removed meanwhile (by another program on this profile)")
-            if not blocked or rec.inbound_token is None:
-                rec.inbound_token = mint_token(self._rng)
+            if not blocked:
+                rec.inbound_token = self._next_token(rec)
+            elif rec.inbound_token is None:
+                rec.inbound_token = contact_token(self._store, self._rng, rec.address, rec.token_generation)
             rec.blocked, rec.inbound_live = blocked, False
             self._store.save_contact(rec, tokens=True)
         return rec
+
+    def _next_token(self, rec: ContactRecord) -> bytes:
+        """The next generation of ``rec``'s derived token, skipping any that gives the token it holds now (the
+        blocked one: a generation learnt from another device's snapshot may lag behind the token it sent)."""
+        blocked = rec.inbound_token
+        token = blocked
+        while token == blocked:
+            rec.token_generation += 1
+            token = contact_token(self._store, self._rng, rec.address, rec.token_generation)
+        assert token is not None
+        return token
 
     async def block(self, peer: str, *, rotate_invite: bool = False) -> Contact:
         """Block ``peer`` (see the module docstring); returns the contact, now ``blocked``.

@@ -14,7 +14,7 @@ from confide.keys.encoding import RNG
 from confide.keys.errors import InvalidAddress
 from confide.keys.identity import IdentityPublicKey
 
-from .account import mint_token
+from .account import contact_token
 from .bus import EventBus
 from .errors import ClientError, ContactExists, UnknownContact
 from .events import IdentityChanged
@@ -119,7 +119,7 @@ class Contacts:
                 self._bus.emit(IdentityChanged(name, old, ""))
                 return public_contact(by_name)
             rec = ContactRecord(store.new_contact_id(), name, inv.address.raw, inv.token)
-            rec.inbound_token = mint_token(self._rng)
+            rec.inbound_token = contact_token(store, self._rng, rec.address)  # the same on every own device
             store.save_contact(rec)
             return public_contact(rec)
 

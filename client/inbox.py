@@ -71,7 +71,7 @@ from confide.protocol.errors import (
 )
 from confide.protocol.sealed import Opened, open_inner, unseal
 
-from .account import mint_token
+from .account import contact_token
 from .bus import EventBus
 from .contacts import Contacts
 from .events import (
@@ -280,7 +280,7 @@ class Inbox:
                 ident,
                 auto_named=True,
                 request=True,  # a stranger: no receipts until the user accepts them
-                inbound_token=mint_token(self._rng),  # registered by the next token upkeep (account.py)
+                inbound_token=contact_token(store, self._rng, address.raw),  # registered by the next token upkeep
             )
             return rec, False
         if rec.changed and rec.pending_address == address.raw:

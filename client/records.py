@@ -108,6 +108,9 @@ class ContactRecord:
     blocked: bool = False
     """Blocked by the user: :attr:`inbound_token` is not registered (the relay refuses it) and whatever still
     arrives from this identity is dropped unread, without receipts, events or storage."""
+    token_generation: int = 0
+    """Which generation of the derived token :attr:`inbound_token` is (:func:`~confide.client.account.contact_token`):
+    one more on each unblock, so a blocked token is never derived again."""
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -127,6 +130,7 @@ class ContactRecord:
                 "inbound_token": _b(self.inbound_token),
                 "inbound_live": self.inbound_live,
                 "blocked": self.blocked,
+                "token_generation": self.token_generation,
             }
         ).encode()
 
@@ -155,6 +159,7 @@ class ContactRecord:
                 inbound,
                 bool(o.get("inbound_live", False)),
                 bool(o.get("blocked", False)),
+                int(o.get("token_generation", 0)),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400
             raise StorageError("a stored contact is damaged") from exc

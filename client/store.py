@@ -388,6 +388,7 @@ class Store:
                     stored.inbound_token,
                     stored.inbound_live,
                 )
+                rec.token_generation = stored.token_generation  # goes with the token it derived
         pending = None if rec.pending_address is None else self.address_index(rec.pending_address)
         data = self._sealer.seal("contacts", "data", rec.contact_id, rec.to_json())
         try:
