@@ -1,5 +1,5 @@
 """The bodies of signed practice documents that hold no other document: credential, revocation list,
-availability card and practice policy (the directory, which holds credentials and cards, is in
+availability card, practice policy and device list (the directory, which holds credentials and cards, is in
 :mod:`confide.protocol.documents`). Layouts (all integers big-endian; ``varN`` = N-bit length, then bytes)::
 
     credential    = therapist(128) || credential_id(16) || not_before u64 || not_after u64
@@ -9,6 +9,8 @@ availability card and practice policy (the directory, which holds credentials an
                     || has_away u8 || [away_from u64 || away_until u64 || note var16]
     policy        = practice_name var8 || crisis_notice var16 || count u8 || (label var8 || number var8) * count
                     || moderation_key(32)
+    devices       = count u8 (1..MAX_DEVICES) || (device_cert(96) || added_at u64 || origin u8) * count
+                    device ids distinct; each certificate verified against the signer in receiving-rule step 3
 
 Every body is canonical (one byte string per value). Building a value outside the rules raises
 ``ValueError`` (texts are normalised to NFC first); :meth:`from_bytes` refuses anything else with
@@ -23,9 +25,10 @@ import string
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from confide.keys.device import DEVICE_CERT_LEN, DeviceCertificate
 from confide.keys.encoding import Reader, Writer
 from confide.keys.errors import InvalidSignature, MalformedKey
-from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityPublicKey
+from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityPublicKey, ed25519_public
 
 from . import document_text as text
 from .document_errors import DocumentError, DocumentSignatureError
@@ -79,6 +82,13 @@ MAX_CRISIS_NUMBER_BYTES = 64
 an instruction such as ``Text HOME to 741741``."""
 MODERATION_KEY_LEN = POINT_LEN
 """The practice's moderation (judge) key in a policy: a franking public key, one group element (SPEC 13.2)."""
+MAX_DEVICES = 6
+"""Devices of one identity (SPEC 12, DEVICES): an office laptop, a home computer, a phone and a tablet, plus room
+to link a replacement before removing the lost one. Each message is sealed once per device of both sides (the
+peer's and the sender's own others), so 6 + 5 envelopes bound the fan-out of one message; a list is at most
+6 x 105 bytes."""
+DEVICE_ENTRY_LEN = DEVICE_CERT_LEN + 8 + 1
+"""One entry of a device list: the certificate, ``added_at`` and ``origin`` (105 bytes)."""
 
 _ZONE_ALPHABET = frozenset(string.ascii_letters + string.digits + "_+-/")
 """The characters of IANA time zone names (``America/Port-au-Prince``, ``Etc/GMT+5``)."""
@@ -447,3 +457,99 @@ class PracticePolicy:
             )
         except ValueError as exc:
             raise DocumentError(f"invalid policy: {exc}") from None
+
+
+class DeviceOrigin(enum.IntEnum):
+    """How a device came into an identity's device list (the ``origin`` byte of an entry)."""
+
+    FIRST = 1
+    """The device the identity was created on."""
+    LINKED = 2
+    """Linked by an existing device (``confide devices approve``)."""
+    RESTORED = 3
+    """A restore from the recovery backup: the owner's other devices say so, in case it was not them."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEntry:
+    """One device of an identity: its ``certificate`` (SPEC 1), when it was added (unix seconds) and how
+    (:class:`DeviceOrigin`). Building one does not verify the certificate: the list's signer is not known
+    here; :func:`~confide.protocol.documents.parse_document` verifies it against the signer."""
+
+    certificate: DeviceCertificate
+    added_at: int
+    origin: DeviceOrigin
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.certificate, DeviceCertificate):
+            raise TypeError("a device entry holds a DeviceCertificate")
+        check_int("added_at", self.added_at, 0, MAX_TIMESTAMP)
+        check_int("origin", self.origin, min(DeviceOrigin), max(DeviceOrigin))
+        _set(self, "origin", DeviceOrigin(self.origin))
+
+    @property
+    def device_id(self) -> bytes:
+        """The device's 16-byte id (from its certificate)."""
+        return self.certificate.device_id
+
+
+def unverified_certificate(data: bytes) -> DeviceCertificate:
+    """A 96-byte device certificate, split and loaded but not verified (its signer is checked later).
+
+    Raises:
+        DocumentError: not 96 bytes, or a public key that does not load.
+    """
+    if len(data) != DEVICE_CERT_LEN:
+        raise DocumentError(f"a device certificate is {DEVICE_CERT_LEN} bytes")
+    public, signature = bytes(data[:32]), bytes(data[32:])
+    try:
+        return DeviceCertificate(public, signature, ed25519_public(public))
+    except MalformedKey:  # pragma: no cover - any 32 bytes load today
+        raise DocumentError("a device public key in the list is malformed") from None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceList:
+    """The body of a DEVICES document, signed by the identity it lists devices of: 1 to :data:`MAX_DEVICES`
+    entries in the order they were added, no device twice. Device names are never in it."""
+
+    entries: tuple[DeviceEntry, ...]
+
+    def __post_init__(self) -> None:
+        _set(self, "entries", tuple(self.entries))
+        if not 1 <= len(self.entries) <= MAX_DEVICES:
+            raise ValueError(f"a device list names 1 to {MAX_DEVICES} devices")
+        if not all(isinstance(e, DeviceEntry) for e in self.entries):
+            raise TypeError("a device list holds DeviceEntry values")
+        if len({e.device_id for e in self.entries}) != len(self.entries):
+            raise ValueError("a device list names each device once")
+
+    @property
+    def device_ids(self) -> tuple[bytes, ...]:
+        """The listed devices' ids, in list order."""
+        return tuple(e.device_id for e in self.entries)
+
+    def to_bytes(self) -> bytes:
+        w = Writer().u8(len(self.entries))
+        for entry in self.entries:
+            w.raw(entry.certificate.to_bytes()).u64(entry.added_at).u8(entry.origin)
+        return w.bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DeviceList:
+        """Parse a device list body; the certificates are not verified here (receiving-rule step 3 does).
+
+        Raises:
+            DocumentError: malformed, no device or more than :data:`MAX_DEVICES`, an unknown origin, an
+                ``added_at`` past :data:`MAX_TIMESTAMP`, or a device listed twice.
+        """
+        r = Reader(data, DocumentError)
+        count = r.u8()
+        if not 1 <= count <= MAX_DEVICES:
+            raise DocumentError(f"a device list names 1 to {MAX_DEVICES} devices")
+        raw = [(unverified_certificate(r.raw(DEVICE_CERT_LEN)), r.u64(), r.u8()) for _ in range(count)]
+        r.end()
+        try:
+            return cls(tuple(DeviceEntry(cert, at, DeviceOrigin(origin)) for cert, at, origin in raw))
+        except ValueError as exc:
+            raise DocumentError(f"invalid device list: {exc}") from None

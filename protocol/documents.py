@@ -1,6 +1,8 @@
-"""Signed practice documents: credentials, revocation lists, directories, availability cards, policies.
+"""Signed practice documents: credentials, revocation lists, directories, availability cards, policies, and
+device lists.
 
-A practice (or a therapist, for their own availability card) signs public documents with its identity key.
+A practice (or a therapist, for their own availability card; anyone, for their own device list) signs public
+documents with its identity key.
 Every document is one canonical byte string (all integers big-endian)::
 
     document  = format u8 (=1) || kind u8 || signer(128) || version u64 || issued_at u64 || expires_at u64
@@ -30,17 +32,20 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from confide.keys.device import DeviceCertificate
 from confide.keys.encoding import Reader, Writer
 from confide.keys.errors import InvalidSignature
 from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublicKey
 
 from .document_bodies import (
     CREDENTIAL_ID_LEN,
+    DEVICE_ENTRY_LEN,
     MAX_AWAY_NOTE_BYTES,
     MAX_CRISIS_CONTACTS,
     MAX_CRISIS_LABEL_BYTES,
     MAX_CRISIS_NOTICE_BYTES,
     MAX_CRISIS_NUMBER_BYTES,
+    MAX_DEVICES,
     MAX_DISPLAY_NAME_BYTES,
     MAX_JURISDICTION_BYTES,
     MAX_LICENCE_NUMBER_BYTES,
@@ -52,6 +57,7 @@ from .document_bodies import (
     MODERATION_KEY_LEN,
     AvailabilityCard,
     Credential,
+    DeviceList,
     PracticePolicy,
     RevocationList,
     check_int,
@@ -105,11 +111,14 @@ _MAX_BODY = {
     + 1
     + MAX_CRISIS_CONTACTS * (2 + MAX_CRISIS_LABEL_BYTES + MAX_CRISIS_NUMBER_BYTES)
     + MODERATION_KEY_LEN,
+    "devices": 1 + MAX_DEVICES * DEVICE_ENTRY_LEN,
 }
 MAX_CREDENTIAL_LEN = HEADER_LEN + _MAX_BODY["credential"] + SIGNATURE_LEN
 """The longest credential document (770 bytes)."""
 MAX_CARD_LEN = HEADER_LEN + _MAX_BODY["availability"] + SIGNATURE_LEN
 """The longest availability card document (1,475 bytes)."""
+MAX_DEVICES_DOCUMENT_LEN = HEADER_LEN + _MAX_BODY["devices"] + SIGNATURE_LEN
+"""The longest device list document (853 bytes: six devices)."""
 _MAX_ENTRY = 2 + MAX_CREDENTIAL_LEN + 1 + DELIVERY_TOKEN_LEN + 1 + 2 + MAX_CARD_LEN
 MAX_DOCUMENT_LEN = HEADER_LEN + 2 + MAX_DIRECTORY_ENTRIES * _MAX_ENTRY + SIGNATURE_LEN
 """The longest document of any kind: a full directory (228,524 bytes). Longer input is refused unread."""
@@ -123,6 +132,7 @@ class DocumentKind(enum.IntEnum):
     DIRECTORY = 3
     AVAILABILITY = 4
     POLICY = 5
+    DEVICES = 6
 
 
 SIGNATURE_LABELS: dict[DocumentKind, bytes] = {
@@ -131,6 +141,7 @@ SIGNATURE_LABELS: dict[DocumentKind, bytes] = {
     DocumentKind.DIRECTORY: b"Confide-document-directory-v1",
     DocumentKind.AVAILABILITY: b"Confide-document-availability-v1",
     DocumentKind.POLICY: b"Confide-document-policy-v1",
+    DocumentKind.DEVICES: b"Confide-document-devices-v1",
 }
 """The domain-separation label each kind's signature covers first."""
 
@@ -229,7 +240,7 @@ def _decode_directory(data: bytes) -> Directory:
         raise DocumentError(f"invalid directory: {exc}") from None
 
 
-Body = Credential | RevocationList | Directory | AvailabilityCard | PracticePolicy
+Body = Credential | RevocationList | Directory | AvailabilityCard | PracticePolicy | DeviceList
 """What a document can hold."""
 
 _KIND_OF: dict[type, DocumentKind] = {
@@ -238,6 +249,7 @@ _KIND_OF: dict[type, DocumentKind] = {
     Directory: DocumentKind.DIRECTORY,
     AvailabilityCard: DocumentKind.AVAILABILITY,
     PracticePolicy: DocumentKind.POLICY,
+    DeviceList: DocumentKind.DEVICES,
 }
 
 
@@ -250,6 +262,8 @@ def _body_from_bytes(kind: DocumentKind, data: bytes) -> Body:
         return _decode_directory(data)
     if kind == DocumentKind.AVAILABILITY:
         return AvailabilityCard.from_bytes(data)
+    if kind == DocumentKind.DEVICES:
+        return DeviceList.from_bytes(data)
     return PracticePolicy.from_bytes(data)
 
 
@@ -271,7 +285,8 @@ class SignedDocument:
             raise TypeError("the signer must be an IdentityPublicKey")
         if type(self.body) not in _KIND_OF:
             raise TypeError(
-                "the body must be a Credential, RevocationList, Directory, AvailabilityCard or PracticePolicy"
+                "the body must be a Credential, RevocationList, Directory, AvailabilityCard, PracticePolicy or "
+                "DeviceList"
             )
         check_int("version", self.version, 0, 2**64 - 1)
         check_int("issued_at", self.issued_at, 0, MAX_TIMESTAMP - 1)
@@ -378,6 +393,12 @@ def _verify(document: SignedDocument) -> None:
             _verify(entry.credential)
             if entry.availability is not None:
                 _verify(entry.availability)
+    if isinstance(document.body, DeviceList):
+        for device in document.body.entries:
+            try:
+                DeviceCertificate.from_bytes(device.certificate.to_bytes(), document.signer)
+            except InvalidSignature:
+                raise DocumentSignatureError("a device in the list is not certified by the list's signer") from None
 
 
 def parse_document(
@@ -387,14 +408,16 @@ def parse_document(
 
     In order: length and format version, kind (must be ``expected_kind`` unless that is ``None``, as for a
     relay that stores any kind), every field and nested document, the signer's identity (must be
-    ``expected_signer`` unless ``None``), the signature, the nested documents' signatures, then the times:
+    ``expected_signer`` unless ``None``), the signature, the nested documents' signatures (a device list's
+    certificates, each against the signer), then the times:
     ``now < expires_at`` and ``issued_at <= now + MAX_CLOCK_SKEW_S``. Nested documents (a directory's
     credentials and cards) are verified but not dated here: :func:`check_credential` dates a credential.
 
     Raises:
         DocumentError: malformed, or not the expected kind.
         DocumentSignatureError: not signed by ``expected_signer``, a signature that does not verify (also a
-            nested one, or one made for another kind), or an identity in it that is not self-consistent.
+            nested one or a listed device's certificate, or one made for another kind), or an identity in it
+            that is not self-consistent.
         DocumentExpired: ``now >= expires_at``.
         DocumentNotYetValid: issued more than :data:`MAX_CLOCK_SKEW_S` after ``now``.
     """
