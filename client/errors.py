@@ -117,11 +117,30 @@ class UnknownCredential(PracticeError):
     """The practice holds no live credential with this id or for this therapist address."""
 
 
+class DeviceRemoved(ClientError):
+    """This device was removed from its identity's device list (from another of your devices): the relay closed
+    its mailbox and refuses its requests (410 ``device_removed``). Nothing more can be sent or received here; wipe
+    this profile, or link this device again from one of your devices."""
+
+
+class TooManyDevices(ClientError):
+    """The identity already has :data:`~confide.protocol.device_list.MAX_DEVICES` devices: remove one
+    (``confide devices remove ID``) before linking another."""
+
+
+class DeviceListRejected(ClientError):
+    """A device list for a contact (or for this identity) was refused: older than one already accepted, the same
+    version with other bytes, not signed by the identity it claims to list, or malformed. Nothing changed; the
+    relay (or whoever sent it) may be trying to add or bring back a device."""
+
+
 __all__ = [
     "AttachmentError",
     "ClientError",
     "ContactExists",
     "CredentialError",
+    "DeviceListRejected",
+    "DeviceRemoved",
     "FileExistsConflict",
     "InvalidInvite",
     "NotAPractice",
@@ -134,6 +153,7 @@ __all__ = [
     "RelayError",
     "RelayUnreachable",
     "StorageError",
+    "TooManyDevices",
     "UnknownContact",
     "UnknownCredential",
     "UnknownListing",

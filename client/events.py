@@ -138,6 +138,37 @@ class ProfileWiped:
     the last event: the client has stopped its background work and closed its store, and ``events()`` ends."""
 
 
+@dataclass(frozen=True, slots=True)
+class DevicesChanged:
+    """A contact's signed device list changed ("Dr. Rivera added a device"): ``added`` and ``removed`` devices.
+    ``restored``: a device was added by a restore from the recovery backup. For this profile's own identity
+    ``contact`` is empty: then an added device you did not link or restore means someone else holds your
+    identity (remove it, and make a new recovery code). Never emitted for the first list seen of a contact.
+    Safety numbers do not change: they are per identity."""
+
+    contact: str = field(repr=False)
+    added: int
+    removed: int
+    restored: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceListRefused:
+    """A device list for ``contact`` (empty: this identity) was refused and nothing changed: older than one
+    already accepted, the same version with other bytes, signed by another identity, or malformed (``reason``).
+    The relay, or whoever sent it, may be trying to bring back a removed device or hide a new one."""
+
+    contact: str = field(repr=False)
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThisDeviceRemoved:
+    """This device was removed from its identity's device list (from another device): the relay closed its
+    mailbox and refuses it. Live receiving stopped; every operation that needs the relay raises
+    :class:`~confide.client.errors.DeviceRemoved`. Wipe this profile, or link the device again."""
+
+
 Event = (
     MessageReceived
     | ReceiptReceived
@@ -152,5 +183,8 @@ Event = (
     | SessionReset
     | Connected
     | ProfileWiped
+    | DevicesChanged
+    | DeviceListRefused
+    | ThisDeviceRemoved
 )
 """Any event a client emits."""

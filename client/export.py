@@ -13,6 +13,8 @@ from typing import Any, assert_never
 
 from .events import (
     Connected,
+    DeviceListRefused,
+    DevicesChanged,
     Event,
     FiledCopyKept,
     IdentityChanged,
@@ -25,6 +27,7 @@ from .events import (
     ReceiptReceived,
     RelayOffline,
     SessionReset,
+    ThisDeviceRemoved,
     TimerChanged,
 )
 from .models import AttachmentInfo, Contact, Message, ProviderInfo, RecordEntry, ThreadSummary
@@ -203,7 +206,8 @@ def event_to_json(e: Event) -> dict[str, Any]:
     form. The ``type`` names are stable: ``message_received``, ``receipt_received``, ``timer_changed``,
     ``message_deleted``, ``message_filed``, ``filed_copy_kept``, ``identity_changed``,
     ``message_undecryptable``, ``session_reset``, ``prekeys_low``,
-    ``relay_offline``, ``connected``, ``profile_wiped``."""
+    ``relay_offline``, ``connected``, ``profile_wiped``, ``devices_changed``, ``device_list_refused``,
+    ``this_device_removed``."""
     match e:
         case MessageReceived():
             return {"type": "message_received", "peer": e.peer, "message": message_to_json(e.message)}
@@ -247,6 +251,18 @@ def event_to_json(e: Event) -> dict[str, Any]:
             return {"type": "connected", "backlog": e.backlog}
         case ProfileWiped():
             return {"type": "profile_wiped"}
+        case DevicesChanged():
+            return {
+                "type": "devices_changed",
+                "contact": e.contact,
+                "added": e.added,
+                "removed": e.removed,
+                "restored": e.restored,
+            }
+        case DeviceListRefused():
+            return {"type": "device_list_refused", "contact": e.contact, "reason": e.reason}
+        case ThisDeviceRemoved():
+            return {"type": "this_device_removed"}
         case _:
             assert_never(e)
 

@@ -19,6 +19,7 @@ import json
 import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -32,7 +33,7 @@ from confide.protocol.documents import MAX_DOCUMENT_LEN
 from confide.protocol.envelope import MAX_IDS_PER_REQUEST
 from confide.protocol.errors import AuthError
 
-from .errors import RelayError, RelayUnreachable
+from .errors import DeviceRemoved, RelayError, RelayUnreachable
 from .transport import anonymous_session, signed_session
 
 REQUEST_TIMEOUT_S = 30.0
@@ -51,6 +52,38 @@ BLOB_CHUNK = 256 * 1024
 FETCH_LIMIT = 100
 """Envelopes per ``GET /v1/messages`` page (the relay allows up to :data:`MAX_IDS_PER_REQUEST`): small pages
 keep a slow device's first acknowledgement early."""
+
+
+MAX_LINK_MESSAGE = 512 * 1024
+"""The longest message of a link exchange the relay carries (its ``MAX_LINK_MESSAGE``): a provisioning message with
+a large caseload's contact snapshots. A longer answer is refused unread."""
+LINK_SLOTS = 8
+"""Slots 0..7 of a link channel (``PUT /v1/links/{channel}/{slot}``)."""
+DEVICE_REMOVED = "device_removed"
+"""The relay's error code (410) for a device dropped from its identity's signed list."""
+_DEVICE_REMOVED_TEXT = (
+    "this device was removed from your devices (from another of your devices): the relay closed its mailbox. "
+    "Wipe this profile, or link this device again with 'confide devices link'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Bundles:
+    """A ``GET /v1/accounts/{address}/bundle`` answer, not yet parsed: ``(device_id, bundle_bytes)`` per device,
+    and the signed device list the relay holds for the address (``None``: none)."""
+
+    devices: tuple[tuple[bytes, bytes], ...]
+    device_list: bytes | None
+
+
+def _check_link(channel: str, slot: int) -> str:
+    """The path of a link slot. Raises ValueError for a channel that is not 64 hex digits or a slot outside
+    0..7 (programmer mistakes)."""
+    if len(channel) != 64 or any(c not in "0123456789abcdef" for c in channel):
+        raise ValueError("a link channel is 64 lowercase hex digits")
+    if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < LINK_SLOTS:
+        raise ValueError(f"a link slot is 0..{LINK_SLOTS - 1}")
+    return f"/v1/links/{channel}/{slot}"
 
 
 class ProgressCallback(Protocol):
@@ -139,7 +172,9 @@ class RelayClient:
             self._device, method, path_qs, body_sha256, now=int(self._now()), nonce=os.urandom(NONCE_LEN)
         )
 
-    async def _raise_for(self, resp: aiohttp.ClientResponse) -> None:
+    async def _raise_for(self, resp: aiohttp.ClientResponse, *, signed: bool = False) -> None:
+        """Raise the relay's refusal. On a ``signed`` request (one about this device), 410 ``device_removed``
+        is :class:`DeviceRemoved`; on an unsigned one (a send) it is about the recipient, a :class:`RelayError`."""
         if resp.status < 400:
             return
         code, message = "error", resp.reason or "error"
@@ -150,6 +185,8 @@ class RelayClient:
                 message = str(obj.get("message", message))
         except (ValueError, aiohttp.ClientError):
             pass
+        if signed and resp.status == 410 and code == DEVICE_REMOVED:
+            raise DeviceRemoved(_DEVICE_REMOVED_TEXT)
         raise RelayError(resp.status, code, message)
 
     async def _request(
@@ -172,7 +209,7 @@ class RelayClient:
             async with self._channel(auth).request(
                 method, self.base_url + path_qs, data=body or None, headers=headers
             ) as resp:
-                await self._raise_for(resp)
+                await self._raise_for(resp, signed=auth)
                 if resp.status == 204:
                     return None
                 return await resp.json(content_type=None)
@@ -228,6 +265,15 @@ class RelayClient:
 
     async def fetch_bundles(self, address: Address) -> list[tuple[bytes, bytes]]:
         """``GET /v1/accounts/{address}/bundle``: ``[(device_id, bundle_bytes)]`` (bundles not yet parsed)."""
+        return list((await self.fetch_bundle_set(address)).devices)
+
+    async def fetch_bundle_set(self, address: Address) -> Bundles:
+        """``GET /v1/accounts/{address}/bundle``: every device's bundle and the address's signed device list, as
+        the relay sent them (verify both).
+
+        Raises:
+            RelayError: refused, or a malformed answer (``malformed``). RelayUnreachable.
+        """
         obj = await self._request("GET", f"/v1/accounts/{quote(address.text)}/bundle")
         devices = obj.get("devices") if isinstance(obj, dict) else None
         if not isinstance(devices, list):
@@ -241,7 +287,8 @@ class RelayClient:
             except ValueError as exc:
                 raise RelayError(200, "malformed", "the relay sent a malformed device id") from exc
             out.append((device_id, _unb64(d.get("bundle"))))
-        return out
+        listed = obj.get("device_list")
+        return Bundles(tuple(out), None if listed is None else _unb64(listed))
 
     async def prekey_counts(self) -> dict[str, int]:
         """``GET /v1/prekeys``: this device's remaining one-time prekeys and current signed key ids.
@@ -318,6 +365,8 @@ class RelayClient:
                 self.base_url + "/v1/ws", headers=headers, heartbeat=30.0, timeout=aiohttp.ClientWSTimeout(ws_close=5.0)
             )
         except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 410:  # the only 410 of this route: the device was removed from its list
+                raise DeviceRemoved(_DEVICE_REMOVED_TEXT) from exc
             raise RelayError(
                 exc.status, "unauthorized" if exc.status == 401 else "error", "the relay refused the live connection"
             ) from exc
@@ -348,7 +397,7 @@ class RelayClient:
             async with self._ensure().post(
                 self.base_url + path_qs, data=chunks(), headers=headers, timeout=timeout
             ) as resp:
-                await self._raise_for(resp)
+                await self._raise_for(resp, signed=True)
                 obj = await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
             raise RelayUnreachable(f"the upload to {self.base_url} failed: {connection_failure(exc)}; retry") from exc
@@ -414,6 +463,53 @@ class RelayClient:
             ) from exc
         if len(data) > MAX_DOCUMENT_LEN:
             raise RelayError(200, "malformed", "the relay sent a document longer than any document can be")
+        return data
+
+    # -- link rendezvous (design: linking a device) --------------------------------------------------
+    async def put_link(self, channel: str, slot: int, data: bytes) -> None:
+        """``PUT /v1/links/{channel}/{slot}``: write one message of a link exchange (write-once: the same bytes
+        again are accepted, other bytes are refused with 409 ``conflict``). Unsigned, on the anonymous channel:
+        the device linking may not be registered yet, and the relay must not tie the channel to a device.
+
+        Raises:
+            ValueError: a channel or slot outside the format, or ``data`` longer than :data:`MAX_LINK_MESSAGE`.
+            RelayError: refused (409 conflict; 429/507: too many channels; 413). RelayUnreachable.
+        """
+        if len(data) > MAX_LINK_MESSAGE:
+            raise ValueError(f"a link message is at most {MAX_LINK_MESSAGE} bytes")
+        url = self.base_url + _check_link(channel, slot)
+        headers = {"Content-Type": "application/octet-stream"}
+        try:
+            async with self._ensure_anonymous().put(url, data=data, headers=headers) as resp:
+                await self._raise_for(resp)  # the answer's body (if any) says nothing the status does not
+        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+            raise RelayUnreachable(
+                f"cannot reach the relay at {self.base_url}: {connection_failure(exc)}; "
+                "check the address and your connection, then retry"
+            ) from exc
+
+    async def get_link(self, channel: str, slot: int) -> bytes | None:
+        """``GET /v1/links/{channel}/{slot}``: the message written there, or None when none is yet (404).
+        Unsigned, on the anonymous channel.
+
+        Raises:
+            ValueError: a channel or slot outside the format.
+            RelayError: another refusal, or an answer longer than :data:`MAX_LINK_MESSAGE`. RelayUnreachable.
+        """
+        url = self.base_url + _check_link(channel, slot)
+        try:
+            async with self._ensure_anonymous().get(url) as resp:
+                if resp.status == 404:
+                    return None
+                await self._raise_for(resp)
+                data = await resp.content.read(MAX_LINK_MESSAGE + 1)
+        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+            raise RelayUnreachable(
+                f"cannot reach the relay at {self.base_url}: {connection_failure(exc)}; "
+                "check the address and your connection, then retry"
+            ) from exc
+        if len(data) > MAX_LINK_MESSAGE:
+            raise RelayError(200, "malformed", "the relay sent a link message longer than any can be")
         return data
 
     def __repr__(self) -> str:
