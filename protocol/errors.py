@@ -73,6 +73,17 @@ class UntrustedIdentity(ProtocolError):
         self.peer = peer
 
 
+class LinkCodeMismatch(ProtocolError):
+    """Linking a device: the other device's key confirmation (SPEC 15) did not verify. The two devices did not
+    use the same link code (a typing mistake) or someone in between (the relay) tried to take part. The run is
+    over, no key came out of it and nothing changed on either device; start again with a new code."""
+
+
+class InvalidLinkCode(ConfideError):
+    """Text is not a link code (12 characters of Crockford base32, shown ``XXXX-XXXX-XXXX``, or the QR text
+    ``CONFIDE-LINK1:...``): most likely a typo. Nothing was sent."""
+
+
 class AuthError(ProtocolError):
     """A device-authentication proof is malformed, expired, replayed or not signed by the device."""
 
@@ -82,7 +93,9 @@ __all__ = [
     "DecryptionError",
     "DuplicateMessage",
     "FrankingBindingError",
+    "InvalidLinkCode",
     "KeySubstitution",
+    "LinkCodeMismatch",
     "LocalProtocolError",
     "MalformedFranking",
     "ProtocolError",
