@@ -50,6 +50,17 @@ class DeviceCertificate:
         identity.verify(signature, _CERT_LABEL + public, "device certificate")
         return cls(public, signature, ed25519_public(public))
 
+    @classmethod
+    def issue(cls, identity: IdentityKeyPair, device_public: bytes) -> DeviceCertificate:
+        """Certify another device's public key with ``identity`` (linking a device: its private key never leaves
+        it, SPEC 15).
+
+        Raises:
+            MalformedKey: ``device_public`` is not a 32-byte Ed25519 public key.
+        """
+        public_key = ed25519_public(device_public)
+        return cls(bytes(device_public), identity.sign(_CERT_LABEL + device_public), public_key)
+
     def to_bytes(self) -> bytes:
         return self.public + self.signature
 
