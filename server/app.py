@@ -19,6 +19,7 @@ from .middleware import errors_and_limits
 from .routes_accounts import routes as account_routes
 from .routes_blobs import routes as blob_routes
 from .routes_documents import routes as document_routes
+from .routes_links import routes as link_routes
 from .routes_messages import routes as message_routes
 from .routes_misc import routes as misc_routes
 from .routes_ws import routes as ws_routes
@@ -39,7 +40,7 @@ def create_app(
     parts = embedded_backend(config) if backend is None else backend
     auth = Authenticator(parts.store, parts.replay, clock, parts.device_limiter)
     app[RELAY] = Relay(config=config, clock=clock, backend=parts, auth=auth)
-    for table in (account_routes, message_routes, ws_routes, blob_routes, document_routes, misc_routes):
+    for table in (account_routes, message_routes, ws_routes, blob_routes, document_routes, link_routes, misc_routes):
         app.add_routes(table)
     quiet_aiohttp()
     app.on_response_prepare.append(server_header)

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from confide.protocol.auth import AuthProof
 from confide.protocol.errors import AuthError
 
-from .errors import RateLimited, Unauthorized, Unavailable
+from .errors import DeviceRemoved, RateLimited, Unauthorized, Unavailable
 from .ratelimit import RateLimiter
 from .replay import ReplayCache
 from .storage import DeviceRecord, RelayStore
@@ -103,6 +103,9 @@ class Authenticator:
 
         Raises:
             Unauthorized: no valid, fresh, unreplayed proof by a registered device.
+            DeviceRemoved: the device was removed by its account's signed device list (answered before any
+                signature check: the relay no longer holds its key, and that a listed device id was removed is
+                no secret: the list itself is public).
             RateLimited: the replay cache cannot take more nonces right now.
         """
         return (await self.authenticate_with_proof(request, body))[0]
@@ -116,6 +119,8 @@ class Authenticator:
         proof = self.parse(request)
         device = await self._store.device(proof.device_id)
         if device is None:
+            if await self._store.removed_at(proof.device_id) is not None:
+                raise DeviceRemoved()
             raise Unauthorized("this device is not registered with the relay; register it first")
         await self.verify(request, proof, self._device_key(device), body, device.replay_floor, device.replay_nonces)
         if proof.timestamp >= device.replay_floor:  # an older stamp cannot raise the floor

@@ -31,13 +31,24 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import BadRequest, Conflict, Unavailable
-from .limits import MAX_DEVICES_PER_ACCOUNT, MAX_KEM_ONE_TIME_STOCK, MAX_ONE_TIME_STOCK, MAX_TOKEN_HASHES
+from confide.protocol.documents import DocumentKind
+
+from .errors import BadRequest, Conflict, DeviceRemoved, Forbidden, InsufficientStorage, Unavailable
+from .limits import (
+    LINK_CHANNEL_TTL_S,
+    MAX_DEVICES_PER_ACCOUNT,
+    MAX_KEM_ONE_TIME_STOCK,
+    MAX_LINK_CHANNELS,
+    MAX_ONE_TIME_STOCK,
+    MAX_TOKEN_HASHES,
+    REMOVED_DEVICE_MEMORY_S,
+)
 from .migrations import migrate
 from .sequence import MailboxSequence
 from .storage import (
     BlobRecord,
     BundleParts,
+    DeviceListUpdate,
     DeviceRecord,
     HeldBlob,
     HeldDocument,
@@ -74,6 +85,7 @@ _SQL_HELD_BLOBS = "SELECT size, expires_at_ms FROM blobs ORDER BY rowid"
 _SQL_BYTES_HELD = (
     "SELECT (SELECT coalesce(sum(length(ciphertext)), 0) FROM envelopes) + (SELECT coalesce(sum(size), 0) FROM blobs)"
     " + (SELECT coalesce(sum(length(data)), 0) FROM documents)"
+    " + (SELECT coalesce(sum(length(data)), 0) FROM link_messages)"
 )
 _SQL_DOCUMENT = "SELECT version, expires_at_ms, data FROM documents WHERE address = ? AND kind = ?"
 _SQL_INSERT_DOCUMENT = "INSERT INTO documents (address, kind, version, expires_at_ms, data) VALUES (?, ?, ?, ?, ?)"
@@ -87,10 +99,35 @@ _SQL_NOTE_SEEN = (
 )
 _SQL_EXPIRE_ENVELOPES = "DELETE FROM envelopes WHERE expires_at_ms <= ? RETURNING length(ciphertext)"
 _SQL_DELETE_MAILBOX = "DELETE FROM envelopes WHERE device_id = ? RETURNING length(ciphertext)"
+_SQL_DELIVERY_HASHES = (
+    "SELECT DISTINCT t.token_hash FROM devices d JOIN devices o ON o.address = d.address "
+    "JOIN delivery_tokens t ON t.device_id = o.device_id WHERE d.device_id = ?"
+)
+_SQL_REMOVED_AT = "SELECT removed_at_ms FROM removed_devices WHERE device_id = ?"
+_SQL_TOMBSTONE = "INSERT OR REPLACE INTO removed_devices (device_id, address, removed_at_ms) VALUES (?, ?, ?)"
+_SQL_HAS_LIST = "SELECT count(*), coalesce(sum(device_id = ?), 0) FROM listed_devices WHERE address = ?"
+_SQL_FORGET_TOMBSTONES = "DELETE FROM removed_devices WHERE removed_at_ms <= ?"
+_SQL_UNLISTED_ADDRESSES = (
+    "DELETE FROM listed_devices WHERE address NOT IN (SELECT address FROM documents WHERE kind = ?)"
+)
+_SQL_LINK_EXPIRY = "SELECT min(expires_at_ms) FROM link_messages WHERE channel = ?"
+_SQL_LINK_DROP_CHANNEL = "DELETE FROM link_messages WHERE channel = ? RETURNING length(data)"
+_SQL_LIVE_CHANNELS = "SELECT count(DISTINCT channel) FROM link_messages WHERE expires_at_ms > ?"
+_SQL_LINK = "SELECT data, expires_at_ms FROM link_messages WHERE channel = ? AND slot = ?"
+_SQL_INSERT_LINK = "INSERT INTO link_messages (channel, slot, expires_at_ms, data) VALUES (?, ?, ?, ?)"
+_SQL_EXPIRE_LINKS = "DELETE FROM link_messages WHERE expires_at_ms <= ? RETURNING length(data)"
 _SQL_UNSEEN_ACCOUNTS = "SELECT address FROM devices GROUP BY address HAVING max(last_seen_ms) <= ?"
 
 _VERSION_LEN = 8
 """A document's version is a u64 (SPEC section 12), stored as 8 big-endian bytes: SQLite's integers are signed."""
+
+_DEVICES_KIND = int(DocumentKind.DEVICES)
+
+_DEVICE_TABLES = ("one_time_prekeys", "kem_one_time_prekeys", "signed_prekeys", "kem_last_resort", "delivery_tokens")
+"""Every table holding a device's keys or tokens by ``device_id`` (deleted with the device)."""
+
+APPROVE_FIRST = "approve this device from one of your devices first (confide devices approve)"
+"""Why a device its account's list does not name (or a second device of an address without a list) is refused."""
 
 _STALE_DOCUMENT = (
     "the relay holds a newer version of this document, or this version with other bytes; publish a higher version"
@@ -150,6 +187,7 @@ class SqliteStore:
         self._fold_conn: sqlite3.Connection | None = None
         self._fold_lock = threading.Lock()
         self._tokens: dict[bytes, tuple[bytes, ...]] = {}
+        self._unions: dict[bytes, tuple[bytes, ...]] = {}
         self._counts: dict[bytes, int] = {}
         self._held: int | None = None
         self._account_ttl_ms = None if account_ttl_s is None else 1000 * account_ttl_s
@@ -227,6 +265,7 @@ class SqliteStore:
 
     def _drop_caches(self) -> None:
         self._tokens.clear()
+        self._unions.clear()
         self._counts.clear()
         self._held = None
 
@@ -247,10 +286,17 @@ class SqliteStore:
             if row is not None and row[0] != reg.address:
                 raise Conflict("this device key is registered to another identity; create a new device key")
             created = row is None
+            if conn.execute(_SQL_REMOVED_AT, (reg.device_id,)).fetchone() is not None:
+                raise DeviceRemoved()
+            listed, named = conn.execute(_SQL_HAS_LIST, (reg.device_id, reg.address)).fetchone()
+            if listed and not named:
+                raise Forbidden(APPROVE_FIRST)
             if created:
                 n = conn.execute("SELECT count(*) FROM devices WHERE address = ?", (reg.address,)).fetchone()[0]
                 if n >= MAX_DEVICES_PER_ACCOUNT:
                     raise BadRequest(f"an account may have at most {MAX_DEVICES_PER_ACCOUNT} devices")
+                if n and not listed:
+                    raise Forbidden(APPROVE_FIRST)
             conn.execute(
                 "INSERT INTO accounts (address, identity) VALUES (?, ?) ON CONFLICT (address) DO NOTHING",
                 (reg.address, reg.identity),
@@ -306,6 +352,20 @@ class SqliteStore:
         self._tokens[device_id] = hashes
         return hashes
 
+    async def delivery_hashes(self, device_id: bytes) -> tuple[bytes, ...] | None:
+        cached = self._unions.get(device_id)
+        if cached is not None:
+            return cached
+        if self._conn.execute(_SQL_DEVICE_EXISTS, (device_id,)).fetchone() is None:
+            return None
+        hashes = tuple(r[0] for r in self._conn.execute(_SQL_DELIVERY_HASHES, (device_id,)))
+        self._unions[device_id] = hashes
+        return hashes
+
+    async def removed_at(self, device_id: bytes) -> int | None:
+        row = self._conn.execute(_SQL_REMOVED_AT, (device_id,)).fetchone()
+        return None if row is None else int(row[0])
+
     async def replace_tokens(self, device_id: bytes, hashes: tuple[bytes, ...]) -> int:
         def op(conn: sqlite3.Connection) -> int:
             conn.execute("DELETE FROM delivery_tokens WHERE device_id = ?", (device_id,))
@@ -321,6 +381,7 @@ class SqliteStore:
             "INSERT INTO delivery_tokens (device_id, token_hash) VALUES (?, ?)", [(device_id, h) for h in unique]
         )
         self._tokens.pop(device_id, None)
+        self._unions.clear()  # every device of the address shares the union
         return len(unique)
 
     # -- prekeys --------------------------------------------------------------------------------------
@@ -372,7 +433,9 @@ class SqliteStore:
             rows = conn.execute(
                 "SELECT d.device_id, d.device_cert, s.record, k.record FROM devices d "
                 "JOIN signed_prekeys s USING (device_id) JOIN kem_last_resort k USING (device_id) "
-                "WHERE d.address = ? ORDER BY d.device_id",
+                "WHERE d.address = ? AND (NOT EXISTS (SELECT 1 FROM listed_devices l WHERE l.address = d.address) "
+                "OR d.device_id IN (SELECT l.device_id FROM listed_devices l WHERE l.address = d.address)) "
+                "ORDER BY d.device_id",
                 (address,),
             ).fetchall()
             for i, (device_id, cert, spk, kem_lr) in enumerate(rows):
@@ -512,31 +575,95 @@ class SqliteStore:
     # -- documents ------------------------------------------------------------------------------------
 
     async def put_document(self, document: StoredDocument) -> bool:
-        version = document.version.to_bytes(_VERSION_LEN, "big")
+        return await self._writer.submit(lambda conn: self._put_document(conn, document))
 
-        def op(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(_SQL_DOCUMENT, (document.address, document.kind)).fetchone()
-            if row is None:
-                conn.execute(
-                    _SQL_INSERT_DOCUMENT,
-                    (document.address, document.kind, version, document.expires_at_ms, document.data),
-                )
-                self._add_held(len(document.data))
-                return True
-            held = int.from_bytes(row[0], "big")
-            if held == document.version and hmac.compare_digest(bytes(row[2]), document.data):
-                return False
-            if held >= document.version:
-                raise Conflict(_STALE_DOCUMENT)
+    def _put_document(self, conn: sqlite3.Connection, document: StoredDocument) -> bool:
+        version = document.version.to_bytes(_VERSION_LEN, "big")
+        row = conn.execute(_SQL_DOCUMENT, (document.address, document.kind)).fetchone()
+        if row is None:
             conn.execute(
-                _SQL_REPLACE_DOCUMENT,
-                (version, document.expires_at_ms, document.data, document.address, document.kind),
+                _SQL_INSERT_DOCUMENT,
+                (document.address, document.kind, version, document.expires_at_ms, document.data),
             )
-            self._add_held(len(document.data) - len(row[2]))
-            self._writer.request_scrub()  # the replaced bytes leave the WAL too
+            self._add_held(len(document.data))
+            return True
+        held = int.from_bytes(row[0], "big")
+        if held == document.version and hmac.compare_digest(bytes(row[2]), document.data):
+            return False
+        if held >= document.version:
+            raise Conflict(_STALE_DOCUMENT)
+        conn.execute(
+            _SQL_REPLACE_DOCUMENT,
+            (version, document.expires_at_ms, document.data, document.address, document.kind),
+        )
+        self._add_held(len(document.data) - len(row[2]))
+        self._writer.request_scrub()  # the replaced bytes leave the WAL too
+        return True
+
+    async def put_device_list(
+        self, document: StoredDocument, listed: tuple[bytes, ...], now_ms: int
+    ) -> DeviceListUpdate:
+        def op(conn: sqlite3.Connection) -> DeviceListUpdate:
+            if not self._put_document(conn, document):
+                return DeviceListUpdate(stored=False)
+            address = document.address
+            conn.execute("DELETE FROM listed_devices WHERE address = ?", (address,))
+            conn.executemany(
+                "INSERT INTO listed_devices (address, device_id) VALUES (?, ?)", [(address, d) for d in listed]
+            )
+            conn.executemany("DELETE FROM removed_devices WHERE device_id = ?", [(d,) for d in listed])
+            wanted = set(listed)
+            registered = [r[0] for r in conn.execute("SELECT device_id FROM devices WHERE address = ?", (address,))]
+            removed = tuple(d for d in registered if d not in wanted)
+            for device_id in removed:
+                self._add_held(-self._delete_device(conn, device_id))
+                conn.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))
+                conn.execute(_SQL_TOMBSTONE, (device_id, address, now_ms))
+                self._tokens.pop(device_id, None)
+                self._counts.pop(device_id, None)
+            if removed:
+                self._unions.clear()
+                self._writer.request_scrub()  # the removed mailboxes leave the WAL too
+            return DeviceListUpdate(stored=True, removed=removed)
+
+        return await self._writer.submit(op)
+
+    @staticmethod
+    def _delete_device(conn: sqlite3.Connection, device_id: bytes) -> int:
+        """Delete a device's mailbox, keys and tokens (not its row, not its blobs); return the ciphertext bytes
+        deleted."""
+        freed = sum(r[0] for r in conn.execute(_SQL_DELETE_MAILBOX, (device_id,)).fetchall())
+        for table in _DEVICE_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (device_id,))  # noqa: S608
+        return int(freed)
+
+    # -- device links ---------------------------------------------------------------------------------
+
+    async def put_link(self, channel: bytes, slot: int, data: bytes, now_ms: int) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            expiry = conn.execute(_SQL_LINK_EXPIRY, (channel,)).fetchone()[0]
+            if expiry is not None and expiry <= now_ms:  # dead, not yet swept: gone now
+                self._add_held(-sum(r[0] for r in conn.execute(_SQL_LINK_DROP_CHANNEL, (channel,)).fetchall()))
+                self._writer.request_scrub()
+                expiry = None
+            if expiry is None:
+                if conn.execute(_SQL_LIVE_CHANNELS, (now_ms,)).fetchone()[0] >= MAX_LINK_CHANNELS:
+                    raise InsufficientStorage("too many devices are being linked on this relay; retry in a few minutes")
+                expiry = now_ms + 1000 * LINK_CHANNEL_TTL_S
+            held = conn.execute(_SQL_LINK, (channel, slot)).fetchone()
+            if held is not None:
+                if hmac.compare_digest(bytes(held[0]), data):
+                    return False
+                raise Conflict("this link slot holds another message already; start the link again with a new code")
+            conn.execute(_SQL_INSERT_LINK, (channel, slot, expiry, data))
+            self._add_held(len(data))
             return True
 
         return await self._writer.submit(op)
+
+    async def link(self, channel: bytes, slot: int, now_ms: int) -> bytes | None:
+        row = self._conn.execute(_SQL_LINK, (channel, slot)).fetchone()
+        return None if row is None or row[1] <= now_ms else bytes(row[0])
 
     async def document(self, address: bytes, kind: int) -> StoredDocument | None:
         row = self._conn.execute(_SQL_DOCUMENT, (address, kind)).fetchone()
@@ -553,8 +680,10 @@ class SqliteStore:
                 "DELETE FROM blobs WHERE expires_at_ms <= ? RETURNING path, size", (now_ms,)
             ).fetchall()
             documents = [r[0] for r in conn.execute(_SQL_EXPIRE_DOCUMENTS, (now_ms,)).fetchall()]
+            links = [r[0] for r in conn.execute(_SQL_EXPIRE_LINKS, (now_ms,)).fetchall()]
+            conn.execute(_SQL_FORGET_TOMBSTONES, (now_ms - 1000 * REMOVED_DEVICE_MEMORY_S,))
             n = len(sizes)
-            freed = sum(sizes) + sum(size for _, size in blobs) + sum(documents)
+            freed = sum(sizes) + sum(size for _, size in blobs) + sum(documents) + sum(links)
             paths = [path for path, _ in blobs]
             accounts = 0
             if self._account_ttl_ms is not None:
@@ -566,9 +695,12 @@ class SqliteStore:
                     paths.extend(acct_paths)
                     freed += acct_freed
                     self._tokens.clear()
+                    self._unions.clear()
+            if documents or accounts:
+                conn.execute(_SQL_UNLISTED_ADDRESSES, (_DEVICES_KIND,))  # an expired list no longer decides
             if n:
                 self._counts.clear()
-            if n or documents or accounts:
+            if n or documents or accounts or links:
                 self._writer.request_scrub()  # the expired bytes leave the WAL even if no checkpoint follows
             self._add_held(-freed)
             return SweepResult(n, tuple(paths), len(documents))
@@ -587,15 +719,10 @@ class SqliteStore:
             n += len(sizes)
             freed += sum(sizes) + sum(size for _, size in blobs)
             paths += [path for path, _ in blobs]
-            for table in (
-                "one_time_prekeys",
-                "kem_one_time_prekeys",
-                "signed_prekeys",
-                "kem_last_resort",
-                "delivery_tokens",
-            ):
+            for table in _DEVICE_TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (device_id,))  # noqa: S608
         freed += sum(r[0] for r in conn.execute(_SQL_DELETE_DOCUMENTS, (address,)).fetchall())
+        conn.execute("DELETE FROM listed_devices WHERE address = ?", (address,))
         conn.execute("DELETE FROM devices WHERE address = ?", (address,))
         conn.execute("DELETE FROM accounts WHERE address = ?", (address,))
         return n, paths, freed

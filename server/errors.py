@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from confide.keys.errors import ConfideError
 
+DEVICE_REMOVED_MESSAGE = (
+    "this device was removed from its account by another of its devices; it can no longer send or receive"
+)
+"""What a removed device is told (410 ``device_removed``), on every route and in a WebSocket's close reason."""
+
 
 class HttpError(ConfideError):
     """Base of every error the relay answers with; ``status`` and ``code`` follow docs/relay-api.md.
@@ -82,6 +87,17 @@ class Conflict(HttpError):
     code = "conflict"
 
 
+class DeviceRemoved(HttpError):
+    """The device was removed from its account by a newer signed device list (410 ``device_removed``): its
+    mailbox is gone and it can no longer send, receive or register again unless a newer list names it."""
+
+    status = 410
+    code = "device_removed"
+
+    def __init__(self, message: str = DEVICE_REMOVED_MESSAGE) -> None:
+        super().__init__(message)
+
+
 class TooLarge(HttpError):
     """The body or a field is over its limit (413 ``too_large``)."""
 
@@ -144,6 +160,7 @@ class Unavailable(HttpError):
 __all__ = [
     "BadRequest",
     "Conflict",
+    "DeviceRemoved",
     "Expired",
     "Forbidden",
     "HttpError",

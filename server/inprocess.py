@@ -258,6 +258,11 @@ class InProcessNotifier:
         for sub in self._subs.get(device_id, ()):
             sub.push(envelope)
 
+    async def disconnect(self, device_id: bytes) -> None:
+        """Tell every socket of ``device_id`` to close (each unsubscribes as it closes)."""
+        for sub in self._subs.get(device_id, ()):
+            sub.close()
+
     def sockets(self, device_id: bytes) -> int:
         """Buffers (sockets) of ``device_id``."""
         return len(self._subs.get(device_id, ()))

@@ -8,12 +8,23 @@ in-process replay cache, a SQLite transaction) live beside that implementation.
 from __future__ import annotations
 
 from confide.protocol.auth import REPLAY_WINDOW_S
+from confide.protocol.document_bodies import MAX_DEVICES
 from confide.protocol.documents import MAX_DOCUMENT_LEN
 
 # -- accounts and keys ------------------------------------------------------------------------------
 
-MAX_DEVICES_PER_ACCOUNT = 8
-"""Devices per account: phone, laptop, tablet and spares; bounds a bundle's size and fetch cost."""
+MAX_DEVICES_PER_ACCOUNT = MAX_DEVICES
+"""Devices per account: the most a signed device list may name (:data:`confide.protocol.device_list.MAX_DEVICES`,
+an office laptop, a home computer, a phone and a tablet, plus room to link a replacement before removing the lost
+one). An address with a list registers only the devices it names; an address without one registers its first
+device only. Bounds a bundle's size and fetch cost."""
+
+REMOVED_DEVICE_MEMORY_S = 400 * 86400
+"""How long the relay remembers a device removed by its account's device list (its id, address and when), so
+that its requests and its WebSocket get 410 ``device_removed`` rather than 401 and a re-registration of it is
+refused: 400 days, longer than any list's lifetime (90 days) and the recovery window, so a stolen device that
+comes back online months later is still told, and still refused. Then the id is forgotten; registering it again
+would still need a list naming it."""
 
 MAX_ONE_TIME_STOCK = 1000
 """One-time X25519 prekeys kept per device: ten refills; bounds what one device may make the relay store."""
@@ -83,11 +94,36 @@ MAX_DOCUMENT_BODY = MAX_DOCUMENT_LEN
 """Largest ``PUT /v1/documents/{address}`` body: the longest document SPEC section 12 allows (a full directory of
 100 therapists, 228,524 bytes); anything longer cannot parse, so it is refused before it is read."""
 
-PUBLISHED_KINDS = ("revocations", "directory", "availability", "policy")
+PUBLISHED_KINDS = ("revocations", "directory", "availability", "policy", "devices")
 """The document kinds the relay stores, by name (SPEC section 12). A credential is never published alone: it
 reaches clients inside the practice's directory or a therapist's contact card, and a relay holding single
 credentials would only be a second, unversioned copy of the directory's. The relay holds the newest of each
-kind per address, so at most 4 x 228,524 bytes (under 1 MiB) per registered address, whatever it publishes."""
+kind per address, so at most 4 x 228,524 bytes (under 1 MiB) per registered address, whatever it publishes, plus
+one device list (at most :data:`MAX_DEVICES` entries of 105 bytes). Storing a newer device list removes every
+registered device of its address that the list does not name (SPEC section 12, docs/relay-api.md)."""
+
+# -- device links ------------------------------------------------------------------------------------
+
+MAX_LINK_MESSAGE = 512 * 1024
+"""Largest ``PUT /v1/links/{channel}/{slot}`` body: the biggest link message is the provisioning (the identity
+key, the device list and a contact snapshot per contact; a few hundred contacts fit in well under 128 KiB),
+sealed; 512 KiB leaves room while bounding a channel to 8 slots x 512 KiB = 4 MiB."""
+
+LINK_SLOTS = 8
+"""Slots per link channel (0..7): the link exchange (protocol/link.py) uses six, two are spare for a later version."""
+
+LINK_CHANNEL_LEN = 32
+"""A channel is the SHA-256 of the code's channel bits, 64 lowercase hex characters in the path."""
+
+LINK_CHANNEL_TTL_S = 600
+"""A link channel lives ten minutes from its first write, then it and every message in it are deleted: a person
+holds both devices while linking, which takes a minute or two; a code not used within ten minutes is dead."""
+
+MAX_LINK_CHANNELS = 256
+"""Live link channels on a relay at once (beyond: 507). Links are rare (a person adds a device a few times a
+year) and short (ten minutes at most), so 256 at once is far more than a relay of 100,000 accounts sees; it bounds
+what unauthenticated writers can make the relay hold to 256 x 4 MiB = 1 GiB, which the storage budget and the
+per-address daily byte budget bound further."""
 
 # -- push -------------------------------------------------------------------------------------------
 

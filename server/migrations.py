@@ -110,3 +110,23 @@ def _documents(db: sqlite_utils.Database) -> None:
         "expires_at_ms INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (address, kind))"
     )
     db.execute("CREATE INDEX documents_expiry ON documents (expires_at_ms)")
+
+
+@migration("0004_device_lists_and_links")
+def _device_lists_and_links(db: sqlite_utils.Database) -> None:
+    # The device ids the address's newest signed device list names (registration accepts only these once a list
+    # is held), and the devices a list removed, remembered REMOVED_DEVICE_MEMORY_S to answer them 410.
+    db.execute(
+        "CREATE TABLE listed_devices (address BLOB NOT NULL, device_id BLOB NOT NULL, PRIMARY KEY (address, device_id))"
+    )
+    db.execute(
+        "CREATE TABLE removed_devices (device_id BLOB PRIMARY KEY, address BLOB NOT NULL, "
+        "removed_at_ms INTEGER NOT NULL)"
+    )
+    db.execute("CREATE INDEX removed_devices_age ON removed_devices (removed_at_ms)")
+    # Link rendezvous: write-once messages per (channel, slot), all of a channel expiring with its first write.
+    db.execute(
+        "CREATE TABLE link_messages (channel BLOB NOT NULL, slot INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL, "
+        "data BLOB NOT NULL, PRIMARY KEY (channel, slot))"
+    )
+    db.execute("CREATE INDEX link_messages_expiry ON link_messages (expires_at_ms)")

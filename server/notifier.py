@@ -19,17 +19,25 @@ from .storage import StoredEnvelope
 class Subscription:
     """Envelopes pushed to one socket of one device, in commit order."""
 
-    __slots__ = ("device_id", "event", "items", "resync")
+    __slots__ = ("closing", "device_id", "event", "items", "resync")
 
     def __init__(self, device_id: bytes) -> None:
         self.device_id = device_id
         self.items: deque[StoredEnvelope] = deque()
         self.event = asyncio.Event()
         self.resync = False
+        self.closing = False
+        """Set by :meth:`close`: the device was removed; its socket closes with ``device_removed``."""
+
+    def close(self) -> None:
+        """Ask the socket to close: its device was removed from its account (nothing more is pushed)."""
+        self.closing = True
+        self.items.clear()
+        self.event.set()
 
     def push(self, envelope: StoredEnvelope) -> None:
         """Buffer ``envelope`` and wake the socket; past :data:`MAX_BUFFERED_PUSHES`, ask it to resync."""
-        if self.resync:
+        if self.resync or self.closing:
             return
         if len(self.items) >= MAX_BUFFERED_PUSHES:
             self.items.clear()
@@ -59,6 +67,11 @@ class Notifier(Protocol):
 
     async def publish(self, device_id: bytes, envelope: StoredEnvelope) -> None:
         """An envelope for ``device_id`` was committed: hand it to every socket of that device."""
+        ...
+
+    async def disconnect(self, device_id: bytes) -> None:
+        """``device_id`` was removed from its account: close every socket of it (in every relay process), each
+        with the close reason ``device_removed``."""
         ...
 
     def sockets(self, device_id: bytes) -> int:

@@ -20,6 +20,7 @@ from confide.keys import (
 )
 from confide.keys.prekeys import BUNDLE_VERSION, KEM_PREKEY_LEN, ONE_TIME_PREKEY_LEN, SIGNED_PREKEY_LEN
 from confide.protocol.auth import work_ok
+from confide.protocol.documents import DocumentKind
 from confide.protocol.envelope import DELIVERY_TOKEN_LEN
 
 from .bodies import (
@@ -140,7 +141,9 @@ def _check_work(relay: Relay, obj: dict[str, Any], device_id: bytes) -> None:
 
 @routes.post("/v1/accounts")
 async def register(request: web.Request) -> web.Response:
-    """Register an identity and a device (idempotent); the proof must be signed by that device."""
+    """Register an identity and a device (idempotent); the proof must be signed by that device. An address with a
+    signed device list registers only the devices it names; one without registers its first device only; a
+    device a list removed gets 410 ``device_removed`` (the store decides, atomically with the write)."""
     relay = request.app[RELAY]
     proof = relay.auth.parse(request)
     require_content_type(request, "application/json")
@@ -186,7 +189,8 @@ def _bundle_bytes(p: BundleParts) -> bytes:
 
 @routes.get("/v1/accounts/{address}/bundle")
 async def bundle(request: web.Request) -> web.Response:
-    """Hand out a prekey bundle per device of the address; one-time keys at most once, within budget."""
+    """Hand out a prekey bundle per device of the address (only the devices its signed device list names, when it
+    has one, with that list's bytes); one-time keys at most once, within budget."""
     relay: Relay = request.app[RELAY]
     now = relay.clock()
     await relay.bundle_limiter.take(request.remote or "", now)
@@ -200,14 +204,16 @@ async def bundle(request: web.Request) -> web.Response:
     parts = await relay.store.take_bundles(address.raw, consume=devices if paid else 0)
     if not parts:
         raise NotFound("no account has this address on this relay; check the address")
-    return web.json_response(
-        {
-            "address": address.text,
-            "devices": [
-                {"device_id": p.device_id.hex(), "bundle": base64.b64encode(_bundle_bytes(p)).decode()} for p in parts
-            ],
-        }
-    )
+    answer: dict[str, object] = {
+        "address": address.text,
+        "devices": [
+            {"device_id": p.device_id.hex(), "bundle": base64.b64encode(_bundle_bytes(p)).decode()} for p in parts
+        ],
+    }
+    listed = await relay.store.document(address.raw, int(DocumentKind.DEVICES))
+    if listed is not None and listed.expires_at_ms > relay.now_ms():
+        answer["device_list"] = base64.b64encode(listed.data).decode()
+    return web.json_response(answer)
 
 
 @routes.get("/v1/prekeys")

@@ -12,6 +12,10 @@ daily byte budgets of the client address and of the publishing address; only the
 newest version (:meth:`~confide.server.storage.RelayStore.put_document`). ``GET
 /v1/documents/{address}/{kind}`` serves the bytes to anyone, unsigned: the relay learns that a document was
 fetched, never by whom. Nothing here logs an address.
+
+A device list (kind ``devices``) names at most :data:`~confide.server.limits.MAX_DEVICES_PER_ACCOUNT` devices;
+storing a newer one removes, in the same transaction, every registered device of the address it does not name
+(:meth:`~confide.server.storage.RelayStore.put_device_list`), and then closes their sockets through the notifier.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import hmac
 from aiohttp import web
 
 from confide.keys import Address
+from confide.protocol.document_bodies import DeviceList
 from confide.protocol.document_errors import (
     DocumentError,
     DocumentExpired,
@@ -31,7 +36,7 @@ from confide.protocol.documents import DocumentKind, SignedDocument, parse_docum
 
 from .bodies import only_query_params, read_limited, require_content_type
 from .errors import BadRequest, Expired, Forbidden, Malformed, NotFound
-from .limits import MAX_DOCUMENT_BODY, PUBLISHED_KINDS
+from .limits import MAX_DEVICES_PER_ACCOUNT, MAX_DOCUMENT_BODY, PUBLISHED_KINDS
 from .room import ensure_room, spend_bytes
 from .state import RELAY, Relay
 from .storage import StoredDocument
@@ -106,9 +111,16 @@ async def publish(request: web.Request) -> web.Response:
         raise BadRequest("a credential is not published alone: list it in the practice's directory")
     await ensure_room(relay, len(data))
     await _spend(relay, request, address.raw, len(data))
-    stored = await relay.store.put_document(
-        StoredDocument(address.raw, int(document.kind), document.version, 1000 * document.expires_at, data)
-    )
+    held = StoredDocument(address.raw, int(document.kind), document.version, 1000 * document.expires_at, data)
+    if isinstance(document.body, DeviceList):
+        listed = document.body.device_ids
+        if len(listed) > MAX_DEVICES_PER_ACCOUNT:  # the parser allows no more; the relay's own bound all the same
+            raise BadRequest(f"a device list names at most {MAX_DEVICES_PER_ACCOUNT} devices")
+        update = await relay.store.put_device_list(held, listed, relay.now_ms())
+        for device_id in update.removed:
+            await relay.notifier.disconnect(device_id)
+        return _answer(address, document, 201 if update.stored else 200)
+    stored = await relay.store.put_document(held)
     return _answer(address, document, 201 if stored else 200)
 
 

@@ -1,7 +1,10 @@
 """Mailboxes: sealed-sender envelopes in (single and batch), pull, acknowledge (docs/relay-api.md).
 
-The send path is the hot path: parse the envelope, check its delivery token against the cached hashes
-(``hmac.compare_digest``), commit it to the store, answer after the commit, then push it.
+The send path is the hot path: parse the envelope, check its delivery token against the cached hashes of every
+device of the recipient's address (``hmac.compare_digest`` against each, no early exit: at most
+``MAX_DEVICES_PER_ACCOUNT * MAX_TOKEN_HASHES`` = 6,144, see docs/relay-api.md for the measured cost), commit it to
+the store, answer after the commit, then push it. An envelope for a device its account's list removed is answered
+410 ``device_removed`` (in a batch, as that envelope's status).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from confide.protocol.envelope import (
 from .bodies import hex_id_list, int_param, only_query_params, parse_json_object, read_limited
 from .bodies import require_content_type as _require_type
 from .delivery import delivery_bytes
-from .errors import Conflict, Forbidden, MailboxFull, NotFound, RateLimited
+from .errors import Conflict, DeviceRemoved, Forbidden, MailboxFull, NotFound, RateLimited
 from .limits import MAX_BATCH_BODY, MAX_JSON_BODY
 from .room import ensure_room, spend_bytes
 from .state import RELAY, Relay
@@ -38,13 +41,15 @@ routes = web.RouteTableDef()
 
 
 async def _check_token(relay: Relay, env: Envelope) -> str | None:
-    """None if the envelope may be stored, else the error code (``not_found`` / ``forbidden`` /
-    ``rate_limited``).
+    """None if the envelope may be stored, else the error code (``not_found`` / ``device_removed`` /
+    ``forbidden`` / ``rate_limited``).
 
     Only an envelope with a valid token spends the recipient device's and the token's send buckets, so a
     stranger without a token cannot use up a recipient's rate (their requests count against their address)."""
-    hashes = await relay.store.token_hashes(env.recipient_device)
+    hashes = await relay.store.delivery_hashes(env.recipient_device)
     if hashes is None:
+        if await relay.store.removed_at(env.recipient_device) is not None:
+            return "device_removed"
         return "not_found"
     wanted = delivery_token_hash(env.delivery_token)
     ok = False
@@ -86,6 +91,10 @@ async def send(request: web.Request) -> web.Response:
     refused = await _check_token(relay, env)
     if refused == "not_found":
         raise NotFound("no device with this id is registered here; fetch the recipient's keys again")
+    if refused == "device_removed":
+        raise DeviceRemoved(
+            "the recipient removed this device from their account; fetch their device list and keys again"
+        )
     if refused == "rate_limited":
         raise RateLimited("too many envelopes for this recipient right now; retry in a few seconds")
     if refused is not None:

@@ -34,6 +34,10 @@ BACKLOG_PAGE = 200
 
 WS_POLICY_VIOLATION = 1008
 WS_MESSAGE_TOO_BIG = 1009
+WS_DEVICE_REMOVED = 4410
+"""Close code (the application range, RFC 6455 7.4.2) of a socket whose device a newer device list removed; the
+close reason is ``device_removed``, as the 410 answer's code."""
+_DEVICE_REMOVED = b"device_removed"
 
 READER_MAX_MSG_SIZE = MAX_WS_MESSAGE + 1
 """What aiohttp's reader is told: it refuses a frame of ``max_msg_size`` bytes *or more* (a message of exactly
@@ -63,6 +67,9 @@ async def _pusher(relay: Relay, ws: web.WebSocketResponse, sub: Subscription) ->
     while not ws.closed:
         await sub.event.wait()
         sub.event.clear()
+        if sub.closing:
+            await ws.close(code=WS_DEVICE_REMOVED, message=_DEVICE_REMOVED)
+            return
         if sub.resync:
             sub.resync = False
             sub.items.clear()
@@ -104,6 +111,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=READER_MAX_MSG_SIZE)
     await ws.prepare(request)
     sub = await relay.notifier.subscribe(device.device_id)
+    if await relay.store.device(device.device_id) is None:  # removed between the upgrade and the subscription
+        sub.close()
     relay.sockets.add(ws)
     pusher = asyncio.get_running_loop().create_task(_pusher(relay, ws, sub))
     try:

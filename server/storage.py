@@ -161,6 +161,15 @@ class StoredDocument:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceListUpdate:
+    """What storing a signed device list did: ``stored`` as :meth:`RelayStore.put_document` answers, and the ids
+    of the registered devices it removed (none unless ``stored``), whose sockets the caller closes."""
+
+    stored: bool
+    removed: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SweepResult:
     """What a sweep deleted: a count of envelopes, the names of expired blobs (whose bytes to remove) and a
     count of expired documents."""
@@ -230,6 +239,9 @@ class RelayStore(Protocol):
         Raises:
             Conflict: the device key is registered under another identity.
             BadRequest: the account already has the maximum number of devices.
+            DeviceRemoved: the device was removed by its account's device list and no newer list names it.
+            Forbidden: the address has a device list that does not name the device, or has no list and a
+                device registered already (a second device is approved through a list first).
         """
         ...
 
@@ -244,7 +256,8 @@ class RelayStore(Protocol):
         ...
 
     async def bytes_held(self) -> int:
-        """Bytes of envelope ciphertext, attachments and documents held now, for the global storage budget."""
+        """Bytes of envelope ciphertext, attachments, documents and link messages held now, for the global storage
+        budget."""
         ...
 
     async def device(self, device_id: bytes) -> DeviceRecord | None:
@@ -253,6 +266,17 @@ class RelayStore(Protocol):
 
     async def token_hashes(self, device_id: bytes) -> tuple[bytes, ...] | None:
         """The device's delivery-token hashes; None for an unknown device."""
+        ...
+
+    async def delivery_hashes(self, device_id: bytes) -> tuple[bytes, ...] | None:
+        """The delivery-token hashes an envelope to ``device_id`` may carry: the union of the sets registered by
+        every device of its address (a token a contact was given by one device reaches them all), at most
+        ``MAX_DEVICES_PER_ACCOUNT * MAX_TOKEN_HASHES``; None for an unknown device."""
+        ...
+
+    async def removed_at(self, device_id: bytes) -> int | None:
+        """When ``device_id`` was removed by its account's device list (unix ms), or None if it was not (or was
+        forgotten after ``REMOVED_DEVICE_MEMORY_S``, or listed again since)."""
         ...
 
     async def replace_tokens(self, device_id: bytes, hashes: tuple[bytes, ...]) -> int:
@@ -321,15 +345,44 @@ class RelayStore(Protocol):
         """The newest document published under ``address`` of ``kind``, or None."""
         ...
 
+    async def put_device_list(
+        self, document: StoredDocument, listed: tuple[bytes, ...], now_ms: int
+    ) -> DeviceListUpdate:
+        """Keep a signed device list (verified by the handler; ``listed`` its device ids) as
+        :meth:`put_document` does, and in the same transaction, when it is stored: remove every registered
+        device of its address that it does not list (device row, prekeys, token hashes, mailbox, the deleted
+        ciphertext scrubbed from every file), remember each removed id (tombstone, ``now_ms``) and forget the
+        tombstones of the listed ones. From then on :meth:`register` accepts for this address only listed
+        devices.
+
+        Raises:
+            Conflict: as :meth:`put_document` (nothing changes).
+        """
+        ...
+
+    async def put_link(self, channel: bytes, slot: int, data: bytes, now_ms: int) -> bool:
+        """Write a link message once: True if stored, False if this slot holds these exact bytes already. A
+        channel's first write starts its life (``LINK_CHANNEL_TTL_S``); an expired channel counts as empty.
+
+        Raises:
+            Conflict: the slot holds other bytes (nothing changes).
+            InsufficientStorage: a new channel while ``MAX_LINK_CHANNELS`` are live.
+        """
+        ...
+
+    async def link(self, channel: bytes, slot: int, now_ms: int) -> bytes | None:
+        """The message in a live channel's slot, or None."""
+        ...
+
     async def holdings(self) -> Holdings:
         """Sizes and times of every waiting envelope (mailbox order), every blob (upload order) and every
         document (the order first published)."""
         ...
 
     async def sweep(self, now_ms: int) -> SweepResult:
-        """Delete every envelope, blob row and document expired at ``now_ms``, and every account none of whose
-        devices was seen within the store's account lifetime, with everything of it (keys, mailboxes, blob rows,
-        documents)."""
+        """Delete every envelope, blob row, document and link message expired at ``now_ms``, every tombstone of
+        a removed device older than ``REMOVED_DEVICE_MEMORY_S``, and every account none of whose devices was seen
+        within the store's account lifetime, with everything of it (keys, mailboxes, blob rows, documents)."""
         ...
 
     async def checkpoint(self) -> None:

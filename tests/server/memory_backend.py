@@ -13,10 +13,20 @@ from aiohttp import StreamReader, web
 
 from confide.server import Backend
 from confide.server.blobstore import Upload
-from confide.server.errors import BadRequest, Conflict, TooLarge, Unauthorized
+from confide.server.errors import (
+    BadRequest,
+    Conflict,
+    DeviceRemoved,
+    Forbidden,
+    InsufficientStorage,
+    TooLarge,
+    Unauthorized,
+)
 from confide.server.limits import (
+    LINK_CHANNEL_TTL_S,
     MAX_DEVICES_PER_ACCOUNT,
     MAX_KEM_ONE_TIME_STOCK,
+    MAX_LINK_CHANNELS,
     MAX_ONE_TIME_STOCK,
     MAX_TOKEN_HASHES,
 )
@@ -25,6 +35,7 @@ from confide.server.ranges import ByteRange
 from confide.server.storage import (
     BlobRecord,
     BundleParts,
+    DeviceListUpdate,
     DeviceRecord,
     HeldBlob,
     HeldDocument,
@@ -83,6 +94,9 @@ class MemoryStore(_Lifecycle):
         self.blobs: dict[str, BlobRecord] = {}
         self.floors: dict[bytes, int] = {}
         self.documents: dict[tuple[bytes, int], StoredDocument] = {}
+        self.listed: dict[bytes, set[bytes]] = {}
+        self.removed: dict[bytes, int] = {}
+        self.links: dict[tuple[bytes, int], tuple[int, bytes]] = {}
         self._seq = 0
 
     async def register(self, reg: Registration) -> bool:
@@ -90,8 +104,16 @@ class MemoryStore(_Lifecycle):
         if existing is not None and existing.address != reg.address:
             raise Conflict("this device key is registered to another identity")
         created = existing is None
-        if created and sum(d.address == reg.address for d in self.devices.values()) >= MAX_DEVICES_PER_ACCOUNT:
+        if reg.device_id in self.removed:
+            raise DeviceRemoved()
+        listed = self.listed.get(reg.address)
+        if listed is not None and reg.device_id not in listed:
+            raise Forbidden("approve this device from one of your devices first")
+        others = sum(d.address == reg.address for d in self.devices.values())
+        if created and others >= MAX_DEVICES_PER_ACCOUNT:
             raise BadRequest(f"an account may have at most {MAX_DEVICES_PER_ACCOUNT} devices")
+        if created and others and listed is None:
+            raise Forbidden("approve this device from one of your devices first")
         tokens = _unique_tokens(reg.token_hashes)
         fresh = _Device(reg.address, reg.device_cert, tokens)
         _put_keys(fresh, PrekeyUpdate(reg.signed_prekey, reg.kem_last_resort, reg.one_time, reg.kem_one_time))
@@ -117,11 +139,25 @@ class MemoryStore(_Lifecycle):
             sum(len(e.envelope.ciphertext) for e in self.envelopes.values())
             + sum(b.size for b in self.blobs.values())
             + sum(len(d.data) for d in self.documents.values())
+            + sum(len(data) for _, data in self.links.values())
         )
 
     async def token_hashes(self, device_id: bytes) -> tuple[bytes, ...] | None:
         d = self.devices.get(device_id)
         return None if d is None else d.tokens
+
+    async def delivery_hashes(self, device_id: bytes) -> tuple[bytes, ...] | None:
+        d = self.devices.get(device_id)
+        if d is None:
+            return None
+        union: dict[bytes, None] = {}
+        for other in self.devices.values():
+            if other.address == d.address:
+                union.update(dict.fromkeys(other.tokens))
+        return tuple(union)
+
+    async def removed_at(self, device_id: bytes) -> int | None:
+        return self.removed.get(device_id)
 
     async def replace_tokens(self, device_id: bytes, hashes: tuple[bytes, ...]) -> int:
         self.devices[device_id].tokens = _unique_tokens(hashes)
@@ -220,6 +256,41 @@ class MemoryStore(_Lifecycle):
     async def document(self, address: bytes, kind: int) -> StoredDocument | None:
         return self.documents.get((address, kind))
 
+    async def put_device_list(
+        self, document: StoredDocument, listed: tuple[bytes, ...], now_ms: int
+    ) -> DeviceListUpdate:
+        if not await self.put_document(document):
+            return DeviceListUpdate(stored=False)
+        self.listed[document.address] = set(listed)
+        for device_id in listed:
+            self.removed.pop(device_id, None)
+        removed = tuple(i for i, d in self.devices.items() if d.address == document.address and i not in listed)
+        for device_id in removed:
+            del self.devices[device_id]
+            self.removed[device_id] = now_ms
+            for key in [k for k, s in self.envelopes.items() if s.device_id == device_id]:
+                del self.envelopes[key]
+        return DeviceListUpdate(stored=True, removed=removed)
+
+    async def put_link(self, channel: bytes, slot: int, data: bytes, now_ms: int) -> bool:
+        ends = [end for (c, _), (end, _) in self.links.items() if c == channel]
+        if ends and min(ends) <= now_ms:
+            self.links = {k: v for k, v in self.links.items() if k[0] != channel}
+            ends = []
+        if not ends and len({c for (c, _), (end, _) in self.links.items() if end > now_ms}) >= MAX_LINK_CHANNELS:
+            raise InsufficientStorage("too many devices are being linked on this relay")
+        held = self.links.get((channel, slot))
+        if held is not None:
+            if held[1] == data:
+                return False
+            raise Conflict("this link slot holds another message already")
+        self.links[(channel, slot)] = (min(ends) if ends else now_ms + 1000 * LINK_CHANNEL_TTL_S, data)
+        return True
+
+    async def link(self, channel: bytes, slot: int, now_ms: int) -> bytes | None:
+        held = self.links.get((channel, slot))
+        return None if held is None or held[0] <= now_ms else held[1]
+
     async def holdings(self) -> Holdings:
         envelopes = sorted((s.envelope for s in self.envelopes.values()), key=lambda e: e.seq)
         return Holdings(
@@ -238,6 +309,7 @@ class MemoryStore(_Lifecycle):
         stale = [k for k, d in self.documents.items() if d.expires_at_ms <= now_ms]
         for key in stale:
             del self.documents[key]
+        self.links = {k: v for k, v in self.links.items() if v[0] > now_ms}
         return SweepResult(len(gone), tuple(b.path for b in expired), len(stale))
 
     async def checkpoint(self) -> None:
@@ -330,6 +402,7 @@ class RecordingNotifier(_Lifecycle):
     def __init__(self) -> None:
         super().__init__()
         self.published: list[tuple[bytes, bytes]] = []
+        self.disconnected: list[bytes] = []
         self._subs: list[Subscription] = []
 
     async def subscribe(self, device_id: bytes) -> Subscription:
@@ -346,6 +419,12 @@ class RecordingNotifier(_Lifecycle):
         for sub in self._subs:
             if sub.device_id == device_id:
                 sub.push(envelope)
+
+    async def disconnect(self, device_id: bytes) -> None:
+        self.disconnected.append(device_id)
+        for sub in self._subs:
+            if sub.device_id == device_id:
+                sub.close()
 
     def sockets(self, device_id: bytes) -> int:
         return sum(sub.device_id == device_id for sub in self._subs)

@@ -178,7 +178,10 @@ async def test_a_credential_is_not_published_alone(relay: RunningRelay) -> None:
     status, body = await _get(api, w.practice.address, "credential")
     assert (status, body) == (
         400,
-        {"error": "malformed", "message": "the document kind is one of: revocations, directory, availability, policy"},
+        {
+            "error": "malformed",
+            "message": "the document kind is one of: revocations, directory, availability, policy, devices",
+        },
     )
     assert describe_holdings(relay.config) == Holdings((), (), ())
 
