@@ -59,7 +59,8 @@ from .blocking import Blocking
 from .bus import EventBus, Hook
 from .card import KEEP_AWAY, CardAdded, Cards
 from .contacts import Contacts
-from .errors import ClientError, NotAPractice, ProfileError, RelayError, RelayUnreachable
+from .devices import DeviceInfo, Devices
+from .errors import ClientError, DeviceListRejected, NotAPractice, ProfileError, RelayError, RelayUnreachable
 from .events import Event, MessageReceived, PrekeysLow, ProfileWiped
 from .expiry import Expiry
 from .export import thread_document
@@ -201,7 +202,10 @@ class Client:
         self._practices = Practices(store, self._relay, self._contacts, keys.identity.public, self._account.role)
         self._cards = Cards(store, keys.identity, self._relay, self._account, self._contacts)
         self._reporting = Reporting(store, keys.identity, self._contacts, self._practices, rng=rng)
-        self._sessions = Sessions(store, keys, self._relay, self._bus, rng=rng)
+        self._devices = Devices(store, keys, self._relay, self._bus, rng=rng)
+        self._sessions = Sessions(
+            store, keys, self._relay, self._bus, self._devices, rng=rng, own_token=self._account.token
+        )
         self._trust = Trust(store, keys, self._contacts, self._sessions)
         self._outbox = Outbox(store, self._relay)
         self._expiry = Expiry(store, paths, self._contacts, self._bus)
@@ -249,6 +253,7 @@ class Client:
         self._index_task: asyncio.Task[None] | None = None
         self._bus.on_handed = lambda event: self._sync.reported([event])
         self._sync.before_flush = self._uploads.flush
+        self._sync.devices_upkeep = self._devices_upkeep
         self._sync.wiped = self._watch.wiped
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to watch with
             self._watch_task = asyncio.get_running_loop().create_task(self._watch_loop(), name="confide-wipe-watch")
@@ -413,6 +418,7 @@ class Client:
         client = cls(paths, keys, store, rng=rng)
         try:
             await client._account.register()
+            await client._devices_upkeep()  # a first device list (or the one a linking device published)
         except RelayUnreachable as exc:
             await client.close()
             raise RelayUnreachable(
@@ -721,6 +727,51 @@ class Client:
         with contextlib.suppress(RelayUnreachable, RelayError):  # the card held stays; the next sync retries
             await self._cards.renew_due()
         return events
+
+    # -- this identity's devices ----------------------------------------------------------------------
+    @property
+    def device_id(self) -> str:
+        """This device's id (32 hex digits), as :meth:`devices` lists it."""
+        return self._keys.device.device_id.hex()
+
+    def devices(self) -> list[DeviceInfo]:
+        """This identity's devices (its signed device list), in the order they were added, with their local
+        names; just this device while no list is known."""
+        return self._devices.list()
+
+    async def remove_device(self, device_id: str) -> None:
+        """Remove one of this identity's other devices: a new signed list without it is published, the relay
+        closes its mailbox and refuses it, and contacts stop encrypting to it once they see the list (it is sent
+        to them). A lost or stolen device that is unlocked still holds the identity key: make a new recovery code.
+
+        Raises:
+            ClientError: not a device id of this identity, or this device (remove it from another device, or
+                wipe it). RelayUnreachable, RelayError, DeviceRemoved: nothing changed.
+        """
+        await self._devices.remove_device(device_id)
+        with contextlib.suppress(RelayUnreachable, RelayError):  # the sessions are pruned before any request
+            await self._sessions.ensure_own()
+
+    def rename_device(self, device_id: str, name: str) -> DeviceInfo:
+        """Give one of this identity's devices a local name (never published: contacts do not learn it).
+
+        Raises:
+            ClientError: no device of this identity has this id. ValueError: an empty, too long or control name.
+        """
+        return self._devices.rename(device_id, name)
+
+    async def _devices_upkeep(self) -> None:
+        """This identity's device list (published or fetched, renewed) and the sessions with its other devices.
+        A relay that cannot be reached, refuses, or serves unusable keys is logged and retried by the next sync.
+
+        Raises:
+            DeviceRemoved: this device is no longer on its identity's list.
+        """
+        try:
+            await self._devices.upkeep()
+            await self._sessions.ensure_own()
+        except (RelayUnreachable, RelayError, ProtocolError, DeviceListRejected) as exc:
+            _log.info("device list upkeep failed: %s", type(exc).__name__)
 
     async def maintain_prekeys(self, *, now: int | None = None) -> PrekeysLow | None:
         """Check the relay's stock of this device's prekeys and the signed prekey's age; refill and rotate

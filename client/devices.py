@@ -77,6 +77,11 @@ PUBLISH_ATTEMPTS = 2
 """Tries to publish a new own list: when another device published first (409), the newest list is fetched
 again and the change applied to it once more; a second conflict is reported rather than raced."""
 
+DEVICE_CHECK_INTERVAL_S = 3600.0
+"""How often :meth:`Devices.upkeep` fetches this identity's list from the relay: a device added by a restore of the
+recovery backup (or by someone else holding the identity) is noticed within the hour, for one small anonymous
+request an hour."""
+
 _OWN_KEY = b"list"
 _ISSUED_AT = slice(2 + IDENTITY_PUBLIC_LEN + 8, 2 + IDENTITY_PUBLIC_LEN + 16)
 """Where ``issued_at`` sits in a document's header (format, kind, signer, version, then it)."""
@@ -164,6 +169,7 @@ class Devices:
         self._bus = bus
         self._rng = rng
         self._clock = clock
+        self._checked = -DEVICE_CHECK_INTERVAL_S  # monotonic time of the last own-list fetch (upkeep)
         self.on_own_list_changed: OwnListHook | None = None
         """Called (and awaited when it returns an awaitable) with each new own list this device publishes, and
         with each newer one it learns from the relay: the messaging side sends it as a DEVICES content."""
@@ -287,6 +293,19 @@ class Devices:
         await self.renew_if_due()
         return self.own_list()
 
+    async def upkeep(self) -> None:
+        """Run by every sync and the upkeep loop: :meth:`ensure_own_list` at most every
+        :data:`DEVICE_CHECK_INTERVAL_S` (at once while no list is known), :meth:`renew_if_due` in between.
+
+        Raises:
+            RelayUnreachable, RelayError, DeviceRemoved.
+        """
+        if self.own_list() is not None and time.monotonic() - self._checked < DEVICE_CHECK_INTERVAL_S:
+            await self.renew_if_due()
+            return
+        await self.ensure_own_list()
+        self._checked = time.monotonic()
+
     async def add_device(self, certificate: DeviceCertificate, origin: DeviceOrigin) -> SignedDocument:
         """Add a device of this identity (linked, or restored from the recovery backup) to the list and publish
         it; returns the new list (the same one when the device is listed already). A list is first made for this
@@ -401,15 +420,14 @@ class Devices:
         return DeviceInfo(info.device_id, checked, info.this_device, info.added_at, info.origin)
 
     # -- contacts' lists -----------------------------------------------------------------------------
-    def _kept(self, rec: ContactRecord) -> SignedDocument | None:
-        raw = self._store.get_doc(DEVICES, rec.address)
-        return None if raw is None else _undated(raw)
-
     def list_of(self, rec: ContactRecord) -> SignedDocument | None:
         """The newest device list accepted for the contact's pinned identity (None: none, or one of an identity
         no longer pinned)."""
-        doc = self._kept(rec)
-        if doc is None or rec.identity is None or doc.signer.to_bytes() != rec.identity:
+        if rec.identity is None:
+            return None
+        raw = self._store.get_doc(DEVICES, rec.address)
+        doc = None if raw is None else _undated(raw)
+        if doc is None or doc.signer.to_bytes() != rec.identity:
             return None
         return doc
 
@@ -418,6 +436,21 @@ class Devices:
         to every device the relay names)."""
         doc = self.list_of(rec)
         return None if doc is None else set(device_ids(doc))
+
+    def listed_by(self, identity: IdentityPublicKey) -> set[bytes] | None:
+        """The ids of the devices ``identity``'s newest accepted list names (this identity's own list for our
+        own identity); None when no list of that identity is known.
+
+        Raises:
+            StorageError.
+        """
+        if identity == self._keys.identity.public:
+            return self.own_listed()
+        raw = self._store.get_doc(DEVICES, identity.address.raw)
+        doc = None if raw is None else _undated(raw)
+        if doc is None or doc.signer != identity:
+            return None
+        return set(device_ids(doc))
 
     def accept(
         self, rec: ContactRecord, document: bytes, *, source: str, identity: IdentityPublicKey | None = None
@@ -445,7 +478,8 @@ class Devices:
         except DocumentError as exc:
             raise self._refuse(rec.name, f"the {source} sent a device list that does not verify ({exc})") from exc
         with self._store.transaction():
-            old = self._kept(rec)
+            raw = self._store.get_doc(DEVICES, rec.address)
+            old = None if raw is None else _undated(raw)
             if old is not None and old.signer != doc.signer:
                 old = None  # a list of an identity no longer pinned: the new identity starts afresh
             if old is not None and not VersionGuard.of(old).admits(doc):

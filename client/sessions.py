@@ -7,9 +7,19 @@ archived ones, all tried on decrypt; :func:`~confide.protocol.session.prefer_ses
 (SPEC §4.1). Every read, decrypt or encrypt and write of a session happens inside ONE store transaction
 (``BEGIN IMMEDIATE``), so two processes on one profile never both advance the same state: the send path reads
 the sessions inside :meth:`Messaging.queue`'s transaction, the receive path inside :meth:`Inbox.handle`'s.
+
+**Device lists** (:mod:`.devices`): when a contact's signed device list is known, only its listed devices are
+written to (:meth:`Sessions.of`), a bundle the relay serves for a device the list does not name is a key
+substitution, and :meth:`Sessions.ensure_devices` starts sessions with new devices and deletes those with removed
+ones. Without a list, every device the relay names, as before. This identity's other devices have sessions
+under the contact id :data:`SELF` (:meth:`Sessions.ensure_own`, :meth:`Sessions.encrypt_own`), used only for
+what one's own devices tell each other (sent-message sync, contacts, device lists).
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
 
 from confide.keys.address import Address
 from confide.keys.encoding import RNG
@@ -24,7 +34,8 @@ from confide.protocol.sealed import Opened, SenderCertificate, seal_message
 from confide.protocol.session import MAX_ARCHIVED_SESSIONS, Session, initiate_session, prefer_session
 
 from .bus import EventBus
-from .errors import ClientError, StorageError
+from .devices import Devices
+from .errors import ClientError, DeviceListRejected, StorageError
 from .events import IdentityChanged
 from .pinning import require_trusted
 from .records import ContactRecord
@@ -35,30 +46,76 @@ _SUBSTITUTED = (
     "the relay served keys for this contact that are not the contact's (possible key substitution); nothing was "
     "sent. Compare safety numbers with the contact in person before trusting this relay again"
 )
+_UNLISTED = (
+    "the relay served keys for a device that this contact's signed device list does not name (possible key "
+    "substitution); nothing was sent"
+)
+
+SELF = "self"
+"""The contact id of the sessions with this identity's other devices."""
 
 
 class Sessions:
     """One profile's sessions with its contacts' devices."""
 
-    def __init__(self, store: Store, keys: SecretKeys, relay: RelayClient, bus: EventBus, *, rng: RNG) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keys: SecretKeys,
+        relay: RelayClient,
+        bus: EventBus,
+        devices: Devices,
+        *,
+        rng: RNG,
+        own_token: Callable[[], bytes],
+    ) -> None:
         self._store = store
         self._keys = keys
         self._relay = relay
         self._bus = bus
+        self._devices = devices
         self._rng = rng
+        self._own_token = own_token
 
-    async def fetch_bundles(self, address: Address) -> list[PreKeyBundle]:
-        """Every device's prekey bundle for ``address``, each checked against the address.
+    async def fetch_bundles(self, address: Address, *, rec: ContactRecord | None = None) -> list[PreKeyBundle]:
+        """Every device's prekey bundle for ``address``, each checked against the address. With ``rec`` (the
+        contact at ``address``), the device list the relay sent along is taken through the version guard first
+        (:meth:`Devices.accept`), and then every bundle must be of a listed device.
 
         Raises:
-            KeySubstitution: the relay sent another identity's keys, prekeys the identity did not sign, or one
-                device's keys under another device's id (nothing was sent).
+            KeySubstitution: the relay sent another identity's keys, prekeys the identity did not sign, one
+                device's keys under another device's id, or keys of a device the contact's list does not name
+                (nothing was sent).
+            DeviceListRejected: the relay sent an older, foreign or malformed device list (nothing changed).
             RemoteProtocolError: the relay sent keys that cannot be parsed.
             ClientError: the address has no devices on this relay.
             RelayUnreachable, RelayError.
         """
+        answer = await self._relay.fetch_bundle_set(address)
+        out = self._parse_bundles(address, answer.devices)
+        if rec is not None and out:
+            self._check_listed(rec, out, answer.device_list)
+        if not out:
+            raise ClientError(f"{address.text} has no registered devices on this relay")
+        return out
+
+    def _check_listed(self, rec: ContactRecord, bundles: list[PreKeyBundle], device_list: bytes | None) -> None:
+        """Take the relay's device list for ``rec`` and check that every bundle is of a listed device. Nothing is
+        checked when the bundles are of another identity than the pinned one (an identity change, recorded by
+        :meth:`start`)."""
+        identity = bundles[0].identity  # every bundle passed check_address: one identity
+        if rec.identity is not None and rec.identity != identity.to_bytes():
+            return
+        if device_list is not None:
+            self._devices.accept(rec, device_list, source="relay", identity=identity)
+        listed = self._devices.listed_by(identity)
+        if listed is not None and any(b.device.device_id not in listed for b in bundles):
+            raise KeySubstitution(_UNLISTED)
+
+    @staticmethod
+    def _parse_bundles(address: Address, answer: tuple[tuple[bytes, bytes], ...]) -> list[PreKeyBundle]:
         out = []
-        for device_id, raw in await self._relay.fetch_bundles(address):
+        for device_id, raw in answer:
             try:
                 bundle = PreKeyBundle.from_bytes(raw)
                 bundle.check_address(address)
@@ -69,8 +126,6 @@ class Sessions:
             if bundle.device.device_id != device_id:
                 raise KeySubstitution(_SUBSTITUTED)
             out.append(bundle)
-        if not out:
-            raise ClientError(f"{address.text} has no registered devices on this relay")
         return out
 
     async def start(self, rec: ContactRecord) -> ContactRecord:
@@ -79,10 +134,11 @@ class Sessions:
 
         Raises:
             UntrustedIdentity: the identity differs from the pinned one (the change is recorded).
+            KeySubstitution, DeviceListRejected: the relay's keys or device list were refused (nothing changed).
             RelayUnreachable, RelayError, RemoteProtocolError, ClientError: fetching or checking keys failed.
         """
         require_trusted(rec)
-        bundles = await self.fetch_bundles(Address(rec.address))
+        bundles = await self.fetch_bundles(Address(rec.address), rec=rec)
         fresh = self._store.contact(rec.contact_id)  # re-read after the await
         rec = fresh if fresh is not None else rec
         with self._store.transaction():
@@ -98,6 +154,8 @@ class Sessions:
                     self._store.put_session(
                         rec.contact_id, bundle.identity.signing, bundle.device.device_id, session.to_bytes()
                     )
+            if not rec.changed:
+                self._prune(rec)
             self._store.save_contact(rec)
         if rec.changed:
             old = IdentityPublicKey.from_bytes(rec.identity).fingerprint() if rec.identity else ""
@@ -107,9 +165,126 @@ class Sessions:
         return rec
 
     def of(self, rec: ContactRecord) -> list[Session]:
-        """The sessions with the contact's pinned identity (sessions of an older identity are never used)."""
+        """The sessions with the contact's pinned identity (sessions of an older identity are never used), and
+        of its listed devices only when its device list is known."""
         sessions = [Session.from_bytes(raw) for raw in self._store.sessions_of(rec.contact_id)]
-        return [s for s in sessions if rec.identity is not None and s.peer_identity.to_bytes() == rec.identity]
+        mine = [s for s in sessions if rec.identity is not None and s.peer_identity.to_bytes() == rec.identity]
+        listed = self._devices.listed(rec)
+        return mine if listed is None else [s for s in mine if s.peer_device_id in listed]
+
+    def _prune(self, rec: ContactRecord) -> int:
+        """Delete the current and archived sessions with the contact's devices its list no longer names (call
+        inside a transaction); returns how many devices."""
+        listed = self._devices.listed(rec)
+        if listed is None:
+            return 0
+        pruned = 0
+        for raw in self._store.sessions_of(rec.contact_id):
+            session = Session.from_bytes(raw)
+            if session.peer_device_id not in listed:
+                self._store.delete_device_sessions(session.peer_identity.signing, session.peer_device_id)
+                pruned += 1
+        return pruned
+
+    async def ensure_devices(self, rec: ContactRecord) -> ContactRecord:
+        """Follow the contact's device list: delete the sessions (current and archived) with devices it no longer
+        names, and start sessions with listed devices that have none. Nothing when no list is known or the
+        contact's identity is not trusted. Returns the updated record.
+
+        Raises:
+            KeySubstitution, DeviceListRejected, RelayUnreachable, RelayError, RemoteProtocolError, ClientError:
+                fetching keys for a new device failed (the pruning is kept).
+        """
+        listed = self._devices.listed(rec)
+        if listed is None or rec.identity is None or rec.changed:
+            return rec
+        with self._store.transaction():
+            self._prune(rec)
+        if listed - {s.peer_device_id for s in self.of(rec)}:
+            rec = await self.start(rec)
+        return rec
+
+    def device_listed(self, identity: IdentityPublicKey, device_id: bytes) -> bool | None:
+        """Whether ``device_id`` is on ``identity``'s device list (this identity's own for our own identity):
+        None when no list of that identity is known (accept as before the lists). The inbox refuses a message
+        from a device that is not listed (after fetching the list once more).
+
+        Raises:
+            StorageError.
+        """
+        listed = self._devices.listed_by(identity)
+        return None if listed is None else device_id in listed
+
+    # -- this identity's other devices -------------------------------------------------------------------
+    def own(self) -> list[Session]:
+        """The sessions with this identity's other listed devices (none while no own list is known)."""
+        listed = self._devices.own_listed()
+        if listed is None:
+            return []
+        me, this = self._keys.identity.public, self._keys.device.device_id
+        sessions = [Session.from_bytes(raw) for raw in self._store.sessions_of(SELF)]
+        return [s for s in sessions if s.peer_identity == me and s.peer_device_id in listed - {this}]
+
+    async def ensure_own(self) -> int:
+        """Follow this identity's own device list: delete the sessions with own devices no longer listed, and
+        start sessions with the other listed devices that have none (their bundles from the relay, which must
+        be this identity's and of listed devices). Returns how many sessions were started.
+
+        Raises:
+            KeySubstitution: the relay sent keys of another identity or of an unlisted device (nothing changed).
+            RelayUnreachable, RelayError, RemoteProtocolError, DeviceRemoved.
+        """
+        listed = self._devices.own_listed()
+        if listed is None:
+            return 0
+        me, this = self._keys.identity.public, self._keys.device.device_id
+        with self._store.transaction():
+            for raw in self._store.sessions_of(SELF):
+                session = Session.from_bytes(raw)
+                if session.peer_device_id not in listed - {this}:
+                    self._store.delete_device_sessions(session.peer_identity.signing, session.peer_device_id)
+        if not listed - {this} - {s.peer_device_id for s in self.own()}:
+            return 0
+        answer = await self._relay.fetch_bundle_set(me.address)
+        if answer.device_list is not None:
+            with contextlib.suppress(DeviceListRejected):  # older than the one kept, which stands (an event says so)
+                self._devices.accept_own(answer.device_list)
+        bundles = self._parse_bundles(me.address, answer.devices)
+        listed = self._devices.own_listed() or set()
+        if any(b.device.device_id not in listed for b in bundles):
+            raise KeySubstitution(_UNLISTED)
+        started = 0
+        with self._store.transaction():
+            for bundle in bundles:
+                device = bundle.device.device_id
+                if device == this or self._store.get_session(me.signing, device) is not None:
+                    continue
+                session = initiate_session(self._keys.identity, bundle, rng=self._rng)
+                self._store.put_session(SELF, me.signing, device, session.to_bytes())
+                started += 1
+        return started
+
+    def encrypt_own(
+        self, plaintext: bytes, sender: SenderCertificate, lifetime_s: int, *, min_bucket: int = MIN_BUCKET
+    ) -> list[Envelope]:
+        """Seal ``plaintext`` to every other listed device of this identity that has a session (:meth:`own`),
+        with this identity's introduction token (the relay accepts any token of an identity's devices for all of
+        them), and store each advanced session; returns one envelope per device. Call inside the transaction that
+        queues the envelopes, as :meth:`encrypt`."""
+        token = self._own_token()
+        out = []
+        for session in self.own():
+            sealed = seal_message(
+                session,
+                plaintext,
+                sender_identity=self._keys.identity,
+                sender=sender,
+                rng=self._rng,
+                min_bucket=min_bucket,
+            )
+            out.append(Envelope(self._rng(ENVELOPE_ID_LEN), session.peer_device_id, token, lifetime_s, sealed))
+            self.save(SELF, session)
+        return out
 
     def find(self, identity: IdentityPublicKey, device_id: bytes) -> Session | None:
         """The session with one peer device, for an incoming message (``None``: none, or another identity's).
@@ -202,7 +377,7 @@ class Sessions:
             RelayUnreachable, RelayError, RemoteProtocolError, ClientError: fetching or checking keys failed.
         """
         require_trusted(rec)
-        bundles = await self.fetch_bundles(Address(rec.address))
+        bundles = await self.fetch_bundles(Address(rec.address), rec=rec)
         started = 0
         with self._store.transaction():
             fresh = self._store.contact(rec.contact_id)
@@ -232,8 +407,9 @@ class Sessions:
         *,
         min_bucket: int = MIN_BUCKET,
     ) -> list[Envelope]:
-        """Seal ``plaintext`` (padded to at least ``min_bucket`` bytes) to every device of the contact and store
-        each advanced session; returns one envelope per device. Call inside a transaction that also queues the
+        """Seal ``plaintext`` (padded to at least ``min_bucket`` bytes) to every device of the contact (every
+        listed one, when its device list is known: :meth:`of`) and store each advanced session; returns one
+        envelope per device. Call inside a transaction that also queues the
         envelopes: the sessions are read here, inside it, so another process cannot advance them in between (no
         message key is used twice)."""
         assert rec.token is not None

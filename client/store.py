@@ -437,6 +437,15 @@ class Store:
             (sid, contact_id, self._sealer.seal("sessions", "data", sid, data)),
         )
 
+    def delete_device_sessions(self, identity_signing: bytes, device_id: bytes) -> None:
+        """Delete the current and archived sessions with one peer device (dropped from its identity's device
+        list); their bytes leave every file once the transaction commits."""
+        sid = self._session_id(identity_signing, device_id)
+        self._db.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+        self._db.execute("DELETE FROM archived_sessions WHERE peer = ?", (sid,))
+        self._scrub_due = True
+        self._scrub_after_delete()
+
     def sessions_of(self, contact_id: str) -> list[bytes]:
         rows = self._db.execute("SELECT id, data FROM sessions WHERE contact_id = ?", (contact_id,)).fetchall()
         return [self._sealer.open("sessions", "data", r[0], r[1]) for r in rows]

@@ -32,8 +32,8 @@ from .account import Account
 from .attachments import Attachments
 from .bus import EventBus
 from .contacts import Contacts
-from .errors import ClientError, ProfileWipedError, RelayError, RelayUnreachable, StorageError
-from .events import Connected, Event, MessageReceived, RelayOffline
+from .errors import ClientError, DeviceRemoved, ProfileWipedError, RelayError, RelayUnreachable, StorageError
+from .events import Connected, Event, MessageReceived, RelayOffline, ThisDeviceRemoved
 from .expiry import Expiry, current_ms, is_live
 from .inbox import Inbox
 from .messaging import Messaging
@@ -111,6 +111,9 @@ class Sync:
         """Seconds between catch-up pulls while the live connection is open."""
         self.before_flush: Callable[[], Awaitable[None]] | None = None
         """Run before the outbox is posted (the client sets it to ``PendingUploads.flush``)."""
+        self.devices_upkeep: Callable[[], Awaitable[None]] | None = None
+        """This identity's device list and own-device sessions, after registration (the client sets it)."""
+        self._removed = False  # ThisDeviceRemoved was emitted
         self.wiped: Callable[[], bool] = lambda: False
         """Whether the profile was wiped by another process (checked before each delivery is handled)."""
         self._returned = _Recent()  # messages sync() returned
@@ -163,7 +166,13 @@ class Sync:
         Raises:
             RelayUnreachable, RelayError; StorageError (nothing unstored was acknowledged).
         """
-        await self._account.ensure_registered()
+        try:
+            await self._account.ensure_registered()
+            if self.devices_upkeep is not None:
+                await self.devices_upkeep()
+        except DeviceRemoved:
+            self._device_removed()
+            raise
         q = self._bus.subscribe()
         try:
             if self.before_flush is not None:
@@ -191,6 +200,12 @@ class Sync:
                 self._returned.add(e.message.message_id)
         self.reported(events)
         return events
+
+    def _device_removed(self) -> None:
+        """The relay says this device was removed from its identity's list: say so once."""
+        if not self._removed:
+            self._removed = True
+            self._bus.emit(ThisDeviceRemoved())
 
     async def pull(self) -> int:
         """Fetch every waiting envelope, process it, acknowledge what was processed, then run follow-ups;
@@ -310,6 +325,9 @@ class Sync:
                 reason = str(exc)
             except (aiohttp.ClientError, OSError) as exc:
                 reason = f"the live connection failed: {connection_failure(exc)}"
+            except DeviceRemoved:  # the relay closed this device's mailbox for good: stop receiving
+                self._device_removed()
+                return
             except StorageError as exc:  # e.g. another process holds the store: retry after the back-off
                 _log.warning("receiving paused: %s", type(exc).__name__)
                 reason = "the local store could not be written; retrying"
@@ -334,6 +352,11 @@ class Sync:
                     last_prekey_check = time.monotonic()
                     with contextlib.suppress(RelayUnreachable, RelayError):
                         await self._account.maintain_prekeys()
+                    if self.devices_upkeep is not None:
+                        await self.devices_upkeep()
+            except DeviceRemoved:
+                self._device_removed()
+                return
             except ClientError as exc:
                 _log.warning("upkeep failed: %s", type(exc).__name__)
             await asyncio.sleep(min(EXPIRY_SWEEP_INTERVAL_S, self.catch_up_interval_s))
