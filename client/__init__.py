@@ -35,18 +35,21 @@ from confide.protocol.contact_card import (
     parse_card_text,
 )
 from confide.protocol.content import MAX_TEXT_BYTES
-from confide.protocol.document_bodies import MAX_CRISIS_NOTICE_BYTES
+from confide.protocol.document_bodies import MAX_CRISIS_NOTICE_BYTES, MAX_DEVICES
 from confide.protocol.errors import KeySubstitution, MalformedFranking, ProtocolError, UntrustedIdentity
 from confide.protocol.report_file import MAX_REPORT_FILE_LEN
 
 from .account import check_server_url
 from .card import AVAILABILITY_LIFETIME_S, AVAILABILITY_RENEW_BEFORE_S, KEEP_AWAY, CardAdded
 from .client import Client
+from .devices import MAX_DEVICE_NAME_CHARS, DeviceInfo
 from .errors import (
     AttachmentError,
     ClientError,
     ContactExists,
     CredentialError,
+    DeviceListRejected,
+    DeviceRemoved,
     FileExistsConflict,
     InvalidInvite,
     NotAPractice,
@@ -59,6 +62,7 @@ from .errors import (
     RelayError,
     RelayUnreachable,
     StorageError,
+    TooManyDevices,
     UnknownContact,
     UnknownCredential,
     UnknownListing,
@@ -68,6 +72,8 @@ from .errors import (
 )
 from .events import (
     Connected,
+    DeviceListRefused,
+    DevicesChanged,
     Event,
     FiledCopyKept,
     IdentityChanged,
@@ -80,6 +86,7 @@ from .events import (
     ReceiptReceived,
     RelayOffline,
     SessionReset,
+    ThisDeviceRemoved,
     TimerChanged,
 )
 from .hours import away_period, parse_office_hours, parse_reply_time
@@ -131,6 +138,8 @@ __all__ = [
     "MAX_CARD_BYTES",
     "MAX_CARD_TEXT_LEN",
     "MAX_CRISIS_NOTICE_BYTES",
+    "MAX_DEVICES",
+    "MAX_DEVICE_NAME_CHARS",
     "MAX_RECOVERY_BACKUP_BYTES",
     "MAX_REPORT_FILE_LEN",
     "MAX_SEARCH_QUERY_CHARS",
@@ -155,6 +164,11 @@ __all__ = [
     "CredentialError",
     "CredentialInfo",
     "CrisisNotice",
+    "DeviceInfo",
+    "DeviceListRefused",
+    "DeviceListRejected",
+    "DeviceRemoved",
+    "DevicesChanged",
     "Direction",
     "Event",
     "FileExistsConflict",
@@ -212,8 +226,10 @@ __all__ = [
     "ScanResult",
     "SessionReset",
     "StorageError",
+    "ThisDeviceRemoved",
     "ThreadSummary",
     "TimerChanged",
+    "TooManyDevices",
     "Trust",
     "UnknownContact",
     "UnknownCredential",
