@@ -233,6 +233,18 @@ class Account:
         with self._store.transaction():
             self._store.set_meta(_M_TOKEN_KEY, key)
 
+    def adopt_intro_token(self, token: bytes) -> None:
+        """Use ``token``, the introduction token of another device of this identity (from the link exchange), so
+        that the invite code given out before keeps working here and this device's invite code is the same.
+
+        Raises:
+            ValueError: not :data:`DELIVERY_TOKEN_LEN` bytes. StorageError.
+        """
+        if not isinstance(token, bytes) or len(token) != DELIVERY_TOKEN_LEN:
+            raise ValueError(f"a delivery token is {DELIVERY_TOKEN_LEN} bytes")
+        with self._store.transaction():
+            self._store.set_meta(_M_TOKEN, token)
+
     def invite_code(self) -> str:
         """The invite code (address + introduction token)."""
         return Invite(self._keys.identity.address, self.token()).code
