@@ -64,7 +64,9 @@ from .errors import (
     DecryptionError,
     DuplicateMessage,
     FrankingBindingError,
+    InvalidLinkCode,
     KeySubstitution,
+    LinkCodeMismatch,
     LocalProtocolError,
     MalformedFranking,
     ProtocolError,
@@ -77,8 +79,20 @@ from .franking import judge as judge_franking
 from .franking import verify as verify_franking
 from .franking_binding import FrankingBinding, bind_franking_key, franking_key_of
 from .franking_report import Report
+from .history import HistoryReader, HistoryRecord, encode_record, encode_trailer
+from .link import (
+    DeviceRequest,
+    ExistingDeviceLink,
+    LinkCode,
+    LinkOutcome,
+    NewDeviceLink,
+    channel_of,
+    new_link_code,
+    parse_link_code,
+)
 from .office_hours import Availability, availability
 from .padding import MAX_PLAINTEXT, pad, unpad
+from .provisioning import HistoryOffer, Provisioning
 from .report_file import ReportFile, ReportVerdict, parse_report_file
 from .sealed import Opened, SenderCertificate, open_sealed, seal_message
 from .session import PreKeyLookup, Session, initiate_session
@@ -108,6 +122,7 @@ __all__ = [
     "DeviceEntry",
     "DeviceList",
     "DeviceOrigin",
+    "DeviceRequest",
     "Directory",
     "DirectoryEntry",
     "DocumentError",
@@ -118,6 +133,7 @@ __all__ = [
     "DocumentStale",
     "DuplicateMessage",
     "Envelope",
+    "ExistingDeviceLink",
     "Filed",
     "FiledKind",
     "Franked",
@@ -127,14 +143,23 @@ __all__ = [
     "FrankingKeyNotice",
     "FrankingKeyPair",
     "FrankingPublicKey",
+    "HistoryOffer",
+    "HistoryReader",
+    "HistoryRecord",
+    "InvalidLinkCode",
     "KeySubstitution",
+    "LinkCode",
+    "LinkCodeMismatch",
+    "LinkOutcome",
     "LocalProtocolError",
     "MalformedFranking",
+    "NewDeviceLink",
     "OfficeHours",
     "Opened",
     "PracticePolicy",
     "PreKeyLookup",
     "ProtocolError",
+    "Provisioning",
     "Receipt",
     "ReceiptKind",
     "RemoteProtocolError",
@@ -155,6 +180,7 @@ __all__ = [
     "availability",
     "bind_franking_key",
     "card_text",
+    "channel_of",
     "check_credential",
     "check_franked",
     "decode_batch",
@@ -162,6 +188,8 @@ __all__ = [
     "device_ids",
     "diff_devices",
     "encode_batch",
+    "encode_record",
+    "encode_trailer",
     "expected_blob_size",
     "frank",
     "frank_content",
@@ -169,6 +197,7 @@ __all__ = [
     "initiate_session",
     "judge_franking",
     "new_attachment_key",
+    "new_link_code",
     "new_message_id",
     "open_sealed",
     "pad",
@@ -176,6 +205,7 @@ __all__ = [
     "parse_contact_card",
     "parse_device_list",
     "parse_document",
+    "parse_link_code",
     "parse_report_file",
     "seal_message",
     "sign_device_list",
