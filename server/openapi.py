@@ -25,6 +25,7 @@ from confide.protocol.auth import (
     REPLAY_WINDOW_S,
 )
 from confide.protocol.documents import HEADER_LEN as DOCUMENT_HEADER_LEN
+from confide.protocol.documents import MAX_DEVICES_DOCUMENT_LEN
 from confide.protocol.documents import SIGNATURE_LEN as DOCUMENT_SIGNATURE_LEN
 from confide.protocol.envelope import (
     DELIVERY_TOKEN_LEN,
@@ -37,10 +38,15 @@ from confide.protocol.envelope import (
 
 from .config import DEFAULT_MAX_BLOB_BYTES
 from .limits import (
+    LINK_CHANNEL_LEN,
+    LINK_CHANNEL_TTL_S,
+    LINK_SLOTS,
     MAX_BATCH_BODY,
+    MAX_DEVICES_PER_ACCOUNT,
     MAX_DOCUMENT_BODY,
     MAX_JSON_BODY,
     MAX_KEM_ONE_TIME_UPLOAD,
+    MAX_LINK_MESSAGE,
     MAX_ONE_TIME_UPLOAD,
     MAX_TOKEN_HASHES,
     PUBLISHED_KINDS,
@@ -200,6 +206,7 @@ _ERROR_CODES = [
     "not_found",
     "method_not_allowed",
     "conflict",
+    "device_removed",
     "expired",
     "too_large",
     "unsupported_media_type",
@@ -214,10 +221,13 @@ _ERROR_DESCRIPTIONS = {
     "400": "malformed request, body, field or parameter (`malformed`, `bad_request`), or a document past its "
     "expiry (`expired`)",
     "401": "missing, malformed, expired, replayed or wrong device signature (`unauthorized`)",
-    "403": "not allowed (`forbidden`), or registration without valid work (`work_required`)",
+    "403": "not allowed (`forbidden`: e.g. a device its account's device list does not name), or registration "
+    "without valid work (`work_required`)",
     "404": "no such address, device, attachment or document (`not_found`)",
     "409": "the envelope id is already used for another device, or the relay holds a newer version of the document "
     "(`conflict`)",
+    "410": "the device was removed from its account by a newer signed device list (`device_removed`); it can no "
+    "longer send, receive or register again unless a newer list names it",
     "413": "the body is over its limit (`too_large`)",
     "415": "the body is declared as another media type (`unsupported_media_type`)",
     "416": "the byte range starts at or past the end of the attachment (`range_not_satisfiable`); "
@@ -261,7 +271,16 @@ _BATCH_RESULT = _object(
         "envelope_id": _hex(ENVELOPE_ID_LEN, "envelope id"),
         "status": {
             "type": "string",
-            "enum": ["stored", "duplicate", "not_found", "forbidden", "conflict", "mailbox_full", "rate_limited"],
+            "enum": [
+                "stored",
+                "duplicate",
+                "not_found",
+                "device_removed",
+                "forbidden",
+                "conflict",
+                "mailbox_full",
+                "rate_limited",
+            ],
         },
         "expires_at_ms": _int(0, _U64, "when the relay forgets it (stored or duplicate only)"),
     },
@@ -296,6 +315,13 @@ _BUNDLES = _object(
                 },
                 ["device_id", "bundle"],
             ),
+        },
+        "device_list": {
+            "type": "string",
+            "pattern": f"^(?:{_B64}{{4}})*(?:{_B64}{{2}}==|{_B64}{{3}}=)?$",
+            "maxLength": _b64_len(MAX_DEVICES_DOCUMENT_LEN),
+            "description": "the address's signed device list (SPEC section 12, kind 6), standard base64; absent when "
+            "it has none. The devices above are the ones it names.",
         },
     },
     ["address", "devices"],
@@ -337,6 +363,14 @@ _PUBLISHED = _object(
     },
     ["address", "kind", "version", "expires_at"],
 )
+_LINK_CHANNEL = _hex(LINK_CHANNEL_LEN, "a link channel, SHA-256 of the link code's channel bits")
+_LINK_SLOT = {
+    "type": "string",
+    "pattern": f"^[0-{LINK_SLOTS - 1}]$",
+    "description": f"a slot of the channel, 0 to {LINK_SLOTS - 1}",
+}
+_LINK_MESSAGE = {"type": "string", "format": "binary", "minLength": 1, "maxLength": MAX_LINK_MESSAGE}
+_LINK_WRITTEN = _object({"slot": _int(0, LINK_SLOTS - 1, "the slot written")}, ["slot"])
 _HEALTH = _object({"status": {"type": "string", "enum": ["ok"]}, "version": {"type": "string"}}, ["status", "version"])
 
 
@@ -360,6 +394,8 @@ def _op(
     body: dict[str, Any] | None = None,
     parameters: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    if auth:  # a device its account's list removed is told so on every signed request
+        responses = {**responses, "410": {"$ref": "#/components/responses/E410"}}
     op: dict[str, Any] = {"operationId": operation_id, "summary": summary, "responses": responses}
     op["security"] = _AUTH if auth else []
     if body is not None:
@@ -467,7 +503,8 @@ def openapi_document(version: str, *, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYT
             "/v1/accounts/{address}/bundle": {
                 "get": _op(
                     "bundle",
-                    "Fetch a prekey bundle per device, consuming one-time keys within the address's budget",
+                    "Fetch a prekey bundle per device (only those its signed device list names, with the list), "
+                    "consuming one-time keys within the address's budget",
                     {**_ok("one bundle per device", _BUNDLES), **_errors(404)},
                     parameters=[_path_param("address", _ADDRESS)],
                 )
@@ -506,7 +543,7 @@ def openapi_document(version: str, *, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYT
                     {
                         **_ok("duplicate: already stored", _STORED),
                         **_ok("stored", _STORED, "201"),
-                        **_errors(403, 404, 409, 413, 415, 507),
+                        **_errors(403, 404, 409, 410, 413, 415, 507),
                     },
                     body=_octet_body(
                         ENVELOPE_HEADER_LEN, MAX_ENVELOPE_LEN, "one Envelope (protocol/envelope.py Envelope.to_bytes)"
@@ -618,8 +655,10 @@ def openapi_document(version: str, *, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYT
             "/v1/documents/{address}": {
                 "put": _op(
                     "publishDocument",
-                    "Publish a signed document (directory, revocations, availability, policy) under its signer's "
-                    "address, which must be registered here; kept only if newer than the one held",
+                    "Publish a signed document (directory, revocations, availability, policy, devices) under its "
+                    "signer's address, which must be registered here; kept only if newer than the one held. A "
+                    f"device list names at most {MAX_DEVICES_PER_ACCOUNT} devices; storing a newer one removes "
+                    "every registered device of the address it does not name",
                     {
                         **_ok("this exact document is already held", _PUBLISHED),
                         **_ok("stored as the newest of its kind", _PUBLISHED, "201"),
@@ -656,6 +695,36 @@ def openapi_document(version: str, *, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYT
                     },
                     parameters=[_path_param("address", _ADDRESS), _path_param("kind", _DOCUMENT_KIND)],
                 )
+            },
+            "/v1/links/{channel}/{slot}": {
+                "put": _op(
+                    "putLinkMessage",
+                    "Write a device-link message into a slot, once (unsigned: the link exchange is authenticated "
+                    f"end to end by its code); the channel lives {LINK_CHANNEL_TTL_S} s from its first write",
+                    {
+                        **_ok("these exact bytes are already in the slot", _LINK_WRITTEN),
+                        **_ok("written", _LINK_WRITTEN, "201"),
+                        **_errors(409, 413, 415, 507),
+                    },
+                    body={
+                        "required": True,
+                        "description": f"one link message (protocol/link.py), 1 to {MAX_LINK_MESSAGE} bytes",
+                        "content": {"application/octet-stream": {"schema": _LINK_MESSAGE}},
+                    },
+                    parameters=[_path_param("channel", _LINK_CHANNEL), _path_param("slot", _LINK_SLOT)],
+                ),
+                "get": _op(
+                    "getLinkMessage",
+                    "Read a device-link message (404 until it is written and after the channel expired)",
+                    {
+                        "200": {
+                            "description": "the message's bytes",
+                            "content": {"application/octet-stream": {"schema": _LINK_MESSAGE}},
+                        },
+                        **_errors(404),
+                    },
+                    parameters=[_path_param("channel", _LINK_CHANNEL), _path_param("slot", _LINK_SLOT)],
+                ),
             },
             "/v1/health": {"get": _op("health", "Liveness and version", {**_ok("alive", _HEALTH), **_errors()})},
             "/openapi.json": {

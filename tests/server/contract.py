@@ -68,6 +68,11 @@ POSITIVE_ALSO: dict[str, tuple[list[str], str]] = {
         "any Range text is schema-valid, and one byte range past the attachment's end is answered 416 "
         "(RFC 9110 §15.5.17), which no schema can state because it depends on the attachment's size",
     ),
+    "PUT /v1/links/{channel}/{slot}": (
+        ["507"],
+        "every schema-valid write to a new channel opens one, and past MAX_LINK_CHANNELS live channels the relay "
+        "answers 507 until they expire, which a long run reaches",
+    ),
 }
 """Operations where ``positive_data_acceptance`` also accepts these statuses, each with why."""
 
