@@ -13,6 +13,10 @@ Version 1 layout (all integers big-endian; ``varN`` is an N-bit length prefix th
     FILED      (7): kind u8 (1 filed, 2 kept) || target_id(16)
     FRANKED    (8): judge_key(32) || sender_binding(96) || inner var32 || franking(353)
     FRANKING_KEY (9): sender_binding(96) || judge_key(32)
+    SYNC      (10): peer(20) || inner var32
+    DEVICES   (11): document var32
+    CONTACT   (12): peer(20) || identity(128) || flags u8 || name var8 || timer_s u32
+                    || has_token u8 [token(32)] || has_inbound u8 [inbound_token(32)]
 
 A FRANKED content wraps a TEXT or ATTACHMENT content ``inner`` (its exact canonical bytes, with the outer
 message id, clock and expiry) with the sender's asymmetric franking of those bytes (SPEC 13) for the recipient
@@ -20,6 +24,12 @@ and the practice's judge, and the binding of the sender's franking key to its id
 recipient can later report it. A FRANKING_KEY content tells a contact the sender's franking key and the judge it
 reports to, so that the contact can frank what it sends back. Parsing checks every field (lengths, points,
 scalars, the inner content); :func:`check_franked` runs the signature checks.
+
+Types 10 to 12 pass only between the devices of one identity (the receiver drops them from anyone else; a
+DEVICES content is also accepted from a contact, for that contact's own list): a SYNC content is the transcript
+of a content the sender sent to the contact ``peer`` (sent-message sync), a DEVICES content carries a signed
+device list (SPEC 12, parsed by the receiver with the expected signer), a CONTACT content a snapshot of one
+contact. A SYNC content's id, clock and expiry are its inner content's.
 
 Encoding is canonical: exactly one byte string per value, so ``Content.from_bytes(x).to_bytes() == x`` for
 every accepted ``x``. Parsing rejects trailing bytes, unknown versions, types and kinds, invalid UTF-8 and
@@ -36,10 +46,13 @@ import string
 import unicodedata
 from dataclasses import dataclass, field
 
+from confide.keys.address import ADDRESS_LEN
 from confide.keys.encoding import RNG, Reader, Writer
-from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
+from confide.keys.identity import IDENTITY_PUBLIC_LEN, IdentityKeyPair, IdentityPublicKey
 
 from .attachment import ATTACHMENT_KEY_LEN, DIGEST_LEN, MAX_ATTACHMENT_SIZE
+from .documents import MAX_DEVICES_DOCUMENT_LEN
+from .envelope import DELIVERY_TOKEN_LEN
 from .errors import MalformedFranking, RemoteProtocolError
 from .franking import FRANKING_LEN, Franking, FrankingKeyPair, FrankingPublicKey, frank, verify
 from .franking_binding import FRANKING_BINDING_LEN, FrankingBinding, franking_key_of
@@ -91,9 +104,16 @@ MAX_FRANKABLE_LEN = _HEADER_LEN + max(
 )
 """The longest encoded content that is not franked (60,034 bytes: a maximal text message), hence the longest
 ``inner`` of a FRANKED content."""
-MAX_CONTENT_LEN = _HEADER_LEN + POINT_LEN + FRANKING_BINDING_LEN + 4 + MAX_FRANKABLE_LEN + FRANKING_LEN
-"""The longest encoded :class:`Content` (60,549 bytes: a franked maximal text message, i.e. 515 bytes of
-franking around :data:`MAX_FRANKABLE_LEN`); below the 64 KiB plaintext bucket, so every content pads."""
+MAX_SYNCABLE_LEN = _HEADER_LEN + POINT_LEN + FRANKING_BINDING_LEN + 4 + MAX_FRANKABLE_LEN + FRANKING_LEN
+"""The longest content a person sends to a contact (60,549 bytes: a franked maximal text message, i.e. 515
+bytes of franking around :data:`MAX_FRANKABLE_LEN`), hence the longest ``inner`` of a SYNC content."""
+MAX_CONTENT_LEN = _HEADER_LEN + ADDRESS_LEN + 4 + MAX_SYNCABLE_LEN
+"""The longest encoded :class:`Content` (60,603 bytes: the SYNC transcript of a franked maximal text message,
+54 bytes around :data:`MAX_SYNCABLE_LEN`); below the 64 KiB plaintext bucket (65,535 bytes), so every content
+pads, and no sent message is too long to copy to the sender's other devices."""
+MAX_CONTACT_NAME_BYTES = 128
+"""A contact's local name in a CONTACT snapshot: a name with titles (``Dr. Ana María Rivera-Castillo, PsyD``)
+fits three times over, as a document's display name (SPEC 12); it is shown on one line of a list."""
 
 _BLOB_ID_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 """base64url: safe to put in a URL path as is (no ``/``, ``.``, ``%`` or ``?``)."""
@@ -105,6 +125,8 @@ _TEXT_CONTROLS = frozenset(chr(c) for c in range(0x20)) - {"\t", "\n"}
 (move the cursor, recolour, retitle the window), CR returns to the start of the line and BS/DEL-style
 controls overwrite what was shown, so a message holding them could forge what a naive viewer displays (a
 line "from" someone else). Refused at the content layer so that no integrator has to remember it."""
+_NAME_CONTROLS = frozenset(chr(c) for c in range(0x20))
+"""C0 controls a contact name may not hold: all of them, tab and newline too (a name is one line)."""
 _MIME_ALPHABET = frozenset(chr(c) for c in range(0x21, 0x7F))
 """Printable ASCII without spaces, e.g. ``image/png`` or ``text/plain;charset=utf-8``."""
 
@@ -121,10 +143,28 @@ class ContentType(enum.IntEnum):
     FILED = 7
     FRANKED = 8
     FRANKING_KEY = 9
+    SYNC = 10
+    DEVICES = 11
+    CONTACT = 12
 
 
 FRANKABLE_TYPES = frozenset({ContentType.TEXT, ContentType.ATTACHMENT})
 """What a FRANKED content may wrap: what a person writes (texts, files), the only contents worth reporting."""
+SYNCABLE_TYPES = frozenset(
+    {
+        ContentType.TEXT,
+        ContentType.ATTACHMENT,
+        ContentType.RECEIPT,
+        ContentType.TIMER,
+        ContentType.DELETE,
+        ContentType.FRANKED,
+    }
+)
+"""What a SYNC content may carry: what a person does in a thread that the sender's other devices must show
+(messages, read receipts, timer changes, deletes). A RECEIPT only of kind READ: delivery is per device."""
+OWN_DEVICE_TYPES = frozenset({ContentType.SYNC, ContentType.CONTACT})
+"""Accepted only from the receiver's own identity (another of its devices); from anyone else dropped. A
+DEVICES content is accepted from the own identity and from a contact, for that contact's own list."""
 
 
 class FiledKind(enum.IntEnum):
@@ -384,7 +424,110 @@ class FrankingKeyNotice:
         return f"FrankingKeyNotice(judge={self.judge.fingerprint()})"
 
 
-Body = Text | AttachmentPointer | Receipt | TimerChange | Delete | ResetRequest | Filed | Franked | FrankingKeyNotice
+@dataclass(frozen=True, slots=True)
+class SentSync:
+    """Sent-message sync (SPEC 8 type 10): ``inner``, a whole content this identity sent to the contact whose
+    address is ``peer`` (20 bytes), copied to the sender's other devices. ``inner`` is a TEXT, ATTACHMENT,
+    READ RECEIPT, TIMER, DELETE or FRANKED content (:data:`SYNCABLE_TYPES`) with the outer content's id, clock
+    and expiry. ``repr`` shows only the inner type.
+
+    Raises:
+        TypeError, ValueError: (on construction) a field of the wrong type or length, or an inner content of
+            another type or a receipt of another kind.
+    """
+
+    peer: bytes = field(repr=False)
+    inner: Content = field(repr=False)
+
+    def __post_init__(self) -> None:
+        _check_bytes("peer address", self.peer, ADDRESS_LEN)
+        if not isinstance(self.inner, Content):
+            raise TypeError("a sync transcript carries a Content")
+        if self.inner.type not in SYNCABLE_TYPES:
+            raise ValueError("a sync transcript carries a text, file, read receipt, timer, delete or franked content")
+        if isinstance(self.inner.body, Receipt) and self.inner.body.kind != ReceiptKind.READ:
+            raise ValueError("a sync transcript carries only read receipts")
+
+    def __repr__(self) -> str:
+        return f"SentSync({self.inner.type.name})"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceListNotice:
+    """A signed device list (SPEC 8 type 11, SPEC 12 kind 6 DEVICES), sent to every contact and own device when
+    the list changes. Only its length is checked here (1 to :data:`MAX_DEVICES_DOCUMENT_LEN` bytes): the receiver
+    parses it with the expected signer (``parse_device_list``)."""
+
+    document: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.document, bytes) or not 1 <= len(self.document) <= MAX_DEVICES_DOCUMENT_LEN:
+            raise ValueError(f"a device list document is 1 to {MAX_DEVICES_DOCUMENT_LEN} bytes")
+
+    def __repr__(self) -> str:
+        return f"DeviceListNotice({len(self.document)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactSnapshot:
+    """One contact as the sender's device holds it (SPEC 8 type 12), for the identity's other devices: the
+    contact's ``peer`` address (20 bytes) and public ``identity`` (128 bytes, not verified here: the receiver
+    does), the flags, the local ``name`` (UTF-8, 1 to :data:`MAX_CONTACT_NAME_BYTES` bytes, no C0 control at all:
+    one line), the thread's disappearing timer, the delivery ``token`` to write to them with and the
+    ``inbound_token`` given to them (each 32 bytes or ``None``). ``repr`` shows nothing of it.
+
+    Raises:
+        TypeError, ValueError: (on construction) a field of the wrong type, length or range.
+    """
+
+    peer: bytes
+    identity: bytes
+    verified: bool
+    blocked: bool
+    request: bool
+    name: str
+    timer_s: int
+    token: bytes | None
+    inbound_token: bytes | None
+
+    def __post_init__(self) -> None:
+        _check_bytes("peer address", self.peer, ADDRESS_LEN)
+        _check_bytes("identity", self.identity, IDENTITY_PUBLIC_LEN)
+        for flag in (self.verified, self.blocked, self.request):
+            if not isinstance(flag, bool):
+                raise TypeError("a contact's flags are bools")
+        if not _utf8("contact name", self.name, MAX_CONTACT_NAME_BYTES):
+            raise ValueError("a contact name is not empty")
+        if not _NAME_CONTROLS.isdisjoint(self.name):
+            raise ValueError("a contact name holds a control character (it is one line)")
+        _check_int("timer", self.timer_s, MAX_TIMER_S)
+        for token in (self.token, self.inbound_token):
+            if token is not None:
+                _check_bytes("delivery token", token, DELIVERY_TOKEN_LEN)
+
+    @property
+    def flags(self) -> int:
+        """The ``flags`` byte: bit 0 verified, bit 1 blocked, bit 2 request."""
+        return int(self.verified) | int(self.blocked) << 1 | int(self.request) << 2
+
+    def __repr__(self) -> str:
+        return "ContactSnapshot(<redacted>)"
+
+
+Body = (
+    Text
+    | AttachmentPointer
+    | Receipt
+    | TimerChange
+    | Delete
+    | ResetRequest
+    | Filed
+    | Franked
+    | FrankingKeyNotice
+    | SentSync
+    | DeviceListNotice
+    | ContactSnapshot
+)
 
 _TYPE_OF: dict[type, ContentType] = {
     Text: ContentType.TEXT,
@@ -396,6 +539,9 @@ _TYPE_OF: dict[type, ContentType] = {
     Filed: ContentType.FILED,
     Franked: ContentType.FRANKED,
     FrankingKeyNotice: ContentType.FRANKING_KEY,
+    SentSync: ContentType.SYNC,
+    DeviceListNotice: ContentType.DEVICES,
+    ContactSnapshot: ContentType.CONTACT,
 }
 
 
@@ -418,14 +564,15 @@ class Content:
         _check_int("expire_after_s", self.expire_after_s, MAX_TIMER_S)
         if type(self.body) not in _TYPE_OF:
             raise TypeError(
-                "body must be Text, AttachmentPointer, Receipt, TimerChange, Delete, ResetRequest, Filed, Franked "
-                "or FrankingKeyNotice"
+                "body must be Text, AttachmentPointer, Receipt, TimerChange, Delete, ResetRequest, Filed, Franked, "
+                "FrankingKeyNotice, SentSync, DeviceListNotice or ContactSnapshot"
             )
-        if isinstance(self.body, Franked):
-            inner = self.body.content
+        if isinstance(self.body, Franked | SentSync):
+            inner = self.body.content if isinstance(self.body, Franked) else self.body.inner
             same = (inner.message_id, inner.sent_at_ms, inner.expire_after_s)
             if same != (self.message_id, self.sent_at_ms, self.expire_after_s):
-                raise ValueError("a franked content's id, clock and expiry are those of the content it franks")
+                what = "franked" if isinstance(self.body, Franked) else "sync"
+                raise ValueError(f"a {what} content's id, clock and expiry are those of the content it carries")
 
     @property
     def type(self) -> ContentType:
@@ -472,6 +619,17 @@ class Content:
             w.raw(body.judge.to_bytes()).raw(body.binding.to_bytes()).var32(body.inner).raw(body.franking.to_bytes())
         elif isinstance(body, FrankingKeyNotice):
             w.raw(body.binding.to_bytes()).raw(body.judge.to_bytes())
+        elif isinstance(body, SentSync):
+            w.raw(body.peer).var32(body.inner.to_bytes())
+        elif isinstance(body, DeviceListNotice):
+            w.var32(body.document)
+        elif isinstance(body, ContactSnapshot):
+            w.raw(body.peer).raw(body.identity).u8(body.flags).var8(body.name.encode("utf-8")).u32(body.timer_s)
+            for token in (body.token, body.inbound_token):
+                if token is None:
+                    w.u8(0)
+                else:
+                    w.u8(1).raw(token)
         else:
             w.raw(body.target_id)
         return w.bytes()
@@ -484,7 +642,10 @@ class Content:
             RemoteProtocolError: wrong version, unknown type or kind, truncated or trailing bytes, invalid
                 UTF-8, or any value outside its limit; for a FRANKED content also a key, binding or franking
                 that does not parse, or an inner content that is not a canonical text or attachment with the
-                outer id, clock and expiry. Never any other exception (not even a subclass), whatever the input.
+                outer id, clock and expiry; for a SYNC content an inner content that is malformed, of a type not
+                in :data:`SYNCABLE_TYPES`, a receipt not of kind READ, or with another id, clock or expiry; for a
+                CONTACT content flags other than bits 0 to 2, a presence byte neither 0 nor 1, or a name that is
+                empty or holds a C0 control. Never any other exception (not even a subclass), whatever the input.
         """
         if not isinstance(data, bytes | bytearray | memoryview):
             raise RemoteProtocolError("content must be bytes")
@@ -540,7 +701,49 @@ def _parse_body(kind: int, r: Reader) -> Body:
     if kind == ContentType.FRANKING_KEY:
         binding, judge_key = r.raw(FRANKING_BINDING_LEN), r.raw(POINT_LEN)
         return FrankingKeyNotice(FrankingBinding.from_bytes(binding), FrankingPublicKey.from_bytes(judge_key))
+    if kind == ContentType.SYNC:
+        peer, inner = r.raw(ADDRESS_LEN), r.var32(MAX_SYNCABLE_LEN)
+        if len(inner) < 2 or inner[1] not in SYNCABLE_TYPES:  # before parsing it: no SYNC nests in a SYNC
+            raise RemoteProtocolError("a sync transcript carries a text, file, read receipt, timer, delete or franked")
+        return SentSync(peer, Content.from_bytes(inner))
+    if kind == ContentType.DEVICES:
+        return DeviceListNotice(r.var32(MAX_DEVICES_DOCUMENT_LEN))
+    if kind == ContentType.CONTACT:
+        return _parse_contact(r)
     raise RemoteProtocolError("unknown content type: the sender may need to update Confide")
+
+
+def _flagged_token(r: Reader) -> bytes | None:
+    flag = r.u8()
+    if flag == 0:
+        return None
+    if flag != 1:
+        raise RemoteProtocolError("a presence flag is neither 0 nor 1")
+    return r.raw(DELIVERY_TOKEN_LEN)
+
+
+def _parse_contact(r: Reader) -> ContactSnapshot:
+    peer, identity, flags = r.raw(ADDRESS_LEN), r.raw(IDENTITY_PUBLIC_LEN), r.u8()
+    if flags > 0b111:
+        raise RemoteProtocolError("unknown contact flags")
+    name = r.var8(MAX_CONTACT_NAME_BYTES).decode("utf-8")
+    timer_s = r.u32()
+    token = _flagged_token(r)
+    inbound_token = _flagged_token(r)
+    return ContactSnapshot(
+        peer, identity, bool(flags & 1), bool(flags & 2), bool(flags & 4), name, timer_s, token, inbound_token
+    )
+
+
+def sync_of(peer: bytes, inner: Content) -> Content:
+    """The SYNC content (type 10) that copies ``inner``, sent to the contact whose address is ``peer``, to the
+    sender's other devices: same id, clock and expiry as ``inner``.
+
+    Raises:
+        TypeError, ValueError: ``peer`` is not 20 bytes, or ``inner`` is not of :data:`SYNCABLE_TYPES` (a
+            receipt not of kind READ).
+    """
+    return Content(inner.message_id, inner.sent_at_ms, inner.expire_after_s, SentSync(peer, inner))
 
 
 def frank_content(
@@ -586,19 +789,25 @@ __all__ = [
     "FRANKABLE_TYPES",
     "MAX_BLOB_ID_BYTES",
     "MAX_CAPTION_BYTES",
+    "MAX_CONTACT_NAME_BYTES",
     "MAX_CONTENT_LEN",
     "MAX_FRANKABLE_LEN",
     "MAX_MIME_BYTES",
     "MAX_NAME_BYTES",
     "MAX_RECEIPT_IDS",
+    "MAX_SYNCABLE_LEN",
     "MAX_TEXT_BYTES",
     "MAX_TIMER_S",
     "MESSAGE_ID_LEN",
+    "OWN_DEVICE_TYPES",
+    "SYNCABLE_TYPES",
     "AttachmentPointer",
     "Body",
+    "ContactSnapshot",
     "Content",
     "ContentType",
     "Delete",
+    "DeviceListNotice",
     "Filed",
     "FiledKind",
     "Franked",
@@ -606,9 +815,11 @@ __all__ = [
     "Receipt",
     "ReceiptKind",
     "ResetRequest",
+    "SentSync",
     "Text",
     "TimerChange",
     "check_franked",
     "frank_content",
     "new_message_id",
+    "sync_of",
 ]

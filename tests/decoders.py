@@ -114,6 +114,7 @@ from confide.protocol.session import accept_session, parse_inner
 from .keys.mutations import mutated, mutated_text
 from .protocol.parties import Party
 from .vectors.gen.common import NOW as DOCUMENTS_NOW
+from .vectors.gen.devices import sample_list
 from .vectors.gen.documents import world as documents_world
 from .vectors.generate import SeededRng
 
@@ -394,6 +395,8 @@ def _document_decoder(kind: DocumentKind) -> Decoder[bytes]:
         return parse_document(data, expected_signer=None, expected_kind=kind, now=DOCUMENTS_NOW)
 
     valid = tuple(d.to_bytes() for d in _PRACTICE.documents.values() if d.kind == kind)
+    if kind == DocumentKind.DEVICES:  # not in the practice's documents.json: the practice's own device lists
+        valid = tuple(sample_list(_PRACTICE.practice, n).to_bytes() for n in (1, 6))
     return Decoder(
         f"signed document ({kind.name.lower()})",
         (DocumentError,),

@@ -118,7 +118,7 @@ _BAD_NAME = "no path separators, control or text-direction characters"
 def test_limits_are_within_the_plaintext_bucket() -> None:
     longest = Content(MID, 2**64 - 1, MAX_TIMER_S, Text("x" * MAX_TEXT_BYTES)).to_bytes()
     assert len(longest) == MAX_FRANKABLE_LEN == 60_034
-    assert MAX_CONTENT_LEN == MAX_FRANKABLE_LEN + 32 + 96 + 4 + 353 + 30 == 60_549  # a franked longest text
+    assert MAX_CONTENT_LEN == MAX_FRANKABLE_LEN + 32 + 96 + 4 + 353 + 30 + 20 + 4 + 30 == 60_603  # its SYNC, franked
     assert MAX_CONTENT_LEN <= MAX_PLAINTEXT
     biggest_pointer = pointer(
         blob_id="a" * MAX_BLOB_ID_BYTES, name="n" * 255, mime="m" * 255, caption="c" * MAX_CAPTION_BYTES

@@ -9,7 +9,7 @@ import pytest
 
 from confide.keys.identity import IdentityKeyPair
 from confide.protocol.content import (
-    MAX_CONTENT_LEN,
+    MAX_SYNCABLE_LEN,
     MAX_TEXT_BYTES,
     MAX_TIMER_S,
     AttachmentPointer,
@@ -82,9 +82,9 @@ def test_an_attachment_is_franked_too() -> None:
     assert check_franked(content, recipient=franking_key_of(RECIPIENT), sender_identity=SENDER.public) is True
 
 
-def test_a_franked_maximal_text_is_the_longest_content_and_pads() -> None:
+def test_a_franked_maximal_text_is_the_longest_content_sent_to_a_contact_and_pads() -> None:
     longest = franked(Content(MID, 2**64 - 1, MAX_TIMER_S, Text("x" * MAX_TEXT_BYTES))).to_bytes()
-    assert len(longest) == MAX_CONTENT_LEN
+    assert len(longest) == MAX_SYNCABLE_LEN
     assert unpad(pad(longest)) == longest
     assert Content.from_bytes(longest).type == ContentType.FRANKED
 

@@ -17,6 +17,7 @@ from confide.protocol import DocumentError, DocumentKind, PracticePolicy, Signed
 from confide.protocol.document_text import BIDI_CONTROLS
 
 from ..vectors.gen.common import NOW
+from ..vectors.gen.devices import sample_list
 from ..vectors.gen.documents import ISSUED, forge, world
 
 W = world()
@@ -24,6 +25,7 @@ SETTINGS = settings(
     max_examples=300, derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 SEEDS = {kind: [d.body.to_bytes() for d in W.documents.values() if d.kind == kind] for kind in DocumentKind}
+SEEDS[DocumentKind.DEVICES] = [sample_list(W.practice, n).body.to_bytes() for n in (1, 6)]  # not in documents.json
 """Valid bodies of each kind, which the mutations below start from."""
 
 

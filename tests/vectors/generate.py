@@ -19,8 +19,9 @@ from whichever ``pqxdh_first_message.json`` is in the output folder.
 The scenarios live in ``tests/vectors/gen/``, one module per section of ``protocol/SPEC.md``: ``identity`` (1),
 ``pqxdh`` (2), ``ratchet`` (3), ``padding`` (4), ``sealed`` (5), ``envelope`` (6), ``device_auth`` (7),
 ``content`` (8), ``attachment`` (9), ``keystore`` (10.2), ``recovery`` (10.3), ``safety`` (10.4), ``qr``
-(10.5) and ``ed25519`` (the signature verification rule of section 1); the DRBG is in ``gen/drbg.py`` and the file shape
-in ``gen/common.py``. This script lists the scenarios and writes the files.
+(10.5), ``devices`` (8 types 10-12, 12 kind 6) and ``ed25519`` (the signature verification rule of section 1);
+the DRBG is in ``gen/drbg.py`` and the file shape in ``gen/common.py``. This script lists the scenarios and
+writes the files.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tests.vectors.gen.common import Json
 from tests.vectors.gen.contact_card import contact_card
 from tests.vectors.gen.content import content
 from tests.vectors.gen.device_auth import device_auth
+from tests.vectors.gen.devices import devices
 from tests.vectors.gen.documents import documents
 from tests.vectors.gen.drbg import RecordingRng, ReplayRng, SeededRng
 from tests.vectors.gen.ed25519 import ed25519
@@ -90,6 +92,7 @@ SCENARIOS: dict[str, Callable[[], Json]] = {
     "franking_binding.json": franking_binding,
     "report_file.json": report_file,
     "contact_card.json": contact_card,
+    "devices.json": devices,
 }
 """Reproducible scenarios, by file name."""
 OPTIONAL = frozenset({"content.json", "keystore.json", "safety_number.json"})
