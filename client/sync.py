@@ -165,14 +165,19 @@ class Sync:
 
         Raises:
             RelayUnreachable, RelayError; StorageError (nothing unstored was acknowledged).
+            DeviceRemoved: this device was removed from its identity's list (:class:`ThisDeviceRemoved` is
+                emitted once).
         """
         try:
-            await self._account.ensure_registered()
-            if self.devices_upkeep is not None:
-                await self.devices_upkeep()
+            return await self._sync_once()
         except DeviceRemoved:
             self._device_removed()
             raise
+
+    async def _sync_once(self) -> list[Event]:
+        await self._account.ensure_registered()
+        if self.devices_upkeep is not None:
+            await self.devices_upkeep()
         q = self._bus.subscribe()
         try:
             if self.before_flush is not None:
