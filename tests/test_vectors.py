@@ -53,6 +53,7 @@ from confide.protocol.session import MSG_PREKEY, accept_session, parse_inner
 from .protocol.test_documents_vectors import check_documents
 from .test_vectors_devices import check_devices
 from .test_vectors_franking import check_franking
+from .test_vectors_link import check_link
 from .test_vectors_practice import check_contact_card, check_franking_binding, check_report_file
 from .vectors.generate import RecordingRng
 
@@ -90,6 +91,7 @@ REQUIRED = {
     "report_file",
     "contact_card",
     "devices",
+    "link",
 }
 """Every scenario of protocol/SPEC.md section 11: each must be present, and each has a check."""
 FILES = sorted(VECTORS.glob("*.json"))
@@ -936,6 +938,7 @@ CHECKS: dict[str, Callable[[Json, Path], None]] = {
     "report_file": check_report_file,
     "contact_card": check_contact_card,
     "devices": check_devices,
+    "link": check_link,
 }
 
 

@@ -19,9 +19,9 @@ from whichever ``pqxdh_first_message.json`` is in the output folder.
 The scenarios live in ``tests/vectors/gen/``, one module per section of ``protocol/SPEC.md``: ``identity`` (1),
 ``pqxdh`` (2), ``ratchet`` (3), ``padding`` (4), ``sealed`` (5), ``envelope`` (6), ``device_auth`` (7),
 ``content`` (8), ``attachment`` (9), ``keystore`` (10.2), ``recovery`` (10.3), ``safety`` (10.4), ``qr``
-(10.5), ``devices`` (8 types 10-12, 12 kind 6) and ``ed25519`` (the signature verification rule of section 1);
-the DRBG is in ``gen/drbg.py`` and the file shape in ``gen/common.py``. This script lists the scenarios and
-writes the files.
+(10.5), ``devices`` (8 types 10-12, 12 kind 6), ``link`` (15) and ``ed25519`` (the signature verification rule
+of section 1); the DRBG is in ``gen/drbg.py`` and the file shape in ``gen/common.py``. This script lists the
+scenarios and writes the files.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from tests.vectors.gen.franking import franking
 from tests.vectors.gen.franking_binding import franking_binding
 from tests.vectors.gen.identity import address, bundle_forged_signature, identity_and_bundle
 from tests.vectors.gen.keystore import keystore
+from tests.vectors.gen.link import link
 from tests.vectors.gen.padding import padding
 from tests.vectors.gen.pqxdh import pqxdh_first_message, pqxdh_tampered
 from tests.vectors.gen.qr import qr_texts
@@ -93,6 +94,7 @@ SCENARIOS: dict[str, Callable[[], Json]] = {
     "report_file.json": report_file,
     "contact_card.json": contact_card,
     "devices.json": devices,
+    "link.json": link,
 }
 """Reproducible scenarios, by file name."""
 OPTIONAL = frozenset({"content.json", "keystore.json", "safety_number.json"})
