@@ -151,8 +151,8 @@ def _refused_lists(w: World) -> tuple[list[Json], list[Json]]:
             raise AssertionError(f"{why}: expected {want}, got {result}")
         wants.append({"why": why, **result})
 
-    def rivera(body: bytes, **kw: int) -> bytes:
-        return forge(w.rivera, DocumentKind.DEVICES, body, issued_at=ISSUED, expires_at=ISSUED + 90 * DAY, **kw)
+    def rivera(body: bytes) -> bytes:
+        return forge(w.rivera, DocumentKind.DEVICES, body, issued_at=ISSUED, expires_at=ISSUED + 90 * DAY)
 
     case("seven devices (MAX_DEVICES is 6)", rivera(body_of(*entries)), "rivera", "DocumentError")
     case("no device", rivera(body_of()), "rivera", "DocumentError")
