@@ -17,6 +17,7 @@ from nacl.bindings import crypto_core_ed25519_is_valid_point
 from confide.protocol import DecryptionError, LocalProtocolError, RemoteProtocolError
 from confide.protocol import franking_group as grp
 from confide.protocol import link as lk
+from confide.protocol.content import MAX_CONTACT_NAME_BYTES, ContactSnapshot, Content
 from confide.protocol.errors import InvalidLinkCode, LinkCodeMismatch
 from confide.protocol.link import (
     ExistingDeviceLink,
@@ -615,3 +616,14 @@ def test_history_offer_round_trips() -> None:
 def test_a_malformed_history_offer_is_refused(data: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
         HistoryOffer.decode(data)
+
+
+def test_the_contact_bounds_are_those_of_the_contact_content() -> None:
+    def body(name: str, token: bytes | None) -> bytes:
+        snapshot = ContactSnapshot(bytes(20), bytes(128), True, False, False, name, 0, token, token)
+        return Content(bytes(16), 0, 0, snapshot).to_bytes()[30:]  # the content header is 30 bytes
+
+    assert len(body("x", None)) == MIN_CONTACT_LEN
+    assert len(body("x" * MAX_CONTACT_NAME_BYTES, b"\x01" * 32)) == MAX_CONTACT_LEN
+    shortest = Provisioning(bytes(64), bytes(32), bytes(32), 1, b"\x01", (body("x", None),))
+    assert Provisioning.from_bytes(shortest.to_bytes()) == shortest
