@@ -49,6 +49,7 @@ class Blocking:
                 rec.inbound_token = contact_token(self._store, self._rng, rec.address, rec.token_generation)
             rec.blocked, rec.inbound_live = blocked, False
             self._store.save_contact(rec, tokens=True)
+        self._contacts.changed(rec)  # the other own devices block or unblock too, with this token
         return rec
 
     def _next_token(self, rec: ContactRecord) -> bytes:

@@ -254,6 +254,8 @@ class Client:
         self._bus.on_handed = lambda event: self._sync.reported([event])
         self._sync.before_flush = self._uploads.flush
         self._sync.devices_upkeep = self._devices_upkeep
+        self._inbox.devices = self._devices  # DEVICES contents from contacts and own devices
+        self._devices.on_own_list_changed = self._messaging.send_device_list  # sent to contacts and own devices
         self._sync.wiped = self._watch.wiped
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to watch with
             self._watch_task = asyncio.get_running_loop().create_task(self._watch_loop(), name="confide-wipe-watch")

@@ -9,6 +9,8 @@ change, which blocks sending until the user verifies or accepts it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from confide.keys.address import Address
 from confide.keys.encoding import RNG
 from confide.keys.errors import InvalidAddress
@@ -33,6 +35,15 @@ class Contacts:
         self._store = store
         self._bus = bus
         self._rng = rng
+        self.on_change: Callable[[ContactRecord], None] | None = None
+        """Called after a contact was added, renamed, accepted, verified, blocked or unblocked, or its tokens
+        changed (set by the messaging side: it sends the contact's snapshot to this identity's other devices,
+        :mod:`confide.client.self_sync`)."""
+
+    def changed(self, rec: ContactRecord) -> None:
+        """Tell :attr:`on_change` that ``rec`` changed (after the transaction that saved it)."""
+        if self.on_change is not None:
+            self.on_change(rec)
 
     def find(self, peer: str) -> ContactRecord:
         """The contact named ``peer`` (exact name, then a unique case-insensitive match) or with that address.
@@ -78,6 +89,14 @@ class Contacts:
             ClientError: an address without a token.
             ValueError: empty name.
         """
+        contact = self._add(name, invite, token=token)
+        rec = self._store.contact_by_address(Address.parse(contact.address).raw)
+        if rec is not None:
+            self.changed(rec)
+        return contact
+
+    def _add(self, name: str, invite: str, *, token: bytes | None = None) -> Contact:
+        """:meth:`add`, without telling :attr:`on_change`."""
         name = name.strip()
         if not name:
             raise ValueError("a contact needs a name")
@@ -138,6 +157,7 @@ class Contacts:
         rec.name, rec.auto_named = new_name, False
         with self._store.transaction():
             self._store.save_contact(rec)
+        self.changed(rec)
         return public_contact(rec)
 
     def auto_name(self, address: Address) -> str:

@@ -20,6 +20,15 @@ class MessageReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageSynced:
+    """A message sent to ``peer`` from another of this identity's devices was copied here (sent-message sync):
+    ``message`` is stored as outgoing, ``sent``, in their thread. Show it as if sent here; do not notify."""
+
+    peer: str = field(repr=False)
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiptReceived:
     """The peer's device confirmed delivery (``kind == "delivered"``) or reading (``"read"``)."""
 
@@ -103,6 +112,9 @@ class MessageUndecryptable:
     """
 
     peer: str = field(repr=False)
+    reason: str = ""
+    """Why, when it is not that: ``"from a device no longer on the sender's list"`` (a removed device, refused
+    whatever it holds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +183,7 @@ class ThisDeviceRemoved:
 
 Event = (
     MessageReceived
+    | MessageSynced
     | ReceiptReceived
     | TimerChanged
     | MessageDeleted

@@ -21,6 +21,7 @@ from .events import (
     MessageDeleted,
     MessageFiled,
     MessageReceived,
+    MessageSynced,
     MessageUndecryptable,
     PrekeysLow,
     ProfileWiped,
@@ -203,8 +204,8 @@ def listing_to_json(entry: Listing) -> dict[str, Any]:
 
 def event_to_json(e: Event) -> dict[str, Any]:
     """Any event, as ``{"type": ..., <its fields>}``; a received message is nested in :func:`message_to_json`'s
-    form. The ``type`` names are stable: ``message_received``, ``receipt_received``, ``timer_changed``,
-    ``message_deleted``, ``message_filed``, ``filed_copy_kept``, ``identity_changed``,
+    form. The ``type`` names are stable: ``message_received``, ``message_synced``, ``receipt_received``,
+    ``timer_changed``, ``message_deleted``, ``message_filed``, ``filed_copy_kept``, ``identity_changed``,
     ``message_undecryptable``, ``session_reset``, ``prekeys_low``,
     ``relay_offline``, ``connected``, ``profile_wiped``, ``devices_changed``, ``device_list_refused``,
     ``this_device_removed``."""
@@ -229,7 +230,9 @@ def event_to_json(e: Event) -> dict[str, Any]:
                 "new_fingerprint": e.new_fingerprint,
             }
         case MessageUndecryptable():
-            return {"type": "message_undecryptable", "peer": e.peer}
+            return {"type": "message_undecryptable", "peer": e.peer, "reason": e.reason}
+        case MessageSynced():
+            return {"type": "message_synced", "peer": e.peer, "message": message_to_json(e.message)}
         case SessionReset():
             return {
                 "type": "session_reset",

@@ -39,6 +39,7 @@ has it sent (after its random delay) once the batch is acknowledged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -49,8 +50,10 @@ from confide.keys.identity import IdentityPublicKey
 from confide.keys.secret_keys import SecretKeys
 from confide.protocol.content import (
     AttachmentPointer,
+    ContactSnapshot,
     Content,
     Delete,
+    DeviceListNotice,
     Filed,
     FiledKind,
     Franked,
@@ -58,9 +61,11 @@ from confide.protocol.content import (
     Receipt,
     ReceiptKind,
     ResetRequest,
+    SentSync,
     Text,
     TimerChange,
 )
+from confide.protocol.device_list import device_ids
 from confide.protocol.envelope import ENVELOPE_ID_LEN, Delivery
 from confide.protocol.errors import (
     DecryptionError,
@@ -74,6 +79,8 @@ from confide.protocol.sealed import Opened, open_inner, unseal
 from .account import contact_token
 from .bus import EventBus
 from .contacts import Contacts
+from .devices import Devices
+from .errors import DeviceListRejected
 from .events import (
     Event,
     FiledCopyKept,
@@ -83,6 +90,7 @@ from .events import (
     MessageReceived,
     MessageUndecryptable,
     ReceiptReceived,
+    ThisDeviceRemoved,
     TimerChanged,
 )
 from .expiry import Expiry, is_live
@@ -90,6 +98,7 @@ from .models import OUTGOING_RANK, Direction, MessageKind, MessageStatus
 from .prekey_store import PreKeyStore
 from .records import AttachmentRecord, ContactRecord, FiledRecord, MessageRecord
 from .reporting import Reporting
+from .self_sync import OWN_THREAD, SelfSyncApplier
 from .sessions import Sessions
 from .store import Store
 from .views import public_message, sender_name
@@ -102,6 +111,9 @@ def _now_ms() -> int:
 
 
 _SEALED_SEEN_LABEL = b"Confide-sealed-seen-v1"
+UNLISTED_DEVICE = "from a device no longer on the sender's list"
+"""The reason of a :class:`MessageUndecryptable` for a message from a device its identity's signed list no longer
+names (a removed device: refused whatever keys it holds)."""
 
 
 def _sealed_id(ciphertext: bytes) -> bytes:
@@ -151,6 +163,9 @@ class Inbox:
         self._bus = bus
         self._rng = rng
         self._follow_ups = FollowUps()
+        self._own = SelfSyncApplier(store, contacts, expiry)
+        self.devices: Devices | None = None
+        """Takes the device lists that arrive as DEVICES contents (set by the client); None: they are ignored."""
 
     def take_follow_ups(self) -> FollowUps:
         """What is owed since the last call (and forget it)."""
@@ -187,6 +202,16 @@ class Inbox:
         if self._blocked(sender.identity.address.raw):
             _log.info("dropping a message from a blocked contact")
             return env_id  # acknowledged: nothing decrypted, stored, marked, owed or emitted
+        own = sender.identity == self._keys.identity.public
+        listed = self._sessions.device_listed(sender.identity, sender.device_id)
+        if own and (listed is not True or sender.device_id == self._keys.device.device_id):
+            _log.warning("dropping a message from a device of this identity that is not on its list")
+            return self._drop(env_id, now)
+        if listed is False:  # a removed device: refused before its ratchet is touched, whatever keys it holds
+            _log.warning("dropping a message from a device not on its identity's list")
+            known = self._store.contact_by_address(sender.identity.address.raw)
+            self._bus.emit(MessageUndecryptable(known.name if known else sender.identity.address.text, UNLISTED_DEVICE))
+            return self._drop(env_id, now)
         events: list[Event] = []
         with store.transaction():
             if store.envelope_seen(env_id) or store.envelope_seen(sealed_id):  # another process handled it meanwhile
@@ -213,7 +238,10 @@ class Inbox:
                 _log.warning("dropping a message that could not be decrypted (its sender is known)")
                 self._owe_reset(exc, events)
             else:
-                self._store_opened(opened, now, events)
+                if own:
+                    self._store_own(opened, now, events)
+                else:
+                    self._store_opened(opened, now, events)
         for event in events:
             self._bus.emit(event)
         return env_id
@@ -263,6 +291,42 @@ class Inbox:
         elif content is not None:
             self._apply(rec, content, flagged, now, events)
         store.save_contact(rec)
+
+    def _store_own(self, opened: Opened, now: int, events: list[Event]) -> None:
+        """What a message from another device of this identity changes (inside :meth:`handle`'s transaction):
+        a SYNC transcript, a CONTACT snapshot or this identity's device list (:mod:`confide.client.self_sync`);
+        anything else is dropped (a device does not write to its own identity)."""
+        self._sessions.commit(OWN_THREAD, opened)
+        self._prekeys.consume(opened.used_one_time_prekey, opened.used_kem_prekey)
+        self._follow_ups.prekeys_used |= opened.new_session
+        try:
+            body = Content.from_bytes(opened.plaintext).body
+        except RemoteProtocolError:
+            _log.warning("dropping a message with malformed content")
+            return
+        if isinstance(body, SentSync):
+            download = self._own.apply_sync(body, now, events)
+            if download is not None:
+                self._follow_ups.downloads.append(download)
+        elif isinstance(body, ContactSnapshot):
+            self._own.apply_snapshot(body)
+        elif isinstance(body, DeviceListNotice):
+            self._own_list(body.document, events)
+        else:
+            _log.info("dropping a content of this identity that only goes to contacts")
+
+    def _own_list(self, document: bytes, events: list[Event]) -> None:
+        """This identity's device list, from another of its devices: kept when newer; when it no longer names
+        this device, this device was removed (:class:`ThisDeviceRemoved`)."""
+        if self.devices is None:
+            return
+        try:
+            self.devices.accept_own(document, source="message")
+        except DeviceListRejected:
+            return  # an event says so; nothing changed
+        own = self.devices.own_list()
+        if own is not None and self._keys.device.device_id not in device_ids(own):
+            events.append(ThisDeviceRemoved())
 
     def _contact_for(self, opened: Opened, events: list[Event]) -> tuple[ContactRecord, bool]:
         """The sender's contact (created on first contact), and whether its identity is unaccepted."""
@@ -321,6 +385,14 @@ class Inbox:
         mid = content.message_id
         if flagged and not isinstance(body, Text | AttachmentPointer):
             _log.warning("ignoring a control message from an identity that is not accepted")
+            return
+        if isinstance(body, SentSync | ContactSnapshot):
+            _log.warning("dropping a content only this identity's own devices may send")  # never planted
+            return
+        if isinstance(body, DeviceListNotice):
+            if self.devices is not None and not rec.request:
+                with contextlib.suppress(DeviceListRejected):  # an event says so; nothing changed
+                    self.devices.accept(rec, body.document, source="contact")
             return
         if isinstance(body, Text | AttachmentPointer):
             if store.has_message(mid):

@@ -52,7 +52,7 @@ from .account import Account
 from .attachments import Attachments, UploadUnreachable
 from .bus import EventBus
 from .contacts import Contacts
-from .errors import ClientError, RelayUnreachable, UnknownMessage
+from .errors import ClientError, RelayError, RelayUnreachable, UnknownMessage
 from .events import SessionReset, TimerChanged
 from .expiry import Expiry, is_live
 from .models import Contact, Direction, Message, MessageKind, MessageStatus
@@ -61,6 +61,7 @@ from .pinning import require_trusted
 from .records import AttachmentRecord, ContactRecord, MessageRecord
 from .relay import ProgressCallback
 from .reporting import Reporting
+from .self_sync import SelfSync
 from .sessions import Sessions
 from .store import Store
 from .timers import check_timer, expiry_from, relay_lifetime
@@ -145,6 +146,9 @@ class Messaging:
         self.receipt_delay_s = (RECEIPT_DELAY_MIN_S, RECEIPT_DELAY_MAX_S)
         """Receipts owed are sent after a random delay in this range (seconds), all together."""
         self._receipt_timer: asyncio.Task[None] | None = None
+        self.self_sync = SelfSync(store, sessions, outbox, account, rng=rng)
+        """Copies what is sent here to this identity's other devices (:mod:`confide.client.self_sync`)."""
+        contacts.on_change = self.self_sync.contact_changed
 
     # -- sending --------------------------------------------------------------------------------------
     async def _prepare(self, rec: ContactRecord) -> ContactRecord:
@@ -158,6 +162,8 @@ class Messaging:
         rec = self._store.contact(rec.contact_id) or rec  # as the token upkeep left it: saved below
         if not self._sessions.of(rec):
             rec = await self._sessions.start(rec)
+        rec = await self._sessions.ensure_devices(rec)  # sessions with exactly the listed devices (known list)
+        await self._sessions.ensure_own()  # and with this identity's other devices, for the transcript
         return self.accept_request(rec)  # writing to someone accepts them
 
     async def writable(self, rec: ContactRecord) -> ContactRecord:
@@ -184,12 +190,15 @@ class Messaging:
                 self._queue_receipts(rec, ReceiptKind.DELIVERED, [m.message_id for m in incoming])
                 read = [m.message_id for m in incoming if m.status == MessageStatus.READ]
                 self._queue_receipts(rec, ReceiptKind.READ, read)
+        self._contacts.changed(rec)  # accepted on the other own devices too
         return rec
 
-    def queue(self, rec: ContactRecord, content: Content, record: MessageRecord | None) -> None:
+    def queue(self, rec: ContactRecord, content: Content, record: MessageRecord | None, *, sync: bool = True) -> None:
         """Encrypt ``content`` for every device of ``rec`` (a text or file franked first, and preceded by a
         franking key notice when one is owed: :mod:`confide.client.reporting`); commit sessions, message and
-        outbox together."""
+        outbox together. With ``sync``, a text, file, timer change or delete for everyone is also sealed, as
+        sent, to this identity's other devices in the same transaction (:meth:`SelfSync.queue_sync`; nothing
+        when there are none); ``sync=False`` for a content they have had already (a resend)."""
         notice = None
         min_bucket = MIN_BUCKET
         if self._reporting is not None:
@@ -210,6 +219,8 @@ class Messaging:
                 self._reporting.notice_sent(rec, notice)
             for env in self._sessions.encrypt(rec, plaintext, cert, lifetime, min_bucket=min_bucket):
                 self._outbox.add(rec.contact_id, mid, env)
+            if sync:
+                self.self_sync.queue_sync(rec, content)
             if record is not None:
                 self._store.save_message(record)
 
@@ -254,6 +265,17 @@ class Messaging:
             final = [r for r in await self._outbox.flush() if r.status not in TRANSIENT_RELAY_STATUSES]
             if final:
                 raise final[0]
+
+    async def send_device_list(self, document: bytes) -> None:
+        """Send this identity's new signed device list (SPEC §12) as a DEVICES content to every contact with a
+        session and to every other own device, and post it (hook it to
+        :attr:`~confide.client.devices.Devices.on_own_list_changed`). An unreachable relay leaves it queued.
+
+        Raises:
+            StorageError: nothing was queued.
+        """
+        if self.self_sync.send_device_list(document):
+            await self.flush()
 
     async def flush(self) -> None:
         """Post the outbox now; an unreachable relay leaves it queued for the next sync."""
@@ -524,7 +546,7 @@ class Messaging:
             self._store.set_meta_int(_RESET_ANSWERED + contact_id, now)
             self._outbox.drop(contact_id, {m.message_id for m in resend})
             for m in resend:
-                self.queue(rec, Content(m.message_id, m.sent_at_ms, m.expire_after_s, _body_of(m)), m)
+                self.queue(rec, Content(m.message_id, m.sent_at_ms, m.expire_after_s, _body_of(m)), m, sync=False)
         await self.flush()
         self._bus.emit(SessionReset(rec.name, True, failed, tuple(m.message_id.hex() for m in resend)))
 
@@ -542,6 +564,12 @@ class Messaging:
         many were marked."""
         rec = self._contacts.find(peer)
         now = _now_ms() if now_ms is None else now_ms
+        unread = any(
+            m.direction == Direction.IN and m.status == MessageStatus.UNREAD for m in self._store.thread(rec.contact_id)
+        )
+        if unread:  # sessions with the other own devices, to tell them (without: they are told when there are)
+            with contextlib.suppress(RelayUnreachable, RelayError):
+                await self._sessions.ensure_own()
         ids = []
         owe = self._receipts_allowed(rec)
         with self._store.transaction():
@@ -553,6 +581,9 @@ class Messaging:
                     ids.append(m.message_id)
             if ids and owe:  # owed in the transaction that marks them read (see the module docstring)
                 self._store.owe_receipts(rec.contact_id, ReceiptKind.READ, ids)
+            synced = self.self_sync.queue_read(rec, ids) if ids else 0  # read on the other own devices too
+        if synced:
+            await self.flush()
         if ids and owe:
             with contextlib.suppress(ClientError):
                 await self.schedule_receipts()

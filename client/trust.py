@@ -81,6 +81,7 @@ class Trust:
         rec.verified = True
         with self._store.transaction():
             self._store.save_contact(rec)
+        self._contacts.changed(rec)
         return public_contact(rec)
 
     def reject(self, peer: str) -> Contact:
@@ -91,6 +92,7 @@ class Trust:
             name = self._contacts.auto_name(Address(rec.pending_address))
             with self._store.transaction():
                 reject_pending(self._store, rec, name)
+            self._contacts.changed(rec)
         return public_contact(rec)
 
     def accept(self, peer: str) -> Contact:
@@ -101,4 +103,5 @@ class Trust:
         with self._store.transaction():
             accept_pending(rec)
             self._store.save_contact(rec)
+        self._contacts.changed(rec)
         return public_contact(rec)

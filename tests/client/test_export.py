@@ -25,6 +25,7 @@ from confide.client import (
     MessageKind,
     MessageReceived,
     MessageStatus,
+    MessageSynced,
     MessageUndecryptable,
     PrekeysLow,
     ProfileWiped,
@@ -149,7 +150,8 @@ EVENTS: list[tuple[Any, dict[str, Any]]] = [
         IdentityChanged("Dr R", "old fp", "new fp"),
         {"type": "identity_changed", "peer": "Dr R", "old_fingerprint": "old fp", "new_fingerprint": "new fp"},
     ),
-    (MessageUndecryptable("Dr R"), {"type": "message_undecryptable", "peer": "Dr R"}),
+    (MessageUndecryptable("Dr R"), {"type": "message_undecryptable", "peer": "Dr R", "reason": ""}),
+    (MessageSynced("Dr R", FILE), {"type": "message_synced", "peer": "Dr R", "message": FILE_JSON}),
     (
         SessionReset("Dr R", True, 2, ("ab" * 16,)),
         {"type": "session_reset", "peer": "Dr R", "by_peer": True, "failed": 2, "resent": ["ab" * 16]},
