@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, assert_never
 
+from .devices import DeviceInfo
 from .events import (
     Connected,
     DeviceListRefused,
@@ -412,3 +413,18 @@ __all__ = [
     "summary_to_json",
     "thread_document",
 ]
+
+
+def devices_to_json(devices: Sequence[DeviceInfo]) -> list[dict[str, Any]]:
+    """This identity's devices (``confide devices list --json``, the Desk): id (hex), local name, whether it is the
+    device asking, when it was added (unix seconds) and how (``first``, ``linked``, ``restored``)."""
+    return [
+        {
+            "device_id": d.device_id,
+            "name": d.name,
+            "this_device": d.this_device,
+            "added_at": d.added_at,
+            "origin": d.origin,
+        }
+        for d in devices
+    ]

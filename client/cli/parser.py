@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from confide.client import ROLES
 
-from . import card, desk, practice, practices, report
+from . import card, desk, devices, practice, practices, report
 from .blocking import cmd_block, cmd_unblock
 from .contacts import cmd_contacts
 from .demo import cmd_demo
@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("wipe", cmd_wipe, "panic wipe, no passphrase needed: shred the keys, then every file")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    for part in (practice, practices, card, report, desk):
+    for part in (practice, practices, card, report, desk, devices):
         part.register(add, common)
 
     p = add("demo", cmd_demo, "a guided tour: local relay, a therapist and a client, side by side")

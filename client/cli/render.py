@@ -23,6 +23,9 @@ from confide.client import (
     Contact,
     CredentialInfo,
     CrisisNotice,
+    DeviceInfo,
+    DeviceListRefused,
+    DevicesChanged,
     Direction,
     Event,
     FiledCopyKept,
@@ -35,6 +38,7 @@ from confide.client import (
     MessageKind,
     MessageReceived,
     MessageStatus,
+    MessageSynced,
     MessageUndecryptable,
     PolicyFields,
     PracticeInfo,
@@ -47,6 +51,7 @@ from confide.client import (
     ReportedMessage,
     ReportReview,
     SessionReset,
+    ThisDeviceRemoved,
     TimerChanged,
     Trust,
     format_duration,
@@ -204,6 +209,15 @@ def event_line(e: Event) -> str | None:
             f"your deleted message (id {_inline(e.message_id)}) is gone from the thread, but a filed copy remains "
             f"in {_inline(e.peer)}'s record"
         )
+    if isinstance(e, MessageSynced):
+        return f"(from your other device) {message_line(e.message)}"
+    if isinstance(e, DevicesChanged):
+        return devices_changed_line(e)
+    if isinstance(e, DeviceListRefused):
+        whose = "your own" if not e.contact else f"{_inline(e.contact)}'s"
+        return f"WARNING: refused a device list for {whose} identity ({_inline(e.reason)}); nothing changed"
+    if isinstance(e, ThisDeviceRemoved):
+        return THIS_DEVICE_REMOVED
     if isinstance(e, SessionReset):
         if e.by_peer:
             return f"{_inline(e.peer)} could not read {e.failed} of your messages: sent them again on a new session"
@@ -654,3 +668,86 @@ def error_line(command: str | None, message: str) -> str:
     """The one line an error prints on stderr: ``confide COMMAND: message`` (the message may quote anything)."""
     where = f"confide {command}" if command else "confide"
     return f"{where}: {_inline(message)}"
+
+
+THIS_DEVICE_REMOVED = (
+    "this device was removed from your devices (from another of them): it receives nothing more. "
+    "Wipe it with 'confide wipe', or link it again with 'confide devices link'"
+)
+"""What the CLI says once it learns that this device was removed."""
+
+
+def _count(n: int, what: str) -> str:
+    return f"a {what}" if n == 1 else f"{n} {what}s"
+
+
+def devices_changed_line(e: DevicesChanged) -> str:
+    """ "Dr. Rivera added a device", or for this identity a warning when a device appeared (a link or restore made
+    here is expected; one you did not make means someone else holds your identity)."""
+    parts = []
+    if e.added:
+        how = "restored your identity on" if e.restored else "added"
+        parts.append(f"{how} {_count(e.added, 'new device' if e.restored else 'device')}")
+    if e.removed:
+        parts.append(f"removed {_count(e.removed, 'device')}")
+    what = " and ".join(parts) or "changed their devices"
+    if e.contact:
+        return f"{_inline(e.contact)} {what} (safety numbers are unchanged)"
+    line = f"your identity's devices changed: {what.replace('your identity', 'it')}"
+    if e.added:
+        line += (
+            ". If you did not link or restore a device just now, someone else holds your identity: "
+            "remove it ('confide devices list', 'confide devices remove ID') and make a new recovery code"
+        )
+    return line
+
+
+def device_lines(devices: Sequence[DeviceInfo]) -> list[str]:
+    """``confide devices list``: one line per device, this one marked; names are escaped (another device chose
+    them)."""
+    lines = []
+    for d in devices:
+        name = _inline(d.name) if d.name else "(no name)"
+        mark = "  <- this device" if d.this_device else ""
+        added = _time(d.added_at * 1000)
+        lines.append(f"{d.device_id[:8]}  {name:<20}  {d.origin:<8}  added {added}{mark}")
+    lines.append("Remove a lost device with 'confide devices remove ID' (the first 8 characters are enough).")
+    return lines
+
+
+def device_approved(d: DeviceInfo, *, history: bool) -> str:
+    """``confide devices approve``: what happened."""
+    name = _inline(d.name) if d.name else d.device_id[:8]
+    sent = "and sent it your recent messages" if history else "(it starts with no messages)"
+    return f"Approved {name} as one of your devices {sent}. Your contacts will see that you added a device."
+
+
+def device_removed(device_id: str) -> str:
+    """``confide devices remove``: what happened."""
+    return (
+        f"Removed device {_inline(device_id[:8])}: the relay closed its mailbox and your contacts stop writing to it. "
+        "If it was lost or stolen while unlocked, also make a new recovery code ('confide recovery create')."
+    )
+
+
+def link_code_lines(code: str, qr: str | None) -> list[str]:
+    """``confide devices link``: the code to type on the existing device."""
+    lines = [
+        "On one of your devices that already has Confide, run:",
+        "",
+        f"    confide devices approve {code}",
+        "",
+    ]
+    if qr is not None:
+        lines.append(f"(or give it the QR code in {qr})")
+    lines.append("The code works once, for ten minutes. Waiting for the approval...")
+    return lines
+
+
+def history_received(error: str | None, *, wanted: bool) -> str:
+    """``confide devices link``: whether the recent messages arrived."""
+    if not wanted:
+        return "This device starts with no messages (you chose --no-history)."
+    if error is None:
+        return "Your recent messages arrived from the other device."
+    return f"Linked, but the recent messages did not arrive: {_inline(error)}. New messages arrive as usual."
