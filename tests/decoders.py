@@ -114,7 +114,8 @@ from confide.protocol.session import accept_session, parse_inner
 from .keys.mutations import mutated, mutated_text
 from .protocol.parties import Party
 from .vectors.gen.common import NOW as DOCUMENTS_NOW
-from .vectors.gen.devices import sample_list
+from .vectors.gen.devices import sample_contents, sample_list
+from .vectors.gen.devices import world as devices_world
 from .vectors.gen.documents import world as documents_world
 from .vectors.generate import SeededRng
 
@@ -270,6 +271,7 @@ _CONTENTS = (
     Content(_MID, 6, 0, ResetRequest(3)),
     Content(_MID, 7, 0, Filed(FiledKind.FILED, bytes(range(16)))),
     Content(_MID, 8, 0, Filed(FiledKind.KEPT, bytes(16))),
+    *(content for _, content in sample_contents(devices_world())),  # SYNC, DEVICES and CONTACT (SPEC 8, 10-12)
 )
 
 
