@@ -1,8 +1,10 @@
 """Expiry: delete what has expired, then make the deletion final on disk.
 
-:func:`sweep` deletes expired envelope, blob and document rows (``secure_delete`` zeroes their pages), removes
-the expired blobs' bytes, and truncates the write-ahead log, where copies of deleted and acknowledged pages would
-otherwise linger. Nothing is kept about what was deleted: no tombstone, no counter, no log line.
+:func:`sweep` deletes expired envelope, blob, document and link-message rows (``secure_delete`` zeroes their
+pages), removes the expired blobs' bytes, forgets removed devices after
+:data:`~confide.server.limits.REMOVED_DEVICE_MEMORY_S`, and truncates the write-ahead log, where copies of deleted
+and acknowledged pages would otherwise linger. Nothing is kept about what expired: no tombstone, no counter, no log
+line (the only tombstones are of devices their own account's signed list removed, and they are swept too).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ _log = logging.getLogger(__name__)
 
 
 async def sweep(store: RelayStore, blobs: BlobStore, now_ms: int) -> SweepResult:
-    """Delete every envelope, blob and signed document expired at ``now_ms`` and truncate the WAL.
+    """Delete every envelope, blob, signed document and link message expired at ``now_ms``, forget old removed
+    devices, and truncate the WAL.
 
     Raises:
         Unavailable: the store is closed or failed (nothing was deleted; the next sweep retries).
