@@ -25,6 +25,7 @@ list seen of a contact does not. No list known (an old profile, an old relay): :
 
 from __future__ import annotations
 
+import functools
 import hmac
 import inspect
 import logging
@@ -82,6 +83,11 @@ DEVICE_CHECK_INTERVAL_S = 3600.0
 recovery backup (or by someone else holding the identity) is noticed within the hour, for one small anonymous
 request an hour."""
 
+PARSED_LISTS_KEPT = 256
+"""Kept lists remembered parsed (by their exact bytes): every send reads the contact's list (:meth:`Devices.listed`),
+and verifying up to seven signatures each time would cost a caseload's worth of work per fan-out; 256 lists of at
+most 847 bytes are ~220 KiB of public data."""
+
 _OWN_KEY = b"list"
 _ISSUED_AT = slice(2 + IDENTITY_PUBLIC_LEN + 8, 2 + IDENTITY_PUBLIC_LEN + 16)
 """Where ``issued_at`` sits in a document's header (format, kind, signer, version, then it)."""
@@ -107,8 +113,10 @@ OwnListHook = Callable[[bytes], Awaitable[None] | None]
 """Called with a new own device list's bytes once the relay accepted it (to tell contacts and own devices)."""
 
 
+@functools.lru_cache(maxsize=PARSED_LISTS_KEPT)
 def _undated(data: bytes) -> SignedDocument:
-    """A kept list as it verified when accepted, whatever the time now (its issue time as ``now``).
+    """A kept list as it verified when accepted, whatever the time now (its issue time as ``now``); remembered by
+    its exact bytes, as verified identities are (:mod:`confide.keys.identity`).
 
     Raises:
         StorageError: it no longer parses (a damaged store).

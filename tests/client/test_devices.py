@@ -5,6 +5,7 @@ forges lists and keys. Every test runs against a real relay; a hostile one is a 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -17,6 +18,7 @@ from confide.client import (
     MAX_DEVICES,
     Client,
     ClientError,
+    Connected,
     DeviceListRefused,
     DeviceListRejected,
     DeviceRemoved,
@@ -263,3 +265,65 @@ async def test_relay_adding_a_removed_device_is_key_substitution(
         finally:
             await b.close()
             await a2.close()
+
+
+async def test_live_receiving_stops_when_this_device_is_removed(
+    tmp_path: Path, make_client: MakeClient, relay_url: str
+) -> None:
+    a = await make_client("a")
+    a2 = await add_device(a, tmp_path / "a2", relay_url)
+    try:
+        seen: list[Event] = []
+        connected = asyncio.Event()
+        a2.on(ThisDeviceRemoved, seen.append)
+        a2.on(Connected, lambda _e: connected.set())
+        a2.start()
+        await asyncio.wait_for(connected.wait(), 10)
+        await a.remove_device(a2.device_id)  # the relay closes its socket; reconnecting gets 410
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.1)
+        assert seen == [ThisDeviceRemoved()]
+        with pytest.raises(DeviceRemoved):
+            await a2.sync()
+        assert seen == [ThisDeviceRemoved()]  # said once
+    finally:
+        await a2.close()
+
+
+async def test_a_device_added_by_restore_is_told_to_the_others(
+    tmp_path: Path, make_client: MakeClient, relay_url: str
+) -> None:
+    a = await make_client("a")
+    a2 = await add_device(a, tmp_path / "a2", relay_url)
+    try:
+        seen: list[Event] = []
+        a.on(DevicesChanged, seen.append)
+        restored = DeviceKeyPair.generate(a._keys.identity, os.urandom)
+        await a2._devices.add_device(restored.certificate, DeviceOrigin.RESTORED)  # published by another device
+        assert await a._devices.ensure_own_list() is not None  # a's next list check
+        assert seen == [DevicesChanged("", 1, 0, True)]
+        assert [d.origin for d in a.devices()] == ["first", "linked", "restored"]
+    finally:
+        await a2.close()
+
+
+async def test_sessions_with_own_other_devices(tmp_path: Path, make_client: MakeClient, relay_url: str) -> None:
+    a = await make_client("a")
+    a2 = await add_device(a, tmp_path / "a2", relay_url)
+    a2_id = bytes.fromhex(a2.device_id)
+    try:
+        assert await a._sessions.ensure_own() == 1
+        assert await a._sessions.ensure_own() == 0
+        assert [s.peer_device_id for s in a._sessions.own()] == [a2_id]
+        with a._store.transaction():
+            envelopes = a._sessions.encrypt_own(b"note to self", a._account.sender_certificate(None), 60)
+        assert [(e.recipient_device, e.delivery_token) for e in envelopes] == [(a2_id, a._account.token())]
+        await a.remove_device(a2.device_id)
+        assert a._sessions.own() == []
+        assert a._store.get_session(a.identity.signing, a2_id) is None  # deleted, not only left unused
+        with a._store.transaction():
+            assert a._sessions.encrypt_own(b"x", a._account.sender_certificate(None), 60) == []
+    finally:
+        await a2.close()
