@@ -481,7 +481,13 @@ class SqliteStore:
     ) -> list[SendResult]:
         results = []
         added: dict[bytes, int] = {}
+        removed: dict[bytes, bool] = {}
         for env in items:
+            if env.device_id not in removed:  # removed by a list committed after the handler checked its token
+                removed[env.device_id] = conn.execute(_SQL_REMOVED_AT, (env.device_id,)).fetchone() is not None
+            if removed[env.device_id]:
+                results.append(SendResult(env.envelope_id, "device_removed"))
+                continue
             size = self._mailbox_size(conn, env.device_id) + added.get(env.device_id, 0)
             existing = conn.execute(_SQL_ENVELOPE_BY_ID, (env.envelope_id,)).fetchone()
             if existing is not None:

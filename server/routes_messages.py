@@ -106,6 +106,8 @@ async def send(request: web.Request) -> web.Response:
     [result] = await relay.store.store_envelopes([item], relay.config.mailbox_quota)
     if result.status == "mailbox_full":
         raise MailboxFull("the recipient's mailbox is full; retry later")
+    if result.status == "device_removed":
+        raise DeviceRemoved("the recipient removed this device from their account; fetch their device list again")
     if result.status == "conflict":
         raise Conflict("this envelope id is already in use for another device; use a fresh random id")
     await _publish(relay, [result], [item])

@@ -299,7 +299,9 @@ class RelayStore(Protocol):
         ...
 
     async def store_envelopes(self, items: list[NewEnvelope], quota: int) -> list[SendResult]:
-        """Commit envelopes to mailboxes in one transaction, idempotent by envelope id."""
+        """Commit envelopes to mailboxes in one transaction, idempotent by envelope id; an envelope for a device
+        removed by its account's list (after the handler checked its token) gets the status ``device_removed``
+        and is not stored."""
         ...
 
     async def fetch(self, device_id: bytes, after_seq: int, limit: int) -> list[StoredEnvelope]:

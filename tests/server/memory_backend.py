@@ -195,6 +195,13 @@ class MemoryStore(_Lifecycle):
         return out
 
     async def store_envelopes(self, items: list[NewEnvelope], quota: int) -> list[SendResult]:
+        if any(item.device_id in self.removed for item in items):
+            kept = [item for item in items if item.device_id not in self.removed]
+            done = iter(await self.store_envelopes(kept, quota))
+            return [
+                SendResult(item.envelope_id, "device_removed") if item.device_id in self.removed else next(done)
+                for item in items
+            ]
         results = []
         for env in items:
             old = self.envelopes.get(env.envelope_id)

@@ -26,6 +26,7 @@ from confide.server.db import APPROVE_FIRST
 from confide.server.errors import DEVICE_REMOVED_MESSAGE
 from confide.server.limits import REMOVED_DEVICE_MEMORY_S
 from confide.server.routes_ws import WS_DEVICE_REMOVED
+from confide.server.storage import NewEnvelope
 
 from .conftest import Api, RunningRelay, User, make_user, relay_config, run_relay, stop_relay
 from .test_documents import _until
@@ -333,3 +334,16 @@ async def test_a_token_registered_by_one_device_reaches_every_device(relay: Runn
     other = make_user()
     assert (await api.register(other))[0] == 201
     assert (await api.send(first.envelope(b"e", token=other.token)))[0] == 403
+
+
+async def test_an_envelope_checked_before_the_removal_is_not_stored_after_it(relay: RunningRelay) -> None:
+    # The handler checked the token before the list was committed; the store's own check keeps it out.
+    api, store = relay.api, relay.relay.store
+    first, lost = await _linked(api)
+    assert (await _publish(api, first, _list(first.identity, first, version=2)))[0] == 201
+    now = relay.relay.now_ms()
+    late = NewEnvelope(os.urandom(16), lost.device_id, now, now + 60_000, b"late")
+    kept = NewEnvelope(os.urandom(16), first.device_id, now, now + 60_000, b"kept")
+    results = await store.store_envelopes([late, kept], relay.config.mailbox_quota)
+    assert [r.status for r in results] == ["device_removed", "stored"]
+    assert _rows(relay, "SELECT device_id FROM envelopes") == [(first.device_id,)]
