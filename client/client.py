@@ -40,16 +40,21 @@ from types import TracebackType
 from typing import Any
 
 from confide.keys.address import Address
+from confide.keys.device import DeviceCertificate, DeviceKeyPair
 from confide.keys.encoding import RNG
-from confide.keys.identity import IdentityPublicKey
+from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
 from confide.keys.keystore import DEFAULT_KDF, KdfParams
 from confide.keys.qr import QR_TEXT_PREFIX
 from confide.keys.recovery import RECOVERY_QR_PREFIX, create_recovery, recovery_code_from_qr, restore_recovery
 from confide.keys.safety import SafetyNumber
-from confide.keys.secret_keys import SecretKeys
+from confide.keys.secret_keys import STORE_KEY_LEN, SecretKeys
+from confide.protocol.device_list import DeviceEntry, DeviceOrigin
 from confide.protocol.document_bodies import OfficeHours
 from confide.protocol.errors import ProtocolError
+from confide.protocol.link import check_device_name as check_link_device_name
+from confide.protocol.link import new_link_code
 from confide.protocol.office_hours import Availability
+from confide.protocol.provisioning import MAX_CONTACTS, HistoryOffer, ProvisionedRole, Provisioning
 from confide.protocol.static_agreement import forget_static_agreements
 
 from .account import Account, check_server_url, server_url_of, write_new_settings
@@ -59,13 +64,15 @@ from .blocking import Blocking
 from .bus import EventBus, Hook
 from .card import KEEP_AWAY, CardAdded, Cards
 from .contacts import Contacts
-from .devices import DeviceInfo, Devices
+from .devices import DEVICES_KIND, DeviceInfo, Devices, check_device_name
 from .errors import ClientError, DeviceListRejected, NotAPractice, ProfileError, RelayError, RelayUnreachable
 from .events import Event, MessageReceived, PrekeysLow, ProfileWiped
 from .expiry import Expiry
 from .export import thread_document
 from .filing import Filing
+from .history_transfer import HistorySent, receive_history, send_history
 from .inbox import Inbox
+from .linking import Approval, PendingLink, Provisioned, approve_device, contact_bodies, contact_snapshots
 from .messaging import Messaging
 from .models import Contact, Message, QueuedItem, RecordEntry, Role, ThreadSummary
 from .outbox import Outbox
@@ -85,6 +92,7 @@ from .rekey import change_passphrase_rekeying, has_pending_rekey, open_keys_reco
 from .relay import ProgressCallback, RelayClient
 from .reporting import Reporting
 from .retry import Retry
+from .self_sync import SelfSyncApplier
 from .sessions import Sessions
 from .shred import overwrite_in_place
 from .store import Store
@@ -251,6 +259,7 @@ class Client:
         )
         self._threads = Threads(store)
         self._index_task: asyncio.Task[None] | None = None
+        self._history_imported = 0  # messages taken from the device that linked this one (Client.link)
         self._bus.on_handed = lambda event: self._sync.reported([event])
         self._sync.before_flush = self._uploads.flush
         self._sync.devices_upkeep = self._devices_upkeep
@@ -350,33 +359,37 @@ class Client:
         """Make a new profile on this device from a recovery ``backup`` and its ``code`` (see
         :meth:`create_recovery`); await the result or use it with ``async with``.
 
-        The backup holds the identity, the device key and the store key. The new profile therefore has the
-        same address (and device id) as the lost one, so contacts see no identity change and need not
-        compare safety numbers again. It registers again with the relay at ``server_url`` (the relay
-        recognises the identity and device, and replaces their prekeys and delivery tokens) and publishes
-        fresh prekeys. ``passphrase`` seals the new key store; it need not be the old passphrase. ``code``
-        may be typed (case, spaces and dashes do not matter) or be the text scanned from the QR code that
+        The backup holds the identity (and the lost device's key). The new profile therefore has the same address
+        as the lost one, so contacts see no identity change and need not compare safety numbers again. It is a NEW
+        device of that identity, with its own device key (the backup's is not reused) and store key: before it
+        registers with the relay at ``server_url``, it adds itself to the identity's signed device list with the
+        origin ``restored`` (:meth:`devices`) and publishes it; when the relay holds no list yet, the lost device
+        (named by the backup's key) is listed first. Every other device of the identity, the lost one included if it
+        still runs, learns of it (:class:`DevicesChanged` with ``restored``; "your identity was restored on a new
+        device: if that was not you, remove it and make a new recovery code"), and so do contacts when they next
+        fetch the list. Nothing is replaced silently: remove the lost device yourself (:meth:`remove_device`), and
+        the relay closes its mailbox. ``passphrase`` seals the new key store; it need not be the old passphrase.
+        ``code`` may be typed (case, spaces and dashes do not matter) or be the text scanned from the QR code that
         ``confide recovery create --qr`` writes. ``name``, ``role``, ``kdf``, ``rng``: as :meth:`create`.
 
         What the backup does NOT bring back, and what contacts see:
 
         - Message history, contacts, thread timers, sessions and attachments lived only in the lost
-          device's store: the restored profile starts with none of them.
-        - The delivery token lived there too, so the restored profile has a new one and the old invite
-          code stops working: what a contact writes with it is refused by the relay (their message shows
-          ``failed``, "delivery token not accepted") until you write to them (each message carries your new token and
-          their client takes it over) or give them your new :meth:`invite_code`.
-        - Messages encrypted to the lost device's sessions cannot be decrypted here: those still waiting at
-          the relay, and those a contact sends on their old session after learning the new token. They are
-          dropped (acknowledged; a :class:`MessageUndecryptable` event names the sender); the contact sees
-          them stay ``sent``, never ``delivered`` or ``read``. While the contact is unknown here, nothing can ask
-          for them again; what works: add the contact again from their invite code and write to them first. That
-          message starts a new session (same identity, so no warning), the contact's client replaces its old
-          session with it, and from then on messages flow both ways. Ask them to re-send what they wrote in
-          between. Once the contact is known again, a message that does not decrypt starts an automatic session
-          reset (:class:`SessionReset`): their client resends what this device has not confirmed.
-        - If the old device still exists, wipe it: it holds the same device key and would compete for the
-          same mailbox, and its sessions no longer match the contacts'.
+          device's store: the restored profile starts with none of them. (A device that still works can hand
+          them to a new one instead: :meth:`link` and :meth:`approve_device`.)
+        - The introduction token (the invite code's) lived there too, so the restored profile has a new one and a
+          new :meth:`invite_code`. The relay accepts a delivery token registered by any listed device of the
+          identity, so contacts' tokens keep working until the lost device is removed; after that, what a contact
+          writes with a token only the lost device held is refused by the relay (their message shows ``failed``)
+          until you write to them (each message carries your new token and their client takes it over) or give
+          them your new :meth:`invite_code`.
+        - Messages encrypted to the lost device's sessions cannot be decrypted here: they are for the lost device
+          only (its mailbox, its sessions). Contacts start sessions with this device once they see it listed, or
+          when it writes to them first: add the contact again from their invite code and write to them. That
+          message starts a new session (same identity, so no warning). Once the contact is known again, a message
+          that does not decrypt starts an automatic session reset (:class:`SessionReset`): their client resends
+          what this device has not confirmed.
+        - If the old device was lost or stolen, remove it (:meth:`remove_device`) and make a new recovery code.
 
         Anyone who has both the backup and the code can do this, and contacts get no warning (the identity
         is the same): keep the two apart.
@@ -386,18 +399,100 @@ class Client:
             WrongPassphrase: the code is well formed but does not open this backup; nothing was created.
             CorruptKeyStore: ``backup`` is not a Confide recovery backup, or is damaged; nothing was created.
             ProfileError: a profile already exists in ``profile_dir``.
-            RelayUnreachable, RelayError: registration failed (the profile is kept and registration is
-                retried by :meth:`sync`).
+            TooManyDevices: the identity already lists :data:`~confide.protocol.device_list.MAX_DEVICES` devices
+                (remove one from another device first); nothing was created.
+            RelayUnreachable, RelayError, DeviceListRejected: the new device list could not be published (nothing
+                was created: try again), or registration failed after it was (the profile is kept and registration
+                is retried by :meth:`sync`).
             ValueError: empty passphrase or name, unknown role.
         """
         checked = _check_profile_arguments(name, role)
         server_url = check_server_url(server_url)  # before anything is created
 
         async def factory() -> Client:
-            keys = restore_recovery(bytes(backup), _recovery_code_text(code))
-            return await cls._set_up(Path(profile_dir), keys, passphrase, server_url, name, checked, kdf=kdf, rng=rng)
+            recovered = restore_recovery(bytes(backup), _recovery_code_text(code))
+            identity = recovered.identity
+            keys = SecretKeys(identity, DeviceKeyPair.generate(identity, rng), rng(STORE_KEY_LEN))
+            lost = recovered.device.certificate
+
+            async def list_this_device(client: Client) -> None:
+                await client._list_restored(lost)
+
+            return await cls._set_up(
+                Path(profile_dir),
+                keys,
+                passphrase,
+                server_url,
+                name,
+                checked,
+                kdf=kdf,
+                rng=rng,
+                prepare=list_this_device,
+            )
 
         return _Opening(factory)
+
+    @classmethod
+    async def link(
+        cls,
+        profile_dir: str | os.PathLike[str],
+        passphrase: str,
+        server_url: str,
+        name: str,
+        *,
+        kdf: KdfParams = DEFAULT_KDF,
+        rng: RNG = os.urandom,
+    ) -> PendingLink[Client]:
+        """Start linking THIS device to an identity that already has a device: returns a :class:`PendingLink`
+        whose :attr:`~PendingLink.code` (``XXXX-XXXX-XXXX``; :attr:`~PendingLink.qr_text` for a QR code) the person
+        types on their existing device (:meth:`approve_device`); then ``await pending.wait(history=..., progress=...)``
+        gives the new profile, open (see :mod:`confide.client.linking`).
+
+        Once the existing device approved, this device gets the identity, its contacts and (unless declined) the
+        last :data:`~confide.protocol.history.HISTORY_DAYS` days of messages, all end to end encrypted: the relay
+        carries them without being able to read them. The profile in ``profile_dir`` is created only then, sealed
+        under ``passphrase``, with a new device key and store key of its own. ``name`` names this device on the
+        identity's devices (:meth:`devices`; never shown to contacts) and is this profile's own display name.
+        ``server_url`` must be the relay the existing device uses.
+
+        Raises:
+            ProfileError: a profile already exists in ``profile_dir`` (checked first: nothing was sent).
+            ValueError: an empty passphrase, an unusable device name, or not a relay URL (nothing was sent).
+            LinkFailed, RelayUnreachable: the relay could not open the link (nothing was created).
+        """
+        root = Path(profile_dir)
+        if ProfilePaths(root).exists():
+            raise ProfileError(f"a profile already exists in {root}; use it, or choose another --profile")
+        if not passphrase:
+            raise ValueError("the passphrase must not be empty")
+        device_name = check_device_name(name)
+        check_link_device_name(device_name)  # what the link message can carry (64 UTF-8 bytes)
+        server_url = check_server_url(server_url)
+        # A throwaway device key: link messages are never signed, but the relay client is built around one.
+        relay = RelayClient(server_url, DeviceKeyPair.generate(IdentityKeyPair.generate(rng), rng))
+
+        async def make(provisioned: Provisioned) -> Client:
+            async def adopt(client: Client) -> None:
+                client._adopt_provisioned(provisioned, device_name)
+
+            return await cls._set_up(
+                root,
+                provisioned.keys,
+                passphrase,
+                server_url,
+                device_name,
+                provisioned.role,
+                kdf=kdf,
+                rng=rng,
+                prepare=adopt,
+            )
+
+        async def take_history(client: Client, offer: HistoryOffer, progress: ProgressCallback | None) -> int:
+            return await client._take_history(offer, progress)
+
+        pending = PendingLink(relay, new_link_code(rng), device_name, rng=rng, make=make, take_history=take_history)
+        await pending.start()
+        return pending
 
     @classmethod
     async def _set_up(
@@ -411,13 +506,23 @@ class Client:
         *,
         kdf: KdfParams,
         rng: RNG,
+        prepare: Callable[[Client], Awaitable[None]] | None = None,
     ) -> Client:
-        """Seal ``keys`` into a new profile in ``root``, register with the relay, publish prekeys."""
+        """Seal ``keys`` into a new profile in ``root``, run ``prepare`` on it (a restored or linked device takes
+        its place in the identity's device list there, before it may register), register with the relay, publish
+        prekeys. When ``prepare`` fails, the new profile is wiped again: nothing is left in ``root``."""
         paths = ProfilePaths(root)
         await asyncio.to_thread(create_keystore, paths, keys, passphrase, kdf=kdf, rng=rng)
         store = Store(paths.store, keys.store_key, rng)
         write_new_settings(store, server_url, name, role, rng)
         client = cls(paths, keys, store, rng=rng)
+        if prepare is not None:
+            try:
+                await prepare(client)
+            except BaseException:
+                await client.close()
+                await asyncio.to_thread(_wipe_profile_files, paths, rng)
+                raise
         try:
             await client._account.register()
             await client._devices_upkeep()  # a first device list (or the one a linking device published)
@@ -729,6 +834,102 @@ class Client:
         with contextlib.suppress(RelayUnreachable, RelayError):  # the card held stays; the next sync retries
             await self._cards.renew_due()
         return events
+
+    # -- linking a device (see :mod:`confide.client.linking`) -------------------------------------------
+    async def approve_device(
+        self, code: str, *, history: bool = True, progress: ProgressCallback | None = None
+    ) -> DeviceInfo:
+        """Approve the new device that shows ``code`` (typed, or the text of its QR code) as one of this identity's
+        devices; returns it as :meth:`devices` lists it. Both devices must be at it (the code lives ten minutes).
+        The code authenticates the exchange end to end: only after the new device proved it holds the same code is
+        the new signed device list published (the relay then accepts the device, and contacts learn of it); then
+        the new device gets the identity, the contacts and, with ``history``, the last
+        :data:`~confide.protocol.history.HISTORY_DAYS` days of texts and files (encrypted as one blob; the relay
+        sees its size only, and it is deleted as soon as the new device took it). ``progress(done, total)``
+        follows the history's preparation and upload.
+
+        Raises:
+            InvalidLinkCode: the code is mistyped (nothing was sent).
+            LinkCodeRejected: the new device shows another code, or someone interfered (nothing changed).
+            LinkFailed: timed out, the new device gave up, another device answered the code first, or a message
+                was altered (nothing changed).
+            TooManyDevices: this identity has :data:`~confide.protocol.device_list.MAX_DEVICES` devices already.
+            ClientError: a practice's profile (it has one device).
+            RelayUnreachable, RelayError, DeviceRemoved: the new list could not be published (nothing changed).
+        """
+        if self.role not in (Role.CLIENT, Role.THERAPIST):
+            raise ClientError("a practice's profile stays on one device; it cannot link another")
+
+        async def upload(progress_: ProgressCallback | None) -> HistorySent:
+            self._expiry.before_read()  # what expired is not sent
+            return await send_history(self._store, self._paths.tmp, self._relay, rng=self._rng, progress=progress_)
+
+        approval = Approval(
+            self._keys.identity, self._relay, self._devices, self._provisioning, upload if history else None
+        )
+        return await approve_device(code, approval, rng=self._rng, progress=progress)
+
+    def _provisioning(self, device_list: bytes) -> Provisioning:
+        """What a newly linked device gets: this identity, the token key, the introduction token, the role, the
+        new device list and a snapshot of every contact whose identity is known."""
+        snapshots = [self._messaging.self_sync.snapshot_of(rec) for rec in self._store.contacts()]
+        role = ProvisionedRole.THERAPIST if self.role == Role.THERAPIST else ProvisionedRole.CLIENT
+        return Provisioning(
+            self._keys.identity.private_bytes(),
+            self._account.token_key(),
+            self._account.token(),
+            role,
+            device_list,
+            contact_bodies([s for s in snapshots if s is not None][:MAX_CONTACTS]),
+        )
+
+    def _adopt_provisioned(self, provisioned: Provisioned, device_name: str) -> None:
+        """A linked device, before it registers: take the identity's device list, token key, introduction token
+        and contacts from the device that approved it, and name this device."""
+        prov = provisioned.provisioning
+        self._account.adopt_token_key(prov.token_key)
+        self._account.adopt_intro_token(prov.intro_token)
+        self._devices.accept_own(prov.device_list, source="device that approved this one")
+        self._devices.rename(self.device_id, device_name)
+        applier = SelfSyncApplier(self._store, self._contacts, self._expiry)
+        with self._store.transaction():
+            for snapshot in contact_snapshots(prov.contacts):
+                applier.apply_snapshot(snapshot)
+
+    async def _take_history(self, offer: HistoryOffer, progress: ProgressCallback | None) -> int:
+        """Download and store the history a linking device was offered; remembers how many messages came."""
+        self._history_imported = await receive_history(
+            self._store, self._paths.tmp, self._relay, offer, rng=self._rng, progress=progress
+        )
+        return self._history_imported
+
+    @property
+    def history_imported(self) -> int:
+        """How many messages this profile took from the device that linked it (0: none, or not linked here in
+        this session)."""
+        return self._history_imported
+
+    async def _list_restored(self, lost: DeviceCertificate) -> None:
+        """A restored device, before it registers: add it to the identity's device list (origin ``restored``) and
+        publish it. When the relay holds no list yet, the lost device (``lost``, from the backup) is listed first:
+        it is the identity's device that registered; when the relay does not know the identity at all, this device
+        registers as its first.
+
+        Raises:
+            TooManyDevices, RelayUnreachable, RelayError, DeviceListRejected.
+        """
+        raw = await self._relay.get_document(self._keys.identity.address, DEVICES_KIND)
+        if raw is None:
+            now = int(time.time())
+            try:
+                await self._devices.publish_own(lambda old: old or (DeviceEntry(lost, now, DeviceOrigin.FIRST),))
+            except RelayError as exc:
+                if exc.status == 404:  # not registered here: this device becomes the identity's first
+                    return
+                raise
+        else:
+            self._devices.accept_own(raw, source="relay")
+        await self._devices.add_device(self._keys.device.certificate, DeviceOrigin.RESTORED)
 
     # -- this identity's devices ----------------------------------------------------------------------
     @property
