@@ -29,6 +29,7 @@ from confide.server.routes_ws import WS_DEVICE_REMOVED
 from confide.server.storage import NewEnvelope
 
 from .conftest import Api, RunningRelay, User, make_user, relay_config, run_relay, stop_relay
+from .memory_backend import MemoryBackend
 from .test_documents import _until
 from .test_forensics import MARKER_LEN, _disk_bytes, _traces
 
@@ -347,3 +348,26 @@ async def test_an_envelope_checked_before_the_removal_is_not_stored_after_it(rel
     results = await store.store_envelopes([late, kept], relay.config.mailbox_quota)
     assert [r.status for r in results] == ["device_removed", "stored"]
     assert _rows(relay, "SELECT device_id FROM envelopes") == [(first.device_id,)]
+
+
+async def test_removal_and_links_go_through_the_interfaces_alone(tmp_path: Path) -> None:
+    # On the test implementations of every interface: the handlers use the store and the notifier's seams only.
+    parts = MemoryBackend()
+    relay = await run_relay(relay_config(tmp_path), backend=parts.backend())
+    try:
+        api = relay.api
+        first, lost = await _linked(api)
+        ws = await api.ws(lost)
+        assert (await _publish(api, first, _list(first.identity, first, version=2)))[0] == 201
+        assert parts.notifier.disconnected == [lost.device_id]
+        closing = await ws.receive(timeout=5)
+        assert (closing.type, closing.data, closing.extra) == (aiohttp.WSMsgType.CLOSE, 4410, "device_removed")
+        await ws.close()
+        assert await api.pull(lost) == (410, REMOVED)
+        assert lost.device_id in parts.store.removed
+        channel = "ab" * 32
+        assert await api.call("PUT", f"/v1/links/{channel}/3", body=b"m", content_type=OCTET) == (201, {"slot": 3})
+        assert await api.call("GET", f"/v1/links/{channel}/3") == (200, b"m")
+        assert parts.store.links[(bytes.fromhex(channel), 3)][1] == b"m"
+    finally:
+        await stop_relay(relay)
