@@ -148,7 +148,8 @@ class Messaging:
         self._receipt_timer: asyncio.Task[None] | None = None
         self.self_sync = SelfSync(store, sessions, outbox, account, rng=rng)
         """Copies what is sent here to this identity's other devices (:mod:`confide.client.self_sync`)."""
-        contacts.on_change = self.self_sync.contact_changed
+        contacts.on_change = self._contact_changed
+        self._own_flush: asyncio.Task[None] | None = None
 
     # -- sending --------------------------------------------------------------------------------------
     async def _prepare(self, rec: ContactRecord) -> ContactRecord:
@@ -190,7 +191,7 @@ class Messaging:
                 self._queue_receipts(rec, ReceiptKind.DELIVERED, [m.message_id for m in incoming])
                 read = [m.message_id for m in incoming if m.status == MessageStatus.READ]
                 self._queue_receipts(rec, ReceiptKind.READ, read)
-        self._contacts.changed(rec)  # accepted on the other own devices too
+        self._contacts.changed(rec)  # accepted on the other own devices too (its snapshot)
         return rec
 
     def queue(self, rec: ContactRecord, content: Content, record: MessageRecord | None, *, sync: bool = True) -> None:
@@ -477,13 +478,39 @@ class Messaging:
             self._store.forget_receipts_owed(o.rid for o in owed)
         return send
 
+    def _contact_changed(self, rec: ContactRecord) -> None:
+        """A contact changed here: queue its snapshot to the other own devices and post it soon, in the
+        background (a rename or a verification is not async; without a running loop the next sync posts it)."""
+        if not self.self_sync.contact_changed(rec):
+            return
+        if self._own_flush is None or self._own_flush.done():
+            with contextlib.suppress(RuntimeError):  # no running loop
+                self._own_flush = asyncio.get_running_loop().create_task(self._flush_logged(), name="confide-own")
+
+    async def _flush_logged(self) -> None:
+        try:
+            await self.flush()
+        except ClientError as exc:
+            _log.info("contact snapshot not posted now: %s", type(exc).__name__)
+
+    async def own_posted(self) -> None:
+        """Wait until a contact snapshot queued in the background has been posted (or failed to)."""
+        task = self._own_flush
+        if task is not None and not task.done():
+            await asyncio.shield(task)
+
     async def close(self, *, send_owed: bool) -> None:
-        """Stop the receipt timer; ``send_owed``: send what is owed now (False after a wipe: the profile's
-        files, receipts owed included, are being destroyed)."""
+        """Stop the receipt timer and a background post of contact snapshots (they stay queued for the next
+        sync); ``send_owed``: send what is owed now (False after a wipe: the profile's files, receipts owed
+        included, are being destroyed)."""
         timer, self._receipt_timer = self._receipt_timer, None
         if timer is not None and not timer.done():
             timer.cancel()
             await asyncio.gather(timer, return_exceptions=True)
+        own, self._own_flush = self._own_flush, None
+        if own is not None and not own.done():
+            own.cancel()
+            await asyncio.gather(own, return_exceptions=True)
         if send_owed:
             await self.send_owed_receipts()
 

@@ -157,15 +157,16 @@ class SelfSync:
             self._store.set_meta(key, digest)
         return queued
 
-    def contact_changed(self, rec: ContactRecord) -> None:
-        """Send ``rec``'s snapshot to the other own devices when it says something new (queued; posted with the
-        next flush). Nothing when there is no other device. Failures are logged: the next change or send
-        repeats a snapshot, and it is never a reason to undo what the user did here."""
+    def contact_changed(self, rec: ContactRecord) -> int:
+        """Queue ``rec``'s snapshot to the other own devices when it says something new; returns the envelopes
+        queued (0: no other device, or nothing new). Failures are logged: the next change or send repeats a
+        snapshot, and it is never a reason to undo what the user did here."""
         try:
             with self._store.transaction():
-                self._tell(rec)
+                return self._tell(rec)
         except ClientError as exc:
             _log.info("contact snapshot not queued: %s", type(exc).__name__)
+            return 0
 
     def send_device_list(self, document: bytes) -> int:
         """Queue a DEVICES notice carrying ``document`` (this identity's signed device list, SPEC §12) to every

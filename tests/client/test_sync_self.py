@@ -193,3 +193,32 @@ async def test_two_devices_meeting_a_stranger_at_once_give_the_same_token(
     await p.send_text("other", "hi")
     await other.sync()
     assert other._contacts.find(peer).inbound_token not in (None, one.inbound_token)
+
+
+async def test_a_block_and_an_unblock_reach_the_other_device_and_never_bring_back_the_blocked_token(
+    setup: Devices3,
+) -> None:
+    d1, d2, p, peer = setup
+    await d1.send_text(peer, "hello")  # accepts p; d2 learns the contact from the snapshot
+    await d2.sync()
+    first = d1._contacts.find(peer).inbound_token
+    assert d2._contacts.find(peer).inbound_token == first
+
+    await d1.block(peer)
+    await d1._messaging.own_posted()  # the snapshot goes out in the background
+    await d2.sync()
+    assert d2.contact(peer).blocked
+    assert d2._contacts.find(peer).inbound_token == first
+    await p.send_text("me", "are you there?")
+    assert [e for e in await d2.sync() if isinstance(e, MessageReceived)] == []  # the relay refuses p's token
+
+    await d2.unblock(peer)  # on the other device, whose generation lags behind d1's
+    await d2._messaging.own_posted()
+    fresh = d2._contacts.find(peer).inbound_token
+    assert fresh not in (None, first)
+    await d1.sync()
+    assert not d1.contact(peer).blocked
+    assert d1._contacts.find(peer).inbound_token == fresh
+    await d1.block(peer)
+    await d1.unblock(peer)
+    assert d1._contacts.find(peer).inbound_token not in (first, fresh)
