@@ -222,3 +222,16 @@ async def test_a_block_and_an_unblock_reach_the_other_device_and_never_bring_bac
     await d1.block(peer)
     await d1.unblock(peer)
     assert d1._contacts.find(peer).inbound_token not in (first, fresh)
+
+
+async def test_a_file_sent_from_one_device_is_fetched_by_the_other(setup: Devices3, tmp_path: Path) -> None:
+    d1, d2, _, peer = setup
+    doc = tmp_path / "homework.txt"
+    doc.write_bytes(b"write down three things that went well\n" * 100)
+    sent = await d1.send_file(peer, doc, caption="for Tuesday")
+    synced = [e.message for e in await d2.sync() if isinstance(e, MessageSynced)]
+    assert [(m.message_id, m.text, m.direction) for m in synced] == [(sent.message_id, "for Tuesday", Direction.OUT)]
+    kept = next(m for m in d2.history(peer) if m.message_id == sent.message_id)
+    assert kept.attachment is not None
+    assert kept.attachment.name == "homework.txt"
+    assert kept.attachment.downloaded  # its encrypted blob is kept here, like a received file's
