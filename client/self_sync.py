@@ -27,10 +27,12 @@ import hashlib
 import logging
 import time
 
+from confide.keys.address import Address
 from confide.keys.encoding import RNG
 from confide.keys.errors import ConfideError
 from confide.keys.identity import IdentityPublicKey
 from confide.protocol.content import (
+    MAX_CONTACT_NAME_BYTES,
     MAX_RECEIPT_IDS,
     AttachmentPointer,
     Body,
@@ -79,6 +81,14 @@ _TOLD_LABEL = b"Confide-contact-snapshot-told-v1"
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _snapshot_name(name: str, address: bytes) -> str:
+    """``name`` as a CONTACT snapshot can carry it: one line (a C0 control becomes a space), at most
+    :data:`MAX_CONTACT_NAME_BYTES` of UTF-8 (cut at a character), and the address when nothing is left."""
+    line = "".join(" " if ord(c) < 0x20 else c for c in name).strip()
+    cut = line.encode("utf-8")[:MAX_CONTACT_NAME_BYTES].decode("utf-8", "ignore").strip()
+    return cut or Address(address).text
 
 
 class SelfSync:
@@ -136,7 +146,7 @@ class SelfSync:
             verified=stored.verified,
             blocked=stored.blocked,
             request=stored.request,
-            name=stored.name,
+            name=_snapshot_name(stored.name, stored.address),
             timer_s=stored.timer_s,
             token=stored.token,
             inbound_token=stored.inbound_token,

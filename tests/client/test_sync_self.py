@@ -235,3 +235,18 @@ async def test_a_file_sent_from_one_device_is_fetched_by_the_other(setup: Device
     assert kept.attachment is not None
     assert kept.attachment.name == "homework.txt"
     assert kept.attachment.downloaded  # its encrypted blob is kept here, like a received file's
+
+
+async def test_a_rename_reaches_the_other_device_as_one_line_of_at_most_128_bytes(setup: Devices3) -> None:
+    d1, d2, _, peer = setup
+    await d1.send_text(peer, "hello")
+    await d2.sync()
+    d1.rename_contact(peer, "Dr. Rivera")
+    await d1._messaging.own_posted()
+    await d2.sync()
+    assert d2.contact("Dr. Rivera").address == peer
+    d1.rename_contact("Dr. Rivera", "Dr.\tRivera " + "x" * 200)  # a local name may be longer than a snapshot's
+    await d1._messaging.own_posted()
+    await d2.sync()
+    names = [c.name for c in d2.contacts() if c.address == peer]
+    assert names == [("Dr. Rivera " + "x" * 200)[:128]]
