@@ -15,6 +15,8 @@ from confide.client import (
     AttachmentInfo,
     Connected,
     Contact,
+    DeviceListRefused,
+    DevicesChanged,
     Direction,
     Event,
     FiledCopyKept,
@@ -32,6 +34,7 @@ from confide.client import (
     ReceiptReceived,
     RelayOffline,
     SessionReset,
+    ThisDeviceRemoved,
     TimerChanged,
     Trust,
 )
@@ -163,6 +166,15 @@ EVENTS: list[tuple[Any, dict[str, Any]]] = [
     ),
     (Connected(7), {"type": "connected", "backlog": 7}),
     (ProfileWiped(), {"type": "profile_wiped"}),
+    (
+        DevicesChanged("Dr R", 1, 0, True),
+        {"type": "devices_changed", "contact": "Dr R", "added": 1, "removed": 0, "restored": True},
+    ),
+    (
+        DeviceListRefused("Dr R", "an older list"),
+        {"type": "device_list_refused", "contact": "Dr R", "reason": "an older list"},
+    ),
+    (ThisDeviceRemoved(), {"type": "this_device_removed"}),
 ]
 
 
