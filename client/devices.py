@@ -32,7 +32,6 @@ import logging
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from confide.keys.address import Address
 from confide.keys.device import DeviceCertificate
@@ -58,6 +57,7 @@ from confide.protocol.documents import SignedDocument, VersionGuard
 from .bus import EventBus
 from .errors import ClientError, DeviceListRejected, RelayError, StorageError, TooManyDevices
 from .events import DeviceListRefused, DevicesChanged
+from .models import DeviceInfo
 from .records import ContactRecord
 from .relay import RelayClient
 from .store import Store
@@ -92,21 +92,6 @@ _OWN_KEY = b"list"
 _ISSUED_AT = slice(2 + IDENTITY_PUBLIC_LEN + 8, 2 + IDENTITY_PUBLIC_LEN + 16)
 """Where ``issued_at`` sits in a document's header (format, kind, signer, version, then it)."""
 _ORIGIN_NAMES = {DeviceOrigin.FIRST: "first", DeviceOrigin.LINKED: "linked", DeviceOrigin.RESTORED: "restored"}
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceInfo:
-    """One device of this identity, as :meth:`Client.devices` lists them.
-
-    ``device_id`` is hex (what ``confide devices remove`` takes); ``name`` the local name given to it ("" when
-    none); ``this_device`` whether it is the device asking; ``added_at`` unix seconds; ``origin`` ``"first"``,
-    ``"linked"`` or ``"restored"`` (a restore from the recovery backup)."""
-
-    device_id: str
-    name: str
-    this_device: bool
-    added_at: int
-    origin: str
 
 
 OwnListHook = Callable[[bytes], Awaitable[None] | None]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, assert_never
 
-from .devices import DeviceInfo
 from .events import (
     Connected,
     DeviceListRefused,
@@ -32,7 +31,7 @@ from .events import (
     ThisDeviceRemoved,
     TimerChanged,
 )
-from .models import AttachmentInfo, Contact, Message, ProviderInfo, RecordEntry, ThreadSummary
+from .models import AttachmentInfo, Contact, DeviceInfo, Message, ProviderInfo, RecordEntry, ThreadSummary
 from .practice_views import (
     AvailabilityInfo,
     CredentialInfo,

@@ -249,3 +249,18 @@ class ThreadSummary:
     last_message: Message | None = field(repr=False)
     unread: int
     waiting_since_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """One device of this identity, as :meth:`Client.devices` lists them (:mod:`confide.client.devices`).
+
+    ``device_id`` is hex (what ``confide devices remove`` takes); ``name`` the local name given to it ("" when
+    none; never published); ``this_device`` whether it is the device asking; ``added_at`` unix seconds;
+    ``origin`` ``"first"``, ``"linked"`` or ``"restored"`` (a restore from the recovery backup)."""
+
+    device_id: str
+    name: str = field(repr=False)
+    this_device: bool
+    added_at: int
+    origin: str
