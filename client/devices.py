@@ -164,8 +164,8 @@ class Devices:
         self._clock = clock
         self._checked = -DEVICE_CHECK_INTERVAL_S  # monotonic time of the last own-list fetch (upkeep)
         self.on_own_list_changed: OwnListHook | None = None
-        """Called (and awaited when it returns an awaitable) with each new own list this device publishes, and
-        with each newer one it learns from the relay: the messaging side sends it as a DEVICES content."""
+        """Called (and awaited when it returns an awaitable) with each new own list this device publishes: the
+        messaging side sends it as a DEVICES content to contacts and own devices."""
 
     def _now(self) -> int:
         return int(self._clock())
@@ -260,12 +260,18 @@ class Devices:
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _tell(self, data: bytes) -> None:
+        """Hand a new own list to :attr:`on_own_list_changed`. It is published already, so a failure to tell is
+        logged (by its kind) and not raised: contacts find the list in the next bundle answer they fetch, own
+        devices at their next list check."""
         hook = self.on_own_list_changed
         if hook is None:
             return
-        result = hook(data)
-        if inspect.isawaitable(result):
-            await result
+        try:
+            result = hook(data)
+            if inspect.isawaitable(result):
+                await result
+        except ClientError as exc:
+            _log.info("the new device list was not sent to contacts: %s", type(exc).__name__)
 
     async def ensure_own_list(self) -> SignedDocument | None:
         """Make sure this identity has a published list: take the relay's when it holds one (a device linked
