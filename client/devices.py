@@ -374,6 +374,9 @@ class Devices:
         at = self._now() if now is None else now
         if own is None or self.device_id not in device_ids(own) or not needs_renewal(own, at):
             return False
+        own = await self._latest_own()  # another device may have renewed it already
+        if own is None or self.device_id not in device_ids(own) or not needs_renewal(own, at):
+            return False
         await self.publish_own(lambda old: old)
         return True
 

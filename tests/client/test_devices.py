@@ -34,6 +34,7 @@ from confide.keys.device import DeviceKeyPair
 from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
 from confide.keys.keystore import TEST_KDF
 from confide.protocol.device_list import (
+    DEVICE_LIST_RENEW_S,
     DeviceChange,
     DeviceEntry,
     DeviceOrigin,
@@ -325,5 +326,23 @@ async def test_sessions_with_own_other_devices(tmp_path: Path, make_client: Make
         assert a._store.get_session(a.identity.signing, a2_id) is None  # deleted, not only left unused
         with a._store.transaction():
             assert a._sessions.encrypt_own(b"x", a._account.sender_certificate(None), 60) == []
+    finally:
+        await a2.close()
+
+
+async def test_renewal_is_signed_once_for_all_devices(tmp_path: Path, make_client: MakeClient, relay_url: str) -> None:
+    a = await make_client("a")
+    a2 = await add_device(a, tmp_path / "a2", relay_url)
+    try:
+        own = a2._devices.own_list()
+        assert own is not None
+        due = own.expires_at - DEVICE_LIST_RENEW_S + 1
+        assert not await a._devices.renew_if_due(now=due - 2)  # not yet
+        assert await a._devices.renew_if_due(now=due)
+        renewed = a._devices.own_list()
+        assert renewed is not None
+        assert (renewed.version, device_ids(renewed)) == (own.version + 1, device_ids(own))
+        assert not await a2._devices.renew_if_due(now=due)  # a2 finds a's renewal at the relay
+        assert a2._devices.own_list() == renewed
     finally:
         await a2.close()
