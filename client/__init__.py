@@ -36,12 +36,18 @@ from confide.protocol.contact_card import (
 )
 from confide.protocol.content import MAX_TEXT_BYTES
 from confide.protocol.document_bodies import MAX_CRISIS_NOTICE_BYTES, MAX_DEVICES
-from confide.protocol.errors import KeySubstitution, MalformedFranking, ProtocolError, UntrustedIdentity
+from confide.protocol.errors import (
+    InvalidLinkCode,
+    KeySubstitution,
+    MalformedFranking,
+    ProtocolError,
+    UntrustedIdentity,
+)
 from confide.protocol.report_file import MAX_REPORT_FILE_LEN
 
 from .account import check_server_url
 from .card import AVAILABILITY_LIFETIME_S, AVAILABILITY_RENEW_BEFORE_S, KEEP_AWAY, CardAdded
-from .client import Client
+from .client import Client, PendingLink
 from .devices import MAX_DEVICE_NAME_CHARS, DeviceInfo
 from .errors import (
     AttachmentError,
@@ -51,7 +57,10 @@ from .errors import (
     DeviceListRejected,
     DeviceRemoved,
     FileExistsConflict,
+    HistoryTransferFailed,
     InvalidInvite,
+    LinkCodeCheckFailed,
+    LinkFailed,
     NotAPractice,
     NotReportable,
     PracticeError,
@@ -92,6 +101,7 @@ from .events import (
 )
 from .hours import away_period, parse_office_hours, parse_reply_time
 from .invite import Invite
+from .linking import LINK_TIMEOUT_S
 from .models import (
     ROLES,
     AttachmentInfo,
@@ -136,6 +146,7 @@ __all__ = [
     "DEFAULT_VALID_DAYS",
     "INSECURE_TEST_KDF",
     "KEEP_AWAY",
+    "LINK_TIMEOUT_S",
     "MAX_CARD_BYTES",
     "MAX_CARD_TEXT_LEN",
     "MAX_CRISIS_NOTICE_BYTES",
@@ -174,15 +185,19 @@ __all__ = [
     "Event",
     "FileExistsConflict",
     "FiledCopyKept",
+    "HistoryTransferFailed",
     "IdentityChanged",
     "InvalidAddress",
     "InvalidInvite",
+    "InvalidLinkCode",
     "InvalidRecoveryCode",
     "Invite",
     "IssuedCredential",
     "KdfParams",
     "KeyStoreError",
     "KeySubstitution",
+    "LinkCodeCheckFailed",
+    "LinkFailed",
     "Listing",
     "MalformedFranking",
     "Message",
@@ -196,6 +211,7 @@ __all__ = [
     "NotAPractice",
     "NotReportable",
     "PassphraseStrength",
+    "PendingLink",
     "PolicyFields",
     "PracticeAdmin",
     "PracticeError",

@@ -72,7 +72,7 @@ from .export import thread_document
 from .filing import Filing
 from .history_transfer import HistorySent, receive_history, send_history
 from .inbox import Inbox
-from .linking import Approval, PendingLink, Provisioned, approve_device, contact_bodies, contact_snapshots
+from .linking import Approval, NewDeviceRun, Provisioned, approve_device, contact_bodies, contact_snapshots
 from .messaging import Messaging
 from .models import Contact, Message, QueuedItem, RecordEntry, Role, ThreadSummary
 from .outbox import Outbox
@@ -177,6 +177,75 @@ class _Opening:
     ) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+class PendingLink:
+    """A new device waiting to be approved (:meth:`Client.link`): show :attr:`code` (or :attr:`qr_text` as a QR
+    code) to the person, who types it on their existing device (:meth:`Client.approve_device`); then ``await``
+    :meth:`wait`. Its ``repr`` never shows the code."""
+
+    def __init__(
+        self,
+        run: NewDeviceRun,
+        make: Callable[[Provisioned], Awaitable[Client]],
+        take: Callable[[Client, HistoryOffer, ProgressCallback | None], Awaitable[int]],
+    ) -> None:
+        self._run = run
+        self._make = make
+        self._take = take
+        self.history_error: str | None = None
+        """Why the offered history was not taken (None: it was, or none was offered or wanted). The device is
+        linked all the same."""
+
+    @property
+    def code(self) -> str:
+        """The code to type on the existing device, ``XXXX-XXXX-XXXX``."""
+        return self._run.code
+
+    @property
+    def qr_text(self) -> str:
+        """The code as the text of a QR code (``CONFIDE-LINK1:XXXX-XXXX-XXXX``), for the existing device to scan."""
+        return self._run.qr_text
+
+    def __repr__(self) -> str:
+        return "PendingLink(<code hidden>)"
+
+    async def wait(self, *, history: bool = True, progress: ProgressCallback | None = None) -> Client:
+        """Wait for the existing device's approval, then create the profile, register it and take the recent
+        history (unless ``history`` is False: it starts empty); returns the open client. ``progress(done, total)``
+        follows the history's download and storing. The approval is awaited until
+        :data:`~confide.client.linking.LINK_TIMEOUT_S` after the code was made (wrap the call in ``asyncio.timeout``
+        to wait less: a wait cancelled before the approval creates nothing).
+
+        A failure of the history transfer does not undo the link: :attr:`history_error` says why.
+
+        Raises:
+            LinkCodeCheckFailed: the codes did not match (nothing was created).
+            LinkFailed: timed out, the other device gave up, or the relay altered or refused a message (nothing
+                was created).
+            RelayUnreachable: the relay could not be reached (nothing was created before the approval; after it,
+                the profile is kept and registers on its next sync).
+            ProfileError: a profile appeared in the folder meanwhile (nothing was created).
+        """
+        provisioned = await self._run.provision()
+        try:
+            client = await self._make(provisioned)
+        except RelayUnreachable:  # the profile is kept: it is listed, and registers on its next sync
+            await self._run.finish(None)
+            raise
+        except BaseException:
+            await self._run.abandon()
+            raise
+
+        async def take(offer: HistoryOffer) -> None:
+            await self._take(client, offer, progress)
+
+        self.history_error = await self._run.finish(take if history else None)
+        return client
+
+    async def cancel(self) -> None:
+        """Give up (an existing device that answered already learns it at once); nothing was created."""
+        await self._run.cancel()
 
 
 class Client:
@@ -418,7 +487,7 @@ class Client:
             async def list_this_device(client: Client) -> None:
                 await client._list_restored(lost)
 
-            return await cls._set_up(
+            client = await cls._set_up(
                 Path(profile_dir),
                 keys,
                 passphrase,
@@ -429,6 +498,8 @@ class Client:
                 rng=rng,
                 prepare=list_this_device,
             )
+            await client._announce_own_list()  # the other devices learn of the restore now, not at their next check
+            return client
 
         return _Opening(factory)
 
@@ -442,7 +513,7 @@ class Client:
         *,
         kdf: KdfParams = DEFAULT_KDF,
         rng: RNG = os.urandom,
-    ) -> PendingLink[Client]:
+    ) -> PendingLink:
         """Start linking THIS device to an identity that already has a device: returns a :class:`PendingLink`
         whose :attr:`~PendingLink.code` (``XXXX-XXXX-XXXX``; :attr:`~PendingLink.qr_text` for a QR code) the person
         types on their existing device (:meth:`approve_device`); then ``await pending.wait(history=..., progress=...)``
@@ -487,12 +558,12 @@ class Client:
                 prepare=adopt,
             )
 
-        async def take_history(client: Client, offer: HistoryOffer, progress: ProgressCallback | None) -> int:
+        async def take(client: Client, offer: HistoryOffer, progress: ProgressCallback | None) -> int:
             return await client._take_history(offer, progress)
 
-        pending = PendingLink(relay, new_link_code(rng), device_name, rng=rng, make=make, take_history=take_history)
-        await pending.start()
-        return pending
+        run = NewDeviceRun(relay, new_link_code(rng), device_name, rng=rng)
+        await run.start()
+        return PendingLink(run, make, take)
 
     @classmethod
     async def _set_up(
@@ -850,7 +921,7 @@ class Client:
 
         Raises:
             InvalidLinkCode: the code is mistyped (nothing was sent).
-            LinkCodeRejected: the new device shows another code, or someone interfered (nothing changed).
+            LinkCodeCheckFailed: the new device shows another code, or someone interfered (nothing changed).
             LinkFailed: timed out, the new device gave up, another device answered the code first, or a message
                 was altered (nothing changed).
             TooManyDevices: this identity has :data:`~confide.protocol.device_list.MAX_DEVICES` devices already.
@@ -897,7 +968,13 @@ class Client:
                 applier.apply_snapshot(snapshot)
 
     async def _take_history(self, offer: HistoryOffer, progress: ProgressCallback | None) -> int:
-        """Download and store the history a linking device was offered; remembers how many messages came."""
+        """Download, verify and store the history the device that linked this one offered; returns how many
+        messages were stored (:attr:`history_imported`).
+
+        Raises:
+            HistoryTransferFailed: too large, altered, damaged or not storable (what was stored before a parse
+                failure stays). RelayUnreachable, RelayError: the download failed. StorageError.
+        """
         self._history_imported = await receive_history(
             self._store, self._paths.tmp, self._relay, offer, rng=self._rng, progress=progress
         )
@@ -908,6 +985,13 @@ class Client:
         """How many messages this profile took from the device that linked it (0: none, or not linked here in
         this session)."""
         return self._history_imported
+
+    async def _announce_own_list(self) -> None:
+        """Send this identity's device list to its other devices (sessions with them were started when this device
+        registered), as a DEVICES content; a relay that cannot be reached leaves it queued for the next sync."""
+        own = self._devices.own_list()
+        if own is not None:
+            await self._messaging.send_device_list(own.to_bytes())
 
     async def _list_restored(self, lost: DeviceCertificate) -> None:
         """A restored device, before it registers: add it to the identity's device list (origin ``restored``) and

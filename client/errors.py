@@ -128,6 +128,22 @@ class TooManyDevices(ClientError):
     (``confide devices remove ID``) before linking another."""
 
 
+class LinkFailed(ClientError):
+    """Linking a device did not complete: it timed out, the other device gave up, the relay refused or altered a
+    message, or another device answered the code first. Nothing changed on this device; start again with a new
+    code."""
+
+
+class LinkCodeCheckFailed(LinkFailed):
+    """The two devices did not use the same link code (a typing mistake), or someone in between tried to take part.
+    Nothing changed on either device; start again with a new code."""
+
+
+class HistoryTransferFailed(ClientError):
+    """The message history could not be sent to, or received by, a newly linked device. The devices are linked all
+    the same: the new device has the contacts and every new message, only not the earlier ones."""
+
+
 class DeviceListRejected(ClientError):
     """A device list for a contact (or for this identity) was refused: older than one already accepted, the same
     version with other bytes, not signed by the identity it claims to list, or malformed. Nothing changed; the
@@ -142,7 +158,10 @@ __all__ = [
     "DeviceListRejected",
     "DeviceRemoved",
     "FileExistsConflict",
+    "HistoryTransferFailed",
     "InvalidInvite",
+    "LinkCodeCheckFailed",
+    "LinkFailed",
     "NotAPractice",
     "NotReportable",
     "PracticeError",

@@ -57,7 +57,7 @@ from confide.protocol.provisioning import HistoryOffer
 
 from .attachment_files import FILE_CHUNK, verify_blob
 from .attachments import TEMP_NAME_BYTES
-from .errors import AttachmentError, ClientError, RelayError, RelayUnreachable
+from .errors import AttachmentError, HistoryTransferFailed, RelayError, RelayUnreachable
 from .models import Direction, MessageKind, MessageStatus
 from .records import AttachmentRecord, ContactRecord, MessageRecord
 from .relay import ProgressCallback, RelayClient
@@ -90,11 +90,6 @@ send) is not copied."""
 _DIRECTION_CODES = {Direction.IN: RecordDirection.IN, Direction.OUT: RecordDirection.OUT}
 _STATUS_OF = {(_DIRECTION_CODES[d].value, code.value): status for (d, status), code in _STATUS_CODES.items()}
 _DIRECTION_OF = {code.value: direction for direction, code in _DIRECTION_CODES.items()}
-
-
-class HistoryTransferFailed(ClientError):
-    """The message history could not be sent to, or received by, the new device. The devices are linked all the
-    same: the new device has the contacts and every new message, only not the earlier ones."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +379,6 @@ __all__ = [
     "HISTORY_BLOB_LIFETIME_S",
     "HISTORY_BUILD_ATTEMPTS",
     "HistorySent",
-    "HistoryTransferFailed",
     "delete_history",
     "receive_history",
     "send_history",

@@ -21,7 +21,7 @@ slot  writer  what
 only after the new device's key confirmation verified and its request opened; the new device creates its profile
 only after the provisioning opened and names it in a list signed by the identity it carries. A wrong code (one
 character is enough), a slot the relay altered or substituted, or another device answering first makes the run
-fail on both sides with :class:`LinkCodeRejected` or :class:`LinkFailed`: no list is published and no profile is
+fail on both sides with :class:`LinkCodeCheckFailed` or :class:`LinkFailed`: no list is published and no profile is
 created. A side that gives up writes :data:`ABORT` into the slot the other side waits for, so the other side fails
 at once rather than at its timeout. A run lasts at most :data:`LINK_TIMEOUT_S` (the relay's channel lifetime).
 
@@ -36,7 +36,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -61,8 +60,8 @@ from confide.protocol.link import (
 from confide.protocol.provisioning import HistoryOffer, ProvisionedRole, Provisioning
 
 from .devices import DeviceInfo, Devices
-from .errors import ClientError, RelayError, RelayUnreachable
-from .history_transfer import HistorySent, HistoryTransferFailed, delete_history
+from .errors import ClientError, HistoryTransferFailed, LinkCodeCheckFailed, LinkFailed, RelayError, RelayUnreachable
+from .history_transfer import HistorySent, delete_history
 from .models import Role
 from .relay import ProgressCallback, RelayClient
 
@@ -94,18 +93,7 @@ _SLOT_SHARE_NEW, _SLOT_SHARE_OLD, _SLOT_REQUEST, _SLOT_PROVISIONING, _SLOT_HISTO
 _ROLES = {ProvisionedRole.CLIENT: Role.CLIENT, ProvisionedRole.THERAPIST: Role.THERAPIST}
 
 
-class LinkFailed(ClientError):
-    """Linking a device did not complete: it timed out, the other device gave up, the relay refused or altered a
-    message, or another device answered the code first. Nothing changed on this device; start again with a new
-    code."""
-
-
-class LinkCodeRejected(LinkFailed):
-    """The two devices did not use the same link code (a typing mistake), or someone in between tried to take part.
-    Nothing changed on either device; start again with a new code."""
-
-
-class _GaveUp(LinkFailed):
+class _OtherSideFailed(LinkFailed):
     """The other side wrote :data:`ABORT`: it stopped this run."""
 
 
@@ -162,7 +150,7 @@ class _Channel:
                 raise LinkFailed(f"the relay refused to pass on the link: {exc.relay_message}") from exc
             if data is not None:
                 if data == ABORT:
-                    raise _GaveUp(
+                    raise _OtherSideFailed(
                         "the other device stopped (the code did not match there, or it was cancelled); nothing was "
                         "changed; start again with a new code"
                     )
@@ -221,27 +209,12 @@ class Provisioned:
     provisioning: Provisioning
 
 
-C = TypeVar("C")
+class NewDeviceRun:
+    """The new device's side of one link run (see the module docstring): :meth:`start`, then :meth:`provision`,
+    then (once the profile exists) :meth:`finish`, or :meth:`abandon` when the profile could not be made.
+    :class:`~confide.client.client.PendingLink` drives it for :meth:`Client.link <confide.client.Client.link>`."""
 
-
-class PendingLink(Generic[C]):
-    """A new device waiting to be approved: show :attr:`code` (or :attr:`qr_text` as a QR code) to the person,
-    then ``await`` :meth:`wait`. Made by :meth:`Client.link <confide.client.Client.link>`.
-
-    ``make`` creates, fills and registers the profile from what was provisioned (it must leave nothing behind
-    when it fails before registering); ``take_history`` downloads and stores an offered history into it.
-    """
-
-    def __init__(
-        self,
-        relay: RelayClient,
-        code: LinkCode,
-        name: str,
-        *,
-        rng: RNG,
-        make: Callable[[Provisioned], Awaitable[C]],
-        take_history: Callable[[C, HistoryOffer, ProgressCallback | None], Awaitable[int]],
-    ) -> None:
+    def __init__(self, relay: RelayClient, code: LinkCode, name: str, *, rng: RNG) -> None:
         self._relay = relay
         self._code = code
         self._name = name
@@ -249,13 +222,8 @@ class PendingLink(Generic[C]):
         self._link = NewDeviceLink(code, rng=rng)
         deadline = asyncio.get_running_loop().time() + LINK_TIMEOUT_S
         self._channel = _Channel(relay, channel_of(code), deadline)
-        self._make = make
-        self._take_history = take_history
         self._used = False
         self._requested = False
-        self.history_error: str | None = None
-        """Why the offered history was not taken (None: it was, or none was offered or wanted). The device is
-        linked all the same."""
 
     @property
     def code(self) -> str:
@@ -268,7 +236,7 @@ class PendingLink(Generic[C]):
         return self._code.qr_text
 
     def __repr__(self) -> str:
-        return "PendingLink(<code hidden>)"
+        return "NewDeviceRun(<code hidden>)"
 
     async def start(self) -> None:
         """Open the channel: write this device's share (slot 0).
@@ -284,20 +252,47 @@ class PendingLink(Generic[C]):
             raise
 
     async def cancel(self) -> None:
-        """Give up before :meth:`wait` (the existing device, if it answered, learns it at once)."""
+        """Give up before or instead of :meth:`provision` (an existing device that answered learns it at once)."""
         if not self._used:
             self._used = True
             await self._channel.abort(_SLOT_REQUEST)
         await self._relay.close()
 
+    async def provision(self) -> Provisioned:
+        """Slots 1 to 3: wait for the existing device's answer, send this device's request, open the provisioning
+        and check it. Nothing is created here; on failure the relay connection is closed.
+
+        Raises:
+            LinkCodeCheckFailed: the codes did not match. LinkFailed: timed out, the other side gave up, or a message
+                was altered (the existing device is told to take this device off its list again).
+            RelayUnreachable.
+        """
+        if self._used:
+            raise LinkFailed("this link code was used already; start again with a new code")
+        self._used = True
+        try:
+            return await self._provision()
+        except Exception:
+            await self.abandon()
+            raise
+        except BaseException:
+            await self._relay.close()
+            raise
+
+    async def abandon(self) -> None:
+        """This device will not be made (its profile could not be created or registered): tell the existing
+        device, which listed it already, so that it takes it off the list again; close the relay connection."""
+        if self._requested:
+            await self._channel.abort(_SLOT_DONE)
+        await self._relay.close()
+
     async def _provision(self) -> Provisioned:
-        """Slots 1 to 3: the existing device's share and confirmation, this device's request, the provisioning."""
         answer = await self._channel.take(_SLOT_SHARE_OLD)
         try:
             self._link.receive_existing(answer)
         except LinkCodeMismatch as exc:
             await self._give_up_mismatch()
-            raise LinkCodeRejected(_MISMATCH) from exc
+            raise LinkCodeCheckFailed(_MISMATCH) from exc
         except ProtocolError as exc:
             await self._channel.abort(_SLOT_REQUEST)
             raise LinkFailed(f"{exc}; nothing was changed") from exc
@@ -328,63 +323,38 @@ class PendingLink(Generic[C]):
         except (RelayError, RelayUnreachable) as exc:
             _log.info("could not tell the other device the code did not match: %s", type(exc).__name__)
 
-    async def wait(self, *, history: bool = True, progress: ProgressCallback | None = None) -> C:
-        """Wait for the existing device's approval, then create the profile, register it and take the recent
-        history (unless ``history`` is False: it starts empty); returns the open client. ``progress(done, total)``
-        follows the history's download and storing. The approval is awaited until :data:`LINK_TIMEOUT_S` after the
-        code was made (wrap the call in ``asyncio.timeout`` to wait less: a cancelled wait creates nothing).
-
-        A failure of the history transfer does not undo the link: :attr:`history_error` says why.
+    async def finish(self, take_history: Callable[[HistoryOffer], Awaitable[object]] | None) -> str | None:
+        """Slots 4 and 5, once the profile exists: the history offer, taken with ``take_history`` (None: declined),
+        then how it ended; closes the relay connection. Returns why an offered history was not taken (None: it
+        was, or none was offered or wanted); the device is linked either way.
 
         Raises:
-            LinkCodeRejected: the codes did not match (nothing was created).
-            LinkFailed: timed out, the other device gave up, or the relay altered or refused a message (nothing
-                was created).
-            RelayUnreachable: the relay could not be reached (nothing was created before the provisioning; after
-                it, the profile is kept and registers on its next sync).
-            ProfileError: a profile appeared in the folder meanwhile (nothing was created).
+            StorageError: from ``take_history`` (the messages stored before it stay).
         """
-        if self._used:
-            raise LinkFailed("this link code was used already; start again with a new code")
-        self._used = True
         try:
-            provisioned = await self._provision()
-            client = await self._make(provisioned)
-        except Exception:
-            if self._requested:  # the existing device listed this device: tell it to take it off again
-                await self._channel.abort(_SLOT_DONE)
-            await self._relay.close()
-            raise
-        except BaseException:
-            await self._relay.close()
-            raise
-        try:
-            await self._finish(client, history, progress)
+            return await self._finish(take_history)
         finally:
             await self._relay.close()
-        return client
 
-    async def _finish(self, client: C, history: bool, progress: ProgressCallback | None) -> None:
-        """Slots 4 and 5: the history offer, taken or declined, then how it ended."""
+    async def _finish(self, take_history: Callable[[HistoryOffer], Awaitable[object]] | None) -> str | None:
         try:
             offer = self._link.open_history_offer(await self._channel.take(_SLOT_HISTORY))
         except (LinkFailed, ProtocolError, RelayUnreachable) as exc:
-            self.history_error = "the other device sent no history"
             _log.info("no history offer: %s", type(exc).__name__)
-            return
-        outcome = LinkOutcome.COMPLETE
-        if offer is not None and not history:
+            return "the other device sent no history"
+        outcome, error = LinkOutcome.COMPLETE, None
+        if offer is not None and take_history is None:
             outcome = LinkOutcome.WITHOUT_HISTORY
-        elif offer is not None:
+        elif offer is not None and take_history is not None:
             try:
-                await self._take_history(client, offer, progress)
+                await take_history(offer)
             except (HistoryTransferFailed, RelayError, RelayUnreachable) as exc:
-                self.history_error = str(exc)
-                outcome = LinkOutcome.WITHOUT_HISTORY
+                outcome, error = LinkOutcome.WITHOUT_HISTORY, str(exc)
         try:
             await self._channel.put(_SLOT_DONE, self._link.done(outcome))
         except (LinkFailed, RelayUnreachable) as exc:
             _log.info("could not tell the other device the link is done: %s", type(exc).__name__)
+        return error
 
 
 # -- the existing device ------------------------------------------------------------------------------
@@ -411,7 +381,7 @@ async def approve_device(
 
     Raises:
         InvalidLinkCode: the code is mistyped (nothing was sent).
-        LinkCodeRejected: the new device showed another code, or someone interfered (nothing changed).
+        LinkCodeCheckFailed: the new device showed another code, or someone interfered (nothing changed).
         LinkFailed: timed out, the new device gave up, another device answered first, or a message was altered
             (nothing changed).
         TooManyDevices: the identity has :data:`~confide.protocol.device_list.MAX_DEVICES` devices already (nothing
@@ -452,7 +422,7 @@ async def approve_device(
         await channel.put(_SLOT_HISTORY, link.history_offer(None if sent is None else sent.offer))
         done_by = asyncio.get_running_loop().time() + DONE_TIMEOUT_S
         link.open_done(await channel.take(_SLOT_DONE, deadline=done_by))
-    except _GaveUp:
+    except _OtherSideFailed:
         failed_there = True
     except (LinkFailed, ProtocolError, RelayUnreachable) as exc:  # it may have registered all the same: kept
         _log.info("the new device did not say it was done: %s", type(exc).__name__)
@@ -487,12 +457,12 @@ async def _open_request(link: ExistingDeviceLink, sealed: bytes) -> DeviceReques
     """Slot 2: the new device's confirmation and request.
 
     Raises:
-        LinkCodeRejected: its confirmation is wrong. LinkFailed: it gave up, or the request is malformed or altered.
+        LinkCodeCheckFailed: its confirmation is wrong. LinkFailed: it gave up, or the request is malformed or altered.
     """
     try:
         return link.open_request(sealed)
     except LinkCodeMismatch as exc:
-        raise LinkCodeRejected(_MISMATCH) from exc
+        raise LinkCodeCheckFailed(_MISMATCH) from exc
     except ProtocolError as exc:
         raise LinkFailed(f"{exc}; nothing was changed") from exc
 
@@ -504,9 +474,9 @@ __all__ = [
     "LINK_POLL_MAX_S",
     "LINK_TIMEOUT_S",
     "Approval",
-    "LinkCodeRejected",
+    "LinkCodeCheckFailed",
     "LinkFailed",
-    "PendingLink",
+    "NewDeviceRun",
     "Provisioned",
     "approve_device",
     "contact_bodies",

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from confide.client import Client, MessageReceived, ProfileError
+from confide.client import Client, HistoryTransferFailed, LinkCodeCheckFailed, LinkFailed, MessageReceived, ProfileError
 from confide.client.devices import DEVICES_KIND
-from confide.client.history_transfer import HistoryTransferFailed
-from confide.client.linking import LinkCodeRejected, LinkFailed
 from confide.keys.keystore import TEST_KDF
 from confide.protocol.device_list import parse_device_list
 from confide.protocol.errors import InvalidLinkCode
@@ -136,7 +134,7 @@ async def test_wrong_code_fails_on_both_sides_and_changes_nothing(
     results = await asyncio.gather(
         sam.approve_device(_typo(pending.code), history=True), pending.wait(), return_exceptions=True
     )
-    assert [type(r) for r in results] == [LinkCodeRejected, LinkCodeRejected]
+    assert [type(r) for r in results] == [LinkCodeCheckFailed, LinkCodeCheckFailed]
     assert "did not match" in str(results[0])
     assert not target.exists()
     assert await _own_list_version(sam, relay_url) == version
@@ -181,7 +179,7 @@ async def test_someone_answering_first_on_the_relay_fails_both_sides(
         guessed = parse_link_code(_typo(pending.code))
         await relay.put_link(channel, 1, ExistingDeviceLink(guessed, rng=harness.rng()).answer(slot0))
     results = await asyncio.gather(sam.approve_device(pending.code), pending.wait(), return_exceptions=True)
-    assert isinstance(results[1], LinkCodeRejected)
+    assert isinstance(results[1], LinkCodeCheckFailed)
     assert isinstance(results[0], LinkFailed)
     assert "answered this code first" in str(results[0])
     assert not target.exists()
@@ -248,5 +246,5 @@ def test_history_error_is_a_client_error() -> None:
     from confide.client import ClientError
 
     assert issubclass(HistoryTransferFailed, ClientError)
-    assert issubclass(LinkCodeRejected, LinkFailed)
+    assert issubclass(LinkCodeCheckFailed, LinkFailed)
     assert issubclass(LinkFailed, ClientError)

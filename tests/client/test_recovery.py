@@ -1,7 +1,9 @@
 """Key recovery and passphrase change, through the library and the ``confide`` command, against a real relay.
 
-What a recovery backup brings back (identity, device key, store key: the same address) and what it does not
-(history, contacts, sessions, the delivery token) is tested as it is, including what a contact sees.
+What a recovery backup brings back (the identity: the same address) and what it does not (history, contacts,
+sessions, the introduction token) is tested as it is, including what a contact sees. A restore is a NEW device of
+the identity: it lists itself as ``restored`` beside the lost device, which keeps its own mailbox until it is
+removed (then the relay refuses what is still encrypted to it), and the other devices are told.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ import pytest
 from confide.client import (
     Client,
     CorruptKeyStore,
+    DeviceRemoved,
+    DevicesChanged,
     Event,
     IdentityChanged,
     InvalidRecoveryCode,
     Invite,
     MessageReceived,
     MessageStatus,
-    MessageUndecryptable,
     ProfileError,
     ReceiptReceived,
     WrongPassphrase,
+    devices,
 )
 from confide.client.cli import EXIT_OS, EXIT_PASSPHRASE, EXIT_PROFILE, EXIT_USAGE
 from confide.keys.keystore import TEST_KDF, kdf_params_of
@@ -66,7 +70,7 @@ async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp
     assert CODE_RE.fullmatch(code)
     assert code not in repr(sam)
     assert sam.address not in repr(sam)  # no identifier in a repr either
-    address, old_invite = sam.address, sam.invite_code()
+    address, old_invite, lost = sam.address, sam.invite_code(), sam.device_id
     await sam.wipe()
     assert not (tmp_path / "sam").exists()
 
@@ -76,14 +80,24 @@ async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp
         assert restored.address == address
         assert restored.name == "Sam"
         assert restored.role == "client"
-        # Keys only: no contacts, no history; and a new delivery token, so a new invite code.
+        # A NEW device of the identity (the backup's device key is not reused), listed beside the lost one:
+        # nothing is replaced silently.
+        assert restored.device_id != lost
+        assert [(d.device_id, d.origin, d.this_device) for d in restored.devices()] == [
+            (lost, "first", False),
+            (restored.device_id, "restored", True),
+        ]
+        # Keys only: no contacts, no history; and a new introduction token, so a new invite code.
         assert restored.contacts() == []
         assert restored.invite_code() != old_invite
 
-        # The contact still holds the old token: the relay refuses it, and the contact is told so.
+        # The lost device is removed here: the relay closes its mailbox, and what the contact still encrypts to
+        # it is refused, the contact being told why.
+        await restored.remove_device(lost)
+        assert [d.device_id for d in restored.devices()] == [restored.device_id]
         refused = await dr.send_text("sam", "Are you there?")
         assert refused.status == MessageStatus.FAILED
-        assert refused.failure == "the recipient device does not accept this delivery token"
+        assert "removed" in refused.failure
 
         # The restored side writes first: that starts a new session, registered with fresh prekeys.
         restored.add_contact("dr", dr.invite_code())
@@ -108,36 +122,57 @@ async def test_restore_after_wipe_keeps_the_address(make_client: MakeClient, tmp
         assert [m.text for m in reopened.history("dr")] == ["New phone, same me", "Welcome back"]
 
 
-async def test_messages_on_old_sessions_are_lost_until_the_restored_side_writes(
+async def test_the_old_device_learns_of_a_restore(
+    make_client: MakeClient, tmp_path: Path, relay_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restore while the old device still works (or someone else holds the backup and its code): the old device
+    is told at its next check of the list, as a device added by a restore, and can remove it."""
+    monkeypatch.setattr(devices, "DEVICE_CHECK_INTERVAL_S", 0.0)  # the next sync checks the list
+    sam = await make_client("sam")
+    await sam.sync()
+    told: list[DevicesChanged] = []
+    sam.on(DevicesChanged, told.append)
+    code, backup = sam.create_recovery()
+    async with Client.restore(
+        tmp_path / "sam-new", NEW_PASSPHRASE, backup, code, relay_url, "Sam", kdf=TEST_KDF
+    ) as restored:
+        assert [d.origin for d in restored.devices()] == ["first", "restored"]
+        await sam.sync()
+        assert told == [DevicesChanged("", 1, 0, restored=True)]
+        assert [(d.device_id, d.origin) for d in sam.devices()] == [
+            (sam.device_id, "first"),
+            (restored.device_id, "restored"),
+        ]
+        # Not you? Remove it: the relay refuses it from then on.
+        await sam.remove_device(restored.device_id)
+        with pytest.raises(DeviceRemoved):
+            await restored.sync()
+
+
+async def test_messages_for_the_lost_device_stay_its_own(
     make_client: MakeClient, tmp_path: Path, relay_url: str
 ) -> None:
     dr = await make_client("dr", "therapist")
     sam = await make_client("sam")
     await _converse(sam, dr)
     code, backup = sam.create_recovery()
+    lost = sam.device_id
     await sam.wipe()
-    # Sent after the device was lost, before the restore: it waits at the relay under the old token.
+    # Sent after the device was lost, before the restore: it waits in the lost device's mailbox.
     waiting = await dr.send_text("sam", "While you were away")
     assert waiting.status == "sent"
 
     async with Client.restore(
         tmp_path / "sam-new", NEW_PASSPHRASE, backup, code, relay_url, "Sam", kdf=TEST_KDF
     ) as restored:
-        # The contact learns the new invite code out of band and writes on its old session.
-        assert dr.add_contact("sam", restored.invite_code()).trust == "unverified"
-        on_old_session = await dr.send_text("sam", "Did you get my message?")
-
-        # Neither message can be decrypted here: both are dropped (and acknowledged), and the user is told who
-        # wrote, so they can ask for it again.
-        events = await restored.sync()
-        assert _texts(events) == []
-        assert [e.peer for e in events if isinstance(e, MessageUndecryptable)] == [dr.address] * 2
+        # It was encrypted to the lost device's session: it never reaches the restored device (another mailbox),
+        # and removing the lost device deletes it at the relay.
+        assert _texts(await restored.sync()) == []
+        await restored.remove_device(lost)
         assert await restored.sync() == []
-        # The contact sees them stay "sent": no delivery receipt ever comes.
+        # The contact sees it stay "sent": no delivery receipt ever comes.
         await dr.sync()
-        statuses = {m.message_id: m.status for m in dr.history("sam")}
-        assert statuses[waiting.message_id] == "sent"
-        assert statuses[on_old_session.message_id] == "sent"
+        assert {m.message_id: m.status for m in dr.history("sam")}[waiting.message_id] == "sent"
 
         # Once the restored side writes, the conversation works both ways again.
         restored.add_contact("dr", dr.invite_code())
