@@ -204,10 +204,10 @@ class Inbox:
             return env_id  # acknowledged: nothing decrypted, stored, marked, owed or emitted
         own = sender.identity == self._keys.identity.public
         listed = self._sessions.device_listed(sender.identity, sender.device_id)
-        if own and (listed is not True or sender.device_id == self._keys.device.device_id):
-            _log.warning("dropping a message from a device of this identity that is not on its list")
+        if own and sender.device_id == self._keys.device.device_id:
+            _log.warning("dropping a message that claims to come from this very device")
             return self._drop(env_id, now)
-        if listed is False:  # a removed device: refused before its ratchet is touched, whatever keys it holds
+        if listed is False and not own:  # a removed device: refused before its ratchet is touched, whatever it holds
             _log.warning("dropping a message from a device not on its identity's list")
             known = self._store.contact_by_address(sender.identity.address.raw)
             self._bus.emit(MessageUndecryptable(known.name if known else sender.identity.address.text, UNLISTED_DEVICE))
@@ -239,7 +239,7 @@ class Inbox:
                 self._owe_reset(exc, events)
             else:
                 if own:
-                    self._store_own(opened, now, events)
+                    self._store_own(opened, now, events, listed=listed is True)
                 else:
                     self._store_opened(opened, now, events)
         for event in events:
@@ -292,10 +292,12 @@ class Inbox:
             self._apply(rec, content, flagged, now, events)
         store.save_contact(rec)
 
-    def _store_own(self, opened: Opened, now: int, events: list[Event]) -> None:
+    def _store_own(self, opened: Opened, now: int, events: list[Event], *, listed: bool) -> None:
         """What a message from another device of this identity changes (inside :meth:`handle`'s transaction):
-        a SYNC transcript, a CONTACT snapshot or this identity's device list (:mod:`confide.client.self_sync`);
-        anything else is dropped (a device does not write to its own identity)."""
+        a SYNC transcript or a CONTACT snapshot only from a device on this identity's list (``listed``); this
+        identity's device list (signed by the identity, and taken only when newer) from any device of it, so a
+        device just linked or restored can tell the others before they know it; anything else is dropped (a
+        device does not write to its own identity)."""
         self._sessions.commit(OWN_THREAD, opened)
         self._prekeys.consume(opened.used_one_time_prekey, opened.used_kem_prekey)
         self._follow_ups.prekeys_used |= opened.new_session
@@ -304,14 +306,16 @@ class Inbox:
         except RemoteProtocolError:
             _log.warning("dropping a message with malformed content")
             return
-        if isinstance(body, SentSync):
+        if isinstance(body, DeviceListNotice):
+            self._own_list(body.document, events)
+        elif not listed:
+            _log.warning("dropping a message from a device of this identity that is not on its list")
+        elif isinstance(body, SentSync):
             download = self._own.apply_sync(body, now, events)
             if download is not None:
                 self._follow_ups.downloads.append(download)
         elif isinstance(body, ContactSnapshot):
             self._own.apply_snapshot(body)
-        elif isinstance(body, DeviceListNotice):
-            self._own_list(body.document, events)
         else:
             _log.info("dropping a content of this identity that only goes to contacts")
 

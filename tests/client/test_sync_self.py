@@ -25,6 +25,7 @@ from confide.client import (
     StorageError,
 )
 from confide.client.inbox import UNLISTED_DEVICE
+from confide.client.self_sync import OWN_THREAD
 from confide.keys.encoding import Reader
 from confide.protocol.content import ContactSnapshot, Content, SentSync, Text, new_message_id
 
@@ -162,7 +163,9 @@ async def test_a_message_from_a_removed_device_is_refused(setup: Devices3, make_
     rec = await d2._messaging.writable(d2._contacts.find(peer))
     d2._messaging.queue(rec, Content(new_message_id(os.urandom), 1, 0, Text("from the stolen phone")), None)
     queued = [entry.data for entry in d2._store.outbox() if entry.contact_id == rec.contact_id]
+    transcripts = [entry.data for entry in d2._store.outbox() if entry.contact_id == OWN_THREAD]
     assert queued
+    assert transcripts  # its SYNC of that text, to d1
     await d1.remove_device(d2.device_id)
     await p.sync()  # p learns the list without d2 (a DEVICES content from d1)
     assert p._sessions.device_listed(d1._keys.identity.public, d2._keys.device.device_id) is False
@@ -176,6 +179,13 @@ async def test_a_message_from_a_removed_device_is_refused(setup: Devices3, make_
     events = await p.sync()
     assert [e for e in events if isinstance(e, MessageUndecryptable)] == [MessageUndecryptable("me", UNLISTED_DEVICE)]
     assert "from the stolen phone" not in [m.text for m in p.history("me")]
+    # And d1 takes no transcript from the device it removed.
+    for data in transcripts:
+        r = Reader(data, StorageError)
+        r.var8()
+        await q._relay.post_envelope(r.rest())
+    assert [e for e in await d1.sync() if isinstance(e, MessageSynced)] == []
+    assert "from the stolen phone" not in [m.text for m in d1.history(peer)]
 
 
 async def test_two_devices_meeting_a_stranger_at_once_give_the_same_token(
