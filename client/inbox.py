@@ -18,6 +18,12 @@ alone; :class:`~confide.client.reporting.Reporting` checks its franking in the t
 message, which is marked reportable when the franking holds for a trusted practice's judge. A franking that
 fails never drops or flags the message: it is stored, only not reportable.
 
+A message whose sealed sender is this identity comes from another of its devices: a SYNC transcript or CONTACT
+snapshot is applied only when that device is on this identity's signed list, a DEVICES list from any of them
+(it is signed and version-guarded); see :mod:`~confide.client.self_sync`. A SYNC or CONTACT from anyone else is
+dropped. A message from a contact's device that the contact's signed list no longer names is dropped before its
+ratchet is touched (:data:`UNLISTED_DEVICE`).
+
 A message whose sealed sender is a blocked contact (:meth:`Client.block`) is acknowledged and dropped right
 after the sealed layer is opened: never decrypted further, stored, marked seen, receipted or reported.
 
