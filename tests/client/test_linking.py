@@ -7,15 +7,28 @@ device's place, and what the relay's files hold after a run (no message text).
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
-from confide.client import Client, HistoryTransferFailed, LinkCodeCheckFailed, LinkFailed, MessageReceived, ProfileError
+from confide.client import (
+    Client,
+    HistoryTransferFailed,
+    LinkCodeCheckFailed,
+    LinkFailed,
+    MessageReceived,
+    ProfileError,
+    history_transfer,
+)
 from confide.client.devices import DEVICES_KIND
+from confide.client.history_transfer import delete_history, receive_history, send_history
+from confide.keys.address import Address
 from confide.keys.keystore import TEST_KDF
+from confide.protocol.content import Content, Text
 from confide.protocol.device_list import parse_device_list
 from confide.protocol.errors import InvalidLinkCode
+from confide.protocol.history import HISTORY_DAYS, TRAILER_LEN, HistoryRecord, encode_record
 from confide.protocol.link import ExistingDeviceLink, parse_link_code
 
 from . import linking_harness as harness
@@ -57,8 +70,30 @@ async def test_link_and_approve_with_history(make_client: MakeClient, tmp_path: 
     await _conversation(sam, dr)
     before = _texts(sam, "dr")
     assert len(before) == 3
+    carried: list[bytes] = []  # every link message and blob the relay hands the new device, as it hands them
 
-    pending = await Client.link(tmp_path / "sam-phone", PASSPHRASE, relay_url, "Phone", kdf=TEST_KDF)
+    def watch(path: str, body: bytes) -> bytes:
+        carried.append(body)
+        return body
+
+    watcher = harness.TamperingProxy(relay_url, watch)
+    async with watcher.running() as watched:
+        await _link_and_check(sam, dr, tmp_path, watched, relay_url, before)
+    secrets = [UNIQUE.encode(), sam._keys.identity.private_bytes(), sam._account.token(), sam._account.token_key()]
+    assert len(carried) == 4  # slots 1, 3 and 4, and the history blob
+    assert [s for s in secrets if any(s in body for body in carried)] == []
+    # The relay never held the history's or the link's plaintext, nor the identity key: not in its database, WAL
+    # or blob files.
+    for secret in secrets:
+        assert harness.relay_files_hold(tmp_path / "relay", secret) == []
+    # ... and the history blob was deleted once the new device was done.
+    assert harness.blob_files(tmp_path / "relay") == []
+
+
+async def _link_and_check(
+    sam: Client, dr: Client, tmp_path: Path, url: str, relay_url: str, before: list[tuple[str, str, str]]
+) -> None:
+    pending = await Client.link(tmp_path / "sam-phone", PASSPHRASE, url, "Phone", kdf=TEST_KDF)
     assert pending.qr_text == "CONFIDE-LINK1:" + pending.code
     assert pending.code not in repr(pending)
     sent_progress: list[tuple[int, int]] = []
@@ -96,11 +131,6 @@ async def test_link_and_approve_with_history(make_client: MakeClient, tmp_path: 
         await dr.sync()
         await dr.send_text("sam", "see you on Tuesday")
         assert [e.message.text for e in await phone.sync() if isinstance(e, MessageReceived)] == ["see you on Tuesday"]
-
-    # The relay never held the history's or the link's plaintext: not in its database, WAL or blob files.
-    assert harness.relay_files_hold(tmp_path / "relay", UNIQUE.encode()) == []
-    # ... and the history blob was deleted once the new device was done.
-    assert harness.blob_files(tmp_path / "relay") == []
 
 
 async def test_link_without_history_starts_empty(make_client: MakeClient, tmp_path: Path, relay_url: str) -> None:
@@ -248,3 +278,79 @@ def test_history_error_is_a_client_error() -> None:
     assert issubclass(HistoryTransferFailed, ClientError)
     assert issubclass(LinkCodeCheckFailed, LinkFailed)
     assert issubclass(LinkFailed, ClientError)
+
+
+# -- history: what is sent, its bounds, storing it once --------------------------------------------------
+async def _history_pair(make_client: MakeClient) -> tuple[Client, Client, Client]:
+    """``sam`` with a thread with ``dr``, and ``other`` (another profile) who knows ``dr`` too: the history of
+    ``sam`` is sent to ``other`` straight through the relay's blob store, without a link run."""
+    dr = await make_client("dr", "therapist")
+    sam = await make_client("sam")
+    other = await make_client("other")
+    await introduce(sam, dr, "dr", "sam")
+    other.add_contact("dr", dr.invite_code())
+    return dr, sam, other
+
+
+async def _transfer(sam: Client, other: Client, progress: list[tuple[int, int]] | None = None) -> int:
+    def note(done: int, total: int) -> None:
+        if progress is not None:
+            progress.append((done, total))
+
+    sent = await send_history(sam._store, sam._paths.tmp, sam._relay, rng=os.urandom, progress=note)
+    try:
+        return await receive_history(other._store, other._paths.tmp, other._relay, sent.offer, rng=os.urandom)
+    finally:
+        await delete_history(sam._relay, sent)
+
+
+async def test_history_is_stored_once_in_thread_order(make_client: MakeClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(history_transfer, "HISTORY_BATCH", 2)  # several batches: streamed, not all at once
+    dr, sam, other = await _history_pair(make_client)
+    for i in range(5):
+        await sam.send_text("dr", f"note {i}")
+    await dr.sync()
+    await dr.send_text("sam", "reply")
+    await sam.sync()
+    progress: list[tuple[int, int]] = []
+    assert await _transfer(sam, other, progress) == 6
+    assert _texts(other, "dr") == _texts(sam, "dr")  # same ids, directions and texts, in the same order
+    assert [p[0] for p in progress] == sorted(p[0] for p in progress)
+    assert len({p[1] for p in progress}) >= 1
+    assert len(progress) > 3  # reported batch by batch
+    # The same history again stores nothing twice.
+    assert await _transfer(sam, other) == 0
+    assert len(other.history("dr")) == 6
+
+
+async def test_history_leaves_out_disappearing_and_old_messages(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, sam, other = await _history_pair(make_client)
+    kept = await sam.send_text("dr", "kept")
+    await sam.send_text("dr", "disappears", expire_after_s=3600)
+    # A message stored long ago (before HISTORY_DAYS): the selection ends there.
+    old = sam._store.message(bytes.fromhex(kept.message_id))
+    assert old is not None
+    old.message_id = os.urandom(16)
+    old.received_at_ms -= (HISTORY_DAYS + 1) * 24 * 3600 * 1000
+    with sam._store.transaction():
+        sam._store.save_message(old)  # stored last, but dated before the window: nothing from there on is taken
+    assert await _transfer(sam, other) == 0
+    with sam._store.transaction():
+        sam._store.delete_message(old.message_id)
+    assert await _transfer(sam, other) == 1
+    assert [m.text for m in other.history("dr")] == ["kept"]
+
+
+async def test_history_stops_at_its_size_bound_keeping_the_newest(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dr, sam, other = await _history_pair(make_client)
+    for i in range(6):
+        await sam.send_text("dr", f"message number {i}")
+    content = Content(bytes(16), 0, 0, Text("message number 0")).to_bytes()
+    one = len(encode_record(HistoryRecord(Address.parse(dr.address).raw, 2, 1, 0, content)))  # each is as long
+    monkeypatch.setattr(history_transfer, "MAX_HISTORY_BYTES", 3 * one + TRAILER_LEN)
+    assert await _transfer(sam, other) == 3
+    assert [m.text for m in other.history("dr")] == [f"message number {i}" for i in (3, 4, 5)]
