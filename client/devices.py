@@ -374,8 +374,8 @@ class Devices:
         at = self._now() if now is None else now
         if own is None or self.device_id not in device_ids(own) or not needs_renewal(own, at):
             return False
-        own = await self._latest_own()  # another device may have renewed it already
-        if own is None or self.device_id not in device_ids(own) or not needs_renewal(own, at):
+        latest = await self._latest_own()  # another device may have renewed (or changed) it meanwhile
+        if latest is None or latest.version > own.version or self.device_id not in device_ids(latest):
             return False
         await self.publish_own(lambda old: old)
         return True
