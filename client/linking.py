@@ -410,7 +410,10 @@ async def approve_device(
         approval.devices.rename(device_id, request.name)
     except (ClientError, ValueError) as exc:  # a name the list cannot keep: the device stays unnamed
         _log.info("the new device's name was not kept: %s", type(exc).__name__)
-    await channel.put(_SLOT_PROVISIONING, link.provisioning(approval.provisioning(listed.to_bytes())))
+    try:
+        await channel.put(_SLOT_PROVISIONING, link.provisioning(approval.provisioning(listed.to_bytes())))
+    except (LinkFailed, RelayUnreachable):  # the new device cannot get what it needs: take it off the list again
+        await _take_back(approval.devices, device_id)
     sent = None
     if approval.history is not None:
         try:
@@ -435,7 +438,8 @@ async def approve_device(
 
 
 async def _take_back(devices: Devices, device_id: str) -> None:
-    """The new device could not use what was sent (it was altered on the way): list it no more.
+    """The new device did not get, or could not use, what this device sent (the relay failed or altered it): list
+    it no more.
 
     Raises:
         LinkFailed: always, saying whether the device is off the list again.
@@ -444,12 +448,12 @@ async def _take_back(devices: Devices, device_id: str) -> None:
         await devices.remove_device(device_id)
     except (ClientError, RelayUnreachable) as exc:
         raise LinkFailed(
-            "the new device could not open what this device sent (altered on the way?) and it could not be taken "
-            f"off your devices again ({exc}); remove it with 'confide devices remove {device_id}'"
+            "the new device did not get what this device sent, or could not open it (altered on the way?), and it "
+            f"could not be taken off your devices again ({exc}); remove it with 'confide devices remove {device_id}'"
         ) from exc
     raise LinkFailed(
-        "the new device could not open what this device sent (altered on the way?), so it was taken off your "
-        "devices again; start again with a new code"
+        "the new device did not get what this device sent, or could not open it (altered on the way?), so it was "
+        "taken off your devices again; start again with a new code"
     )
 
 

@@ -14,11 +14,13 @@ import pytest
 
 from confide.client import (
     Client,
+    ClientError,
     HistoryTransferFailed,
     LinkCodeCheckFailed,
     LinkFailed,
     MessageReceived,
     ProfileError,
+    TooManyDevices,
     history_transfer,
 )
 from confide.client.devices import DEVICES_KIND
@@ -26,7 +28,7 @@ from confide.client.history_transfer import delete_history, receive_history, sen
 from confide.keys.address import Address
 from confide.keys.keystore import TEST_KDF
 from confide.protocol.content import Content, Text
-from confide.protocol.device_list import parse_device_list
+from confide.protocol.device_list import MAX_DEVICES, parse_device_list
 from confide.protocol.errors import InvalidLinkCode
 from confide.protocol.history import HISTORY_DAYS, TRAILER_LEN, HistoryRecord, encode_record
 from confide.protocol.link import ExistingDeviceLink, parse_link_code
@@ -354,3 +356,45 @@ async def test_history_stops_at_its_size_bound_keeping_the_newest(
     monkeypatch.setattr(history_transfer, "MAX_HISTORY_BYTES", 3 * one + TRAILER_LEN)
     assert await _transfer(sam, other) == 3
     assert [m.text for m in other.history("dr")] == [f"message number {i}" for i in (3, 4, 5)]
+
+
+async def test_a_full_identity_refuses_another_device_and_the_new_one_is_told(
+    make_client: MakeClient, tmp_path: Path, relay_url: str
+) -> None:
+    sam = await make_client("sam")
+    phones = []
+    for i in range(MAX_DEVICES - 1):
+        pending = await Client.link(tmp_path / f"sam-{i}", PASSPHRASE, relay_url, f"Device {i}", kdf=TEST_KDF)
+        _, phone = await asyncio.gather(sam.approve_device(pending.code, history=False), pending.wait())
+        phones.append(phone)
+    assert len(sam.devices()) == MAX_DEVICES
+    target = tmp_path / "sam-one-too-many"
+    pending = await Client.link(target, PASSPHRASE, relay_url, "One too many", kdf=TEST_KDF)
+    results = await asyncio.gather(sam.approve_device(pending.code), pending.wait(), return_exceptions=True)
+    assert isinstance(results[0], TooManyDevices)
+    assert isinstance(results[1], LinkFailed)
+    assert "stopped" in str(results[1])
+    assert not target.exists()
+    assert len(sam.devices()) == MAX_DEVICES
+    for phone in phones:
+        await phone.close()
+
+
+async def test_a_practice_profile_links_no_device(make_client: MakeClient) -> None:
+    practice = await make_client("practice", "practice")
+    with pytest.raises(ClientError, match="practice"):
+        await practice.approve_device("ABCD-EFGH-JKMN")
+
+
+async def test_a_cancelled_link_tells_the_existing_device(
+    make_client: MakeClient, tmp_path: Path, relay_url: str
+) -> None:
+    sam = await make_client("sam")
+    target = tmp_path / "sam-phone"
+    pending = await Client.link(target, PASSPHRASE, relay_url, "Phone", kdf=TEST_KDF)
+    approving = asyncio.ensure_future(sam.approve_device(pending.code))
+    await pending.cancel()
+    with pytest.raises(LinkFailed):
+        await approving
+    assert not target.exists()
+    assert [d.device_id for d in sam.devices()] == [sam.device_id]
