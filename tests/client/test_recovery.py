@@ -149,7 +149,7 @@ async def test_the_old_device_learns_of_a_restore(
             await restored.sync()
 
 
-async def test_messages_for_the_lost_device_stay_its_own(
+async def test_messages_on_old_sessions_are_lost_until_the_restored_side_writes(
     make_client: MakeClient, tmp_path: Path, relay_url: str
 ) -> None:
     dr = await make_client("dr", "therapist")
