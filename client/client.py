@@ -35,17 +35,26 @@ import os
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import replace
+from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from confide.keys.address import Address
-from confide.keys.device import DeviceCertificate, DeviceKeyPair
+from confide.keys.device import DeviceKeyPair
 from confide.keys.encoding import RNG
 from confide.keys.identity import IdentityKeyPair, IdentityPublicKey
 from confide.keys.keystore import DEFAULT_KDF, KdfParams
 from confide.keys.qr import QR_TEXT_PREFIX
-from confide.keys.recovery import RECOVERY_QR_PREFIX, create_recovery, recovery_code_from_qr, restore_recovery
+from confide.keys.recovery import (
+    RECOVERY_QR_PREFIX,
+    create_recovery,
+    recovery_authority,
+    recovery_code_from_qr,
+    restore_recovery,
+)
 from confide.keys.safety import SafetyNumber
 from confide.keys.secret_keys import STORE_KEY_LEN, SecretKeys
 from confide.protocol.device_list import DeviceEntry, DeviceOrigin
@@ -65,7 +74,15 @@ from .bus import EventBus, Hook
 from .card import KEEP_AWAY, CardAdded, Cards
 from .contacts import Contacts
 from .devices import DEVICES_KIND, DeviceInfo, Devices, check_device_name
-from .errors import ClientError, DeviceListRejected, NotAPractice, ProfileError, RelayError, RelayUnreachable
+from .errors import (
+    ClientError,
+    DeviceListRejected,
+    DeviceRemoved,
+    NotAPractice,
+    ProfileError,
+    RelayError,
+    RelayUnreachable,
+)
 from .events import Event, MessageReceived, PrekeysLow, ProfileWiped
 from .expiry import Expiry
 from .export import thread_document
@@ -93,7 +110,7 @@ from .relay import ProgressCallback, RelayClient
 from .reporting import Reporting
 from .retry import Retry
 from .self_sync import SelfSyncApplier
-from .sessions import Sessions
+from .sessions import SELF, Sessions
 from .shred import overwrite_in_place
 from .store import Store
 from .sync import Sync
@@ -108,6 +125,9 @@ _M_NOTIFY_TEXT = "settings.notify_text"
 
 
 _log = logging.getLogger(__name__)
+
+_M_RECOVERY_KEY_PENDING = "recovery_key_pending"
+"""Meta key: the public recovery authority key of the newest recovery code, until the relay has it."""
 
 
 def _log_index_failure(task: asyncio.Task[None]) -> None:
@@ -334,6 +354,7 @@ class Client:
         self._sync.devices_upkeep = self._devices_upkeep
         self._inbox.devices = self._devices  # DEVICES contents from contacts and own devices
         self._devices.on_own_list_changed = self._messaging.send_device_list  # sent to contacts and own devices
+        self._outbox.on_device_removed = self._lists_after_removal
         self._sync.wiped = self._watch.wiped
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to watch with
             self._watch_task = asyncio.get_running_loop().create_task(self._watch_loop(), name="confide-wipe-watch")
@@ -482,10 +503,11 @@ class Client:
             recovered = restore_recovery(bytes(backup), _recovery_code_text(code))
             identity = recovered.identity
             keys = SecretKeys(identity, DeviceKeyPair.generate(identity, rng), rng(STORE_KEY_LEN))
-            lost = recovered.device.certificate
+            lost = recovered.device
+            authority = recovery_authority(_recovery_code_text(code))
 
             async def list_this_device(client: Client) -> None:
-                await client._list_restored(lost)
+                await client._list_restored(lost, authority)
 
             client = await cls._set_up(
                 Path(profile_dir),
@@ -769,8 +791,39 @@ class Client:
         practice's file storage). Neither is kept here, and each call makes a new pair (older pairs keep
         working: they open backups of the same keys). The backup holds keys only, not messages: see
         :meth:`restore` for what a restored profile has and what it lacks.
+
+        The code also derives the identity's *recovery authority* key. Once the code and backup are safely kept,
+        call :meth:`register_recovery_key` with the code: the relay then keeps its public half, and a device
+        restored from this backup signs with it the device list that adds it. The newest registered code is the one
+        the relay knows; an older code still opens its own backup, but its restore then needs the device it was
+        made on to be still on the list.
         """
         return create_recovery(self._keys, rng=self._rng)
+
+    async def register_recovery_key(self, code: str | None = None) -> bool:
+        """Give the relay the public recovery authority key of ``code`` (a code :meth:`create_recovery` made, once it
+        is safely kept), or, with no code, the one a previous call could not send; returns whether one was sent
+        now. A relay that cannot be reached now gets it at the next :meth:`sync`.
+
+        Raises:
+            InvalidRecoveryCode: ``code`` is not a recovery code.
+            RelayError, DeviceRemoved: refused (with a ``code``, it is kept and retried by :meth:`sync`).
+        """
+        if code is not None:
+            public = recovery_authority(_recovery_code_text(code)).public_key().public_bytes_raw()
+            with self._store.transaction():
+                self._store.set_meta(_M_RECOVERY_KEY_PENDING, public)
+        public_pending = self._store.get_meta(_M_RECOVERY_KEY_PENDING)
+        if public_pending is None:
+            return False
+        try:
+            await self._relay.put_recovery_key(public_pending)
+        except RelayUnreachable:
+            return False
+        with self._store.transaction():
+            if self._store.get_meta(_M_RECOVERY_KEY_PENDING) == public_pending:  # no newer code meanwhile
+                self._store.delete_meta(_M_RECOVERY_KEY_PENDING)
+        return True
 
     def practice_admin(self) -> PracticeAdmin:
         """The practice's own side (:class:`~confide.client.practice.PracticeAdmin`: policy, credentials,
@@ -993,27 +1046,49 @@ class Client:
         if own is not None:
             await self._messaging.send_device_list(own.to_bytes())
 
-    async def _list_restored(self, lost: DeviceCertificate) -> None:
+    async def _list_restored(self, lost: DeviceKeyPair, authority: Ed25519PrivateKey) -> None:
         """A restored device, before it registers: add it to the identity's device list (origin ``restored``) and
-        publish it. When the relay holds no list yet, the lost device (``lost``, from the backup) is listed first:
-        it is the identity's device that registered; when the relay does not know the identity at all, this device
-        registers as its first.
+        publish it. The relay takes that list from a device it does not know only with the identity's recovery
+        authority (``authority``, from the recovery code; registered by :meth:`register_recovery_key`), or signed by
+        a registered device: when the relay does not know this code, the backup's own device (``lost``), if it is
+        still on the list. When the relay holds no list yet, ``lost`` is listed first (it is
+        the identity's device that registered) and signs it; when the relay does not know the identity at all,
+        this device registers as its first.
 
         Raises:
+            DeviceRemoved: the relay does not know this code's recovery key (never registered, or replaced by a
+                newer code's) and the backup's device was removed: nothing can vouch for this device.
             TooManyDevices, RelayUnreachable, RelayError, DeviceListRejected.
         """
-        raw = await self._relay.get_document(self._keys.identity.address, DEVICES_KIND)
+        address = self._keys.identity.address
+        raw = await self._relay.get_document(address, DEVICES_KIND)
         if raw is None:
             now = int(time.time())
             try:
-                await self._devices.publish_own(lambda old: old or (DeviceEntry(lost, now, DeviceOrigin.FIRST),))
+                await self._devices.publish_own(
+                    lambda old: old or (DeviceEntry(lost.certificate, now, DeviceOrigin.FIRST),), authority=lost
+                )
             except RelayError as exc:
-                if exc.status == 404:  # not registered here: this device becomes the identity's first
-                    return
+                if exc.status == HTTPStatus.FORBIDDEN:  # the relay knows no device of this identity (SPEC 12)
+                    return  # so this device registers as the identity's first
                 raise
         else:
             self._devices.accept_own(raw, source="relay")
-        await self._devices.add_device(self._keys.device.certificate, DeviceOrigin.RESTORED)
+        mine = self._keys.device.certificate
+        try:
+            await self._devices.add_device(mine, DeviceOrigin.RESTORED, authority=authority)
+        except RelayError as exc:
+            if exc.status not in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+                raise
+            try:  # no recovery key registered, or a newer code's: the backup's own device may still vouch
+                await self._devices.add_device(mine, DeviceOrigin.RESTORED, authority=lost)
+            except DeviceRemoved as removed:
+                raise DeviceRemoved(
+                    "the relay does not know this recovery code (a newer one replaced it, or it was never registered) "
+                    "and the device it was made on was removed since, so nothing can vouch for this device: link it "
+                    "from one of your devices ('confide devices link'), or make a new recovery code there; nothing "
+                    "was created"
+                ) from removed
 
     # -- this identity's devices ----------------------------------------------------------------------
     @property
@@ -1047,6 +1122,23 @@ class Client:
         """
         return self._devices.rename(device_id, name)
 
+    async def _lists_after_removal(self, contact_ids: set[str]) -> None:
+        """The relay said a device these threads were sealed to was removed: fetch the list again (the contact's,
+        or this identity's own for the own devices) and drop the sessions of devices no longer on it, so nothing
+        more is encrypted to them. A failure is logged: the next list check or DEVICES content does it."""
+        for contact_id in contact_ids:
+            try:
+                if contact_id == SELF:
+                    await self._devices.ensure_own_list()
+                    await self._sessions.ensure_own()
+                    continue
+                rec = self._store.contact(contact_id)
+                if rec is not None:
+                    await self._devices.refresh(rec)
+                    await self._sessions.ensure_devices(rec)
+            except (RelayUnreachable, RelayError, ProtocolError, DeviceListRejected) as exc:
+                _log.info("device list not fetched after a removal: %s", type(exc).__name__)
+
     async def _devices_upkeep(self) -> None:
         """This identity's device list (published or fetched, renewed) and the sessions with its other devices.
         A relay that cannot be reached, refuses, or serves unusable keys is logged and retried by the next sync.
@@ -1057,6 +1149,7 @@ class Client:
         try:
             await self._devices.upkeep()
             await self._sessions.ensure_own()
+            await self.register_recovery_key()
         except (RelayUnreachable, RelayError, ProtocolError, DeviceListRejected) as exc:
             _log.info("device list upkeep failed: %s", type(exc).__name__)
 

@@ -59,7 +59,7 @@ from .errors import ClientError, DeviceListRejected, RelayError, StorageError, T
 from .events import DeviceListRefused, DevicesChanged
 from .models import DeviceInfo
 from .records import ContactRecord
-from .relay import RelayClient
+from .relay import ListAuthority, RelayClient
 from .store import Store
 
 _log = logging.getLogger(__name__)
@@ -117,14 +117,33 @@ def _restored(document: SignedDocument, change: DeviceChange) -> bool:
     return any(e.origin == DeviceOrigin.RESTORED for e in device_list(document).entries if e.device_id in change.added)
 
 
-def _parse_id(device_id_hex: str) -> bytes:
-    try:
-        raw = bytes.fromhex(device_id_hex.strip())
-    except (ValueError, AttributeError):
-        raw = b""
-    if len(raw) != 16:
-        raise ClientError("not a device id: give the 32 hex digits 'confide devices list' shows")
-    return raw
+MIN_DEVICE_ID_PREFIX = 8
+"""Fewest hex digits of a device id a person may type (``confide devices remove 3f9a1c2e``): two of an identity's
+at most six devices share 32 bits with a chance of about 15 in 2^32; a prefix that is ambiguous all the same is
+refused, never guessed."""
+
+
+def _parse_id(device_id_hex: str, listed: list[bytes]) -> bytes:
+    """The listed device id that ``device_id_hex`` names: all 32 hex digits, or a prefix of at least
+    :data:`MIN_DEVICE_ID_PREFIX` that only one listed device starts with.
+
+    Raises:
+        ClientError: not hex, too short, or no (or more than one) listed device matches.
+    """
+    text = device_id_hex.strip().lower() if isinstance(device_id_hex, str) else ""
+    if len(text) < MIN_DEVICE_ID_PREFIX or len(text) > 32 or any(c not in "0123456789abcdef" for c in text):
+        raise ClientError(
+            f"not a device id: give the 32 hex digits 'confide devices list' shows (the first "
+            f"{MIN_DEVICE_ID_PREFIX} are enough)"
+        )
+    matches = [d for d in listed if d.hex().startswith(text)]
+    if len(matches) != 1:
+        raise ClientError(
+            "no device of yours has this id; see 'confide devices list'"
+            if not matches
+            else "more than one of your devices starts with these digits; give more of them"
+        )
+    return matches[0]
 
 
 def check_device_name(name: str) -> str:
@@ -232,11 +251,19 @@ class Devices:
                 _log.warning("the relay served a device list of this identity that was refused")
         return self.own_list()
 
-    async def publish_own(self, change: Callable[[tuple[DeviceEntry, ...]], tuple[DeviceEntry, ...]]) -> SignedDocument:
+    async def publish_own(
+        self,
+        change: Callable[[tuple[DeviceEntry, ...]], tuple[DeviceEntry, ...]],
+        *,
+        authority: ListAuthority | None = None,
+    ) -> SignedDocument:
         """Sign the next version of this identity's list, ``change`` applied to the newest one known (its
         entries; ``()`` when there is none), publish it and keep it once the relay accepted it; then call
         :attr:`on_own_list_changed`. When another device published first (409), ``change`` is applied again
-        to that newer list (:data:`PUBLISH_ATTEMPTS`).
+        to that newer list (:data:`PUBLISH_ATTEMPTS`). The relay takes it from this device (a signed request), or,
+        for a device restored from the recovery backup and not registered yet, as ``authority`` allows: the
+        identity's recovery authority key, or the key of another registered device of the identity (the backup's
+        own device, for a recovery code made before the relay kept recovery keys).
 
         Raises:
             TooManyDevices, ClientError: ``change`` refused (nothing was published).
@@ -248,7 +275,7 @@ class Devices:
             version = 1 if latest is None else latest.version + 1
             data = sign_device_list(self._keys.identity, entries, version=version, now=self._now())
             try:
-                await self._relay.put_document(self._keys.identity.address, data)
+                await self._relay.put_device_list(self._keys.identity.address, data, authority=authority)
             except RelayError as exc:
                 if exc.status == 409 and attempt + 1 < PUBLISH_ATTEMPTS:
                     continue
@@ -305,7 +332,9 @@ class Devices:
         await self.ensure_own_list()
         self._checked = time.monotonic()
 
-    async def add_device(self, certificate: DeviceCertificate, origin: DeviceOrigin) -> SignedDocument:
+    async def add_device(
+        self, certificate: DeviceCertificate, origin: DeviceOrigin, *, authority: ListAuthority | None = None
+    ) -> SignedDocument:
         """Add a device of this identity (linked, or restored from the recovery backup) to the list and publish
         it; returns the new list (the same one when the device is listed already). A list is first made for this
         device if there is none.
@@ -339,7 +368,7 @@ class Devices:
         current = self.own_list()
         if current is not None and certificate.device_id in device_ids(current):
             return current
-        return await self.publish_own(added)
+        return await self.publish_own(added, authority=authority)
 
     async def remove_device(self, device_id_hex: str) -> None:
         """Drop a device from this identity's list and publish it: the relay closes its mailbox and refuses it,
@@ -350,7 +379,7 @@ class Devices:
                 no listed device has this id.
             RelayUnreachable, RelayError, DeviceRemoved: nothing changed.
         """
-        target = _parse_id(device_id_hex)
+        target = _parse_id(device_id_hex, [bytes.fromhex(d.device_id) for d in self.list()])
         if hmac.compare_digest(target, self.device_id):
             raise ClientError("this is the device you are using: remove it from another of your devices, or wipe it")
 
@@ -412,7 +441,7 @@ class Devices:
         Raises:
             ClientError: not a device id, or no listed device has it. ValueError: an unusable name.
         """
-        target = _parse_id(device_id_hex)
+        target = _parse_id(device_id_hex, [bytes.fromhex(d.device_id) for d in self.list()])
         checked = check_device_name(name)
         info = next((d for d in self.list() if d.device_id == target.hex()), None)
         if info is None:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 
 from confide.keys.encoding import Reader, Writer
 from confide.protocol.envelope import Envelope
 
 from .errors import RelayError, StorageError
 from .models import MessageStatus, QueuedItem
-from .relay import RelayClient
+from .relay import DEVICE_REMOVED, RelayClient
 from .store import Store
 
 _log = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ class Outbox:
         self._store = store
         self._relay = relay
         self._lock = asyncio.Lock()
+        self.on_device_removed: Callable[[set[str]], Awaitable[None]] | None = None
+        """Called after a flush with the contact ids one of whose devices the relay said was removed (410
+        ``device_removed``): the client fetches their device lists again and stops encrypting to those devices."""
 
     def add(self, contact_id: str, message_id: bytes | None, envelope: Envelope) -> None:
         """Queue ``envelope`` (call inside the transaction that stored the session state it came from)."""
@@ -75,18 +80,28 @@ class Outbox:
         """Post queued envelopes in order; returns the relay's refusals.
 
         A transient refusal (:data:`TRANSIENT_RELAY_STATUSES`: 429 rate limit or full mailbox, 503 busy, 507 out of
-        storage) stops the flush and keeps that envelope and the rest queued; any other refusal drops the envelope
-        and marks its message ``failed``.
+        storage) stops the flush and keeps that envelope and the rest queued; any other refusal drops the envelope.
+        A message goes to several devices, one envelope each: it is ``sent`` once the relay took one of them, and
+        ``failed`` (with the relay's reason) only when none of its envelopes was taken. An envelope to a device its
+        owner removed (410 ``device_removed``) is dropped without failing the message for the other devices, and
+        the contact is handed to :attr:`on_device_removed` after the flush, so that its list is fetched again.
 
         Raises:
             RelayUnreachable: the relay is down; what is left stays queued.
         """
         refusals: list[RelayError] = []
+        removed_for: set[str] = set()
         async with self._lock:
-            for entry in self._store.outbox():
+            entries = self._store.outbox()
+            left: dict[bytes, int] = {}
+            for entry in entries:
+                mid = Reader(entry.data, StorageError).var8()
+                left[mid] = left.get(mid, 0) + 1
+            failures: dict[bytes, str] = {}
+            for entry in entries:
                 r = Reader(entry.data, StorageError)
                 mid, env = r.var8(), r.rest()
-                status, failure = MessageStatus.SENT, ""
+                taken = True
                 try:
                     await self._relay.post_envelope(env)
                 except RelayError as exc:
@@ -94,11 +109,19 @@ class Outbox:
                     _log.warning("relay refused an envelope: %s", exc.code)
                     if exc.status in TRANSIENT_RELAY_STATUSES:
                         break  # keep it (and everything after it, in order) queued for the next flush
-                    status, failure = MessageStatus.FAILED, exc.relay_message
+                    taken = False
+                    failures[mid] = exc.relay_message
+                    if exc.status == HTTPStatus.GONE and exc.code == DEVICE_REMOVED and entry.contact_id is not None:
+                        removed_for.add(entry.contact_id)
+                left[mid] -= 1
                 with self._store.transaction():
                     self._store.delete_outbox(entry.oid)
                     msg = self._store.message(mid) if mid else None
-                    if msg is not None and msg.status == MessageStatus.PENDING:
-                        msg.status, msg.failure = status, failure
+                    if msg is not None and msg.status == MessageStatus.PENDING and (taken or left[mid] == 0):
+                        msg.status = MessageStatus.SENT if taken else MessageStatus.FAILED
+                        msg.failure = "" if taken else failures.get(mid, "")
                         self._store.save_message(msg)
+        hook = self.on_device_removed
+        if hook is not None and removed_for:
+            await hook(removed_for)
         return refusals

@@ -25,10 +25,11 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from confide.keys.address import Address
 from confide.keys.device import DeviceKeyPair
-from confide.protocol.auth import EMPTY_SHA256, NONCE_LEN, sign_request, solve_work
+from confide.protocol.auth import EMPTY_SHA256, NONCE_LEN, sign_recovery_publish, sign_request, solve_work
 from confide.protocol.documents import MAX_DOCUMENT_LEN
 from confide.protocol.envelope import MAX_IDS_PER_REQUEST
 from confide.protocol.errors import AuthError
@@ -123,6 +124,11 @@ def _unb64(text: Any) -> bytes:
         raise RelayError(200, "malformed", "the relay sent invalid base64") from exc
 
 
+ListAuthority = Ed25519PrivateKey | DeviceKeyPair
+"""Who authorises a device list the relay would not take from this device (SPEC 15.7): the identity's recovery
+authority (keys/recovery.py ``recovery_authority``), or another registered device of the identity (its key)."""
+
+
 class RelayClient:
     """Talks to one relay as one device. Use ``async with RelayClient(url, device) as relay``."""
 
@@ -167,9 +173,9 @@ class RelayClient:
             if session is not None:
                 await session.close()
 
-    def _auth(self, method: str, path_qs: str, body_sha256: str) -> dict[str, str]:
+    def _auth(self, method: str, path_qs: str, body_sha256: str, device: DeviceKeyPair | None = None) -> dict[str, str]:
         return sign_request(
-            self._device, method, path_qs, body_sha256, now=int(self._now()), nonce=os.urandom(NONCE_LEN)
+            device or self._device, method, path_qs, body_sha256, now=int(self._now()), nonce=os.urandom(NONCE_LEN)
         )
 
     async def _raise_for(self, resp: aiohttp.ClientResponse, *, signed: bool = False) -> None:
@@ -198,13 +204,15 @@ class RelayClient:
         data: bytes | None = None,
         auth: bool = False,
         content_type: str = "application/json",
+        extra_headers: dict[str, str] | None = None,
+        signer: DeviceKeyPair | None = None,
     ) -> Any:
         body = data if data is not None else (b"" if json_body is None else json.dumps(json_body).encode())
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(extra_headers or {})
         if body or method in ("POST", "PUT"):
             headers["Content-Type"] = content_type
         if auth:
-            headers.update(self._auth(method, path_qs, hashlib.sha256(body).hexdigest()))
+            headers.update(self._auth(method, path_qs, hashlib.sha256(body).hexdigest(), signer))
         try:
             async with self._channel(auth).request(
                 method, self.base_url + path_qs, data=body or None, headers=headers
@@ -439,6 +447,42 @@ class RelayClient:
             "PUT", path, data=document, content_type="application/octet-stream"
         )
         return result
+
+    async def put_device_list(
+        self, address: Address, document: bytes, *, authority: ListAuthority | None = None
+    ) -> dict[str, Any]:
+        """``PUT /v1/documents/{address}`` for a signed device list: the relay takes one only from a registered
+        device of the identity (this request is signed by this device, or by ``authority`` when it is another
+        device's key) or authorised by the identity's recovery authority (``authority`` an Ed25519 private key: a
+        restore, whose device the relay does not know yet; SPEC 15.7).
+
+        Raises:
+            DeviceRemoved: this device was removed by an earlier list (signed request).
+            RelayError: refused (401: no valid proof; 403: no recovery key registered, or another identity's
+                device; 409: the relay holds a newer list; 400: malformed).
+            RelayUnreachable: the relay cannot be reached.
+        """
+        path = f"/v1/documents/{quote(address.text, safe='')}"
+        recovery = authority if isinstance(authority, Ed25519PrivateKey) else None
+        signer = authority if isinstance(authority, DeviceKeyPair) else None
+        result: dict[str, Any] = await self._request(
+            "PUT",
+            path,
+            data=document,
+            content_type="application/octet-stream",
+            auth=recovery is None,
+            extra_headers=None if recovery is None else sign_recovery_publish(recovery, document),
+            signer=signer,
+        )
+        return result
+
+    async def put_recovery_key(self, public: bytes) -> None:
+        """``PUT /v1/recovery-key``: register this identity's recovery authority key (32 bytes, signed request).
+
+        Raises:
+            DeviceRemoved, RelayError, RelayUnreachable.
+        """
+        await self._request("PUT", "/v1/recovery-key", json_body={"key": _b64(public)}, auth=True)
 
     async def get_document(self, address: Address, kind: str) -> bytes | None:
         """``GET /v1/documents/{address}/{kind}``: the bytes the relay holds (not yet parsed: verify them), or None

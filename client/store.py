@@ -358,6 +358,9 @@ class Store:
             "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (key, self._sealer.seal("meta", "v", key, value))
         )
 
+    def delete_meta(self, key: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE k = ?", (key,))
+
     def get_meta_int(self, key: str, default: int = 0) -> int:
         raw = self.get_meta(key)
         return default if raw is None else int(raw.decode())

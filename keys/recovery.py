@@ -24,6 +24,7 @@ import hmac
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -62,6 +63,9 @@ existed hold ``"CONFIDE-SN1:" || BASE32(code)`` and are still accepted by :func:
 _TAG_LEN = 16
 _CHECKSUM_LABEL = b"Confide-recovery-code-checksum-v1"
 _HKDF_INFO = b"Confide-recovery-backup-v1"
+_AUTH_INFO = b"Confide-recovery-auth-v1"
+"""HKDF info of the recovery *authority* key: another label than the backup key's, so the two keys are independent
+(knowing one says nothing of the other)."""
 _RFC4648 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TO_CROCKFORD = str.maketrans(_RFC4648, _CROCKFORD)
@@ -166,6 +170,21 @@ def is_recovery_qr_text(text: str) -> bool:
 
 def _key(secret: bytes, salt: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_HKDF_INFO).derive(secret)
+
+
+def recovery_authority(code: str) -> Ed25519PrivateKey:
+    """The recovery code's *authority* key: ``Ed25519 seed = HKDF-SHA256(ikm = secret, salt = none, info =
+    "Confide-recovery-auth-v1", length = 32)`` (SPEC section 10.3). Its public half is registered at the relay when
+    the code is made; a device restored from the backup signs with it the device list that adds it, so the relay
+    takes that list from a device it does not know yet, and from nobody else who lacks the code. ``code`` may be
+    typed (as :func:`restore_recovery` takes it).
+
+    Raises:
+        InvalidRecoveryCode: the code is malformed or fails its checksum.
+    """
+    secret = _parse_code(code)
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_AUTH_INFO).derive(secret)
+    return Ed25519PrivateKey.from_private_bytes(seed)
 
 
 def create_recovery(keys: SecretKeys, *, rng: RNG) -> tuple[str, bytes]:

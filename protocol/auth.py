@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from confide.keys.device import DEVICE_ID_LEN, DeviceKeyPair
 
@@ -171,3 +171,38 @@ def solve_work(challenge: bytes, device_id: bytes, bits: int) -> bytes:
         if work_ok(challenge, device_id, nonce, bits):
             return nonce
         counter += 1
+
+
+H_RECOVERY = "X-Confide-Recovery-Signature"
+"""Header of a device-list publication authorised by the identity's recovery code instead of a listed device
+(SPEC section 15.7): the unpadded base64url of an Ed25519 signature, 86 characters in the one spelling of
+:data:`H_SIGNATURE`."""
+RECOVERY_PUBLISH_LABEL = b"Confide-recovery-publish-v1"
+"""What a recovery authority signs, before the SHA-256 of the published document: a signature made for anything
+else never verifies here."""
+
+
+def sign_recovery_publish(key: Ed25519PrivateKey, body: bytes) -> dict[str, str]:
+    """The header authorising the publication of ``body`` (a signed device list) by the recovery authority ``key``
+    (:func:`confide.keys.recovery.recovery_authority`). Replaying it can only publish the very same bytes again."""
+    signature = key.sign(RECOVERY_PUBLISH_LABEL + hashlib.sha256(body).digest())
+    return {H_RECOVERY: base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii")}
+
+
+def check_recovery_publish(public: bytes, header: str, body: bytes) -> None:
+    """Check a recovery authority's header over ``body`` against the registered ``public`` key (32 bytes).
+
+    Raises:
+        AuthError: not the one spelling of a signature, or it does not verify.
+    """
+    if _HEADER_FORMS[H_SIGNATURE].fullmatch(header) is None:
+        raise AuthError("the recovery signature is not 86 characters of unpadded base64url")
+    signature = base64.urlsafe_b64decode(header + "==")
+    if base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii") != header:
+        raise AuthError("the recovery signature is not in its one spelling")
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(
+            signature, RECOVERY_PUBLISH_LABEL + hashlib.sha256(body).digest()
+        )
+    except (InvalidSignature, ValueError):
+        raise AuthError("the recovery signature does not verify for this identity's recovery key") from None

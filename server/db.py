@@ -634,6 +634,19 @@ class SqliteStore:
 
         return await self._writer.submit(op)
 
+    async def recovery_key(self, address: bytes) -> bytes | None:
+        row = self._conn.execute("SELECT key FROM recovery_keys WHERE address = ?", (address,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    async def set_recovery_key(self, address: bytes, key: bytes, now_ms: int) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO recovery_keys (address, key, set_at_ms) VALUES (?, ?, ?)",
+                (address, key, now_ms),
+            )
+
+        await self._writer.submit(op)
+
     @staticmethod
     def _delete_device(conn: sqlite3.Connection, device_id: bytes) -> int:
         """Delete a device's mailbox, keys and tokens (not its row, not its blobs); return the ciphertext bytes
@@ -729,6 +742,7 @@ class SqliteStore:
                 conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (device_id,))  # noqa: S608
         freed += sum(r[0] for r in conn.execute(_SQL_DELETE_DOCUMENTS, (address,)).fetchall())
         conn.execute("DELETE FROM listed_devices WHERE address = ?", (address,))
+        conn.execute("DELETE FROM recovery_keys WHERE address = ?", (address,))
         conn.execute("DELETE FROM devices WHERE address = ?", (address,))
         conn.execute("DELETE FROM accounts WHERE address = ?", (address,))
         return n, paths, freed

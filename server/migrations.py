@@ -130,3 +130,10 @@ def _device_lists_and_links(db: sqlite_utils.Database) -> None:
         "data BLOB NOT NULL, PRIMARY KEY (channel, slot))"
     )
     db.execute("CREATE INDEX link_messages_expiry ON link_messages (expires_at_ms)")
+
+
+@migration("0005_recovery_keys")
+def _recovery_keys(db: sqlite_utils.Database) -> None:
+    # The public half of an identity's recovery authority (SPEC 15.7): a device list signed with it is taken from a
+    # device the relay does not know yet (a restore from the recovery backup). One per address, replaced by a newer.
+    db.execute("CREATE TABLE recovery_keys (address BLOB PRIMARY KEY, key BLOB NOT NULL, set_at_ms INTEGER NOT NULL)")

@@ -18,6 +18,7 @@ from confide.protocol.auth import (
     H_CONTENT,
     H_DEVICE,
     H_NONCE,
+    H_RECOVERY,
     H_SIGNATURE,
     H_TIMESTAMP,
     MAX_WORK_BITS,
@@ -536,6 +537,19 @@ def openapi_document(version: str, *, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYT
                     body=_json_body(_object({"token_hashes": _TOKEN_HASHES}, ["token_hashes"])),
                 )
             },
+            "/v1/recovery-key": {
+                "put": _op(
+                    "putRecoveryKey",
+                    "Register or replace the calling identity's recovery authority key (an Ed25519 public key): a "
+                    "device list signed with it is kept from a device the relay does not know yet (a restore)",
+                    {
+                        **_ok("registered", _object({"address": _ADDRESS}, ["address"])),
+                        **_errors(401, 413, 415),
+                    },
+                    auth=True,
+                    body=_json_body(_object({"key": b64_schema(32, "the recovery authority's public key")}, ["key"])),
+                )
+            },
             "/v1/messages": {
                 "post": _op(
                     "send",
@@ -658,11 +672,13 @@ def openapi_document(version: str, *, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYT
                     "Publish a signed document (directory, revocations, availability, policy, devices) under its "
                     "signer's address, which must be registered here; kept only if newer than the one held. A "
                     f"device list names at most {MAX_DEVICES_PER_ACCOUNT} devices; storing a newer one removes "
-                    "every registered device of the address it does not name",
+                    "every registered device of the address it does not name. A device list is taken only from "
+                    "a registered device of that identity (a signed request) or with the identity's recovery "
+                    f"authority (header {H_RECOVERY}); other documents sign themselves and need neither",
                     {
                         **_ok("this exact document is already held", _PUBLISHED),
                         **_ok("stored as the newest of its kind", _PUBLISHED, "201"),
-                        **_errors(403, 409, 413, 415, 507),
+                        **_errors(401, 403, 409, 410, 413, 415, 507),
                     },
                     body=_octet_body(
                         DOCUMENT_MIN_BODY,

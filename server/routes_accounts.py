@@ -245,3 +245,23 @@ async def put_delivery_tokens(request: web.Request) -> web.Response:
     device = await relay.auth.authenticate(request, body)
     hashes = _token_hashes(parse_json_object(body, _TOKEN_FIELDS), "token_hashes")
     return web.json_response({"count": await relay.store.replace_tokens(device.device_id, hashes)})
+
+
+_RECOVERY_FIELDS = frozenset({"key"})
+_RECOVERY_KEY_LEN = 32
+"""An Ed25519 public key (the recovery authority's, keys/recovery.py ``recovery_authority``)."""
+
+
+@routes.put("/v1/recovery-key")
+async def put_recovery_key(request: web.Request) -> web.Response:
+    """Register (or replace) the calling identity's recovery authority key: a device list signed with it is kept
+    from a device not registered yet (a restore from the recovery backup, SPEC 15.7)."""
+    relay = request.app[RELAY]
+    require_content_type(request, "application/json")
+    body = await read_limited(request, MAX_JSON_BODY)
+    device = await relay.auth.authenticate(request, body)
+    key = b64_field(parse_json_object(body, _RECOVERY_FIELDS), "key", _RECOVERY_KEY_LEN)
+    if len(key) != _RECOVERY_KEY_LEN:
+        raise Malformed("the recovery key is 32 bytes (an Ed25519 public key)")
+    await relay.store.set_recovery_key(device.address, key, relay.now_ms())
+    return web.json_response({"address": Address(device.address).text})

@@ -25,6 +25,7 @@ import hmac
 from aiohttp import web
 
 from confide.keys import Address
+from confide.protocol.auth import H_DEVICE, H_RECOVERY, check_recovery_publish
 from confide.protocol.document_bodies import DeviceList
 from confide.protocol.document_errors import (
     DocumentError,
@@ -33,9 +34,10 @@ from confide.protocol.document_errors import (
     DocumentSignatureError,
 )
 from confide.protocol.documents import DocumentKind, SignedDocument, parse_document
+from confide.protocol.errors import AuthError
 
 from .bodies import only_query_params, read_limited, require_content_type
-from .errors import BadRequest, Expired, Forbidden, Malformed, NotFound
+from .errors import BadRequest, Expired, Forbidden, Malformed, NotFound, Unauthorized
 from .limits import MAX_DEVICES_PER_ACCOUNT, MAX_DOCUMENT_BODY, PUBLISHED_KINDS
 from .room import ensure_room, spend_bytes
 from .state import RELAY, Relay
@@ -86,6 +88,40 @@ def _answer(address: Address, document: SignedDocument, status: int) -> web.Resp
     )
 
 
+async def _authorize_device_list(relay: Relay, request: web.Request, address: Address, data: bytes) -> None:
+    """A device list is kept only from one of its identity's registered devices (a signed request: a registered
+    device of an address with a list is on that list, since a list removes every device it leaves out) or with the
+    identity's recovery authority (``X-Confide-Recovery-Signature``, SPEC 15.7: a restore from the recovery
+    backup, whose device the relay does not know yet). Holding the identity key is not enough: a removed device
+    holds it too, and must not be able to list itself again.
+
+    Raises:
+        Unauthorized: neither proof, or a proof that does not verify.
+        DeviceRemoved: the signing device was removed by an earlier list.
+        Forbidden: the signing device belongs to another identity, or no recovery key is registered.
+    """
+    header = request.headers.get(H_RECOVERY)
+    if header is not None:
+        key = await relay.store.recovery_key(address.raw)
+        if key is None:
+            raise Forbidden(
+                "no recovery key is registered for this identity here; publish the list from one of its devices"
+            )
+        try:
+            check_recovery_publish(key, header, data)
+        except AuthError as exc:
+            raise Unauthorized(f"{exc}; nothing was published") from None
+        return
+    if H_DEVICE not in request.headers:
+        raise Unauthorized(
+            "a device list is published by one of the identity's devices (a signed request) or with its recovery "
+            "code; nothing was published"
+        )
+    device = await relay.auth.authenticate(request, data)
+    if not hmac.compare_digest(device.address, address.raw):
+        raise Forbidden("a device list is published only by a device of the identity it lists")
+
+
 async def _spend(relay: Relay, request: web.Request, publisher: bytes, size: int) -> None:
     """Charge ``size`` bytes to the client address's and the publishing address's daily budgets."""
     await spend_bytes(relay, relay.backend.address_bytes, (request.remote or "").encode(), size, "of this address")
@@ -109,6 +145,8 @@ async def publish(request: web.Request) -> web.Response:
         raise Forbidden("a document is published only under its signer's own address")
     if _kind_name(document.kind) not in _KINDS:
         raise BadRequest("a credential is not published alone: list it in the practice's directory")
+    if isinstance(document.body, DeviceList):
+        await _authorize_device_list(relay, request, address, data)
     await ensure_room(relay, len(data))
     await _spend(relay, request, address.raw, len(data))
     held = StoredDocument(address.raw, int(document.kind), document.version, 1000 * document.expires_at, data)

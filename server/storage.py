@@ -362,6 +362,14 @@ class RelayStore(Protocol):
         """
         ...
 
+    async def recovery_key(self, address: bytes) -> bytes | None:
+        """The recovery authority's public key registered for ``address`` (32 bytes), or None."""
+        ...
+
+    async def set_recovery_key(self, address: bytes, key: bytes, now_ms: int) -> None:
+        """Register (or replace) the recovery authority's public key of ``address``; deleted with the account."""
+        ...
+
     async def put_link(self, channel: bytes, slot: int, data: bytes, now_ms: int) -> bool:
         """Write a link message once: True if stored, False if this slot holds these exact bytes already. A
         channel's first write starts its life (``LINK_CHANNEL_TTL_S``); an expired channel counts as empty.

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from confide.client import Client, RelayUnreachable, check_server_url, recovery_qr_text, write_text_qr_png
+from confide.client import Client, RelayError, RelayUnreachable, check_server_url, recovery_qr_text, write_text_qr_png
 from confide.client.export import profile_to_json
 
 from . import render
@@ -52,7 +52,11 @@ async def cmd_recovery(args: argparse.Namespace) -> int:
     qr = Path(args.qr) if args.qr else None
     async with open_client(args) as client:
         code, backup = client.create_recovery()
-    _write_recovery_kit(out, backup, qr, code)
+        _write_recovery_kit(out, backup, qr, code)
+        try:  # only once the kit is written: the relay then vouches for this code alone
+            vouched = await client.register_recovery_key(code)
+        except RelayError:
+            vouched = False
     print(f"Recovery backup written to {out} (encrypted; it holds your keys, not your messages).")
     if qr is not None:
         print(f"QR code of the recovery code written to {qr}: treat it like the code itself.")
@@ -64,6 +68,9 @@ async def cmd_recovery(args: argparse.Namespace) -> int:
     print("Write it down and keep it apart from this device and from the backup file: whoever has both")
     print("can take over your address. It opens only this backup. On a new device run:")
     print(f"    confide restore --server URL --name NAME --backup {out.name}")
+    if not vouched:
+        print("The relay could not be told of this code now: run 'confide sync' soon, so that a restore from it")
+        print("can add a new device even when this one is lost.")
     return EXIT_OK
 
 

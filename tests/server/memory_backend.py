@@ -97,6 +97,7 @@ class MemoryStore(_Lifecycle):
         self.listed: dict[bytes, set[bytes]] = {}
         self.removed: dict[bytes, int] = {}
         self.links: dict[tuple[bytes, int], tuple[int, bytes]] = {}
+        self.recovery_keys: dict[bytes, bytes] = {}
         self._seq = 0
 
     async def register(self, reg: Registration) -> bool:
@@ -262,6 +263,12 @@ class MemoryStore(_Lifecycle):
 
     async def document(self, address: bytes, kind: int) -> StoredDocument | None:
         return self.documents.get((address, kind))
+
+    async def recovery_key(self, address: bytes) -> bytes | None:
+        return self.recovery_keys.get(address)
+
+    async def set_recovery_key(self, address: bytes, key: bytes, now_ms: int) -> None:
+        self.recovery_keys[address] = key
 
     async def put_device_list(
         self, document: StoredDocument, listed: tuple[bytes, ...], now_ms: int

@@ -51,6 +51,7 @@ AUTHENTICATED = {
     ("get", "/v1/prekeys"),
     ("put", "/v1/prekeys"),
     ("put", "/v1/delivery-tokens"),
+    ("put", "/v1/recovery-key"),
     ("get", "/v1/messages"),
     ("post", "/v1/messages/ack"),
     ("get", "/v1/ws"),

@@ -17,6 +17,9 @@ import aiohttp
 import pytest
 
 from confide.keys import DeviceKeyPair, IdentityKeyPair, KemPreKeyRecord, OneTimePreKeyRecord, SignedPreKeyRecord
+from confide.keys.recovery import create_recovery, recovery_authority
+from confide.keys.secret_keys import SecretKeys
+from confide.protocol.auth import sign_recovery_publish
 from confide.protocol.device_list import sign_device_list
 from confide.protocol.document_bodies import MAX_DEVICES, DeviceEntry, DeviceOrigin
 from confide.protocol.documents import DOCUMENT_FORMAT, SIGNATURE_LABELS, DocumentKind
@@ -28,7 +31,7 @@ from confide.server.limits import REMOVED_DEVICE_MEMORY_S
 from confide.server.routes_ws import WS_DEVICE_REMOVED
 from confide.server.storage import NewEnvelope
 
-from .conftest import Api, RunningRelay, User, make_user, relay_config, run_relay, stop_relay
+from .conftest import Api, RunningRelay, User, b64, make_user, relay_config, run_relay, stop_relay
 from .memory_backend import MemoryBackend
 from .test_documents import _until
 from .test_forensics import MARKER_LEN, _disk_bytes, _traces
@@ -80,8 +83,10 @@ def _list(identity: IdentityKeyPair, *devices: User, version: int) -> bytes:
     return sign_device_list(identity, entries, version=version, now=int(time.time()) - 60)
 
 
-async def _publish(api: Api, user: User, data: bytes) -> tuple[int, object]:
-    return await api.call("PUT", f"/v1/documents/{user.address}", body=data, content_type=OCTET)
+async def _publish(api: Api, user: User, data: bytes, *, signed: bool = True) -> tuple[int, object]:
+    """Publish under ``user``'s address, the request signed by ``user``'s device (a device list must be)."""
+    device = user.device if signed else None
+    return await api.call("PUT", f"/v1/documents/{user.address}", device=device, body=data, content_type=OCTET)
 
 
 async def _linked(api: Api, n: int = 2) -> list[User]:
@@ -371,3 +376,79 @@ async def test_removal_and_links_go_through_the_interfaces_alone(tmp_path: Path)
         assert parts.store.links[(bytes.fromhex(channel), 3)][1] == b"m"
     finally:
         await stop_relay(relay)
+
+
+# -- who may publish a device list (SPEC 15.7) --------------------------------------------------------------------
+
+
+def _listed(relay: RunningRelay, address: bytes) -> list[tuple[object, ...]]:
+    return _rows(relay, "SELECT device_id FROM listed_devices WHERE address = ? ORDER BY device_id", address)
+
+
+async def test_holding_the_identity_key_is_not_enough_to_publish_a_list(relay: RunningRelay) -> None:
+    """A thief with a removed device holds the identity key: a list it signs (re-listing itself) is refused
+    unsigned (401), signed by its removed device (410), or signed by a device of another identity (403); the
+    relay's list stays the owner's."""
+    api = relay.api
+    first, stolen = await _linked(api)
+    assert (await _publish(api, first, _list(first.identity, first, version=2)))[0] == 201  # the owner removes it
+    before = _listed(relay, first.identity.public.address.raw)
+    comeback = _list(first.identity, first, stolen, version=3)
+    status, answer = await _publish(api, first, comeback, signed=False)
+    assert status == 401
+    assert isinstance(answer, dict)
+    assert answer["error"] == "unauthorized"
+    assert await api.call(
+        "PUT", f"/v1/documents/{first.address}", device=stolen.device, body=comeback, content_type=OCTET
+    ) == (410, REMOVED)
+    stranger = make_user()
+    assert (await api.register(stranger))[0] == 201
+    status, answer = await api.call(
+        "PUT", f"/v1/documents/{first.address}", device=stranger.device, body=comeback, content_type=OCTET
+    )
+    assert status == 403
+    assert isinstance(answer, dict)
+    assert answer["error"] == "forbidden"
+    assert _listed(relay, first.identity.public.address.raw) == before
+    assert (await api.register(stolen)) == (410, REMOVED)
+
+
+async def test_the_recovery_authority_lists_a_device_the_relay_does_not_know(relay: RunningRelay) -> None:
+    """A restore: the new device is unknown to the relay, so it signs the list that adds it with the recovery
+    authority, whose public key a listed device registered. Without that key registered, or with another code's
+    signature, or over other bytes, nothing is published."""
+    api = relay.api
+    first = make_user()
+    assert (await api.register(first))[0] == 201
+    assert (await _publish(api, first, _list(first.identity, first, version=1)))[0] == 201
+    restored = _device_of(first)
+    adding = _list(first.identity, first, restored, version=2)
+    path = f"/v1/documents/{first.address}"
+    code, _backup = create_recovery(_secret_keys(first), rng=os.urandom)
+    authority = recovery_authority(code)
+    signed = sign_recovery_publish(authority, adding)
+    status, answer = await api.call("PUT", path, body=adding, content_type=OCTET, headers=signed)
+    assert status == 403
+    assert isinstance(answer, dict)
+    assert "no recovery key" in answer["message"]
+    key = authority.public_key().public_bytes_raw()
+    status, _ = await api.call("PUT", "/v1/recovery-key", device=first.device, json_body={"key": b64(key)})
+    assert status == 200
+    other_code, _ = create_recovery(_secret_keys(first), rng=os.urandom)
+    wrong = sign_recovery_publish(recovery_authority(other_code), adding)
+    status, answer = await api.call("PUT", path, body=adding, content_type=OCTET, headers=wrong)
+    assert status == 401
+    assert isinstance(answer, dict)
+    assert answer["error"] == "unauthorized"
+    elsewhere = sign_recovery_publish(authority, _list(first.identity, first, restored, version=9))
+    status, _ = await api.call("PUT", path, body=adding, content_type=OCTET, headers=elsewhere)
+    assert status == 401
+    assert (await api.register(restored)) == (403, APPROVE)
+    assert (await api.call("PUT", path, body=adding, content_type=OCTET, headers=signed))[0] == 201
+    assert (await api.register(restored))[0] == 201
+    status, _ = await api.call("PUT", "/v1/recovery-key", body=b'{"key": "AAAA"}', content_type="application/json")
+    assert status == 401  # registering a recovery key takes a signed request by a device of the identity
+
+
+def _secret_keys(user: User) -> SecretKeys:
+    return SecretKeys(user.identity, user.device, os.urandom(32))
