@@ -355,6 +355,7 @@ class Client:
         self._inbox.devices = self._devices  # DEVICES contents from contacts and own devices
         self._devices.on_own_list_changed = self._messaging.send_device_list  # sent to contacts and own devices
         self._outbox.on_device_removed = self._lists_after_removal
+        self._sync.refresh_lists = self._lists_after_removal
         self._sync.wiped = self._watch.wiped
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to watch with
             self._watch_task = asyncio.get_running_loop().create_task(self._watch_loop(), name="confide-wipe-watch")
@@ -1123,9 +1124,10 @@ class Client:
         return self._devices.rename(device_id, name)
 
     async def _lists_after_removal(self, contact_ids: set[str]) -> None:
-        """The relay said a device these threads were sealed to was removed: fetch the list again (the contact's,
-        or this identity's own for the own devices) and drop the sessions of devices no longer on it, so nothing
-        more is encrypted to them. A failure is logged: the next list check or DEVICES content does it."""
+        """Fetch these device lists again (a contact's, or this identity's own for ``"self"``) and bring the
+        sessions in line: the relay said a device these threads were sealed to was removed (nothing more is
+        encrypted to it), or a message came from a device the kept list does not name (it may be new). A failure
+        is logged: the next list check or DEVICES content does it."""
         for contact_id in contact_ids:
             try:
                 if contact_id == SELF:

@@ -105,7 +105,7 @@ from .prekey_store import PreKeyStore
 from .records import AttachmentRecord, ContactRecord, FiledRecord, MessageRecord
 from .reporting import Reporting
 from .self_sync import OWN_THREAD, SelfSyncApplier
-from .sessions import Sessions
+from .sessions import SELF, Sessions
 from .store import Store
 from .views import public_message, sender_name
 
@@ -117,6 +117,15 @@ def _now_ms() -> int:
 
 
 _SEALED_SEEN_LABEL = b"Confide-sealed-seen-v1"
+LIST_RECHECK_S = 600.0
+"""A message from a device that the sender's list kept here does not name is first left at the relay (not
+acknowledged) while the list is fetched again: the device may be newly linked, and its first message may arrive
+before the list that names it. Only if the fetched list still does not name it, or the list was fetched for that
+device less than this long ago, is the message dropped; so a removed device costs at most one list fetch per ten
+minutes, and a new one loses nothing."""
+MAX_LIST_RECHECKS = 256
+"""Devices remembered for :data:`LIST_RECHECK_S` (the oldest forgotten first): bounds the memory a flood of
+messages from unlisted devices can take; a forgotten one only costs one more list fetch."""
 UNLISTED_DEVICE = "from a device no longer on the sender's list"
 """The reason of a :class:`MessageUndecryptable` for a message from a device its identity's signed list no longer
 names (a removed device: refused whatever keys it holds)."""
@@ -141,6 +150,9 @@ class FollowUps:
     prekeys_used: bool = False
     resets: dict[str, list[bytes]] = field(default_factory=dict)
     resends: dict[str, int] = field(default_factory=dict)
+    lists: set[str] = field(default_factory=set)
+    """Contact ids (``"self"`` for this identity) whose device list to fetch again: a message came from a device
+    not on the list kept here, and was left at the relay until the list is fetched (:data:`LIST_RECHECK_S`)."""
 
 
 class Inbox:
@@ -169,9 +181,27 @@ class Inbox:
         self._bus = bus
         self._rng = rng
         self._follow_ups = FollowUps()
+        self._rechecked: dict[bytes, float] = {}
         self._own = SelfSyncApplier(store, contacts, expiry)
         self.devices: Devices | None = None
         """Takes the device lists that arrive as DEVICES contents (set by the client); None: they are ignored."""
+
+    def _recheck(self, identity: IdentityPublicKey, device_id: bytes, own: bool) -> bool:
+        """Whether to leave a message from an unlisted device at the relay and fetch its identity's list again
+        first (:data:`LIST_RECHECK_S`); False: drop it now (fetched recently, or the sender is no contact)."""
+        key = identity.signing + device_id
+        now = time.monotonic()
+        checked = self._rechecked.get(key)
+        if checked is not None and now - checked < LIST_RECHECK_S:
+            return False
+        known = None if own else self._store.contact_by_address(identity.address.raw)
+        if not own and known is None:
+            return False
+        self._rechecked[key] = now
+        while len(self._rechecked) > MAX_LIST_RECHECKS:
+            del self._rechecked[next(iter(self._rechecked))]
+        self._follow_ups.lists.add(SELF if known is None else known.contact_id)
+        return True
 
     def take_follow_ups(self) -> FollowUps:
         """What is owed since the last call (and forget it)."""
@@ -213,6 +243,8 @@ class Inbox:
         if own and sender.device_id == self._keys.device.device_id:
             _log.warning("dropping a message that claims to come from this very device")
             return self._drop(env_id, now)
+        if listed is False and self._recheck(sender.identity, sender.device_id, own):
+            return None  # left at the relay: read again once the list was fetched (after this batch)
         if listed is False and not own:  # a removed device: refused before its ratchet is touched, whatever it holds
             _log.warning("dropping a message from a device not on its identity's list")
             known = self._store.contact_by_address(sender.identity.address.raw)

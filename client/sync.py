@@ -106,6 +106,8 @@ class Sync:
         self._loops: list[asyncio.Task[None]] = []
         self._closed = False
         self.auto_download = True
+        self.refresh_lists: Callable[[set[str]], Awaitable[None]] | None = None
+        """Fetches the device lists of these contacts (``"self"``: this identity's) again; set by the client."""
         """Download received attachments as they arrive (False: fetch them on demand)."""
         self.catch_up_interval_s = CATCH_UP_INTERVAL_S
         """Seconds between catch-up pulls while the live connection is open."""
@@ -222,6 +224,7 @@ class Sync:
         """
         total = 0
         handled: set[bytes] = set()
+        refetched = False
         while True:
             batch, more = await self._relay.fetch()
             acks: list[bytes] = []
@@ -238,18 +241,24 @@ class Sync:
                 if acks:
                     await self._relay.ack(acks)
             total += len(batch)
-            await self.after_batch()
+            relisted = await self.after_batch()
             # A page that brought no envelope not already handled in this pull ends it: an honest relay deleted
-            # what was acknowledged, so only a broken or hostile one says "more" and serves the same again.
+            # what was acknowledged, so only a broken or hostile one says "more" and serves the same again. A page
+            # whose messages waited for a device list (fetched now) is read once more: they may be readable now.
+            if relisted and not refetched:
+                refetched = True
+                continue
             if not more or not progress:
                 return total
 
-    async def after_batch(self) -> None:
+    async def after_batch(self) -> bool:
         """Send the receipts owed (those of what was just stored, and any a crashed or closed run left in the
         store; after a random delay, batched) and download attachments for what was just stored. Failures are
         logged: the messages themselves are safe; receipts stay owed until queued, attachments can be fetched
-        later."""
+        later. Returns whether device lists were fetched for messages left at the relay (read them again)."""
         owed = self._inbox.take_follow_ups()
+        if owed.lists and self.refresh_lists is not None:
+            await self.refresh_lists(owed.lists)
         if owed.prekeys_used:  # someone started a session: check the relay's one-time prekey stock
             try:
                 await self._account.maintain_prekeys()
@@ -277,6 +286,7 @@ class Sync:
             for message_id in owed.downloads:
                 with contextlib.suppress(ClientError):
                     await self._attachments.download(message_id)
+        return bool(owed.lists)
 
     # -- a long-running client ------------------------------------------------------------------------
     def start(self) -> None:
@@ -322,7 +332,8 @@ class Sync:
                             envelope_id = self._inbox.handle(frame.data)
                             if envelope_id is not None:
                                 await ws.send_str(json.dumps({"ack": [envelope_id.hex()]}))
-                            await self.after_batch()
+                            if await self.after_batch():  # it waited for a device list: read it again now
+                                await self.pull()
                         elif frame.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                             break
                 reason = "the relay closed the live connection"
