@@ -18,7 +18,6 @@ from confide.protocol.content import AttachmentPointer
 
 from . import attachment_files as files
 from .errors import AttachmentError, RelayError, RelayUnreachable, UnknownMessage
-from .models import Direction
 from .profile import ProfilePaths
 from .records import AttachmentRecord, MessageRecord
 from .relay import ProgressCallback, RelayClient
@@ -170,21 +169,20 @@ class Attachments:
             await self._relay.delete_blob(blob_id)
 
     async def save(self, message_id: str, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Decrypt a received attachment to ``path`` (a file, or a directory to put it in under its name),
-        downloading it first if needed; returns the path written. The file is created 0600 through a
+        """Decrypt an attachment to ``path`` (a file, or a directory to put it in under its name), downloading it
+        first if needed; returns the path written. One of your own works too (sent from here, or from another of
+        your devices and synced here), as long as the relay still holds it. The file is created 0600 through a
         temporary file and a rename (:func:`~confide.client.attachment_files.write_private`); an existing
         file is replaced only with ``overwrite``, and a symlink at ``path`` is never followed.
 
         Raises:
             FileExistsConflict: something is at the destination and ``overwrite`` is False.
-            UnknownMessage; AttachmentError (no attachment, your own attachment, failed verification, or the
+            UnknownMessage; AttachmentError (no attachment, failed verification, or the
             destination cannot be written); RelayUnreachable, RelayError.
         """
         msg = self._store.find_message(message_id)
         if msg.attachment is None:
             raise AttachmentError("that message has no attachment")
-        if msg.direction == Direction.OUT:
-            raise AttachmentError("this is your own attachment; the original file is on this device")
         if msg.attachment.file is None:
             msg = await self.download(message_id)
         att = msg.attachment

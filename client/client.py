@@ -1618,7 +1618,8 @@ class Client:
         return public_message(msg, self._contacts.name_of(msg.contact_id))
 
     async def save_attachment(self, message_id: str, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Decrypt a received attachment to ``path`` (a file, or a directory to put it in under its name).
+        """Decrypt an attachment to ``path`` (a file, or a directory to put it in under its name): a received one, or
+        one of your own (sent here or from another of your devices) while the relay still holds it.
 
         Downloads it first if needed. Returns the path written. The file is new, mode 0600, written to a
         temporary file beside it, fsynced and renamed into place; a symlink at the destination is never

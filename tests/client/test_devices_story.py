@@ -178,3 +178,26 @@ async def test_a_message_from_a_device_the_peer_does_not_know_yet_waits_for_the_
         assert not any(isinstance(e, MessageUndecryptable) for e in events)
     finally:
         await phone.close()
+
+
+async def test_a_file_sent_from_one_device_can_be_saved_on_the_other(
+    make_client: MakeClient, tmp_path: Path, relay_url: str
+) -> None:
+    laptop = await make_client("rivera", "therapist")
+    sam = await make_client("sam")
+    await introduce(sam, laptop, "dr", "sam")
+    phone = await add_device(laptop, tmp_path / "phone", relay_url, name="Phone")
+    try:
+        await laptop.sync()
+        await phone.sync()
+        await sam.sync()
+        phone.add_contact("sam", sam.invite_code())
+        source = tmp_path / "worksheet.txt"
+        source.write_bytes(b"week 3: notice one thing you did well each day\n")
+        sent = await phone.send_file("sam", source)
+        synced = [e.message for e in await laptop.sync() if isinstance(e, MessageSynced)]
+        assert [m.message_id for m in synced] == [sent.message_id]
+        saved = await laptop.save_attachment(sent.message_id, tmp_path / "copy.txt")
+        assert saved.read_bytes() == source.read_bytes()
+    finally:
+        await phone.close()
