@@ -7,17 +7,22 @@ entries.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from confide.keys.device import DeviceKeyPair
 from confide.keys.errors import ConfideError
 from confide.keys.identity import IdentityKeyPair
+from confide.keys.recovery import recovery_authority
 from confide.protocol import content as c
+from confide.protocol.auth import check_recovery_publish
 from confide.protocol.device_list import (
     DEVICE_LIST_LIFETIME_S,
     DeviceEntry,
@@ -28,6 +33,7 @@ from confide.protocol.device_list import (
     sign_device_list,
 )
 from confide.protocol.documents import VersionGuard
+from confide.protocol.errors import AuthError
 
 Json = dict[str, Any]
 DEVICES_LABEL = b"Confide-document-devices-v1"
@@ -107,6 +113,23 @@ def _contact_by_hand(encoded: bytes, body: Json) -> None:
     assert int.from_bytes(rest[at : at + 4], "big") == body["timer_s"]
 
 
+def _check_recovery(inp: Json, exp: Json) -> None:
+    """SPEC 10.3 / 15.7: the recovery authority from the code's secret (HKDF, then Ed25519), and the header."""
+    secret = _b(inp["secret"])
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"Confide-recovery-auth-v1").derive(secret)
+    assert seed.hex() == exp["authority_seed"]
+    key = Ed25519PrivateKey.from_private_bytes(seed)
+    assert key.public_key().public_bytes_raw().hex() == exp["authority_public"]
+    assert recovery_authority(inp["code"]).private_bytes_raw() == seed  # the code names that secret
+    document = _b(inp["document"])
+    signature = base64.urlsafe_b64decode(exp["header"] + "==")
+    assert len(exp["header"]) == 86
+    key.public_key().verify(signature, b"Confide-recovery-publish-v1" + hashlib.sha256(document).digest())
+    check_recovery_publish(key.public_key().public_bytes_raw(), exp["header"], document)
+    with pytest.raises(AuthError):
+        check_recovery_publish(key.public_key().public_bytes_raw(), exp["header"], document + b"\x00")
+
+
 def check_devices(d: Json, folder: Path) -> None:
     inp, exp = d["inputs"], d["expected"]
     draws = [_b(x) for x in inp["rng_outputs"]]
@@ -122,6 +145,7 @@ def check_devices(d: Json, folder: Path) -> None:
     other_device = DeviceKeyPair.from_private_bytes(_b(inp["other_device"]), ids["other"])
     assert other_device.private_bytes() == draws[13]
 
+    _check_recovery(inp["recovery"], exp["recovery"])
     for value, want in zip(inp["lists"], exp["lists"], strict=True):
         signer = ids[value["signer"]]
         entries = [

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from confide.keys.device import DeviceKeyPair
 from confide.keys.encoding import Writer
 from confide.keys.identity import IdentityKeyPair
+from confide.keys.recovery import recovery_authority
+from confide.protocol.auth import H_RECOVERY, sign_recovery_publish
 from confide.protocol.content import (
     AttachmentPointer,
     ContactSnapshot,
@@ -35,6 +37,10 @@ from confide.protocol.errors import RemoteProtocolError
 from .common import NOW, Json, attempt, expect_error, flip, h, seed_of, vector
 from .documents import DAY, forge
 from .drbg import RecordingRng, SeededRng
+
+RECOVERY_SECRET = bytes(range(16))
+RECOVERY_CODE = "000G-40R4-0M30-E209-185G-R38E-1Z20-HTKJ"
+"""SPEC 10.3's fixed recovery code: its secret is 00..0f."""
 
 ISSUED = NOW - DAY
 """Every sample list is issued a day before :data:`NOW`."""
@@ -406,7 +412,13 @@ def devices() -> Json:
         "replacements": replace_in,
         "contents": [{"why": why, **content_json(c)} for why, c in contents],
         "malformed_contents": [{"why": why, "data": h(data)} for why, data in bad_contents],
+        "recovery": {
+            "code": RECOVERY_CODE,
+            "secret": h(RECOVERY_SECRET),
+            "document": encoded[1]["document"],
+        },
     }
+    authority = recovery_authority(RECOVERY_CODE)
     expected = {
         "result": "ok",
         "lists": encoded,
@@ -416,6 +428,11 @@ def devices() -> Json:
         "malformed_contents": [
             {"why": why, "result": "error", "error": "RemoteProtocolError"} for why, _ in bad_contents
         ],
+        "recovery": {
+            "authority_seed": h(authority.private_bytes_raw()),
+            "authority_public": h(authority.public_key().public_bytes_raw()),
+            "header": sign_recovery_publish(authority, bytes.fromhex(encoded[1]["document"]))[H_RECOVERY],
+        },
     }
     return vector(
         "devices",
@@ -431,7 +448,11 @@ def devices() -> Json:
         "against the version guard of inputs.seen (the six-device list, version 2): ok or DocumentStale, with "
         "the device ids diff_devices(seen, document) adds and removes. contents: each value encodes to "
         "expected.contents' 'encoded' and parses back to it; for 'sync' the body's 'inner' is the inner "
-        "content's bytes. malformed_contents: each is refused with RemoteProtocolError.",
+        "content's bytes. malformed_contents: each is refused with RemoteProtocolError. recovery (SPEC 10.3 and "
+        "15.7): the recovery code (its 16-byte secret given too) → the recovery authority's Ed25519 seed = "
+        "HKDF-SHA256(ikm = secret, salt = none, info = 'Confide-recovery-auth-v1', L = 32) and public key; the "
+        "X-Confide-Recovery-Signature header publishing inputs.recovery.document = unpadded base64url of "
+        "Ed25519(seed, 'Confide-recovery-publish-v1' || SHA-256(document)).",
         seed,
         inputs,
         expected,
