@@ -84,10 +84,11 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     async with Client.restore(
         profile_dir(args), new, backup, code, args.server, args.name, args.role, kdf=kdf(args)
     ) as client:
-        print(f"Restored profile in {client.profile_dir}")
+        print(f"Restored profile in {client.profile_dir}, added as a new device of your identity.")
         print(f"Address:     {client.address}  (the same as before)")
         print(f"Invite code: {client.invite_code()}")
-        print("Your old invite code no longer works: give contacts this one, or write to them first.")
+        print("Your invite code is new: the old one works only until you remove the lost device")
+        print("('confide devices list', then 'confide devices remove ID'); give contacts this one, or write first.")
         print("Messages and contacts were not in the backup. Add your contacts again from their invite codes")
         print("and write to them first: until then, what they send on their old sessions cannot be read here.")
     return EXIT_OK

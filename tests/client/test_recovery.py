@@ -392,7 +392,7 @@ def test_cli_recovery_passwd_and_restore(
     code, out, err = run(capsys, *base, "--backup", str(backup))
     assert code == 0, err
     assert address in out
-    assert "old invite code no longer works" in out
+    assert "invite code is new" in out
     assert _whoami(capsys, c2)["address"] == address
 
     # Writing first re-establishes the thread; the therapist sees the same contact, no identity warning.
