@@ -23,7 +23,7 @@ from confide.keys.errors import (
     WrongPassphrase,
 )
 from confide.keys.keystore import DEFAULT_KDF, KdfParams
-from confide.keys.qr import parse_qr_text, qr_terminal, qr_text, write_qr_png, write_text_qr_png
+from confide.keys.qr import parse_qr_text, qr_terminal, qr_text, text_qr_terminal, write_qr_png, write_text_qr_png
 from confide.keys.recovery import RECOVERY_QR_PREFIX, is_recovery_qr_text, recovery_qr_text
 from confide.keys.safety import SafetyNumber, ScanResult
 from confide.protocol.contact_card import (
@@ -272,6 +272,7 @@ __all__ = [
     "qr_terminal",
     "qr_text",
     "recovery_qr_text",
+    "text_qr_terminal",
     "write_qr_png",
     "write_text_qr_png",
 ]

@@ -101,7 +101,12 @@ def qr_terminal(payload: bytes, *, dark_background: bool = True) -> str:
     On a dark terminal (the default) light modules are drawn as blocks so the code reads dark-on-light,
     as scanners expect; pass ``dark_background=False`` for a light terminal.
     """
-    matrix = qr_matrix(payload, border=QR_TERMINAL_BORDER)
+    return text_qr_terminal(qr_text(payload), dark_background=dark_background)
+
+
+def text_qr_terminal(text: str, *, dark_background: bool = True) -> str:
+    """Render a QR holding ``text`` exactly (a link code's ``CONFIDE-LINK1:...``) as :func:`qr_terminal` does."""
+    matrix = [[bool(cell) for cell in row] for row in _text_code(text, QR_TERMINAL_BORDER).get_matrix()]
     if len(matrix) % 2:
         matrix.append([dark_background] * len(matrix[0]))  # a half row of plain terminal background
     lines = []

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from confide.client import Client, check_server_url, write_text_qr_png
+from confide.client import Client, check_server_url, text_qr_terminal, write_text_qr_png
 from confide.client.export import devices_to_json
 
 from . import render
@@ -63,6 +63,8 @@ async def _link(args: argparse.Namespace) -> int:
         if qr is not None:
             write_new_private(qr, b"")  # created 0600 first: the picture is the code
             write_text_qr_png(pending.qr_text, qr)
+        if sys.stdout.isatty():  # a phone's camera can read it off the screen
+            print(text_qr_terminal(pending.qr_text))
         for line in render.link_code_lines(pending.code, args.qr):
             print(line, flush=True)
         bar = ProgressBar("Receiving history", sys.stderr)
