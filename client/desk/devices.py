@@ -11,13 +11,58 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .actions import MAX_NAME_CHARS, done, refused, refusing
+from confide.client import (
+    MAX_DEVICE_NAME_CHARS,
+    Client,
+    DeviceInfo,
+    InvalidLinkCode,
+    LinkCodeCheckFailed,
+    LinkFailed,
+    TooManyDevices,
+)
+
+from .actions import done, refused, refusing
 from .pages import render
 from .session import desk_client
 
 MAX_CODE_CHARS = 64
 """Longest text accepted as a link code: the code is 12 characters (14 with its dashes), its QR text 28; a longer
 field is not a code and is refused before the library parses it."""
+
+ID_PREFIX_CHARS = 8
+"""Fewest characters of a device id a form may give, as ``confide devices remove`` takes (the library refuses a
+shorter prefix): the page shows the first 8, and two of an identity's devices sharing them is one chance in
+~2^28."""
+
+_HEX = frozenset("0123456789abcdef")
+
+
+class _Refusal(Exception):
+    """A form that names no single device of this identity: the sentence to show and its HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _chosen(client: Client, given: str) -> DeviceInfo:
+    """The one listed device whose id starts with ``given`` (at least :data:`ID_PREFIX_CHARS` hex digits).
+
+    Raises:
+        _Refusal: not an id (400), no device has it (404), or more than one starts with it (400).
+    """
+    text = given.lower()
+    if not ID_PREFIX_CHARS <= len(text) <= 32 or not set(text) <= _HEX:
+        raise _Refusal(
+            f"Give the device's id as this page shows it (its first {ID_PREFIX_CHARS} characters are enough).", 400
+        )
+    matches = [d for d in client.devices() if d.device_id.startswith(text)]
+    if not matches:
+        raise _Refusal("None of your devices has that id: it may have been removed already.", 404)
+    if len(matches) > 1:
+        raise _Refusal("More than one of your devices starts with those characters: give more of its id.", 400)
+    return matches[0]
 
 
 async def devices(request: web.Request) -> web.Response:
@@ -29,6 +74,8 @@ async def devices(request: web.Request) -> web.Response:
         {
             "devices": client.devices(),
             "done": request.query.get("done", ""),
+            "max_name": MAX_DEVICE_NAME_CHARS,
+            "max_code": MAX_CODE_CHARS,
         },
     )
 
@@ -47,7 +94,17 @@ async def remove_device(request: web.Request) -> web.Response:
     device_id = _field(form, "device_id")
     if not device_id:
         return refused(request, "Choose the device to remove.", status=400)
-    await client.remove_device(device_id)
+    try:
+        target = _chosen(client, device_id)
+    except _Refusal as exc:
+        return refused(request, exc.message, status=exc.status)
+    if target.this_device:
+        return refused(
+            request,
+            "That is the device you are using: remove it from another of your devices, or wipe this profile.",
+            status=400,
+        )
+    await client.remove_device(target.device_id)
     return done(request, "/devices?done=removed")
 
 
@@ -60,9 +117,14 @@ async def rename_device(request: web.Request) -> web.Response:
     device_id, name = _field(form, "device_id"), _field(form, "name")
     if not device_id or not name:
         return refused(request, "Give the device a name.", status=400)
-    if len(name) > MAX_NAME_CHARS:
-        return refused(request, f"A device name is at most {MAX_NAME_CHARS} characters.", status=400)
-    client.rename_device(device_id, name)
+    if len(name) > MAX_DEVICE_NAME_CHARS:
+        return refused(request, f"A device name is at most {MAX_DEVICE_NAME_CHARS} characters.", status=400)
+    try:
+        client.rename_device(_chosen(client, device_id).device_id, name)
+    except _Refusal as exc:
+        return refused(request, exc.message, status=exc.status)
+    except ValueError:  # what the library refuses beyond the length: a control or formatting character
+        return refused(request, "A device name must not hold control or formatting characters.", status=400)
     return done(request, "/devices?done=renamed")
 
 
@@ -75,5 +137,26 @@ async def approve_device(request: web.Request) -> web.Response:
     code = _field(form, "code")
     if not code or len(code) > MAX_CODE_CHARS:
         return refused(request, "Type the code the new device shows (12 letters and digits).", status=400)
-    await client.approve_device(code, history=_field(form, "history") == "yes")
+    try:
+        await client.approve_device(code, history=_field(form, "history") == "yes")
+    except InvalidLinkCode:
+        return refused(
+            request, "That is not a link code: type the 12 letters and digits the new device shows.", status=400
+        )
+    except LinkCodeCheckFailed:
+        return refused(
+            request,
+            "The code did not match the one the new device shows (a typing mistake, or someone interfered); "
+            "nothing changed: start again on the new device for a new code.",
+            status=400,
+        )
+    except TooManyDevices:
+        return refused(request, "You have as many devices as an identity can have: remove one first.", status=409)
+    except LinkFailed:
+        return refused(
+            request,
+            "The new device did not complete the link (it gave up or timed out, or another device answered first); "
+            "nothing changed: start again on the new device for a new code.",
+            status=409,
+        )
     return done(request, "/devices?done=approved")
