@@ -54,7 +54,7 @@ async def _check_token(relay: Relay, env: Envelope) -> str | None:
         return "not_found"
     wanted = delivery_token_hash(env.delivery_token)
     # Every hash compared, in constant time, with no early exit (sum consumes them all): the time taken does not
-    # say which hash matched. map in C: about 0.7 ms for the worst case of 6,144 hashes (4x the Python loop).
+    # say which hash matched. The cost grows with the hashes held (bench/devices.py, docs/BENCHMARKS.md).
     if not sum(map(hmac.compare_digest, hashes, repeat(wanted, len(hashes)))):
         return "forbidden"
     now = relay.clock()
