@@ -86,7 +86,7 @@ async def test_every_page_passes_axe(desk_pair: tuple[DeskTab, DeskTab], relay_u
 
     failing = await _scan(
         therapist,
-        ["/", therapist_thread, therapist_thread + "/safety", "/search?q=thursday", "/search", "/settings"],
+        ["/", therapist_thread, therapist_thread + "/safety", "/search?q=thursday", "/search", "/settings", "/devices"],
     )
     failing |= {
         f"client {path}": found

@@ -19,7 +19,8 @@ from confide.client.desk import DESK_SESSION, RunningDesk
 from confide.keys.keystore import TEST_KDF
 from tests.client.devices_helpers import add_device
 
-from .conftest import DESK_PASSPHRASE, StartDesk
+from .conftest import DESK_PASSPHRASE, OpenDesk, StartDesk
+from .test_accessibility import _scan
 
 SCRIPT_NAME = '<script>alert("x")</script><b>phone'
 """A device name holding markup: the page must show it as text."""
@@ -209,3 +210,15 @@ async def test_a_real_approval_adds_the_device(desk: Desk, tmp_path: Path, relay
         assert phone.device_id[:8] in page
     finally:
         await phone.close()
+
+
+# -- accessibility --------------------------------------------------------------------------------------------
+async def test_the_page_with_two_devices_passes_axe(open_desk: OpenDesk, tmp_path: Path, relay_url: str) -> None:
+    """The page as it is once there is something to remove (``test_accessibility`` scans it with one device)."""
+    tab = await open_desk("lee", "therapist")
+    other = await add_device(tab.client, tmp_path / "second", relay_url)
+    try:
+        tab.client.rename_device(other.device_id, "Phone")
+        assert await _scan(tab, ["/devices", "/devices?done=renamed"]) == {}
+    finally:
+        await other.close()

@@ -124,6 +124,9 @@ async def test_every_page_renders_for_a_real_profile(desk: Desk) -> None:
         assert (await r.read()).startswith(b"\x89PNG\r\n\x1a\n")
     settings = await _page(desk, "/settings")
     assert '<label for="notify-text">' in settings
+    devices = await _page(desk, "/devices")
+    assert "(this device)" in devices
+    assert '<label for="link-code">' in devices
 
 
 async def test_opening_a_thread_marks_it_read(desk: Desk) -> None:
