@@ -686,14 +686,23 @@ def devices_changed_line(e: DevicesChanged) -> str:
     here is expected; one you did not make means someone else holds your identity)."""
     parts = []
     if e.added:
-        how = "restored your identity on" if e.restored else "added"
+        how = "restored their identity on" if e.restored else "added"
         parts.append(f"{how} {_count(e.added, 'new device' if e.restored else 'device')}")
     if e.removed:
         parts.append(f"removed {_count(e.removed, 'device')}")
     what = " and ".join(parts) or "changed their devices"
     if e.contact:
         return f"{_inline(e.contact)} {what} (safety numbers are unchanged)"
-    line = f"your identity's devices changed: {what.replace('your identity', 'it')}"
+    own = []
+    if e.added:
+        own.append(
+            f"it was restored on {_count(e.added, 'new device')}"
+            if e.restored
+            else f"{_count(e.added, 'device')} added"
+        )
+    if e.removed:
+        own.append(f"{_count(e.removed, 'device')} removed")
+    line = f"your identity's devices changed: {' and '.join(own) or 'the list was renewed'}"
     if e.added:
         line += (
             ". If you did not link or restore a device just now, someone else holds your identity: "

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from confide.client import DeviceInfo
+from confide.client import DeviceInfo, DeviceListRefused, DevicesChanged, ThisDeviceRemoved
 from confide.client.cli import EXIT_USAGE
 from confide.client.cli.exits import EXIT_ERROR, EXIT_PROFILE, EXIT_VERIFY
-from confide.client.cli.render import device_approved, device_lines
+from confide.client.cli.render import THIS_DEVICE_REMOVED, device_approved, device_lines, event_line
 
 from .conftest import PASSPHRASE, run
 
@@ -270,3 +270,32 @@ def test_a_device_name_is_escaped_on_the_terminal() -> None:
         assert "\x07" not in line
         assert "\n" not in line
     assert "phone\\x1b]0;owned\\x07\\u202eexe.txt" in device_lines([hostile])[0]
+
+
+def test_device_events_escape_what_a_peer_or_the_relay_chose() -> None:
+    hostile = "Dr\x1b[2J\u202eR"
+    lines = [
+        event_line(DevicesChanged(hostile, 1, 0)),
+        event_line(DevicesChanged(hostile, 0, 2)),
+        event_line(DeviceListRefused(hostile, "older\x1b[31m than\nthe kept one")),
+    ]
+    assert lines[0] == "Dr\\x1b[2J\\u202eR added a device (safety numbers are unchanged)"
+    assert lines[1] == "Dr\\x1b[2J\\u202eR removed 2 devices (safety numbers are unchanged)"
+    for line in lines:
+        assert line is not None
+        assert "\x1b" not in line
+        assert "\u202e" not in line
+        assert "\n" not in line
+    assert event_line(DevicesChanged("Dr R", 1, 0, restored=True)) == (
+        "Dr R restored their identity on a new device (safety numbers are unchanged)"
+    )
+    own = event_line(DevicesChanged("", 1, 0, restored=True))
+    assert own is not None
+    assert own.startswith("your identity's devices changed: it was restored on a new device. If you did not")
+    assert "someone else holds your identity" in own
+    assert event_line(DevicesChanged("", 2, 1)) == (
+        "your identity's devices changed: 2 devices added and a device removed. If you did not link or restore a "
+        "device just now, someone else holds your identity: remove it ('confide devices list', 'confide devices "
+        "remove ID') and make a new recovery code"
+    )
+    assert event_line(ThisDeviceRemoved()) == THIS_DEVICE_REMOVED
