@@ -560,7 +560,7 @@ def check_ops(declared: dict[str, int], waste: dict[str, int], observed: Counter
 # -- the parties ---------------------------------------------------------------------------------------------
 
 
-class _PreKeys:
+class PreKeys:
     """Bob's private prekeys (the PreKeyLookup protocol). Keys are not consumed, so set-up can repeat."""
 
     def __init__(self, signed: SignedPreKeyRecord, one_time: OneTimePreKeyRecord, kem: KemPreKeyRecord) -> None:
@@ -586,7 +586,7 @@ class World:
         signed = SignedPreKeyRecord.generate(self.bob, 1, rng, now)
         one_time = OneTimePreKeyRecord.generate_batch(1, 1, rng)[0]
         kem = KemPreKeyRecord.generate(self.bob, 1, rng, now, last_resort=True)
-        self.prekeys = _PreKeys(signed, one_time, kem)
+        self.prekeys = PreKeys(signed, one_time, kem)
         self.bundle_bytes = PreKeyBundle(
             self.bob.public, bob_device.certificate, signed.public, one_time.public, kem.public
         ).to_bytes()

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from itertools import repeat
 
+from crypto import PreKeys
 from harness import add_common_flags, bench_parser, print_result
 
 from confide.keys import (
@@ -95,27 +96,11 @@ def _sessions(sender: IdentityKeyPair, k: int) -> list[Session]:
         alice = initiate_session(sender, PreKeyBundle.from_bytes(bundle.to_bytes()), rng=rng)
         _, header, body = parse_inner(alice.encrypt(b"hello", rng))
         assert header is not None
-        prekeys = _PreKeys(signed, one_time, kem)
+        prekeys = PreKeys(signed, one_time, kem)
         bob, _, _, _ = accept_session(recipient, header, body, sender_device.device_id, prekeys, rng)
         alice.decrypt(bob.encrypt(b"reply", rng), rng)  # established: no prekey header from now on
         out.append(alice)
     return out
-
-
-class _PreKeys:
-    """The responder's private prekeys, as ``accept_session`` looks them up."""
-
-    def __init__(self, signed: SignedPreKeyRecord, one_time: OneTimePreKeyRecord, kem: KemPreKeyRecord) -> None:
-        self._signed, self._one_time, self._kem = signed, one_time, kem
-
-    def signed_prekey(self, key_id: int) -> SignedPreKeyRecord | None:
-        return self._signed if key_id == self._signed.key_id else None
-
-    def one_time_prekey(self, key_id: int) -> OneTimePreKeyRecord | None:
-        return self._one_time if key_id == self._one_time.key_id else None
-
-    def kem_prekey(self, key_id: int) -> KemPreKeyRecord | None:
-        return self._kem if key_id == self._kem.key_id else None
 
 
 def _seal_block(sender: IdentityKeyPair, cert: SenderCertificate, sessions: list[Session], message: bytes) -> float:

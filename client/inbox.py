@@ -102,7 +102,7 @@ from .events import (
 from .expiry import Expiry, is_live
 from .models import OUTGOING_RANK, Direction, MessageKind, MessageStatus
 from .prekey_store import PreKeyStore
-from .records import AttachmentRecord, ContactRecord, FiledRecord, MessageRecord
+from .records import ContactRecord, FiledRecord, MessageRecord, message_fields
 from .reporting import Reporting
 from .self_sync import OWN_THREAD, SelfSyncApplier
 from .sessions import SELF, Sessions
@@ -439,15 +439,7 @@ class Inbox:
         if isinstance(body, Text | AttachmentPointer):
             if store.has_message(mid):
                 return  # the same message arrived twice: shown once
-            att = None
-            kind, text = MessageKind.TEXT, ""
-            if isinstance(body, Text):
-                text = body.body
-            else:
-                kind, text = MessageKind.ATTACHMENT, body.caption
-                att = AttachmentRecord(
-                    body.blob_id, body.key, body.digest, body.size, body.name, body.mime, body.caption
-                )
+            kind, text, att = message_fields(body)
             msg = MessageRecord(
                 mid,
                 rec.contact_id,

@@ -12,9 +12,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from confide.protocol.content import AttachmentPointer, Text
 from confide.protocol.envelope import DELIVERY_TOKEN_LEN
 
 from .errors import StorageError
+from .models import MessageKind
 
 
 def _b(data: bytes | None) -> str | None:
@@ -328,3 +330,12 @@ class FiledRecord:
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400
             raise StorageError("a stored record copy is damaged") from exc
+
+
+def message_fields(body: Text | AttachmentPointer) -> tuple[MessageKind, str, AttachmentRecord | None]:
+    """What a stored message keeps of a text or file content: its kind, its text (a file's caption) and, for a file,
+    the attachment pointer (not downloaded yet)."""
+    if isinstance(body, Text):
+        return MessageKind.TEXT, body.body, None
+    pointer = AttachmentRecord(body.blob_id, body.key, body.digest, body.size, body.name, body.mime, body.caption)
+    return MessageKind.ATTACHMENT, body.caption, pointer

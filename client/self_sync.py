@@ -57,7 +57,7 @@ from .expiry import Expiry
 from .models import Direction, MessageKind, MessageStatus
 from .outbox import Outbox
 from .pinning import accept_pending
-from .records import AttachmentRecord, ContactRecord, MessageRecord
+from .records import ContactRecord, MessageRecord, message_fields
 from .sessions import Sessions
 from .store import Store
 from .timers import expiry_from, relay_lifetime
@@ -223,15 +223,7 @@ class SelfSyncApplier:
         if isinstance(body, Text | AttachmentPointer):
             if store.has_message(mid):
                 return None  # applied before (or sent from here): once
-            att = None
-            kind, text = MessageKind.TEXT, ""
-            if isinstance(body, Text):
-                text = body.body
-            else:
-                kind, text = MessageKind.ATTACHMENT, body.caption
-                att = AttachmentRecord(
-                    body.blob_id, body.key, body.digest, body.size, body.name, body.mime, body.caption
-                )
+            kind, text, att = message_fields(body)
             msg = MessageRecord(
                 mid,
                 rec.contact_id,

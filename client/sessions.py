@@ -271,20 +271,7 @@ class Sessions:
         with this identity's introduction token (the relay accepts any token of an identity's devices for all of
         them), and store each advanced session; returns one envelope per device. Call inside the transaction that
         queues the envelopes, as :meth:`encrypt`."""
-        token = self._own_token()
-        out = []
-        for session in self.own():
-            sealed = seal_message(
-                session,
-                plaintext,
-                sender_identity=self._keys.identity,
-                sender=sender,
-                rng=self._rng,
-                min_bucket=min_bucket,
-            )
-            out.append(Envelope(self._rng(ENVELOPE_ID_LEN), session.peer_device_id, token, lifetime_s, sealed))
-            self.save(SELF, session)
-        return out
+        return self._seal_each(SELF, self.own(), self._own_token(), plaintext, sender, lifetime_s, min_bucket)
 
     def find(self, identity: IdentityPublicKey, device_id: bytes) -> Session | None:
         """The session with one peer device, for an incoming message (``None``: none, or another identity's).
@@ -413,8 +400,22 @@ class Sessions:
         envelopes: the sessions are read here, inside it, so another process cannot advance them in between (no
         message key is used twice)."""
         assert rec.token is not None
+        return self._seal_each(rec.contact_id, self.of(rec), rec.token, plaintext, sender, lifetime_s, min_bucket)
+
+    def _seal_each(
+        self,
+        contact_id: str,
+        sessions: list[Session],
+        token: bytes,
+        plaintext: bytes,
+        sender: SenderCertificate,
+        lifetime_s: int,
+        min_bucket: int,
+    ) -> list[Envelope]:
+        """Seal ``plaintext`` on each of ``sessions`` (one envelope per device, with ``token``) and store each
+        advanced session under ``contact_id``."""
         out = []
-        for session in self.of(rec):
+        for session in sessions:
             sealed = seal_message(
                 session,
                 plaintext,
@@ -423,6 +424,6 @@ class Sessions:
                 rng=self._rng,
                 min_bucket=min_bucket,
             )
-            out.append(Envelope(self._rng(ENVELOPE_ID_LEN), session.peer_device_id, rec.token, lifetime_s, sealed))
-            self.save(rec.contact_id, session)
+            out.append(Envelope(self._rng(ENVELOPE_ID_LEN), session.peer_device_id, token, lifetime_s, sealed))
+            self.save(contact_id, session)
         return out

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,27 @@ async def make_client(tmp_path: Path, relay_url: str) -> AsyncIterator[MakeClien
     yield make
     for client in opened:
         await client.close()
+
+
+MakeDevice = Callable[..., Awaitable[Client]]
+"""``await make_device(existing, "a2", name=..., origin=...)``: :func:`add_device` into ``tmp_path/<dir>``."""
+
+
+@pytest.fixture
+async def make_device(tmp_path: Path, relay_url: str) -> AsyncIterator[MakeDevice]:
+    """Make (and at the end close) further devices of existing profiles, as :func:`add_device` does."""
+    opened: list[Client] = []
+
+    async def make(existing: Client, directory: str, **kwargs: Any) -> Client:
+        from .devices_helpers import add_device
+
+        device = await add_device(existing, tmp_path / directory, relay_url, **kwargs)
+        opened.append(device)
+        return device
+
+    yield make
+    for device in opened:
+        await device.close()
 
 
 async def introduce(a: Client, b: Client, a_name: str = "b", b_name: str = "a") -> None:

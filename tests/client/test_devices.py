@@ -43,7 +43,7 @@ from confide.protocol.device_list import (
     sign_device_list,
 )
 
-from .conftest import PASSPHRASE, MakeClient, introduce
+from .conftest import PASSPHRASE, MakeClient, MakeDevice, introduce
 from .devices_helpers import HostileRelay, add_device
 
 
@@ -73,68 +73,64 @@ async def test_first_device_publishes_its_list(make_client: MakeClient) -> None:
 
 
 async def test_second_device_is_listed_and_both_receive(
-    tmp_path: Path, make_client: MakeClient, relay_url: str
+    tmp_path: Path, make_client: MakeClient, relay_url: str, make_device: MakeDevice
 ) -> None:
     a, b = await make_client("a"), await make_client("b")
     await introduce(a, b)
     await b.send_text("a", "before")  # b pins a's identity and list (one device)
     assert [e for e in await a.sync() if isinstance(e, MessageReceived)]
-    a2 = await add_device(a, tmp_path / "a2", relay_url)
-    try:
-        assert a2.address == a.address
-        assert a2.device_id != a.device_id
-        assert [d.device_id for d in a2.devices()] == [a.device_id, a2.device_id]
-        assert [d.origin for d in a.devices()] == ["first", "linked"]
-        rec = b._contacts.find("a")
-        seen: list[Event] = []
-        b.on(DevicesChanged, seen.append)
-        change = await b._devices.refresh(rec)
-        assert change == DeviceChange(added=(bytes.fromhex(a2.device_id),), removed=())
-        assert seen == [DevicesChanged("a", 1, 0, False)]
-        await b._sessions.ensure_devices(b._contacts.find("a"))
-        assert {s.peer_device_id.hex() for s in b._sessions.of(b._contacts.find("a"))} == {a.device_id, a2.device_id}
-        await b.send_text("a", "to both")
-        for device in (a, a2):
-            got = [e.message.text for e in await device.sync() if isinstance(e, MessageReceived)]
-            assert got == ["to both"]
-    finally:
-        await a2.close()
+    a2 = await make_device(a, "a2")
+    assert a2.address == a.address
+    assert a2.device_id != a.device_id
+    assert [d.device_id for d in a2.devices()] == [a.device_id, a2.device_id]
+    assert [d.origin for d in a.devices()] == ["first", "linked"]
+    rec = b._contacts.find("a")
+    seen: list[Event] = []
+    b.on(DevicesChanged, seen.append)
+    change = await b._devices.refresh(rec)
+    assert change == DeviceChange(added=(bytes.fromhex(a2.device_id),), removed=())
+    assert seen == [DevicesChanged("a", 1, 0, False)]
+    await b._sessions.ensure_devices(b._contacts.find("a"))
+    assert {s.peer_device_id.hex() for s in b._sessions.of(b._contacts.find("a"))} == {a.device_id, a2.device_id}
+    await b.send_text("a", "to both")
+    for device in (a, a2):
+        got = [e.message.text for e in await device.sync() if isinstance(e, MessageReceived)]
+        assert got == ["to both"]
 
 
-async def test_removed_device_is_cut_off(tmp_path: Path, make_client: MakeClient, relay_url: str) -> None:
+async def test_removed_device_is_cut_off(
+    tmp_path: Path, make_client: MakeClient, relay_url: str, make_device: MakeDevice
+) -> None:
     a, b = await make_client("a"), await make_client("b")
     await introduce(a, b)
-    a2 = await add_device(a, tmp_path / "a2", relay_url)
+    a2 = await make_device(a, "a2")
     a2_id = bytes.fromhex(a2.device_id)
-    try:
-        await b.send_text("a", "hello")  # b's first bundle fetch: both devices listed
-        assert {s.peer_device_id for s in b._sessions.of(b._contacts.find("a"))} == {bytes.fromhex(a.device_id), a2_id}
-        with pytest.raises(ClientError):
-            await a.remove_device(a.device_id)  # never this device
-        with pytest.raises(ClientError):
-            await a.remove_device("00" * 16)  # no such device
-        removed: list[Event] = []
-        a2.on(ThisDeviceRemoved, removed.append)
-        await a.remove_device(a2.device_id)
-        assert [d.device_id for d in a.devices()] == [a.device_id]
-        assert _mailbox(tmp_path, a2_id) == 0  # the relay scrubbed its mailbox ("hello" was waiting there)
-        with pytest.raises(DeviceRemoved):
-            await a2.sync()
-        assert removed == [ThisDeviceRemoved()]
-        # b learns the list (from the relay here; a DEVICES content in the product) and stops at once
-        change = await b._devices.refresh(b._contacts.find("a"))
-        assert change == DeviceChange(added=(), removed=(a2_id,))
-        assert {s.peer_device_id for s in b._sessions.of(b._contacts.find("a"))} == {bytes.fromhex(a.device_id)}
-        a_identity = IdentityPublicKey.from_bytes(b._contacts.find("a").identity or b"")
-        assert b._sessions.device_listed(a_identity, a2_id) is False
-        assert b._sessions.device_listed(a_identity, bytes.fromhex(a.device_id)) is True
-        await b._sessions.ensure_devices(b._contacts.find("a"))
-        assert b._store.get_session(a_identity.signing, a2_id) is None
-        await b.send_text("a", "after")
-        assert [e.message.text for e in await a.sync() if isinstance(e, MessageReceived)] == ["hello", "after"]
-        assert _mailbox(tmp_path, a2_id) == 0  # nothing further for the removed device
-    finally:
-        await a2.close()
+    await b.send_text("a", "hello")  # b's first bundle fetch: both devices listed
+    assert {s.peer_device_id for s in b._sessions.of(b._contacts.find("a"))} == {bytes.fromhex(a.device_id), a2_id}
+    with pytest.raises(ClientError):
+        await a.remove_device(a.device_id)  # never this device
+    with pytest.raises(ClientError):
+        await a.remove_device("00" * 16)  # no such device
+    removed: list[Event] = []
+    a2.on(ThisDeviceRemoved, removed.append)
+    await a.remove_device(a2.device_id)
+    assert [d.device_id for d in a.devices()] == [a.device_id]
+    assert _mailbox(tmp_path, a2_id) == 0  # the relay scrubbed its mailbox ("hello" was waiting there)
+    with pytest.raises(DeviceRemoved):
+        await a2.sync()
+    assert removed == [ThisDeviceRemoved()]
+    # b learns the list (from the relay here; a DEVICES content in the product) and stops at once
+    change = await b._devices.refresh(b._contacts.find("a"))
+    assert change == DeviceChange(added=(), removed=(a2_id,))
+    assert {s.peer_device_id for s in b._sessions.of(b._contacts.find("a"))} == {bytes.fromhex(a.device_id)}
+    a_identity = IdentityPublicKey.from_bytes(b._contacts.find("a").identity or b"")
+    assert b._sessions.device_listed(a_identity, a2_id) is False
+    assert b._sessions.device_listed(a_identity, bytes.fromhex(a.device_id)) is True
+    await b._sessions.ensure_devices(b._contacts.find("a"))
+    assert b._store.get_session(a_identity.signing, a2_id) is None
+    await b.send_text("a", "after")
+    assert [e.message.text for e in await a.sync() if isinstance(e, MessageReceived)] == ["hello", "after"]
+    assert _mailbox(tmp_path, a2_id) == 0  # nothing further for the removed device
 
 
 async def test_max_devices(make_client: MakeClient) -> None:
@@ -269,80 +265,72 @@ async def test_relay_adding_a_removed_device_is_key_substitution(
 
 
 async def test_live_receiving_stops_when_this_device_is_removed(
-    tmp_path: Path, make_client: MakeClient, relay_url: str
+    tmp_path: Path, make_client: MakeClient, relay_url: str, make_device: MakeDevice
 ) -> None:
     a = await make_client("a")
-    a2 = await add_device(a, tmp_path / "a2", relay_url)
-    try:
-        seen: list[Event] = []
-        connected = asyncio.Event()
-        a2.on(ThisDeviceRemoved, seen.append)
-        a2.on(Connected, lambda _e: connected.set())
-        a2.start()
-        await asyncio.wait_for(connected.wait(), 10)
-        await a.remove_device(a2.device_id)  # the relay closes its socket; reconnecting gets 410
-        for _ in range(100):
-            if seen:
-                break
-            await asyncio.sleep(0.1)
-        assert seen == [ThisDeviceRemoved()]
-        with pytest.raises(DeviceRemoved):
-            await a2.sync()
-        assert seen == [ThisDeviceRemoved()]  # said once
-    finally:
-        await a2.close()
+    a2 = await make_device(a, "a2")
+    seen: list[Event] = []
+    connected = asyncio.Event()
+    a2.on(ThisDeviceRemoved, seen.append)
+    a2.on(Connected, lambda _e: connected.set())
+    a2.start()
+    await asyncio.wait_for(connected.wait(), 10)
+    await a.remove_device(a2.device_id)  # the relay closes its socket; reconnecting gets 410
+    for _ in range(100):
+        if seen:
+            break
+        await asyncio.sleep(0.1)
+    assert seen == [ThisDeviceRemoved()]
+    with pytest.raises(DeviceRemoved):
+        await a2.sync()
+    assert seen == [ThisDeviceRemoved()]  # said once
 
 
 async def test_a_device_added_by_restore_is_told_to_the_others(
-    tmp_path: Path, make_client: MakeClient, relay_url: str
+    tmp_path: Path, make_client: MakeClient, relay_url: str, make_device: MakeDevice
 ) -> None:
     a = await make_client("a")
-    a2 = await add_device(a, tmp_path / "a2", relay_url)
-    try:
-        seen: list[Event] = []
-        a.on(DevicesChanged, seen.append)
-        restored = DeviceKeyPair.generate(a._keys.identity, os.urandom)
-        await a2._devices.add_device(restored.certificate, DeviceOrigin.RESTORED)  # published by another device
-        assert await a._devices.ensure_own_list() is not None  # a's next list check
-        assert seen == [DevicesChanged("", 1, 0, True)]
-        assert [d.origin for d in a.devices()] == ["first", "linked", "restored"]
-    finally:
-        await a2.close()
+    a2 = await make_device(a, "a2")
+    seen: list[Event] = []
+    a.on(DevicesChanged, seen.append)
+    restored = DeviceKeyPair.generate(a._keys.identity, os.urandom)
+    await a2._devices.add_device(restored.certificate, DeviceOrigin.RESTORED)  # published by another device
+    assert await a._devices.ensure_own_list() is not None  # a's next list check
+    assert seen == [DevicesChanged("", 1, 0, True)]
+    assert [d.origin for d in a.devices()] == ["first", "linked", "restored"]
 
 
-async def test_sessions_with_own_other_devices(tmp_path: Path, make_client: MakeClient, relay_url: str) -> None:
+async def test_sessions_with_own_other_devices(
+    tmp_path: Path, make_client: MakeClient, relay_url: str, make_device: MakeDevice
+) -> None:
     a = await make_client("a")
-    a2 = await add_device(a, tmp_path / "a2", relay_url)
+    a2 = await make_device(a, "a2")
     a2_id = bytes.fromhex(a2.device_id)
-    try:
-        assert await a._sessions.ensure_own() == 1
-        assert await a._sessions.ensure_own() == 0
-        assert [s.peer_device_id for s in a._sessions.own()] == [a2_id]
-        with a._store.transaction():
-            envelopes = a._sessions.encrypt_own(b"note to self", a._account.sender_certificate(None), 60)
-        assert [(e.recipient_device, e.delivery_token) for e in envelopes] == [(a2_id, a._account.token())]
-        await a.remove_device(a2.device_id)
-        assert a._sessions.own() == []
-        assert a._store.get_session(a.identity.signing, a2_id) is None  # deleted, not only left unused
-        with a._store.transaction():
-            assert a._sessions.encrypt_own(b"x", a._account.sender_certificate(None), 60) == []
-    finally:
-        await a2.close()
+    assert await a._sessions.ensure_own() == 1
+    assert await a._sessions.ensure_own() == 0
+    assert [s.peer_device_id for s in a._sessions.own()] == [a2_id]
+    with a._store.transaction():
+        envelopes = a._sessions.encrypt_own(b"note to self", a._account.sender_certificate(None), 60)
+    assert [(e.recipient_device, e.delivery_token) for e in envelopes] == [(a2_id, a._account.token())]
+    await a.remove_device(a2.device_id)
+    assert a._sessions.own() == []
+    assert a._store.get_session(a.identity.signing, a2_id) is None  # deleted, not only left unused
+    with a._store.transaction():
+        assert a._sessions.encrypt_own(b"x", a._account.sender_certificate(None), 60) == []
 
 
-async def test_renewal_is_signed_once_for_all_devices(tmp_path: Path, make_client: MakeClient, relay_url: str) -> None:
+async def test_renewal_is_signed_once_for_all_devices(
+    tmp_path: Path, make_client: MakeClient, relay_url: str, make_device: MakeDevice
+) -> None:
     a = await make_client("a")
-    a2 = await add_device(a, tmp_path / "a2", relay_url)
-    try:
-        own = a2._devices.own_list()
-        assert own is not None
-        due = own.expires_at - DEVICE_LIST_RENEW_S + 1
-        assert not await a._devices.renew_if_due(now=due - 2)  # not yet
-        assert await a._devices.renew_if_due(now=due)
-        renewed = a._devices.own_list()
-        assert renewed is not None
-        assert (renewed.version, device_ids(renewed)) == (own.version + 1, device_ids(own))
-        assert not await a2._devices.renew_if_due(now=due)  # a2 finds a's renewal at the relay
-        assert a2._devices.own_list() == renewed
-    finally:
-        await a2.close()
+    a2 = await make_device(a, "a2")
+    own = a2._devices.own_list()
+    assert own is not None
+    due = own.expires_at - DEVICE_LIST_RENEW_S + 1
+    assert not await a._devices.renew_if_due(now=due - 2)  # not yet
+    assert await a._devices.renew_if_due(now=due)
+    renewed = a._devices.own_list()
+    assert renewed is not None
+    assert (renewed.version, device_ids(renewed)) == (own.version + 1, device_ids(own))
+    assert not await a2._devices.renew_if_due(now=due)  # a2 finds a's renewal at the relay
+    assert a2._devices.own_list() == renewed

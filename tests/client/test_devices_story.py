@@ -31,8 +31,7 @@ from confide.client import (
 from confide.keys.keystore import TEST_KDF
 
 from . import linking_harness as harness
-from .conftest import PASSPHRASE, MakeClient, introduce
-from .devices_helpers import add_device
+from .conftest import PASSPHRASE, MakeClient, MakeDevice, introduce
 
 SECRET_TEXT = "the lighthouse keeper counts to forty-one"
 """A text of the conversation that must never appear in any relay file (history transfer included)."""
@@ -78,7 +77,7 @@ async def test_three_devices_every_message_everywhere_once_then_a_removal(
     await sam.send_text("dr", SECRET_TEXT)
     assert _received(await laptop.sync()) == [SECRET_TEXT]
     safety_before = (await sam.safety_number("dr")).digits
-    told: list[DevicesChanged] = []
+    told: list[Event] = []
     sam.on(DevicesChanged, told.append)
 
     phone = await _link(laptop, tmp_path / "rivera-phone", relay_url)
@@ -156,7 +155,7 @@ async def test_three_devices_every_message_everywhere_once_then_a_removal(
 
 
 async def test_a_message_from_a_device_the_peer_does_not_know_yet_waits_for_the_list(
-    make_client: MakeClient, tmp_path: Path, relay_url: str
+    make_client: MakeClient, tmp_path: Path, relay_url: str, make_device: MakeDevice
 ) -> None:
     """The laptop links the phone but cannot tell Sam (the list notice is not sent); the phone writes to Sam at
     once. Sam's kept list does not name the phone: the message is not dropped but left at the relay, the list is
@@ -167,37 +166,31 @@ async def test_a_message_from_a_device_the_peer_does_not_know_yet_waits_for_the_
     await sam.send_text("dr", "hello")
     await laptop.sync()
     laptop._devices.on_own_list_changed = None  # the DEVICES notice to Sam is never sent
-    phone = await add_device(laptop, tmp_path / "phone", relay_url, name="Phone")
-    try:
-        await phone.sync()
-        assert [c.name for c in phone.contacts()] == []  # the helper provisions no contacts: add Sam
-        phone.add_contact("sam", sam.invite_code())
-        await phone.send_text("sam", "from the new phone")
-        events = await sam.sync()
-        assert _received(events) == ["from the new phone"]
-        assert not any(isinstance(e, MessageUndecryptable) for e in events)
-    finally:
-        await phone.close()
+    phone = await make_device(laptop, "phone", name="Phone")
+    await phone.sync()
+    assert [c.name for c in phone.contacts()] == []  # the helper provisions no contacts: add Sam
+    phone.add_contact("sam", sam.invite_code())
+    await phone.send_text("sam", "from the new phone")
+    events = await sam.sync()
+    assert _received(events) == ["from the new phone"]
+    assert not any(isinstance(e, MessageUndecryptable) for e in events)
 
 
 async def test_a_file_sent_from_one_device_can_be_saved_on_the_other(
-    make_client: MakeClient, tmp_path: Path, relay_url: str
+    make_client: MakeClient, tmp_path: Path, relay_url: str, make_device: MakeDevice
 ) -> None:
     laptop = await make_client("rivera", "therapist")
     sam = await make_client("sam")
     await introduce(sam, laptop, "dr", "sam")
-    phone = await add_device(laptop, tmp_path / "phone", relay_url, name="Phone")
-    try:
-        await laptop.sync()
-        await phone.sync()
-        await sam.sync()
-        phone.add_contact("sam", sam.invite_code())
-        source = tmp_path / "worksheet.txt"
-        source.write_bytes(b"week 3: notice one thing you did well each day\n")
-        sent = await phone.send_file("sam", source)
-        synced = [e.message for e in await laptop.sync() if isinstance(e, MessageSynced)]
-        assert [m.message_id for m in synced] == [sent.message_id]
-        saved = await laptop.save_attachment(sent.message_id, tmp_path / "copy.txt")
-        assert saved.read_bytes() == source.read_bytes()
-    finally:
-        await phone.close()
+    phone = await make_device(laptop, "phone", name="Phone")
+    await laptop.sync()
+    await phone.sync()
+    await sam.sync()
+    phone.add_contact("sam", sam.invite_code())
+    source = tmp_path / "worksheet.txt"
+    source.write_bytes(b"week 3: notice one thing you did well each day\n")
+    sent = await phone.send_file("sam", source)
+    synced = [e.message for e in await laptop.sync() if isinstance(e, MessageSynced)]
+    assert [m.message_id for m in synced] == [sent.message_id]
+    saved = await laptop.save_attachment(sent.message_id, tmp_path / "copy.txt")
+    assert saved.read_bytes() == source.read_bytes()

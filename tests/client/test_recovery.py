@@ -130,7 +130,7 @@ async def test_the_old_device_learns_of_a_restore(
     monkeypatch.setattr(devices, "DEVICE_CHECK_INTERVAL_S", 0.0)  # the next sync checks the list
     sam = await make_client("sam")
     await sam.sync()
-    told: list[DevicesChanged] = []
+    told: list[Event] = []
     sam.on(DevicesChanged, told.append)
     code, backup = sam.create_recovery()
     async with Client.restore(

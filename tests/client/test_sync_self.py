@@ -10,7 +10,6 @@ longer names is refused; and two devices meeting a new contact at once give it t
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -29,32 +28,26 @@ from confide.client.self_sync import OWN_THREAD
 from confide.keys.encoding import Reader
 from confide.protocol.content import ContactSnapshot, Content, SentSync, Text, new_message_id
 
-from .conftest import MakeClient
-from .devices_helpers import add_device
+from .conftest import MakeClient, MakeDevice
 
 Devices3 = tuple[Client, Client, Client, str]
 
 
 @pytest.fixture
-async def setup(
-    make_client: MakeClient, tmp_path: Path, relay_url: str
-) -> AsyncIterator[tuple[Client, Client, Client, str]]:
+async def setup(make_client: MakeClient, make_device: MakeDevice) -> tuple[Client, Client, Client, str]:
     """d1 and d2 (one identity: d2 holds what linking provisions, the token key and the introduction token), and
     the therapist p, who wrote first to the identity; both devices got it. Yields them and p's address (the
     contact's name on both devices)."""
     d1 = await make_client("d1")
-    d2 = await add_device(d1, tmp_path / "d2", relay_url)
-    try:
-        d2._account.adopt_token_key(d1._account.token_key())
-        d2._account.adopt_intro_token(d1._account.token())
-        p = await make_client("p", "therapist")
-        p.add_contact("me", d1.invite_code())
-        assert (await p.send_text("me", "first")).status == MessageStatus.SENT
-        for d in (d1, d2):
-            assert [e.message.text for e in await d.sync() if isinstance(e, MessageReceived)] == ["first"]
-        yield d1, d2, p, p.address
-    finally:
-        await d2.close()
+    d2 = await make_device(d1, "d2")
+    d2._account.adopt_token_key(d1._account.token_key())
+    d2._account.adopt_intro_token(d1._account.token())
+    p = await make_client("p", "therapist")
+    p.add_contact("me", d1.invite_code())
+    assert (await p.send_text("me", "first")).status == MessageStatus.SENT
+    for d in (d1, d2):
+        assert [e.message.text for e in await d.sync() if isinstance(e, MessageReceived)] == ["first"]
+    return d1, d2, p, p.address
 
 
 def _thread(client: Client, peer: str) -> list[tuple[str, Direction, str, MessageStatus]]:
