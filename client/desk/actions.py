@@ -31,12 +31,18 @@ from confide.client import (
     ClientError,
     ConfideError,
     ContactExists,
+    DeviceRemoved,
     Direction,
+    InvalidLinkCode,
+    LinkCodeCheckFailed,
+    LinkFailed,
     MessageStatus,
     NotReportable,
+    ProtocolError,
     QRPayloadError,
     RelayError,
     RelayUnreachable,
+    TooManyDevices,
     UnknownMessage,
     UntrustedIdentity,
     VerificationFailed,
@@ -114,6 +120,24 @@ def _why(exc: ConfideError) -> tuple[str, int]:
             "writing again.",
             409,
         )
+    if isinstance(exc, DeviceRemoved):
+        return (
+            "This device was removed from your devices: it can no longer send or receive. Lock the Desk and wipe "
+            "this profile, or link this device again.",
+            410,
+        )
+    if isinstance(exc, TooManyDevices):
+        return "You have the most devices you may have: remove one before adding another.", 409
+    if isinstance(exc, LinkCodeCheckFailed):
+        return (
+            "The code did not match (a typo, or someone interfered): nothing was changed. Start again on the new "
+            "device.",
+            400,
+        )
+    if isinstance(exc, LinkFailed):
+        return "The new device could not be linked: nothing was changed. Start again on the new device.", 400
+    if isinstance(exc, InvalidLinkCode):
+        return "That is not a link code: type the 12 letters and digits the new device shows.", 400
     if isinstance(exc, RelayUnreachable):
         return "The relay cannot be reached; try again in a moment.", 502
     if isinstance(exc, RelayError):
@@ -130,6 +154,8 @@ def _why(exc: ConfideError) -> tuple[str, int]:
         return "The file could not be handled (unreadable, too large, or failed its check).", 400
     if isinstance(exc, ClientError):
         return "That could not be done (the text may be too long).", 400
+    if isinstance(exc, ProtocolError):
+        return "The relay or the other device sent something malformed: nothing was changed.", 502
     return "That could not be done; the profile's files may be damaged.", 500
 
 

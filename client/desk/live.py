@@ -26,9 +26,11 @@ from confide.client import (
     MessageDeleted,
     MessageFiled,
     MessageReceived,
+    MessageSynced,
     ProfileWiped,
     ReceiptReceived,
     SessionReset,
+    ThisDeviceRemoved,
     TimerChanged,
 )
 
@@ -84,10 +86,17 @@ def live_event(client: Client, event: Event, *, notify_text: bool) -> LiveEvent 
         return LiveEvent("message", _address(client, event.peer), text)
     if isinstance(
         event,
-        ReceiptReceived | TimerChanged | MessageDeleted | MessageFiled | FiledCopyKept | IdentityChanged | SessionReset,
+        ReceiptReceived
+        | TimerChanged
+        | MessageDeleted
+        | MessageFiled
+        | FiledCopyKept
+        | IdentityChanged
+        | SessionReset
+        | MessageSynced,  # sent from another of this person's devices: shown in its thread at once
     ):
         return LiveEvent("update", _address(client, event.peer))
-    if isinstance(event, ProfileWiped):
+    if isinstance(event, ProfileWiped | ThisDeviceRemoved):  # every page shows what is left to do
         return LiveEvent("reload")
     return None
 
