@@ -280,9 +280,29 @@ class Inbox:
                     self._store_own(opened, now, events, listed=listed is True)
                 else:
                     self._store_opened(opened, now, events)
+        if listed is None and not own:
+            self._baseline(sender.identity)
         for event in events:
             self._bus.emit(event)
         return env_id
+
+    def _baseline(self, identity: IdentityPublicKey) -> None:
+        """A contact whose device list is not known here yet (they wrote first; their bundle was never fetched):
+        fetch it after this batch, so that a device they add or remove later is told to the user
+        (:class:`DevicesChanged` is never emitted for the first list seen). At most once per
+        :data:`LIST_RECHECK_S` per identity (a relay that holds no list, an older client's)."""
+        rec = self._store.contact_by_address(identity.address.raw)
+        if rec is None:
+            return
+        key = identity.signing
+        now = time.monotonic()
+        checked = self._rechecked.get(key)
+        if checked is not None and now - checked < LIST_RECHECK_S:
+            return
+        self._rechecked[key] = now
+        while len(self._rechecked) > MAX_LIST_RECHECKS:
+            del self._rechecked[next(iter(self._rechecked))]
+        self._follow_ups.lists.add(rec.contact_id)
 
     def _blocked(self, address: bytes) -> bool:
         """Whether ``address`` (authenticated by sealed sender) is a contact the user blocked. Their envelopes

@@ -6,7 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from confide.client import Client, RelayError, RelayUnreachable, check_server_url, recovery_qr_text, write_text_qr_png
+from confide.client import (
+    Client,
+    DeviceRemoved,
+    RelayError,
+    RelayUnreachable,
+    check_server_url,
+    recovery_qr_text,
+    write_text_qr_png,
+)
 from confide.client.export import profile_to_json
 
 from . import render
@@ -55,7 +63,7 @@ async def cmd_recovery(args: argparse.Namespace) -> int:
         _write_recovery_kit(out, backup, qr, code)
         try:  # only once the kit is written: the relay then vouches for this code alone
             vouched = await client.register_recovery_key(code)
-        except RelayError:
+        except (RelayError, DeviceRemoved):
             vouched = False
     print(f"Recovery backup written to {out} (encrypted; it holds your keys, not your messages).")
     if qr is not None:

@@ -194,3 +194,23 @@ async def test_a_file_sent_from_one_device_can_be_saved_on_the_other(
     assert [m.message_id for m in synced] == [sent.message_id]
     saved = await laptop.save_attachment(sent.message_id, tmp_path / "copy.txt")
     assert saved.read_bytes() == source.read_bytes()
+
+
+async def test_a_contact_who_only_replied_is_told_of_a_new_device(
+    make_client: MakeClient, make_device: MakeDevice
+) -> None:
+    """Sam wrote first, so Dr. Rivera's device never fetched Sam's keys (nor Sam's device list). Its first message
+    from Sam makes it fetch the list as a baseline, so that the device Sam adds later is told: "Sam added a
+    device" (a first list seen is never told)."""
+    sam = await make_client("sam")
+    rivera = await make_client("rivera", "therapist")
+    sam.add_contact("dr", rivera.invite_code())
+    await sam.send_text("dr", "hello, I found you through the directory")
+    told: list[Event] = []
+    rivera.on(DevicesChanged, told.append)
+    assert _received(await rivera.sync()) == ["hello, I found you through the directory"]
+    assert told == []
+    rivera.accept_contact(rivera.contacts()[0].name)  # a message request's control contents wait for this
+    await make_device(sam, "sam-phone")  # Sam's laptop lists the phone and sends the new list to Rivera
+    await rivera.sync()
+    assert told == [DevicesChanged(rivera.contacts()[0].name, 1, 0)]
