@@ -87,13 +87,15 @@ def _field(form: object, name: str) -> str:
 
 @refusing
 async def remove_device(request: web.Request) -> web.Response:
-    """``POST /devices/remove`` (field ``device_id``): drop a lost or old device from the signed list; the relay
-    closes its mailbox and contacts stop writing to it."""
+    """``POST /devices/remove`` (fields ``device_id``, ``confirm`` = ``yes``): drop a lost or old device from the
+    signed list; the relay closes its mailbox and contacts stop writing to it."""
     client = desk_client(request)
     form = await request.post()
     device_id = _field(form, "device_id")
     if not device_id:
         return refused(request, "Choose the device to remove.", status=400)
+    if _field(form, "confirm") != "yes":  # removing cannot be undone from here: the box says so first
+        return refused(request, "Tick the box to confirm: a removed device receives nothing more.", status=400)
     try:
         target = _chosen(client, device_id)
     except _Refusal as exc:

@@ -83,7 +83,9 @@ async def test_the_page_lists_the_devices_this_one_marked(desk: Desk, second: Cl
     assert '<a href="/devices"' in await _page(desk, "/")
     # Remove is offered for the other device only.
     assert page.count('action="/devices/remove"') == 1
-    assert f'<input type="hidden" name="device_id" value="{other}">\n        <button type="submit">Remove' in page
+    removal = page[page.index('action="/devices/remove"') :]
+    assert f'name="device_id" value="{other}"' in removal[: removal.index("</form>")]
+    assert 'name="confirm" type="checkbox" value="yes" required' in removal[: removal.index("</form>")]
 
 
 # -- rename and remove ----------------------------------------------------------------------------------------
@@ -91,7 +93,7 @@ async def test_rename_and_remove_work_with_the_token(desk: Desk, second: Client)
     status, location, _ = await _post(desk, "/devices/rename", {"device_id": second.device_id[:8], "name": "Phone"})
     assert (status, location) == (303, "/devices?done=renamed")
     assert [d.name for d in desk.client.devices()] == ["", "Phone"]
-    status, location, _ = await _post(desk, "/devices/remove", {"device_id": second.device_id})
+    status, location, _ = await _post(desk, "/devices/remove", {"device_id": second.device_id, "confirm": "yes"})
     assert (status, location) == (303, "/devices?done=removed")
     assert [d.device_id for d in desk.client.devices()] == [desk.client.device_id]
     assert "Removed. That device receives nothing from now on." in await _page(desk, "/devices?done=removed")
@@ -101,7 +103,7 @@ async def test_without_the_token_nothing_changes(desk: Desk, second: Client) -> 
     before = desk.client.devices()
     status, _, _ = await _post(desk, "/devices/rename", {"device_id": second.device_id, "name": "x"}, csrf=False)
     assert status == 403
-    status, _, _ = await _post(desk, "/devices/remove", {"device_id": second.device_id}, csrf=False)
+    status, _, _ = await _post(desk, "/devices/remove", {"device_id": second.device_id, "confirm": "yes"}, csrf=False)
     assert status == 403
     status, _, _ = await _post(desk, "/devices/approve", {"code": "ABCD-EFGH-JKMN"}, csrf=False)
     assert status == 403
@@ -123,6 +125,7 @@ async def test_a_device_name_holding_markup_shows_as_text(desk: Desk, second: Cl
         ("unknown", "None of your devices has that id", 404),
         ("short", "first 8", 400),
         ("empty", "Choose the device to remove.", 400),
+        ("unconfirmed", "Tick the box to confirm", 400),
     ],
 )
 async def test_removal_refusals_are_one_sentence_and_a_4xx(
@@ -135,8 +138,10 @@ async def test_removal_refusals_are_one_sentence_and_a_4xx(
         "unknown": ("0" if mine[0] != "0" else "1") * 32,
         "short": second.device_id[:5],
         "empty": "",
+        "unconfirmed": second.device_id,
     }[field]
-    got, _, page = await _post(desk, "/devices/remove", {"device_id": given})
+    confirm = "no" if field == "unconfirmed" else "yes"
+    got, _, page = await _post(desk, "/devices/remove", {"device_id": given, "confirm": confirm})
     assert got == status
     assert says in page
     assert "Traceback" not in page
