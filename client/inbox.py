@@ -153,6 +153,8 @@ class FollowUps:
     lists: set[str] = field(default_factory=set)
     """Contact ids (``"self"`` for this identity) whose device list to fetch again: a message came from a device
     not on the list kept here, and was left at the relay until the list is fetched (:data:`LIST_RECHECK_S`)."""
+    baselines: set[str] = field(default_factory=set)
+    """Contact ids whose device list to fetch for the first time (they wrote first): nothing waits for it."""
 
 
 class Inbox:
@@ -302,7 +304,7 @@ class Inbox:
         self._rechecked[key] = now
         while len(self._rechecked) > MAX_LIST_RECHECKS:
             del self._rechecked[next(iter(self._rechecked))]
-        self._follow_ups.lists.add(rec.contact_id)
+        self._follow_ups.baselines.add(rec.contact_id)
 
     def _blocked(self, address: bytes) -> bool:
         """Whether ``address`` (authenticated by sealed sender) is a contact the user blocked. Their envelopes

@@ -257,8 +257,8 @@ class Sync:
         logged: the messages themselves are safe; receipts stay owed until queued, attachments can be fetched
         later. Returns whether device lists were fetched for messages left at the relay (read them again)."""
         owed = self._inbox.take_follow_ups()
-        if owed.lists and self.refresh_lists is not None:
-            await self.refresh_lists(owed.lists)
+        if (owed.lists or owed.baselines) and self.refresh_lists is not None:
+            await self.refresh_lists(owed.lists | owed.baselines)
         if owed.prekeys_used:  # someone started a session: check the relay's one-time prekey stock
             try:
                 await self._account.maintain_prekeys()
