@@ -494,19 +494,28 @@ class RelayClient:
             RelayUnreachable: the relay cannot be reached.
         """
         url = f"{self.base_url}/v1/documents/{quote(address.text, safe='')}/{quote(kind, safe='')}"
+        return await self._get_bounded(url, MAX_DOCUMENT_LEN, "a document longer than any document can be")
+
+    async def _get_bounded(self, url: str, limit: int, too_long: str) -> bytes | None:
+        """An unsigned GET on the anonymous channel: the body (at most ``limit`` bytes), or None on 404.
+
+        Raises:
+            RelayError: another refusal, or a body longer than ``limit`` ("the relay sent ``too_long``").
+            RelayUnreachable: the relay cannot be reached.
+        """
         try:
             async with self._ensure_anonymous().get(url) as resp:
                 if resp.status == 404:
                     return None
                 await self._raise_for(resp)
-                data = await resp.content.read(MAX_DOCUMENT_LEN + 1)
+                data = await resp.content.read(limit + 1)
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
             raise RelayUnreachable(
                 f"cannot reach the relay at {self.base_url}: {connection_failure(exc)}; "
                 "check the address and your connection, then retry"
             ) from exc
-        if len(data) > MAX_DOCUMENT_LEN:
-            raise RelayError(200, "malformed", "the relay sent a document longer than any document can be")
+        if len(data) > limit:
+            raise RelayError(200, "malformed", f"the relay sent {too_long}")
         return data
 
     # -- link rendezvous (design: linking a device) --------------------------------------------------
@@ -541,20 +550,7 @@ class RelayClient:
             RelayError: another refusal, or an answer longer than :data:`MAX_LINK_MESSAGE`. RelayUnreachable.
         """
         url = self.base_url + _check_link(channel, slot)
-        try:
-            async with self._ensure_anonymous().get(url) as resp:
-                if resp.status == 404:
-                    return None
-                await self._raise_for(resp)
-                data = await resp.content.read(MAX_LINK_MESSAGE + 1)
-        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
-            raise RelayUnreachable(
-                f"cannot reach the relay at {self.base_url}: {connection_failure(exc)}; "
-                "check the address and your connection, then retry"
-            ) from exc
-        if len(data) > MAX_LINK_MESSAGE:
-            raise RelayError(200, "malformed", "the relay sent a link message longer than any can be")
-        return data
+        return await self._get_bounded(url, MAX_LINK_MESSAGE, "a link message longer than any can be")
 
     def __repr__(self) -> str:
         return f"RelayClient({self.base_url})"
