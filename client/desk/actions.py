@@ -112,50 +112,46 @@ def refusing(handler: Handler) -> Handler:
     return answer
 
 
+REFUSALS: tuple[tuple[type[ConfideError] | tuple[type[ConfideError], ...], str, int], ...] = (
+    (
+        UntrustedIdentity,
+        "This contact's identity changed: compare safety numbers, then accept or reject the change before writing "
+        "again.",
+        409,
+    ),
+    (
+        DeviceRemoved,
+        "This device was removed from your devices: it can no longer send or receive. Lock the Desk and wipe this "
+        "profile, or link this device again.",
+        410,
+    ),
+    (TooManyDevices, "You have the most devices you may have: remove one before adding another.", 409),
+    (
+        LinkCodeCheckFailed,
+        "The code did not match (a typo, or someone interfered): nothing was changed. Start again on the new device.",
+        400,
+    ),
+    (LinkFailed, "The new device could not be linked: nothing was changed. Start again on the new device.", 400),
+    (InvalidLinkCode, "That is not a link code: type the 12 letters and digits the new device shows.", 400),
+    (RelayUnreachable, "The relay cannot be reached; try again in a moment.", 502),
+    (RelayError, "The relay refused it; try again later.", 502),
+    (UnknownMessage, "That message is gone (deleted or expired).", 404),
+    ((VerificationFailed, QRPayloadError), "That is not this contact's safety number: do not mark them verified.", 400),
+    (NotReportable, "That message cannot be reported: no practice you trust can check it.", 400),
+    (ContactExists, "Another contact already has that name: choose another.", 409),
+    (AttachmentError, "The file could not be handled (unreadable, too large, or failed its check).", 400),
+    (ClientError, "That could not be done (the text may be too long).", 400),
+    (ProtocolError, "The relay or the other device sent something malformed: nothing was changed.", 502),
+)
+"""The sentence and HTTP status for each library refusal, the first class that matches deciding (subclasses
+before their bases); anything else is a local fault (500)."""
+
+
 def _why(exc: ConfideError) -> tuple[str, int]:
-    """The sentence and HTTP status for a library refusal."""
-    if isinstance(exc, UntrustedIdentity):
-        return (
-            "This contact's identity changed: compare safety numbers, then accept or reject the change before "
-            "writing again.",
-            409,
-        )
-    if isinstance(exc, DeviceRemoved):
-        return (
-            "This device was removed from your devices: it can no longer send or receive. Lock the Desk and wipe "
-            "this profile, or link this device again.",
-            410,
-        )
-    if isinstance(exc, TooManyDevices):
-        return "You have the most devices you may have: remove one before adding another.", 409
-    if isinstance(exc, LinkCodeCheckFailed):
-        return (
-            "The code did not match (a typo, or someone interfered): nothing was changed. Start again on the new "
-            "device.",
-            400,
-        )
-    if isinstance(exc, LinkFailed):
-        return "The new device could not be linked: nothing was changed. Start again on the new device.", 400
-    if isinstance(exc, InvalidLinkCode):
-        return "That is not a link code: type the 12 letters and digits the new device shows.", 400
-    if isinstance(exc, RelayUnreachable):
-        return "The relay cannot be reached; try again in a moment.", 502
-    if isinstance(exc, RelayError):
-        return "The relay refused it; try again later.", 502
-    if isinstance(exc, UnknownMessage):
-        return "That message is gone (deleted or expired).", 404
-    if isinstance(exc, VerificationFailed | QRPayloadError):
-        return "That is not this contact's safety number: do not mark them verified.", 400
-    if isinstance(exc, NotReportable):
-        return "That message cannot be reported: no practice you trust can check it.", 400
-    if isinstance(exc, ContactExists):
-        return "Another contact already has that name: choose another.", 409
-    if isinstance(exc, AttachmentError):
-        return "The file could not be handled (unreadable, too large, or failed its check).", 400
-    if isinstance(exc, ClientError):
-        return "That could not be done (the text may be too long).", 400
-    if isinstance(exc, ProtocolError):
-        return "The relay or the other device sent something malformed: nothing was changed.", 502
+    """The sentence and HTTP status for a library refusal (:data:`REFUSALS`)."""
+    for kinds, sentence, status in REFUSALS:
+        if isinstance(exc, kinds):
+            return sentence, status
     return "That could not be done; the profile's files may be damaged.", 500
 
 
