@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .pg_limits import LIMITS_SCHEMA
+
 if TYPE_CHECKING:
     import asyncpg
 
@@ -112,3 +114,7 @@ migration(
     # The public half of an identity's recovery authority (SPEC 15.7), one per address.
     "CREATE TABLE recovery_keys (address bytea PRIMARY KEY, key bytea NOT NULL, set_at_ms bigint NOT NULL)",
 )
+
+# The shared counters of :mod:`.pg_limits` (rate limits, budgets, replay cache, mailbox numbers). Idempotent
+# statements: :class:`~confide.server.pg_limits.PgPool` also runs them when it opens before any store migrated.
+migration("0002_limits", *LIMITS_SCHEMA)

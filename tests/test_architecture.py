@@ -335,12 +335,20 @@ SERVER_IMPLEMENTATIONS = (
     "confide.server.migrations",
     "confide.server.blob_files",
     "confide.server.inprocess",
+    "confide.server.pg_store",
+    "confide.server.pg_migrations",
 )
-"""Concrete backends: SQLite, blob files, in-process push/limits. Only backends.py picks them."""
+"""Concrete backends: SQLite, blob files, in-process push/limits, PostgreSQL. Only backends.py picks them."""
 
-SERVER_PICKERS = {"server/backends.py", "server/__init__.py", "server/db.py"}
-"""``backends.py`` builds the embedded backend; ``__init__`` re-exports; the SQLite store uses its own writer
-and migrations."""
+SERVER_PICKERS = {
+    "server/backends.py",
+    "server/__init__.py",
+    "server/db.py",
+    "server/pg_store.py",
+    "server/pg_migrations.py",
+}
+"""``backends.py`` builds the embedded and networked backends; ``__init__`` re-exports; each store uses its own
+migrations (and the SQLite store its writer); the PostgreSQL migrations include the shared counters' schema."""
 
 
 def test_only_the_backend_module_names_implementations() -> None:
@@ -377,6 +385,7 @@ def test_no_isinstance_on_a_concrete_backend() -> None:
         "TokenBucketLimiter",
         "HourlyBudget",
         "InProcessSequence",
+        "PostgresStore",
     }
     bad = []
     for path in _files("server"):

@@ -54,7 +54,7 @@ DEVICES = int(DocumentKind.DEVICES)
 @dataclass
 class Stores:
     """The store under test, and (PostgreSQL only) a way to open another on the same database: a second relay
-    process's store, with a pool of its own and the shared mailbox sequence."""
+    process's store, with pools of its own and the database's shared mailbox counter (PgSequence)."""
 
     backend: str
     store: RelayStore
@@ -63,22 +63,23 @@ class Stores:
 
 @pytest.fixture(params=BACKENDS)
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
-    sequence = InProcessSequence()
     if request.param == "sqlite":
-        store = SqliteStore(tmp_path / "relay.db", sequence=sequence, account_ttl_s=ACCOUNT_TTL_S)
+        store = SqliteStore(tmp_path / "relay.db", sequence=InProcessSequence(), account_ttl_s=ACCOUNT_TTL_S)
         await store.start()
         try:
             yield Stores("sqlite", store, None)
         finally:
             await store.close()
         return
+    from confide.server.pg_limits import PgPool, PgSequence
     from confide.server.pg_store import PostgresStore
 
     async with fresh_database() as dsn:
         opened: list[PostgresStore] = []
 
         async def another() -> RelayStore:
-            s = PostgresStore(dsn, sequence=sequence, account_ttl_s=ACCOUNT_TTL_S)
+            # Each "process" has its own pools; the mailbox numbers are the database's shared counter.
+            s = PostgresStore(dsn, sequence=PgSequence(PgPool(dsn)), account_ttl_s=ACCOUNT_TTL_S)
             await s.start()
             opened.append(s)
             return s
