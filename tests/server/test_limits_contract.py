@@ -1,0 +1,452 @@
+"""One contract for the relay's counters, proved by both backends: the in-process ones (one relay process) and the
+PostgreSQL ones (:mod:`confide.server.pg_limits`, several processes).
+
+Every contract test runs against both (``inprocess`` and ``pg``); the PostgreSQL runs are skipped, with the
+reason, when no server answers (see :mod:`.backend_services`). The cross-process tests are the attacks the
+shared backend exists for: a client spreading its requests over relay processes to exceed a bucket or a budget,
+replaying a request to a second process, and two processes numbering mailboxes at once. Each "process" is an
+object on a connection pool of its own, as a relay process has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import pytest
+
+from confide.server.errors import RateLimited, Unauthorized, Unavailable
+from confide.server.inprocess import HourlyBudget, InProcessSequence, NonceCache, TokenBucketLimiter
+from confide.server.pg_limits import SWEEP_INTERVAL_S, PgBudget, PgPool, PgRateLimiter, PgReplayCache, PgSequence
+from confide.server.ratelimit import Budget, RateLimiter
+from confide.server.replay import ReplayCache
+from confide.server.sequence import MailboxSequence
+
+from .backend_services import fresh_database
+
+T0 = 1_700_000_000.0
+"""The tests' clock: every call is given its time, so no test sleeps."""
+
+STAMP = int(T0)
+
+LIMITED = "too many requests from this connection; slow down and retry in a few seconds"
+REPLAYED = "this request was already used (replay refused); sign each request afresh"
+DEVICE_FULL = "this device is sending too many signed requests; retry in a minute"
+
+
+@dataclass
+class Kit:
+    """Makes the counters of one backend; ``process`` picks the connection pool (the relay process) of a
+    PostgreSQL object. Everything made is started, and closed at the end of the test."""
+
+    backend: str
+    dsn: str | None = None
+    pools: dict[int, PgPool] = field(default_factory=dict)
+    started: list[Any] = field(default_factory=list)
+
+    def _pool(self, process: int) -> PgPool:
+        assert self.dsn is not None
+        return self.pools.setdefault(process, PgPool(self.dsn))
+
+    async def _started(self, obj: Any) -> Any:
+        await obj.start()
+        self.started.append(obj)
+        return obj
+
+    async def limiter(self, rate: float, burst: float, *, scope: str = "ip", process: int = 0) -> RateLimiter:
+        if self.backend == "inprocess":
+            return TokenBucketLimiter(rate, burst)
+        limiter: RateLimiter = await self._started(PgRateLimiter(self._pool(process), scope, rate, burst))
+        return limiter
+
+    async def budget(
+        self, per_window: int, window_s: float = 3600.0, *, scope: str = "bundle", process: int = 0
+    ) -> Budget:
+        if self.backend == "inprocess":
+            return HourlyBudget(per_window, window_s=window_s)
+        budget: Budget = await self._started(PgBudget(self._pool(process), scope, per_window, window_s))
+        return budget
+
+    async def replay(self, per_device: int = 4000, memory_s: float = 600.0, *, process: int = 0) -> ReplayCache:
+        if self.backend == "inprocess":
+            return NonceCache(per_device, memory_s)
+        cache: ReplayCache = await self._started(PgReplayCache(self._pool(process), per_device, memory_s))
+        return cache
+
+    def sequence(self, *, process: int = 0) -> MailboxSequence:
+        if self.backend == "inprocess":
+            return InProcessSequence()
+        sequence = PgSequence(self._pool(process))
+        self.started.append(sequence)
+        return sequence
+
+    async def close(self) -> None:
+        for obj in reversed(self.started):
+            await obj.close()
+
+    async def sql(self, query: str, *args: Any) -> Any:
+        """One value read directly from the test database."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return await conn.fetchval(query, *args)
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(params=["inprocess", "pg"])
+async def kit(request: pytest.FixtureRequest) -> AsyncIterator[Kit]:
+    if request.param == "inprocess":
+        yield Kit("inprocess")
+        return
+    async with fresh_database() as dsn:
+        made = Kit("pg", dsn)
+        try:
+            yield made
+        finally:
+            await made.close()
+
+
+@pytest.fixture
+async def pg() -> AsyncIterator[Kit]:
+    """The PostgreSQL kit alone, for what only a shared backend can do."""
+    async with fresh_database() as dsn:
+        made = Kit("pg", dsn)
+        try:
+            yield made
+        finally:
+            await made.close()
+
+
+def _device() -> bytes:
+    return os.urandom(16)
+
+
+def _nonce() -> bytes:
+    return os.urandom(16)
+
+
+async def _granted(limiter: RateLimiter, key: str, now: float, cost: float = 1.0) -> bool:
+    try:
+        await limiter.take(key, now, cost)
+    except RateLimited as exc:
+        refusal = exc.message
+    else:
+        return True
+    assert refusal == LIMITED
+    return False
+
+
+# -- rate limiter -------------------------------------------------------------------------------------
+
+
+async def test_a_bucket_grants_its_burst_then_refuses(kit: Kit) -> None:
+    limiter = await kit.limiter(1.0, 3.0)
+    assert [await _granted(limiter, "198.51.100.7", T0) for _ in range(5)] == [True, True, True, False, False]
+    with pytest.raises(RateLimited) as refused:
+        await limiter.take("198.51.100.7", T0)
+    assert refused.value.message == LIMITED
+
+
+async def test_a_bucket_refills_at_its_rate_up_to_its_burst(kit: Kit) -> None:
+    limiter = await kit.limiter(2.0, 2.0)
+    assert [await _granted(limiter, "k", T0) for _ in range(3)] == [True, True, False]
+    assert [await _granted(limiter, "k", T0 + 0.5) for _ in range(2)] == [True, False]
+    assert [await _granted(limiter, "k", T0 + 1000) for _ in range(3)] == [True, True, False]
+
+
+async def test_a_refused_take_spends_nothing(kit: Kit) -> None:
+    limiter = await kit.limiter(1.0, 2.0)
+    assert not await _granted(limiter, "k", T0, cost=3.0)
+    assert await _granted(limiter, "k", T0, cost=1.5)
+    assert not await _granted(limiter, "k", T0, cost=1.0)
+    assert await _granted(limiter, "k", T0, cost=0.5)
+    assert not await _granted(limiter, "k", T0, cost=0.5)
+
+
+async def test_each_key_has_its_own_bucket(kit: Kit) -> None:
+    limiter = await kit.limiter(1.0, 1.0)
+    assert await _granted(limiter, "a", T0)
+    assert not await _granted(limiter, "a", T0)
+    assert await _granted(limiter, "b", T0)
+
+
+async def test_rate_zero_disables_the_limiter(kit: Kit) -> None:
+    limiter = await kit.limiter(0.0, 0.0)
+    assert all([await _granted(limiter, "k", T0) for _ in range(100)])
+
+
+async def test_a_burst_below_one_is_one(kit: Kit) -> None:
+    limiter = await kit.limiter(1.0, 0.25)
+    assert [await _granted(limiter, "k", T0) for _ in range(2)] == [True, False]
+    assert await _granted(limiter, "k", T0 + 1.0)
+
+
+# -- budget -------------------------------------------------------------------------------------------
+
+
+async def test_a_budget_spends_up_to_its_limit_in_one_window(kit: Kit) -> None:
+    budget = await kit.budget(5, 3600.0)
+    address = os.urandom(32)
+    assert await budget.available(address, T0)
+    assert await budget.try_spend(address, T0, 2)
+    assert await budget.try_spend(address, T0 + 1, 2)
+    assert not await budget.try_spend(address, T0 + 2, 2)
+    assert await budget.available(address, T0 + 2)
+    assert await budget.try_spend(address, T0 + 3, 1)
+    assert not await budget.available(address, T0 + 3)
+    assert not await budget.try_spend(address, T0 + 3599, 1)
+    assert await budget.available(address, T0 + 3600)
+    assert await budget.try_spend(address, T0 + 3600, 5)
+    assert not await budget.try_spend(address, T0 + 3600, 1)
+
+
+async def test_a_refused_spend_spends_nothing_and_a_non_positive_one_always_passes(kit: Kit) -> None:
+    budget = await kit.budget(3)
+    key = os.urandom(32)
+    assert not await budget.try_spend(key, T0, 4)
+    assert await budget.try_spend(key, T0, 0)
+    assert await budget.try_spend(key, T0, -5)
+    assert await budget.try_spend(key, T0, 3)
+    assert await budget.try_spend(key, T0, 0)
+    assert not await budget.try_spend(key, T0, 1)
+
+
+async def test_spend_records_even_over_the_limit_and_never_a_non_positive_amount(kit: Kit) -> None:
+    budget = await kit.budget(10, 60.0)
+    key = os.urandom(32)
+    await budget.spend(key, T0, 0)
+    await budget.spend(key, T0, -3)
+    assert await budget.try_spend(key, T0, 10)
+    await budget.spend(key, T0, 7)
+    assert not await budget.available(key, T0 + 59)
+    assert await budget.available(key, T0 + 60)
+    await budget.spend(key, T0 + 60, 9)
+    assert await budget.available(key, T0 + 60)
+    assert await budget.try_spend(key, T0 + 61, 1)
+    assert not await budget.try_spend(key, T0 + 61, 1)
+
+
+async def test_each_key_has_its_own_budget(kit: Kit) -> None:
+    budget = await kit.budget(1)
+    first, second = os.urandom(32), os.urandom(32)
+    assert await budget.try_spend(first, T0, 1)
+    assert not await budget.available(first, T0)
+    assert await budget.available(second, T0)
+    assert await budget.try_spend(second, T0, 1)
+
+
+# -- replay cache -------------------------------------------------------------------------------------
+
+
+async def test_a_nonce_is_accepted_once(kit: Kit) -> None:
+    cache = await kit.replay()
+    device, nonce = _device(), _nonce()
+    await cache.remember(device, nonce, STAMP, 0, b"", T0)
+    with pytest.raises(Unauthorized) as refused:
+        await cache.remember(device, nonce, STAMP + 1, 0, b"", T0 + 1)
+    assert refused.value.message == REPLAYED
+    await cache.remember(_device(), nonce, STAMP, 0, b"", T0)  # another device's nonce is its own
+
+
+async def test_the_stored_floor_refuses_what_came_before_a_restart(kit: Kit) -> None:
+    """A device the cache does not hold: every proof stamped below its stored floor is refused, and at the floor
+    each proof with one of the nonces stored with it; a new nonce at the floor, or a later stamp, passes."""
+    cache = await kit.replay()
+    device = _device()
+    earlier = [_nonce() for _ in range(3)]
+    with pytest.raises(Unauthorized):
+        await cache.remember(device, _nonce(), STAMP - 1, STAMP, b"".join(earlier), T0)
+    with pytest.raises(Unauthorized):
+        await cache.remember(device, earlier[1], STAMP, STAMP, b"".join(earlier), T0)
+    await cache.remember(device, _nonce(), STAMP, STAMP, b"".join(earlier), T0)
+    await cache.remember(device, _nonce(), STAMP + 1, STAMP, b"".join(earlier), T0)
+    with pytest.raises(Unauthorized):
+        await cache.remember(device, earlier[2], STAMP, STAMP, b"".join(earlier), T0 + 1)
+
+
+async def test_a_nonce_is_remembered_for_the_memory_window_only(kit: Kit) -> None:
+    cache = await kit.replay(memory_s=600.0)
+    device, nonce = _device(), _nonce()
+    await cache.remember(device, nonce, STAMP, 0, b"", T0)
+    with pytest.raises(Unauthorized):
+        await cache.remember(device, nonce, STAMP, 0, b"", T0 + 599.5)
+    # The proof's own time window (5 minutes) refuses it long before this; the cache may then forget it.
+    await cache.remember(device, nonce, STAMP, 0, b"", T0 + 600)
+
+
+async def test_a_full_share_refuses_the_device_alone_and_records_nothing(kit: Kit) -> None:
+    cache = await kit.replay(per_device=2, memory_s=10.0)
+    device, third = _device(), _nonce()
+    await cache.remember(device, _nonce(), STAMP, 0, b"", T0)
+    await cache.remember(device, _nonce(), STAMP, 0, b"", T0 + 5)
+    with pytest.raises(RateLimited) as refused:
+        await cache.remember(device, third, STAMP, 0, b"", T0 + 6)
+    assert refused.value.message == DEVICE_FULL
+    await cache.remember(_device(), _nonce(), STAMP, 0, b"", T0 + 6)  # others are unaffected
+    # Once the first nonce expired there is room, and the refused nonce was never recorded: it passes now.
+    await cache.remember(device, third, STAMP, 0, b"", T0 + 10)
+    with pytest.raises(Unauthorized):
+        await cache.remember(device, third, STAMP, 0, b"", T0 + 10)
+
+
+# -- mailbox sequence ---------------------------------------------------------------------------------
+
+
+async def test_numbers_continue_above_the_floor_in_increasing_ranges(kit: Kit) -> None:
+    sequence = kit.sequence()
+    await sequence.start(41)
+    assert await sequence.reserve(3) == range(42, 45)
+    assert await sequence.reserve(0) == range(45, 45)
+    assert await sequence.reserve(1) == range(45, 46)
+    await sequence.start(10)  # a lower floor never takes it back
+    assert await sequence.reserve(2) == range(46, 48)
+    await sequence.start(100)
+    assert await sequence.reserve(1) == range(101, 102)
+
+
+async def test_a_negative_count_is_refused_and_reserves_nothing(kit: Kit) -> None:
+    sequence = kit.sequence()
+    await sequence.start(0)
+    with pytest.raises(ValueError, match="count must not be negative"):
+        await sequence.reserve(-1)
+    assert await sequence.reserve(1) == range(1, 2)
+
+
+async def test_concurrent_reservations_never_overlap(kit: Kit) -> None:
+    sequence = kit.sequence()
+    await sequence.start(0)
+    ranges = await asyncio.gather(*(sequence.reserve(n % 4 + 1) for n in range(60)))
+    numbers = [n for r in ranges for n in r]
+    assert sorted(numbers) == list(range(1, sum(n % 4 + 1 for n in range(60)) + 1))
+
+
+# -- several processes: the attacks a shared backend exists for ----------------------------------------
+
+
+async def test_a_client_spreading_requests_over_processes_gets_one_bucket(pg: Kit) -> None:
+    first = await pg.limiter(0.001, 10.0, process=0)
+    second = await pg.limiter(0.001, 10.0, process=1)
+    outcomes = await asyncio.gather(*(_granted((first, second)[i % 2], "203.0.113.9", T0) for i in range(40)))
+    assert outcomes.count(True) == 10
+    assert not await _granted(first, "203.0.113.9", T0 + 1)
+    assert not await _granted(second, "203.0.113.9", T0 + 1)
+    other = await pg.limiter(0.001, 10.0, scope="bundle-ip", process=1)
+    assert await _granted(other, "203.0.113.9", T0)  # another limiter's bucket for the same key is its own
+
+
+async def test_a_budget_is_never_overspent_by_processes_together(pg: Kit) -> None:
+    first = await pg.budget(10, process=0)
+    second = await pg.budget(10, process=1)
+    address = os.urandom(32)
+    outcomes = await asyncio.gather(*((first, second)[i % 2].try_spend(address, T0, 2) for i in range(30)))
+    assert outcomes.count(True) == 5
+    assert not await first.available(address, T0)
+    assert not await second.try_spend(address, T0, 1)
+
+
+async def test_a_request_replayed_to_another_process_is_refused(pg: Kit) -> None:
+    first = await pg.replay(process=0)
+    second = await pg.replay(process=1)
+    device, nonce = _device(), _nonce()
+    await first.remember(device, nonce, STAMP, 0, b"", T0)
+    with pytest.raises(Unauthorized):
+        await second.remember(device, nonce, STAMP, 0, b"", T0)
+
+
+async def test_one_nonce_sent_to_two_processes_at_once_is_accepted_once(pg: Kit) -> None:
+    caches = [await pg.replay(process=0), await pg.replay(process=1)]
+    for _ in range(10):
+        device, nonce = _device(), _nonce()
+        outcomes = await asyncio.gather(
+            *(caches[i % 2].remember(device, nonce, STAMP, 0, b"", T0) for i in range(8)), return_exceptions=True
+        )
+        assert outcomes.count(None) == 1
+        assert all(isinstance(o, Unauthorized) for o in outcomes if o is not None)
+
+
+async def test_a_device_share_holds_across_processes(pg: Kit) -> None:
+    caches = [await pg.replay(per_device=5, process=0), await pg.replay(per_device=5, process=1)]
+    device = _device()
+    outcomes = await asyncio.gather(
+        *(caches[i % 2].remember(device, _nonce(), STAMP, 0, b"", T0) for i in range(20)), return_exceptions=True
+    )
+    assert outcomes.count(None) == 5
+    assert all(isinstance(o, RateLimited) for o in outcomes if o is not None)
+
+
+async def test_two_processes_never_hand_out_one_number(pg: Kit) -> None:
+    first, second = pg.sequence(process=0), pg.sequence(process=1)
+    await first.start(7)
+    await second.start(0)
+
+    async def run(sequence: MailboxSequence, counts: list[int]) -> list[range]:
+        got = []
+        for count in counts:
+            got.append(await sequence.reserve(count))
+        return got
+
+    plans = [[n % 5 + 1 for n in range(40)] for _ in range(6)]
+    results = await asyncio.gather(*(run((first, second)[i % 2], plan) for i, plan in enumerate(plans)))
+    numbers = [n for got in results for r in got for n in r]
+    assert len(numbers) == len(set(numbers)) == sum(map(sum, plans))
+    assert min(numbers) == 8
+    for got in results:  # each caller's reservations increase in the order it made them
+        flat = [n for r in got for n in r]
+        assert flat == sorted(flat)
+
+
+async def test_a_restarted_process_continues_above_every_number_handed_out(pg: Kit) -> None:
+    """A socket of another process may have passed any number handed out: a process starting again (with the
+    highest *stored* number as its floor, possibly lower) must never hand one out again."""
+    sequence = pg.sequence(process=0)
+    await sequence.start(0)
+    assert await sequence.reserve(50) == range(1, 51)
+    await sequence.close()
+    again = pg.sequence(process=1)
+    await again.start(3)
+    assert await again.reserve(1) == range(51, 52)
+
+
+# -- PostgreSQL's own promises --------------------------------------------------------------------------
+
+
+async def test_rows_of_quiet_keys_are_swept(pg: Kit) -> None:
+    limiter = await pg.limiter(1.0, 5.0)
+    budget = await pg.budget(3, 60.0)
+    cache = await pg.replay(memory_s=30.0)
+    await limiter.take("quiet", T0)
+    await budget.spend(b"quiet", T0, 1)
+    await cache.remember(b"quiet-device-id!", _nonce(), STAMP, 0, b"", T0)
+    later = T0 + SWEEP_INTERVAL_S + 60.0  # past each row's life and the next sweep
+    await limiter.take("busy", later)
+    await budget.spend(b"busy", later, 1)
+    await cache.remember(b"busy-device-id!!", _nonce(), STAMP, 0, b"", later)
+    assert await pg.sql("SELECT array_agg(key) FROM limit_buckets") == ["busy"]
+    assert await pg.sql("SELECT array_agg(key) FROM limit_budgets") == [b"busy"]
+    assert await pg.sql("SELECT array_agg(device_id) FROM replay_devices") == [b"busy-device-id!!"]
+    assert await pg.sql("SELECT count(*) FROM replay_nonces WHERE device_id = $1", b"quiet-device-id!") == 0
+
+
+async def test_identifiers_never_reach_the_write_ahead_log(pg: Kit) -> None:
+    """IPs, device ids and token hashes are keys of UNLOGGED tables, so PostgreSQL writes them to no WAL
+    segment, standby or WAL archive; only the mailbox counter, which must survive a crash, is logged."""
+    await pg.limiter(1.0, 1.0)
+    persistence = await pg.sql(
+        "SELECT string_agg(relname || '=' || relpersistence::text, ',' ORDER BY relname) FROM pg_class "
+        "WHERE relname IN ('limit_buckets', 'limit_budgets', 'replay_devices', 'replay_nonces', 'mailbox_counter')"
+    )
+    assert persistence == ("limit_buckets=u,limit_budgets=u,mailbox_counter=p,replay_devices=u,replay_nonces=u")
+
+
+async def test_an_unreachable_database_is_answered_503() -> None:
+    pool = PgPool("postgresql://confide@127.0.0.1:1/none")
+    limiter = PgRateLimiter(pool, "ip", 1.0, 1.0)
+    with pytest.raises(Unavailable) as refused:
+        await limiter.start()
+    assert refused.value.message == "the relay's shared limits are not reachable right now; retry in a few seconds"
+    with pytest.raises(Unavailable):
+        await PgReplayCache(pool).remember(_device(), _nonce(), STAMP, 0, b"", T0)
