@@ -18,7 +18,8 @@ lenient for one window and sends the replay cache back to each device's stored f
 as after a restart of the embedded relay). The mailbox counter is logged: a number must never come again.
 
 Every object here takes a :class:`PgPool`, one asyncpg pool that several of them share; the pool's first
-:meth:`PgPool.open` migrates the schema (:mod:`.pg_migrations`, under its advisory lock).
+:meth:`PgPool.open` migrates the schema (:mod:`.pg_migrations`, whose ``0002_limits`` holds these tables), so
+the counters work whether or not a store migrated the database first.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from confide.protocol.auth import NONCE_LEN
 
 from .errors import RateLimited, Unauthorized, Unavailable
 from .limits import BUDGET_WINDOW_S, MAX_NONCES_PER_DEVICE, NONCE_MEMORY_S
+from .pg_migrations import migrate
 
 POOL_MAX = 8
 """Connections the shared-counter pool of one process may open. Each call here is one short statement (under a
@@ -72,68 +74,6 @@ _DEVICE_FULL = "this device is sending too many signed requests; retry in a minu
 
 # The outcomes of confide_remember_nonce().
 _ACCEPTED, _REPLAY, _FULL = 0, 1, 2
-
-LIMITS_SCHEMA = (
-    # A token bucket per (limiter, key): ``tokens`` at time ``at``; ``granted`` is the last take's outcome,
-    # read back by the same statement that decided it.
-    "CREATE UNLOGGED TABLE IF NOT EXISTS limit_buckets (scope text NOT NULL, key text NOT NULL, "
-    "tokens double precision NOT NULL, at double precision NOT NULL, granted boolean NOT NULL, "
-    "PRIMARY KEY (scope, key))",
-    # A budget per (budget, key): ``used`` units in the window that began at ``since``.
-    "CREATE UNLOGGED TABLE IF NOT EXISTS limit_budgets (scope text NOT NULL, key bytea NOT NULL, "
-    "used bigint NOT NULL, since double precision NOT NULL, PRIMARY KEY (scope, key))",
-    # The replay cache: per device, the floor it was first seen with (less one) and its nonces until they expire.
-    "CREATE UNLOGGED TABLE IF NOT EXISTS replay_devices (device_id bytea PRIMARY KEY, floor bigint NOT NULL, "
-    "last_seen double precision NOT NULL)",
-    "CREATE UNLOGGED TABLE IF NOT EXISTS replay_nonces (device_id bytea NOT NULL, nonce bytea NOT NULL, "
-    "expires double precision NOT NULL, PRIMARY KEY (device_id, nonce))",
-    # Returns 0 (remembered), 1 (a replay) or 2 (the device's share is full). The device's row is locked from
-    # the first statement to the end, so one device's calls from every process run one after another.
-    # The loop is the upsert of the PL/pgSQL manual (43.6.8): a row swept between the UPDATE and the INSERT
-    # sends it round again.
-    """CREATE OR REPLACE FUNCTION confide_remember_nonce(p_device bytea, p_nonce bytea, p_stamp bigint,
-        p_floor bigint, p_floor_nonces bytea[], p_now double precision, p_memory double precision,
-        p_share integer) RETURNS integer LANGUAGE plpgsql AS $$
-    DECLARE
-        v_floor bigint;
-        v_live integer;
-    BEGIN
-        LOOP
-            UPDATE replay_devices SET last_seen = greatest(last_seen, p_now) WHERE device_id = p_device
-                RETURNING floor INTO v_floor;
-            EXIT WHEN FOUND;
-            INSERT INTO replay_devices (device_id, floor, last_seen) VALUES (p_device, p_floor - 1, p_now)
-                ON CONFLICT (device_id) DO NOTHING;
-            IF FOUND THEN
-                v_floor := p_floor - 1;
-                INSERT INTO replay_nonces (device_id, nonce, expires)
-                    SELECT p_device, n, p_now + p_memory FROM unnest(p_floor_nonces) AS n
-                    ON CONFLICT (device_id, nonce) DO UPDATE SET expires = greatest(replay_nonces.expires,
-                        excluded.expires);
-                EXIT;
-            END IF;
-        END LOOP;
-        DELETE FROM replay_nonces WHERE device_id = p_device AND expires <= p_now;
-        IF p_stamp <= v_floor
-            OR EXISTS (SELECT 1 FROM replay_nonces WHERE device_id = p_device AND nonce = p_nonce) THEN
-            RETURN 1;
-        END IF;
-        SELECT count(*) INTO v_live FROM replay_nonces WHERE device_id = p_device;
-        IF v_live >= p_share THEN
-            RETURN 2;
-        END IF;
-        INSERT INTO replay_nonces (device_id, nonce, expires) VALUES (p_device, p_nonce, p_now + p_memory);
-        RETURN 0;
-    END;
-    $$""",
-    # Mailbox numbers: one logged row, raised by each reservation.
-    "CREATE TABLE IF NOT EXISTS mailbox_counter (id boolean PRIMARY KEY DEFAULT true CHECK (id), last bigint NOT NULL)",
-    "INSERT INTO mailbox_counter (id, last) VALUES (true, 0) ON CONFLICT (id) DO NOTHING",
-)
-"""The tables and function of this module (the migration ``0002_limits`` of :mod:`.pg_migrations`)."""
-
-_SCHEMA_LOCK = 0x436F6E66_6964654D
-"""The migration advisory lock (:data:`~confide.server.pg_migrations.MIGRATION_LOCK`)."""
 
 
 @contextlib.contextmanager
@@ -180,7 +120,7 @@ class PgPool:
                     )
                     try:
                         async with pool.acquire() as conn:
-                            await _ensure_schema(conn)
+                            await migrate(conn)
                     except BaseException:
                         await pool.close()
                         raise
@@ -224,17 +164,6 @@ class PgPool:
         """Run ``query``. Raises :class:`Unavailable` as above."""
         async with self.connection() as conn:
             await conn.execute(query, *args)
-
-
-async def _ensure_schema(conn: Any) -> None:
-    """Create this module's tables if they are missing, one process at a time."""
-    await conn.execute("SELECT pg_advisory_lock($1)", _SCHEMA_LOCK)
-    try:
-        async with conn.transaction():
-            for statement in LIMITS_SCHEMA:
-                await conn.execute(statement)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _SCHEMA_LOCK)
 
 
 class _Hold:

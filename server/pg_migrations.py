@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .pg_limits import LIMITS_SCHEMA
-
 if TYPE_CHECKING:
     import asyncpg
 
@@ -115,6 +113,64 @@ migration(
     "CREATE TABLE recovery_keys (address bytea PRIMARY KEY, key bytea NOT NULL, set_at_ms bigint NOT NULL)",
 )
 
-# The shared counters of :mod:`.pg_limits` (rate limits, budgets, replay cache, mailbox numbers). Idempotent
-# statements: :class:`~confide.server.pg_limits.PgPool` also runs them when it opens before any store migrated.
-migration("0002_limits", *LIMITS_SCHEMA)
+migration(
+    "0002_limits",
+    # The shared counters of :mod:`.pg_limits`. UNLOGGED: the identifiers they key on (client IPs, device ids,
+    # token hashes) never reach the write-ahead log; a crash empties them (lenient limits for one window, the
+    # replay cache back to the stored floors). The mailbox counter is logged: a number must never come again.
+    # A token bucket per (limiter, key): ``tokens`` at time ``at``; ``granted`` is the last take's outcome,
+    # read back by the same statement that decided it.
+    "CREATE UNLOGGED TABLE limit_buckets (scope text NOT NULL, key text NOT NULL, "
+    "tokens double precision NOT NULL, at double precision NOT NULL, granted boolean NOT NULL, "
+    "PRIMARY KEY (scope, key))",
+    # A budget per (budget, key): ``used`` units in the window that began at ``since``.
+    "CREATE UNLOGGED TABLE limit_budgets (scope text NOT NULL, key bytea NOT NULL, "
+    "used bigint NOT NULL, since double precision NOT NULL, PRIMARY KEY (scope, key))",
+    # The replay cache: per device, the floor it was first seen with (less one) and its nonces until they expire.
+    "CREATE UNLOGGED TABLE replay_devices (device_id bytea PRIMARY KEY, floor bigint NOT NULL, "
+    "last_seen double precision NOT NULL)",
+    "CREATE UNLOGGED TABLE replay_nonces (device_id bytea NOT NULL, nonce bytea NOT NULL, "
+    "expires double precision NOT NULL, PRIMARY KEY (device_id, nonce))",
+    # Returns 0 (remembered), 1 (a replay) or 2 (the device's share is full). The device's row is locked from
+    # the first statement to the end, so one device's calls from every process run one after another.
+    # The loop is the upsert of the PL/pgSQL manual (43.6.8): a row swept between the UPDATE and the INSERT
+    # sends it round again.
+    """CREATE FUNCTION confide_remember_nonce(p_device bytea, p_nonce bytea, p_stamp bigint,
+        p_floor bigint, p_floor_nonces bytea[], p_now double precision, p_memory double precision,
+        p_share integer) RETURNS integer LANGUAGE plpgsql AS $$
+    DECLARE
+        v_floor bigint;
+        v_live integer;
+    BEGIN
+        LOOP
+            UPDATE replay_devices SET last_seen = greatest(last_seen, p_now) WHERE device_id = p_device
+                RETURNING floor INTO v_floor;
+            EXIT WHEN FOUND;
+            INSERT INTO replay_devices (device_id, floor, last_seen) VALUES (p_device, p_floor - 1, p_now)
+                ON CONFLICT (device_id) DO NOTHING;
+            IF FOUND THEN
+                v_floor := p_floor - 1;
+                INSERT INTO replay_nonces (device_id, nonce, expires)
+                    SELECT p_device, n, p_now + p_memory FROM unnest(p_floor_nonces) AS n
+                    ON CONFLICT (device_id, nonce) DO UPDATE SET expires = greatest(replay_nonces.expires,
+                        excluded.expires);
+                EXIT;
+            END IF;
+        END LOOP;
+        DELETE FROM replay_nonces WHERE device_id = p_device AND expires <= p_now;
+        IF p_stamp <= v_floor
+            OR EXISTS (SELECT 1 FROM replay_nonces WHERE device_id = p_device AND nonce = p_nonce) THEN
+            RETURN 1;
+        END IF;
+        SELECT count(*) INTO v_live FROM replay_nonces WHERE device_id = p_device;
+        IF v_live >= p_share THEN
+            RETURN 2;
+        END IF;
+        INSERT INTO replay_nonces (device_id, nonce, expires) VALUES (p_device, p_nonce, p_now + p_memory);
+        RETURN 0;
+    END;
+    $$""",
+    # Mailbox numbers: one logged row, raised by each reservation.
+    "CREATE TABLE mailbox_counter (id boolean PRIMARY KEY DEFAULT true CHECK (id), last bigint NOT NULL)",
+    "INSERT INTO mailbox_counter (id, last) VALUES (true, 0)",
+)

@@ -337,6 +337,7 @@ SERVER_IMPLEMENTATIONS = (
     "confide.server.inprocess",
     "confide.server.pg_store",
     "confide.server.pg_migrations",
+    "confide.server.pg_limits",
 )
 """Concrete backends: SQLite, blob files, in-process push/limits, PostgreSQL. Only backends.py picks them."""
 
@@ -346,9 +347,10 @@ SERVER_PICKERS = {
     "server/db.py",
     "server/pg_store.py",
     "server/pg_migrations.py",
+    "server/pg_limits.py",
 }
 """``backends.py`` builds the embedded and networked backends; ``__init__`` re-exports; each store uses its own
-migrations (and the SQLite store its writer); the PostgreSQL migrations include the shared counters' schema."""
+migrations (and the SQLite store its writer), as do the shared counters (``pg_limits``: their pool migrates)."""
 
 
 def test_only_the_backend_module_names_implementations() -> None:
@@ -386,6 +388,10 @@ def test_no_isinstance_on_a_concrete_backend() -> None:
         "HourlyBudget",
         "InProcessSequence",
         "PostgresStore",
+        "PgRateLimiter",
+        "PgBudget",
+        "PgReplayCache",
+        "PgSequence",
     }
     bad = []
     for path in _files("server"):
