@@ -12,12 +12,17 @@ Mailbox numbers come from the injected :class:`~confide.server.sequence.MailboxS
 process), reserved while the transaction holds its mailboxes' locks, so within a mailbox numbers increase in
 commit order across processes.
 
-Deletion: PostgreSQL keeps a deleted row's bytes in its heap page (and TOAST pages) until ``VACUUM`` prunes it,
-and in the write-ahead log until the segment is recycled and overwritten. After a commit that deleted
-ciphertext the store runs ``VACUUM`` of the touched tables on a connection of its own, outside the request path,
-coalesced to at most one per ``SCRUB_INTERVAL_S`` (``VACUUM`` cannot run inside a transaction block);
-:meth:`PostgresStore.checkpoint` runs it at once, followed by ``CHECKPOINT`` (which lets old WAL segments be
-recycled). SECURITY.md states what stays and for how long.
+Deletion (measured by ``tests/server/pg_forensics.py``): PostgreSQL keeps a deleted row's bytes in its table
+file until its page is rewritten, and in the write-ahead log until the segment is recycled and overwritten.
+``VACUUM`` prunes dead rows, and compacting a page overwrites a dead row that older rows move over, but not the
+newest row of a page nor a TOAST chunk (a ciphertext over 2 kB): those stay in the file until the space is
+reused. So after a commit that deleted ciphertext the store runs ``VACUUM`` of the touched tables on a pooled
+connection, outside the request path, coalesced to at most one per ``SCRUB_INTERVAL_S`` (``VACUUM`` cannot run
+inside a transaction block); and :meth:`PostgresStore.checkpoint` (the sweeper's, every sweep) rewrites the
+tables that had deletions (``VACUUM FULL``: a new file holding only live rows, the old one truncated at once) at
+most once per ``REWRITE_INTERVAL_S``, never waiting more than ``REWRITE_LOCK_TIMEOUT_MS`` for the table and never
+a table over ``REWRITE_MAX_BYTES``. The log is not forced: a ``CHECKPOINT`` only makes old segments reusable,
+and they are overwritten when reused. SECURITY.md states what stays and for how long.
 """
 
 from __future__ import annotations
@@ -86,6 +91,20 @@ SCRUB_INTERVAL_S = 0.1
 writer's: an idle relay vacuums right after the deleting commit, a steady stream of acks at most ten times a
 second."""
 
+REWRITE_INTERVAL_S = 60.0
+"""Least time between two rewrites (``VACUUM FULL``) of the ciphertext tables by one process: an acknowledged
+ciphertext's last copy in a table file lives at most about this long plus one sweep interval. A rewrite holds the
+table's exclusive lock while it copies the live rows (about 10 ms per MiB here), so once a minute costs a
+practice relay's sends a pause of milliseconds."""
+
+REWRITE_MAX_BYTES = 64 * 1024 * 1024
+"""A ciphertext table larger than this (with its TOAST and indexes) is not rewritten: the pause would reach
+about a second. Its deleted rows stay until their space is reused (docs/SCALING.md)."""
+
+REWRITE_LOCK_TIMEOUT_MS = 50
+"""How long a rewrite waits for its table's exclusive lock before giving up until the next sweep: requests queue
+behind a waiting rewrite, so the wait is bounded well below the live-push target."""
+
 _VERSION_LEN = 8
 """A document's version is a u64 (SPEC section 12), stored as 8 big-endian bytes (``bytea`` orders bytewise)."""
 
@@ -96,6 +115,9 @@ _LOCK_ADDRESS = 0x43416472
 
 _LOCK_MAILBOX = 0x434D6278
 """Advisory lock class (``CMbx``) of a device's mailbox: its stores (quota, numbering) and removal."""
+
+_LOCK_REWRITE = 0x436F6E66_69646552
+"""Session advisory lock (``ConfideR``): one process rewrites the tables at a time."""
 
 _LOCK_LINKS = 0x434C6E6B
 """Advisory lock class (``CLnk``): the count of live link channels is decided under it."""
@@ -174,7 +196,8 @@ class PostgresStore:
     ``dsn`` is a ``postgresql://`` URL. ``sequence`` numbers the mailboxes (the store starts and closes it) and
     must be shared by every process writing to the database. ``account_ttl_s`` (None: never) is how long an
     account may go unseen before :meth:`sweep` deletes it with all its data. ``scrub_interval_s`` bounds how
-    often the deleted ciphertext is vacuumed.
+    often the deleted ciphertext is vacuumed, ``rewrite_interval_s`` (None: never) how often :meth:`checkpoint`
+    rewrites the tables it was deleted from.
     """
 
     def __init__(
@@ -184,6 +207,7 @@ class PostgresStore:
         sequence: MailboxSequence,
         account_ttl_s: int | None = None,
         scrub_interval_s: float = SCRUB_INTERVAL_S,
+        rewrite_interval_s: float | None = REWRITE_INTERVAL_S,
         pool_min: int = POOL_MIN,
         pool_max: int = POOL_MAX,
     ) -> None:
@@ -191,6 +215,9 @@ class PostgresStore:
         self._sequence = sequence
         self._account_ttl_ms = None if account_ttl_s is None else 1000 * account_ttl_s
         self._scrub_interval = scrub_interval_s
+        self._rewrite_interval = rewrite_interval_s
+        self._rewritable: set[str] = set()
+        self._last_rewrite = float("-inf")
         self._pool_min = pool_min
         self._pool_max = pool_max
         self._pool_: Pool | None = None
@@ -257,6 +284,7 @@ class PostgresStore:
 
     def _request_scrub(self, *tables: str) -> None:
         self._dirty.update(tables)
+        self._rewritable.update(tables)
         self._scrub_wake.set()
 
     async def bytes_held(self) -> int:
@@ -783,15 +811,36 @@ class PostgresStore:
             await conn.execute(f"VACUUM (INDEX_CLEANUP ON) {', '.join(tables)}")
 
     async def checkpoint(self) -> None:
-        """Vacuum every table that holds ciphertext now, then ``CHECKPOINT`` (which needs the ``pg_checkpoint``
-        role or superuser; without it, the server's next timed checkpoint does the same)."""
-        self._dirty.update(_CIPHERTEXT_TABLES)
+        """Vacuum now what a deletion touched and, at most once per ``rewrite_interval_s``, rewrite the tables
+        deleted from since the last rewrite (see the module's text); a table busy for longer than
+        ``REWRITE_LOCK_TIMEOUT_MS``, or being rewritten by another process, waits for the next call.
+
+        Raises:
+            Unavailable: the store is closed or the database failed.
+        """
         await self._vacuum()
+        if self._rewrite_interval is None or not self._rewritable:
+            return
+        if time.monotonic() - self._last_rewrite < self._rewrite_interval:
+            return
+        self._last_rewrite = time.monotonic()
         async with self._connection() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_REWRITE):
+                return
             try:
-                await conn.execute("CHECKPOINT")
-            except asyncpg.exceptions.InsufficientPrivilegeError:
-                _log.info("CHECKPOINT needs the pg_checkpoint role; the next timed checkpoint recycles the WAL")
+                await conn.execute(f"SET lock_timeout = {REWRITE_LOCK_TIMEOUT_MS:d}")
+                tables, self._rewritable = sorted(self._rewritable), set()  # a deletion from now on: next time
+                for table in tables:
+                    size = await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", table)
+                    if size > REWRITE_MAX_BYTES:
+                        continue
+                    try:
+                        await conn.execute(f"VACUUM (FULL) {table}")
+                    except asyncpg.exceptions.LockNotAvailableError:
+                        self._rewritable.add(table)  # busy: the next call tries again
+            finally:
+                await conn.execute("RESET lock_timeout")
+                await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_REWRITE)
 
     async def close(self) -> None:
         pool = self._pool_
