@@ -11,14 +11,18 @@ object on a connection pool of its own, as a relay process has.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from confide.server import embedded_backend
 from confide.server.errors import RateLimited, Unauthorized, Unavailable
 from confide.server.inprocess import HourlyBudget, InProcessSequence, NonceCache, TokenBucketLimiter
 from confide.server.pg_limits import SWEEP_INTERVAL_S, PgBudget, PgPool, PgRateLimiter, PgReplayCache, PgSequence
@@ -27,6 +31,7 @@ from confide.server.replay import ReplayCache
 from confide.server.sequence import MailboxSequence
 
 from .backend_services import fresh_database
+from .conftest import RunningRelay, make_user, relay_config, run_relay, stop_relay
 
 T0 = 1_700_000_000.0
 """The tests' clock: every call is given its time, so no test sleeps."""
@@ -409,6 +414,57 @@ async def test_a_restarted_process_continues_above_every_number_handed_out(pg: K
     again = pg.sequence(process=1)
     await again.start(3)
     assert await again.reserve(1) == range(51, 52)
+
+
+# -- two real relays on one database -------------------------------------------------------------------
+
+
+@dataclass
+class _Relays:
+    first: RunningRelay
+    second: RunningRelay
+
+
+@contextlib.asynccontextmanager
+async def _two_relays(tmp_path: Path, **parts: Any) -> AsyncIterator[_Relays]:
+    """Two relays on loopback (two processes, as far as the counters can tell: each has its own pool), each on
+    its own SQLite store, sharing only the counters that ``parts`` builds from a pool: ``name=factory(pool)``."""
+    async with fresh_database() as dsn:
+        running: list[RunningRelay] = []
+        try:
+            for name in ("a", "b"):
+                config = relay_config(tmp_path / name)
+                pool = PgPool(dsn)
+                backend = dataclasses.replace(
+                    embedded_backend(config), **{part: make(pool) for part, make in parts.items()}
+                )
+                running.append(await run_relay(config, backend=backend))
+            yield _Relays(*running)
+        finally:
+            for relay in running:
+                await stop_relay(relay)
+
+
+async def test_a_signed_request_replayed_to_the_other_relay_process_is_refused(tmp_path: Path) -> None:
+    async with _two_relays(tmp_path, replay=PgReplayCache) as relays:
+        bob = make_user(n_otk=0, n_kem=0)
+        for relay in (relays.first, relays.second):
+            assert (await relay.api.register(bob))[0] == 201
+        headers = relays.first.api.sign(bob.device, "GET", "/v1/prekeys")
+        async with relays.first.api.session.get(relays.first.api.base + "/v1/prekeys", headers=headers) as resp:
+            assert resp.status == 200
+        async with relays.second.api.session.get(relays.second.api.base + "/v1/prekeys", headers=headers) as resp:
+            assert (resp.status, await resp.json()) == (401, {"error": "unauthorized", "message": REPLAYED})
+
+
+async def test_a_client_alternating_between_relay_processes_is_limited_once(tmp_path: Path) -> None:
+    async with _two_relays(tmp_path, limiter=lambda pool: PgRateLimiter(pool, "ip", 0.001, 6.0)) as relays:
+        statuses = []
+        for i in range(10):
+            api = (relays.first, relays.second)[i % 2].api
+            async with api.session.get(api.base + "/v1/health") as resp:
+                statuses.append(resp.status)
+        assert statuses == [200] * 6 + [429] * 4
 
 
 # -- PostgreSQL's own promises --------------------------------------------------------------------------
