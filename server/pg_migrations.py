@@ -131,6 +131,7 @@ migration(
     "last_seen double precision NOT NULL)",
     "CREATE UNLOGGED TABLE replay_nonces (device_id bytea NOT NULL, nonce bytea NOT NULL, "
     "expires double precision NOT NULL, PRIMARY KEY (device_id, nonce))",
+    "CREATE INDEX replay_nonces_expiry ON replay_nonces (expires)",
     # Returns 0 (remembered), 1 (a replay) or 2 (the device's share is full). The device's row is locked from
     # the first statement to the end, so one device's calls from every process run one after another.
     # The loop is the upsert of the PL/pgSQL manual (43.6.8): a row swept between the UPDATE and the INSERT
