@@ -498,6 +498,24 @@ async def test_identifiers_never_reach_the_write_ahead_log(pg: Kit) -> None:
     assert persistence == ("limit_buckets=u,limit_budgets=u,mailbox_counter=p,replay_devices=u,replay_nonces=u")
 
 
+async def test_objects_sharing_a_pool_start_and_close_independently(pg: Kit) -> None:
+    """The app starts and closes every part once, but each may be started or closed twice: a part closed (even
+    twice) never closes the pool under another that still uses it; the last one closes it."""
+    assert pg.dsn is not None
+    pool = PgPool(pg.dsn)
+    limiter, budget = PgRateLimiter(pool, "ip", 1.0, 5.0), PgBudget(pool, "bundle", 3)
+    await limiter.start()
+    await limiter.start()
+    await budget.start()
+    await limiter.close()
+    await limiter.close()
+    assert await budget.try_spend(b"key", T0, 1)
+    await budget.close()
+    assert repr(pool) == "PgPool(open=False, users=0)"
+    with pytest.raises(Unavailable):
+        await budget.try_spend(b"key", T0, 1)
+
+
 async def test_an_unreachable_database_is_answered_503() -> None:
     pool = PgPool("postgresql://confide@127.0.0.1:1/none")
     limiter = PgRateLimiter(pool, "ip", 1.0, 1.0)
