@@ -175,3 +175,19 @@ migration(
     "CREATE TABLE mailbox_counter (id boolean PRIMARY KEY DEFAULT true CHECK (id), last bigint NOT NULL)",
     "INSERT INTO mailbox_counter (id, last) VALUES (true, 0)",
 )
+
+HELD_SHARDS = 16
+"""Rows of ``held_bytes``: each write transaction adds its change to one at random, so concurrent writers (of
+every process) rarely wait on the same row lock, and the total is a sum of 16 rows. Frozen with ``0003_held_bytes``
+(which creates them): a change needs a migration of its own."""
+
+migration(
+    "0003_held_bytes",
+    # The bytes held (envelope ciphertext, attachments, documents, link messages) for the global storage budget,
+    # kept by the transactions that change them instead of summed over every table on each request.
+    "CREATE TABLE held_bytes (shard smallint PRIMARY KEY, bytes bigint NOT NULL)",
+    "INSERT INTO held_bytes (shard, bytes) SELECT g, 0 FROM generate_series(0, 15) g",  # HELD_SHARDS rows
+    "UPDATE held_bytes SET bytes = (SELECT coalesce(sum(octet_length(ciphertext)), 0) FROM envelopes)"
+    " + (SELECT coalesce(sum(size), 0) FROM blobs) + (SELECT coalesce(sum(octet_length(data)), 0) FROM documents)"
+    " + (SELECT coalesce(sum(octet_length(data)), 0) FROM link_messages) WHERE shard = 0",
+)

@@ -506,3 +506,28 @@ async def test_a_closed_store_is_unavailable(stores: Stores) -> None:
     with pytest.raises(Unavailable):
         await stores.store.device(_id())
     await stores.store.close()  # idempotent
+
+
+async def test_bytes_held_follows_every_change(stores: Stores) -> None:
+    store = stores.store
+    start = await store.bytes_held()
+    address = _id()
+    a, b = _id(), _id()
+    await store.register(reg(address, a, seen_at_ms=NOW - 1000 * ACCOUNT_TTL_S))
+    await store.put_device_list(device_list(address, 1, b"1" * 10), (a, b), NOW)  # 10
+    await store.register(reg(address, b, seen_at_ms=NOW - 1000 * ACCOUNT_TTL_S))
+    await store.store_envelopes([envelope(a, b"x" * 100), envelope(b, b"y" * 1000)], 10)  # 1110
+    await store.put_document(StoredDocument(address, 3, 1, NOW + DAY_MS, b"d" * 50))  # 1160
+    await store.put_document(StoredDocument(address, 3, 2, NOW + DAY_MS, b"d" * 20))  # 1130
+    channel = os.urandom(32)
+    await store.put_link(channel, 0, b"l" * 7, NOW - 1000 * LINK_CHANNEL_TTL_S)  # 1137
+    await store.add_blob(BlobRecord("h" * 32, a, 300, NOW + DAY_MS, "h"))  # 1437
+    assert await store.bytes_held() == start + 1437
+    await store.put_link(channel, 0, b"n" * 3, NOW)  # the dead channel dropped: 1433
+    assert await store.bytes_held() == start + 1433
+    await store.put_device_list(device_list(address, 2, b"2" * 10), (a,), NOW)  # b's mailbox: 433
+    assert await store.bytes_held() == start + 433
+    if stores.another is not None:  # another process sees the same total
+        assert await (await stores.another()).bytes_held() == start + 433
+    await store.sweep(NOW)  # the account is unseen: everything of it goes; the live link stays
+    assert await store.bytes_held() == start + 3
