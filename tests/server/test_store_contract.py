@@ -531,3 +531,15 @@ async def test_bytes_held_follows_every_change(stores: Stores) -> None:
         assert await (await stores.another()).bytes_held() == start + 433
     await store.sweep(NOW)  # the account is unseen: everything of it goes; the live link stays
     assert await store.bytes_held() == start + 3
+
+
+async def test_an_unreachable_database_is_unavailable() -> None:
+    from confide.server.errors import Unavailable
+    from confide.server.pg_store import PostgresStore
+
+    store = PostgresStore("postgresql://confide@127.0.0.1:1/none", sequence=InProcessSequence())
+    with pytest.raises(Unavailable):
+        await store.start()
+    with pytest.raises(Unavailable):
+        await store.bytes_held()
+    await store.close()
