@@ -11,7 +11,7 @@ from typing import Protocol
 from aiohttp import WSCloseCode, web
 
 from .auth import Authenticator
-from .backends import embedded_backend
+from .backends import backend_for
 from .config import RelayConfig
 from .limits import CLIENT_MAX_SIZE
 from .logs import quiet_aiohttp, server_header
@@ -30,14 +30,15 @@ from .sweeper import run_sweeper
 def create_app(
     config: RelayConfig, *, clock: Callable[[], float] = time.time, backend: Backend | None = None
 ) -> web.Application:
-    """Build the relay application on ``backend`` (default: :func:`~confide.server.backends.embedded_backend`
-    of ``config``). Every part of the backend starts on startup, storage first, and closes on cleanup in
-    reverse order (storage last: pending writes are committed and the write-ahead log truncated).
+    """Build the relay application on ``backend`` (default: :func:`~confide.server.backends.backend_for`
+    ``config``: SQLite, or PostgreSQL and NATS when ``config.db_url`` is set). Every part of the backend starts on
+    startup, storage first, and closes on cleanup in reverse order (storage last: pending writes are committed and
+    the write-ahead log truncated).
 
     ``clock`` (unix seconds) is for tests that move time; production uses ``time.time``.
     """
     app = web.Application(middlewares=[errors_and_limits], client_max_size=CLIENT_MAX_SIZE)
-    parts = embedded_backend(config) if backend is None else backend
+    parts = backend_for(config) if backend is None else backend
     auth = Authenticator(parts.store, parts.replay, clock, parts.device_limiter)
     app[RELAY] = Relay(config=config, clock=clock, backend=parts, auth=auth)
     for table in (account_routes, message_routes, ws_routes, blob_routes, document_routes, link_routes, misc_routes):

@@ -2,8 +2,11 @@
 
 :func:`~confide.server.app.create_app` builds its :class:`~confide.server.state.Backend` here unless it is given
 one; :func:`describe_holdings` opens a read-only store here. The embedded backend is SQLite + blob files +
-in-process push, replay cache, limits and mailbox sequence: one relay process. A backend for several relay
-processes (PostgreSQL + NATS, say) is a new module of implementations and one more factory here.
+in-process push, replay cache, limits and mailbox sequence: one relay process. The networked backend
+(:func:`networked_backend`, chosen when ``config.db_url`` is set) is PostgreSQL for the store, the limits, the
+replay cache and the mailbox sequence, NATS for push (``config.bus_url``; in-process push without it) and blob
+files in a folder every process shares: several relay processes. Its modules (asyncpg, nats-py) are imported
+only when it is built, so the embedded relay never loads them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from .blob_files import BlobFiles
 from .config import LIMIT_BURST_S, RelayConfig
 from .db import SqliteStore
 from .inprocess import HourlyBudget, InProcessNotifier, InProcessSequence, NonceCache, TokenBucketLimiter
-from .limits import BYTE_BUDGET_WINDOW_S
+from .limits import BUDGET_WINDOW_S, BYTE_BUDGET_WINDOW_S
 from .sequence import MailboxSequence
 from .state import Backend
 from .storage import Holdings
@@ -48,6 +51,56 @@ def embedded_backend(config: RelayConfig, *, sequence: MailboxSequence | None = 
     )
 
 
+def backend_for(config: RelayConfig) -> Backend:
+    """The backend ``config`` asks for: :func:`networked_backend` when it names a database, else
+    :func:`embedded_backend`."""
+    return networked_backend(config) if config.db_url is not None else embedded_backend(config)
+
+
+def networked_backend(config: RelayConfig) -> Backend:
+    """The backend of a relay of one or several processes on the PostgreSQL database ``config.db_url``: store,
+    limits, budgets, replay cache and mailbox numbers there (shared by every process on it, one connection pool
+    per process for all the counters), push over the NATS server ``config.bus_url`` (in this process only when it
+    is None), blob files in ``config.blob_dir``, which every process must share. Nothing is opened until the app
+    starts.
+
+    Raises:
+        ValueError: ``config.db_url`` is None.
+    """
+    if config.db_url is None:
+        raise ValueError("the networked backend needs a database URL")
+    from .nats_notifier import NatsNotifier
+    from .pg_limits import PgBudget, PgPool, PgRateLimiter, PgReplayCache, PgSequence
+    from .pg_store import PostgresStore
+    from .shared_blobs import SharedBlobFiles
+
+    pool = PgPool(config.db_url)
+
+    def limiter(scope: str, rate: float, burst: float) -> PgRateLimiter:
+        return PgRateLimiter(pool, scope, rate, burst)
+
+    def budget(scope: str, per_window: int, window_s: float = BUDGET_WINDOW_S) -> PgBudget:
+        return PgBudget(pool, scope, per_window, window_s)
+
+    return Backend(
+        store=PostgresStore(config.db_url, sequence=PgSequence(pool), account_ttl_s=config.account_ttl_s),
+        blobs=SharedBlobFiles(config.blob_dir),
+        notifier=InProcessNotifier() if config.bus_url is None else NatsNotifier(config.bus_url),
+        replay=PgReplayCache(pool),
+        limiter=limiter("ip", config.rate_per_s, config.rate_burst),
+        bundle_limiter=limiter("bundle-ip", config.bundle_rate_per_min / 60.0, config.bundle_rate_per_min / 2),
+        bundle_budget=budget("bundle", config.bundle_budget_per_hour),
+        device_limiter=limiter("device", config.device_rate_per_s, config.device_rate_per_s * LIMIT_BURST_S),
+        recipient_limiter=limiter(
+            "recipient", config.recipient_rate_per_s, config.recipient_rate_per_s * LIMIT_BURST_S
+        ),
+        token_limiter=limiter("token", config.token_rate_per_s, config.token_rate_per_s * LIMIT_BURST_S),
+        token_bytes=budget("token-bytes", config.token_bytes_per_day, BYTE_BUDGET_WINDOW_S),
+        address_bytes=budget("address-bytes", config.address_bytes_per_day, BYTE_BUDGET_WINDOW_S),
+        upload_bytes=budget("upload-bytes", config.device_upload_bytes_per_day, BYTE_BUDGET_WINDOW_S),
+    )
+
+
 def describe_holdings(config: RelayConfig) -> Holdings:
     """What the relay configured by ``config`` holds now: the sizes and times of its waiting envelopes and of
     its attachments, and the kinds, sizes and expiries of its signed public documents, nothing else (see
@@ -57,13 +110,24 @@ def describe_holdings(config: RelayConfig) -> Holdings:
     with its own event loop does the reading, so it may be called from inside a running loop as well).
 
     Raises:
-        FileNotFoundError: ``config.data_dir`` holds no relay database.
+        FileNotFoundError: ``config.data_dir`` holds no relay database (SQLite).
+        Unavailable: ``config.db_url``'s database cannot be reached (PostgreSQL).
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="confide-holdings") as pool:
         return pool.submit(asyncio.run, _read_holdings(config)).result()
 
 
 async def _read_holdings(config: RelayConfig) -> Holdings:
+    if config.db_url is not None:
+        from .pg_store import PostgresStore
+
+        # Its own counter: reading holdings numbers no envelope, and shares nothing with a running relay.
+        pg = PostgresStore(config.db_url, sequence=InProcessSequence(), account_ttl_s=config.account_ttl_s)
+        await pg.start()
+        try:
+            return await pg.holdings()
+        finally:
+            await pg.close()
     store = SqliteStore(config.db_path, read_only=True)
     await store.start()
     try:

@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from confide.keys.errors import ConfideError
+
 from .app import create_app
 from .config import RelayConfig
 
@@ -141,6 +143,22 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="data directory (database and blob folder) [env CONFIDE_DATA, default ./data]",
     )
     parser.add_argument(
+        "--db",
+        dest="db_url",
+        metavar="URL",
+        default=_env_default("CONFIDE_DB", str, None),
+        help="keep accounts, mailboxes and the shared limits in PostgreSQL (postgresql://user@host/db) instead of "
+        "SQLite in the data directory; needed to run several relay processes [env CONFIDE_DB, default SQLite]",
+    )
+    parser.add_argument(
+        "--bus",
+        dest="bus_url",
+        metavar="URL",
+        default=_env_default("CONFIDE_BUS", str, None),
+        help="push between relay processes over NATS (nats://host:4222); needs --db, and every process needs the "
+        "same --data folder for attachments (docs/operating.md) [env CONFIDE_BUS, default in-process push]",
+    )
+    parser.add_argument(
         "--trusted-proxy",
         dest="trusted_proxies",
         action="append",
@@ -169,6 +187,8 @@ def config_from_args(args: argparse.Namespace) -> RelayConfig:
     if proxies is None:
         proxies = [p for p in os.environ.get("CONFIDE_TRUSTED_PROXIES", "").split(",") if p.strip()]
     values["trusted_proxies"] = tuple(p.strip() for p in proxies)
+    values["db_url"] = getattr(args, "db_url", None) or None
+    values["bus_url"] = getattr(args, "bus_url", None) or None
     return dataclasses.replace(RelayConfig(), data_dir=Path(args.data), **values)
 
 
@@ -184,13 +204,22 @@ def run_serve(args: argparse.Namespace) -> int:
     # whatever umask it was started with; the store and blob folder also set their modes explicitly.
     os.umask(RELAY_UMASK)
 
+    # The database and bus are named by kind only: their URLs may carry passwords.
+    where = f"data in {config.data_dir}"
+    if config.networked:
+        where = f"PostgreSQL, {'NATS push' if config.bus_url else 'in-process push'}, blobs in {config.blob_dir}"
+
     def announce(*_: object, **__: object) -> None:
-        print(f"Confide relay listening on http://{args.host}:{args.port} (data in {config.data_dir})", flush=True)
+        print(f"Confide relay listening on http://{args.host}:{args.port} ({where})", flush=True)
 
     # access_log=None: no line per request, so no IPs, paths (addresses, device ids) or timings on disk.
-    web.run_app(
-        create_app(config), host=args.host, port=args.port, access_log=None, print=announce, shutdown_timeout=10.0
-    )
+    try:
+        web.run_app(
+            create_app(config), host=args.host, port=args.port, access_log=None, print=announce, shutdown_timeout=10.0
+        )
+    except (OSError, ConfideError) as exc:  # a port in use, a database or bus that does not answer
+        print(f"confide serve: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

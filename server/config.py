@@ -7,8 +7,15 @@ variables (a flag wins over the environment, the environment over these defaults
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
+
+DB_SCHEMES = ("postgresql", "postgres")
+"""URL schemes of ``db_url``: PostgreSQL's own (libpq and asyncpg take both)."""
+
+BUS_SCHEMES = ("nats", "tls", "ws", "wss")
+"""URL schemes of ``bus_url``: a NATS server, plain or over TLS or WebSocket."""
 
 DEFAULT_MAX_LIFETIME_S = 30 * 24 * 3600
 """30 days: long enough for a client on holiday to come back to its messages, short enough that the relay
@@ -110,6 +117,11 @@ class RelayConfig:
     ``token_rate_per_s`` of 0 disables that limiter (benchmarks only). ``trusted_proxies`` (CIDR blocks) are the
     reverse proxies whose ``X-Forwarded-For`` names the client (see :mod:`confide.server.clientaddr`); from any
     other peer the header is ignored.
+    ``db_url`` (a ``postgresql://`` URL) puts accounts, mailboxes and the shared limits in PostgreSQL instead of
+    SQLite in ``data_dir``; ``bus_url`` (a ``nats://`` URL) carries live push between relay processes. Several
+    processes need both, and one ``data_dir`` shared by all of them for the blob files (docs/operating.md); one
+    process may use PostgreSQL with in-process push (no ``bus_url``). A bus without PostgreSQL is refused: processes
+    sharing pushes must share the mailboxes the pushes come from.
     ``sync_full`` makes every commit fsync (``synchronous=FULL``); the default ``NORMAL`` in WAL mode keeps
     every committed envelope across a crash of the relay process, and may lose the last commits on a power
     failure or kernel crash.
@@ -139,8 +151,19 @@ class RelayConfig:
     device_rate_per_s: float = DEFAULT_DEVICE_RATE_PER_S
     recipient_rate_per_s: float = DEFAULT_RECIPIENT_RATE_PER_S
     token_rate_per_s: float = DEFAULT_TOKEN_RATE_PER_S
+    db_url: str | None = None
+    bus_url: str | None = None
+
+    def __repr__(self) -> str:
+        # The database and bus URLs may carry passwords: say only whether they are set.
+        shown = ", ".join(
+            f"{name}={'<set>' if name in ('db_url', 'bus_url') and value is not None else value!r}"
+            for name, value in ((f.name, getattr(self, f.name)) for f in fields(self))
+        )
+        return f"RelayConfig({shown})"
 
     def __post_init__(self) -> None:
+        _check_urls(self.db_url, self.bus_url)
         for name in (
             "max_lifetime_s",
             "max_blob_bytes",
@@ -178,9 +201,30 @@ class RelayConfig:
                 raise ValueError(f"trusted proxy {cidr!r} is not an IP address or CIDR block") from None
 
     @property
+    def networked(self) -> bool:
+        """True when the relay keeps its state in PostgreSQL (``db_url``), so several processes may share it."""
+        return self.db_url is not None
+
+    @property
     def db_path(self) -> Path:
         return self.data_dir / "relay.db"
 
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+
+def _check_urls(db_url: str | None, bus_url: str | None) -> None:
+    """Raises :class:`ValueError` (one sentence that never repeats the URL: it may hold a password) unless
+    ``db_url`` is a PostgreSQL URL or None, ``bus_url`` a NATS URL or None, and a bus comes with a database."""
+    if db_url is not None and urlsplit(db_url).scheme not in DB_SCHEMES:
+        raise ValueError("the database must be a postgresql:// URL (leave it out for SQLite in the data directory)")
+    if bus_url is not None:
+        parts = urlsplit(bus_url)
+        if parts.scheme not in BUS_SCHEMES or not parts.hostname:
+            raise ValueError("the bus must be a nats:// (or tls://) URL (leave it out for in-process push)")
+        if db_url is None:
+            raise ValueError(
+                "a NATS bus needs a PostgreSQL database too (--db postgresql://...): relay processes that share "
+                "pushes must share the mailboxes"
+            )

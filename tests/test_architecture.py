@@ -338,8 +338,11 @@ SERVER_IMPLEMENTATIONS = (
     "confide.server.pg_store",
     "confide.server.pg_migrations",
     "confide.server.pg_limits",
+    "confide.server.nats_notifier",
+    "confide.server.shared_blobs",
 )
-"""Concrete backends: SQLite, blob files, in-process push/limits, PostgreSQL. Only backends.py picks them."""
+"""Concrete backends: SQLite, blob files, in-process push/limits, PostgreSQL, NATS push, shared blob files. Only
+backends.py picks them."""
 
 SERVER_PICKERS = {
     "server/backends.py",
@@ -348,9 +351,11 @@ SERVER_PICKERS = {
     "server/pg_store.py",
     "server/pg_migrations.py",
     "server/pg_limits.py",
+    "server/shared_blobs.py",
 }
 """``backends.py`` builds the embedded and networked backends; ``__init__`` re-exports; each store uses its own
-migrations (and the SQLite store its writer), as do the shared counters (``pg_limits``: their pool migrates)."""
+migrations (and the SQLite store its writer), as do the shared counters (``pg_limits``: their pool migrates); the
+shared blob files are the blob files with another start."""
 
 
 def test_only_the_backend_module_names_implementations() -> None:
