@@ -543,3 +543,19 @@ async def test_an_unreachable_database_is_unavailable() -> None:
     with pytest.raises(Unavailable):
         await store.bytes_held()
     await store.close()
+
+
+async def test_concurrent_sweeps_across_processes_delete_each_thing_once(stores: Stores) -> None:
+    if stores.another is None:
+        pytest.skip("one SQLite file has one relay process: nothing to share across processes")
+    others = [await stores.another() for _ in range(3)]
+    first = reg(_id())
+    await stores.store.register(first)
+    await stores.store.store_envelopes([envelope(first.device_id, expires_at_ms=NOW) for _ in range(20)], 100)
+    for i in range(10):
+        await stores.store.add_blob(BlobRecord(f"{i:032d}", first.device_id, 1, NOW, f"expired-{i}"))
+    results = await asyncio.gather(*(s.sweep(NOW) for s in [stores.store, *others]))
+    assert sum(r.envelopes for r in results) == 20
+    paths = [p for r in results for p in r.blob_paths]
+    assert sorted(paths) == sorted(f"expired-{i}" for i in range(10))  # each file removed by one process
+    assert await stores.store.fetch(first.device_id, 0, 100) == []
