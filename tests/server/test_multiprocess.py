@@ -1,0 +1,281 @@
+"""Several relay processes on one PostgreSQL and one NATS (issue 14): real ``python -m confide.server``
+subprocesses, each on its own port, sharing a fresh database, the bus and one data folder for the blob files.
+
+A sender talking to process A and a receiver holding a WebSocket on process B get live push (the issue's bar:
+p99 under 50 ms; each push here must arrive within a second, and the figure is printed); killing one process
+with SIGKILL loses nothing it acknowledged. Without PostgreSQL or NATS the tests are skipped, saying which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from confide.protocol.envelope import Delivery
+from confide.server.nats_notifier import NatsNotifier
+
+from .backend_services import fresh_database, require_nats
+from .conftest import Api, User, make_user
+
+STARTUP_TIMEOUT_S = 30.0
+"""How long a relay subprocess may take to answer its health check (it migrates the database first)."""
+
+PUSH_TIMEOUT_S = 1.0
+"""Longest wait for one live push from process A to a socket on process B."""
+
+SENDS = 200
+"""Envelopes timed for the latency figure: enough for a 99th percentile that is not just the worst one."""
+
+KILL_AFTER = 50
+"""Envelopes process A acknowledges before it is killed."""
+
+P99_BAR_MS = 50.0
+"""The issue's bar for the 99th percentile of cross-process push latency (printed; see the test's docstring)."""
+
+
+@dataclass
+class Relay:
+    proc: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(dsn: str, bus: str, data: Path, log: Path) -> Relay:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFIDE_")}
+    env.update({"CONFIDE_DB": dsn, "CONFIDE_BUS": bus})  # the environment form; the flags are tested elsewhere
+    argv = [sys.executable, "-m", "confide.server", "--port", str(port), "--data", str(data)]
+    # Loose limits: 200 envelopes to one device in a second would otherwise meet the per-token limiter.
+    argv += ["--rate", "0", "--device-rate", "0", "--recipient-rate", "0", "--token-rate", "0"]
+    argv += ["--registration-work", "0"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    return Relay(proc, f"http://127.0.0.1:{port}", log)
+
+
+def _stop(relay: Relay) -> None:
+    if relay.proc.poll() is None:
+        relay.proc.send_signal(signal.SIGTERM)
+        try:
+            relay.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            relay.proc.kill()
+            relay.proc.wait()
+
+
+async def _wait_up(session: aiohttp.ClientSession, relay: Relay) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        if relay.proc.poll() is not None:
+            raise AssertionError(f"relay exited with {relay.proc.returncode}: {relay.log.read_text()[-2000:]}")
+        try:
+            async with session.get(relay.base + "/v1/health") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.1)
+
+
+@dataclass
+class Cluster:
+    a: Relay
+    b: Relay
+    api_a: Api
+    api_b: Api
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    bus = await require_nats()
+    async with fresh_database() as dsn:
+        data = tmp_path / "shared-data"
+        a = _start(dsn, bus, data, tmp_path / "a.log")
+        try:
+            # One at a time: the first migrates the database, the second finds it migrated.
+            async with aiohttp.ClientSession() as session:
+                await _wait_up(session, a)
+                b = _start(dsn, bus, data, tmp_path / "b.log")
+                try:
+                    await _wait_up(session, b)
+                    yield Cluster(a, b, Api(session, a.base), Api(session, b.base))
+                finally:
+                    _stop(b)
+        finally:
+            _stop(a)
+
+
+async def _registered(api: Api) -> User:
+    user = make_user(n_otk=0, n_kem=0)
+    status, body = await api.register(user)
+    assert status == 201, body
+    return user
+
+
+async def _drain(ws: aiohttp.ClientWebSocketResponse, into: set[bytes]) -> None:
+    """Add the id of every envelope ``ws`` delivers to ``into`` until it is quiet for half a second."""
+    while True:
+        try:
+            msg = await ws.receive(timeout=0.5)
+        except TimeoutError:
+            return
+        if msg.type != aiohttp.WSMsgType.BINARY:
+            return
+        into.add(Delivery.from_bytes(msg.data).envelope_id)
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def test_an_envelope_sent_to_one_process_is_pushed_by_the_other(cluster: Cluster) -> None:
+    """The receiver's socket is on B, the sender posts to A: every envelope is pushed within a second, in order,
+    and the latency from the start of the send to the push arriving is measured over 200 sends."""
+    receiver = await _registered(cluster.api_b)
+    latencies_ms: list[float] = []
+    async with await cluster.api_b.ws(receiver) as ws:
+        await asyncio.sleep(0.2)  # the socket's backlog (empty) is read and its subscription confirmed
+        for i in range(SENDS):
+            env = receiver.envelope(b"live %d" % i)
+            pushed = asyncio.ensure_future(ws.receive(timeout=PUSH_TIMEOUT_S))
+            start = time.perf_counter()
+            status, body = await cluster.api_a.send(env)
+            assert status == 201, body
+            msg = await pushed
+            latencies_ms.append((time.perf_counter() - start) * 1000)
+            assert msg.type == aiohttp.WSMsgType.BINARY, msg
+            assert Delivery.from_bytes(msg.data).envelope_id == env.envelope_id
+            await ws.send_json({"ack": [env.envelope_id.hex()]})
+    p50, p99 = statistics.median(latencies_ms), _p(latencies_ms, 0.99)
+    print(
+        f"\ncross-process push over {SENDS} sends: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies_ms):.1f} ms "
+        f"(the issue's bar: p99 < {P99_BAR_MS:.0f} ms)"
+    )
+    assert max(latencies_ms) < PUSH_TIMEOUT_S * 1000
+
+
+async def test_a_device_removed_through_one_process_loses_its_socket_on_the_other(cluster: Cluster) -> None:
+    """Disconnect reaches every process: the removal is published on the bus, and B closes its socket with
+    ``device_removed`` even though the removal was a request to A."""
+    receiver = await _registered(cluster.api_b)
+    async with await cluster.api_b.ws(receiver) as ws:
+        await asyncio.sleep(0.2)
+        # Published as process A does when a device-list change removes the device (issue 13's flow, whose
+        # route tests are elsewhere): what is checked here is that B, holding the socket, acts on it.
+        notifier = NatsNotifier(await require_nats())
+        await notifier.start()
+        try:
+            await notifier.disconnect(receiver.device_id)
+        finally:
+            await notifier.close()
+        msg = await ws.receive(timeout=PUSH_TIMEOUT_S)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+        assert ws.close_code == 4410
+
+
+async def test_killing_a_process_loses_nothing_it_acknowledged(cluster: Cluster) -> None:
+    """Envelopes stream to A while A is killed with SIGKILL partway: every envelope A answered 201 for is
+    delivered by B afterwards (pushed live to B's socket or read from the mailbox); the ones cut off mid-request
+    were never acknowledged, and the sender would retry them."""
+    receiver = await _registered(cluster.api_b)
+    acknowledged: set[bytes] = set()
+    enough = asyncio.Event()
+
+    async def stream() -> None:
+        for i in range(10_000):
+            env = receiver.envelope(b"before the crash %d" % i)
+            try:
+                status, _ = await cluster.api_a.send(env)
+            except (aiohttp.ClientError, TimeoutError):
+                return
+            if status == 201:
+                acknowledged.add(env.envelope_id)
+                if len(acknowledged) >= KILL_AFTER:
+                    enough.set()
+
+    received: set[bytes] = set()
+    async with await cluster.api_b.ws(receiver) as ws:
+        await asyncio.sleep(0.2)
+        sender = asyncio.ensure_future(stream())
+        await asyncio.wait_for(enough.wait(), 30)
+        cluster.a.proc.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(sender, 10)
+        assert cluster.a.proc.wait(timeout=10) == -signal.SIGKILL
+        await _drain(ws, received)  # what B pushed live, before and after the crash
+    async with await cluster.api_b.ws(receiver) as ws:
+        await _drain(ws, received)  # and what waits in the mailbox (committed by A, its push died with A)
+    assert len(acknowledged) >= KILL_AFTER
+    assert acknowledged <= received, f"{len(acknowledged - received)} acknowledged envelopes lost"
+
+
+# -- configuration ----------------------------------------------------------------------------------------
+
+
+def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONFIDE_")}
+    clean.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "confide.server", "--port", str(_free_port()), *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_bus_without_a_database_is_refused_in_one_line(tmp_path: Path) -> None:
+    done = _serve("--data", str(tmp_path), "--bus", "nats://127.0.0.1:4222")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "confide serve: a NATS bus needs a PostgreSQL database too (--db postgresql://...): relay processes that "
+        "share pushes must share the mailboxes"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"CONFIDE_DB": "mysql://root:hunter2@db/x"}, "the database must be a postgresql:// URL"),
+        (
+            {"CONFIDE_DB": "postgresql://u:hunter2@127.0.0.1/x", "CONFIDE_BUS": "http://u:hunter2@h"},
+            "the bus must be a nats:// (or tls://) URL",
+        ),
+    ],
+)
+def test_a_wrong_url_is_refused_without_repeating_it(tmp_path: Path, env: dict[str, str], line: str) -> None:
+    """The URLs may carry passwords: the refusal names the mistake, never the URL."""
+    done = _serve("--data", str(tmp_path), env=env)
+    assert done.returncode == 2
+    assert line in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
+    done = _serve("--data", str(tmp_path), "--db", "postgresql://u:hunter2@127.0.0.1:9/x")
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("confide serve: ")
+    assert "cannot be reached" in line
+    assert "hunter2" not in done.stderr + done.stdout
