@@ -5,6 +5,15 @@ In the same run a bare aiohttp handler (read the body, answer JSON) is measured 
 ceiling. Usage::
 
     .venv/bin/python bench/relay.py [--quick] [--json]
+    .venv/bin/python bench/relay.py --db postgresql://... --bus nats://... --processes 2 [--quick] [--json]
+    .venv/bin/python bench/relay.py --compare [--quick] [--json]
+
+``--db`` / ``--bus`` / ``--processes`` measure one networked configuration (issue 14): throughput with the
+senders spread over the processes' ports and delivery latency from a sender on the first process to a socket on
+the last. ``--compare`` measures SQLite (1 process), PostgreSQL (1 process) and PostgreSQL + NATS (2 processes)
+side by side in one run; the PostgreSQL columns are skipped, saying why, when the services do not answer. Each
+PostgreSQL configuration gets a fresh database (``confide_bench_`` + random hex) on the server ``--db`` names,
+dropped afterwards.
 
 Loopback only; every loop is bounded by a duration or a count.
 """
@@ -13,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -23,12 +33,25 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp import web
-from harness import Stopwatch, add_common_flags, bench_parser, median, percentile, print_result, rss_mib
+from harness import (
+    Stopwatch,
+    add_common_flags,
+    bench_parser,
+    median,
+    percentile,
+    print_fields,
+    print_json,
+    print_result,
+    rss_mib,
+)
 
 from confide.keys import DeviceKeyPair, IdentityKeyPair, KemPreKeyRecord, SignedPreKeyRecord
 from confide.protocol.auth import sign_request
@@ -44,6 +67,15 @@ DRAIN_COUNT = 5000
 """Backlog drained in the drain measurement."""
 IDLE_SOCKETS = 1000
 """Idle WebSockets held open for the memory-per-connection measurement."""
+DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/test"
+"""The PostgreSQL server ``--compare`` uses unless ``--db`` names another (trust auth on the test machine); the
+benchmark connects to this database only to create and drop its own."""
+DEFAULT_BUS = "nats://127.0.0.1:4222"
+"""The NATS server ``--compare`` uses unless ``--bus`` names another."""
+SERVICE_TIMEOUT_S = 2.0
+"""How long a service may take to answer before its columns are skipped: loopback answers in milliseconds."""
+RELAY_START_S = 30.0
+"""How long a relay process may take to answer its health check (the first one migrates a fresh database)."""
 
 
 def _free_port() -> int:
@@ -71,6 +103,39 @@ def _ceiling_server(port: int) -> None:
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=None, preexec_fn=_raise_nofile)
+
+
+RELAY_FLAGS = [
+    "--rate",
+    "0",
+    "--bundle-rate",
+    "0",
+    # All traffic goes to one device under one token: the per-device, per-recipient and per-token
+    # limits (issue 9) exist to stop exactly that, so the throughput measurement turns them off.
+    "--device-rate",
+    "0",
+    "--recipient-rate",
+    "0",
+    "--token-rate",
+    "0",
+    # Likewise the daily byte budgets and the registration work (issue 9, point 5): the benchmark's
+    # devices are throw-away and its traffic is one flood; the disk-full guards stay on.
+    "--token-bytes-per-day",
+    str(1 << 50),
+    "--address-bytes-per-day",
+    str(1 << 50),
+    "--registration-work",
+    "0",
+    "--sweep-interval",
+    "0",
+    "--mailbox-quota",
+    "10000000",
+    "--max-sockets-per-device",
+    "1000",
+    "--max-connections",
+    "5000",
+]
+"""The relay's flags in every measurement (the same as the default run's)."""
 
 
 async def _wait_up(session: aiohttp.ClientSession, url: str) -> None:
@@ -194,9 +259,11 @@ async def _fresh_rate(port: int, path: str, make_body: Any, duration: float) -> 
     return count / clock.seconds
 
 
-async def _rate(port: int, path: str, make_body: Any, per_request: int, duration: float) -> float:
-    """Items per second with SENDERS concurrent keep-alive connections, after a short warm-up."""
-    conns = [await _RawHttp.connect("127.0.0.1", port) for _ in range(SENDERS)]
+async def _rate(port: int | Sequence[int], path: str, make_body: Any, per_request: int, duration: float) -> float:
+    """Items per second with SENDERS concurrent keep-alive connections, after a short warm-up; with several
+    ports the connections are dealt over them in turn."""
+    ports = [port] if isinstance(port, int) else list(port)
+    conns = [await _RawHttp.connect("127.0.0.1", ports[k % len(ports)]) for k in range(SENDERS)]
     count = 0
     measuring = False
     stop_at = 0.0
@@ -332,42 +399,7 @@ async def run(quick: bool) -> dict[str, Any]:
     relay_port, ceiling_port = _free_port(), _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         relay = _spawn(
-            [
-                "-m",
-                "confide.server",
-                "--port",
-                str(relay_port),
-                "--data",
-                str(Path(tmp) / "data"),
-                "--rate",
-                "0",
-                "--bundle-rate",
-                "0",
-                # All traffic goes to one device under one token: the per-device, per-recipient and per-token
-                # limits (issue 9) exist to stop exactly that, so the throughput measurement turns them off.
-                "--device-rate",
-                "0",
-                "--recipient-rate",
-                "0",
-                "--token-rate",
-                "0",
-                # Likewise the daily byte budgets and the registration work (issue 9, point 5): the benchmark's
-                # devices are throw-away and its traffic is one flood; the disk-full guards stay on.
-                "--token-bytes-per-day",
-                str(1 << 50),
-                "--address-bytes-per-day",
-                str(1 << 50),
-                "--registration-work",
-                "0",
-                "--sweep-interval",
-                "0",
-                "--mailbox-quota",
-                "10000000",
-                "--max-sockets-per-device",
-                "1000",
-                "--max-connections",
-                "5000",
-            ]
+            ["-m", "confide.server", "--port", str(relay_port), "--data", str(Path(tmp) / "data"), *RELAY_FLAGS]
         )
         ceiling = _spawn([__file__, "--ceiling-server", str(ceiling_port)])
         try:
@@ -421,15 +453,269 @@ async def run(quick: bool) -> dict[str, Any]:
     }
 
 
+# -- the networked backend (issue 14): one or several relay processes on PostgreSQL (+ NATS) --------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of_pid(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used, from /proc (Linux); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _cpu_of_named(names: Sequence[str]) -> float:
+    """CPU seconds used so far by every process whose command name is one of ``names`` (PostgreSQL's backends,
+    the NATS server): read only, to say where the cores went."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm in names:
+            total += _cpu_of_pid(int(entry.name))
+    return total
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return float(sum(values) - idle), float(sum(values))
+
+
+class _CpuMeter:
+    """Where the cores went during a ``with`` block: the relay processes, PostgreSQL, NATS, this load generator,
+    and the machine's busy share (1.0 = every core busy all the time)."""
+
+    def __init__(self, relay_pids: Sequence[int]) -> None:
+        self._pids = list(relay_pids)
+        self.shares: dict[str, float] = {}
+
+    def _read(self) -> dict[str, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        busy, total = _machine_busy()
+        return {
+            "relays": sum(_cpu_of_pid(p) for p in self._pids),
+            "postgres": _cpu_of_named(["postgres"]),
+            "nats": _cpu_of_named(["nats-server"]),
+            "generator": usage.ru_utime + usage.ru_stime,
+            "busy": busy,
+            "total": total,
+            "wall": time.perf_counter(),
+        }
+
+    def __enter__(self) -> _CpuMeter:
+        self._start = self._read()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        end = self._read()
+        wall = end["wall"] - self._start["wall"]
+        self.shares = {
+            f"cpu_{k}_cores": round((end[k] - self._start[k]) / wall, 2)
+            for k in ("relays", "postgres", "nats", "generator")
+        }
+        self.shares["machine_busy"] = round(
+            (end["busy"] - self._start["busy"]) / (end["total"] - self._start["total"]), 2
+        )
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _where(url: str) -> str:
+    """``host:port`` of ``url``, never its user or password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}"
+
+
+@asynccontextmanager
+async def _fresh_database(url: str) -> AsyncIterator[str]:
+    """A new empty database on the server ``url`` names (``url``'s own database is only where the benchmark
+    connects to create and drop it); dropped, with any connection left, after the block."""
+    import asyncpg  # only the networked measurements need it
+
+    admin = await asyncpg.connect(url, timeout=SERVICE_TIMEOUT_S)
+    name = "confide_bench_" + os.urandom(8).hex()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield _with_database(url, name)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def _postgres_missing(url: str) -> str | None:
+    """Why PostgreSQL at ``url`` cannot be used, or None when it answers."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(url, timeout=SERVICE_TIMEOUT_S)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return f"PostgreSQL is not running at {_where(url)}: {type(exc).__name__} (.ci/run starts it)"
+    await conn.close()
+    return None
+
+
+async def _nats_missing(url: str) -> str | None:
+    """Why NATS at ``url`` cannot be used, or None when it greets (its first line is ``INFO {...}``)."""
+    parts = urlsplit(url)
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname, parts.port or 4222), SERVICE_TIMEOUT_S
+        )
+    except (OSError, TimeoutError) as exc:
+        return f"NATS is not running at {_where(url)}: {type(exc).__name__} (.ci/run starts it)"
+    try:
+        line = await asyncio.wait_for(reader.readline(), SERVICE_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        return f"NATS at {_where(url)} did not greet: {type(exc).__name__}"
+    finally:
+        writer.close()
+    return None if line.startswith(b"INFO") else f"no NATS server at {_where(url)}"
+
+
+async def _cluster(db: str | None, bus: str | None, processes: int, quick: bool) -> dict[str, Any]:
+    """Throughput and cross-process delivery latency of ``processes`` relay processes on one configuration.
+
+    Throughput: SENDERS keep-alive senders dealt over the processes' ports, each envelope to one of SENDERS
+    recipient devices (distinct mailboxes, as distinct clients' traffic is; one mailbox would serialise every
+    send on its lock). Latency: a sender on the first process, the recipient's socket on the last one, at half
+    the measured rate; with one process both are on it."""
+    if processes > 1 and db is None:
+        raise SystemExit("bench/relay.py: several relay processes need --db (SQLite serves one process)")
+    duration = 3.0 if quick else 10.0
+    ports = [_free_port() for _ in range(processes)]
+    async with contextlib.AsyncExitStack() as stack:
+        dsn = await stack.enter_async_context(_fresh_database(db)) if db is not None else None
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        relays: list[subprocess.Popen[bytes]] = []
+        try:
+            connector = aiohttp.TCPConnector(limit=200)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                for port in ports:  # one at a time: the first migrates a fresh database, the next find it done
+                    args = ["-m", "confide.server", "--port", str(port), "--data", str(Path(tmp) / "data")]
+                    if dsn is not None:
+                        args += ["--db", dsn]
+                    if bus is not None:
+                        args += ["--bus", bus]
+                    relays.append(_spawn([*args, *RELAY_FLAGS]))
+                    await _wait_up(session, f"http://127.0.0.1:{port}/v1/health")
+                await asyncio.sleep(0.5)
+                targets = [Device() for _ in range(SENDERS)]
+                for k, target in enumerate(targets):
+                    await target.register(session, f"http://127.0.0.1:{ports[k % len(ports)]}")
+                pick = iter(range(1 << 62))
+
+                def body() -> bytes:
+                    return targets[next(pick) % SENDERS].envelope()[1]
+
+                with _CpuMeter([r.pid for r in relays]) as cpu:
+                    rate = await _rate(ports, "/v1/messages", body, 1, duration)
+                lat = await _latency(session, f"http://127.0.0.1:{ports[-1]}", ports[0], rate / 2, duration)
+        finally:
+            for relay in relays:
+                relay.terminate()
+            for relay in relays:
+                relay.wait(timeout=15)
+    return {
+        "envelopes_per_s": round(rate),
+        "delivery_rate_per_s": round(rate / 2),
+        "delivery_p50_ms": round(median(lat), 2),
+        "delivery_p99_ms": round(percentile(lat, 0.99), 2),
+        **cpu.shares,
+    }
+
+
+def _load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+async def run_networked(db: str | None, bus: str | None, processes: int, quick: bool) -> dict[str, Any]:
+    """One configuration (``--db`` / ``--bus`` / ``--processes``)."""
+    _raise_nofile()
+    result: dict[str, Any] = {"quick": quick, "processes": processes, "load_average_before": _load_average()}
+    result["backend"] = "sqlite" if db is None else ("postgres+nats" if bus else "postgres+inprocess")
+    result.update(await _cluster(db, bus, processes, quick))
+    return result
+
+
+async def run_compare(db: str, bus: str, quick: bool) -> dict[str, Any]:
+    """SQLite (1 process), PostgreSQL (1 process, in-process push) and PostgreSQL + NATS (2 processes) in one run."""
+    _raise_nofile()
+    result: dict[str, Any] = {
+        "quick": quick,
+        "senders": SENDERS,
+        "ciphertext_bytes": CIPHERTEXT_LEN,
+        "nproc": os.cpu_count(),
+        "load_average_before": _load_average(),
+    }
+    result["sqlite_1"] = await _cluster(None, None, 1, quick)
+    missing = await _postgres_missing(db) or await _nats_missing(bus)
+    if missing is not None:
+        result["skipped"] = f"PostgreSQL columns skipped: {missing}"
+        return result
+    result["pg_1"] = await _cluster(db, None, 1, quick)
+    result["pg_2"] = await _cluster(db, bus, 2, quick)
+    result["pg2_over_pg1"] = round(result["pg_2"]["envelopes_per_s"] / result["pg_1"]["envelopes_per_s"], 2)
+    result["load_average_after"] = _load_average()
+    return result
+
+
+def _print_compare(result: dict[str, Any]) -> None:
+    head = {k: v for k, v in result.items() if not isinstance(v, dict)}
+    print_fields(head)
+    columns = [k for k in ("sqlite_1", "pg_1", "pg_2") if k in result]
+    rows = sorted({row for c in columns for row in result[c]}, key=list(result[columns[0]]).index)
+    print()
+    print(f"{'':<24}" + "".join(f"{c:>12}" for c in columns))
+    for row in rows:
+        print(f"{row:<24}" + "".join(f"{result[c].get(row, ''):>12}" for c in columns))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__)
     add_common_flags(parser, quick_help="3 s per phase instead of 10 s (under a minute)")
     parser.add_argument("--ceiling-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--db", metavar="URL", help="measure relays on PostgreSQL: a fresh database on this server")
+    parser.add_argument("--bus", metavar="URL", help="push between the relay processes over this NATS server")
+    parser.add_argument("--processes", type=int, default=1, help="relay processes (more than one needs --db)")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help=f"SQLite, PostgreSQL and PostgreSQL + NATS with 2 processes side by side "
+        f"(--db default {DEFAULT_DB}, --bus default {DEFAULT_BUS})",
+    )
     args = parser.parse_args(argv)
     if args.ceiling_server:
         _ceiling_server(args.ceiling_server)
         return 0
-    result = asyncio.run(run(args.quick))
+    if args.bus and not args.db:
+        parser.error("--bus needs --db: relay processes that share a bus must share a database")
+    if args.compare:
+        result = asyncio.run(run_compare(args.db or DEFAULT_DB, args.bus or DEFAULT_BUS, args.quick))
+        if args.json:
+            print_json(result)
+        else:
+            _print_compare(result)
+        return 0
+    if args.db or args.processes != 1:
+        if args.processes > 1 and not args.bus:
+            parser.error("--processes above 1 needs --bus: each process pushes only to its own sockets otherwise")
+        result = asyncio.run(run_networked(args.db, args.bus, args.processes, args.quick))
+    else:
+        result = asyncio.run(run(args.quick))
     print_result(result, as_json=args.json)
     return 0
 
