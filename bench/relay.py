@@ -290,8 +290,20 @@ async def _rate(port: int | Sequence[int], path: str, make_body: Any, per_reques
             c.close()
 
 
-async def _latency(session: aiohttp.ClientSession, base: str, port: int, rate: float, duration: float) -> list[float]:
-    """Send at ``rate`` envelopes/s to a connected device; return send→socket latencies in ms."""
+async def _latency(
+    session: aiohttp.ClientSession,
+    base: str,
+    port: int,
+    rate: float,
+    duration: float,
+    *,
+    missing: list[int] | None = None,
+    wait_s: float = 30.0,
+) -> list[float]:
+    """Send at ``rate`` envelopes/s to a connected device; return send→socket latencies in ms.
+
+    Raises RuntimeError when a delivery has not reached the socket ``wait_s`` after the last send, unless
+    ``missing`` is given: then the count of those is appended to it and the latencies of the rest returned."""
     dev = Device()
     await dev.register(session, base)
     ws = await dev.ws(session, base)
@@ -342,8 +354,10 @@ async def _latency(session: aiohttp.ClientSession, base: str, port: int, rate: f
     await asyncio.gather(*[sender(k) for k in range(SENDERS)])
     for conn in conns:
         conn.close()
-    await asyncio.wait({recv}, timeout=30)
-    if not done.is_set():
+    await asyncio.wait({recv}, timeout=wait_s)
+    if not done.is_set() and missing is not None:
+        missing.append(total - len(latencies))
+    elif not done.is_set():
         raise RuntimeError(f"delivery incomplete: {len(latencies)} of {total}") from (
             recv.exception() if recv.done() else None
         )
@@ -621,9 +635,32 @@ async def _cluster(db: str | None, bus: str | None, processes: int, quick: bool)
                 def body() -> bytes:
                     return targets[next(pick) % SENDERS].envelope()[1]
 
+                pg: dict[str, float] = {}
+                if dsn is not None:
+                    await asyncio.sleep(STATS_SETTLE_S)
+                    before = await _pg_reading(dsn)
                 with _CpuMeter([r.pid for r in relays]) as cpu:
                     rate = await _rate(ports, "/v1/messages", body, 1, duration)
-                lat = await _latency(session, f"http://127.0.0.1:{ports[-1]}", ports[0], rate / 2, duration)
+                if dsn is not None:
+                    await asyncio.sleep(STATS_SETTLE_S)
+                    after = await _pg_reading(dsn)
+                    # Divided by every envelope sent in the phase, its warm-up included (0.5 s before the clock).
+                    sent = rate * (duration + 0.5)
+                    pg["pg_commits_per_envelope"] = round((after["commits"] - before["commits"]) / sent, 2)
+                    pg["pg_wal_bytes_per_envelope"] = round((after["wal"] - before["wal"]) / sent)
+                    pg["pg_envelopes_table_bytes_per_row"] = round(await _pg_table_bytes_per_envelope(dsn))
+                # A push that never reaches the socket is counted, not fatal: the client's catch-up (a fetch on
+                # reconnection) is what delivers it, and the count says how often live push missed.
+                missing: list[int] = []
+                lat = await _latency(
+                    session,
+                    f"http://127.0.0.1:{ports[-1]}",
+                    ports[0],
+                    rate / 2,
+                    duration,
+                    missing=missing,
+                    wait_s=MISSING_WAIT_S,
+                )
         finally:
             for relay in relays:
                 relay.terminate()
@@ -634,8 +671,46 @@ async def _cluster(db: str | None, bus: str | None, processes: int, quick: bool)
         "delivery_rate_per_s": round(rate / 2),
         "delivery_p50_ms": round(median(lat), 2),
         "delivery_p99_ms": round(percentile(lat, 0.99), 2),
+        "live_pushes_missed": sum(missing),
         **cpu.shares,
+        **pg,
     }
+
+
+MISSING_WAIT_S = 5.0
+"""How long after the last send a delivery still counts as pushed rather than missed (p99 targets are tens of ms)."""
+STATS_SETTLE_S = 1.2
+"""PostgreSQL 15's backends publish their statistics at most once a second: wait that long before reading."""
+
+
+async def _pg_reading(dsn: str) -> dict[str, float]:
+    """The database's commits and the server's WAL position (bytes), to divide by the envelopes of a phase."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn, timeout=SERVICE_TIMEOUT_S)
+    try:
+        row = await conn.fetchrow(
+            "SELECT xact_commit, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS wal"
+            " FROM pg_stat_database WHERE datname = current_database()"
+        )
+        assert row is not None
+        return {"commits": float(row["xact_commit"]), "wal": float(row["wal"])}
+    finally:
+        await conn.close()
+
+
+async def _pg_table_bytes_per_envelope(dsn: str) -> float:
+    """On-disk bytes (heap, TOAST, indexes) of the envelopes table per row in it."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn, timeout=SERVICE_TIMEOUT_S)
+    try:
+        await conn.execute("ANALYZE envelopes")
+        size = await conn.fetchval("SELECT pg_total_relation_size('envelopes')")
+        rows = await conn.fetchval("SELECT count(*) FROM envelopes")
+        return float(size) / max(1, int(rows))
+    finally:
+        await conn.close()
 
 
 def _load_average() -> str:
