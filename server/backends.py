@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from .at_rest import KEY_DIR_NAME, EpochKeys, SealedAtRest
 from .blob_files import BlobFiles
 from .config import LIMIT_BURST_S, RelayConfig
 from .db import SqliteStore
@@ -21,7 +22,7 @@ from .inprocess import HourlyBudget, InProcessNotifier, InProcessSequence, Nonce
 from .limits import BUDGET_WINDOW_S, BYTE_BUDGET_WINDOW_S
 from .sequence import MailboxSequence
 from .state import Backend
-from .storage import Holdings
+from .storage import Holdings, RelayStore
 
 
 def embedded_backend(config: RelayConfig, *, sequence: MailboxSequence | None = None) -> Backend:
@@ -33,8 +34,11 @@ def embedded_backend(config: RelayConfig, *, sequence: MailboxSequence | None = 
     """
     numbering = InProcessSequence() if sequence is None else sequence
     return Backend(
-        store=SqliteStore(
-            config.db_path, sequence=numbering, sync_full=config.sync_full, account_ttl_s=config.account_ttl_s
+        store=_sealed(
+            config,
+            SqliteStore(
+                config.db_path, sequence=numbering, sync_full=config.sync_full, account_ttl_s=config.account_ttl_s
+            ),
         ),
         blobs=BlobFiles(config.blob_dir),
         notifier=InProcessNotifier(),
@@ -49,6 +53,15 @@ def embedded_backend(config: RelayConfig, *, sequence: MailboxSequence | None = 
         address_bytes=HourlyBudget(config.address_bytes_per_day, window_s=BYTE_BUDGET_WINDOW_S),
         upload_bytes=HourlyBudget(config.device_upload_bytes_per_day, window_s=BYTE_BUDGET_WINDOW_S),
     )
+
+
+def _sealed(config: RelayConfig, store: RelayStore) -> RelayStore:
+    """``store`` with envelopes sealed at rest (``config.seal_at_rest``) under epoch keys kept beside the blob
+    directory, on the path every process shares."""
+    if not config.seal_at_rest:
+        return store
+    keys = EpochKeys(config.blob_dir.parent / KEY_DIR_NAME)
+    return SealedAtRest(store, keys, max_lifetime_s=config.max_lifetime_s)
 
 
 def backend_for(config: RelayConfig) -> Backend:
@@ -83,7 +96,9 @@ def networked_backend(config: RelayConfig) -> Backend:
         return PgBudget(pool, scope, per_window, window_s)
 
     return Backend(
-        store=PostgresStore(config.db_url, sequence=PgSequence(pool), account_ttl_s=config.account_ttl_s),
+        store=_sealed(
+            config, PostgresStore(config.db_url, sequence=PgSequence(pool), account_ttl_s=config.account_ttl_s)
+        ),
         blobs=SharedBlobFiles(config.blob_dir),
         notifier=InProcessNotifier() if config.bus_url is None else NatsNotifier(config.bus_url),
         replay=PgReplayCache(pool),
