@@ -532,8 +532,10 @@ class _CpuMeter:
     def __exit__(self, *_: object) -> None:
         end = self._read()
         wall = end["wall"] - self._start["wall"]
+        # A process that exits during the block takes its CPU time with it (another client's PostgreSQL
+        # backend): these are lower bounds, never below zero.
         self.shares = {
-            f"cpu_{k}_cores": round((end[k] - self._start[k]) / wall, 2)
+            f"cpu_{k}_cores": round(max(0.0, end[k] - self._start[k]) / wall, 2)
             for k in ("relays", "postgres", "nats", "generator")
         }
         self.shares["machine_busy"] = round(
