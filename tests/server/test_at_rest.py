@@ -267,3 +267,36 @@ async def test_postgres_an_acked_envelope_is_unreadable_in_tables_and_wal_once_i
             assert _traces(marker, _disk_bytes(config.data_dir)) == 0
         finally:
             await stop_relay(relay)
+
+
+async def test_the_embedded_backend_seals_when_configured(tmp_path: Path) -> None:
+    config = relay_config(tmp_path, seal_at_rest=True)
+    assert isinstance(embedded_backend(config).store, SealedAtRest)
+    assert not isinstance(embedded_backend(relay_config(tmp_path)).store, SealedAtRest)
+    relay = await run_relay(config)
+    try:
+        bob = make_user(n_otk=0, n_kem=0)
+        await relay.api.register(bob)
+        marker = os.urandom(MARKER_LEN)
+        assert (await relay.api.send(bob.envelope(marker)))[0] == 201
+        assert [d.ciphertext for d in _messages((await relay.api.pull(bob))[1])] == [marker]
+        assert len(os.listdir(config.data_dir / KEY_DIR_NAME)) == 1
+        assert _traces(marker, _disk_bytes(config.data_dir)) == 0
+    finally:
+        await stop_relay(relay)
+
+
+async def test_the_networked_backend_keeps_its_keys_beside_the_shared_blobs(tmp_path: Path) -> None:
+    async with fresh_database() as dsn:
+        config = relay_config(tmp_path, db_url=dsn, seal_at_rest=True)
+        assert isinstance(networked_backend(config).store, SealedAtRest)
+        relay = await run_relay(config, backend=networked_backend(config))
+        try:
+            bob = make_user(n_otk=0, n_kem=0)
+            await relay.api.register(bob)
+            assert (await relay.api.send(bob.envelope(b"over postgres")))[0] == 201
+            assert [d.ciphertext for d in _messages((await relay.api.pull(bob))[1])] == [b"over postgres"]
+            assert config.blob_dir.parent / KEY_DIR_NAME == config.data_dir / KEY_DIR_NAME
+            assert len(os.listdir(config.data_dir / KEY_DIR_NAME)) == 1
+        finally:
+            await stop_relay(relay)
