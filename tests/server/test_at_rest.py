@@ -159,6 +159,25 @@ async def test_a_destroyed_key_leaves_its_envelopes_out_of_a_fetch(
     assert [d.ciphertext for d in _messages((await api.pull(bob))[1])] == [b"new epoch"]
 
 
+async def test_a_full_page_of_unreadable_envelopes_does_not_hide_the_readable_ones_after_it(
+    sealed: tuple[RunningRelay, EpochKeys, Backend],
+) -> None:
+    relay, keys, plain = sealed
+    api = relay.api
+    bob = make_user(n_otk=0, n_kem=0)
+    await api.register(bob)
+    for i in range(3):
+        assert (await api.send(bob.envelope(b"old %d" % i)))[0] == 201
+    for epoch in {keys.epoch_of(e.received_at_ms) for e in await plain.store.fetch(bob.device_id, 0, 10)}:
+        keys.destroy(epoch)
+    await asyncio.sleep(TEST_EPOCH_S)
+    assert (await api.send(bob.envelope(b"readable")))[0] == 201
+
+    status, body = await api.pull(bob, limit=2)
+    assert status == 200
+    assert [d.ciphertext for d in _messages(body)] == [b"readable"]
+
+
 async def test_an_altered_stored_ciphertext_is_refused_not_a_server_error(
     sealed: tuple[RunningRelay, EpochKeys, Backend],
 ) -> None:
