@@ -34,6 +34,9 @@ stopped service refuses at once; two seconds never skips a service that is merel
 
 DATABASE_PREFIX = "confide_test_"
 
+_down: dict[str, str] = {}
+"""Services found unreachable by this test process, with the skip reason: later tests skip at once."""
+
 
 def _where(url: str) -> str:
     """``host:port`` of ``url`` (never its user or password) for a skip reason."""
@@ -67,10 +70,13 @@ async def fresh_database() -> AsyncIterator[str]:
     Skips the calling test when PostgreSQL does not answer within :data:`CONNECT_TIMEOUT_S`."""
     import asyncpg  # only the networked backend's tests need it
 
+    if PG_ADMIN_DSN in _down:
+        pytest.skip(_down[PG_ADMIN_DSN])
     try:
         admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        pytest.skip(pg_skip_reason(exc))
+        _down[PG_ADMIN_DSN] = pg_skip_reason(exc)
+        pytest.skip(_down[PG_ADMIN_DSN])
     name = DATABASE_PREFIX + secrets.token_hex(8)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -84,18 +90,33 @@ async def fresh_database() -> AsyncIterator[str]:
 
 async def require_nats() -> str:
     """:data:`NATS_URL` once a NATS server there answered a round trip; else the calling test is skipped."""
-    import nats  # only the networked backend's tests need it
+    import nats.errors  # only the networked backend's tests need it
+    from nats.aio.client import Client
 
-    try:
-        nc = await nats.connect(
-            NATS_URL, connect_timeout=CONNECT_TIMEOUT_S, max_reconnect_attempts=0, allow_reconnect=False
+    async def quiet(_: Exception) -> None:
+        """nats-py logs every failed attempt with a traceback; the skip reason says it once."""
+
+    if NATS_URL in _down:
+        pytest.skip(_down[NATS_URL])
+    parts = urlsplit(NATS_URL)
+    try:  # a plain TCP connection first: refused at once, where nats-py would retry until the deadline
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname, parts.port or 4222), CONNECT_TIMEOUT_S
         )
-    except (OSError, TimeoutError, nats.errors.Error) as exc:
-        pytest.skip(nats_skip_reason(exc))
+        writer.close()
+    except (OSError, TimeoutError) as exc:
+        _down[NATS_URL] = nats_skip_reason(exc)
+        pytest.skip(_down[NATS_URL])
+    nc = Client()
     try:
+        # nats-py retries an unreachable server without end whatever its options say: the deadline bounds it.
+        await asyncio.wait_for(nc.connect(NATS_URL, connect_timeout=1, error_cb=quiet), CONNECT_TIMEOUT_S)
         await asyncio.wait_for(nc.flush(), CONNECT_TIMEOUT_S)
-    finally:
-        await nc.close()
+    except (OSError, TimeoutError, nats.errors.Error) as exc:
+        with contextlib.suppress(nats.errors.Error, OSError):
+            await nc.close()
+        pytest.skip(nats_skip_reason(exc))
+    await nc.close()
     return NATS_URL
 
 
