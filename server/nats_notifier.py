@@ -100,6 +100,20 @@ class _Route:
     subs: set[Subscription] = field(default_factory=set)
     ready: asyncio.Task[None] | None = None
     nats_sub: NatsSubscription | None = None
+    high: int = 0
+    """The highest sequence number pushed to these sockets. Each mailbox's numbers increase in commit order, but
+    pushes from different processes may cross on the bus: one that arrives below this was overtaken."""
+
+    def push(self, envelope: StoredEnvelope) -> None:
+        """Push ``envelope`` to every socket, or, when it was overtaken by a later one (a socket sends in number
+        order and would skip it), tell every socket to re-read its mailbox instead."""
+        if envelope.seq < self.high:
+            for sub in self.subs:
+                _resync(sub)
+            return
+        self.high = envelope.seq
+        for sub in self.subs:
+            sub.push(envelope)
 
 
 def encode_envelope(envelope: StoredEnvelope) -> bytes:
@@ -303,8 +317,7 @@ class NatsNotifier:
         nc = self._client()
         route = self._routes.get(device_id)
         if route is not None:
-            for sub in route.subs:
-                sub.push(envelope)
+            route.push(envelope)
         payload = encode_envelope(envelope)
         if len(payload) > nc.max_payload:
             payload = _WAKE
@@ -341,11 +354,11 @@ class NatsNotifier:
                 sub.close()
             return
         envelope = decode_envelope(data)
+        if envelope is not None:
+            route.push(envelope)
+            return
         for sub in route.subs:
-            if envelope is None:
-                _resync(sub)
-            else:
-                sub.push(envelope)
+            _resync(sub)
 
     def _route_of(self, subject: str) -> _Route | None:
         head, _, tail = subject.rpartition(".")

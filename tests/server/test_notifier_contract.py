@@ -281,3 +281,20 @@ def test_a_bus_url_that_is_not_nats_is_refused(url: str) -> None:
 def test_a_subject_prefix_with_wildcards_is_refused() -> None:
     with pytest.raises(ValueError, match="wildcards"):
         NatsNotifier("nats://127.0.0.1:4222", subject_prefix="confide.*")
+
+
+async def test_a_push_overtaken_on_the_bus_makes_the_socket_reread_instead_of_being_skipped(
+    nats_pair: tuple[NatsNotifier, NatsNotifier, str],
+) -> None:
+    """Two processes commit numbers 3 and 5 for one mailbox in that order, but 5's push reaches the socket's
+    process first. The socket sends in number order and would skip 3; it is told to re-read its mailbox instead."""
+    a, b, _ = nats_pair
+    device = _device()
+    sub = await b.subscribe(device)
+    later, earlier = _envelope(5), _envelope(3)
+    await a.publish(device, later)
+    await _next(sub)
+    assert list(sub.items) == [later]
+    await a.publish(device, earlier)
+    await _until(lambda: sub.resync)
+    assert sub.resync
