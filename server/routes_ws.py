@@ -22,7 +22,7 @@ from confide.protocol.envelope import ENVELOPE_ID_LEN
 from .bodies import hex_id_list, read_limited
 from .delivery import delivery_bytes
 from .errors import Malformed, RateLimited, Unavailable
-from .limits import MAX_WS_MESSAGE
+from .limits import MAX_BUFFERED_PUSHES, MAX_WS_MESSAGE
 from .notifier import Subscription
 from .state import RELAY, Relay
 
@@ -52,18 +52,50 @@ _TOO_BIG = f"a message may be at most {MAX_WS_MESSAGE} bytes".encode()
 routes = web.RouteTableDef()
 
 
-async def _send_backlog(relay: Relay, ws: web.WebSocketResponse, device_id: bytes, last_seq: int) -> int:
+class _Sent:
+    """The mailbox numbers this socket was sent: the highest, and the recent ones below it. Numbers are reserved
+    before the commit, so two requests (or two relay processes) can commit, and push, out of order: a push below
+    the highest number sent is sent too unless it was sent already (by the backlog, say), never dropped and never
+    sent twice on one socket."""
+
+    __slots__ = ("highest", "recent")
+
+    def __init__(self) -> None:
+        self.highest = 0
+        self.recent: set[int] = set()
+
+    def add(self, seq: int) -> None:
+        self.highest = max(self.highest, seq)
+        self.recent.add(seq)
+        if len(self.recent) > MAX_REMEMBERED_SEQS:
+            floor = self.highest - MAX_REMEMBERED_SEQS
+            self.recent = {n for n in self.recent if n > floor}
+
+    def wants(self, seq: int) -> bool:
+        return seq > self.highest or (seq > self.highest - MAX_REMEMBERED_SEQS and seq not in self.recent)
+
+
+MAX_REMEMBERED_SEQS = 4 * MAX_BUFFERED_PUSHES
+"""Numbers remembered per socket to tell an out-of-order push from one already sent: a late commit more than this
+many numbers behind the newest is left to the client's next catch-up (it is in the database; nothing is lost)."""
+
+
+async def _send_backlog(relay: Relay, ws: web.WebSocketResponse, device_id: bytes, sent: _Sent) -> None:
+    after = sent.highest
     while True:
-        rows = await relay.store.fetch(device_id, last_seq, BACKLOG_PAGE)
+        rows = await relay.store.fetch(device_id, after, BACKLOG_PAGE)
         for e in rows:
-            await ws.send_bytes(delivery_bytes(e))
-            last_seq = e.seq
+            if sent.wants(e.seq):
+                await ws.send_bytes(delivery_bytes(e))
+                sent.add(e.seq)
+            after = e.seq
         if len(rows) < BACKLOG_PAGE:
-            return last_seq
+            return
 
 
 async def _pusher(relay: Relay, ws: web.WebSocketResponse, sub: Subscription) -> None:
-    last_seq = await _send_backlog(relay, ws, sub.device_id, 0)
+    sent = _Sent()
+    await _send_backlog(relay, ws, sub.device_id, sent)
     while not ws.closed:
         await sub.event.wait()
         sub.event.clear()
@@ -73,13 +105,13 @@ async def _pusher(relay: Relay, ws: web.WebSocketResponse, sub: Subscription) ->
         if sub.resync:
             sub.resync = False
             sub.items.clear()
-            last_seq = await _send_backlog(relay, ws, sub.device_id, last_seq)
+            await _send_backlog(relay, ws, sub.device_id, sent)
             continue
         while sub.items:
             e = sub.items.popleft()
-            if e.seq > last_seq:
+            if sent.wants(e.seq):
                 await ws.send_bytes(delivery_bytes(e))
-                last_seq = e.seq
+                sent.add(e.seq)
 
 
 def _parse_ack(text: str) -> list[bytes]:
