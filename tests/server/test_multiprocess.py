@@ -24,10 +24,13 @@ import aiohttp
 import pytest
 
 from confide.protocol.envelope import Delivery
+from confide.server import describe_holdings
 from confide.server.nats_notifier import NatsNotifier
 
-from .backend_services import fresh_database, require_nats
-from .conftest import Api, User, make_user
+from .backend_services import fresh_database, pg_dsn, require_nats
+from .conftest import Api, User, make_user, relay_config, run_relay, stop_relay
+
+__all__ = ["pg_dsn"]  # a fixture, used by name
 
 STARTUP_TIMEOUT_S = 30.0
 """How long a relay subprocess may take to answer its health check (it migrates the database first)."""
@@ -226,6 +229,27 @@ async def test_killing_a_process_loses_nothing_it_acknowledged(cluster: Cluster)
         await _drain(ws, received)  # and what waits in the mailbox (committed by A, its push died with A)
     assert len(acknowledged) >= KILL_AFTER
     assert acknowledged <= received, f"{len(acknowledged - received)} acknowledged envelopes lost"
+
+
+# -- one process on PostgreSQL -----------------------------------------------------------------------------
+
+
+async def test_one_process_on_postgresql_with_in_process_push(tmp_path: Path, pg_dsn: str) -> None:
+    """``--db`` without ``--bus``: the whole relay on PostgreSQL, push within the process; and
+    ``describe_holdings`` reads the PostgreSQL relay's holdings as it does SQLite's."""
+    running = await run_relay(relay_config(tmp_path, db_url=pg_dsn))
+    try:
+        receiver = await _registered(running.api)
+        async with await running.api.ws(receiver) as ws:
+            await asyncio.sleep(0.1)
+            env = receiver.envelope(b"x" * 300)
+            assert (await running.api.send(env))[0] == 201
+            msg = await ws.receive(timeout=PUSH_TIMEOUT_S)
+            assert Delivery.from_bytes(msg.data).envelope_id == env.envelope_id
+        held = await asyncio.to_thread(describe_holdings, relay_config(tmp_path, db_url=pg_dsn))
+        assert [h.size for h in held.envelopes] == [300]
+    finally:
+        await stop_relay(running)
 
 
 # -- configuration ----------------------------------------------------------------------------------------
