@@ -81,7 +81,10 @@ many numbers behind the newest is left to the client's next catch-up (it is in t
 
 
 async def _send_backlog(relay: Relay, ws: web.WebSocketResponse, device_id: bytes, sent: _Sent) -> None:
-    after = sent.highest
+    """Send what waits in the mailbox and was not sent on this socket: from the oldest number still remembered, so
+    that a resynchronisation (a buffer overflow, a bus reconnect) also catches a commit that was numbered below the
+    newest one sent but never pushed."""
+    after = max(0, sent.highest - MAX_REMEMBERED_SEQS)
     while True:
         rows = await relay.store.fetch(device_id, after, BACKLOG_PAGE)
         for e in rows:
