@@ -25,7 +25,7 @@ from confide.server.state import Backend
 from confide.server.storage import NewEnvelope
 
 from .backend_services import fresh_database
-from .conftest import RunningRelay, make_user, relay_config, run_relay, stop_relay
+from .conftest import Api, RunningRelay, User, make_user, relay_config, run_relay, stop_relay
 from .pg_forensics import search
 
 MARKER_LEN = 4096
@@ -75,6 +75,13 @@ async def sealed(tmp_path: Path) -> AsyncIterator[tuple[RunningRelay, EpochKeys,
         await stop_relay(running)
 
 
+async def _registered(api: Api) -> User:
+    """A registered recipient (no one-time prekeys: these tests only fill its mailbox)."""
+    bob = make_user(n_otk=0, n_kem=0)
+    assert (await api.register(bob))[0] == 201
+    return bob
+
+
 def _key_files(keys: EpochKeys) -> list[str]:
     return sorted(p.name for p in keys.directory.iterdir())
 
@@ -84,8 +91,7 @@ async def test_the_sealed_bytes_never_reach_a_relay_file_and_the_key_goes_once_t
 ) -> None:
     relay, keys, plain = sealed
     api, data_dir = relay.api, relay.config.data_dir
-    bob = make_user(n_otk=0, n_kem=0)
-    await api.register(bob)
+    bob = await _registered(api)
     marker = os.urandom(MARKER_LEN)
     env = bob.envelope(marker)
     assert (await api.send(env))[0] == 201
@@ -124,8 +130,7 @@ async def test_a_waiting_envelope_keeps_its_epoch_until_it_expires(
 ) -> None:
     relay, keys, plain = sealed
     api = relay.api
-    bob = make_user(n_otk=0, n_kem=0)
-    await api.register(bob)
+    bob = await _registered(api)
     env = bob.envelope(b"waiting", lifetime_s=5)
     assert (await api.send(env))[0] == 201
     [at_rest] = await plain.store.fetch(bob.device_id, 0, 10)
@@ -144,8 +149,7 @@ async def test_a_destroyed_key_leaves_its_envelopes_out_of_a_fetch(
 ) -> None:
     relay, keys, plain = sealed
     api = relay.api
-    bob = make_user(n_otk=0, n_kem=0)
-    await api.register(bob)
+    bob = await _registered(api)
     old = bob.envelope(b"old epoch")
     assert (await api.send(old))[0] == 201
     [at_rest] = await plain.store.fetch(bob.device_id, 0, 10)
@@ -164,8 +168,7 @@ async def test_a_full_page_of_unreadable_envelopes_does_not_hide_the_readable_on
 ) -> None:
     relay, keys, plain = sealed
     api = relay.api
-    bob = make_user(n_otk=0, n_kem=0)
-    await api.register(bob)
+    bob = await _registered(api)
     for i in range(3):
         assert (await api.send(bob.envelope(b"old %d" % i)))[0] == 201
     for epoch in {keys.epoch_of(e.received_at_ms) for e in await plain.store.fetch(bob.device_id, 0, 10)}:
@@ -183,8 +186,7 @@ async def test_an_altered_stored_ciphertext_is_refused_not_a_server_error(
 ) -> None:
     relay, _keys, _plain = sealed
     api = relay.api
-    bob = make_user(n_otk=0, n_kem=0)
-    await api.register(bob)
+    bob = await _registered(api)
     altered, intact = bob.envelope(b"a" * 64), bob.envelope(b"b" * 64)
     assert (await api.send(altered))[0] == 201
     assert (await api.send(intact))[0] == 201
@@ -209,8 +211,7 @@ async def test_a_ciphertext_moved_to_another_envelope_does_not_open(
     sealed: tuple[RunningRelay, EpochKeys, Backend],
 ) -> None:
     relay, _keys, plain = sealed
-    bob = make_user(n_otk=0, n_kem=0)
-    await relay.api.register(bob)
+    bob = await _registered(relay.api)
     first = bob.envelope(b"first")
     assert (await relay.api.send(first))[0] == 201
     [held] = await plain.store.fetch(bob.device_id, 0, 10)
@@ -262,8 +263,7 @@ async def test_postgres_an_acked_envelope_is_unreadable_in_tables_and_wal_once_i
         relay = await run_relay(config, backend=backend)
         try:
             api = relay.api
-            bob = make_user(n_otk=0, n_kem=0)
-            await api.register(bob)
+            bob = await _registered(api)
             marker = os.urandom(MARKER_LEN)
             env = bob.envelope(marker)
             assert (await api.send(env))[0] == 201
@@ -294,8 +294,7 @@ async def test_the_embedded_backend_seals_when_configured(tmp_path: Path) -> Non
     assert not isinstance(embedded_backend(relay_config(tmp_path)).store, SealedAtRest)
     relay = await run_relay(config)
     try:
-        bob = make_user(n_otk=0, n_kem=0)
-        await relay.api.register(bob)
+        bob = await _registered(relay.api)
         marker = os.urandom(MARKER_LEN)
         assert (await relay.api.send(bob.envelope(marker)))[0] == 201
         assert [d.ciphertext for d in _messages((await relay.api.pull(bob))[1])] == [marker]
@@ -311,8 +310,7 @@ async def test_the_networked_backend_keeps_its_keys_beside_the_shared_blobs(tmp_
         assert isinstance(networked_backend(config).store, SealedAtRest)
         relay = await run_relay(config, backend=networked_backend(config))
         try:
-            bob = make_user(n_otk=0, n_kem=0)
-            await relay.api.register(bob)
+            bob = await _registered(relay.api)
             assert (await relay.api.send(bob.envelope(b"over postgres")))[0] == 201
             assert [d.ciphertext for d in _messages((await relay.api.pull(bob))[1])] == [b"over postgres"]
             assert config.blob_dir.parent / KEY_DIR_NAME == config.data_dir / KEY_DIR_NAME
