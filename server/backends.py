@@ -56,9 +56,10 @@ def embedded_backend(config: RelayConfig, *, sequence: MailboxSequence | None = 
 
 
 def _sealed(config: RelayConfig, store: RelayStore) -> RelayStore:
-    """``store`` with envelopes sealed at rest (``config.seal_at_rest``) under epoch keys kept beside the blob
-    directory, on the path every process shares."""
-    if not config.seal_at_rest:
+    """``store`` with envelopes sealed at rest under epoch keys kept beside the blob directory, on the path every
+    process shares, when ``config.sealed_at_rest`` (by default on PostgreSQL, whose WAL keeps deleted rows' bytes
+    for an unbounded time; not on SQLite, whose scrub removes them within about a second); else ``store``."""
+    if not config.sealed_at_rest:
         return store
     keys = EpochKeys(config.blob_dir.parent / KEY_DIR_NAME)
     return SealedAtRest(store, keys, max_lifetime_s=config.max_lifetime_s)

@@ -41,6 +41,13 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError("expected true or false")
 
 
+def _one_or_zero(text: str) -> bool:
+    """``1`` is True, ``0`` False. Raises :class:`argparse.ArgumentTypeError` for anything else."""
+    if text.strip() in ("1", "0"):
+        return text.strip() == "1"
+    raise argparse.ArgumentTypeError("expected 1 or 0")
+
+
 # (config field, flag, type, help). The environment variable is CONFIDE_ + the field name in capitals.
 _SETTINGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     (
@@ -113,13 +120,21 @@ def _env_name(field: str) -> str:
 
 
 def _env_default(name: str, convert: Callable[[str], Any], fallback: Any) -> Any:
+    """The environment variable ``name`` converted, or ``fallback`` when it is unset.
+
+    Raises:
+        SystemExit: (code 2, as argparse does for a bad flag) the value does not convert; one line on stderr
+            names the variable, never its value (it may hold a password).
+    """
     text = os.environ.get(name)
     if text is None:
         return fallback
     try:
         return convert(text)
-    except (ValueError, argparse.ArgumentTypeError):
-        raise SystemExit(f"confide serve: environment variable {name} has an invalid value") from None
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        hint = f" ({exc})" if isinstance(exc, argparse.ArgumentTypeError) else ""
+        print(f"confide serve: environment variable {name} has an invalid value{hint}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,6 +174,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "same --data folder for attachments (docs/operating.md) [env CONFIDE_BUS, default in-process push]",
     )
     parser.add_argument(
+        "--seal-at-rest",
+        dest="seal_at_rest",
+        action=argparse.BooleanOptionalAction,
+        default=_env_default("CONFIDE_SEAL_AT_REST", _one_or_zero, None),
+        help="encrypt stored envelopes under hourly keys the relay destroys, so a deleted envelope is unreadable "
+        "in whatever the database still keeps [env CONFIDE_SEAL_AT_REST=1 or 0, default on with --db, off on "
+        "SQLite]",
+    )
+    parser.add_argument(
         "--trusted-proxy",
         dest="trusted_proxies",
         action="append",
@@ -189,6 +213,7 @@ def config_from_args(args: argparse.Namespace) -> RelayConfig:
     values["trusted_proxies"] = tuple(p.strip() for p in proxies)
     values["db_url"] = getattr(args, "db_url", None) or None
     values["bus_url"] = getattr(args, "bus_url", None) or None
+    values["seal_at_rest"] = getattr(args, "seal_at_rest", None)
     return dataclasses.replace(RelayConfig(), data_dir=Path(args.data), **values)
 
 
@@ -208,6 +233,8 @@ def run_serve(args: argparse.Namespace) -> int:
     where = f"data in {config.data_dir}"
     if config.networked:
         where = f"PostgreSQL, {'NATS push' if config.bus_url else 'in-process push'}, blobs in {config.blob_dir}"
+    if config.sealed_at_rest:
+        where += ", envelopes sealed at rest"
 
     def announce(*_: object, **__: object) -> None:
         print(f"Confide relay listening on http://{args.host}:{args.port} ({where})", flush=True)

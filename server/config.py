@@ -153,10 +153,12 @@ class RelayConfig:
     token_rate_per_s: float = DEFAULT_TOKEN_RATE_PER_S
     db_url: str | None = None
     bus_url: str | None = None
-    seal_at_rest: bool = False
+    seal_at_rest: bool | None = None
     """Encrypt envelopes at rest under epoch keys the relay destroys (:mod:`confide.server.at_rest`), so a
-    deleted envelope is unreadable whatever the database engine keeps. Off by default until the engine-scrub
-    tests (which search the stored bytes for a sender's marker) ask for the plain form themselves."""
+    deleted envelope is unreadable whatever the database engine keeps. None (the default) means on with
+    PostgreSQL (``db_url``) and off on SQLite: PostgreSQL leaves a deleted row's bytes in its WAL segments until
+    they are recycled (unbounded on an idle server), while SQLite's own scrub removes them from every relay file
+    within about a second, so there the keys would only add work. :attr:`sealed_at_rest` is the value in effect."""
 
     def __repr__(self) -> str:
         # The database and bus URLs may carry passwords: say only whether they are set.
@@ -208,6 +210,11 @@ class RelayConfig:
     def networked(self) -> bool:
         """True when the relay keeps its state in PostgreSQL (``db_url``), so several processes may share it."""
         return self.db_url is not None
+
+    @property
+    def sealed_at_rest(self) -> bool:
+        """Whether envelopes are sealed at rest: ``seal_at_rest`` when set, else True exactly on PostgreSQL."""
+        return self.networked if self.seal_at_rest is None else self.seal_at_rest
 
     @property
     def db_path(self) -> Path:

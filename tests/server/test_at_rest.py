@@ -4,11 +4,14 @@ ciphertext is left out of a fetch, never a 500."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import dataclasses
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,13 +23,16 @@ from confide.protocol.envelope import Delivery
 from confide.server import embedded_backend, sweep
 from confide.server.at_rest import AT_REST_OVERHEAD, KEY_DIR_NAME, EpochKeys, SealedAtRest
 from confide.server.backends import networked_backend
+from confide.server.cli import add_serve_arguments, config_from_args
 from confide.server.config import RelayConfig
 from confide.server.state import Backend
 from confide.server.storage import NewEnvelope
 
-from .backend_services import fresh_database
+from .backend_services import fresh_database, pg_dsn
 from .conftest import Api, RunningRelay, User, make_user, relay_config, run_relay, stop_relay
 from .pg_forensics import search
+
+__all__ = ["pg_dsn"]  # a fixture, used by name
 
 MARKER_LEN = 4096
 TEST_EPOCH_S = 1
@@ -257,7 +263,8 @@ async def test_postgres_an_acked_envelope_is_unreadable_in_tables_and_wal_once_i
             await admin.close()
         if not os.access(pg_data, os.R_OK | os.X_OK):
             pytest.skip(f"the PostgreSQL data directory {pg_data} is not readable by this user (run as root)")
-        config = relay_config(tmp_path, db_url=dsn)
+        # Unsealed by the backend: the test seals it itself, with one-second epochs, to see an epoch close.
+        config = relay_config(tmp_path, db_url=dsn, seal_at_rest=False)
         plain = networked_backend(config)
         backend, keys = _sealed(plain, config)
         relay = await run_relay(config, backend=backend)
@@ -317,3 +324,160 @@ async def test_the_networked_backend_keeps_its_keys_beside_the_shared_blobs(tmp_
             assert len(os.listdir(config.data_dir / KEY_DIR_NAME)) == 1
         finally:
             await stop_relay(relay)
+
+
+# -- the default: sealed on PostgreSQL, plain on SQLite (whose own scrub removes deleted bytes) --------------
+
+SEAL_ENV = "CONFIDE_SEAL_AT_REST"
+SOME_PG_URL = "postgresql://relay@127.0.0.1/confide"
+"""A PostgreSQL URL for configurations that are parsed and built but never connected."""
+
+
+async def _pg_ciphertexts(dsn: str) -> list[bytes]:
+    """Every ``envelopes.ciphertext`` as PostgreSQL holds it, read past the relay."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [bytes(r["ciphertext"]) for r in await conn.fetch("SELECT ciphertext FROM envelopes")]
+    finally:
+        await conn.close()
+
+
+def _sqlite_ciphertexts(config: RelayConfig) -> list[bytes]:
+    conn = sqlite3.connect(config.db_path)
+    try:
+        return [bytes(row[0]) for row in conn.execute("SELECT ciphertext FROM envelopes")]
+    finally:
+        conn.close()
+
+
+async def _send_and_pull(relay: RunningRelay, marker: bytes) -> None:
+    bob = await _registered(relay.api)
+    assert (await relay.api.send(bob.envelope(marker)))[0] == 201
+    assert [d.ciphertext for d in _messages((await relay.api.pull(bob))[1])] == [marker]
+
+
+def _cli_config(monkeypatch: pytest.MonkeyPatch, argv: list[str], env: str | None = None) -> RelayConfig:
+    """The configuration ``confide serve`` builds from ``argv`` with ``CONFIDE_SEAL_AT_REST`` set to ``env``."""
+    if env is None:
+        monkeypatch.delenv(SEAL_ENV, raising=False)
+    else:
+        monkeypatch.setenv(SEAL_ENV, env)
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    return config_from_args(parser.parse_args(argv))
+
+
+async def test_a_postgres_relay_with_no_seal_setting_stores_envelopes_sealed(tmp_path: Path, pg_dsn: str) -> None:
+    config = relay_config(tmp_path, db_url=pg_dsn)
+    assert config.seal_at_rest is None  # nobody asked: the default decides
+    relay = await run_relay(config)  # the backend the relay chooses for itself
+    try:
+        marker = os.urandom(MARKER_LEN)
+        before_ms = int(time.time() * 1000)
+        await _send_and_pull(relay, marker)
+        after_ms = int(time.time() * 1000)
+        [row] = await _pg_ciphertexts(pg_dsn)
+    finally:
+        await stop_relay(relay)
+    assert len(row) == len(marker) + AT_REST_OVERHEAD
+    assert not any(piece in row for piece in _slices(marker).values())  # no 32 bytes of what was sent
+    keys = EpochKeys(config.data_dir / KEY_DIR_NAME)
+    epoch = int.from_bytes(row[:4], "big")  # the epoch header
+    assert epoch in {keys.epoch_of(before_ms), keys.epoch_of(after_ms)}
+    assert keys.epochs() == [epoch]  # and its key, beside the blob folder
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [(["--no-seal-at-rest"], None), ([], "0"), (["--no-seal-at-rest"], "1")],
+    ids=["flag", "env", "flag-over-env"],
+)
+async def test_sealing_turned_off_on_postgres_stores_the_bytes_as_sent(
+    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch, argv: list[str], env: str | None
+) -> None:
+    chosen = _cli_config(monkeypatch, ["--db", pg_dsn, *argv], env)
+    config = relay_config(tmp_path, db_url=pg_dsn, seal_at_rest=chosen.seal_at_rest)
+    assert not config.sealed_at_rest
+    relay = await run_relay(config)
+    try:
+        marker = os.urandom(MARKER_LEN)
+        await _send_and_pull(relay, marker)
+        assert await _pg_ciphertexts(pg_dsn) == [marker]
+    finally:
+        await stop_relay(relay)
+    assert not (config.data_dir / KEY_DIR_NAME).exists()
+
+
+async def test_a_sqlite_relay_with_no_seal_setting_stores_the_bytes_as_sent(tmp_path: Path) -> None:
+    """SQLite's scrub is what removes deleted bytes there (tests/server/test_forensics.py searches for them)."""
+    config = relay_config(tmp_path)
+    relay = await run_relay(config)
+    try:
+        marker = os.urandom(MARKER_LEN)
+        await _send_and_pull(relay, marker)
+        assert _sqlite_ciphertexts(config) == [marker]
+    finally:
+        await stop_relay(relay)
+    assert not (config.data_dir / KEY_DIR_NAME).exists()
+
+
+def test_the_setting_in_effect(tmp_path: Path) -> None:
+    on_pg, on_sqlite = RelayConfig(data_dir=tmp_path, db_url=SOME_PG_URL), RelayConfig(data_dir=tmp_path)
+    assert (on_pg.sealed_at_rest, on_sqlite.sealed_at_rest) == (True, False)
+    assert isinstance(networked_backend(on_pg).store, SealedAtRest)
+    assert not isinstance(embedded_backend(on_sqlite).store, SealedAtRest)
+    off_pg = dataclasses.replace(on_pg, seal_at_rest=False)
+    on_sqlite_asked = dataclasses.replace(on_sqlite, seal_at_rest=True)
+    assert (off_pg.sealed_at_rest, on_sqlite_asked.sealed_at_rest) == (False, True)
+    assert not isinstance(networked_backend(off_pg).store, SealedAtRest)
+    assert isinstance(embedded_backend(on_sqlite_asked).store, SealedAtRest)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "asked", "in_effect"),
+    [
+        ([], None, None, False),
+        (["--db", SOME_PG_URL], None, None, True),
+        ([], "1", True, True),
+        (["--db", SOME_PG_URL], "0", False, False),
+        (["--seal-at-rest"], "0", True, True),
+        (["--db", SOME_PG_URL, "--no-seal-at-rest"], "1", False, False),
+    ],
+)
+def test_the_flag_wins_over_the_environment_which_wins_over_the_default(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], env: str | None, asked: bool | None, in_effect: bool
+) -> None:
+    config = _cli_config(monkeypatch, argv, env)
+    assert (config.seal_at_rest, config.sealed_at_rest) == (asked, in_effect)
+
+
+@pytest.mark.parametrize("value", ["hunter2", "true", "", "10"])
+def test_a_bad_seal_variable_is_one_line_and_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        _cli_config(monkeypatch, [], value)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "confide serve: environment variable CONFIDE_SEAL_AT_REST has an invalid value (expected 1 or 0)"
+    ]
+
+
+def test_confide_serve_refuses_a_bad_seal_variable_without_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFIDE_")}
+    env[SEAL_ENV] = "hunter2"
+    done = subprocess.run(
+        [sys.executable, "-m", "confide.server", "--port", "0", "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "confide serve: environment variable CONFIDE_SEAL_AT_REST has an invalid value (expected 1 or 0)"
+    ]
+    assert "hunter2" not in done.stdout + done.stderr  # the value is never repeated
+    assert not (tmp_path / KEY_DIR_NAME).exists()

@@ -25,6 +25,7 @@ import pytest
 
 from confide.protocol.envelope import Delivery
 from confide.server import describe_holdings
+from confide.server.at_rest import AT_REST_OVERHEAD
 from confide.server.nats_notifier import NatsNotifier
 
 from .backend_services import fresh_database, pg_dsn, require_nats
@@ -229,6 +230,8 @@ async def test_killing_a_process_loses_nothing_it_acknowledged(cluster: Cluster)
         await _drain(ws, received)  # and what waits in the mailbox (committed by A, its push died with A)
     assert len(acknowledged) >= KILL_AFTER
     assert acknowledged <= received, f"{len(acknowledged - received)} acknowledged envelopes lost"
+    # PostgreSQL's default: B opened what A sealed, under the epoch keys in the shared data folder.
+    assert all("envelopes sealed at rest" in relay.log.read_text() for relay in (cluster.a, cluster.b))
 
 
 # -- one process on PostgreSQL -----------------------------------------------------------------------------
@@ -247,7 +250,7 @@ async def test_one_process_on_postgresql_with_in_process_push(tmp_path: Path, pg
             msg = await ws.receive(timeout=PUSH_TIMEOUT_S)
             assert Delivery.from_bytes(msg.data).envelope_id == env.envelope_id
         held = await asyncio.to_thread(describe_holdings, relay_config(tmp_path, db_url=pg_dsn))
-        assert [h.size for h in held.envelopes] == [300]
+        assert [h.size for h in held.envelopes] == [300 + AT_REST_OVERHEAD]  # sealed at rest: PostgreSQL's default
     finally:
         await stop_relay(running)
 
