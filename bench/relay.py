@@ -754,7 +754,7 @@ def _print_compare(result: dict[str, Any]) -> None:
     head = {k: v for k, v in result.items() if not isinstance(v, dict)}
     print_fields(head)
     columns = [k for k in ("sqlite_1", "pg_1", "pg_2") if k in result]
-    rows = sorted({row for c in columns for row in result[c]}, key=list(result[columns[0]]).index)
+    rows = list(dict.fromkeys(row for c in columns for row in result[c]))  # first seen first, every column's
     print()
     print(f"{'':<24}" + "".join(f"{c:>12}" for c in columns))
     for row in rows:

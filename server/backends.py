@@ -84,7 +84,7 @@ def networked_backend(config: RelayConfig) -> Backend:
     if config.db_url is None:
         raise ValueError("the networked backend needs a database URL")
     from .nats_notifier import NatsNotifier
-    from .pg_limits import PgBudget, PgPool, PgRateLimiter, PgReplayCache, PgSequence
+    from .pg_limits import PgBudget, PgPool, PgRateLimiter, PgReplayCache
     from .pg_store import PostgresStore
     from .shared_blobs import SharedBlobFiles
 
@@ -97,9 +97,7 @@ def networked_backend(config: RelayConfig) -> Backend:
         return PgBudget(pool, scope, per_window, window_s)
 
     return Backend(
-        store=_sealed(
-            config, PostgresStore(config.db_url, sequence=PgSequence(pool), account_ttl_s=config.account_ttl_s)
-        ),
+        store=_sealed(config, PostgresStore(config.db_url, account_ttl_s=config.account_ttl_s)),
         blobs=SharedBlobFiles(config.blob_dir),
         notifier=InProcessNotifier() if config.bus_url is None else NatsNotifier(config.bus_url),
         replay=PgReplayCache(pool),
@@ -137,8 +135,7 @@ async def _read_holdings(config: RelayConfig) -> Holdings:
     if config.db_url is not None:
         from .pg_store import PostgresStore
 
-        # Its own counter: reading holdings numbers no envelope, and shares nothing with a running relay.
-        pg = PostgresStore(config.db_url, sequence=InProcessSequence(), account_ttl_s=config.account_ttl_s)
+        pg = PostgresStore(config.db_url, account_ttl_s=config.account_ttl_s)
         await pg.start()
         try:
             return await pg.holdings()

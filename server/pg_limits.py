@@ -1,10 +1,10 @@
-"""The relay's shared counters on PostgreSQL: rate limits, budgets, replay cache and mailbox numbers.
+"""The relay's shared counters on PostgreSQL: rate limits, budgets and the replay cache.
 
 :mod:`~confide.server.inprocess` keeps these in one process's memory; here they live in tables every relay
 process of a deployment reads and writes, each decision one atomic statement (an ``INSERT ... ON CONFLICT DO
-UPDATE ... RETURNING`` for a bucket or a budget, a function holding the device's row lock for the replay cache,
-an ``UPDATE ... RETURNING`` of one counter row for mailbox numbers), so processes together never exceed a
-bucket or a budget, never accept one nonce twice and never hand out one number twice.
+UPDATE ... RETURNING`` for a bucket or a budget, a function holding the device's row lock for the replay cache),
+so processes together never exceed a bucket or a budget and never accept one nonce twice. Mailbox numbers are
+the store's (the sequence ``envelope_seq``, drawn in the store's own transaction: :mod:`.pg_store`).
 
 The semantics are the in-process ones, statement for statement (``tests/server/test_limits_contract.py`` runs
 the same tests against both). What differs is what bounds the state: instead of a least-recently-seen bound,
@@ -15,7 +15,7 @@ The limiter, budget and replay tables are ``UNLOGGED``: they are never written t
 log, so the identifiers they key on (client IPs, device ids, token hashes, as given, nothing new) are not
 copied into WAL segments, standbys or backups; a crash of PostgreSQL empties them, which makes the limits
 lenient for one window and sends the replay cache back to each device's stored floor (the designed fallback,
-as after a restart of the embedded relay). The mailbox counter is logged: a number must never come again.
+as after a restart of the embedded relay).
 
 Every object here takes a :class:`PgPool`, one asyncpg pool that several of them share; the pool's first
 :meth:`PgPool.open` migrates the schema (:mod:`.pg_migrations`, whose ``0002_limits`` holds these tables), so
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Hashable, Iterator
 from typing import Any
 
 import asyncpg
@@ -35,7 +35,9 @@ from confide.protocol.auth import NONCE_LEN
 
 from .errors import RateLimited, Unauthorized, Unavailable
 from .limits import BUDGET_WINDOW_S, MAX_NONCES_PER_DEVICE, NONCE_MEMORY_S
+from .pg_batches import Grouped
 from .pg_migrations import migrate
+from .pg_session import keep_session
 
 POOL_MAX = 8
 """Connections the shared-counter pool of one process may open. Each call here is one short statement (under a
@@ -67,11 +69,8 @@ _RETRYABLE = (
 connections): the request is answered 503. Any other database error is a bug and propagates."""
 
 _SESSION_SETTINGS = {"synchronous_commit": "off"}
-"""The pool's sessions do not wait for a commit's WAL flush. Only the mailbox counter is logged at all (the other
-tables are unlogged), and waiting for its flush took 4 ms per reservation here. Safe: a number reaches a socket
-only with an envelope whose commit (by the store, synchronous) flushes the log up to its own commit record, and
-so every earlier record, the counter's raise included; a crash of PostgreSQL can only take back numbers no
-committed envelope carries."""
+"""The pool's sessions do not wait for a commit's WAL flush: the tables they write are unlogged, so there is
+nothing of theirs to wait for (a crash of PostgreSQL empties them anyway, see the module's docstring)."""
 
 _UNAVAILABLE = "the relay's shared limits are not reachable right now; retry in a few seconds"
 
@@ -106,6 +105,9 @@ class PgPool:
         self._pool: Any = None
         self._users = 0
         self._opening = asyncio.Lock()
+        # The send path's takes and spends of concurrent requests, shared statements (pg_batches, migration 0005).
+        self._takes: Grouped[tuple[Any, ...], bool] = Grouped(self._take_rows, name="takes")
+        self._spends: Grouped[tuple[Any, ...], bool] = Grouped(self._spend_rows, name="spends")
 
     def __repr__(self) -> str:
         return f"PgPool(open={self._pool is not None}, users={self._users})"
@@ -126,10 +128,14 @@ class PgPool:
                         timeout=CONNECT_TIMEOUT_S,
                         command_timeout=STATEMENT_TIMEOUT_S,
                         server_settings=_SESSION_SETTINGS,
+                        reset=keep_session,
                     )
                     try:
                         async with pool.acquire() as conn:
-                            await migrate(conn)
+                            try:
+                                await migrate(conn)
+                            finally:
+                                await conn.reset()  # the migration's session lock: gone before reuse
                     except BaseException:
                         await pool.close()
                         raise
@@ -143,6 +149,8 @@ class PgPool:
                 return
             self._users -= 1
             if self._users == 0 and self._pool is not None:
+                await self._takes.drain()
+                await self._spends.drain()
                 pool, self._pool = self._pool, None
                 await pool.close()
 
@@ -173,6 +181,28 @@ class PgPool:
         """Run ``query``. Raises :class:`Unavailable` as above."""
         async with self.connection() as conn:
             await conn.execute(query, *args)
+
+    async def take(self, row: tuple[Any, ...]) -> bool:
+        """One bucket take (the columns of ``confide_take_all``), decided in a statement concurrent takes share.
+        Raises :class:`Unavailable` as above."""
+        [granted] = await self._takes.call([row])
+        return granted
+
+    async def try_spend(self, row: tuple[Any, ...]) -> bool:
+        """One budget spend (the columns of ``confide_try_spend_all``), decided as :meth:`take` is."""
+        [spent] = await self._spends.call([row])
+        return spent
+
+    async def _take_rows(self, _key: Hashable, rows: list[tuple[Any, ...]]) -> list[bool]:
+        return await self._decide(_SQL_TAKE_ALL, rows)
+
+    async def _spend_rows(self, _key: Hashable, rows: list[tuple[Any, ...]]) -> list[bool]:
+        return await self._decide(_SQL_TRY_SPEND_ALL, rows)
+
+    async def _decide(self, query: str, rows: list[tuple[Any, ...]]) -> list[bool]:
+        async with self.connection() as conn:
+            answers = await conn.fetch(query, *(list(column) for column in zip(*rows, strict=True)))
+        return [bool(a[0]) for a in answers]
 
 
 class _Hold:
@@ -211,16 +241,9 @@ class _Sweeps:
         return True
 
 
-_SQL_TAKE = """
-INSERT INTO limit_buckets AS b (scope, key, tokens, at, granted) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (scope, key) DO UPDATE SET
-    tokens = CASE WHEN {refilled} >= $6 THEN {refilled} - $6 ELSE {refilled} END,
-    at = greatest(b.at, $4),
-    granted = {refilled} >= $6
-RETURNING granted
-""".format(refilled="least($7, b.tokens + greatest($4 - b.at, 0) * $8)")
-# $1 scope, $2 key, $3 tokens of a new bucket after this take, $4 now, $5 whether a new bucket grants it,
-# $6 cost, $7 burst, $8 rate.
+_SQL_TAKE_ALL = "SELECT g FROM confide_take_all($1, $2, $3, $4, $5, $6, $7, $8) WITH ORDINALITY AS r (g, n) ORDER BY n"
+# Columns, one row per take: scope, key, tokens of a new bucket after this take, now, whether a new bucket grants
+# it, cost, burst, rate.
 
 _SQL_SWEEP_BUCKETS = "DELETE FROM limit_buckets WHERE scope = $1 AND at <= $2"
 
@@ -267,8 +290,8 @@ class PgRateLimiter:
             return
         fresh_grants = self._burst >= cost
         fresh_tokens = self._burst - cost if fresh_grants else self._burst
-        granted = await self._pool.fetchval(
-            _SQL_TAKE, self._scope, key, fresh_tokens, now, fresh_grants, cost, self._burst, self._rate
+        granted = await self._pool.take(
+            (self._scope, key, fresh_tokens, now, fresh_grants, cost, self._burst, self._rate)
         )
         if self._sweeps.due(now):
             # A bucket untouched for burst / rate seconds is full again: the same as no row.
@@ -279,15 +302,10 @@ class PgRateLimiter:
 
 _SQL_BUDGET_USED = "SELECT used, since FROM limit_budgets WHERE scope = $1 AND key = $2"
 
-_SQL_TRY_SPEND = """
-INSERT INTO limit_budgets AS b (scope, key, used, since) VALUES ($1, $2, $3, $4)
-ON CONFLICT (scope, key) DO UPDATE SET
-    used = CASE WHEN $4 - b.since >= $5 THEN $3 ELSE b.used + $3 END,
-    since = CASE WHEN $4 - b.since >= $5 THEN $4 ELSE b.since END
-WHERE (CASE WHEN $4 - b.since >= $5 THEN 0 ELSE b.used END) + $3 <= $6
-RETURNING used
-"""
-# $1 scope, $2 key, $3 amount, $4 now, $5 window, $6 limit.
+_SQL_TRY_SPEND_ALL = (
+    "SELECT g FROM confide_try_spend_all($1, $2, $3, $4, $5, $6) WITH ORDINALITY AS r (g, n) ORDER BY n"
+)
+# Columns, one row per spend: scope, key, amount, now, window, limit.
 
 _SQL_SPEND = """
 INSERT INTO limit_budgets AS b (scope, key, used, since) VALUES ($1, $2, $3, $4)
@@ -344,9 +362,9 @@ class PgBudget:
             return True
         if amount > self._limit:
             return False
-        used = await self._pool.fetchval(_SQL_TRY_SPEND, self._scope, key, amount, now, self._window, self._limit)
+        spent = await self._pool.try_spend((self._scope, key, amount, now, self._window, self._limit))
         await self._sweep(now)
-        return used is not None
+        return spent
 
     async def spend(self, key: bytes, now: float, amount: int) -> None:
         """Record ``amount`` units spent by ``key`` (a non-positive amount records nothing).
@@ -424,49 +442,3 @@ class PgReplayCache:
             raise Unauthorized(_REPLAYED)
         if outcome == _FULL:
             raise RateLimited(_DEVICE_FULL)
-
-
-_SQL_START_SEQUENCE = "UPDATE mailbox_counter SET last = greatest(last, $1)"
-_SQL_RESERVE = "UPDATE mailbox_counter SET last = last + $1 RETURNING last"
-
-
-class PgSequence:
-    """:class:`~confide.server.sequence.MailboxSequence` shared by every process on one database: one counter
-    row, raised by each reservation in one statement, so two processes never hand out the same number.
-
-    A counter row, not a ``SEQUENCE``: a reservation is a contiguous range, and the ``nextval`` calls of two
-    processes interleave (a ``setval`` after them is not atomic with them). The row's lock is held only for
-    the statement (autocommit), so reservations never wait on a store's transaction. The counter persists
-    (logged): numbers keep increasing across restarts of any process, so a socket of another process never sees
-    a number again. It reveals how many envelopes the relay has numbered since the database was created,
-    nothing about whose.
-    """
-
-    def __init__(self, pool: PgPool) -> None:
-        self._pool = pool
-        self._hold = _Hold(pool)
-
-    async def start(self, floor: int) -> None:
-        """Continue above ``floor`` (and above every number any process handed out). Idempotent.
-
-        Raises:
-            Unavailable: PostgreSQL cannot be reached.
-        """
-        await self._hold.take()
-        await self._pool.execute(_SQL_START_SEQUENCE, floor)
-
-    async def close(self) -> None:
-        """Release the shared pool (idempotent)."""
-        await self._hold.release()
-
-    async def reserve(self, count: int) -> range:
-        """The next ``count`` numbers.
-
-        Raises:
-            ValueError: ``count`` is negative.
-            Unavailable: the database cannot answer right now.
-        """
-        if count < 0:
-            raise ValueError("count must not be negative")
-        last = int(await self._pool.fetchval(_SQL_RESERVE, count))
-        return range(last - count + 1, last + 1)

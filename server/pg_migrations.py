@@ -191,3 +191,138 @@ migration(
     " + (SELECT coalesce(sum(size), 0) FROM blobs) + (SELECT coalesce(sum(octet_length(data)), 0) FROM documents)"
     " + (SELECT coalesce(sum(octet_length(data)), 0) FROM link_messages) WHERE shard = 0",
 )
+
+STORE_STATUSES = ("stored", "duplicate", "conflict", "mailbox_full", "device_removed")
+"""What ``confide_store_envelopes`` (``0004_one_round_trip``) answers per envelope, by index: the
+:class:`~confide.server.storage.SendResult` statuses. Frozen with that migration."""
+
+migration(
+    "0004_one_round_trip",
+    # Mailbox numbers from a real sequence, drawn inside the store's transaction under the mailboxes' locks:
+    # nextval never waits on another transaction (the counter row made every send of every process queue on one
+    # row lock), and a later commit to a mailbox still gets a higher number. Sequences never go back, across
+    # restarts and crashes too, so a socket never sees a number again. It starts above every number handed out.
+    "CREATE SEQUENCE envelope_seq AS bigint",
+    "SELECT setval('envelope_seq', greatest((SELECT last FROM mailbox_counter),"
+    " (SELECT coalesce(max(seq), 0) FROM envelopes)) + 1, false)",
+    "DROP TABLE mailbox_counter",
+    # A batch of envelopes stored in one statement (one round trip, one implicit transaction): lock each
+    # recipient mailbox in order (the advisory lock of _SQL_LOCK in pg_store.py, so a device's removal and a
+    # store to its mailbox exclude each other; class + 1 locks an envelope id), check removal and quota, insert,
+    # and add the bytes stored to one shard of held_bytes. Answers one row per input envelope, in input order: a
+    # status index into STORE_STATUSES, the number stored under (or NULL) and the expiry that holds for it.
+    """CREATE FUNCTION confide_store_envelopes(p_ids bytea[], p_devices bytea[], p_received bigint[],
+        p_expires bigint[], p_data bytea[], p_quota bigint, p_lock_class integer, p_shard integer)
+        RETURNS TABLE (status smallint, seq bigint, expires_at_ms bigint) LANGUAGE plpgsql AS $$
+    DECLARE
+        v_devices bytea[];
+        v_sizes bigint[];
+        v_removed boolean[];
+        v_held bigint := 0;
+        v_at integer;
+        v_seq bigint;
+        v_owner bytea;
+        v_expires bigint;
+        d bytea;
+    BEGIN
+        SELECT array_agg(x ORDER BY x) INTO v_devices FROM (SELECT DISTINCT x FROM unnest(p_devices) x) u;
+        -- Every lock up front, in one global order (mailboxes, then envelope ids, each sorted): two statements
+        -- never wait on each other crosswise. An envelope id's lock makes an insert never wait on another
+        -- statement's insert of the same id (which a crafted pair of batches could otherwise turn into a deadlock
+        -- failing every request sharing the statements).
+        FOREACH d IN ARRAY v_devices LOOP
+            PERFORM pg_advisory_xact_lock(p_lock_class, hashtext(encode(d, 'hex')));
+        END LOOP;
+        PERFORM pg_advisory_xact_lock(p_lock_class + 1, h)
+            FROM (SELECT DISTINCT hashtext(encode(x, 'hex')) AS h FROM unnest(p_ids) x) u ORDER BY h;
+        SELECT array_agg(EXISTS (SELECT 1 FROM removed_devices r WHERE r.device_id = x) ORDER BY o),
+               array_agg((SELECT count(*) FROM envelopes e WHERE e.device_id = x) ORDER BY o)
+            INTO v_removed, v_sizes FROM unnest(v_devices) WITH ORDINALITY AS t(x, o);
+        FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
+            v_at := array_position(v_devices, p_devices[i]);
+            IF v_removed[v_at] THEN  -- removed by a list committed after the handler checked the token
+                RETURN QUERY SELECT 4::smallint, NULL::bigint, NULL::bigint;
+                CONTINUE;
+            END IF;
+            SELECT e.device_id, e.expires_at_ms INTO v_owner, v_expires FROM envelopes e
+                WHERE e.envelope_id = p_ids[i];
+            IF NOT FOUND AND v_sizes[v_at] < p_quota THEN
+                v_seq := nextval('envelope_seq');
+                INSERT INTO envelopes (seq, envelope_id, device_id, received_at_ms, expires_at_ms, ciphertext)
+                    VALUES (v_seq, p_ids[i], p_devices[i], p_received[i], p_expires[i], p_data[i])
+                    ON CONFLICT (envelope_id) DO NOTHING;
+                IF FOUND THEN
+                    v_sizes[v_at] := v_sizes[v_at] + 1;
+                    v_held := v_held + octet_length(p_data[i]);
+                    RETURN QUERY SELECT 0::smallint, v_seq, p_expires[i];
+                    CONTINUE;
+                END IF;
+                -- Another transaction committed this envelope id meanwhile (under another mailbox's lock).
+                SELECT e.device_id, e.expires_at_ms INTO v_owner, v_expires FROM envelopes e
+                    WHERE e.envelope_id = p_ids[i];
+            END IF;
+            IF v_owner IS NULL THEN
+                RETURN QUERY SELECT 3::smallint, NULL::bigint, NULL::bigint;
+            ELSIF v_owner = p_devices[i] THEN
+                RETURN QUERY SELECT 1::smallint, NULL::bigint, v_expires;
+            ELSE
+                RETURN QUERY SELECT 2::smallint, NULL::bigint, NULL::bigint;
+            END IF;
+            v_owner := NULL;
+        END LOOP;
+        IF v_held <> 0 THEN
+            UPDATE held_bytes SET bytes = bytes + v_held WHERE shard = p_shard;
+        END IF;
+    END;
+    $$""",
+)
+
+migration(
+    "0005_grouped_counters",
+    # The shared counters' decisions of several requests in one statement (pg_batches): rows are decided in the
+    # order of their (scope, key), the calls of one key in the order they came, each as the one-row statement of
+    # pg_limits would decide it; the answers come back in input order. Sorted, so two statements never lock two
+    # rows crosswise (no deadlock).
+    """CREATE FUNCTION confide_take_all(p_scopes text[], p_keys text[], p_fresh double precision[],
+        p_now double precision[], p_fresh_grants boolean[], p_cost double precision[], p_burst double precision[],
+        p_rate double precision[]) RETURNS SETOF boolean LANGUAGE plpgsql AS $$
+    DECLARE
+        v_out boolean[] := array_fill(false, ARRAY[coalesce(array_length(p_keys, 1), 0)]);
+        v_granted boolean;
+        i integer;
+    BEGIN
+        FOR i IN SELECT o FROM unnest(p_scopes, p_keys) WITH ORDINALITY AS t (s, k, o) ORDER BY s, k, o LOOP
+            INSERT INTO limit_buckets AS b (scope, key, tokens, at, granted)
+                VALUES (p_scopes[i], p_keys[i], p_fresh[i], p_now[i], p_fresh_grants[i])
+            ON CONFLICT (scope, key) DO UPDATE SET
+                tokens = CASE WHEN least(p_burst[i], b.tokens + greatest(p_now[i] - b.at, 0) * p_rate[i]) >= p_cost[i]
+                    THEN least(p_burst[i], b.tokens + greatest(p_now[i] - b.at, 0) * p_rate[i]) - p_cost[i]
+                    ELSE least(p_burst[i], b.tokens + greatest(p_now[i] - b.at, 0) * p_rate[i]) END,
+                at = greatest(b.at, p_now[i]),
+                granted = least(p_burst[i], b.tokens + greatest(p_now[i] - b.at, 0) * p_rate[i]) >= p_cost[i]
+            RETURNING b.granted INTO v_granted;
+            v_out[i] := v_granted;
+        END LOOP;
+        RETURN QUERY SELECT unnest(v_out);
+    END;
+    $$""",
+    """CREATE FUNCTION confide_try_spend_all(p_scopes text[], p_keys bytea[], p_amounts bigint[],
+        p_now double precision[], p_windows double precision[], p_limits bigint[])
+        RETURNS SETOF boolean LANGUAGE plpgsql AS $$
+    DECLARE
+        v_out boolean[] := array_fill(false, ARRAY[coalesce(array_length(p_keys, 1), 0)]);
+        i integer;
+    BEGIN
+        FOR i IN SELECT o FROM unnest(p_scopes, p_keys) WITH ORDINALITY AS t (s, k, o) ORDER BY s, k, o LOOP
+            INSERT INTO limit_budgets AS b (scope, key, used, since)
+                VALUES (p_scopes[i], p_keys[i], p_amounts[i], p_now[i])
+            ON CONFLICT (scope, key) DO UPDATE SET
+                used = CASE WHEN p_now[i] - b.since >= p_windows[i] THEN p_amounts[i] ELSE b.used + p_amounts[i] END,
+                since = CASE WHEN p_now[i] - b.since >= p_windows[i] THEN p_now[i] ELSE b.since END
+            WHERE (CASE WHEN p_now[i] - b.since >= p_windows[i] THEN 0 ELSE b.used END) + p_amounts[i] <= p_limits[i];
+            v_out[i] := FOUND;
+        END LOOP;
+        RETURN QUERY SELECT unnest(v_out);
+    END;
+    $$""",
+)

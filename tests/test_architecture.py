@@ -396,7 +396,6 @@ def test_no_isinstance_on_a_concrete_backend() -> None:
         "PgRateLimiter",
         "PgBudget",
         "PgReplayCache",
-        "PgSequence",
     }
     bad = []
     for path in _files("server"):

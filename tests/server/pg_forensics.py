@@ -23,7 +23,6 @@ from pathlib import Path
 
 import asyncpg
 
-from confide.server.inprocess import InProcessSequence
 from confide.server.pg_store import PostgresStore
 from confide.server.storage import KeyRecord, NewEnvelope, Registration
 
@@ -113,7 +112,7 @@ async def measure(dsn: str, *, wal_mb: int = FILLER_MB) -> list[Finding]:
             raise PermissionError(f"the PostgreSQL data directory {data_dir} is not readable here")
         # A scrub interval of an hour: the step "acknowledged, not yet vacuumed" stays observable; the store's
         # own scrub is then run by checkpoint() (its first VACUUM after the ack).
-        store = PostgresStore(dsn, sequence=InProcessSequence(), scrub_interval_s=3600, rewrite_interval_s=0)
+        store = PostgresStore(dsn, scrub_interval_s=3600, rewrite_interval_s=0)
         await store.start()
         try:
             return await _steps(store, admin, data_dir, wal_mb)

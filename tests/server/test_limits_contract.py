@@ -4,7 +4,8 @@ PostgreSQL ones (:mod:`confide.server.pg_limits`, several processes).
 Every contract test runs against both (``inprocess`` and ``pg``); the PostgreSQL runs are skipped, with the
 reason, when no server answers (see :mod:`.backend_services`). The cross-process tests are the attacks the
 shared backend exists for: a client spreading its requests over relay processes to exceed a bucket or a budget,
-replaying a request to a second process, and two processes numbering mailboxes at once. Each "process" is an
+and replaying a request to a second process (two processes numbering one mailbox at once is the store's:
+``test_store_contract.py``). Each "process" is an
 object on a connection pool of its own, as a relay process has.
 """
 
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,9 @@ import pytest
 from confide.server import embedded_backend
 from confide.server.errors import RateLimited, Unauthorized, Unavailable
 from confide.server.inprocess import HourlyBudget, InProcessSequence, NonceCache, TokenBucketLimiter
-from confide.server.pg_limits import SWEEP_INTERVAL_S, PgBudget, PgPool, PgRateLimiter, PgReplayCache, PgSequence
+from confide.server.pg_limits import SWEEP_INTERVAL_S, PgBudget, PgPool, PgRateLimiter, PgReplayCache
 from confide.server.ratelimit import Budget, RateLimiter
 from confide.server.replay import ReplayCache
-from confide.server.sequence import MailboxSequence
 
 from .backend_services import fresh_database
 from .conftest import RunningRelay, make_user, relay_config, run_relay, stop_relay
@@ -81,13 +81,6 @@ class Kit:
             return NonceCache(per_device, memory_s)
         cache: ReplayCache = await self._started(PgReplayCache(self._pool(process), per_device, memory_s))
         return cache
-
-    def sequence(self, *, process: int = 0) -> MailboxSequence:
-        if self.backend == "inprocess":
-            return InProcessSequence()
-        sequence = PgSequence(self._pool(process))
-        self.started.append(sequence)
-        return sequence
 
     async def close(self) -> None:
         for obj in reversed(self.started):
@@ -298,11 +291,11 @@ async def test_a_full_share_refuses_the_device_alone_and_records_nothing(kit: Ki
         await cache.remember(device, third, STAMP, 0, b"", T0 + 10)
 
 
-# -- mailbox sequence ---------------------------------------------------------------------------------
+# -- mailbox sequence (in process; PostgreSQL numbers in the store: test_store_contract.py) ----------------
 
 
-async def test_numbers_continue_above_the_floor_in_increasing_ranges(kit: Kit) -> None:
-    sequence = kit.sequence()
+async def test_numbers_continue_above_the_floor_in_increasing_ranges() -> None:
+    sequence = InProcessSequence()
     await sequence.start(41)
     assert await sequence.reserve(3) == range(42, 45)
     assert await sequence.reserve(0) == range(45, 45)
@@ -313,16 +306,16 @@ async def test_numbers_continue_above_the_floor_in_increasing_ranges(kit: Kit) -
     assert await sequence.reserve(1) == range(101, 102)
 
 
-async def test_a_negative_count_is_refused_and_reserves_nothing(kit: Kit) -> None:
-    sequence = kit.sequence()
+async def test_a_negative_count_is_refused_and_reserves_nothing() -> None:
+    sequence = InProcessSequence()
     await sequence.start(0)
     with pytest.raises(ValueError, match="count must not be negative"):
         await sequence.reserve(-1)
     assert await sequence.reserve(1) == range(1, 2)
 
 
-async def test_concurrent_reservations_never_overlap(kit: Kit) -> None:
-    sequence = kit.sequence()
+async def test_concurrent_reservations_never_overlap() -> None:
+    sequence = InProcessSequence()
     await sequence.start(0)
     ranges = await asyncio.gather(*(sequence.reserve(n % 4 + 1) for n in range(60)))
     numbers = [n for r in ranges for n in r]
@@ -353,6 +346,35 @@ async def test_a_budget_is_never_overspent_by_processes_together(pg: Kit) -> Non
     assert not await second.try_spend(address, T0, 1)
 
 
+async def test_crosswise_decisions_in_shared_statements_never_deadlock(pg: Kit) -> None:
+    """Concurrent takes and spends of one process share a statement (pg_batches). Two processes' statements
+    holding the same two keys in opposite orders (k1 first and k2 last in one, k2 first and k1 last in the other,
+    a long run of other keys between) would lock the two rows crosswise and deadlock, failing every request in
+    both statements: rows are decided in key order, so none fails, and the counts stay exact."""
+    budgets = [await pg.budget(1_000, scope="token-bytes", process=p) for p in (0, 1)]
+    limiters = [await pg.limiter(0.001, 1_000.0, scope="token", process=p) for p in (0, 1)]
+    k1, k2 = b"crossed-key-one", b"crossed-key-two"
+    filler = [os.urandom(16) for _ in range(300)]
+
+    def spends(p: int, first: bytes, last: bytes) -> list[Awaitable[bool]]:
+        return [budgets[p].try_spend(key, T0, 1) for key in (first, *filler, last)]
+
+    def takes(p: int, first: bytes, last: bytes) -> list[Awaitable[bool]]:
+        return [_granted(limiters[p], key.hex(), T0) for key in (first, *filler, last)]
+
+    # A first call per process starts a statement; the rows arriving meanwhile share the next one, in this order.
+    warm = [budgets[0].try_spend(b"warm", T0, 1), budgets[1].try_spend(b"warm", T0, 1)]
+    spent = await asyncio.gather(*warm, *spends(0, k1, k2), *spends(1, k2, k1))
+    assert all(spent)
+    warm = [_granted(limiters[0], "warm", T0), _granted(limiters[1], "warm", T0)]
+    granted = await asyncio.gather(*warm, *takes(0, k1, k2), *takes(1, k2, k1))
+    assert all(granted)
+    # Each key was charged once per process: the crossed keys twice, the filler keys twice.
+    for key in (k1, k2, filler[0], filler[-1]):
+        assert await budgets[0].try_spend(key, T0, 998)
+        assert not await budgets[1].try_spend(key, T0, 1)
+
+
 async def test_a_request_replayed_to_another_process_is_refused(pg: Kit) -> None:
     first = await pg.replay(process=0)
     second = await pg.replay(process=1)
@@ -381,39 +403,6 @@ async def test_a_device_share_holds_across_processes(pg: Kit) -> None:
     )
     assert outcomes.count(None) == 5
     assert all(isinstance(o, RateLimited) for o in outcomes if o is not None)
-
-
-async def test_two_processes_never_hand_out_one_number(pg: Kit) -> None:
-    first, second = pg.sequence(process=0), pg.sequence(process=1)
-    await first.start(7)
-    await second.start(0)
-
-    async def run(sequence: MailboxSequence, counts: list[int]) -> list[range]:
-        got = []
-        for count in counts:
-            got.append(await sequence.reserve(count))
-        return got
-
-    plans = [[n % 5 + 1 for n in range(40)] for _ in range(6)]
-    results = await asyncio.gather(*(run((first, second)[i % 2], plan) for i, plan in enumerate(plans)))
-    numbers = [n for got in results for r in got for n in r]
-    assert len(numbers) == len(set(numbers)) == sum(map(sum, plans))
-    assert min(numbers) == 8
-    for got in results:  # each caller's reservations increase in the order it made them
-        flat = [n for r in got for n in r]
-        assert flat == sorted(flat)
-
-
-async def test_a_restarted_process_continues_above_every_number_handed_out(pg: Kit) -> None:
-    """A socket of another process may have passed any number handed out: a process starting again (with the
-    highest *stored* number as its floor, possibly lower) must never hand one out again."""
-    sequence = pg.sequence(process=0)
-    await sequence.start(0)
-    assert await sequence.reserve(50) == range(1, 51)
-    await sequence.close()
-    again = pg.sequence(process=1)
-    await again.start(3)
-    assert await again.reserve(1) == range(51, 52)
 
 
 # -- two real relays on one database -------------------------------------------------------------------
@@ -489,13 +478,13 @@ async def test_rows_of_quiet_keys_are_swept(pg: Kit) -> None:
 
 async def test_identifiers_never_reach_the_write_ahead_log(pg: Kit) -> None:
     """IPs, device ids and token hashes are keys of UNLOGGED tables, so PostgreSQL writes them to no WAL
-    segment, standby or WAL archive; only the mailbox counter, which must survive a crash, is logged."""
+    segment, standby or WAL archive (the mailbox numbers are the store's logged sequence, no identifier)."""
     await pg.limiter(1.0, 1.0)
     persistence = await pg.sql(
         "SELECT string_agg(relname || '=' || relpersistence::text, ',' ORDER BY relname) FROM pg_class "
-        "WHERE relname IN ('limit_buckets', 'limit_budgets', 'replay_devices', 'replay_nonces', 'mailbox_counter')"
+        "WHERE relname IN ('limit_buckets', 'limit_budgets', 'replay_devices', 'replay_nonces')"
     )
-    assert persistence == ("limit_buckets=u,limit_budgets=u,mailbox_counter=p,replay_devices=u,replay_nonces=u")
+    assert persistence == "limit_buckets=u,limit_budgets=u,replay_devices=u,replay_nonces=u"
 
 
 async def test_objects_sharing_a_pool_start_and_close_independently(pg: Kit) -> None:

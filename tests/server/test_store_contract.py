@@ -34,6 +34,7 @@ from confide.server.storage import (
     PrekeyUpdate,
     Registration,
     RelayStore,
+    SendResult,
     StoredDocument,
 )
 
@@ -54,7 +55,7 @@ DEVICES = int(DocumentKind.DEVICES)
 @dataclass
 class Stores:
     """The store under test, and (PostgreSQL only) a way to open another on the same database: a second relay
-    process's store, with pools of its own and the database's shared mailbox counter (PgSequence)."""
+    process's store, with pools of its own, numbering mailboxes from the database's one sequence."""
 
     backend: str
     store: RelayStore
@@ -71,15 +72,14 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         finally:
             await store.close()
         return
-    from confide.server.pg_limits import PgPool, PgSequence
     from confide.server.pg_store import PostgresStore
 
     async with fresh_database() as dsn:
         opened: list[PostgresStore] = []
 
         async def another() -> RelayStore:
-            # Each "process" has its own pools; the mailbox numbers are the database's shared counter.
-            s = PostgresStore(dsn, sequence=PgSequence(PgPool(dsn)), account_ttl_s=ACCOUNT_TTL_S)
+            # Each "process" has its own pool; the mailbox numbers are the database's one sequence.
+            s = PostgresStore(dsn, account_ttl_s=ACCOUNT_TTL_S)
             await s.start()
             opened.append(s)
             return s
@@ -396,6 +396,94 @@ async def test_the_mailbox_quota_holds_across_processes(stores: Stores) -> None:
     assert [f.seq for f in fetched] == sorted(f.seq for f in fetched)
 
 
+async def test_two_processes_never_hand_out_one_number(stores: Stores) -> None:
+    """Two processes storing at once, to shared and to separate mailboxes, in batches: every number is handed out
+    once, and each mailbox's numbers follow the order its stores committed (what a socket relies on)."""
+    if stores.another is None:
+        pytest.skip("one SQLite file has one relay process: nothing to share across processes")
+    both = [stores.store, await stores.another()]
+    devices = [reg(_id()) for _ in range(3)]
+    for device in devices:
+        await stores.store.register(device)
+
+    async def run(caller: int) -> list[tuple[bytes, int]]:
+        got = []
+        for n in range(15):
+            batch = [envelope(devices[(caller + k) % 3].device_id) for k in range(n % 3 + 1)]
+            for result, item in zip(await both[caller % 2].store_envelopes(batch, 1000), batch, strict=True):
+                assert result.stored is not None
+                got.append((item.device_id, result.stored.seq))
+        return got
+
+    results = await asyncio.gather(*(run(caller) for caller in range(6)))
+    numbers = [seq for got in results for _, seq in got]
+    assert len(numbers) == len(set(numbers)) == 6 * sum(n % 3 + 1 for n in range(15))
+    for got in results:  # each caller's stores to one mailbox got increasing numbers, in the order it made them
+        for device in devices:
+            mine = [seq for d, seq in got if d == device.device_id]
+            assert mine == sorted(mine)
+    for device in devices:
+        fetched = await both[1].fetch(device.device_id, 0, 1000)
+        assert [f.seq for f in fetched] == sorted(f.seq for f in fetched)
+
+
+async def test_numbers_never_come_again_after_every_envelope_is_acknowledged(stores: Stores) -> None:
+    """A socket of another process may have passed any number handed out: with every envelope acknowledged (no
+    stored number left to start above), a process starting afterwards still numbers above all of them."""
+    if stores.another is None:
+        pytest.skip("one SQLite file has one relay process: nothing to share across processes")
+    first = reg(_id())
+    await stores.store.register(first)
+    stored = await stores.store.store_envelopes([envelope(first.device_id) for _ in range(20)], 100)
+    highest = max(r.stored.seq for r in stored if r.stored is not None)
+    assert await stores.store.ack(first.device_id, [r.envelope_id for r in stored]) == 20
+    later = await stores.another()
+    [again] = await later.store_envelopes([envelope(first.device_id)], 100)
+    assert again.stored is not None
+    assert again.stored.seq > highest
+
+
+async def test_crosswise_batches_never_deadlock_the_requests_sharing_their_statements(stores: Stores) -> None:
+    """An attacker sends, through two processes at once, pairs of batches whose envelope ids cross (id1 to A and
+    id2 to B through one; id2 to C and id1 to D through the other), among honest sends that share the processes'
+    statements (pg_batches). A deadlock between two statements would fail every request in them: none fails, each
+    id is stored once (the other is a conflict), and every honest envelope is stored."""
+    if stores.another is None:
+        pytest.skip("one SQLite file has one relay process: nothing to share across processes")
+    both = [stores.store, await stores.another()]
+    devices = [reg(_id()) for _ in range(6)]
+    for device in devices:
+        await stores.store.register(device)
+    a, b, c, d, honest_one, honest_two = (device.device_id for device in devices)
+    honest = [honest_one, honest_two]  # a mailbox per process: the two processes' statements lock none in common
+
+    async def attack() -> list[str]:
+        # The crossing ids at both ends of a long batch: each statement inserts its first id, then is busy with
+        # the filler while the other inserts its own first id, then wants the other's (without the envelope id
+        # locks of 0004_one_round_trip this deadlocks every time: measured).
+        one, two = os.urandom(16), os.urandom(16)
+        filler = [envelope(a, b"x") for _ in range(300)]
+        first = [NewEnvelope(one, a, NOW, NOW + DAY_MS, b"x"), *filler, NewEnvelope(two, b, NOW, NOW + DAY_MS, b"x")]
+        filler = [envelope(c, b"x") for _ in range(300)]
+        second = [NewEnvelope(two, c, NOW, NOW + DAY_MS, b"x"), *filler, NewEnvelope(one, d, NOW, NOW + DAY_MS, b"x")]
+        got = await asyncio.gather(both[0].store_envelopes(first, 10_000), both[1].store_envelopes(second, 10_000))
+        assert all(r.status == "stored" for r in [*got[0][1:-1], *got[1][1:-1]])
+        return [r.status for r in (got[0][0], got[0][-1], got[1][0], got[1][-1])]
+
+    def honest_send(i: int) -> Awaitable[list[SendResult]]:
+        return both[i % 2].store_envelopes([envelope(honest[i % 2])], 10_000)
+
+    # A first send per process starts a statement; the attack and the honest sends arriving meanwhile share the
+    # next one.
+    warm = asyncio.gather(honest_send(0), honest_send(1))
+    crossing = attack()
+    later = asyncio.gather(*(honest_send(i) for i in range(20)))
+    first, crossed, rest = await asyncio.gather(warm, crossing, later)
+    assert sorted(crossed) == ["conflict", "conflict", "stored", "stored"]
+    assert all([r.status for r in batch] == ["stored"] for batch in [*first, *rest])
+    assert sum([len(await both[1].fetch(h, 0, 10_000)) for h in honest]) == 22
+
+
 # -- blobs, documents, links ------------------------------------------------------------------------------
 
 
@@ -537,7 +625,7 @@ async def test_an_unreachable_database_is_unavailable() -> None:
     from confide.server.errors import Unavailable
     from confide.server.pg_store import PostgresStore
 
-    store = PostgresStore("postgresql://confide@127.0.0.1:1/none", sequence=InProcessSequence())
+    store = PostgresStore("postgresql://confide@127.0.0.1:1/none")
     with pytest.raises(Unavailable):
         await store.start()
     with pytest.raises(Unavailable):
