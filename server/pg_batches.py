@@ -94,8 +94,9 @@ class Grouped(Generic[A, R]):
             while queue and count + len(queue[0][0]) <= self._max:
                 count += len(queue[0][0])
                 group.append(queue.pop(0))
-            if not queue:
-                del self._waiting[key]
+            del self._waiting[key]
+            if queue:  # to the back: another key's calls go next, none waits behind a busy key for ever
+                self._waiting[key] = queue
             task = asyncio.create_task(self._statement(key, group), name=f"confide-pg-{self._name}")
             self._running.add(task)
             task.add_done_callback(self._ended)

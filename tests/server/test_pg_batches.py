@@ -560,3 +560,30 @@ def test_shutdown_cancelling_a_statement_starts_nothing_and_leaves_no_pending_ta
         sys.unraisablehook = old_hook
     assert calls == [[1]], "a statement was begun during shutdown for callers that had been cancelled"
     assert complaints == []
+
+
+async def test_a_key_with_more_waiting_than_a_statement_takes_does_not_starve_another_key() -> None:
+    """Key "busy" keeps more rows waiting than ``max_rows``; a call of key "quiet" arriving behind them runs in
+    the very next statement, not after every "busy" row."""
+    fake = FakeRun()
+    fake.hold_all = True
+    grouped: Grouped[int, str] = Grouped(fake, name="t", in_flight=1, max_rows=2)
+    first = _start(fake, grouped, [0], key="busy")
+    await _settle()
+    busy = [_start(fake, grouped, [row], key="busy") for row in range(1, 9)]
+    await _settle()
+    quiet = _start(fake, grouped, [100], key="quiet")
+    await _settle()
+    fake.release(0)
+    await _settle()
+    fake.release(1)  # the first "busy" group behind statement 0
+    await _settle()
+    assert fake.calls[2] == ("quiet", [100])
+    for invocation in range(2, 8):
+        fake.release(invocation)
+        await _settle()
+    assert await _within(quiet) == _answers([100], 2)
+    assert [await _within(task) for task in (first, *busy)] == [
+        _answers([0], 0),
+        *(_answers([row], invocation) for row, invocation in zip(range(1, 9), [1, 1, 3, 3, 4, 4, 5, 5], strict=True)),
+    ]
