@@ -58,7 +58,10 @@ from confide.protocol.auth import sign_request
 from confide.protocol.envelope import Delivery, delivery_token_hash, encode_batch
 
 SENDERS = 16
-"""Concurrent senders, as in the issue's comparison with Synapse."""
+"""Concurrent senders, as in the issue's comparison with Synapse (``--senders`` changes it for one run)."""
+MAX_SENDERS = 512
+"""Most ``--senders``: each holds a keep-alive connection to a relay, within the file descriptors the generator
+raises its limit to."""
 CIPHERTEXT_LEN = 200
 """Envelope payload size from the issue."""
 BATCH = 64
@@ -762,6 +765,7 @@ def _print_compare(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global SENDERS  # one run's setting (--senders), read by every phase
     parser = bench_parser(__doc__)
     add_common_flags(parser, quick_help="3 s per phase instead of 10 s (under a minute)")
     parser.add_argument("--ceiling-server", type=int, help=argparse.SUPPRESS)
@@ -774,7 +778,16 @@ def main(argv: list[str] | None = None) -> int:
         help=f"SQLite, PostgreSQL and PostgreSQL + NATS with 2 processes side by side "
         f"(--db default {DEFAULT_DB}, --bus default {DEFAULT_BUS})",
     )
+    parser.add_argument(
+        "--senders",
+        type=int,
+        default=SENDERS,
+        help=f"concurrent senders (default {SENDERS}; more shows how grouping scales with load)",
+    )
     args = parser.parse_args(argv)
+    if not 1 <= args.senders <= MAX_SENDERS:
+        parser.error(f"--senders must be between 1 and {MAX_SENDERS}")
+    SENDERS = args.senders
     if args.ceiling_server:
         _ceiling_server(args.ceiling_server)
         return 0
