@@ -1,8 +1,8 @@
 """Several relay processes on one PostgreSQL and one NATS (issue 14): real ``python -m confide.server``
 subprocesses, each on its own port, sharing a fresh database, the bus and one data folder for the blob files.
 
-A sender talking to process A and a receiver holding a WebSocket on process B get live push (the issue's bar:
-p99 under 50 ms; each push here must arrive within a second, and the figure is printed); killing one process
+A sender talking to process A and a receiver holding a WebSocket on process B get live push (the issue's bar,
+asserted: p99 under 50 ms; each push must arrive within a second, and the figures are printed); killing one process
 with SIGKILL loses nothing it acknowledged. Without PostgreSQL or NATS the tests are skipped, saying which.
 """
 
@@ -46,7 +46,10 @@ KILL_AFTER = 50
 """Envelopes process A acknowledges before it is killed."""
 
 P99_BAR_MS = 50.0
-"""The issue's bar for the 99th percentile of cross-process push latency (printed; see the test's docstring)."""
+"""The issue's bar for the 99th percentile of cross-process push latency."""
+
+P99_ROUNDS = 2
+"""Rounds of SENDS at most: a second only when the first is over the bar (see the test's docstring)."""
 
 
 @dataclass
@@ -154,28 +157,35 @@ def _p(values: list[float], q: float) -> float:
 
 async def test_an_envelope_sent_to_one_process_is_pushed_by_the_other(cluster: Cluster) -> None:
     """The receiver's socket is on B, the sender posts to A: every envelope is pushed within a second, in order,
-    and the latency from the start of the send to the push arriving is measured over 200 sends."""
+    and the latency from the start of the send to the push arriving, over 200 sends, has a p99 under the issue's
+    50 ms. A shared CI machine can stall a whole round (another test's processes on both cores), so a round over
+    the bar is measured once more, and the test fails only when both are over it: a real regression is."""
     receiver = await _registered(cluster.api_b)
-    latencies_ms: list[float] = []
+    rounds: list[tuple[float, float, float]] = []
     async with await cluster.api_b.ws(receiver) as ws:
         await asyncio.sleep(0.2)  # the socket's backlog (empty) is read and its subscription confirmed
-        for i in range(SENDS):
-            env = receiver.envelope(b"live %d" % i)
-            pushed = asyncio.ensure_future(ws.receive(timeout=PUSH_TIMEOUT_S))
-            start = time.perf_counter()
-            status, body = await cluster.api_a.send(env)
-            assert status == 201, body
-            msg = await pushed
-            latencies_ms.append((time.perf_counter() - start) * 1000)
-            assert msg.type == aiohttp.WSMsgType.BINARY, msg
-            assert Delivery.from_bytes(msg.data).envelope_id == env.envelope_id
-            await ws.send_json({"ack": [env.envelope_id.hex()]})
-    p50, p99 = statistics.median(latencies_ms), _p(latencies_ms, 0.99)
-    print(
-        f"\ncross-process push over {SENDS} sends: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies_ms):.1f} ms "
-        f"(the issue's bar: p99 < {P99_BAR_MS:.0f} ms)"
-    )
-    assert max(latencies_ms) < PUSH_TIMEOUT_S * 1000
+        for _ in range(P99_ROUNDS):
+            latencies_ms: list[float] = []
+            for i in range(SENDS):
+                env = receiver.envelope(b"live %d" % i)
+                pushed = asyncio.ensure_future(ws.receive(timeout=PUSH_TIMEOUT_S))
+                start = time.perf_counter()
+                status, body = await cluster.api_a.send(env)
+                assert status == 201, body
+                msg = await pushed
+                latencies_ms.append((time.perf_counter() - start) * 1000)
+                assert msg.type == aiohttp.WSMsgType.BINARY, msg
+                assert Delivery.from_bytes(msg.data).envelope_id == env.envelope_id
+                await ws.send_json({"ack": [env.envelope_id.hex()]})
+            rounds.append((statistics.median(latencies_ms), _p(latencies_ms, 0.99), max(latencies_ms)))
+            if rounds[-1][1] < P99_BAR_MS:
+                break
+    for p50, p99, worst in rounds:
+        print(
+            f"\ncross-process push over {SENDS} sends: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms "
+            f"(the issue's bar: p99 < {P99_BAR_MS:.0f} ms)"
+        )
+    assert min(p99 for _, p99, _ in rounds) < P99_BAR_MS, rounds
 
 
 async def test_a_device_removed_through_one_process_loses_its_socket_on_the_other(cluster: Cluster) -> None:
