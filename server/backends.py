@@ -124,8 +124,10 @@ def describe_holdings(config: RelayConfig) -> Holdings:
     with its own event loop does the reading, so it may be called from inside a running loop as well).
 
     Raises:
-        FileNotFoundError: ``config.data_dir`` holds no relay database (SQLite).
-        Unavailable: ``config.db_url``'s database cannot be reached (PostgreSQL).
+        FileNotFoundError: ``config.data_dir`` holds no relay database (SQLite), or ``config.db_url``'s database
+            holds no relay schema (PostgreSQL: it is only read, never created or migrated here).
+        Unavailable: ``config.db_url``'s database cannot be reached, or its schema is older than this program
+            (PostgreSQL).
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="confide-holdings") as pool:
         return pool.submit(asyncio.run, _read_holdings(config)).result()
@@ -135,7 +137,7 @@ async def _read_holdings(config: RelayConfig) -> Holdings:
     if config.db_url is not None:
         from .pg_store import PostgresStore
 
-        pg = PostgresStore(config.db_url, account_ttl_s=config.account_ttl_s)
+        pg = PostgresStore(config.db_url, account_ttl_s=config.account_ttl_s, migrate=False)  # a reader: no DDL
         await pg.start()
         try:
             return await pg.holdings()

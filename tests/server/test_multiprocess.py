@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from confide.protocol.envelope import Delivery
 from confide.server import describe_holdings
 from confide.server.at_rest import AT_REST_OVERHEAD
+from confide.server.errors import Unavailable
 from confide.server.nats_notifier import NatsNotifier
 
 from .backend_services import fresh_database, pg_dsn, require_nats
@@ -263,6 +265,28 @@ async def test_one_process_on_postgresql_with_in_process_push(tmp_path: Path, pg
         assert [h.size for h in held.envelopes] == [300 + AT_REST_OVERHEAD]  # sealed at rest: PostgreSQL's default
     finally:
         await stop_relay(running)
+
+
+async def test_describing_holdings_only_reads_the_database(tmp_path: Path, pg_dsn: str) -> None:
+    """``describe_holdings`` is a reader: on a database no relay has used it creates nothing (no table, no
+    migration) and says there is no relay data; on one whose schema is older than this program it refuses
+    instead of migrating it behind the running relays' backs."""
+    config = relay_config(tmp_path, db_url=pg_dsn)
+    with pytest.raises(FileNotFoundError, match="no relay data"):
+        await asyncio.to_thread(describe_holdings, config)
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+        running = await run_relay(config)  # a relay creates and migrates the schema
+        await stop_relay(running)
+        assert (await asyncio.to_thread(describe_holdings, config)).envelopes == ()
+        newest = await conn.fetchval("SELECT max(name) FROM _migrations")
+        await conn.execute("DELETE FROM _migrations WHERE name = $1", newest)  # as if older than this program
+        with pytest.raises(Unavailable, match="older than this program"):
+            await asyncio.to_thread(describe_holdings, config)
+        assert await conn.fetchval("SELECT count(*) FROM _migrations WHERE name = $1", newest) == 0
+    finally:
+        await conn.close()
 
 
 # -- configuration ----------------------------------------------------------------------------------------
