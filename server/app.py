@@ -75,6 +75,7 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
             parts.token_bytes,
             parts.address_bytes,
             parts.upload_bytes,
+            relay.reservations,
         )
         for service in services:
             await service.start()

@@ -85,6 +85,7 @@ def networked_backend(config: RelayConfig) -> Backend:
         raise ValueError("the networked backend needs a database URL")
     from .nats_notifier import NatsNotifier
     from .pg_limits import PgBudget, PgPool, PgRateLimiter, PgReplayCache
+    from .pg_reservations import PgReservations
     from .pg_store import PostgresStore
     from .shared_blobs import SharedBlobFiles
 
@@ -112,6 +113,7 @@ def networked_backend(config: RelayConfig) -> Backend:
         token_bytes=budget("token-bytes", config.token_bytes_per_day, BYTE_BUDGET_WINDOW_S),
         address_bytes=budget("address-bytes", config.address_bytes_per_day, BYTE_BUDGET_WINDOW_S),
         upload_bytes=budget("upload-bytes", config.device_upload_bytes_per_day, BYTE_BUDGET_WINDOW_S),
+        reservations=PgReservations(pool),
     )
 
 

@@ -205,7 +205,7 @@ class PgPool:
         return [bool(a[0]) for a in answers]
 
 
-class _Hold:
+class PoolHold:
     """One object's hold on a shared :class:`PgPool`: taken once however often ``start`` is called, released
     once however often ``close`` is."""
 
@@ -263,7 +263,7 @@ class PgRateLimiter:
         self._scope = scope
         self._rate = rate
         self._burst = max(burst, 1.0)
-        self._hold = _Hold(pool)
+        self._hold = PoolHold(pool)
         self._sweeps = _Sweeps()
 
     async def start(self) -> None:
@@ -331,7 +331,7 @@ class PgBudget:
         self._scope = scope
         self._limit = per_window
         self._window = window_s
-        self._hold = _Hold(pool)
+        self._hold = PoolHold(pool)
         self._sweeps = _Sweeps()
 
     async def start(self) -> None:
@@ -404,7 +404,7 @@ class PgReplayCache:
         self._pool = pool
         self._per_device = per_device
         self._memory = memory_s
-        self._hold = _Hold(pool)
+        self._hold = PoolHold(pool)
         self._sweeps = _Sweeps()
 
     async def start(self) -> None:

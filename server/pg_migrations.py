@@ -326,3 +326,34 @@ migration(
     END;
     $$""",
 )
+
+migration(
+    "0006_upload_reservations",
+    # Attachment bytes reserved by uploads in progress, shared by every process (pg_reservations). UNLOGGED, as the
+    # counters: a device id never reaches the WAL, and a crash of PostgreSQL only forgets uploads in progress
+    # (their bytes are counted once stored). A row lives until its upload ends or, if its process died,
+    # until ``until_ms`` (the database's clock, the same for every process).
+    "CREATE UNLOGGED TABLE upload_reservations (id bytea PRIMARY KEY, device_id bytea NOT NULL, "
+    "amount bigint NOT NULL, until_ms bigint NOT NULL)",
+    "CREATE INDEX upload_reservations_device ON upload_reservations (device_id)",
+    # Reserve under the device's advisory lock: its stored attachment bytes and its live reservations, read in one
+    # snapshot (an upload commits its blob row before it releases its reservation, so a snapshot sees at least
+    # one of them), plus the new amount must fit the quota. True when reserved.
+    """CREATE FUNCTION confide_reserve_upload(p_id bytea, p_device bytea, p_amount bigint, p_quota bigint,
+        p_lock_class integer, p_ttl_ms bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+    DECLARE
+        v_now bigint := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(p_lock_class, hashtext(encode(p_device, 'hex')));
+        DELETE FROM upload_reservations WHERE device_id = p_device AND until_ms <= v_now;
+        IF (SELECT coalesce(sum(size), 0) FROM blobs WHERE device_id = p_device)
+            + (SELECT coalesce(sum(amount), 0) FROM upload_reservations WHERE device_id = p_device)
+            + p_amount > p_quota THEN
+            RETURN false;
+        END IF;
+        INSERT INTO upload_reservations (id, device_id, amount, until_ms) VALUES (p_id, p_device, p_amount,
+            v_now + p_ttl_ms);
+        RETURN true;
+    END;
+    $$""",
+)

@@ -17,7 +17,7 @@ from .state import Relay
 async def ensure_room(relay: Relay, incoming: int) -> None:
     """Raise :class:`InsufficientStorage` unless ``incoming`` more bytes fit the budget and the disk."""
     cfg = relay.config
-    pending = relay.reservations.total
+    pending = await relay.reservations.pending()
     if await relay.store.bytes_held() + pending + incoming > cfg.storage_budget_bytes:
         raise InsufficientStorage(
             "the relay's storage budget is used up; nothing new is stored until messages are collected or expire"

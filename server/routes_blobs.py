@@ -7,7 +7,7 @@ from aiohttp import web
 from .auth import check_body_hash
 from .blobstore import BLOB_ID_RE, new_blob_id
 from .bodies import int_param, only_query_params, read_limited, require_content_type
-from .errors import Forbidden, MailboxFull, NotFound, TooLarge
+from .errors import Forbidden, NotFound, TooLarge
 from .ranges import byte_range
 from .room import ensure_room, spend_bytes
 from .state import RELAY
@@ -34,14 +34,8 @@ async def upload(request: web.Request) -> web.Response:
     quota = relay.config.blob_quota_bytes
     reserve = cap if declared is None else declared
     await ensure_room(relay, reserve)
-    used = await relay.store.blob_bytes(device.device_id)
-    # From the store's answer to the reservation nothing suspends (the embedded store reads without waiting):
-    # the quota check and the reservation are one step, so concurrent uploads of one device together never
-    # pass the quota (each counts the others' reservations; a finished upload's bytes are in ``used`` before
-    # its reservation is released).
-    if used + relay.reservations.of(device.device_id) + reserve > quota:
-        raise MailboxFull("this device's attachment quota is used up; delete old attachments or wait")
-    with relay.reservations.hold(device.device_id, reserve):
+    # The quota check and the reservation are one step (reservations.py), shared by every relay process.
+    async with relay.reservations.hold(device.device_id, reserve, quota):
         received = await relay.blobs.receive(request.content, reserve)
         try:
             check_body_hash(proof, received.sha256_hex)

@@ -21,7 +21,7 @@ from .diskgauge import DiskGauge
 from .notifier import Notifier
 from .ratelimit import Budget, RateLimiter
 from .replay import ReplayCache
-from .reservations import Reservations
+from .reservations import InProcessReservations, Reservations
 from .storage import RelayStore
 
 
@@ -51,6 +51,8 @@ class Backend:
     upload_bytes: Budget
     """Bytes per day per uploading device (attachments) and per publishing address (practice documents, keyed
     ``confide-document-publisher:`` + address, so the two never share a bucket)."""
+    reservations: Reservations | None = None
+    """Upload reservations shared by several processes; None: the relay keeps its own, in memory."""
 
 
 @dataclass(eq=False)
@@ -62,8 +64,8 @@ class Relay:
     backend: Backend
     auth: Authenticator
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
-    reservations: Reservations = field(default_factory=lambda: Reservations())
-    """Attachment bytes reserved by uploads in progress (this process's)."""
+    reservations: Reservations = field(init=False)
+    """Attachment bytes reserved by uploads in progress: ``backend.reservations``, or this process's own."""
     work_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Key of the registration challenges this process issues (a restart invalidates open challenges)."""
     disk: DiskGauge = field(default_factory=lambda: DiskGauge())
@@ -73,6 +75,8 @@ class Relay:
 
     def __post_init__(self) -> None:
         self.trusted_proxies = parse_networks(self.config.trusted_proxies)
+        shared = self.backend.reservations
+        self.reservations = InProcessReservations(self.backend.store) if shared is None else shared
 
     @property
     def store(self) -> RelayStore:

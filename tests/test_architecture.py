@@ -338,6 +338,7 @@ SERVER_IMPLEMENTATIONS = (
     "confide.server.pg_store",
     "confide.server.pg_migrations",
     "confide.server.pg_limits",
+    "confide.server.pg_reservations",
     "confide.server.nats_notifier",
     "confide.server.shared_blobs",
 )
@@ -351,11 +352,13 @@ SERVER_PICKERS = {
     "server/pg_store.py",
     "server/pg_migrations.py",
     "server/pg_limits.py",
+    "server/pg_reservations.py",
     "server/shared_blobs.py",
 }
 """``backends.py`` builds the embedded and networked backends; ``__init__`` re-exports; each store uses its own
-migrations (and the SQLite store its writer), as do the shared counters (``pg_limits``: their pool migrates); the
-shared blob files are the blob files with another start."""
+migrations (and the SQLite store its writer), as do the shared counters (``pg_limits``: their pool migrates) and the
+upload reservations on that pool (``pg_reservations``); the shared blob files are the blob files with another
+start."""
 
 
 def test_only_the_backend_module_names_implementations() -> None:
@@ -396,6 +399,8 @@ def test_no_isinstance_on_a_concrete_backend() -> None:
         "PgRateLimiter",
         "PgBudget",
         "PgReplayCache",
+        "PgReservations",
+        "InProcessReservations",
     }
     bad = []
     for path in _files("server"):

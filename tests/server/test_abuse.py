@@ -233,7 +233,7 @@ async def test_concurrent_uploads_cannot_exceed_the_blob_quota(tmp_path: Path) -
             status != 201 for status, _ in results
         )
         assert await running.relay.store.blob_bytes(user.device_id) == stored
-        assert running.relay.reservations.total == 0
+        assert await running.relay.reservations.pending() == 0
     finally:
         await stop_relay(running)
     running = await run_relay(relay_config(tmp_path / "b", blob_quota_bytes=quota, max_blob_bytes=60_000))

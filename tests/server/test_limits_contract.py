@@ -24,9 +24,10 @@ import asyncpg
 import pytest
 
 from confide.server import embedded_backend
-from confide.server.errors import RateLimited, Unauthorized, Unavailable
+from confide.server.errors import MailboxFull, RateLimited, Unauthorized, Unavailable
 from confide.server.inprocess import HourlyBudget, InProcessSequence, NonceCache, TokenBucketLimiter
 from confide.server.pg_limits import SWEEP_INTERVAL_S, PgBudget, PgPool, PgRateLimiter, PgReplayCache
+from confide.server.pg_reservations import PgReservations
 from confide.server.ratelimit import Budget, RateLimiter
 from confide.server.replay import ReplayCache
 
@@ -81,6 +82,10 @@ class Kit:
             return NonceCache(per_device, memory_s)
         cache: ReplayCache = await self._started(PgReplayCache(self._pool(process), per_device, memory_s))
         return cache
+
+    async def reservations(self, *, process: int = 0) -> PgReservations:
+        reservations: PgReservations = await self._started(PgReservations(self._pool(process)))
+        return reservations
 
     async def close(self) -> None:
         for obj in reversed(self.started):
@@ -373,6 +378,39 @@ async def test_crosswise_decisions_in_shared_statements_never_deadlock(pg: Kit) 
     for key in (k1, k2, filler[0], filler[-1]):
         assert await budgets[0].try_spend(key, T0, 998)
         assert not await budgets[1].try_spend(key, T0, 1)
+
+
+async def test_an_upload_reservation_of_one_process_counts_in_another(pg: Kit) -> None:
+    """Upload reservations are rows every process counts (server/pg_reservations.py): while process 0 holds one,
+    process 1 cannot reserve past the device's quota; the relay-wide pending total counts both; a row left by a
+    process that died stops counting after its time to live."""
+    first, second = await pg.reservations(process=0), await pg.reservations(process=1)
+    device, other = _device(), _device()
+    async with first.hold(device, 600, 1000):
+        with pytest.raises(MailboxFull):
+            async with second.hold(device, 500, 1000):
+                pass
+        async with second.hold(device, 400, 1000), second.hold(other, 900, 1000):
+            assert await first.pending() == await second.pending() == 600 + 400 + 900
+    assert await first.pending() == 0
+    await pg.sql(
+        "INSERT INTO blobs (blob_id, device_id, size, expires_at_ms, path) VALUES ('b', $1, 700, 0, 'b')", device
+    )
+    with pytest.raises(MailboxFull):  # stored attachment bytes count too
+        async with first.hold(device, 400, 1000):
+            pass
+    # A process died mid-upload: its row stays, and counts until its time to live (1 s here) has passed.
+    await pg.sql(
+        "INSERT INTO upload_reservations (id, device_id, amount, until_ms) VALUES ('dead', $1, 300, "
+        "(extract(epoch FROM clock_timestamp()) * 1000)::bigint + 1000)",
+        device,
+    )
+    with pytest.raises(MailboxFull):
+        async with first.hold(device, 1, 1000):
+            pass
+    await asyncio.sleep(1.1)
+    async with first.hold(device, 300, 1000):
+        assert await first.pending() == 300
 
 
 async def test_a_request_replayed_to_another_process_is_refused(pg: Kit) -> None:

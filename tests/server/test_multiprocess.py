@@ -9,6 +9,7 @@ with SIGKILL loses nothing it acknowledged. Without PostgreSQL or NATS the tests
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 import socket
@@ -19,11 +20,13 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 
+from confide.protocol.auth import sign_request
 from confide.protocol.envelope import Delivery
 from confide.server import describe_holdings
 from confide.server.at_rest import AT_REST_OVERHEAD
@@ -50,6 +53,10 @@ KILL_AFTER = 50
 P99_BAR_MS = 50.0
 """The issue's bar for the 99th percentile of cross-process push latency."""
 
+BLOB_QUOTA = 100_000
+"""The cluster's attachment quota per device, and its largest attachment: an upload streamed without a length
+reserves all of it, so only one upload of a device can be in progress at a time, relay-wide."""
+
 P99_ROUNDS = 2
 """Rounds of SENDS at most: a second only when the first is over the bar (see the test's docstring)."""
 
@@ -75,6 +82,8 @@ def _start(dsn: str, bus: str, data: Path, log: Path) -> Relay:
     # Loose limits: 200 envelopes to one device in a second would otherwise meet the per-token limiter.
     argv += ["--rate", "0", "--device-rate", "0", "--recipient-rate", "0", "--token-rate", "0"]
     argv += ["--registration-work", "0"]
+    # Small attachment limits, for the quota attack across processes.
+    argv += ["--blob-quota-bytes", str(BLOB_QUOTA), "--max-blob-bytes", str(BLOB_QUOTA)]
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     return Relay(proc, f"http://127.0.0.1:{port}", log)
@@ -111,6 +120,7 @@ class Cluster:
     b: Relay
     api_a: Api
     api_b: Api
+    dsn: str
 
 
 @pytest.fixture
@@ -126,7 +136,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
                 b = _start(dsn, bus, data, tmp_path / "b.log")
                 try:
                     await _wait_up(session, b)
-                    yield Cluster(a, b, Api(session, a.base), Api(session, b.base))
+                    yield Cluster(a, b, Api(session, a.base), Api(session, b.base), dsn)
                 finally:
                     _stop(b)
         finally:
@@ -244,6 +254,42 @@ async def test_killing_a_process_loses_nothing_it_acknowledged(cluster: Cluster)
     assert acknowledged <= received, f"{len(acknowledged - received)} acknowledged envelopes lost"
     # PostgreSQL's default: B opened what A sealed, under the epoch keys in the shared data folder.
     assert all("envelopes sealed at rest" in relay.log.read_text() for relay in (cluster.a, cluster.b))
+
+
+async def _slow(data: bytes) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), 8192):
+        await asyncio.sleep(0.01)
+        yield data[i : i + 8192]
+
+
+async def _upload(api: Api, user: User, data: bytes) -> tuple[int, dict[str, Any]]:
+    digest = hashlib.sha256(data).hexdigest()
+    headers = sign_request(user.device, "POST", "/v1/blobs", digest, now=int(time.time()), nonce=os.urandom(16))
+    headers["Content-Type"] = "application/octet-stream"
+    async with api.session.post(api.base + "/v1/blobs", data=_slow(data), headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_uploads_spread_over_processes_cannot_exceed_the_attachment_quota(cluster: Cluster) -> None:
+    """The attack on a per-process reservation: one device starts slow uploads through both processes at once,
+    each under the quota, so each passes its own process's check before any is stored. The reservations are rows
+    every process counts, so together the stored bytes never pass the quota, the refused ones are told why, and
+    no reservation outlives its upload."""
+    user = await _registered(cluster.api_a)
+    apis = [cluster.api_a, cluster.api_b]
+    results = await asyncio.gather(*(_upload(apis[i % 2], user, os.urandom(BLOB_QUOTA * 9 // 10)) for i in range(8)))
+    stored = [body["size"] for status, body in results if status == 201]
+    assert len(stored) == 1, results  # per-process reservations would let one through each process at once
+    assert sum(stored) <= BLOB_QUOTA
+    assert all(body["error"] == "mailbox_full" for status, body in results if status != 201), results
+    conn = await asyncpg.connect(cluster.dsn)
+    try:
+        assert await conn.fetchval(
+            "SELECT coalesce(sum(size), 0) FROM blobs WHERE device_id = $1", user.device_id
+        ) == sum(stored)
+        assert await conn.fetchval("SELECT count(*) FROM upload_reservations") == 0
+    finally:
+        await conn.close()
 
 
 # -- one process on PostgreSQL -----------------------------------------------------------------------------
