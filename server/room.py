@@ -9,6 +9,8 @@ delivery token (sealed sends carry no identity), per client address, per uploadi
 
 from __future__ import annotations
 
+import asyncio
+
 from .errors import InsufficientStorage, RateLimited
 from .ratelimit import Budget
 from .state import Relay
@@ -17,8 +19,9 @@ from .state import Relay
 async def ensure_room(relay: Relay, incoming: int) -> None:
     """Raise :class:`InsufficientStorage` unless ``incoming`` more bytes fit the budget and the disk."""
     cfg = relay.config
-    pending = await relay.reservations.pending()
-    if await relay.store.bytes_held() + pending + incoming > cfg.storage_budget_bytes:
+    # Both reads at once: on PostgreSQL each is a statement of its own, and the send path waits for neither twice.
+    held, pending = await asyncio.gather(relay.store.bytes_held(), relay.reservations.pending())
+    if held + pending + incoming > cfg.storage_budget_bytes:
         raise InsufficientStorage(
             "the relay's storage budget is used up; nothing new is stored until messages are collected or expire"
         )
