@@ -61,6 +61,12 @@ class Stores:
     store: RelayStore
     another: Callable[[], Awaitable[RelayStore]] | None
 
+    async def second(self) -> RelayStore:
+        """Another process's store on the same database; skips the test on SQLite (one file, one process)."""
+        if self.another is None:
+            pytest.skip("one SQLite file has one relay process: nothing to share across processes")
+        return await self.another()
+
 
 @pytest.fixture(params=BACKENDS)
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
@@ -327,9 +333,7 @@ async def test_each_one_time_key_is_handed_out_exactly_once_under_concurrency(st
 
 
 async def test_each_one_time_key_is_handed_out_exactly_once_across_processes(stores: Stores) -> None:
-    if stores.another is None:
-        pytest.skip("one SQLite file has one relay process: nothing to share across processes")
-    other = await stores.another()
+    other = await stores.second()
     first = reg(_id(), n_otk=60, n_kem=0)
     await stores.store.register(first)
     taken = await _take_all([stores.store, other], first.address, 100)
@@ -381,9 +385,7 @@ async def test_a_full_mailbox_refuses_more(store: RelayStore) -> None:
 
 
 async def test_the_mailbox_quota_holds_across_processes(stores: Stores) -> None:
-    if stores.another is None:
-        pytest.skip("one SQLite file has one relay process: nothing to share across processes")
-    other = await stores.another()
+    other = await stores.second()
     first = reg(_id())
     await stores.store.register(first)
     both = [stores.store, other]
@@ -399,9 +401,7 @@ async def test_the_mailbox_quota_holds_across_processes(stores: Stores) -> None:
 async def test_two_processes_never_hand_out_one_number(stores: Stores) -> None:
     """Two processes storing at once, to shared and to separate mailboxes, in batches: every number is handed out
     once, and each mailbox's numbers follow the order its stores committed (what a socket relies on)."""
-    if stores.another is None:
-        pytest.skip("one SQLite file has one relay process: nothing to share across processes")
-    both = [stores.store, await stores.another()]
+    both = [stores.store, await stores.second()]
     devices = [reg(_id()) for _ in range(3)]
     for device in devices:
         await stores.store.register(device)
@@ -430,14 +430,12 @@ async def test_two_processes_never_hand_out_one_number(stores: Stores) -> None:
 async def test_numbers_never_come_again_after_every_envelope_is_acknowledged(stores: Stores) -> None:
     """A socket of another process may have passed any number handed out: with every envelope acknowledged (no
     stored number left to start above), a process starting afterwards still numbers above all of them."""
-    if stores.another is None:
-        pytest.skip("one SQLite file has one relay process: nothing to share across processes")
     first = reg(_id())
     await stores.store.register(first)
     stored = await stores.store.store_envelopes([envelope(first.device_id) for _ in range(20)], 100)
     highest = max(r.stored.seq for r in stored if r.stored is not None)
     assert await stores.store.ack(first.device_id, [r.envelope_id for r in stored]) == 20
-    later = await stores.another()
+    later = await stores.second()
     [again] = await later.store_envelopes([envelope(first.device_id)], 100)
     assert again.stored is not None
     assert again.stored.seq > highest
@@ -448,9 +446,7 @@ async def test_crosswise_batches_never_deadlock_the_requests_sharing_their_state
     id2 to B through one; id2 to C and id1 to D through the other), among honest sends that share the processes'
     statements (pg_batches). A deadlock between two statements would fail every request in them: none fails, each
     id is stored once (the other is a conflict), and every honest envelope is stored."""
-    if stores.another is None:
-        pytest.skip("one SQLite file has one relay process: nothing to share across processes")
-    both = [stores.store, await stores.another()]
+    both = [stores.store, await stores.second()]
     devices = [reg(_id()) for _ in range(6)]
     for device in devices:
         await stores.store.register(device)
@@ -616,7 +612,7 @@ async def test_bytes_held_follows_every_change(stores: Stores) -> None:
     await store.put_device_list(device_list(address, 2, b"2" * 10), (a,), NOW)  # b's mailbox: 433
     assert await store.bytes_held() == start + 433
     if stores.another is not None:  # another process sees the same total
-        assert await (await stores.another()).bytes_held() == start + 433
+        assert await (await stores.second()).bytes_held() == start + 433
     await store.sweep(NOW)  # the account is unseen: everything of it goes; the live link stays
     assert await store.bytes_held() == start + 3
 
@@ -634,9 +630,7 @@ async def test_an_unreachable_database_is_unavailable() -> None:
 
 
 async def test_concurrent_sweeps_across_processes_delete_each_thing_once(stores: Stores) -> None:
-    if stores.another is None:
-        pytest.skip("one SQLite file has one relay process: nothing to share across processes")
-    others = [await stores.another() for _ in range(3)]
+    others = [await stores.second() for _ in range(3)]
     first = reg(_id())
     await stores.store.register(first)
     await stores.store.store_envelopes([envelope(first.device_id, expires_at_ms=NOW) for _ in range(20)], 100)
