@@ -9,10 +9,22 @@ fetched any more (all expired, or none left in the store), the wrapper destroys 
 in place, flushed, unlinked, the directory flushed). Whatever copies of the at-rest ciphertext the engine still
 keeps are then unreadable.
 
-At-rest form of an envelope's ``ciphertext``: ``epoch (u32 big-endian) || nonce (12) || ChaCha20-Poly1305
-ciphertext + tag``, with the associated data ``envelope id || recipient device id`` (a stored ciphertext moved to
-another envelope or mailbox fails to decrypt). An envelope that fails to decrypt (its key destroyed, or its bytes
-altered on disk) is left out of :meth:`SealedAtRest.fetch` like an expired one; the sweep removes it in time.
+At-rest form of an envelope's ``ciphertext``: ``AT_REST_MARK (0xC5) || epoch (u32 big-endian) || nonce (12) ||
+ChaCha20-Poly1305 ciphertext + tag``, with the associated data ``envelope id || recipient device id`` (a stored
+ciphertext moved to another envelope or mailbox fails to decrypt). An envelope that fails to decrypt (its key
+destroyed, or its bytes altered on disk) is left out of :meth:`SealedAtRest.fetch` like an expired one; the sweep
+removes it in time.
+
+The marker makes every stored row say how it was stored, so relay processes on one database may differ in the
+setting and the setting may change while envelopes wait, without losing one: a row that starts with
+:data:`AT_REST_MARK` was sealed at rest and is opened (while its epoch's key exists), any other row was stored as
+sent and is handed out unchanged. Every process wraps its store (:class:`SealedAtRest` with ``seal=False`` only
+reads), whether it seals new envelopes or not. The sealed-sender ciphertext a client sends always starts with its
+version byte 0x01 (:data:`~confide.protocol.sealed.SEALED_VERSION`), so an honest envelope stored as sent is never
+mistaken for a sealed one; the marker is not 0x01 for exactly that reason. A client that sends a ciphertext
+starting with 0xC5 anyway can only harm its own envelope: a sealing process seals it like any other (delivered
+intact), but one that stores it as sent cannot open it later and leaves it out of every fetch (it is still pushed
+to a device connected when it arrives).
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ from .storage import (
 )
 
 __all__ = [
+    "AT_REST_MARK",
     "AT_REST_OVERHEAD",
     "CLOSE_GRACE_S",
     "EMPTY_CHECK_S",
@@ -77,9 +90,13 @@ reads every waiting envelope's times (:meth:`RelayStore.holdings`), so once a mi
 KEY_LEN = 32
 NONCE_LEN = 12
 TAG_LEN = 16
-_HEADER = struct.Struct(">I")
+AT_REST_MARK = 0xC5
+"""The first byte of every envelope sealed at rest. Not 0x01, the version byte every sealed-sender ciphertext a
+client sends starts with (:data:`~confide.protocol.sealed.SEALED_VERSION`): a row stored as sent is never taken for
+a sealed one."""
+_HEADER = struct.Struct(">BI")  # marker, epoch
 AT_REST_OVERHEAD = _HEADER.size + NONCE_LEN + TAG_LEN
-"""Bytes an envelope grows by at rest: epoch, nonce and tag."""
+"""Bytes an envelope grows by at rest (33): marker, epoch, nonce and tag."""
 
 _KEY_SUFFIX = ".key"
 
@@ -91,6 +108,10 @@ class EpochKeys:
     The first process that needs an epoch's key creates it atomically (written to a private file, then linked
     to its name, which fails if another process won: that process's key is read instead). Keys read are kept in
     memory, but a key whose file is gone (destroyed by any process) is forgotten at its next use.
+
+    Only :meth:`open` and :meth:`key_for_sealing` create anything (the directory, a key file), and only a process
+    that seals calls them; reading (:meth:`key`, :meth:`epochs`) and :meth:`destroy` without the directory simply
+    find no key.
     """
 
     def __init__(self, directory: Path, epoch_s: int = EPOCH_S, *, rng: Callable[[int], bytes] = os.urandom) -> None:
@@ -115,7 +136,11 @@ class EpochKeys:
         return (epoch + 1) * self.epoch_s * 1000
 
     def open(self) -> None:
-        """Create the directory (mode 0700) if it is missing."""
+        """Create the directory (mode 0700) if it is missing.
+
+        Raises:
+            OSError: the directory cannot be created.
+        """
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
 
@@ -184,13 +209,18 @@ class EpochKeys:
 
     def destroy(self, epoch: int) -> None:
         """Destroy the key of ``epoch``: its file overwritten with zeros in place and flushed, unlinked, the
-        directory flushed, and this process's copy forgotten. Missing is fine."""
+        directory flushed, and this process's copy forgotten. Missing (the key or the directory) is fine.
+
+        Raises:
+            OSError: the key file exists but cannot be overwritten or removed.
+        """
         self._keys.pop(epoch, None)
         path = self._path(epoch)
         _overwrite(path)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        _fsync_dir(self.directory)
+        with contextlib.suppress(FileNotFoundError):
+            _fsync_dir(self.directory)
 
 
 def _overwrite(path: Path) -> None:
@@ -219,11 +249,15 @@ def _associated(envelope_id: bytes, device_id: bytes) -> bytes:
 
 
 class SealedAtRest:
-    """A :class:`~confide.server.storage.RelayStore` that keeps each envelope's ciphertext encrypted under its
-    arrival epoch's key in ``inner`` and destroys an epoch's key once none of its envelopes can be fetched: at
-    a sweep after its last possible expiry (the epoch's end + ``max_lifetime_s``), or earlier when the epoch
-    has ended (+ :data:`CLOSE_GRACE_S`) and ``inner`` holds no envelope that arrived in it (asked at most every
-    ``check_interval_s``). Everything else is delegated unchanged.
+    """A :class:`~confide.server.storage.RelayStore` that keeps each new envelope's ciphertext encrypted under its
+    arrival epoch's key in ``inner`` when ``seal`` (else stores it as sent), opens every marked row it reads
+    whatever ``seal`` is (rows stored as sent pass unchanged), and destroys an epoch's key once none of its
+    envelopes can be fetched: at a sweep after its last possible expiry (the epoch's end + ``max_lifetime_s``), or
+    earlier when the epoch has ended (+ :data:`CLOSE_GRACE_S`) and ``inner`` holds no envelope that arrived in it
+    (asked at most every ``check_interval_s``). Everything else is delegated unchanged.
+
+    With ``seal`` False nothing is created on disk (no key directory, no key); the keys other processes, or this
+    relay before its setting changed, created are still read and destroyed in time.
     """
 
     def __init__(
@@ -235,8 +269,10 @@ class SealedAtRest:
         grace_s: float = CLOSE_GRACE_S,
         check_interval_s: float = EMPTY_CHECK_S,
         rng: Callable[[int], bytes] = os.urandom,
+        seal: bool = True,
     ) -> None:
         self._inner = inner
+        self._seal_new = seal
         self._keys = keys
         self._max_lifetime_ms = max_lifetime_s * 1000
         self._grace_ms = int(grace_s * 1000)
@@ -245,7 +281,17 @@ class SealedAtRest:
         self._next_check_ms = 0
 
     def __repr__(self) -> str:
-        return f"SealedAtRest({self._inner!r})"
+        return f"SealedAtRest({self._inner!r}, seal={self._seal_new})"
+
+    @property
+    def inner(self) -> RelayStore:
+        """The wrapped store: its envelopes as stored (sealed rows still sealed)."""
+        return self._inner
+
+    @property
+    def sealing(self) -> bool:
+        """Whether new envelopes are sealed at rest (reading opens sealed rows either way)."""
+        return self._seal_new
 
     # -- sealing ---------------------------------------------------------------------------------------
 
@@ -260,15 +306,18 @@ class SealedAtRest:
             item.device_id,
             item.received_at_ms,
             item.expires_at_ms,
-            _HEADER.pack(epoch) + nonce + sealed,
+            _HEADER.pack(AT_REST_MARK, epoch) + nonce + sealed,
         )
 
     def _open(self, device_id: bytes, env: StoredEnvelope) -> StoredEnvelope | None:
-        """The envelope as its sender sent it, or None if it cannot be read (key destroyed, bytes altered)."""
+        """The envelope as its sender sent it: a row stored as sent unchanged, a marked row decrypted, or None if
+        a marked row cannot be read (key destroyed, bytes altered)."""
         data = env.ciphertext
+        if not data or data[0] != AT_REST_MARK:
+            return env
         if len(data) < AT_REST_OVERHEAD:
             return None
-        (epoch,) = _HEADER.unpack_from(data)
+        (_mark, epoch) = _HEADER.unpack_from(data)
         key = self._keys.key(epoch)
         if key is None:
             return None
@@ -282,25 +331,28 @@ class SealedAtRest:
         return StoredEnvelope(env.seq, env.envelope_id, env.received_at_ms, env.expires_at_ms, plain)
 
     async def store_envelopes(self, items: list[NewEnvelope], quota: int) -> list[SendResult]:
-        """As :meth:`RelayStore.store_envelopes`, with each ciphertext sealed at rest; a stored envelope in the
-        results carries the ciphertext as sent (for live push).
+        """As :meth:`RelayStore.store_envelopes`, with each ciphertext sealed at rest when sealing (else stored as
+        sent); a stored envelope in the results carries the ciphertext as sent (for live push).
 
         Raises:
-            OSError: the epoch key cannot be created (the key directory is not writable).
+            OSError: sealing, and the epoch key cannot be created (the key directory is not writable).
         """
+        if not self._seal_new:
+            return await self._inner.store_envelopes(items, quota)
         results = await self._inner.store_envelopes([self._seal(item) for item in items], quota)
-        device_of = {item.envelope_id: item.device_id for item in items}
-        opened = []
+        sent = {item.envelope_id: item.ciphertext for item in items}
+        as_sent = []
         for r in results:
             if r.stored is not None:
-                readable = self._open(device_of[r.envelope_id], r.stored)
-                r = SendResult(r.envelope_id, r.status, r.expires_at_ms, readable)
-            opened.append(r)
-        return opened
+                s = r.stored
+                stored = StoredEnvelope(s.seq, s.envelope_id, s.received_at_ms, s.expires_at_ms, sent[r.envelope_id])
+                r = SendResult(r.envelope_id, r.status, r.expires_at_ms, stored)
+            as_sent.append(r)
+        return as_sent
 
     async def fetch(self, device_id: bytes, after_seq: int, limit: int) -> list[StoredEnvelope]:
-        """As :meth:`RelayStore.fetch`, decrypted; an envelope that cannot be decrypted is left out (and the next
-        ones fetched in its place), as if it had expired."""
+        """As :meth:`RelayStore.fetch`, sealed rows decrypted and rows stored as sent unchanged; a sealed envelope
+        that cannot be decrypted is left out (and the next ones fetched in its place), as if it had expired."""
         found: list[StoredEnvelope] = []
         unreadable = 0
         while len(found) < limit:
@@ -344,8 +396,13 @@ class SealedAtRest:
     # -- delegated -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the key directory, then start the inner store."""
-        self._keys.open()
+        """Create the key directory when sealing (never otherwise), then start the inner store.
+
+        Raises:
+            OSError: sealing, and the key directory cannot be created.
+        """
+        if self._seal_new:
+            self._keys.open()
         await self._inner.start()
 
     async def register(self, reg: Registration) -> bool:

@@ -55,14 +55,16 @@ def embedded_backend(config: RelayConfig, *, sequence: MailboxSequence | None = 
     )
 
 
-def _sealed(config: RelayConfig, store: RelayStore) -> RelayStore:
-    """``store`` with envelopes sealed at rest under epoch keys kept beside the blob directory, on the path every
-    process shares, when ``config.sealed_at_rest`` (by default on PostgreSQL, whose WAL keeps deleted rows' bytes
-    for an unbounded time; not on SQLite, whose scrub removes them within about a second); else ``store``."""
-    if not config.sealed_at_rest:
-        return store
+def _sealed(config: RelayConfig, store: RelayStore) -> SealedAtRest:
+    """``store`` behind :class:`~confide.server.at_rest.SealedAtRest`, always, with epoch keys kept beside the blob
+    directory on the path every process shares. New envelopes are sealed only when ``config.sealed_at_rest`` (by
+    default on PostgreSQL, whose WAL keeps deleted rows' bytes for an unbounded time; not on SQLite, whose scrub
+    removes them within about a second); a process that does not seal creates no key directory and no key, yet
+    still opens the sealed rows another process (or this relay before its setting changed) wrote while their keys
+    exist, and destroys those keys in time. So processes may differ in the setting, and it may change, without a
+    stored envelope being lost or handed out sealed."""
     keys = EpochKeys(config.blob_dir.parent / KEY_DIR_NAME)
-    return SealedAtRest(store, keys, max_lifetime_s=config.max_lifetime_s)
+    return SealedAtRest(store, keys, max_lifetime_s=config.max_lifetime_s, seal=config.sealed_at_rest)
 
 
 def backend_for(config: RelayConfig) -> Backend:

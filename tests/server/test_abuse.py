@@ -131,7 +131,7 @@ async def test_a_full_storage_budget_refuses_new_data_with_507_and_keeps_what_is
         stored = []
         status = 201
         while status == 201:
-            env = user.envelope(os.urandom(1000))
+            env = user.envelope(b"\x01" + os.urandom(999))  # a client's version byte (0xC5 marks sealed rows)
             status, body = await api.send(env)
             if status == 201:
                 stored.append(env.envelope_id)

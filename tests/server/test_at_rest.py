@@ -20,13 +20,14 @@ import asyncpg
 import pytest
 
 from confide.protocol.envelope import Delivery
+from confide.protocol.sealed import SEALED_VERSION
 from confide.server import embedded_backend, sweep
-from confide.server.at_rest import AT_REST_OVERHEAD, KEY_DIR_NAME, EpochKeys, SealedAtRest
+from confide.server.at_rest import AT_REST_MARK, AT_REST_OVERHEAD, KEY_DIR_NAME, EpochKeys, SealedAtRest
 from confide.server.backends import networked_backend
 from confide.server.cli import add_serve_arguments, config_from_args
 from confide.server.config import RelayConfig
 from confide.server.state import Backend
-from confide.server.storage import NewEnvelope
+from confide.server.storage import NewEnvelope, RelayStore
 
 from .backend_services import fresh_database, pg_dsn
 from .conftest import Api, RunningRelay, User, make_user, relay_config, run_relay, stop_relay
@@ -48,16 +49,30 @@ def _traces(marker: bytes, disk: bytes) -> int:
     return sum(1 for i in range(0, len(marker) - 15, 16) if marker[i : i + 16] in disk)
 
 
-def _sealed(backend: Backend, config: RelayConfig, **options: float) -> tuple[Backend, EpochKeys]:
+def _sent(n: int) -> bytes:
+    """``n`` random bytes as a client sends them: a sealed-sender ciphertext starts with its version byte (a row
+    that starts with :data:`AT_REST_MARK` is taken for one sealed at rest)."""
+    return bytes([SEALED_VERSION]) + os.urandom(n - 1)
+
+
+def _raw(store: RelayStore) -> RelayStore:
+    """The store under the relay's own :class:`SealedAtRest` (every backend has one): rows as stored."""
+    assert isinstance(store, SealedAtRest)
+    return store.inner
+
+
+def _sealed(backend: Backend, config: RelayConfig, **options: float) -> tuple[Backend, EpochKeys, Backend]:
+    """``backend`` sealing with one-second epochs, its keys, and ``backend`` on the bare store (what it holds)."""
+    plain = dataclasses.replace(backend, store=_raw(backend.store))
     keys = EpochKeys(config.data_dir / KEY_DIR_NAME, epoch_s=TEST_EPOCH_S)
     store = SealedAtRest(
-        backend.store,
+        plain.store,
         keys,
         max_lifetime_s=config.max_lifetime_s,
         grace_s=options.get("grace_s", 0),
         check_interval_s=0,
     )
-    return dataclasses.replace(backend, store=store), keys
+    return dataclasses.replace(backend, store=store), keys, plain
 
 
 def _slices(marker: bytes) -> dict[str, bytes]:
@@ -72,8 +87,7 @@ def _messages(body: dict[str, list[str]]) -> list[Delivery]:
 @pytest.fixture
 async def sealed(tmp_path: Path) -> AsyncIterator[tuple[RunningRelay, EpochKeys, Backend]]:
     config = relay_config(tmp_path)
-    plain = embedded_backend(config)
-    backend, keys = _sealed(plain, config)
+    backend, keys, plain = _sealed(embedded_backend(config), config)
     running = await run_relay(config, backend=backend)
     try:
         yield running, keys, plain
@@ -88,6 +102,12 @@ async def _registered(api: Api) -> User:
     return bob
 
 
+def _sealing(backend: Backend) -> bool:
+    """Whether ``backend`` seals new envelopes (every backend opens sealed rows: its store is a SealedAtRest)."""
+    assert isinstance(backend.store, SealedAtRest)
+    return backend.store.sealing
+
+
 def _key_files(keys: EpochKeys) -> list[str]:
     return sorted(p.name for p in keys.directory.iterdir())
 
@@ -98,13 +118,14 @@ async def test_the_sealed_bytes_never_reach_a_relay_file_and_the_key_goes_once_t
     relay, keys, plain = sealed
     api, data_dir = relay.api, relay.config.data_dir
     bob = await _registered(api)
-    marker = os.urandom(MARKER_LEN)
+    marker = _sent(MARKER_LEN)
     env = bob.envelope(marker)
     assert (await api.send(env))[0] == 201
 
     [at_rest] = await plain.store.fetch(bob.device_id, 0, 10)  # what the database holds
-    assert len(at_rest.ciphertext) == len(marker) + AT_REST_OVERHEAD
-    epoch = int.from_bytes(at_rest.ciphertext[:4], "big")
+    assert len(at_rest.ciphertext) == len(marker) + AT_REST_OVERHEAD == len(marker) + 33
+    assert at_rest.ciphertext[0] == AT_REST_MARK
+    epoch = int.from_bytes(at_rest.ciphertext[1:5], "big")
     assert epoch == keys.epoch_of(at_rest.received_at_ms)
     assert _key_files(keys) == [f"{epoch:010d}.key"]
     assert (keys.directory.stat().st_mode & 0o777, (keys.directory / f"{epoch:010d}.key").stat().st_mode & 0o777) == (
@@ -265,13 +286,12 @@ async def test_postgres_an_acked_envelope_is_unreadable_in_tables_and_wal_once_i
             pytest.skip(f"the PostgreSQL data directory {pg_data} is not readable by this user (run as root)")
         # Unsealed by the backend: the test seals it itself, with one-second epochs, to see an epoch close.
         config = relay_config(tmp_path, db_url=dsn, seal_at_rest=False)
-        plain = networked_backend(config)
-        backend, keys = _sealed(plain, config)
+        backend, keys, plain = _sealed(networked_backend(config), config)
         relay = await run_relay(config, backend=backend)
         try:
             api = relay.api
             bob = await _registered(api)
-            marker = os.urandom(MARKER_LEN)
+            marker = _sent(MARKER_LEN)
             env = bob.envelope(marker)
             assert (await api.send(env))[0] == 201
             [at_rest] = await plain.store.fetch(bob.device_id, 0, 10)
@@ -297,12 +317,12 @@ async def test_postgres_an_acked_envelope_is_unreadable_in_tables_and_wal_once_i
 
 async def test_the_embedded_backend_seals_when_configured(tmp_path: Path) -> None:
     config = relay_config(tmp_path, seal_at_rest=True)
-    assert isinstance(embedded_backend(config).store, SealedAtRest)
-    assert not isinstance(embedded_backend(relay_config(tmp_path)).store, SealedAtRest)
+    assert _sealing(embedded_backend(config))
+    assert not _sealing(embedded_backend(relay_config(tmp_path)))
     relay = await run_relay(config)
     try:
         bob = await _registered(relay.api)
-        marker = os.urandom(MARKER_LEN)
+        marker = _sent(MARKER_LEN)
         assert (await relay.api.send(bob.envelope(marker)))[0] == 201
         assert [d.ciphertext for d in _messages((await relay.api.pull(bob))[1])] == [marker]
         assert len(os.listdir(config.data_dir / KEY_DIR_NAME)) == 1
@@ -314,7 +334,7 @@ async def test_the_embedded_backend_seals_when_configured(tmp_path: Path) -> Non
 async def test_the_networked_backend_keeps_its_keys_beside_the_shared_blobs(tmp_path: Path) -> None:
     async with fresh_database() as dsn:
         config = relay_config(tmp_path, db_url=dsn, seal_at_rest=True)
-        assert isinstance(networked_backend(config).store, SealedAtRest)
+        assert _sealing(networked_backend(config))
         relay = await run_relay(config, backend=networked_backend(config))
         try:
             bob = await _registered(relay.api)
@@ -372,7 +392,7 @@ async def test_a_postgres_relay_with_no_seal_setting_stores_envelopes_sealed(tmp
     assert config.seal_at_rest is None  # nobody asked: the default decides
     relay = await run_relay(config)  # the backend the relay chooses for itself
     try:
-        marker = os.urandom(MARKER_LEN)
+        marker = _sent(MARKER_LEN)
         before_ms = int(time.time() * 1000)
         await _send_and_pull(relay, marker)
         after_ms = int(time.time() * 1000)
@@ -382,7 +402,8 @@ async def test_a_postgres_relay_with_no_seal_setting_stores_envelopes_sealed(tmp
     assert len(row) == len(marker) + AT_REST_OVERHEAD
     assert not any(piece in row for piece in _slices(marker).values())  # no 32 bytes of what was sent
     keys = EpochKeys(config.data_dir / KEY_DIR_NAME)
-    epoch = int.from_bytes(row[:4], "big")  # the epoch header
+    assert row[0] == AT_REST_MARK
+    epoch = int.from_bytes(row[1:5], "big")  # the epoch header
     assert epoch in {keys.epoch_of(before_ms), keys.epoch_of(after_ms)}
     assert keys.epochs() == [epoch]  # and its key, beside the blob folder
 
@@ -400,7 +421,7 @@ async def test_sealing_turned_off_on_postgres_stores_the_bytes_as_sent(
     assert not config.sealed_at_rest
     relay = await run_relay(config)
     try:
-        marker = os.urandom(MARKER_LEN)
+        marker = _sent(MARKER_LEN)
         await _send_and_pull(relay, marker)
         assert await _pg_ciphertexts(pg_dsn) == [marker]
     finally:
@@ -413,7 +434,7 @@ async def test_a_sqlite_relay_with_no_seal_setting_stores_the_bytes_as_sent(tmp_
     config = relay_config(tmp_path)
     relay = await run_relay(config)
     try:
-        marker = os.urandom(MARKER_LEN)
+        marker = _sent(MARKER_LEN)
         await _send_and_pull(relay, marker)
         assert _sqlite_ciphertexts(config) == [marker]
     finally:
@@ -424,13 +445,13 @@ async def test_a_sqlite_relay_with_no_seal_setting_stores_the_bytes_as_sent(tmp_
 def test_the_setting_in_effect(tmp_path: Path) -> None:
     on_pg, on_sqlite = RelayConfig(data_dir=tmp_path, db_url=SOME_PG_URL), RelayConfig(data_dir=tmp_path)
     assert (on_pg.sealed_at_rest, on_sqlite.sealed_at_rest) == (True, False)
-    assert isinstance(networked_backend(on_pg).store, SealedAtRest)
-    assert not isinstance(embedded_backend(on_sqlite).store, SealedAtRest)
+    assert _sealing(networked_backend(on_pg))
+    assert not _sealing(embedded_backend(on_sqlite))
     off_pg = dataclasses.replace(on_pg, seal_at_rest=False)
     on_sqlite_asked = dataclasses.replace(on_sqlite, seal_at_rest=True)
     assert (off_pg.sealed_at_rest, on_sqlite_asked.sealed_at_rest) == (False, True)
-    assert not isinstance(networked_backend(off_pg).store, SealedAtRest)
-    assert isinstance(embedded_backend(on_sqlite_asked).store, SealedAtRest)
+    assert not _sealing(networked_backend(off_pg))
+    assert _sealing(embedded_backend(on_sqlite_asked))
 
 
 @pytest.mark.parametrize(
@@ -481,3 +502,128 @@ def test_confide_serve_refuses_a_bad_seal_variable_without_a_traceback(tmp_path:
     ]
     assert "hunter2" not in done.stdout + done.stderr  # the value is never repeated
     assert not (tmp_path / KEY_DIR_NAME).exists()
+
+
+# -- processes that differ in the setting, a setting that changes: no stored envelope is lost ---------------------
+
+
+async def _waiting(relay: RunningRelay, user: User) -> dict[bytes, bytes]:
+    """Every envelope a pull hands ``user`` (id → ciphertext), none acknowledged."""
+    status, body = await relay.api.pull(user, limit=100)
+    assert status == 200
+    return {d.envelope_id: d.ciphertext for d in _messages(body)}
+
+
+async def _send(relay: RunningRelay, user: User, ciphertext: bytes) -> tuple[bytes, bytes]:
+    env = user.envelope(ciphertext)
+    assert (await relay.api.send(env))[0] == 201
+    return env.envelope_id, ciphertext
+
+
+async def test_two_postgres_relays_that_differ_in_the_setting_hand_every_envelope_out_intact(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    """Attack: one process of a relay started with ``--no-seal-at-rest``, another with the default, on one
+    database and one data folder. Before the marker, the sealing process left the plain rows out (lost to the
+    recipient) and the other handed the sealed rows out still sealed (garbage to the client)."""
+    plain_config = relay_config(tmp_path, db_url=pg_dsn, seal_at_rest=False)
+    sealing_config = relay_config(tmp_path, db_url=pg_dsn)
+    assert plain_config.data_dir == sealing_config.data_dir  # where the keys are: shared
+    plain = await run_relay(plain_config)
+    sealing = await run_relay(sealing_config)
+    try:
+        bob = await _registered(plain.api)
+        sent = dict(
+            [
+                await _send(plain, bob, _sent(MARKER_LEN)),
+                await _send(sealing, bob, _sent(MARKER_LEN)),
+                await _send(plain, bob, _sent(300)),
+                await _send(sealing, bob, _sent(300)),
+            ]
+        )
+        assert await _waiting(sealing, bob) == sent  # the rows stored as sent too
+        assert await _waiting(plain, bob) == sent  # the sealed rows opened too
+        rows = await _pg_ciphertexts(pg_dsn)
+        assert sorted(len(r) - AT_REST_OVERHEAD * (r[0] == AT_REST_MARK) for r in rows) == sorted(
+            len(c) for c in sent.values()
+        )
+        assert sum(r[0] == AT_REST_MARK for r in rows) == 2  # two sealed at rest, two as sent
+    finally:
+        await stop_relay(sealing)
+        await stop_relay(plain)
+
+
+async def test_a_sqlite_relay_turning_sealing_on_then_off_keeps_every_waiting_envelope(tmp_path: Path) -> None:
+    """Attack: a relay restarted with the setting changed while envelopes wait. Before the marker, turning sealing
+    on made every waiting envelope undeliverable (left out as unreadable), and turning it off handed the sealed
+    ones out as garbage."""
+    off = relay_config(tmp_path)
+    relay = await run_relay(off)
+    try:
+        bob = await _registered(relay.api)
+        before = dict([await _send(relay, bob, _sent(MARKER_LEN)) for _ in range(3)])
+    finally:
+        await stop_relay(relay)
+    assert not (off.data_dir / KEY_DIR_NAME).exists()
+
+    relay = await run_relay(dataclasses.replace(off, seal_at_rest=True))
+    try:
+        assert await _waiting(relay, bob) == before  # still delivered, byte for byte
+        marker = _sent(MARKER_LEN)
+        sealed_id, _ = await _send(relay, bob, marker)
+        assert await _waiting(relay, bob) == before | {sealed_id: marker}
+    finally:
+        await stop_relay(relay)
+    rows = _sqlite_ciphertexts(off)
+    assert sorted(before.values()) == sorted(r for r in rows if r[0] != AT_REST_MARK)  # untouched
+    [sealed_row] = [r for r in rows if r[0] == AT_REST_MARK]
+    assert len(sealed_row) == len(marker) + AT_REST_OVERHEAD
+    assert not any(piece in sealed_row for piece in _slices(marker).values())
+    keys = EpochKeys(off.data_dir / KEY_DIR_NAME)
+    assert keys.epochs() == [int.from_bytes(sealed_row[1:5], "big")]
+
+    relay = await run_relay(off)  # sealing off again
+    try:
+        assert _sealing(relay.relay.backend) is False
+        later_id, later = await _send(relay, bob, _sent(200))
+        assert await _waiting(relay, bob) == before | {sealed_id: marker, later_id: later}
+        assert later in _sqlite_ciphertexts(off)  # stored as sent
+    finally:
+        await stop_relay(relay)
+    assert len(keys.epochs()) == 1  # no new key while sealing is off
+
+
+async def test_a_ciphertext_that_starts_with_the_marker_only_ever_costs_its_own_sender(tmp_path: Path) -> None:
+    """Attack: a client crafts a ciphertext that starts with AT_REST_MARK (an honest one starts with 0x01). A
+    sealing relay seals it like any other: stored marked and sealed, delivered intact. A relay that stores it as
+    sent later takes the row for a sealed one it cannot open and leaves it out, and that is the accepted cost:
+    only the crafting sender's own envelope is lost; every other envelope, in the same mailbox and in others,
+    is delivered intact, and the pull is a 200, not a server error."""
+    crafted = bytes([AT_REST_MARK]) + os.urandom(MARKER_LEN - 1)
+    sealing_config = relay_config(tmp_path / "sealing", seal_at_rest=True)
+    relay = await run_relay(sealing_config)
+    try:
+        bob = await _registered(relay.api)
+        crafted_id, _ = await _send(relay, bob, crafted)
+        assert await _waiting(relay, bob) == {crafted_id: crafted}
+    finally:
+        await stop_relay(relay)
+    [row] = _sqlite_ciphertexts(sealing_config)
+    assert row[0] == AT_REST_MARK
+    assert len(row) == len(crafted) + AT_REST_OVERHEAD  # sealed around the crafted bytes
+    assert not any(piece in row for piece in _slices(crafted).values())
+
+    plain_config = relay_config(tmp_path / "plain")
+    relay = await run_relay(plain_config)
+    try:
+        bob, carol = await _registered(relay.api), await _registered(relay.api)
+        first = await _send(relay, bob, _sent(300))
+        await _send(relay, bob, crafted)
+        last = await _send(relay, bob, _sent(300))
+        for_carol = await _send(relay, carol, _sent(300))
+        assert crafted in _sqlite_ciphertexts(plain_config)  # stored as sent
+        assert await _waiting(relay, bob) == dict([first, last])
+        assert await _waiting(relay, carol) == dict([for_carol])
+    finally:
+        await stop_relay(relay)
+    assert not (plain_config.data_dir / KEY_DIR_NAME).exists()

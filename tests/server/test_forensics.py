@@ -39,7 +39,7 @@ async def test_acked_expired_and_deleted_bytes_leave_no_trace(relay: RunningRela
     api, data_dir = relay.api, relay.config.data_dir
     bob = make_user(n_otk=0, n_kem=0)
     await api.register(bob)
-    acked, expiring, kept = (os.urandom(MARKER_LEN) for _ in range(3))
+    acked, expiring, kept = (b"\x01" + os.urandom(MARKER_LEN - 1) for _ in range(3))  # 0xC5 marks sealed rows
     blob_marker, blob_kept = os.urandom(MARKER_LEN * 4), os.urandom(MARKER_LEN)
 
     acked_env = bob.envelope(acked)

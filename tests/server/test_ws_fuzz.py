@@ -669,7 +669,7 @@ class Harness:
             self.target, self.alive, self.handshakes = make_user(0, 0), set(), 0
             assert (await self.running.api.register(self.target))[0] == 201
         while len(self.alive) < MAILBOX_FLOOR:
-            env = self.target.envelope(os.urandom(40))
+            env = self.target.envelope(b"\x01" + os.urandom(39))  # a client's version byte (0xC5 marks sealed rows)
             assert (await self.running.api.send(env))[0] == 201
             self.alive.add(env.envelope_id)
 
