@@ -20,11 +20,12 @@ setting and the setting may change while envelopes wait, without losing one: a r
 :data:`AT_REST_MARK` was sealed at rest and is opened (while its epoch's key exists), any other row was stored as
 sent and is handed out unchanged. Every process wraps its store (:class:`SealedAtRest` with ``seal=False`` only
 reads), whether it seals new envelopes or not. The sealed-sender ciphertext a client sends always starts with its
-version byte 0x01 (:data:`~confide.protocol.sealed.SEALED_VERSION`), so an honest envelope stored as sent is never
-mistaken for a sealed one; the marker is not 0x01 for exactly that reason. A client that sends a ciphertext
-starting with 0xC5 anyway can only harm its own envelope: a sealing process seals it like any other (delivered
-intact), but one that stores it as sent cannot open it later and leaves it out of every fetch (it is still pushed
-to a device connected when it arrives).
+version byte 0x01 (:data:`~confide.protocol.sealed.SEALED_VERSION`), so an honest envelope stored as sent starts
+with no marker; the marker is not 0x01 for exactly that reason. A ciphertext that starts with 0xC5 anyway (a
+crafted one) is sealed like any other by a sealing process; one that does not seal stores it escaped,
+``AT_REST_MARK || AS_SENT_EPOCH (0xFFFFFFFF) || ciphertext``, which every reader hands out as the rest, unchanged.
+So no envelope, crafted or not, is ever left out for its first byte: one left out (which its recipient could
+neither read nor acknowledge, and so would fill its mailbox until it expired) would be a way to block a mailbox.
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ AT_REST_MARK = 0xC5
 client sends starts with (:data:`~confide.protocol.sealed.SEALED_VERSION`): a row stored as sent is never taken for
 a sealed one."""
 _HEADER = struct.Struct(">BI")  # marker, epoch
+AS_SENT_EPOCH = 0xFFFFFFFF
+"""The epoch of an escaped row: a ciphertext stored as sent that happened to start with :data:`AT_REST_MARK`.
+Never a real epoch (hours since 1970 reach it in about 490,000 years)."""
 AT_REST_OVERHEAD = _HEADER.size + NONCE_LEN + TAG_LEN
 """Bytes an envelope grows by at rest (33): marker, epoch, nonce and tag."""
 
@@ -309,15 +313,27 @@ class SealedAtRest:
             _HEADER.pack(AT_REST_MARK, epoch) + nonce + sealed,
         )
 
+    @staticmethod
+    def _escape(item: NewEnvelope) -> NewEnvelope:
+        """``item`` to store as sent: unchanged, or escaped if its ciphertext starts with the marker."""
+        if not item.ciphertext or item.ciphertext[0] != AT_REST_MARK:
+            return item
+        escaped = _HEADER.pack(AT_REST_MARK, AS_SENT_EPOCH) + item.ciphertext
+        return NewEnvelope(item.envelope_id, item.device_id, item.received_at_ms, item.expires_at_ms, escaped)
+
     def _open(self, device_id: bytes, env: StoredEnvelope) -> StoredEnvelope | None:
-        """The envelope as its sender sent it: a row stored as sent unchanged, a marked row decrypted, or None if
-        a marked row cannot be read (key destroyed, bytes altered)."""
+        """The envelope as its sender sent it: a row stored as sent unchanged (an escaped one unescaped), a marked
+        row decrypted, or None if a marked row cannot be read (key destroyed, bytes altered)."""
         data = env.ciphertext
         if not data or data[0] != AT_REST_MARK:
             return env
-        if len(data) < AT_REST_OVERHEAD:
+        if len(data) < _HEADER.size:
             return None
         (_mark, epoch) = _HEADER.unpack_from(data)
+        if epoch == AS_SENT_EPOCH:
+            return StoredEnvelope(env.seq, env.envelope_id, env.received_at_ms, env.expires_at_ms, data[_HEADER.size :])
+        if len(data) < AT_REST_OVERHEAD:
+            return None
         key = self._keys.key(epoch)
         if key is None:
             return None
@@ -332,14 +348,16 @@ class SealedAtRest:
 
     async def store_envelopes(self, items: list[NewEnvelope], quota: int) -> list[SendResult]:
         """As :meth:`RelayStore.store_envelopes`, with each ciphertext sealed at rest when sealing (else stored as
-        sent); a stored envelope in the results carries the ciphertext as sent (for live push).
+        sent, escaped if it starts with the marker); a stored envelope in the results carries the ciphertext as
+        sent (for live push).
 
         Raises:
             OSError: sealing, and the epoch key cannot be created (the key directory is not writable).
         """
-        if not self._seal_new:
-            return await self._inner.store_envelopes(items, quota)
-        results = await self._inner.store_envelopes([self._seal(item) for item in items], quota)
+        stored_forms = [self._seal(item) if self._seal_new else self._escape(item) for item in items]
+        results = await self._inner.store_envelopes(stored_forms, quota)
+        if stored_forms == items:  # all stored as sent
+            return results
         sent = {item.envelope_id: item.ciphertext for item in items}
         as_sent = []
         for r in results:

@@ -593,12 +593,12 @@ async def test_a_sqlite_relay_turning_sealing_on_then_off_keeps_every_waiting_en
     assert len(keys.epochs()) == 1  # no new key while sealing is off
 
 
-async def test_a_ciphertext_that_starts_with_the_marker_only_ever_costs_its_own_sender(tmp_path: Path) -> None:
+async def test_a_ciphertext_that_starts_with_the_marker_is_delivered_intact_either_way(tmp_path: Path) -> None:
     """Attack: a client crafts a ciphertext that starts with AT_REST_MARK (an honest one starts with 0x01). A
-    sealing relay seals it like any other: stored marked and sealed, delivered intact. A relay that stores it as
-    sent later takes the row for a sealed one it cannot open and leaves it out, and that is the accepted cost:
-    only the crafting sender's own envelope is lost; every other envelope, in the same mailbox and in others,
-    is delivered intact, and the pull is a 200, not a server error."""
+    sealing relay seals it like any other: stored marked and sealed, delivered intact. A relay that stores
+    envelopes as sent stores it escaped and delivers it intact too: an envelope left out for its first byte
+    could be neither read nor acknowledged, and a sender with the recipient's token could fill the mailbox with
+    them until they expired. Every other envelope, in the same mailbox and in others, is delivered intact."""
     crafted = bytes([AT_REST_MARK]) + os.urandom(MARKER_LEN - 1)
     sealing_config = relay_config(tmp_path / "sealing", seal_at_rest=True)
     relay = await run_relay(sealing_config)
@@ -618,11 +618,11 @@ async def test_a_ciphertext_that_starts_with_the_marker_only_ever_costs_its_own_
     try:
         bob, carol = await _registered(relay.api), await _registered(relay.api)
         first = await _send(relay, bob, _sent(300))
-        await _send(relay, bob, crafted)
+        crafted_too = await _send(relay, bob, crafted)
         last = await _send(relay, bob, _sent(300))
         for_carol = await _send(relay, carol, _sent(300))
-        assert crafted in _sqlite_ciphertexts(plain_config)  # stored as sent
-        assert await _waiting(relay, bob) == dict([first, last])
+        assert bytes([AT_REST_MARK]) + b"\xff" * 4 + crafted in _sqlite_ciphertexts(plain_config)  # escaped
+        assert await _waiting(relay, bob) == dict([first, crafted_too, last])
         assert await _waiting(relay, carol) == dict([for_carol])
     finally:
         await stop_relay(relay)
