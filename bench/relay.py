@@ -9,11 +9,12 @@ ceiling. Usage::
     .venv/bin/python bench/relay.py --compare [--quick] [--json]
 
 ``--db`` / ``--bus`` / ``--processes`` measure one networked configuration (issue 14): throughput with the
-senders spread over the processes' ports and delivery latency from a sender on the first process to a socket on
-the last. ``--compare`` measures SQLite (1 process), PostgreSQL (1 process) and PostgreSQL + NATS (2 processes)
-side by side in one run; the PostgreSQL columns are skipped, saying why, when the services do not answer. Each
-PostgreSQL configuration gets a fresh database (``confide_bench_`` + random hex) on the server ``--db`` names,
-dropped afterwards.
+senders spread over the processes' ports, delivery latency from a sender on the first process to a socket on
+the last, and on PostgreSQL the last process's memory per idle WebSocket (one device each, so with NATS each
+brings its subscription). ``--compare`` measures SQLite (1 process), PostgreSQL (1 process) and PostgreSQL +
+NATS (2 processes) side by side in one run; the PostgreSQL columns are skipped, saying why, when the services
+do not answer. Each PostgreSQL configuration gets a fresh database (``confide_bench_`` + random hex) on the
+server ``--db`` names, dropped afterwards.
 
 Loopback only; every loop is bounded by a duration or a count.
 """
@@ -70,6 +71,22 @@ DRAIN_COUNT = 5000
 """Backlog drained in the drain measurement."""
 IDLE_SOCKETS = 1000
 """Idle WebSockets held open for the memory-per-connection measurement."""
+NETWORKED_IDLE_SOCKETS = 500
+"""Idle WebSockets, each of its own device, held on the last process of a networked configuration. Registering
+and opening one costs a relay on PostgreSQL about 5 ms of CPU (measured here), so 500 keep the phase to about five
+seconds, while their growth (about 12 MiB) stays far above the page-sized steps of the resident-set reading."""
+WARM_UP_SOCKETS = 200
+"""Idle sockets opened before the networked memory reading and left out of it: the first sockets reuse heap the
+earlier phases freed (measured here with 1,000 one-device sockets: the first hundred added 2-5 KiB each, each
+hundred from the third on 20-29 KiB), so without them the figure would average that free memory in."""
+WARM_UP_DEVICES = 2
+"""Devices the warm-up sockets belong to: few, since registering costs the relay more CPU than a socket does."""
+IDLE_DEVICES = 10
+"""Devices the default run's idle sockets belong to (100 each): its figure is the cost of a socket alone, without
+what each connected device adds (a NATS subscription on the networked relay)."""
+REGISTER_CONCURRENCY = 100
+"""Registrations (and socket openings) in flight at once while the idle sockets are set up: enough to keep the
+set-up to a few seconds, few enough to stay within the relay's connection limits and the client's pool."""
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/test"
 """The PostgreSQL server ``--compare`` uses unless ``--db`` names another (trust auth on the test machine); the
 benchmark connects to this database only to create and drop its own."""
@@ -393,21 +410,59 @@ async def _drain(session: aiohttp.ClientSession, base: str) -> float:
     return DRAIN_COUNT / clock.seconds
 
 
-async def _idle_sockets(session: aiohttp.ClientSession, base: str, pid: int) -> tuple[float, float]:
-    devices = [Device() for _ in range(10)]
-    for d in devices:
-        await d.register(session, base)
-    await asyncio.sleep(0.5)
-    before = rss_mib(pid)
-    sockets = []
-    per_device = IDLE_SOCKETS // len(devices)
-    for d in devices:
-        sockets += await asyncio.gather(*[d.ws(session, base) for _ in range(per_device)])
-    await asyncio.sleep(1.0)
-    after = rss_mib(pid)
-    for ws in sockets:
-        await ws.close()
-    return before, (after - before) * 1024 / len(sockets)
+async def _register_all(session: aiohttp.ClientSession, base: str, count: int) -> list[Device]:
+    """``count`` new devices registered at ``base``, REGISTER_CONCURRENCY at a time.
+
+    Raises RuntimeError when a registration is refused."""
+    owners = [Device() for _ in range(count)]
+    for start in range(0, count, REGISTER_CONCURRENCY):
+        await asyncio.gather(*[d.register(session, base) for d in owners[start : start + REGISTER_CONCURRENCY]])
+    return owners
+
+
+async def _open_all(
+    session: aiohttp.ClientSession, base: str, owners: Sequence[Device], per_device: int
+) -> list[aiohttp.ClientWebSocketResponse]:
+    """``per_device`` WebSockets for each of ``owners``, about REGISTER_CONCURRENCY opening at a time.
+
+    Raises aiohttp's errors when the relay refuses a socket."""
+    step = max(1, REGISTER_CONCURRENCY // per_device)
+    opened: list[aiohttp.ClientWebSocketResponse] = []
+    for start in range(0, len(owners), step):
+        group = owners[start : start + step]
+        opened += await asyncio.gather(*[d.ws(session, base) for d in group for _ in range(per_device)])
+    return opened
+
+
+async def _idle_sockets(
+    session: aiohttp.ClientSession,
+    base: str,
+    pid: int,
+    sockets: int = IDLE_SOCKETS,
+    devices: int = IDLE_DEVICES,
+    warm_up: int = 0,
+) -> tuple[float, float]:
+    """(resident MiB of relay ``pid`` before, KiB it grew by per socket) for ``sockets`` idle WebSockets dealt
+    evenly over ``devices`` newly registered devices, measured a second after the last one opened. ``warm_up``
+    sockets (on WARM_UP_DEVICES devices of their own) are opened first and held until the end, outside the figure.
+
+    Raises RuntimeError when a registration is refused, and aiohttp's errors when a socket is."""
+    owners = await _register_all(session, base, devices)
+    held: list[aiohttp.ClientWebSocketResponse] = []
+    try:
+        if warm_up:
+            warm = await _register_all(session, base, WARM_UP_DEVICES)
+            held += await _open_all(session, base, warm, warm_up // WARM_UP_DEVICES)
+        await asyncio.sleep(0.5)
+        before = rss_mib(pid)
+        opened = await _open_all(session, base, owners, sockets // devices)
+        held += opened
+        await asyncio.sleep(1.0)
+        after = rss_mib(pid)
+    finally:
+        for ws in held:
+            await ws.close()
+    return before, (after - before) * 1024 / len(opened)
 
 
 async def run(quick: bool) -> dict[str, Any]:
@@ -611,7 +666,12 @@ async def _cluster(db: str | None, bus: str | None, processes: int, quick: bool)
     Throughput: SENDERS keep-alive senders dealt over the processes' ports, each envelope to one of SENDERS
     recipient devices (distinct mailboxes, as distinct clients' traffic is; one mailbox would serialise every
     send on its lock). Latency: a sender on the first process, the recipient's socket on the last one, at half
-    the measured rate; with one process both are on it."""
+    the measured rate; with one process both are on it. Memory (PostgreSQL only: SQLite's figure is the default
+    run's): the last process's growth per idle WebSocket, NETWORKED_IDLE_SOCKETS of them, each of its own device
+    (with NATS, each device's subscription included), after WARM_UP_SOCKETS that are left out.
+
+    Raises SystemExit for several processes without ``db``, and RuntimeError when a relay does not start or a
+    send or registration is refused (pushes that never arrive are counted, not raised)."""
     if processes > 1 and db is None:
         raise SystemExit("bench/relay.py: several relay processes need --db (SQLite serves one process)")
     duration = 3.0 if quick else 10.0
@@ -621,7 +681,7 @@ async def _cluster(db: str | None, bus: str | None, processes: int, quick: bool)
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         relays: list[subprocess.Popen[bytes]] = []
         try:
-            connector = aiohttp.TCPConnector(limit=200)
+            connector = aiohttp.TCPConnector(limit=NETWORKED_IDLE_SOCKETS + WARM_UP_SOCKETS + 2 * REGISTER_CONCURRENCY)
             async with aiohttp.ClientSession(connector=connector) as session:
                 for port in ports:  # one at a time: the first migrates a fresh database, the next find it done
                     args = ["-m", "confide.server", "--port", str(port), "--data", str(Path(tmp) / "data")]
@@ -666,6 +726,19 @@ async def _cluster(db: str | None, bus: str | None, processes: int, quick: bool)
                     missing=missing,
                     wait_s=MISSING_WAIT_S,
                 )
+                # Memory per idle socket on the last process, one device per socket as in a network (every
+                # connected device its own socket): with NATS each socket brings its device's subscription too.
+                if dsn is not None:
+                    rss_before, kib_per_socket = await _idle_sockets(
+                        session,
+                        f"http://127.0.0.1:{ports[-1]}",
+                        relays[-1].pid,
+                        NETWORKED_IDLE_SOCKETS,
+                        NETWORKED_IDLE_SOCKETS,
+                        WARM_UP_SOCKETS,
+                    )
+                    pg["rss_before_sockets_mib"] = round(rss_before, 1)
+                    pg["kib_per_idle_socket"] = round(kib_per_socket, 1)
         finally:
             for relay in relays:
                 relay.terminate()
@@ -726,6 +799,8 @@ async def run_networked(db: str | None, bus: str | None, processes: int, quick: 
     """One configuration (``--db`` / ``--bus`` / ``--processes``)."""
     _raise_nofile()
     result: dict[str, Any] = {"quick": quick, "processes": processes, "load_average_before": _load_average()}
+    if db is not None:
+        result["idle_sockets"] = NETWORKED_IDLE_SOCKETS
     result["backend"] = "sqlite" if db is None else ("postgres+nats" if bus else "postgres+inprocess")
     result.update(await _cluster(db, bus, processes, quick))
     return result
@@ -738,6 +813,7 @@ async def run_compare(db: str, bus: str, quick: bool) -> dict[str, Any]:
         "quick": quick,
         "senders": SENDERS,
         "ciphertext_bytes": CIPHERTEXT_LEN,
+        "idle_sockets": NETWORKED_IDLE_SOCKETS,
         "nproc": os.cpu_count(),
         "load_average_before": _load_average(),
     }
