@@ -37,7 +37,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -434,6 +434,20 @@ async def _open_all(
     return opened
 
 
+class _IdleReading(NamedTuple):
+    """What holding idle sockets cost one relay process."""
+
+    before_mib: float
+    """Its resident memory before the measured sockets opened."""
+    kib_per_socket: float
+    """What it grew by, per measured socket, a second after the last opened."""
+    cpu_ms_per_open: float
+    """Its CPU (user + system) per measured socket while they opened: the proof's check, the backlog read, and
+    with NATS the device's subscription."""
+    postgres_cpu_ms_per_open: float
+    """PostgreSQL's CPU per measured socket meanwhile (a lower bound; 0 without PostgreSQL)."""
+
+
 async def _idle_sockets(
     session: aiohttp.ClientSession,
     base: str,
@@ -441,10 +455,10 @@ async def _idle_sockets(
     sockets: int = IDLE_SOCKETS,
     devices: int = IDLE_DEVICES,
     warm_up: int = 0,
-) -> tuple[float, float]:
-    """(resident MiB of relay ``pid`` before, KiB it grew by per socket) for ``sockets`` idle WebSockets dealt
-    evenly over ``devices`` newly registered devices, measured a second after the last one opened. ``warm_up``
-    sockets (on WARM_UP_DEVICES devices of their own) are opened first and held until the end, outside the figure.
+) -> _IdleReading:
+    """What ``sockets`` idle WebSockets dealt evenly over ``devices`` newly registered devices cost relay ``pid``.
+    ``warm_up`` sockets (on WARM_UP_DEVICES devices of their own) are opened first and held until the end, outside
+    the figures.
 
     Raises RuntimeError when a registration is refused, and aiohttp's errors when a socket is."""
     owners = await _register_all(session, base, devices)
@@ -455,14 +469,17 @@ async def _idle_sockets(
             held += await _open_all(session, base, warm, warm_up // WARM_UP_DEVICES)
         await asyncio.sleep(0.5)
         before = rss_mib(pid)
+        cpu_before, postgres_before = _cpu_of_pid(pid), _cpu_of_named(["postgres"])
         opened = await _open_all(session, base, owners, sockets // devices)
+        cpu, postgres = _cpu_of_pid(pid) - cpu_before, max(0.0, _cpu_of_named(["postgres"]) - postgres_before)
         held += opened
         await asyncio.sleep(1.0)
         after = rss_mib(pid)
     finally:
         for ws in held:
             await ws.close()
-    return before, (after - before) * 1024 / len(opened)
+    n = len(opened)
+    return _IdleReading(before, (after - before) * 1024 / n, cpu * 1000 / n, postgres * 1000 / n)
 
 
 async def run(quick: bool) -> dict[str, Any]:
@@ -499,7 +516,7 @@ async def run(quick: bool) -> dict[str, Any]:
                 )
                 lat = await _latency(session, base, relay_port, single / 2, duration)
                 drain = await _drain(session, base)
-                idle_before, kib_per_socket = await _idle_sockets(session, base, relay.pid)
+                idle = await _idle_sockets(session, base, relay.pid)
         finally:
             for proc in (relay, ceiling):
                 proc.terminate()
@@ -519,8 +536,8 @@ async def run(quick: bool) -> dict[str, Any]:
         "delivery_p99_ms": round(percentile(lat, 0.99), 2),
         "drain_per_s": round(drain),
         "rss_start_mib": round(rss_start, 1),
-        "rss_before_sockets_mib": round(idle_before, 1),
-        "kib_per_idle_socket": round(kib_per_socket, 1),
+        "rss_before_sockets_mib": round(idle.before_mib, 1),
+        "kib_per_idle_socket": round(idle.kib_per_socket, 1),
         "idle_sockets": IDLE_SOCKETS,
     }
 
@@ -668,7 +685,9 @@ async def _cluster(db: str | None, bus: str | None, processes: int, quick: bool)
     send on its lock). Latency: a sender on the first process, the recipient's socket on the last one, at half
     the measured rate; with one process both are on it. Memory (PostgreSQL only: SQLite's figure is the default
     run's): the last process's growth per idle WebSocket, NETWORKED_IDLE_SOCKETS of them, each of its own device
-    (with NATS, each device's subscription included), after WARM_UP_SOCKETS that are left out.
+    (with NATS, each device's subscription included), after WARM_UP_SOCKETS that are left out, and the CPU the
+    relay and PostgreSQL spent opening each. Connections: the most the relays held busy and open at once while
+    sending and while the sockets were registered and opened (all processes together, sampled).
 
     Raises SystemExit for several processes without ``db``, and RuntimeError when a relay does not start or a
     send or registration is refused (pushes that never arrive are counted, not raised)."""
@@ -704,8 +723,10 @@ async def _cluster(db: str | None, bus: str | None, processes: int, quick: bool)
                 if dsn is not None:
                     await asyncio.sleep(STATS_SETTLE_S)
                     before = await _pg_reading(dsn)
-                with _CpuMeter([r.pid for r in relays]) as cpu:
-                    rate = await _rate(ports, "/v1/messages", body, 1, duration)
+                async with contextlib.AsyncExitStack() as sampling:
+                    sending = await sampling.enter_async_context(_pg_connections(dsn)) if dsn is not None else {}
+                    with _CpuMeter([r.pid for r in relays]) as cpu:
+                        rate = await _rate(ports, "/v1/messages", body, 1, duration)
                 if dsn is not None:
                     await asyncio.sleep(STATS_SETTLE_S)
                     after = await _pg_reading(dsn)
@@ -714,6 +735,8 @@ async def _cluster(db: str | None, bus: str | None, processes: int, quick: bool)
                     pg["pg_commits_per_envelope"] = round((after["commits"] - before["commits"]) / sent, 2)
                     pg["pg_wal_bytes_per_envelope"] = round((after["wal"] - before["wal"]) / sent)
                     pg["pg_envelopes_table_bytes_per_row"] = round(await _pg_table_bytes_per_envelope(dsn))
+                    pg["pg_connections_busy_peak_sending"] = sending["busy"]
+                    pg["pg_connections_open_peak_sending"] = sending["open"]
                 # A push that never reaches the socket is counted, not fatal: the client's catch-up (a fetch on
                 # reconnection) is what delivers it, and the count says how often live push missed.
                 missing: list[int] = []
@@ -729,16 +752,21 @@ async def _cluster(db: str | None, bus: str | None, processes: int, quick: bool)
                 # Memory per idle socket on the last process, one device per socket as in a network (every
                 # connected device its own socket): with NATS each socket brings its device's subscription too.
                 if dsn is not None:
-                    rss_before, kib_per_socket = await _idle_sockets(
-                        session,
-                        f"http://127.0.0.1:{ports[-1]}",
-                        relays[-1].pid,
-                        NETWORKED_IDLE_SOCKETS,
-                        NETWORKED_IDLE_SOCKETS,
-                        WARM_UP_SOCKETS,
-                    )
-                    pg["rss_before_sockets_mib"] = round(rss_before, 1)
-                    pg["kib_per_idle_socket"] = round(kib_per_socket, 1)
+                    async with _pg_connections(dsn) as opening:
+                        idle = await _idle_sockets(
+                            session,
+                            f"http://127.0.0.1:{ports[-1]}",
+                            relays[-1].pid,
+                            NETWORKED_IDLE_SOCKETS,
+                            NETWORKED_IDLE_SOCKETS,
+                            WARM_UP_SOCKETS,
+                        )
+                    pg["rss_before_sockets_mib"] = round(idle.before_mib, 1)
+                    pg["kib_per_idle_socket"] = round(idle.kib_per_socket, 1)
+                    pg["relay_cpu_ms_per_socket_open"] = round(idle.cpu_ms_per_open, 2)
+                    pg["pg_cpu_ms_per_socket_open"] = round(idle.postgres_cpu_ms_per_open, 2)
+                    pg["pg_connections_busy_peak_sockets"] = opening["busy"]
+                    pg["pg_connections_open_peak_sockets"] = opening["open"]
         finally:
             for relay in relays:
                 relay.terminate()
@@ -759,6 +787,41 @@ MISSING_WAIT_S = 5.0
 """How long after the last send a delivery still counts as pushed rather than missed (p99 targets are tens of ms)."""
 STATS_SETTLE_S = 1.2
 """PostgreSQL 15's backends publish their statistics at most once a second: wait that long before reading."""
+CONNECTION_SAMPLE_S = 0.05
+"""How often the relays' PostgreSQL connections are counted during a phase: 20 readings a second (each a fraction
+of a millisecond of PostgreSQL's CPU, so the phase's CPU figures move by well under 1 %) catch the usual number
+of statements running at once; the peak is a sample, a lower bound of the true one."""
+
+
+@asynccontextmanager
+async def _pg_connections(dsn: str) -> AsyncIterator[dict[str, int]]:
+    """During the block, the most connections to the database ``dsn`` names seen ``busy`` (running a statement or
+    inside a transaction: taken from a relay's pool) and ``open`` at once, every CONNECTION_SAMPLE_S, the sampler's
+    own left out."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn, timeout=SERVICE_TIMEOUT_S)
+    peak = {"busy": 0, "open": 0}
+
+    async def sample() -> None:
+        while True:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS open, count(*) FILTER (WHERE state <> 'idle') AS busy FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert row is not None
+            for k in peak:
+                peak[k] = max(peak[k], int(row[k]))
+            await asyncio.sleep(CONNECTION_SAMPLE_S)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield peak
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await conn.close()
 
 
 async def _pg_reading(dsn: str) -> dict[str, float]:
