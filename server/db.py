@@ -81,6 +81,7 @@ _SQL_ACK = "DELETE FROM envelopes WHERE device_id = ? AND envelope_id = ? RETURN
 _SQL_TOKENS = "SELECT token_hash FROM delivery_tokens WHERE device_id = ?"
 _SQL_DEVICE_EXISTS = "SELECT 1 FROM devices WHERE device_id = ?"
 _SQL_HELD_ENVELOPES = "SELECT length(ciphertext), received_at_ms, expires_at_ms FROM envelopes ORDER BY seq"
+_SQL_RECEIVED_IN = "SELECT 1 FROM envelopes WHERE received_at_ms >= ? AND received_at_ms < ? LIMIT 1"
 _SQL_HELD_BLOBS = "SELECT size, expires_at_ms FROM blobs ORDER BY rowid"
 _SQL_BYTES_HELD = (
     "SELECT (SELECT coalesce(sum(length(ciphertext)), 0) FROM envelopes) + (SELECT coalesce(sum(size), 0) FROM blobs)"
@@ -569,6 +570,10 @@ class SqliteStore:
 
     async def blob_names(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT path FROM blobs")}
+
+    async def received_epochs(self, epoch_ms: int, epochs: list[int]) -> set[int]:
+        conn = self._conn
+        return {e for e in epochs if conn.execute(_SQL_RECEIVED_IN, (e * epoch_ms, (e + 1) * epoch_ms)).fetchone()}
 
     async def holdings(self) -> Holdings:
         conn = self._conn

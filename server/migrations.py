@@ -137,3 +137,10 @@ def _recovery_keys(db: sqlite_utils.Database) -> None:
     # The public half of an identity's recovery authority (SPEC 15.7): a device list signed with it is taken from a
     # device the relay does not know yet (a restore from the recovery backup). One per address, replaced by a newer.
     db.execute("CREATE TABLE recovery_keys (address BLOB PRIMARY KEY, key BLOB NOT NULL, set_at_ms INTEGER NOT NULL)")
+
+
+@migration("0006_envelopes_received")
+def _envelopes_received(db: sqlite_utils.Database) -> None:
+    # Which closed epochs still hold an envelope (the at-rest wrapper's question, RelayStore.received_epochs):
+    # one index probe per epoch instead of a scan of every waiting envelope.
+    db.execute("CREATE INDEX envelopes_received ON envelopes (received_at_ms)")

@@ -357,3 +357,10 @@ migration(
     END;
     $$""",
 )
+
+migration(
+    "0007_envelopes_received",
+    # Which closed epochs still hold an envelope (the at-rest wrapper's question, RelayStore.received_epochs): one
+    # index probe per epoch instead of a scan of every waiting envelope.
+    "CREATE INDEX envelopes_received ON envelopes (received_at_ms)",
+)

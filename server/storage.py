@@ -389,6 +389,12 @@ class RelayStore(Protocol):
         document (the order first published)."""
         ...
 
+    async def received_epochs(self, epoch_ms: int, epochs: list[int]) -> set[int]:
+        """Those of ``epochs`` (``received_at_ms // epoch_ms``) in which a waiting envelope was received: an index
+        probe per epoch, however many envelopes wait (the at-rest wrapper asks about the epochs whose keys it may
+        destroy)."""
+        ...
+
     async def sweep(self, now_ms: int) -> SweepResult:
         """Delete every envelope, blob row, document and link message expired at ``now_ms``, every tombstone of
         a removed device older than ``REMOVED_DEVICE_MEMORY_S``, and every account none of whose devices was seen

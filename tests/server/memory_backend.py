@@ -305,6 +305,10 @@ class MemoryStore(_Lifecycle):
         held = self.links.get((channel, slot))
         return None if held is None or held[0] <= now_ms else held[1]
 
+    async def received_epochs(self, epoch_ms: int, epochs: list[int]) -> set[int]:
+        held = {s.envelope.received_at_ms // epoch_ms for s in self.envelopes.values()}
+        return held.intersection(epochs)
+
     async def holdings(self) -> Holdings:
         envelopes = sorted((s.envelope for s in self.envelopes.values()), key=lambda e: e.seq)
         return Holdings(

@@ -569,6 +569,20 @@ async def test_sweep_deletes_what_expired_and_unseen_accounts(store: RelayStore)
     assert await store.bytes_held() == len(b"later") + len(b"list-2")
 
 
+async def test_received_epochs_name_the_epochs_with_waiting_envelopes_in_the_range(store: RelayStore) -> None:
+    first = reg(_id())
+    await store.register(first)
+    hour = 3_600_000
+    times = [5 * hour + 1, 5 * hour + 2, 7 * hour, 9 * hour - 1, 12 * hour]
+    items = [NewEnvelope(os.urandom(16), first.device_id, t, NOW + DAY_MS, b"x") for t in times]
+    await store.store_envelopes(items, 100)
+    assert await store.received_epochs(hour, list(range(20))) == {5, 7, 8, 12}
+    assert await store.received_epochs(hour, [4, 6, 7, 8, 11]) == {7, 8}  # 9 * hour - 1 is in epoch 8
+    await store.ack(first.device_id, [items[2].envelope_id])
+    assert await store.received_epochs(hour, [4, 6, 7, 8, 11]) == {8}
+    assert await store.received_epochs(hour, []) == set()
+
+
 async def test_holdings_list_sizes_and_times_in_order(store: RelayStore) -> None:
     first = reg(_id())
     await store.register(first)
