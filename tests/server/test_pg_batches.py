@@ -109,6 +109,13 @@ def _answers(rows: list[int], invocation: int) -> list[str]:
     return [f"{row}@{invocation}" for row in rows]
 
 
+def _holding(held: set[int]) -> tuple[FakeRun, Grouped[int, str]]:
+    """A fake ``run`` whose invocations ``held`` wait for release, and a Grouped of one statement in flight on it."""
+    fake = FakeRun()
+    fake.held = held
+    return fake, Grouped(fake, name="t", in_flight=1)
+
+
 def _statement_tasks() -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t.get_name().startswith("confide-pg-") and not t.done()]
 
@@ -173,9 +180,7 @@ async def test_empty_rows_answer_nothing_without_a_statement() -> None:
 
 
 async def test_callers_arriving_during_a_statement_share_exactly_one_next_statement() -> None:
-    fake = FakeRun()
-    fake.held = {0, 1}
-    grouped: Grouped[int, str] = Grouped(fake, name="t", in_flight=1)
+    fake, grouped = _holding({0, 1})
     first = _start(fake, grouped, [0])
     await _settle()
     callers_rows = [[1], [2, 3], [4], [5, 6, 7], [8], [9, 10]]
@@ -202,9 +207,7 @@ async def test_callers_arriving_during_a_statement_share_exactly_one_next_statem
 async def test_no_caller_is_answered_from_a_statement_that_began_before_its_call(late_row: int) -> None:
     """A call made while statement 0 runs is decided by a later statement, even when it asks what statement 0
     already asks: the tempting shortcut (sharing the answer in flight) would miss a write committed in between."""
-    fake = FakeRun()
-    fake.held = {0}
-    grouped: Grouped[int, str] = Grouped(fake, name="t", in_flight=1)
+    fake, grouped = _holding({0})
     early = _start(fake, grouped, [1])
     await _settle()
     late = _start(fake, grouped, [late_row])
@@ -269,9 +272,7 @@ async def test_randomised_arrivals_every_answer_comes_from_a_later_statement(in_
 
 
 async def test_different_keys_never_share_a_statement_even_when_waiting_together() -> None:
-    fake = FakeRun()
-    fake.held = {0}
-    grouped: Grouped[int, str] = Grouped(fake, name="t", in_flight=1)
+    fake, grouped = _holding({0})
     first = _start(fake, grouped, [0], "a")
     await _settle()
     a = [_start(fake, grouped, [1], "a"), _start(fake, grouped, [3], "a")]
@@ -470,9 +471,7 @@ async def test_callers_giving_up_on_a_failing_statement_leave_no_unretrieved_exc
 
 
 async def test_drain_waits_for_the_statement_in_flight_and_those_queued_behind_it() -> None:
-    fake = FakeRun()
-    fake.held = {0, 1}
-    grouped: Grouped[int, str] = Grouped(fake, name="t", in_flight=1)
+    fake, grouped = _holding({0, 1})
     first = _start(fake, grouped, [0])
     await _settle()
     queued = _start(fake, grouped, [1])
@@ -495,9 +494,7 @@ async def test_drain_waits_for_the_statement_in_flight_and_those_queued_behind_i
 async def test_a_cancelled_statement_cancels_its_callers_and_those_queued_behind_it() -> None:
     """Only a shutdown cancels a statement: its callers and those queued behind are cancelled (none hangs), and no
     statement starts for them."""
-    fake = FakeRun()
-    fake.held = {0, 1}
-    grouped: Grouped[int, str] = Grouped(fake, name="t", in_flight=1)
+    fake, grouped = _holding({0, 1})
     first = _start(fake, grouped, [0])
     await _settle()
     mine = [_start(fake, grouped, [1]), _start(fake, grouped, [2])]
