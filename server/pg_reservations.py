@@ -11,6 +11,7 @@ requests of a process (:class:`~confide.server.pg_batches.Grouped`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Hashable
 
@@ -18,6 +19,8 @@ from .errors import MailboxFull
 from .pg_batches import Grouped
 from .pg_limits import PgPool, PoolHold
 from .reservations import QUOTA_USED
+
+_log = logging.getLogger(__name__)
 
 RESERVATION_TTL_S = 3600
 """How long a reservation counts at most: an upload of the largest attachment (100 MiB) at 30 KiB/s, a poor mobile
@@ -41,7 +44,7 @@ class PgReservations:
         self._pool = pool
         self._ttl_ms = 1000 * ttl_s
         self._hold = PoolHold(pool)
-        self._pending_reads: Grouped[None, int] = Grouped(self._read_pending, name="reserved", in_flight=1)
+        self._pending_reads: Grouped[None, int] = Grouped(self._read_pending, name="reserved")
 
     def __repr__(self) -> str:
         return "PgReservations()"
@@ -69,9 +72,10 @@ class PgReservations:
         try:
             yield
         finally:
-            # A release that fails (the database gone) leaves the row to expire after RESERVATION_TTL_S.
-            with contextlib.suppress(Exception):
+            try:
                 await self._pool.execute(_SQL_RELEASE, reservation)
+            except Exception as exc:  # the database gone: the row expires after RESERVATION_TTL_S
+                _log.warning("an upload reservation was not released (%s); it expires on its own", type(exc).__name__)
 
     async def pending(self) -> int:
         [total] = await self._pending_reads.call([None])
